@@ -1,0 +1,87 @@
+"""Profile and policy compiled to month-indexed arrays for the kernel (DESIGN section 9):
+the kernel never parses a date or looks up a string.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+
+import numpy as np
+
+from engine.domain import DOMAINS, SETTINGS
+from engine.months import days_array, year_of
+from engine.rng import MODE_KEYED, decision_keys
+from rules.policy import Policy
+from synthetic_population.profile import Profile
+
+Params = namedtuple(
+    "Params",
+    [
+        "seed", "keys", "rng_mode", "start", "T",
+        "days", "price_index", "oc_cents",
+        "p_domain", "p_setting", "p_nsteps", "p_ind", "p_reind_cum", "p_own", "p_goal", "p_ho", "price_cents",
+        "ho_bounds", "ho_step_change", "p_verlengd",
+        "g_domain", "g_moved", "g_wlz", "admit_p", "wlz_candidate_mult",
+        "mort_from_m", "mort_h", "youth_bands_m", "youth_groups", "youth_end_m",
+        "age18_cum", "half0", "year0",
+        "trace",
+    ],
+)
+
+
+def compile_params(profile: Profile, policy: Policy, pool_rate: np.ndarray, start: int, months: int, seed: int,
+                   rng_mode: int = MODE_KEYED, trace: bool = False) -> Params:
+    from synthetic_population.generator import expected_inflow
+
+    prods = policy.products
+    P = len(prods)
+    smax = max(len(p.steps) for p in prods)
+    years = [year_of(start + t) for t in range(months)]
+    price_index = np.array([policy.index_for_year(y) for y in years], dtype=np.float64)
+    oc_cents = np.round(policy.own_contribution_monthly_eur * 100 * price_index).astype(np.int64)
+    price_cents = np.zeros((P, smax), dtype=np.int64)
+    for i, p in enumerate(prods):
+        for j, s in enumerate(p.steps):
+            price_cents[i, j] = int(round(s.price_w * 100))
+        price_cents[i, len(p.steps):] = price_cents[i, len(p.steps) - 1]
+    ho = next((p for p in prods if p.ho_minutes), None)
+    ho_bounds = np.array([s.minutes_max for s in ho.steps] if ho else [1e9], dtype=np.float64)
+    codes = policy.product_codes
+    groups = profile.groups
+    expected = expected_inflow(profile, start, months)
+    if pool_rate.shape != expected.shape:
+        raise ValueError(f"pool intensity {pool_rate.shape} does not match groups x months {expected.shape}")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        admit = np.where(pool_rate > 0, np.minimum(expected / pool_rate, 1.0), 0.0)
+    youth = [i for i, g in enumerate(groups) if g.domain == "jeugd"]
+    a18 = profile.age18
+    age18_cum = np.cumsum([a18.get("end", 0.0), a18.get("verlengd", 0.0), a18.get("handover", 0.0)])
+    return Params(
+        seed=np.uint64(seed), keys=decision_keys(seed), rng_mode=np.int64(rng_mode), start=np.int64(start), T=np.int64(months),
+        days=days_array(start, months), price_index=price_index, oc_cents=oc_cents,
+        p_domain=np.array([DOMAINS.index(p.domain) for p in prods], dtype=np.int8),
+        p_setting=np.array([SETTINGS.index(p.setting) for p in prods], dtype=np.int8),
+        p_nsteps=np.array([len(p.steps) for p in prods], dtype=np.int8),
+        p_ind=np.array([p.indication_months for p in prods], dtype=np.int16),
+        p_reind_cum=np.cumsum(np.array([p.reindication for p in prods], dtype=np.float64), axis=1),
+        p_own=np.array([p.own_contribution for p in prods], dtype=np.uint8),
+        p_goal=np.array([profile.products[p.code].goal_hazard_m for p in prods], dtype=np.float64),
+        p_ho=np.array([p.ho_minutes for p in prods], dtype=np.uint8),
+        price_cents=price_cents,
+        ho_bounds=ho_bounds,
+        ho_step_change=np.int64(policy.ho_step_change_minutes),
+        p_verlengd=np.int64(codes.index("jeugd_verlengd") if "jeugd_verlengd" in codes else -1),
+        g_domain=np.array([DOMAINS.index(g.domain) for g in groups], dtype=np.int8),
+        g_moved=np.array([g.moved_hazard_m for g in groups], dtype=np.float64),
+        g_wlz=np.array([g.wlz_hazard_m for g in groups], dtype=np.float64),
+        admit_p=np.ascontiguousarray(admit, dtype=np.float64),
+        wlz_candidate_mult=np.float64(profile.wlz_candidate_multiplier),
+        mort_from_m=np.array(profile.mortality_age_from, dtype=np.float64) * 12,
+        mort_h=np.array(profile.mortality_hazard_m, dtype=np.float64),
+        youth_bands_m=(np.array(profile.youth_age_bands, dtype=np.float64) * 12).astype(np.int64),
+        youth_groups=np.array(youth, dtype=np.int64),
+        youth_end_m=np.int64(round(profile.youth_age_bands[-1] * 12)),
+        age18_cum=age18_cum.astype(np.float64),
+        half0=np.int64(start // 6), year0=np.int64(start // 12),
+        trace=np.bool_(trace),
+    )

@@ -1,0 +1,384 @@
+"""The monthly kernel: every client's arrangements stepped month by month (DESIGN section 3).
+
+Scalar, readable code per client and arrangement, compiled with Numba; state is flat typed
+arrays (engine.state), policy is month-indexed arrays (engine.compile). The driver runs
+clients in parallel chunks; each chunk adds into its own int64 bins, so totals are exact
+and independent of thread count and order. Written as a per-month step driven by a loop,
+so a month-outer driver can be added for what couples clients (capacity, waiting lists).
+
+Performance notes. Kernel functions are compiled with `_nrt=False`: no reference counting
+in the hot loop (with it, every helper call that takes the state tuples increfs each array,
+which cost 20x). They therefore allocate nothing: work arrays come from the driver.
+Bins are laid out [chunk, group, product, step, month, field] so one arrangement's months
+fall in neighbouring cache lines.
+
+Rules act in `engine.rule_hooks` at the moments intake, reindication, date and monthly.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+
+import numpy as np
+from numba import njit, prange
+
+from engine.domain import (
+    F_WLZ_CANDIDATE, JEUGD, R_AGE, R_DEATH, R_GOAL, R_MOVED, R_REIND_END, R_TRANSFER_OUT, R_WLZ,
+    S_ACTIVE, S_ENDED, S_PENDING, SLOT_HANDOVER, SLOT_INITIAL, SLOT_VERLENGD, WMO,
+)
+from engine.rng import D_ADMIT, D_AGE18, D_DEATH, D_GOAL, D_MOVED, D_REIND, D_WLZ, draw
+from engine.rule_hooks import rules_at_intake, rules_at_reindication, rules_date_monthly
+
+# arrangement bins: [chunk, group, product, step, month, field]
+A_ACTIVE, A_GROSS, A_OC, A_REIND, A_STARTS, A_ENDS = range(6)
+ARR_FIELDS = ["arrangements", "gross_cents", "own_contribution_cents", "reindications", "starts", "ends"]
+# client bins: [chunk, domain, group, month, field]; outflow by reason r at C_OUT0 + r
+C_START, C_END, C_IN_NEW, C_IN_TRANSFER = range(4)
+C_OUT0 = 3
+CLI_FIELDS_BASE = ["active_start", "active_end", "inflow_new", "inflow_transfer"]
+# per-chunk work array: previous group per domain, this month's end reason per domain,
+# last half-year and year counted as served per domain
+W_PREV, W_REASON, W_HALF, W_YEAR = 0, 2, 4, 6
+WORK_SIZE = 16  # padded to separate cache lines between chunks
+
+Bins = namedtuple("Bins", ["arr", "cli", "served_half", "served_year", "events", "trace_cost"])
+
+_AGE18_M = 18 * 12
+
+hot = njit(cache=True, inline="always", _nrt=False)
+
+
+@hot
+def youth_group(P, age_m):
+    """The youth group (age band) of a client aged `age_m` months."""
+    nb = P.youth_groups.shape[0]
+    b = 0
+    while b + 1 < nb and age_m >= P.youth_bands_m[b + 1]:
+        b += 1
+    return P.youth_groups[b]
+
+
+@hot
+def domain_group(S, P, c, d, m):
+    """The client's group in domain d at month m: the Wmo group, or the youth age band."""
+    g = np.int64(S.wmo_group[c])
+    if d == JEUGD:
+        g = youth_group(P, m - np.int64(S.birth[c]))
+    return g
+
+
+@hot
+def weekly_base_cents(S, P, a):
+    """Weekly amount in base-year cents. HO: minutes decide the step, the step the price;
+    otherwise the step price times the client's factor (youth heavy tail)."""
+    p = S.product[a]
+    if P.p_ho[p]:
+        total = 0.0
+        for k in range(S.minutes.shape[1]):
+            total += S.minutes[a, k]
+        if S.frequency[a] == 1:
+            total = total / 2.0
+        s = 0
+        while s + 1 < P.p_nsteps[p] and total >= P.ho_bounds[s]:
+            s += 1
+        S.step[a] = s
+    return np.int32(np.floor(P.price_cents[p, S.step[a]] * np.float64(S.factor[a]) + 0.5))
+
+
+@hot
+def book_start(S, P, B, ch, c, a, m, t):
+    g = domain_group(S, P, c, P.p_domain[S.product[a]], m)
+    B.arr[ch, g, S.product[a], S.step[a], t, A_STARTS] += 1
+
+
+@hot
+def activate(S, P, B, ch, c, a, m, t):
+    """Start a slot's first indication at month m (intake): the planned end is set now."""
+    S.status[a] = S_ACTIVE
+    S.start[a] = m
+    S.planned_end[a] = m + P.p_ind[S.product[a]]
+    S.ind_no[a] = 1
+    S.since[a] = m
+    S.weekly_cents[a] = weekly_base_cents(S, P, a)
+    rules_at_intake(S, P, B, ch, c, a, m, t)
+    book_start(S, P, B, ch, c, a, m, t)
+
+
+@hot
+def end_arrangement(S, P, B, ch, c, a, m, t, reason, w):
+    S.status[a] = S_ENDED
+    S.end_month[a] = m
+    S.end_reason[a] = reason
+    d = P.p_domain[S.product[a]]
+    w[W_REASON + d] = reason
+    g = domain_group(S, P, c, d, m - 1)
+    B.arr[ch, g, S.product[a], S.step[a], t, A_ENDS] += 1
+
+
+@hot
+def init_client(S, P, c, w, seq):
+    """Per-client work state before its first month: the opening stock per domain."""
+    for d in range(2):
+        w[W_PREV + d] = -1
+        w[W_HALF + d] = -1
+        w[W_YEAR + d] = -1
+    seq[0] = S.cid[c]
+    seq[1] = 0
+    if S.admitted[c] == 1:
+        for a in range(S.arr_lo[c], S.arr_hi[c]):
+            if S.status[a] == S_ACTIVE:
+                d = P.p_domain[S.product[a]]
+                w[W_PREV + d] = domain_group(S, P, c, d, P.start - 1)
+
+
+@hot
+def arrive(S, P, B, ch, c, t, m, seq):
+    """0. A pool client's arrival month: admitted when u < admit_p[group, month]; its
+    initial slots start their first indication and pass the intake rules."""
+    u = draw(P.rng_mode, seq, P.keys, D_ADMIT, S.cid[c], 0)
+    admitted = u < P.admit_p[S.pool_group[c], t]
+    S.admitted[c] = 1 if admitted else 0
+    if admitted:
+        for a in range(S.arr_lo[c], S.arr_hi[c]):
+            if S.kind[a] == SLOT_INITIAL:
+                activate(S, P, B, ch, c, a, m, t)
+    return admitted
+
+
+@hot
+def client_exit(S, P, c, m, in_wmo, age_m, seq):
+    """1. Death, moving away, transfer to the Wlz: one draw each per client-month, always
+    drawn (exempt or not), checked in that order. Returns the end reason or 0."""
+    hg = np.int64(S.wmo_group[c]) if in_wmo else youth_group(P, age_m)
+    k = 0
+    while k + 1 < P.mort_from_m.shape[0] and age_m >= P.mort_from_m[k + 1]:
+        k += 1
+    wlz_h = P.g_wlz[hg]
+    if S.flags[c] & F_WLZ_CANDIDATE:
+        wlz_h *= P.wlz_candidate_mult
+    u_death = draw(P.rng_mode, seq, P.keys, D_DEATH, S.cid[c], m)
+    u_moved = draw(P.rng_mode, seq, P.keys, D_MOVED, S.cid[c], m)
+    u_wlz = draw(P.rng_mode, seq, P.keys, D_WLZ, S.cid[c], m)
+    reason = 0
+    if u_death < P.mort_h[k]:
+        reason = R_DEATH
+    elif u_moved < P.g_moved[hg]:
+        reason = R_MOVED
+    elif u_wlz < wlz_h:
+        reason = R_WLZ
+    return reason
+
+
+@hot
+def turn_18(S, P, B, ch, c, m, t, w, seq):
+    """2a. A youth client turning 18: youth arrangements end; one draw decides between
+    end, verlengde jeugdhulp and a hand-over to the Wmo (reserved follow-up slots)."""
+    lo = S.arr_lo[c]
+    hi = S.arr_hi[c]
+    had_youth = False
+    for a in range(lo, hi):
+        if S.status[a] == S_ACTIVE and P.p_domain[S.product[a]] == JEUGD and S.product[a] != P.p_verlengd:
+            had_youth = True
+    if had_youth:
+        u = draw(P.rng_mode, seq, P.keys, D_AGE18, S.cid[c], 0)
+        outcome = 0
+        while outcome < 2 and u >= P.age18_cum[outcome]:
+            outcome += 1
+        follow = -1
+        for a in range(lo, hi):
+            if follow < 0 and S.status[a] == S_PENDING and (
+                (outcome == 1 and S.kind[a] == SLOT_VERLENGD) or (outcome == 2 and S.kind[a] == SLOT_HANDOVER)
+            ):
+                follow = a
+        why = R_TRANSFER_OUT if (outcome == 2 and follow >= 0) else R_AGE
+        for a in range(lo, hi):
+            if S.status[a] == S_ACTIVE and P.p_domain[S.product[a]] == JEUGD and S.product[a] != P.p_verlengd:
+                end_arrangement(S, P, B, ch, c, a, m, t, why, w)
+        if follow >= 0:
+            activate(S, P, B, ch, c, follow, m, t)
+
+
+@hot
+def reindicate(S, P, B, ch, c, a, m, t, g, w, seq):
+    """3. At the planned end of an indication: continue, step down, step up or end, drawn
+    with the indication number as counter (a measure that moves the month keeps the luck)."""
+    p = S.product[a]
+    u = draw(P.rng_mode, seq, P.keys, D_REIND, S.aid[a], S.ind_no[a])
+    B.arr[ch, g, p, S.step[a], t, A_REIND] += 1
+    outcome = 0
+    while outcome < 3 and u >= P.p_reind_cum[p, outcome]:
+        outcome += 1
+    if outcome == 3:
+        end_arrangement(S, P, B, ch, c, a, m, t, R_REIND_END, w)
+    else:
+        if P.p_ho[p]:
+            if outcome == 1:
+                S.minutes[a, 0] = max(0, S.minutes[a, 0] - P.ho_step_change)
+            elif outcome == 2:
+                S.minutes[a, 0] = S.minutes[a, 0] + P.ho_step_change
+        elif outcome == 1 and S.step[a] > 0:
+            S.step[a] -= 1
+        elif outcome == 2 and S.step[a] + 1 < P.p_nsteps[p]:
+            S.step[a] += 1
+        S.ind_no[a] += 1
+        S.start[a] = m
+        S.planned_end[a] = m + P.p_ind[p]
+        S.weekly_cents[a] = weekly_base_cents(S, P, a)
+        rules_at_reindication(S, P, B, ch, c, a, m, t)
+
+
+@hot
+def book_flows(S, P, B, ch, c, m, t, active_d0, active_d1, w):
+    """5b. The client's stock and flows per domain and group, and clients served per
+    half-year and year (counted in the group of their first active month in the period)."""
+    for d in range(2):
+        now = -1
+        if (d == WMO and active_d0) or (d == JEUGD and active_d1):
+            now = domain_group(S, P, c, d, m)
+        prev = w[W_PREV + d]
+        if prev >= 0:
+            B.cli[ch, d, prev, t, C_START] += 1
+        if now >= 0:
+            B.cli[ch, d, now, t, C_END] += 1
+        if prev != now:
+            if prev >= 0:
+                r = w[W_REASON + d] if now < 0 else R_AGE
+                if r == 0:
+                    r = R_AGE
+                B.cli[ch, d, prev, t, C_OUT0 + r] += 1
+            if now >= 0:
+                if prev >= 0 or w[W_PREV + 1 - d] >= 0:
+                    B.cli[ch, d, now, t, C_IN_TRANSFER] += 1
+                else:
+                    B.cli[ch, d, now, t, C_IN_NEW] += 1
+        if now >= 0:
+            h = (m // 6) - P.half0
+            if w[W_HALF + d] != h:
+                w[W_HALF + d] = h
+                B.served_half[ch, h, d, now] += 1
+            y = (m // 12) - P.year0
+            if w[W_YEAR + d] != y:
+                w[W_YEAR + d] = y
+                B.served_year[ch, y, d, now] += 1
+        w[W_PREV + d] = now
+
+
+@hot
+def step_month(S, P, B, ch, c, t, w, seq):
+    """One client, one month m = start + t. In this order:
+
+    0. arrival: a pool client is admitted in its arrival month when its keyed draw
+       `u < admit_p[group, month]`; its first indications pass the intake rules;
+    1. client-level exits, drawn once per client-month: death, moving away, Wlz
+       (all of the client's arrangements end);
+    2. per arrangement: youth turning 18 (end, verlengde jeugdhulp or hand-over to a Wmo
+       follow-up slot; youth care ends at the last youth age bound), goal reached;
+    3. at the planned end of an indication, reindication: continue, step down, step up or
+       end; rules of the moment `reindication` act here;
+    4. rules of the moment `date`, then `monthly`;
+    5. cost accrual: weekly amount x price index x days / 7, rounded once to cents; the own
+       contribution once per client-month on its first contributing arrangement; then the
+       client's stock and flows per domain and group.
+
+    Returns False when the client has left for good (no later month can change anything).
+    """
+    m = P.start + t
+    lo = S.arr_lo[c]
+    hi = S.arr_hi[c]
+    w[W_REASON] = 0
+    w[W_REASON + 1] = 0
+    alive = True
+    if S.admitted[c] == -1:
+        alive = arrive(S, P, B, ch, c, t, m, seq)
+    in_wmo = False
+    n_active = 0
+    for a in range(lo, hi):
+        if S.status[a] == S_ACTIVE:
+            n_active += 1
+            in_wmo = in_wmo or P.p_domain[S.product[a]] == WMO
+    if not alive or n_active == 0:
+        return False
+    age_m = m - np.int64(S.birth[c])
+    reason = client_exit(S, P, c, m, in_wmo, age_m, seq)
+    if reason != 0:
+        for a in range(lo, hi):
+            if S.status[a] == S_ACTIVE:
+                end_arrangement(S, P, B, ch, c, a, m, t, reason, w)
+    else:
+        if age_m == _AGE18_M:
+            turn_18(S, P, B, ch, c, m, t, w, seq)
+        g_wmo = np.int64(S.wmo_group[c])
+        g_youth = youth_group(P, age_m)
+        for a in range(lo, hi):
+            if S.status[a] != S_ACTIVE or S.start[a] == m:
+                continue  # ended, pending, or started this month
+            p = S.product[a]
+            youth = P.p_domain[p] == JEUGD
+            if youth and age_m >= P.youth_end_m:
+                end_arrangement(S, P, B, ch, c, a, m, t, R_AGE, w)
+                continue
+            if draw(P.rng_mode, seq, P.keys, D_GOAL, S.aid[a], m) < P.p_goal[p]:
+                end_arrangement(S, P, B, ch, c, a, m, t, R_GOAL, w)
+                continue
+            if S.planned_end[a] <= m:
+                reindicate(S, P, B, ch, c, a, m, t, g_youth if youth else g_wmo, w, seq)
+        rules_date_monthly(S, P, B, ch, c, m, t)
+    # 5. cost accrual
+    oc_left = P.oc_cents[t]
+    scale = P.price_index[t] * P.days[t] / 7.0
+    active_d0 = False
+    active_d1 = False
+    g_wmo = np.int64(S.wmo_group[c])
+    g_youth = youth_group(P, age_m)
+    for a in range(lo, hi):
+        if S.status[a] == S_ACTIVE:
+            p = S.product[a]
+            g = g_wmo
+            if P.p_domain[p] == WMO:
+                active_d0 = True
+            else:
+                active_d1 = True
+                g = g_youth
+            gross = np.int64(np.floor(np.float64(S.weekly_cents[a]) * scale + 0.5))
+            s = S.step[a]
+            B.arr[ch, g, p, s, t, A_ACTIVE] += 1
+            B.arr[ch, g, p, s, t, A_GROSS] += gross
+            if P.p_own[p] and oc_left > 0:
+                B.arr[ch, g, p, s, t, A_OC] += min(oc_left, gross)
+                oc_left = 0
+            if P.trace:
+                B.trace_cost[a, t] = gross
+    book_flows(S, P, B, ch, c, m, t, active_d0, active_d1, w)
+    return active_d0 or active_d1
+
+
+@njit(cache=True, _nrt=False)
+def run_chunk(S, P, B, ch, n_chunks, w, seq):
+    """Step clients ch, ch + n_chunks, ... through every month, booking into chunk ch's
+    bins. Striding spreads stock clients and late arrivals evenly over the chunks."""
+    for c in range(ch, S.cid.shape[0], n_chunks):
+        init_client(S, P, c, w, seq)
+        t0 = 0
+        if S.admitted[c] == -1:
+            t0 = max(0, np.int64(S.arrival[c]) - P.start)
+        for t in range(t0, P.T):
+            if not step_month(S, P, B, ch, c, t, w, seq):
+                break  # the client left (its outflow is booked) or was never admitted
+
+
+@njit(parallel=True, cache=True)
+def run_kernel(S, P, B, n_chunks):
+    """Step every client through every month: parallel over chunks of clients."""
+    work = np.zeros((n_chunks, WORK_SIZE), dtype=np.int64)
+    seqs = np.zeros((n_chunks, 8), dtype=np.uint64)
+    for ch in prange(n_chunks):
+        run_chunk(S, P, B, ch, n_chunks, work[ch], seqs[ch])
+    return 0
+
+
+@njit(cache=True, _nrt=False)
+def weekly_base_cents_all(S, P):
+    """Weekly amounts of the arrangements active at the start (the stock's indications)."""
+    for a in range(S.aid.shape[0]):
+        if S.status[a] == S_ACTIVE:
+            S.weekly_cents[a] = weekly_base_cents(S, P, a)

@@ -1,0 +1,121 @@
+"""Common random numbers: stateless, counter-based uniforms keyed by
+(seed, decision, entity id, counter), so that the same client meets the same luck in the
+baseline and in every measure run (DESIGN section 5).
+
+Decision ids are explicit constants, checked unique at import; never reuse or renumber one.
+The counter is the month for monthly hazards and the indication number for reindication
+outcomes, so a measure that moves a reindication does not hand a client another month's luck.
+
+`SEQUENTIAL` mode is the switch the benchmarks use to show what keyed draws gain: every draw
+of a client then comes from one running per-client stream, so a rule that changes how many
+draws are taken shifts all later luck of that client.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+# --- decision ids: explicit, unique, never reused -------------------------------------------
+DECISIONS = {
+    "admit": 1,  # inflow pool: is this potential arrival admitted in its arrival month
+    "exit_death": 2,
+    "exit_moved": 3,
+    "exit_wlz": 4,
+    "goal_reached": 5,
+    "reindication_outcome": 6,
+    "age18_outcome": 7,
+    "exception_approved": 8,  # rules: exception decided once per client and rule
+    "exception_leaves": 9,  # rules: share that leaves to another system (e.g. Wlz)
+    "rule_share": 10,  # rules: a share of clients to whom a rule applies (review, ends)
+    "review_month": 11,  # rules: when in the review window a provider reviews a client
+}
+_ids = list(DECISIONS.values())
+assert len(_ids) == len(set(_ids)), "decision ids must be unique"
+
+D_ADMIT = DECISIONS["admit"]
+D_DEATH = DECISIONS["exit_death"]
+D_MOVED = DECISIONS["exit_moved"]
+D_WLZ = DECISIONS["exit_wlz"]
+D_GOAL = DECISIONS["goal_reached"]
+D_REIND = DECISIONS["reindication_outcome"]
+D_AGE18 = DECISIONS["age18_outcome"]
+D_EXC_APPROVED = DECISIONS["exception_approved"]
+D_EXC_LEAVES = DECISIONS["exception_leaves"]
+D_RULE_SHARE = DECISIONS["rule_share"]
+D_REVIEW_MONTH = DECISIONS["review_month"]
+
+MODE_KEYED = 0
+MODE_SEQUENTIAL = 1
+
+_M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def splitmix64(x):
+    """One SplitMix64 finaliser step (Steele, Lea, Flood 2014)."""
+    x = (x + np.uint64(0x9E3779B97F4A7C15)) & _M64
+    z = x
+    z = ((z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)) & _M64
+    z = ((z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)) & _M64
+    return z ^ (z >> np.uint64(31))
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def decision_key(seed, decision):
+    """The per-(seed, decision) half of the key; the kernel gets these precomputed."""
+    return splitmix64(np.uint64(seed) ^ splitmix64(np.uint64(decision)))
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def uniform_from_key(key, entity, counter):
+    h = splitmix64(key ^ np.uint64(entity))
+    h = splitmix64(h ^ np.uint64(np.int64(counter) & np.int64(0x7FFFFFFFFFFFFFFF)))
+    return np.float64(h >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def keyed_uniform(seed, decision, entity, counter):
+    """A uniform in [0, 1) that depends only on its four keys."""
+    return uniform_from_key(decision_key(seed, decision), entity, counter)
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def draw(mode, seq, keys, decision, entity, counter):
+    """A keyed draw, or (MODE_SEQUENTIAL) the next number of the client's running stream.
+
+    `keys[decision]` is `decision_key(seed, decision)`; `seq` is the chunk's two-element
+    uint64 work array (client id, draws taken), used only in sequential mode.
+    """
+    if mode == MODE_KEYED:
+        return uniform_from_key(keys[decision], entity, counter)
+    seq[1] += np.uint64(1)
+    return uniform_from_key(keys[0], seq[0], seq[1])
+
+
+def decision_keys(seed: int) -> np.ndarray:
+    """keys[d] = decision_key(seed, d) for every decision id (index 0: the sequential stream)."""
+    return _decision_keys(np.uint64(seed), max(DECISIONS.values()) + 1)
+
+
+@njit(cache=True)
+def _decision_keys(seed, n):
+    out = np.empty(n, dtype=np.uint64)
+    for d in range(n):
+        out[d] = decision_key(seed, d)
+    return out
+
+
+def keyed_uniform_np(seed: int, decision: int, entity: np.ndarray, counter) -> np.ndarray:
+    """Vectorised keyed uniforms for set-up code (population generation, tests)."""
+    entity = np.asarray(entity, dtype=np.uint64)
+    counter = np.broadcast_to(np.asarray(counter, dtype=np.int64), entity.shape)
+    return _keyed_many(np.uint64(seed), np.uint64(decision), entity, counter)
+
+
+@njit(cache=True)
+def _keyed_many(seed, decision, entity, counter):
+    out = np.empty(entity.shape[0], dtype=np.float64)
+    for i in range(entity.shape[0]):
+        out[i] = keyed_uniform(seed, decision, entity[i], counter[i])
+    return out

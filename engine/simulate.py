@@ -1,0 +1,113 @@
+"""One simulation in memory: population + profile + policy -> bins -> aggregate frames.
+
+No files here: `engine.outputs` writes run folders, `engine.run` ties the two together.
+Compile time is measured apart from run time (`warm_up`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numba
+import numpy as np
+
+from engine.compile import Params, compile_params
+from engine.domain import END_REASONS
+from engine.kernel import ARR_FIELDS, Bins, run_kernel
+from engine.rng import MODE_KEYED
+from engine.state import State, build_state, copy_state
+from rules.policy import Policy
+from synthetic_population.generator import Population
+from synthetic_population.profile import Profile
+
+CHUNKS_PER_THREAD = 2
+
+
+@dataclass
+class SimResult:
+    arr: np.ndarray  # [month, group, product, step, field] int64
+    cli: np.ndarray  # [month, domain, group, field] int64
+    served_half: np.ndarray  # [half, domain, group]
+    served_year: np.ndarray  # [year, domain, group]
+    events: np.ndarray
+    trace_cost: np.ndarray
+    state: State
+    timings: dict = field(default_factory=dict)
+
+    @property
+    def active_arrangement_months(self) -> int:
+        return int(self.arr[..., 0].sum())
+
+
+def n_periods(start: int, months: int, per: int) -> int:
+    return (start + months - 1) // per - start // per + 1
+
+
+def allocate_bins(P: Params, n_groups: int, n_products: int, n_steps: int, n_chunks: int, n_arr: int, events_shape=(0,)) -> Bins:
+    T = int(P.T)
+    start = int(P.start)
+    nf_cli = 4 + len(END_REASONS) - 1
+    return Bins(
+        arr=np.zeros((n_chunks, n_groups, n_products, n_steps, T, len(ARR_FIELDS)), dtype=np.int64),
+        cli=np.zeros((n_chunks, 2, n_groups, T, nf_cli), dtype=np.int64),
+        served_half=np.zeros((n_chunks, n_periods(start, T, 6), 2, n_groups), dtype=np.int64),
+        served_year=np.zeros((n_chunks, n_periods(start, T, 12), 2, n_groups), dtype=np.int64),
+        events=np.zeros((n_chunks, *events_shape), dtype=np.int64),
+        trace_cost=np.zeros((n_arr, T) if P.trace else (0, T), dtype=np.int64),
+    )
+
+
+def _init_weekly(S: State, P: Params) -> None:
+    from engine.kernel import weekly_base_cents_all
+
+    weekly_base_cents_all(S, P)
+
+
+def simulate(
+    profile: Profile,
+    policy: Policy,
+    pop: Population,
+    start: int,
+    months: int,
+    seed: int,
+    *,
+    rng_mode: int = MODE_KEYED,
+    threads: int | None = None,
+    trace: bool = False,
+    base_state: State | None = None,
+) -> SimResult:
+    """Run the kernel once. `base_state` lets callers build the state once and reuse it."""
+    timings = {}
+    t0 = time.perf_counter()
+    if months > pop.months or start != pop.start:
+        from engine.errors import InputError
+        from engine.months import format_month
+
+        raise InputError(
+            "population",
+            f"covers {format_month(pop.start)} for {pop.months} months; the run asks {format_month(start)} for {months}",
+            "a population generated for the run's start and horizon",
+        )
+    S0 = base_state if base_state is not None else build_state(pop, policy, profile.group_codes)
+    S = copy_state(S0)
+    pool_rate = pop.pool_rate[:, :months]
+    P = compile_params(profile, policy, pool_rate, start, months, seed, rng_mode=rng_mode, trace=trace)
+    _init_weekly(S, P)
+    timings["prepare_s"] = time.perf_counter() - t0
+    if threads:
+        numba.set_num_threads(threads)
+    n_threads = numba.get_num_threads()
+    n_clients = S.cid.shape[0]
+    n_chunks = max(1, min(n_clients, n_threads * CHUNKS_PER_THREAD))
+    smax = P.price_cents.shape[1]
+    B = allocate_bins(P, len(profile.groups), len(policy.products), smax, n_chunks, S.aid.shape[0])
+    t1 = time.perf_counter()
+    run_kernel(S, P, B, n_chunks)
+    timings["kernel_s"] = time.perf_counter() - t1
+    timings["threads"] = n_threads
+    return SimResult(
+        arr=B.arr.sum(axis=0).transpose(3, 0, 1, 2, 4), cli=B.cli.sum(axis=0).transpose(2, 0, 1, 3), served_half=B.served_half.sum(axis=0),
+        served_year=B.served_year.sum(axis=0), events=B.events.sum(axis=0), trace_cost=B.trace_cost,
+        state=S, timings=timings,
+    )

@@ -1,0 +1,1 @@
+"""Policy: the product catalogue and baseline policy (rules as data), and measures."""

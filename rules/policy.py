@@ -1,0 +1,173 @@
+"""The policy library: product catalogue with steps and weekly prices, indication lengths,
+reindication policy, price index and own contribution (DESIGN sections 2 and 4).
+
+`load_policy(name_or_path)` reads `rules/library/<name>/baseline.toml`, validates every key
+and returns a `Policy`; the kernel sees it only as arrays (engine.compile).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.domain import DOMAINS, REIND_OUTCOMES, SETTINGS
+from engine.errors import InputError
+from engine.params import Param, Section, apply_overrides, load_toml, unwrap
+
+LIBRARY = Path(__file__).parent / "library"
+
+
+@dataclass(frozen=True)
+class Step:
+    code: str
+    price_w: float  # EUR per week, base-year prices
+    minutes_max: float | None = None  # HO: upper bound of the weekly-minutes band
+
+
+@dataclass(frozen=True)
+class Product:
+    code: str
+    domain: str
+    area: str
+    setting: str
+    iv3: str
+    own_contribution: bool
+    ho_minutes: bool
+    indication_months: int
+    reindication: tuple[float, float, float, float]  # continue, step_down, step_up, end
+    steps: tuple[Step, ...]
+
+    def step_index(self, code: str) -> int:
+        for i, s in enumerate(self.steps):
+            if s.code == code:
+                return i
+        raise KeyError(code)
+
+
+@dataclass
+class Policy:
+    name: str
+    path: Path
+    base_year: int
+    description: str
+    products: list[Product]
+    price_index: dict[int, float]
+    own_contribution_monthly_eur: float
+    ho_hourly_price_eur: float
+    ho_norm_minutes_w: float
+    ho_step_change_minutes: int
+    sources: dict[str, str]
+    register: list[Param] = field(default_factory=list)
+
+    @property
+    def product_codes(self) -> list[str]:
+        return [p.code for p in self.products]
+
+    def product(self, code: str) -> Product:
+        for p in self.products:
+            if p.code == code:
+                return p
+        raise KeyError(code)
+
+    def index_for_year(self, year: int) -> float:
+        """Price index for a year; past the last given year the last factor holds."""
+        years = sorted(self.price_index)
+        if year <= years[0]:
+            return self.price_index[years[0]]
+        if year >= years[-1]:
+            return self.price_index[years[-1]]
+        return self.price_index[year]
+
+
+def policy_path(name_or_path: str | Path) -> Path:
+    p = Path(name_or_path)
+    if p.suffix == ".toml" or p.exists():
+        return p
+    candidate = LIBRARY / str(name_or_path) / "baseline.toml"
+    if not candidate.exists():
+        choices = sorted(d.name for d in LIBRARY.iterdir() if (d / "baseline.toml").exists())
+        raise InputError("policy", f"unknown policy library {str(name_or_path)!r}", "one of: " + ", ".join(choices) + ", or a path to a baseline.toml")
+    return candidate
+
+
+def load_policy(name_or_path: str | Path, overrides: dict | None = None) -> Policy:
+    path = policy_path(name_or_path)
+    raw = load_toml(path)
+    if overrides:
+        raw = apply_overrides(raw, overrides, f"{path} (override)")
+    tree, register = unwrap(raw)
+    top = Section(tree, str(path))
+    meta = top.section("meta")
+    name = meta.text("name")
+    base_year = meta.number("base_year", integer=True, lo=2000, hi=2100)
+    description = meta.text("description", "")
+    sources = meta.raw("sources", {})
+    meta.done()
+
+    prices = top.section("prices")
+    index_raw = prices.raw("index")
+    if not isinstance(index_raw, dict) or not index_raw:
+        raise prices.error("index", "must be a table year = factor")
+    price_index = {}
+    for y, f in index_raw.items():
+        if not str(y).isdigit() or isinstance(f, bool) or not isinstance(f, (int, float)) or f <= 0:
+            raise prices.error(f"index.{y}", f"{y} = {f!r}", "a year = a positive factor")
+        price_index[int(y)] = float(f)
+    prices.number("index_2019_2024", 1.0, lo=0.0)
+    prices.done()
+
+    oc = top.section("own_contribution")
+    oc_monthly = oc.number("monthly_eur", lo=0.0)
+    oc.done()
+
+    ho = top.section("ho")
+    ho_hourly = ho.number("hourly_price_eur", lo=0.0)
+    ho_norm = ho.number("norm_minutes_w", lo=0.0)
+    ho_change = ho.number("step_change_minutes", lo=0, integer=True)
+    ho.done()
+
+    products_sec = top.section("products")
+    products = []
+    for code in products_sec.data:
+        ps = products_sec.section(code)
+        domain = ps.text("domain", choices=DOMAINS)
+        area = ps.text("area")
+        setting = ps.text("setting", choices=SETTINGS)
+        iv3 = ps.text("iv3", "")
+        own = ps.boolean("own_contribution", False)
+        ho_min = ps.boolean("ho_minutes", False)
+        ind = ps.number("indication_months", lo=1, hi=600, integer=True)
+        reind_raw = ps.weights("reindication", REIND_OUTCOMES, must_sum=True)
+        missing = [o for o in REIND_OUTCOMES if o not in reind_raw]
+        if missing:
+            raise ps.error("reindication", f"missing outcome {missing[0]!r}", "continue, step_down, step_up, end")
+        steps_raw = ps.raw("steps")
+        if not isinstance(steps_raw, list) or not steps_raw:
+            raise ps.error("steps", "must be a non-empty list of {code, price_w}")
+        steps = []
+        for i, st in enumerate(steps_raw):
+            ss = Section(st, str(path), f"products.{code}.steps[{i}]")
+            scode = ss.text("code")
+            price = ss.number("price_w", lo=0.0)
+            mmax = ss.number("minutes_max", None if not ho_min else ..., lo=0.0) if (ho_min or ss.has("minutes_max")) else None
+            ss.done()
+            steps.append(Step(scode, price, mmax))
+        if len({s.code for s in steps}) != len(steps):
+            raise ps.error("steps", "step codes must be unique")
+        if ho_min:
+            bounds = [s.minutes_max for s in steps]
+            if bounds != sorted(bounds):
+                raise ps.error("steps", "minutes_max must increase step by step")
+        ps.done()
+        products.append(Product(code, domain, area, setting, iv3, own, ho_min, ind, tuple(reind_raw[o] for o in REIND_OUTCOMES), tuple(steps)))
+    if not products:
+        raise products_sec.error(None, "no products", "at least one [products.<code>] table")
+    if sum(p.ho_minutes for p in products) > 1:
+        raise products_sec.error(None, "more than one product has ho_minutes = true", "one household-help product")
+    top.done()
+    return Policy(
+        name=name, path=path, base_year=base_year, description=description, products=products,
+        price_index=price_index, own_contribution_monthly_eur=oc_monthly, ho_hourly_price_eur=ho_hourly,
+        ho_norm_minutes_w=ho_norm, ho_step_change_minutes=ho_change, sources=sources,
+        register=[Param("policy." + p.name, p.value, p.source, p.unit, p.note) for p in register],
+    )

@@ -1,0 +1,1 @@
+"""Municipality profiles, the synthetic population generator and real-extract readers."""

@@ -1,0 +1,362 @@
+"""The synthetic population: clients and their arrangements at the start month, the inflow
+pool of potential arrivals, and reserved follow-up slots (DESIGN sections 2 and 3).
+
+Everything here is drawn with the *population seed*; what happens to people later is drawn
+in the kernel with the simulation seed. Measures never touch this: client identity does not
+depend on policy.
+
+Output is a `Population`: two Polars frames (schema in `CLIENT_SCHEMA`, `ARRANGEMENT_SCHEMA`)
+plus the inflow pool's intensity per group and month, so a run can admit arrivals at the
+rate its own profile asks for (`admit when u < expected / pool intensity`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from engine.domain import FLAGS, FREQUENCIES, FUNDING, HO_TASKS, SLOT_KINDS
+from engine.errors import InputError
+from engine.params import Section
+from rules.policy import Policy
+from synthetic_population.profile import Profile
+
+CLIENT_SCHEMA = {
+    "client_id": (pl.UInt64, "stable client id"),
+    "group": (pl.Utf8, "client group at the reference month (youth: age band)"),
+    "domain": (pl.Utf8, "wmo | jeugd"),
+    "birth_month": (pl.Int16, "birth month, months since 2000-01"),
+    "household": (pl.UInt8, "household size"),
+    "district": (pl.UInt8, "district number"),
+    "wmo_group": (pl.Utf8, "Wmo group: the group itself for Wmo clients; for youth the group after a hand-over at 18"),
+    "homeless": (pl.Boolean, "flag read by rules"),
+    "domestic_violence": (pl.Boolean, "flag read by rules"),
+    "small_tidy_household": (pl.Boolean, "flag read by rules"),
+    "wlz_candidate": (pl.Boolean, "flag: higher Wlz hazard"),
+    "arrival_month": (pl.Int16, "inflow pool: month of potential arrival; null for the start stock"),
+}
+ARRANGEMENT_SCHEMA = {
+    "arrangement_id": (pl.UInt64, "stable arrangement (slot) id"),
+    "client_id": (pl.UInt64, "owner"),
+    "slot_kind": (pl.Utf8, "initial | verlengd | handover (reserved follow-up)"),
+    "product": (pl.Utf8, "product code from the policy library"),
+    "step": (pl.Utf8, "step code"),
+    "amount_factor": (pl.Float32, "client factor on the step price (youth heavy tail; 1 for Wmo)"),
+    "start_month": (pl.Int16, "start of the current indication (null for pending slots)"),
+    "planned_end_month": (pl.Int16, "planned end of the current indication: reindication month"),
+    "indication_no": (pl.Int16, "number of the current indication (1 = first)"),
+    "support_since_month": (pl.Int16, "first month of continuous support"),
+    "funding": (pl.Utf8, "zin | pgb"),
+    "subcontracted": (pl.Boolean, "provider subcontracts"),
+    **{f"{t}_w": (pl.Int16, f"HO minutes per week (per two weeks when biweekly): {t}") for t in HO_TASKS},
+    "frequency": (pl.Utf8, "HO frequency: weekly | biweekly"),
+}
+
+
+@dataclass
+class Population:
+    clients: pl.DataFrame
+    arrangements: pl.DataFrame
+    pool_rate: np.ndarray  # [group, month of horizon]: pool intensity (potential arrivals per month)
+    group_codes: list[str]
+    start: int
+    months: int
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def n_clients(self) -> int:
+        return self.clients.height
+
+    @property
+    def n_arrangements(self) -> int:
+        return self.arrangements.height
+
+    def fingerprint(self) -> str:
+        """Hash of the population content (ids, attributes, slots): runs compare on it."""
+        h = hashlib.sha256()
+        for frame in (self.clients, self.arrangements):
+            h.update(frame.hash_rows(seed=7).to_numpy().tobytes())
+        h.update(self.pool_rate.tobytes())
+        h.update(json.dumps([self.group_codes, self.start, self.months]).encode())
+        return h.hexdigest()[:16]
+
+
+def expected_inflow(profile: Profile, start: int, months: int) -> np.ndarray:
+    """Expected new clients per group and horizon month (scaled), growth compounding yearly."""
+    out = np.zeros((len(profile.groups), months))
+    t = np.arange(months)
+    offset = (start - profile.start) / 12.0
+    for gi, g in enumerate(profile.groups):
+        out[gi] = g.inflow_per_year / 12.0 * (1.0 + g.inflow_growth) ** (offset + t / 12.0) * profile.scale
+    return out
+
+
+def _ho_params(profile: Profile) -> dict:
+    s = Section(profile.ho_tasks, str(profile.path), "ho_tasks")
+    out = {
+        "cleaning_median_w": s.number("cleaning_median_w", 85, lo=0),
+        "cleaning_sigma": s.number("cleaning_sigma", 0.4, lo=0),
+        "ironing_w_by_household": s.raw("ironing_w_by_household", [10, 15, 20, 25]),
+    }
+    for t in HO_TASKS[1:]:
+        if t == "ironing":
+            out["ironing_share"] = s.share("ironing_share", 0.0)
+            continue
+        out[f"{t}_share"] = s.share(f"{t}_share", 0.0)
+        out[f"{t}_w"] = s.number(f"{t}_w", 0, lo=0)
+    iw = out["ironing_w_by_household"]
+    if not isinstance(iw, list) or not iw or any(not isinstance(x, (int, float)) or x < 0 for x in iw):
+        raise s.error("ironing_w_by_household", f"{iw!r}", "minutes per household size 1, 2, 3, 4+")
+    s.done()
+    return out
+
+
+def ho_step_from_minutes(total_w: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """The HO step whose band holds the weekly minutes (band upper bounds exclusive)."""
+    return np.minimum(np.searchsorted(bounds, total_w, side="right"), len(bounds) - 1)
+
+
+def _choice(rng: np.random.Generator, weights, n: int) -> np.ndarray:
+    w = np.asarray(weights, dtype=np.float64)
+    return rng.choice(len(w), size=n, p=w / w.sum())
+
+
+def generate(profile: Profile, policy: Policy, seed: int, months: int = 48, start: int | None = None) -> Population:
+    """Draw the start stock and the inflow pool for `months` from `start` (default: the
+    profile's stock month)."""
+    if months < 1:
+        raise InputError("--months", f"{months}", "at least 1 month")
+    start = profile.start if start is None else start
+    rng_root = np.random.SeedSequence([seed, 0xCA5E])
+    ho = _ho_params(profile)
+    products = policy.product_codes
+    ho_product = next((p for p in policy.products if p.ho_minutes), None)
+    ho_bounds = np.array([s.minutes_max for s in ho_product.steps]) if ho_product else None
+    group_codes = profile.group_codes
+    pool_exp = expected_inflow(profile, start, months) * profile.pool_oversample
+    youth_bands = np.array(profile.youth_age_bands)
+    youth_codes = [g.code for g in profile.youth_groups()]
+    wmo_codes = [g.code for g in profile.groups if g.domain == "wmo"]
+    ho_weights = list(profile.handover_groups.values())
+    ho_names = list(profile.handover_groups)
+
+    client_parts, arr_parts = [], []
+    for gi, g in enumerate(profile.groups):
+        rng = np.random.Generator(np.random.Philox(rng_root.spawn(len(group_codes))[gi]))
+        n_stock = int(round(g.stock * profile.scale))
+        pool_counts = rng.poisson(pool_exp[gi])
+        arrival = np.concatenate([np.full(n_stock, -1, dtype=np.int32), np.repeat(start + np.arange(months), pool_counts).astype(np.int32)])
+        n = arrival.size
+        if n == 0:
+            continue
+        ref = np.where(arrival < 0, start, arrival)
+        age_hi = g.age_max - (1 / 12 if g.domain == "jeugd" else 0)
+        mode = min(max(g.age_mode, g.age_min), age_hi)
+        age_m = np.floor(rng.triangular(g.age_min, mode, age_hi, n) * 12).astype(np.int32) if age_hi > g.age_min else np.full(n, int(g.age_min * 12))
+        birth = ref - age_m
+        sizes = np.array(list(g.household))
+        household = sizes[_choice(rng, list(g.household.values()), n)]
+        flags = {f: rng.random(n) < g.flags.get(f, 0.0) for f in FLAGS}
+        flags["small_tidy_household"] &= household <= 2
+        district = rng.integers(1, profile.districts + 1, n)
+        if g.domain == "wmo":
+            wmo_group = np.full(n, g.code, dtype=object)
+        elif ho_names:
+            wmo_group = np.array(ho_names, dtype=object)[_choice(rng, ho_weights, n)]
+        else:
+            wmo_group = np.full(n, None, dtype=object)
+        client_parts.append(
+            pl.DataFrame(
+                {
+                    "gidx": np.full(n, gi, dtype=np.int32),
+                    "local": np.arange(n, dtype=np.int64),
+                    "group": np.full(n, g.code),
+                    "domain": np.full(n, g.domain),
+                    "birth_month": birth.astype(np.int16),
+                    "household": household.astype(np.uint8),
+                    "district": district.astype(np.uint8),
+                    "wmo_group": pl.Series(wmo_group.tolist(), dtype=pl.Utf8),
+                    **{f: flags[f] for f in FLAGS},
+                    "arrival_month": pl.Series(np.where(arrival < 0, None, arrival).tolist(), dtype=pl.Int16),
+                }
+            )
+        )
+        # --- arrangements: one primary product per client, extra products by chance ------
+        prim_names = list(g.primary)
+        prim = np.array([products.index(p) for p in prim_names])[_choice(rng, list(g.primary.values()), n)]
+        owners = [np.arange(n)]
+        prods = [prim]
+        order = [np.zeros(n, dtype=np.int32)]
+        for k, (pname, q) in enumerate(g.extra.items()):
+            pi = products.index(pname)
+            has = (rng.random(n) < q) & (prim != pi)
+            owners.append(np.nonzero(has)[0])
+            prods.append(np.full(has.sum(), pi))
+            order.append(np.full(has.sum(), k + 1, dtype=np.int32))
+        owner = np.concatenate(owners)
+        prod = np.concatenate(prods)
+        ordk = np.concatenate(order)
+        kind = np.zeros(owner.size, dtype=np.int32)
+        # reserved follow-up slots for youth clients turning 18 within the horizon
+        if g.domain == "jeugd":
+            b18 = birth + 18 * 12
+            turning = np.nonzero((b18 > ref) & (b18 < start + months) & (b18 >= start))[0]
+            extra_owner, extra_prod, extra_kind = [], [], []
+            if profile.age18.get("verlengd", 0) > 0:
+                extra_owner.append(turning)
+                extra_prod.append(np.full(turning.size, products.index("jeugd_verlengd")))
+                extra_kind.append(np.full(turning.size, 1))
+            if profile.age18.get("handover", 0) > 0:
+                extra_owner.append(turning)
+                extra_prod.append(np.full(turning.size, products.index(profile.handover_product)))
+                extra_kind.append(np.full(turning.size, 2))
+            if extra_owner:
+                owner = np.concatenate([owner, *extra_owner])
+                prod = np.concatenate([prod, *extra_prod])
+                ordk = np.concatenate([ordk, 100 + np.concatenate(extra_kind)])
+                kind = np.concatenate([kind, *extra_kind])
+        srt = np.lexsort((ordk, owner))
+        owner, prod, kind = owner[srt], prod[srt], kind[srt]
+        m = owner.size
+        step = np.zeros(m, dtype=np.int32)
+        factor = np.ones(m, dtype=np.float32)
+        minutes = np.zeros((m, len(HO_TASKS)), dtype=np.int16)
+        for pi, pcode in enumerate(products):
+            sel = np.nonzero(prod == pi)[0]
+            if sel.size == 0:
+                continue
+            pdef = policy.product(pcode)
+            beh = profile.products[pcode]
+            if pdef.ho_minutes:
+                hh = household[owner[sel]]
+                clean = np.clip(np.round(ho["cleaning_median_w"] * np.exp(ho["cleaning_sigma"] * rng.standard_normal(sel.size))), 15, 600)
+                minutes[sel, 0] = clean
+                for ti, t in enumerate(HO_TASKS[1:], start=1):
+                    has = rng.random(sel.size) < ho[f"{t}_share"]
+                    if t == "ironing":
+                        iw = np.asarray(ho["ironing_w_by_household"], dtype=np.float64)
+                        val = iw[np.minimum(hh, len(iw)) - 1]
+                    else:
+                        val = np.full(sel.size, ho[f"{t}_w"])
+                    minutes[sel, ti] = np.where(has, val, 0)
+                step[sel] = ho_step_from_minutes(minutes[sel].sum(axis=1), ho_bounds)
+            else:
+                sw = beh.step_weights
+                if kind[sel].max(initial=0) > 0:
+                    sw_h = profile.handover_step_weights if pcode == profile.handover_product else sw
+                    sw_v = profile.verlengd_step_weights if pcode == "jeugd_verlengd" else sw
+                    w_by_kind = [sw, sw_v, sw_h]
+                    for kk in range(3):
+                        sub = sel[kind[sel] == kk]
+                        if sub.size:
+                            step[sub] = _choice(rng, w_by_kind[kk], sub.size)
+                else:
+                    step[sel] = _choice(rng, sw, sel.size)
+            if beh.amount_sigma > 0:
+                s = beh.amount_sigma
+                factor[sel] = np.exp(s * rng.standard_normal(sel.size) - s * s / 2).astype(np.float32)
+        # indication timing: stock arrangements are part-way through support
+        is_stock = arrival[owner] < 0
+        initial = kind == 0
+        ind = np.array([policy.product(p).indication_months for p in products])[prod]
+        supp = np.floor(rng.exponential(max(g.support_months_mean, 1e-9), m)).astype(np.int32)
+        supp = np.minimum(supp, np.maximum(start - birth[owner], 0))
+        supp = np.where(is_stock & initial, supp, 0)
+        into = supp % ind
+        ind_no = np.where(initial, 1 + supp // ind, 0)
+        ind_start = np.where(is_stock & initial, start - into, -1)
+        planned_end = np.where(is_stock & initial, ind_start + ind, -1)
+        since = np.where(is_stock & initial, start - supp, -1)
+        funding = (rng.random(m) < profile.pgb_share).astype(np.int32)
+        sub = (rng.random(m) < profile.subcontracted_share) & (funding == 0)
+        steps_codes = np.empty(m, dtype=object)
+        for pi, pcode in enumerate(products):
+            sel = prod == pi
+            if sel.any():
+                codes = np.array([s.code for s in policy.product(pcode).steps], dtype=object)
+                steps_codes[sel] = codes[step[sel]]
+        null_if_neg = lambda a: pl.Series(np.where(a < 0, None, a).tolist(), dtype=pl.Int16)  # noqa: E731
+        arr_parts.append(
+            pl.DataFrame(
+                {
+                    "gidx": np.full(m, gi, dtype=np.int32),
+                    "local": owner.astype(np.int64),
+                    "slot_kind": np.array(SLOT_KINDS, dtype=object)[kind].tolist(),
+                    "product": np.array(products, dtype=object)[prod].tolist(),
+                    "step": steps_codes.tolist(),
+                    "amount_factor": factor,
+                    "start_month": null_if_neg(ind_start),
+                    "planned_end_month": null_if_neg(planned_end),
+                    "indication_no": ind_no.astype(np.int16),
+                    "support_since_month": null_if_neg(since),
+                    "funding": np.array(FUNDING, dtype=object)[funding].tolist(),
+                    "subcontracted": sub,
+                    **{f"{t}_w": minutes[:, ti] for ti, t in enumerate(HO_TASKS)},
+                    "frequency": [FREQUENCIES[0]] * m,
+                }
+            )
+        )
+    clients = pl.concat(client_parts)
+    # stable ids: stock first (group order), then the pool by arrival month
+    clients = clients.with_columns(pl.col("arrival_month").fill_null(-32768).alias("_arr")).sort(["_arr", "gidx", "local"]).drop("_arr")
+    clients = clients.with_row_index("client_id", offset=1).with_columns(pl.col("client_id").cast(pl.UInt64))
+    arrangements = pl.concat(arr_parts).join(clients.select("gidx", "local", "client_id"), on=["gidx", "local"], how="left", maintain_order="left")
+    arrangements = arrangements.sort("client_id", maintain_order=True).with_row_index("arrangement_id", offset=1)
+    arrangements = arrangements.with_columns(pl.col("arrangement_id").cast(pl.UInt64)).select(list(ARRANGEMENT_SCHEMA))
+    clients = clients.select(list(CLIENT_SCHEMA))
+    return Population(
+        clients=clients, arrangements=arrangements, pool_rate=pool_exp, group_codes=group_codes, start=start, months=months,
+        meta={"profile": profile.name, "population_seed": seed, "scale": profile.scale, "source": "synthetic"},
+    )
+
+
+# ------------------------------------------------------------------------- file round trip
+def write_population(pop: Population, path: Path) -> None:
+    """One Parquet file, one row per arrangement slot with its client's columns, and the
+    pool intensity and horizon in the file's key-value metadata. Written atomically."""
+    flat = pop.arrangements.join(pop.clients, on="client_id", how="left", maintain_order="left")
+    table = flat.to_arrow()
+    meta = {
+        "caseload.population": json.dumps(
+            {**pop.meta, "start": pop.start, "months": pop.months, "group_codes": pop.group_codes, "pool_rate": pop.pool_rate.tolist(), "fingerprint": pop.fingerprint()}
+        )
+    }
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), **{k.encode(): v.encode() for k, v in meta.items()}})
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".partial")
+    pq.write_table(table, tmp, compression="zstd")
+    tmp.replace(path)
+
+
+def read_population(path: Path) -> Population:
+    path = Path(path)
+    if not path.exists():
+        raise InputError(str(path), "file not found")
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputError(str(path), f"not a readable Parquet file: {exc}") from None
+    raw = (table.schema.metadata or {}).get(b"caseload.population")
+    if raw is None:
+        raise InputError(str(path), "no caseload population metadata", "a file written by `caseload population generate` (extracts: `caseload population validate`)")
+    meta = json.loads(raw)
+    flat = pl.from_arrow(table)
+    missing = [c for c in list(CLIENT_SCHEMA) + list(ARRANGEMENT_SCHEMA) if c not in flat.columns]
+    if missing:
+        raise InputError(str(path), f"missing column {missing[0]!r}")
+    clients = flat.select(list(CLIENT_SCHEMA)).unique("client_id", keep="first", maintain_order=True)
+    arrangements = flat.select(list(ARRANGEMENT_SCHEMA))
+    pop = Population(
+        clients=clients, arrangements=arrangements, pool_rate=np.asarray(meta["pool_rate"], dtype=np.float64),
+        group_codes=meta["group_codes"], start=int(meta["start"]), months=int(meta["months"]),
+        meta={k: v for k, v in meta.items() if k not in ("pool_rate", "group_codes", "start", "months", "fingerprint")},
+    )
+    return pop

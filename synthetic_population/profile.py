@@ -1,0 +1,254 @@
+"""A municipality profile: the population and its behaviour (group mix, needs, inflow, exit
+hazards) and the policy library it runs under. Every figure is a sourced parameter.
+
+`load_profile(name_or_path)` reads `synthetic_population/profiles/<name>.toml`, checks it
+against its policy library and returns a `Profile`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.domain import DOMAINS, FLAGS, JEUGD
+from engine.errors import InputError
+from engine.months import parse_month
+from engine.params import Param, Section, apply_overrides, load_toml, unwrap
+from rules.policy import Policy, load_policy
+
+PROFILES = Path(__file__).parent / "profiles"
+
+
+@dataclass(frozen=True)
+class Group:
+    code: str
+    domain: str
+    stock: float
+    inflow_per_year: float
+    inflow_growth: float
+    age_min: float
+    age_max: float
+    age_mode: float
+    support_months_mean: float
+    moved_hazard_m: float
+    wlz_hazard_m: float
+    household: dict[int, float]
+    flags: dict[str, float]
+    primary: dict[str, float]
+    extra: dict[str, float]
+
+
+@dataclass(frozen=True)
+class ProductBehaviour:
+    goal_hazard_m: float
+    step_weights: tuple[float, ...] | None
+    amount_sigma: float
+
+
+@dataclass
+class Profile:
+    name: str
+    path: Path
+    description: str
+    policy_name: str
+    start: int  # month index the stock describes
+    scale: float
+    pool_oversample: float
+    districts: int
+    pgb_share: float
+    subcontracted_share: float
+    wlz_candidate_multiplier: float
+    targets: dict[str, dict]
+    mortality_age_from: list[float]
+    mortality_hazard_m: list[float]
+    youth_age_bands: list[float]
+    age18: dict[str, float]
+    handover_groups: dict[str, float]
+    handover_product: str
+    handover_step_weights: list[float]
+    verlengd_step_weights: list[float]
+    ho_tasks: dict[str, object]
+    products: dict[str, ProductBehaviour]
+    groups: list[Group]
+    sources: dict[str, str]
+    register: list[Param] = field(default_factory=list)
+
+    @property
+    def group_codes(self) -> list[str]:
+        return [g.code for g in self.groups]
+
+    def group(self, code: str) -> Group:
+        return self.groups[self.group_codes.index(code)]
+
+    def youth_groups(self) -> list[Group]:
+        return [g for g in self.groups if g.domain == DOMAINS[JEUGD]]
+
+
+def profile_path(name_or_path: str | Path) -> Path:
+    p = Path(name_or_path)
+    if p.suffix == ".toml" or p.exists():
+        if not p.exists():
+            raise InputError(str(p), "profile file not found")
+        return p
+    candidate = PROFILES / f"{name_or_path}.toml"
+    if not candidate.exists():
+        choices = sorted(f.stem for f in PROFILES.glob("*.toml") if not f.stem.endswith(".fitted"))
+        raise InputError("--profile", f"unknown profile {str(name_or_path)!r}", "one of: " + ", ".join(choices) + ", or a path to a profile .toml")
+    return candidate
+
+
+def _split_overrides(overrides: dict | None) -> tuple[dict, dict]:
+    prof, pol = {}, {}
+    for k, v in (overrides or {}).items():
+        if k.startswith("policy."):
+            pol[k[len("policy."):]] = v
+        else:
+            prof[k[len("profile."):] if k.startswith("profile.") else k] = v
+    return prof, pol
+
+
+def load_profile(name_or_path: str | Path, overrides: dict | None = None) -> tuple[Profile, Policy]:
+    """Read a profile and the policy library it names. Overrides: `name=value` by dotted
+    name; names starting with `policy.` go to the policy library."""
+    prof_over, pol_over = _split_overrides(overrides)
+    path = profile_path(name_or_path)
+    raw = load_toml(path)
+    if prof_over:
+        raw = apply_overrides(raw, prof_over, f"{path} (--set)")
+    tree, register = unwrap(raw)
+    f = str(path)
+    top = Section(tree, f)
+    meta = top.section("meta")
+    name = meta.text("name")
+    description = meta.text("description", "")
+    policy_name = meta.text("policy")
+    start = parse_month(meta.text("start"), f"{f}: key meta.start")
+    sources = meta.raw("sources", {})
+    meta.done()
+    policy_ref = policy_name
+    if not (Path(__file__).parent.parent / "rules" / "library" / policy_name).exists() and (path.parent / policy_name).exists():
+        policy_ref = path.parent / policy_name
+    try:
+        policy = load_policy(policy_ref, pol_over)
+    except InputError as exc:
+        if "unknown policy library" in str(exc):
+            raise InputError(f"{f}: key meta.policy", str(exc).split(": ", 1)[1]) from None
+        raise
+    products = policy.product_codes
+
+    pop = top.section("population")
+    scale = pop.number("scale", 1.0, lo=1e-6)
+    oversample = pop.number("pool_oversample", 1.6, lo=1.0, hi=20.0)
+    districts = pop.number("districts", 1, lo=1, hi=255, integer=True)
+    pgb = pop.share("pgb_share", 0.0)
+    sub = pop.share("subcontracted_share", 0.0)
+    wlz_mult = pop.number("wlz_candidate_multiplier", 1.0, lo=0.0)
+    pop.done()
+
+    targets = top.raw("targets", {})
+    mort = top.section("mortality")
+    age_from = mort.raw("age_from")
+    hazard = mort.raw("hazard_m")
+    if not isinstance(age_from, list) or not isinstance(hazard, list) or len(age_from) != len(hazard) or not age_from:
+        raise mort.error("hazard_m", "age_from and hazard_m must be lists of equal length")
+    if age_from[0] != 0 or age_from != sorted(age_from):
+        raise mort.error("age_from", f"{age_from!r}", "increasing ages starting at 0")
+    for i, h in enumerate(hazard):
+        if not isinstance(h, (int, float)) or not 0 <= h <= 1:
+            raise mort.error(f"hazard_m[{i}]", f"{h!r} is out of range", "a monthly hazard in [0, 1]")
+    mort.done()
+
+    groups_sec = top.section("groups")
+    groups = []
+    for code in groups_sec.data:
+        gs = groups_sec.section(code)
+        domain = gs.text("domain", choices=DOMAINS)
+        hh = gs.weights("household", [str(i) for i in range(1, 10)])
+        if not hh or sum(hh.values()) <= 0:
+            raise gs.error("household", "no household sizes", "a table size = share")
+        g = Group(
+            code=code, domain=domain,
+            stock=gs.number("stock", lo=0), inflow_per_year=gs.number("inflow_per_year", lo=0),
+            inflow_growth=gs.number("inflow_growth", 0.0, lo=-0.5, hi=1.0),
+            age_min=gs.number("age_min", lo=0, hi=110), age_max=gs.number("age_max", lo=0, hi=110),
+            age_mode=gs.number("age_mode", lo=0, hi=110),
+            support_months_mean=gs.number("support_months_mean", lo=0.0),
+            moved_hazard_m=gs.share("moved_hazard_m"), wlz_hazard_m=gs.share("wlz_hazard_m"),
+            household={int(k): v for k, v in hh.items()},
+            flags=gs.weights("flags", FLAGS, {}),
+            primary=gs.weights("primary", products),
+            extra=gs.weights("extra", products, {}),
+        )
+        if not g.age_min <= g.age_mode <= g.age_max or g.age_min >= g.age_max:
+            raise gs.error("age_mode", f"ages {g.age_min}/{g.age_mode}/{g.age_max}", "age_min <= age_mode <= age_max and age_min < age_max")
+        for k, v in g.flags.items():
+            if v > 1:
+                raise gs.error(f"flags.{k}", f"{v!r} is out of range", "a share in [0, 1]")
+        for k, v in g.extra.items():
+            if v > 1:
+                raise gs.error(f"extra.{k}", f"{v!r} is out of range", "a chance in [0, 1]")
+        if not g.primary or sum(g.primary.values()) <= 0:
+            raise gs.error("primary", "no primary product", "a table product = weight")
+        for p in list(g.primary) + list(g.extra):
+            if policy.product(p).domain != domain:
+                raise gs.error("primary", f"product {p!r} is of domain {policy.product(p).domain}", f"products of domain {domain}")
+        gs.done()
+        groups.append(g)
+    if not groups:
+        raise groups_sec.error(None, "no groups", "at least one [groups.<code>] table")
+
+    youth = top.section("youth", {})
+    youth_codes = [g.code for g in groups if g.domain == "jeugd"]
+    wmo_codes = [g.code for g in groups if g.domain == "wmo"]
+    bands = youth.raw("age_bands", [0, 18])
+    if not isinstance(bands, list) or bands != sorted(bands) or len(bands) != len(youth_codes) + 1:
+        raise youth.error("age_bands", f"{bands!r}", f"{len(youth_codes) + 1} increasing ages, one band per youth group ({', '.join(youth_codes)})")
+    age18 = youth.weights("age18", ["end", "verlengd", "handover"], {"end": 1.0}, must_sum=True)
+    handover_groups = youth.weights("handover_groups", wmo_codes, {})
+    handover_product = youth.text("handover_product", "", choices=None)
+    if age18.get("handover", 0) > 0:
+        if handover_product not in products or policy.product(handover_product).domain != "wmo":
+            raise youth.error("handover_product", f"{handover_product!r}", "a Wmo product of the policy: " + ", ".join(p.code for p in policy.products if p.domain == "wmo"))
+        if not handover_groups:
+            raise youth.error("handover_groups", "empty", "Wmo groups with weights")
+    handover_steps = youth.raw("handover_step_weights", [1.0])
+    verlengd_steps = youth.raw("verlengd_step_weights", [1.0])
+    youth.done()
+
+    ho_tasks = top.raw("ho_tasks", {})
+    prod_sec = top.section("products", {})
+    behaviour = {}
+    for code in products:
+        pb = prod_sec.section(code, {})
+        p = policy.product(code)
+        sw = pb.raw("step_weights", None)
+        if sw is not None and (not isinstance(sw, list) or len(sw) != len(p.steps) or any((not isinstance(x, (int, float))) or x < 0 for x in sw) or sum(sw) <= 0):
+            raise pb.error("step_weights", f"{sw!r}", f"{len(p.steps)} non-negative weights, one per step of {code}")
+        if sw is None and not p.ho_minutes:
+            sw = [1.0] + [0.0] * (len(p.steps) - 1)
+        behaviour[code] = ProductBehaviour(
+            goal_hazard_m=pb.share("goal_hazard_m", 0.0),
+            step_weights=tuple(sw) if sw is not None else None,
+            amount_sigma=pb.number("amount_sigma", 0.0, lo=0.0, hi=3.0),
+        )
+        pb.done()
+    unknown = sorted(set(prod_sec.data) - set(products))
+    if unknown:
+        raise prod_sec.error(unknown[0], f"unknown product {unknown[0]!r}", "one of: " + ", ".join(products))
+    for name_, w in (("youth.handover_step_weights", handover_steps), ("youth.verlengd_step_weights", verlengd_steps)):
+        target = handover_product if "handover" in name_ else "jeugd_verlengd"
+        if target in products and (not isinstance(w, list) or len(w) != len(policy.product(target).steps)):
+            raise InputError(f"{f}: key {name_}", f"{w!r}", f"{len(policy.product(target).steps)} weights, one per step of {target}")
+    if age18.get("verlengd", 0) > 0 and "jeugd_verlengd" not in products:
+        raise InputError(f"{f}: key youth.age18.verlengd", "the policy has no product 'jeugd_verlengd'", "verlengd = 0 or a jeugd_verlengd product")
+    top.done()
+    profile = Profile(
+        name=name, path=path, description=description, policy_name=policy_name, start=start,
+        scale=scale, pool_oversample=oversample, districts=districts, pgb_share=pgb, subcontracted_share=sub, wlz_candidate_multiplier=wlz_mult,
+        targets=targets, mortality_age_from=[float(a) for a in age_from], mortality_hazard_m=[float(h) for h in hazard],
+        youth_age_bands=[float(b) for b in bands], age18=age18, handover_groups=handover_groups,
+        handover_product=handover_product, handover_step_weights=list(handover_steps),
+        verlengd_step_weights=list(verlengd_steps), ho_tasks=ho_tasks, products=behaviour, groups=groups,
+        sources=sources, register=[Param("profile." + p.name, p.value, p.source, p.unit, p.note) for p in register],
+    )
+    return profile, policy
