@@ -70,7 +70,7 @@ def compile_params(profile: Profile, policy: Policy, pool_rate: np.ndarray, star
         price_cents=price_cents,
         ho_bounds=ho_bounds,
         ho_step_change=np.int64(policy.ho_step_change_minutes),
-        p_verlengd=np.int64(codes.index("jeugd_verlengd") if "jeugd_verlengd" in codes else -1),
+        p_verlengd=np.int64(codes.index(profile.verlengd_product) if profile.verlengd_product in codes else -1),
         g_domain=np.array([DOMAINS.index(g.domain) for g in groups], dtype=np.int8),
         g_moved=np.array([g.moved_hazard_m for g in groups], dtype=np.float64),
         g_wlz=np.array([g.wlz_hazard_m for g in groups], dtype=np.float64),

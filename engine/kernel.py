@@ -23,8 +23,22 @@ import numpy as np
 from numba import njit, prange
 
 from engine.domain import (
-    F_WLZ_CANDIDATE, JEUGD, R_AGE, R_DEATH, R_GOAL, R_MOVED, R_REIND_END, R_TRANSFER_OUT, R_WLZ,
-    S_ACTIVE, S_ENDED, S_PENDING, SLOT_HANDOVER, SLOT_INITIAL, SLOT_VERLENGD, WMO,
+    F_WLZ_CANDIDATE,
+    JEUGD,
+    R_AGE,
+    R_DEATH,
+    R_GOAL,
+    R_MOVED,
+    R_REIND_END,
+    R_TRANSFER_OUT,
+    R_WLZ,
+    S_ACTIVE,
+    S_ENDED,
+    S_PENDING,
+    SLOT_HANDOVER,
+    SLOT_INITIAL,
+    SLOT_VERLENGD,
+    WMO,
 )
 from engine.rng import D_ADMIT, D_AGE18, D_DEATH, D_GOAL, D_MOVED, D_REIND, D_WLZ, draw
 from engine.rule_hooks import rules_at_intake, rules_at_reindication, rules_date_monthly

@@ -118,7 +118,7 @@ class Section:
             return default
         return self.data[k]
 
-    def section(self, k: str, default: Any = ...) -> "Section":
+    def section(self, k: str, default: Any = ...) -> Section:
         value = self.raw(k, {} if default is not ... else default)
         if not isinstance(value, dict):
             raise self.error(k, f"is {type(value).__name__}", "a table")

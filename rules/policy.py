@@ -81,7 +81,11 @@ class Policy:
 
 def policy_path(name_or_path: str | Path) -> Path:
     p = Path(name_or_path)
+    if p.is_dir():
+        p = p / "baseline.toml"
     if p.suffix == ".toml" or p.exists():
+        if not p.exists():
+            raise InputError(str(p), "policy file not found")
         return p
     candidate = LIBRARY / str(name_or_path) / "baseline.toml"
     if not candidate.exists():

@@ -141,9 +141,6 @@ def generate(profile: Profile, policy: Policy, seed: int, months: int = 48, star
     ho_bounds = np.array([s.minutes_max for s in ho_product.steps]) if ho_product else None
     group_codes = profile.group_codes
     pool_exp = expected_inflow(profile, start, months) * profile.pool_oversample
-    youth_bands = np.array(profile.youth_age_bands)
-    youth_codes = [g.code for g in profile.youth_groups()]
-    wmo_codes = [g.code for g in profile.groups if g.domain == "wmo"]
     ho_weights = list(profile.handover_groups.values())
     ho_names = list(profile.handover_groups)
 
@@ -211,7 +208,7 @@ def generate(profile: Profile, policy: Policy, seed: int, months: int = 48, star
             extra_owner, extra_prod, extra_kind = [], [], []
             if profile.age18.get("verlengd", 0) > 0:
                 extra_owner.append(turning)
-                extra_prod.append(np.full(turning.size, products.index("jeugd_verlengd")))
+                extra_prod.append(np.full(turning.size, products.index(profile.verlengd_product)))
                 extra_kind.append(np.full(turning.size, 1))
             if profile.age18.get("handover", 0) > 0:
                 extra_owner.append(turning)
@@ -251,7 +248,7 @@ def generate(profile: Profile, policy: Policy, seed: int, months: int = 48, star
                 sw = beh.step_weights
                 if kind[sel].max(initial=0) > 0:
                     sw_h = profile.handover_step_weights if pcode == profile.handover_product else sw
-                    sw_v = profile.verlengd_step_weights if pcode == "jeugd_verlengd" else sw
+                    sw_v = profile.verlengd_step_weights if pcode == profile.verlengd_product else sw
                     w_by_kind = [sw, sw_v, sw_h]
                     for kk in range(3):
                         sub = sel[kind[sel] == kk]

@@ -66,6 +66,7 @@ class Profile:
     handover_groups: dict[str, float]
     handover_product: str
     handover_step_weights: list[float]
+    verlengd_product: str
     verlengd_step_weights: list[float]
     ho_tasks: dict[str, object]
     products: dict[str, ProductBehaviour]
@@ -145,7 +146,12 @@ def load_profile(name_or_path: str | Path, overrides: dict | None = None) -> tup
     wlz_mult = pop.number("wlz_candidate_multiplier", 1.0, lo=0.0)
     pop.done()
 
-    targets = top.raw("targets", {})
+    targets = {}
+    for tname, tval in top.raw("targets", {}).items():
+        spec = tval if isinstance(tval, dict) else {"value": tval}
+        if not isinstance(spec.get("value"), (int, float)):
+            raise InputError(f"{f}: key targets.{tname}", f"{tval!r}", "a number or { value, tolerance, source }")
+        targets[tname] = {"value": float(spec["value"]), "tolerance": float(spec.get("tolerance", 0.05)), "source": spec.get("source", "")}
     mort = top.section("mortality")
     age_from = mort.raw("age_from")
     hazard = mort.raw("hazard_m")
@@ -211,6 +217,9 @@ def load_profile(name_or_path: str | Path, overrides: dict | None = None) -> tup
             raise youth.error("handover_product", f"{handover_product!r}", "a Wmo product of the policy: " + ", ".join(p.code for p in policy.products if p.domain == "wmo"))
         if not handover_groups:
             raise youth.error("handover_groups", "empty", "Wmo groups with weights")
+    verlengd_product = youth.text("verlengd_product", "jeugd_verlengd")
+    if age18.get("verlengd", 0) > 0 and (verlengd_product not in products or policy.product(verlengd_product).domain != "jeugd"):
+        raise youth.error("verlengd_product", f"{verlengd_product!r}", "a youth product of the policy: " + ", ".join(p.code for p in policy.products if p.domain == "jeugd"))
     handover_steps = youth.raw("handover_step_weights", [1.0])
     verlengd_steps = youth.raw("verlengd_step_weights", [1.0])
     youth.done()
@@ -236,18 +245,16 @@ def load_profile(name_or_path: str | Path, overrides: dict | None = None) -> tup
     if unknown:
         raise prod_sec.error(unknown[0], f"unknown product {unknown[0]!r}", "one of: " + ", ".join(products))
     for name_, w in (("youth.handover_step_weights", handover_steps), ("youth.verlengd_step_weights", verlengd_steps)):
-        target = handover_product if "handover" in name_ else "jeugd_verlengd"
+        target = handover_product if "handover" in name_ else verlengd_product
         if target in products and (not isinstance(w, list) or len(w) != len(policy.product(target).steps)):
             raise InputError(f"{f}: key {name_}", f"{w!r}", f"{len(policy.product(target).steps)} weights, one per step of {target}")
-    if age18.get("verlengd", 0) > 0 and "jeugd_verlengd" not in products:
-        raise InputError(f"{f}: key youth.age18.verlengd", "the policy has no product 'jeugd_verlengd'", "verlengd = 0 or a jeugd_verlengd product")
     top.done()
     profile = Profile(
         name=name, path=path, description=description, policy_name=policy_name, start=start,
         scale=scale, pool_oversample=oversample, districts=districts, pgb_share=pgb, subcontracted_share=sub, wlz_candidate_multiplier=wlz_mult,
         targets=targets, mortality_age_from=[float(a) for a in age_from], mortality_hazard_m=[float(h) for h in hazard],
         youth_age_bands=[float(b) for b in bands], age18=age18, handover_groups=handover_groups,
-        handover_product=handover_product, handover_step_weights=list(handover_steps),
+        handover_product=handover_product, handover_step_weights=list(handover_steps), verlengd_product=verlengd_product,
         verlengd_step_weights=list(verlengd_steps), ho_tasks=ho_tasks, products=behaviour, groups=groups,
         sources=sources, register=[Param("profile." + p.name, p.value, p.source, p.unit, p.note) for p in register],
     )

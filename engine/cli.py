@@ -1,0 +1,182 @@
+"""The `caseload` command line. Every subcommand prints what it did; bad input gives a
+one-line error naming what to fix and exit code 2, and leaves nothing half-written."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from engine.errors import CaseloadError, InputError
+from engine.months import parse_month
+
+EPILOG_RUN = """examples:
+  caseload run                                  baseline, default profile, 2024-01 + 48 months
+  caseload run --months 24 --seed 7             another horizon and simulation seed
+  caseload run --set groups.ouderen.inflow_per_year=5000 --run-id more-elderly
+  caseload run --profile path/to/my_profile.toml --out /data/caseload-runs
+"""
+
+
+def _parse_set(values: list[str] | None) -> dict:
+    out = {}
+    for item in values or []:
+        if "=" not in item:
+            raise InputError("--set", f"{item!r} has no '='", "NAME=VALUE, e.g. groups.ouderen.stock=17000")
+        name, raw = item.split("=", 1)
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        out[name.strip()] = value
+    return out
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--profile", default=None, help="profile name (synthetic_population/profiles/NAME.toml) or path; default: rotterdam")
+    p.add_argument("--start", default=None, help="first month, YYYY-MM (default: the profile's stock month, 2024-01)")
+    p.add_argument("--months", type=int, default=None, help="horizon in months (default 48)")
+    p.add_argument("--seed", type=int, default=None, help="simulation seed: what happens to people (default 1)")
+    p.add_argument("--population-seed", type=int, default=None, help="population seed: who exists, incl. the inflow pool (default 1)")
+    p.add_argument("--population", default=None, metavar="FILE", help="a population file from `caseload population generate` instead of generating one")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE", help="override a parameter by its dotted name (see `caseload params`); repeatable")
+    p.add_argument("--threads", type=int, default=None, help="kernel threads (default: all cores); results do not depend on it")
+    p.add_argument("--rng", choices=["keyed", "sequential"], default="keyed", help="keyed common random numbers (default) or one sequential stream per client")
+
+
+def _spec_from_args(args) -> RunSpec:  # noqa: F821
+    from engine.rng import MODE_KEYED, MODE_SEQUENTIAL
+    from engine.run import RunSpec
+
+    spec = RunSpec()
+    if args.profile:
+        spec.profile = args.profile
+    if args.start is not None:
+        spec.start = parse_month(args.start, "--start")
+    if args.months is not None:
+        spec.months = args.months
+    if args.seed is not None:
+        spec.seed = args.seed
+    if args.population_seed is not None:
+        spec.population_seed = args.population_seed
+    if args.population:
+        spec.population_file = args.population
+    spec.overrides = _parse_set(args.set)
+    spec.threads = args.threads
+    spec.rng_mode = MODE_SEQUENTIAL if args.rng == "sequential" else MODE_KEYED
+    if args.threads is not None and args.threads < 1:
+        raise InputError("--threads", f"{args.threads}", "at least 1")
+    spec.validate()
+    return spec
+
+
+def cmd_run(args) -> int:
+    from engine import report
+    from engine.run import execute
+
+    spec = _spec_from_args(args)
+    if args.run_id and ("/" in args.run_id or args.run_id.startswith(".")):
+        raise InputError("--run-id", f"{args.run_id!r}", "a plain folder name")
+    with report.progress(args.quiet, "simulating") as prog:
+        result, path = execute(spec, Path(args.out), args.run_id, progress=prog)
+    if args.json:
+        print(json.dumps({"run_dir": str(path), **report.summary_json(result)}, indent=2))
+    elif not args.quiet:
+        report.print_run_summary(result, path)
+    return 0
+
+
+def cmd_population_generate(args) -> int:
+    from engine import report
+    from synthetic_population.generator import generate, write_population
+    from synthetic_population.profile import load_profile
+
+    profile, policy = load_profile(args.profile, _parse_set(args.set))
+    start = parse_month(args.start, "--start") if args.start else profile.start
+    if args.months < 1:
+        raise InputError("--months", f"{args.months} is not a horizon", "a whole number of months >= 1")
+    out = Path(args.out)
+    if out.suffix != ".parquet":
+        raise InputError("--out", f"{args.out!r}", "a file name ending in .parquet")
+    with report.progress(args.quiet, "generating population"):
+        pop = generate(profile, policy, args.seed, args.months, start)
+        write_population(pop, out)
+    if not args.quiet:
+        print(f"wrote {out}: {pop.n_clients:,} clients (start stock and inflow pool), {pop.n_arrangements:,} arrangement slots")
+    return 0
+
+
+def cmd_params(args) -> int:
+    from synthetic_population.profile import load_profile
+
+    profile, policy = load_profile(args.profile)
+    rows = [*profile.register, *policy.register]
+    if args.grep:
+        rows = [r for r in rows if args.grep in r.name]
+    if args.json:
+        print(json.dumps([r.__dict__ for r in rows], indent=2, default=str))
+        return 0
+    for r in rows:
+        value = json.dumps(r.value, default=str)
+        if len(value) > 60:
+            value = value[:57] + "..."
+        print(f"{r.name:70s} {value:62s} {r.source}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="caseload",
+        description="Client caseload microsimulation for Dutch municipal social care (Wmo maatwerk and Jeugdwet).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Run `caseload COMMAND --help` for a command's options and examples.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("run", help="run a scenario (default: the baseline of the default profile)", epilog=EPILOG_RUN, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_run_options(p)
+    p.add_argument("--out", default="runs/out", help="folder for run folders (default runs/out)")
+    p.add_argument("--run-id", default=None, help="name of the run folder (default: NAME-DATE-TIME-HASH)")
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    p.add_argument("--json", action="store_true", help="print a machine-readable summary")
+    p.set_defaults(func=cmd_run)
+
+    pop = sub.add_parser("population", help="synthetic populations and client extracts")
+    pop_sub = pop.add_subparsers(dest="population_command", metavar="SUBCOMMAND")
+    pop_sub.required = True
+    g = pop_sub.add_parser("generate", help="draw a synthetic population and write it to Parquet",
+                           epilog="example:\n  caseload population generate --profile rotterdam --out runs/out/rotterdam-pop.parquet", formatter_class=argparse.RawDescriptionHelpFormatter)
+    g.add_argument("--profile", default="rotterdam", help="profile name or path (default rotterdam)")
+    g.add_argument("--out", required=True, help="output file, .parquet")
+    g.add_argument("--seed", type=int, default=1, help="population seed (default 1)")
+    g.add_argument("--months", type=int, default=48, help="horizon the inflow pool covers (default 48)")
+    g.add_argument("--start", default=None, help="first month, YYYY-MM (default: the profile's stock month)")
+    g.add_argument("--set", action="append", metavar="NAME=VALUE", help="override a profile parameter")
+    g.add_argument("--quiet", action="store_true")
+    g.set_defaults(func=cmd_population_generate)
+
+    pr = sub.add_parser("params", help="list every named parameter (assumption register) of a profile and its policy")
+    pr.add_argument("--profile", default="rotterdam")
+    pr.add_argument("--grep", default=None, help="only names containing this text")
+    pr.add_argument("--json", action="store_true")
+    pr.set_defaults(func=cmd_params)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except CaseloadError as exc:
+        print(f"caseload: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("caseload: interrupted; nothing was registered as complete", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""What people see on the terminal: progress while working, a summary table at the end."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+
+import polars as pl
+from rich.console import Console
+from rich.table import Table
+
+console = Console(stderr=True)
+out = Console()
+
+
+@contextlib.contextmanager
+def progress(quiet: bool, what: str):
+    """A spinner with the current stage on stderr (only on a terminal, never with --quiet).
+    Yields a callback `prog(stage, obj)` that long steps call."""
+    if quiet or not sys.stderr.isatty():
+        yield lambda *a, **k: None
+        return
+    with console.status(f"[bold]{what}[/]") as status:
+        def update(stage, obj=None):
+            if stage == "population" and obj is not None:
+                status.update(f"[bold]{what}[/]: {obj.n_clients:,} clients, {obj.n_arrangements:,} arrangement slots")
+            else:
+                status.update(f"[bold]{what}[/]: {stage}")
+        yield update
+
+
+def summary_json(result) -> dict:
+    m = result.manifest
+    rows = result.tables["summary"].to_dicts()
+    return {"scenario": m["scenario"], "seeds": m["seeds"], "timings": m["timings"], "active_arrangement_months": m["active_arrangement_months"], "summary": rows}
+
+
+def print_run_summary(result, path) -> None:
+    m = result.manifest
+    summary: pl.DataFrame = result.tables["summary"]
+    t = Table(title=f"{m['scenario']['name']}: {m['scenario']['profile']} {m['scenario']['start']} + {m['scenario']['months']} months, seed {m['seeds']['simulation']}")
+    for col, just in (("domain", "left"), ("budget year", "right"), ("clients served", "right"), ("gross EUR m", "right"), ("own contr. EUR m", "right"), ("net EUR m", "right")):
+        t.add_column(col, justify=just)
+    for r in summary.iter_rows(named=True):
+        mark = "" if r["complete"] else " (part)"
+        t.add_row(r["domain"], f"{r['budget_year']}{mark}", f"{r['clients_served']:,}", f"{r['gross_eur'] / 1e6:,.1f}", f"{r['own_contribution_eur'] / 1e6:,.1f}", f"{r['net_eur'] / 1e6:,.1f}")
+    out.print(t)
+    tm = m["timings"]
+    out.print(
+        f"run folder: {path}\n"
+        f"{m['population']['clients']:,} clients, {m['active_arrangement_months']:,} active arrangement-months; "
+        f"kernel {tm.get('kernel_s', 0):.3f} s, total {sum(v for k, v in tm.items() if k.endswith('_s')):.2f} s"
+    )

@@ -1,0 +1,170 @@
+"""A run: scenario -> population -> kernel -> aggregates -> run folder.
+
+`execute(spec)` is what `caseload run` calls; `simulate_scenario(spec)` does the same in
+memory (experiments batch these without folders).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numba
+import numpy as np
+import polars as pl
+import pyarrow
+
+import engine
+from engine import aggregate
+from engine.errors import InputError
+from engine.months import format_month
+from engine.outputs import atomic_folder, write_json, write_parquet
+from engine.rng import MODE_KEYED
+from engine.simulate import SimResult, simulate
+from synthetic_population.generator import Population, generate, read_population
+from synthetic_population.profile import load_profile
+
+DEFAULT_OUT = Path("runs/out")
+
+
+@dataclass
+class RunSpec:
+    """What a run is: profile (+ its policy), horizon, seeds, parameter overrides."""
+
+    name: str = "baseline"
+    profile: str = "rotterdam"
+    start: int | None = None  # month index; None: the profile's stock month
+    months: int = 48
+    seed: int = 1
+    population_seed: int = 1
+    overrides: dict = field(default_factory=dict)
+    population_file: str | None = None
+    rng_mode: int = MODE_KEYED
+    threads: int | None = None
+    measures: list = field(default_factory=list)
+
+    def validate(self) -> None:
+        if self.months < 1:
+            raise InputError("--months", f"{self.months} is not a horizon", "a whole number of months >= 1")
+        if self.months > 600:
+            raise InputError("--months", f"{self.months} is too long", "at most 600 months")
+        for name in ("seed", "population_seed"):
+            v = getattr(self, name)
+            if v < 0 or v >= 2**63:
+                raise InputError(f"--{name.replace('_', '-')}", f"{v}", "a seed in [0, 2^63)")
+
+
+@dataclass
+class RunResult:
+    spec: RunSpec
+    sim: SimResult
+    population: Population
+    tables: dict[str, pl.DataFrame]
+    manifest: dict
+
+
+def _file_hash(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def simulate_scenario(spec: RunSpec, population: Population | None = None, progress=None) -> RunResult:
+    spec.validate()
+    timings = {}
+    t0 = time.perf_counter()
+    profile, policy = load_profile(spec.profile, spec.overrides)
+    start = profile.start if spec.start is None else spec.start
+    timings["load_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    if population is None:
+        if spec.population_file:
+            population = read_population(Path(spec.population_file))
+        else:
+            population = generate(profile, policy, spec.population_seed, spec.months, start)
+    timings["population_s"] = time.perf_counter() - t0
+    if progress:
+        progress("population", population)
+    sim = simulate(profile, policy, population, start, spec.months, spec.seed, rng_mode=spec.rng_mode, threads=spec.threads)
+    timings.update(sim.timings)
+    t0 = time.perf_counter()
+    groups = profile.group_codes
+    domains = [g.domain for g in profile.groups]
+    arrangements = aggregate.arrangements_frame(sim.arr, start, policy, groups, domains)
+    clients = aggregate.clients_frame(sim.cli, start, groups, domains)
+    served = aggregate.served_frame(sim.served_half, sim.served_year, start, spec.months, groups)
+    arr_y = aggregate.arrangements_yearly(arrangements)
+    tables = {
+        "clients": clients,
+        "arrangements": arrangements,
+        "served": served,
+        "clients_yearly": aggregate.clients_yearly(clients, served),
+        "arrangements_yearly": arr_y,
+        "summary": aggregate.summary_by_domain_year(arr_y, served),
+    }
+    timings["aggregate_s"] = time.perf_counter() - t0
+    manifest = {
+        "caseload_version": engine.__version__,
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "scenario": {
+            "name": spec.name,
+            "profile": profile.name,
+            "policy": policy.name,
+            "measures": list(spec.measures),
+            "start": format_month(start),
+            "months": spec.months,
+            "overrides": spec.overrides,
+        },
+        "seeds": {"simulation": spec.seed, "population": population.meta.get("population_seed", spec.population_seed)},
+        "rng_mode": "keyed" if spec.rng_mode == MODE_KEYED else "sequential",
+        "hashes": {
+            "profile_file": _file_hash(profile.path),
+            "policy_file": _file_hash(policy.path),
+            "population": population.fingerprint(),
+        },
+        "population": {
+            "source": population.meta.get("source", "synthetic"),
+            "file": spec.population_file,
+            "clients": population.n_clients,
+            "arrangement_slots": population.n_arrangements,
+        },
+        "active_arrangement_months": sim.active_arrangement_months,
+        "timings": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in timings.items()},
+        "versions": {
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "numba": numba.__version__,
+            "polars": pl.__version__,
+            "pyarrow": pyarrow.__version__,
+        },
+        "spec": {k: v for k, v in asdict(spec).items() if k not in ("threads",)},
+    }
+    return RunResult(spec=spec, sim=sim, population=population, tables=tables, manifest=manifest)
+
+
+def run_id_for(spec: RunSpec) -> str:
+    digest = hashlib.sha256(json.dumps(asdict(spec), sort_keys=True, default=str).encode()).hexdigest()[:6]
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return f"{spec.name}-{stamp}-{digest}"
+
+
+def write_run(result: RunResult, out_dir: Path, run_id: str | None = None) -> Path:
+    run_id = run_id or run_id_for(result.spec)
+    final = Path(out_dir) / run_id
+    t0 = time.perf_counter()
+    with atomic_folder(final) as tmp:
+        for name, frame in result.tables.items():
+            write_parquet(frame, tmp / f"{name}.parquet")
+        result.manifest["run_id"] = run_id
+        result.manifest["timings"]["write_s"] = round(time.perf_counter() - t0, 4)
+        write_json(result.manifest, tmp / "manifest.json")
+    return final
+
+
+def execute(spec: RunSpec, out_dir: Path = DEFAULT_OUT, run_id: str | None = None, progress=None) -> tuple[RunResult, Path]:
+    result = simulate_scenario(spec, progress=progress)
+    path = write_run(result, out_dir, run_id)
+    return result, path
