@@ -20,7 +20,7 @@ Params = namedtuple(
         "seed", "keys", "rng_mode", "start", "T",
         "days", "price_index", "oc_cents",
         "p_domain", "p_setting", "p_nsteps", "p_ind", "p_reind_cum", "p_own", "p_goal", "p_ho", "price_cents",
-        "ho_bounds", "ho_step_change", "p_verlengd",
+        "ho_band_steps", "ho_bounds", "ho_biweekly_step", "ho_step_change", "p_verlengd",
         "g_domain", "g_moved", "g_wlz", "admit_p", "wlz_candidate_mult",
         "mort_from_m", "mort_h", "youth_bands_m", "youth_groups", "youth_end_m",
         "age18_cum", "half0", "year0",
@@ -45,7 +45,8 @@ def compile_params(profile: Profile, policy: Policy, pool_rate: np.ndarray, star
             price_cents[i, j] = int(round(s.price_w * 100))
         price_cents[i, len(p.steps):] = price_cents[i, len(p.steps) - 1]
     ho = next((p for p in prods if p.ho_minutes), None)
-    ho_bounds = np.array([s.minutes_max for s in ho.steps] if ho else [1e9], dtype=np.float64)
+    ho_band_steps = np.array(ho.band_steps if ho else [0], dtype=np.int64)
+    ho_bounds = np.array([ho.steps[i].minutes_max for i in ho.band_steps] if ho else [1e9], dtype=np.float64)
     codes = policy.product_codes
     groups = profile.groups
     expected = expected_inflow(profile, start, months)
@@ -68,7 +69,9 @@ def compile_params(profile: Profile, policy: Policy, pool_rate: np.ndarray, star
         p_goal=np.array([profile.products[p.code].goal_hazard_m for p in prods], dtype=np.float64),
         p_ho=np.array([p.ho_minutes for p in prods], dtype=np.uint8),
         price_cents=price_cents,
+        ho_band_steps=ho_band_steps,
         ho_bounds=ho_bounds,
+        ho_biweekly_step=np.int64(ho.biweekly_step if ho else -1),
         ho_step_change=np.int64(policy.ho_step_change_minutes),
         p_verlengd=np.int64(codes.index(profile.verlengd_product) if profile.verlengd_product in codes else -1),
         g_domain=np.array([DOMAINS.index(g.domain) for g in groups], dtype=np.int8),

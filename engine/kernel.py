@@ -22,6 +22,7 @@ from collections import namedtuple
 import numpy as np
 from numba import njit, prange
 
+from engine.arrangement import domain_group, hot, weekly_base_cents, youth_group
 from engine.domain import (
     F_WLZ_CANDIDATE,
     JEUGD,
@@ -59,44 +60,6 @@ Bins = namedtuple("Bins", ["arr", "cli", "served_half", "served_year", "events",
 
 _AGE18_M = 18 * 12
 
-hot = njit(cache=True, inline="always", _nrt=False)
-
-
-@hot
-def youth_group(P, age_m):
-    """The youth group (age band) of a client aged `age_m` months."""
-    nb = P.youth_groups.shape[0]
-    b = 0
-    while b + 1 < nb and age_m >= P.youth_bands_m[b + 1]:
-        b += 1
-    return P.youth_groups[b]
-
-
-@hot
-def domain_group(S, P, c, d, m):
-    """The client's group in domain d at month m: the Wmo group, or the youth age band."""
-    g = np.int64(S.wmo_group[c])
-    if d == JEUGD:
-        g = youth_group(P, m - np.int64(S.birth[c]))
-    return g
-
-
-@hot
-def weekly_base_cents(S, P, a):
-    """Weekly amount in base-year cents. HO: minutes decide the step, the step the price;
-    otherwise the step price times the client's factor (youth heavy tail)."""
-    p = S.product[a]
-    if P.p_ho[p]:
-        total = 0.0
-        for k in range(S.minutes.shape[1]):
-            total += S.minutes[a, k]
-        if S.frequency[a] == 1:
-            total = total / 2.0
-        s = 0
-        while s + 1 < P.p_nsteps[p] and total >= P.ho_bounds[s]:
-            s += 1
-        S.step[a] = s
-    return np.int32(np.floor(P.price_cents[p, S.step[a]] * np.float64(S.factor[a]) + 0.5))
 
 
 @hot

@@ -126,6 +126,8 @@ class Section:
 
     def number(self, k: str, default: Any = ..., lo: float | None = None, hi: float | None = None, integer: bool = False) -> float:
         value = self.raw(k, default)
+        if value is None and default is None:
+            return None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.error(k, f"{value!r} is not a number", "a number")
         if integer and int(value) != value:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from engine.domain import DOMAINS, REIND_OUTCOMES, SETTINGS
 from engine.errors import InputError
+from engine.months import parse_month
 from engine.params import Param, Section, apply_overrides, load_toml, unwrap
 
 LIBRARY = Path(__file__).parent / "library"
@@ -22,6 +23,8 @@ class Step:
     code: str
     price_w: float  # EUR per week, base-year prices
     minutes_max: float | None = None  # HO: upper bound of the weekly-minutes band
+    biweekly: bool = False  # HO: the step for help once per two weeks (no minutes band)
+    valid_from: int | None = None  # month from which the step may be indicated
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,15 @@ class Product:
     indication_months: int
     reindication: tuple[float, float, float, float]  # continue, step_down, step_up, end
     steps: tuple[Step, ...]
+
+    @property
+    def band_steps(self) -> list[int]:
+        """HO: the steps chosen by weekly minutes, in band order (biweekly steps excluded)."""
+        return [i for i, s in enumerate(self.steps) if not s.biweekly]
+
+    @property
+    def biweekly_step(self) -> int:
+        return next((i for i, s in enumerate(self.steps) if s.biweekly), -1)
 
     def step_index(self, code: str) -> int:
         for i, s in enumerate(self.steps):
@@ -153,13 +165,20 @@ def load_policy(name_or_path: str | Path, overrides: dict | None = None) -> Poli
             ss = Section(st, str(path), f"products.{code}.steps[{i}]")
             scode = ss.text("code")
             price = ss.number("price_w", lo=0.0)
-            mmax = ss.number("minutes_max", None if not ho_min else ..., lo=0.0) if (ho_min or ss.has("minutes_max")) else None
+            biweekly = ss.boolean("biweekly", False)
+            if biweekly and not ho_min:
+                raise ss.error("biweekly", "only household help (ho_minutes = true) has a biweekly step")
+            mmax = ss.number("minutes_max", None if (not ho_min or biweekly) else ..., lo=0.0) if (ho_min or ss.has("minutes_max")) else None
+            vf = ss.raw("valid_from", None)
+            valid_from = parse_month(vf, f"{path}: key products.{code}.steps[{i}].valid_from") if vf is not None else None
             ss.done()
-            steps.append(Step(scode, price, mmax))
+            steps.append(Step(scode, price, mmax, biweekly, valid_from))
         if len({s.code for s in steps}) != len(steps):
             raise ps.error("steps", "step codes must be unique")
+        if sum(s.biweekly for s in steps) > 1:
+            raise ps.error("steps", "more than one biweekly step")
         if ho_min:
-            bounds = [s.minutes_max for s in steps]
+            bounds = [s.minutes_max for s in steps if not s.biweekly]
             if bounds != sorted(bounds):
                 raise ps.error("steps", "minutes_max must increase step by step")
         ps.done()

@@ -138,7 +138,8 @@ def generate(profile: Profile, policy: Policy, seed: int, months: int = 48, star
     ho = _ho_params(profile)
     products = policy.product_codes
     ho_product = next((p for p in policy.products if p.ho_minutes), None)
-    ho_bounds = np.array([s.minutes_max for s in ho_product.steps]) if ho_product else None
+    ho_bounds = np.array([ho_product.steps[i].minutes_max for i in ho_product.band_steps]) if ho_product else None
+    ho_band_steps = np.array(ho_product.band_steps) if ho_product else None
     group_codes = profile.group_codes
     pool_exp = expected_inflow(profile, start, months) * profile.pool_oversample
     ho_weights = list(profile.handover_groups.values())
@@ -243,7 +244,7 @@ def generate(profile: Profile, policy: Policy, seed: int, months: int = 48, star
                     else:
                         val = np.full(sel.size, ho[f"{t}_w"])
                     minutes[sel, ti] = np.where(has, val, 0)
-                step[sel] = ho_step_from_minutes(minutes[sel].sum(axis=1), ho_bounds)
+                step[sel] = ho_band_steps[ho_step_from_minutes(minutes[sel].sum(axis=1), ho_bounds)]
             else:
                 sw = beh.step_weights
                 if kind[sel].max(initial=0) > 0:

@@ -1,0 +1,53 @@
+"""What an arrangement is worth and which group its client counts in: the small scalar
+functions that the kernel and the rule primitives share.
+
+All are compiled inline without reference counting (`hot`): see engine.kernel.
+"""
+
+import numpy as np
+from numba import njit
+
+from engine.domain import JEUGD
+
+hot = njit(cache=True, inline="always", _nrt=False)
+
+
+@hot
+def youth_group(P, age_m):
+    """The youth group (age band) of a client aged `age_m` months."""
+    nb = P.youth_groups.shape[0]
+    b = 0
+    while b + 1 < nb and age_m >= P.youth_bands_m[b + 1]:
+        b += 1
+    return P.youth_groups[b]
+
+
+@hot
+def domain_group(S, P, c, d, m):
+    """The client's group in domain d at month m: the Wmo group, or the youth age band."""
+    g = np.int64(S.wmo_group[c])
+    if d == JEUGD:
+        g = youth_group(P, m - np.int64(S.birth[c]))
+    return g
+
+
+@hot
+def weekly_base_cents(S, P, a):
+    """Weekly amount in base-year cents. HO: minutes decide the step, the step the price;
+    otherwise the step price times the client's factor (youth heavy tail). A biweekly HO
+    arrangement is priced at the catalogue's biweekly step."""
+    p = S.product[a]
+    if P.p_ho[p]:
+        total = 0.0
+        for k in range(S.minutes.shape[1]):
+            total += S.minutes[a, k]
+        if S.frequency[a] == 1:
+            total = total / 2.0
+        if S.frequency[a] == 1 and P.ho_biweekly_step >= 0:
+            S.step[a] = P.ho_biweekly_step
+        else:
+            k = 0
+            while k + 1 < P.ho_band_steps.shape[0] and total >= P.ho_bounds[k]:
+                k += 1
+            S.step[a] = P.ho_band_steps[k]
+    return np.int32(np.floor(P.price_cents[p, S.step[a]] * np.float64(S.factor[a]) + 0.5))
