@@ -132,3 +132,44 @@ def summary_by_domain_year(arr_yearly: pl.DataFrame, served: pl.DataFrame) -> pl
     clients = served.filter(pl.col("period_kind") == "year").group_by(["budget_year", "domain"]).agg(pl.col("clients_served").sum(), pl.col("complete").all())
     return clients.join(money, on=["budget_year", "domain"], how="full", coalesce=True).sort(["domain", "budget_year"])
 
+
+
+def events_frame(events: np.ndarray, start: int, rules: list, policy: Policy, group_codes: list[str]) -> pl.DataFrame:
+    """Every rule event (long format): month, rule, measure, event, domain, group, product,
+    count, weekly cents and weekly minutes it took away."""
+    from engine.rule_hooks import EVENT_FIELDS, EVENT_KINDS
+
+    R, K, G, P, T, F = events.shape
+    flat = events.reshape(-1, F)
+    idx = np.nonzero(flat[:, 0])[0]
+    r, k, g, p, t = np.unravel_index(idx, (R, K, G, P, T))
+    dates = np.array(_month_dates(start, T), dtype=object)
+    prods = policy.products
+    schema_cols = {
+        "month": pl.Series(dates[t].tolist(), dtype=pl.Date),
+        "budget_year": pl.Series([year_of(start + int(x)) for x in t], dtype=pl.Int16),
+        "rule": pl.Series(np.array([ru.name for ru in rules] or [""], dtype=object)[r].tolist(), dtype=pl.Utf8),
+        "measure": pl.Series(np.array([ru.measure for ru in rules] or [""], dtype=object)[r].tolist(), dtype=pl.Utf8),
+        "event": pl.Series(np.array(EVENT_KINDS, dtype=object)[k].tolist(), dtype=pl.Utf8),
+        "domain": pl.Series(np.array([pr.domain for pr in prods], dtype=object)[p].tolist(), dtype=pl.Utf8),
+        "group": pl.Series(np.array(group_codes, dtype=object)[g].tolist(), dtype=pl.Utf8),
+        "product": pl.Series(np.array([pr.code for pr in prods], dtype=object)[p].tolist(), dtype=pl.Utf8),
+    }
+    names = {"count": "count", "weekly_cents_changed": "weekly_cents_changed", "weekly_minutes_changed": "weekly_minutes_changed"}
+    for i, f in enumerate(EVENT_FIELDS):
+        schema_cols[names[f]] = pl.Series(flat[idx, i], dtype=pl.Int64)
+    return pl.DataFrame(schema_cols).sort(["month", "rule", "event", "group", "product"])
+
+
+def affected_frame(affected: np.ndarray, measures: list, group_codes: list[str], group_domains: list[str]) -> pl.DataFrame:
+    """Distinct clients whose care a measure reduced or ended, per group (`measure` = "all"
+    for the scenario's measures together)."""
+    rows = []
+    names = [ms.name for ms in measures] + ["all"]
+    for mi, name in enumerate(names):
+        if mi == len(names) - 1 and not measures:
+            continue
+        for kind, label in ((0, "care_reduced"), (1, "care_ended")):
+            for g, code in enumerate(group_codes):
+                rows.append((name, label, group_domains[g], code, int(affected[mi, kind, g])))
+    return pl.DataFrame(rows, schema={"measure": pl.Utf8, "kind": pl.Utf8, "domain": pl.Utf8, "group": pl.Utf8, "clients": pl.Int64}, orient="row")

@@ -7,9 +7,21 @@ All are compiled inline without reference counting (`hot`): see engine.kernel.
 import numpy as np
 from numba import njit
 
-from engine.domain import JEUGD
+from engine.domain import JEUGD, S_ENDED
 
 hot = njit(cache=True, inline="always", _nrt=False)
+
+# arrangement bins: [chunk, group, product, step, month, field]
+A_ACTIVE, A_GROSS, A_OC, A_REIND, A_STARTS, A_ENDS = range(6)
+ARR_FIELDS = ["arrangements", "gross_cents", "own_contribution_cents", "reindications", "starts", "ends"]
+# client bins: [chunk, domain, group, month, field]; outflow by reason r at C_OUT0 + r
+C_START, C_END, C_IN_NEW, C_IN_TRANSFER = range(4)
+C_OUT0 = 3
+CLI_FIELDS_BASE = ["active_start", "active_end", "inflow_new", "inflow_transfer"]
+# per-chunk work array: previous group per domain, this month's end reason per domain,
+# last half-year and year counted as served per domain
+W_PREV, W_REASON, W_HALF, W_YEAR = 0, 2, 4, 6
+WORK_SIZE = 16  # padded to separate cache lines between chunks
 
 
 @hot
@@ -51,3 +63,14 @@ def weekly_base_cents(S, P, a):
                 k += 1
             S.step[a] = P.ho_band_steps[k]
     return np.int32(np.floor(P.price_cents[p, S.step[a]] * np.float64(S.factor[a]) + 0.5))
+
+
+@hot
+def end_arrangement(S, P, B, ch, c, a, m, t, reason, w):
+    S.status[a] = S_ENDED
+    S.end_month[a] = m
+    S.end_reason[a] = reason
+    d = P.p_domain[S.product[a]]
+    w[W_REASON + d] = reason
+    g = domain_group(S, P, c, d, m - 1)
+    B.arr[ch, g, S.product[a], S.step[a], t, A_ENDS] += 1

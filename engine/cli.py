@@ -13,6 +13,8 @@ from engine.months import parse_month
 
 EPILOG_RUN = """examples:
   caseload run                                  baseline, default profile, 2024-01 + 48 months
+  caseload run runs/scenarios/boz-2024.toml     the BOZ measure package 2024
+  caseload run runs/scenarios/baseline.toml --run-id base
   caseload run --months 24 --seed 7             another horizon and simulation seed
   caseload run --set groups.ouderen.inflow_per_year=5000 --run-id more-elderly
   caseload run --profile path/to/my_profile.toml --out /data/caseload-runs
@@ -48,8 +50,13 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
 def _spec_from_args(args) -> RunSpec:  # noqa: F821
     from engine.rng import MODE_KEYED, MODE_SEQUENTIAL
     from engine.run import RunSpec
+    from engine.scenario import load_scenario
 
-    spec = RunSpec()
+    spec = load_scenario(args.scenario) if getattr(args, "scenario", None) else RunSpec()
+    if getattr(args, "measure", None):
+        spec.measures = [*spec.measures, *args.measure]
+        if spec.name == "baseline":
+            spec.name = "measures"
     if args.profile:
         spec.profile = args.profile
     if args.start is not None:
@@ -84,6 +91,21 @@ def cmd_run(args) -> int:
         print(json.dumps({"run_dir": str(path), **report.summary_json(result)}, indent=2))
     elif not args.quiet:
         report.print_run_summary(result, path)
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from engine import report
+    from engine.compare import compare_runs, resolve_run, write_comparison
+
+    base = resolve_run(args.baseline, Path(args.out))
+    meas = resolve_run(args.measure, Path(args.out))
+    result = compare_runs(base, meas)
+    path = write_comparison(result, base, meas, Path(args.out), args.name)
+    if args.json:
+        print(json.dumps({"comparison_dir": str(path), "yearly": result["comparison_yearly"].to_dicts(), "by_group": result["affected_by_group"].to_dicts()}, indent=2, default=str))
+    elif not args.quiet:
+        report.print_comparison(result, path)
     return 0
 
 
@@ -136,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     p = sub.add_parser("run", help="run a scenario (default: the baseline of the default profile)", epilog=EPILOG_RUN, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("scenario", nargs="?", default=None, help="a scenario file (runs/scenarios/*.toml); options below override it")
+    p.add_argument("--measure", action="append", metavar="NAME|PATH", help="add a measure (policy library name or file); repeatable")
     _add_run_options(p)
     p.add_argument("--out", default="runs/out", help="folder for run folders (default runs/out)")
     p.add_argument("--run-id", default=None, help="name of the run folder (default: NAME-DATE-TIME-HASH)")
@@ -156,6 +180,20 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--set", action="append", metavar="NAME=VALUE", help="override a profile parameter")
     g.add_argument("--quiet", action="store_true")
     g.set_defaults(func=cmd_population_generate)
+
+    c = sub.add_parser(
+        "compare",
+        help="baseline versus measure run: differences per domain, group, product, step and budget year",
+        epilog="example:\n  caseload run runs/scenarios/baseline.toml --run-id base\n  caseload run runs/scenarios/m17-wmo-cap-800.toml --run-id cap800\n  caseload compare base cap800",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    c.add_argument("baseline", help="baseline run folder or run id (under --out)")
+    c.add_argument("measure", help="measure run folder or run id")
+    c.add_argument("--out", default="runs/out", help="where run ids are looked up and the comparison folder is written")
+    c.add_argument("--name", default=None, help="comparison folder name (default compare-BASE--MEASURE)")
+    c.add_argument("--quiet", action="store_true")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=cmd_compare)
 
     pr = sub.add_parser("params", help="list every named parameter (assumption register) of a profile and its policy")
     pr.add_argument("--profile", default="rotterdam")

@@ -25,13 +25,20 @@ Params = namedtuple(
         "mort_from_m", "mort_h", "youth_bands_m", "youth_groups", "youth_end_m",
         "age18_cum", "half0", "year0",
         "trace",
+        # rules (rules.compile): one row per rule in scenario order
+        "r_prim", "r_moments", "r_from", "r_until", "r_date", "r_key", "r_measure", "r_prod", "r_step", "r_group",
+        "r_exempt", "r_require", "r_approved", "r_leaves", "r_f", "r_i", "r_tasks", "r_step_to", "dm_on",
     ],
 )
 
 
 def compile_params(profile: Profile, policy: Policy, pool_rate: np.ndarray, start: int, months: int, seed: int,
-                   rng_mode: int = MODE_KEYED, trace: bool = False) -> Params:
+                   rng_mode: int = MODE_KEYED, trace: bool = False, rules: dict | None = None) -> Params:
+    """`rules`: arrays from rules.compile.compile_rules (None: the baseline, no rules)."""
+    from rules.compile import empty_rules
     from synthetic_population.generator import expected_inflow
+
+    rules = rules if rules is not None else empty_rules(policy, profile.group_codes, months)
 
     prods = policy.products
     P = len(prods)
@@ -87,4 +94,5 @@ def compile_params(profile: Profile, policy: Policy, pool_rate: np.ndarray, star
         age18_cum=age18_cum.astype(np.float64),
         half0=np.int64(start // 6), year0=np.int64(start // 12),
         trace=np.bool_(trace),
+        **rules,
     )

@@ -22,7 +22,31 @@ from collections import namedtuple
 import numpy as np
 from numba import njit, prange
 
-from engine.arrangement import domain_group, hot, weekly_base_cents, youth_group
+from engine.arrangement import (  # noqa: F401  (bin layout constants are part of this module's API)
+    A_ACTIVE,
+    A_ENDS,
+    A_GROSS,
+    A_OC,
+    A_REIND,
+    A_STARTS,
+    ARR_FIELDS,
+    C_END,
+    C_IN_NEW,
+    C_IN_TRANSFER,
+    C_OUT0,
+    C_START,
+    CLI_FIELDS_BASE,
+    W_HALF,
+    W_PREV,
+    W_REASON,
+    W_YEAR,
+    WORK_SIZE,
+    domain_group,
+    end_arrangement,
+    hot,
+    weekly_base_cents,
+    youth_group,
+)
 from engine.domain import (
     F_WLZ_CANDIDATE,
     JEUGD,
@@ -34,7 +58,6 @@ from engine.domain import (
     R_TRANSFER_OUT,
     R_WLZ,
     S_ACTIVE,
-    S_ENDED,
     S_PENDING,
     SLOT_HANDOVER,
     SLOT_INITIAL,
@@ -44,19 +67,7 @@ from engine.domain import (
 from engine.rng import D_ADMIT, D_AGE18, D_DEATH, D_GOAL, D_MOVED, D_REIND, D_WLZ, draw
 from engine.rule_hooks import rules_at_intake, rules_at_reindication, rules_date_monthly
 
-# arrangement bins: [chunk, group, product, step, month, field]
-A_ACTIVE, A_GROSS, A_OC, A_REIND, A_STARTS, A_ENDS = range(6)
-ARR_FIELDS = ["arrangements", "gross_cents", "own_contribution_cents", "reindications", "starts", "ends"]
-# client bins: [chunk, domain, group, month, field]; outflow by reason r at C_OUT0 + r
-C_START, C_END, C_IN_NEW, C_IN_TRANSFER = range(4)
-C_OUT0 = 3
-CLI_FIELDS_BASE = ["active_start", "active_end", "inflow_new", "inflow_transfer"]
-# per-chunk work array: previous group per domain, this month's end reason per domain,
-# last half-year and year counted as served per domain
-W_PREV, W_REASON, W_HALF, W_YEAR = 0, 2, 4, 6
-WORK_SIZE = 16  # padded to separate cache lines between chunks
-
-Bins = namedtuple("Bins", ["arr", "cli", "served_half", "served_year", "events", "trace_cost"])
+Bins = namedtuple("Bins", ["arr", "cli", "served_half", "served_year", "events", "affected", "trace_cost", "trace_step"])
 
 _AGE18_M = 18 * 12
 
@@ -69,7 +80,7 @@ def book_start(S, P, B, ch, c, a, m, t):
 
 
 @hot
-def activate(S, P, B, ch, c, a, m, t):
+def activate(S, P, B, ch, c, a, m, t, w, seq):
     """Start a slot's first indication at month m (intake): the planned end is set now."""
     S.status[a] = S_ACTIVE
     S.start[a] = m
@@ -77,19 +88,9 @@ def activate(S, P, B, ch, c, a, m, t):
     S.ind_no[a] = 1
     S.since[a] = m
     S.weekly_cents[a] = weekly_base_cents(S, P, a)
-    rules_at_intake(S, P, B, ch, c, a, m, t)
+    if P.r_prim.shape[0] > 0:
+        rules_at_intake(S, P, B, ch, c, a, m, t, w, seq)
     book_start(S, P, B, ch, c, a, m, t)
-
-
-@hot
-def end_arrangement(S, P, B, ch, c, a, m, t, reason, w):
-    S.status[a] = S_ENDED
-    S.end_month[a] = m
-    S.end_reason[a] = reason
-    d = P.p_domain[S.product[a]]
-    w[W_REASON + d] = reason
-    g = domain_group(S, P, c, d, m - 1)
-    B.arr[ch, g, S.product[a], S.step[a], t, A_ENDS] += 1
 
 
 @hot
@@ -109,7 +110,7 @@ def init_client(S, P, c, w, seq):
 
 
 @hot
-def arrive(S, P, B, ch, c, t, m, seq):
+def arrive(S, P, B, ch, c, t, m, w, seq):
     """0. A pool client's arrival month: admitted when u < admit_p[group, month]; its
     initial slots start their first indication and pass the intake rules."""
     u = draw(P.rng_mode, seq, P.keys, D_ADMIT, S.cid[c], 0)
@@ -118,7 +119,7 @@ def arrive(S, P, B, ch, c, t, m, seq):
     if admitted:
         for a in range(S.arr_lo[c], S.arr_hi[c]):
             if S.kind[a] == SLOT_INITIAL:
-                activate(S, P, B, ch, c, a, m, t)
+                activate(S, P, B, ch, c, a, m, t, w, seq)
     return admitted
 
 
@@ -172,7 +173,7 @@ def turn_18(S, P, B, ch, c, m, t, w, seq):
             if S.status[a] == S_ACTIVE and P.p_domain[S.product[a]] == JEUGD and S.product[a] != P.p_verlengd:
                 end_arrangement(S, P, B, ch, c, a, m, t, why, w)
         if follow >= 0:
-            activate(S, P, B, ch, c, follow, m, t)
+            activate(S, P, B, ch, c, follow, m, t, w, seq)
 
 
 @hot
@@ -201,7 +202,8 @@ def reindicate(S, P, B, ch, c, a, m, t, g, w, seq):
         S.start[a] = m
         S.planned_end[a] = m + P.p_ind[p]
         S.weekly_cents[a] = weekly_base_cents(S, P, a)
-        rules_at_reindication(S, P, B, ch, c, a, m, t)
+        if P.r_prim.shape[0] > 0:
+            rules_at_reindication(S, P, B, ch, c, a, m, t, w, seq)
 
 
 @hot
@@ -266,7 +268,7 @@ def step_month(S, P, B, ch, c, t, w, seq):
     w[W_REASON + 1] = 0
     alive = True
     if S.admitted[c] == -1:
-        alive = arrive(S, P, B, ch, c, t, m, seq)
+        alive = arrive(S, P, B, ch, c, t, m, w, seq)
     in_wmo = False
     n_active = 0
     for a in range(lo, hi):
@@ -299,7 +301,8 @@ def step_month(S, P, B, ch, c, t, w, seq):
                 continue
             if S.planned_end[a] <= m:
                 reindicate(S, P, B, ch, c, a, m, t, g_youth if youth else g_wmo, w, seq)
-        rules_date_monthly(S, P, B, ch, c, m, t)
+        if P.dm_on[t]:
+            rules_date_monthly(S, P, B, ch, c, m, t, w, seq)
     # 5. cost accrual
     oc_left = P.oc_cents[t]
     scale = P.price_index[t] * P.days[t] / 7.0
@@ -325,6 +328,7 @@ def step_month(S, P, B, ch, c, t, w, seq):
                 oc_left = 0
             if P.trace:
                 B.trace_cost[a, t] = gross
+                B.trace_step[a, t] = s
     book_flows(S, P, B, ch, c, m, t, active_d0, active_d1, w)
     return active_d0 or active_d1
 

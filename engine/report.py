@@ -51,3 +51,20 @@ def print_run_summary(result, path) -> None:
         f"{m['population']['clients']:,} clients, {m['active_arrangement_months']:,} active arrangement-months; "
         f"kernel {tm.get('kernel_s', 0):.3f} s, total {sum(v for k, v in tm.items() if k.endswith('_s')):.2f} s"
     )
+
+
+def print_comparison(result: dict, path) -> None:
+    ma, mb = result["_manifests"]
+    t = Table(title=f"{mb['scenario']['name']} versus {ma['scenario']['name']}: saving (baseline minus measure)")
+    for col in ("domain", "budget year", "baseline net EUR m", "measure net EUR m", "saving net EUR m", "saving gross EUR m"):
+        t.add_column(col, justify="left" if col == "domain" else "right")
+    for r in result["comparison_yearly"].iter_rows(named=True):
+        t.add_row(r["domain"], str(r["budget_year"]), f"{r['net_cents_baseline'] / 1e8:,.2f}", f"{r['net_cents_measure'] / 1e8:,.2f}", f"{r['saving_net_cents'] / 1e8:,.2f}", f"{r['saving_gross_cents'] / 1e8:,.2f}")
+    out.print(t)
+    g = Table(title="people affected and care lost, per client group (whole horizon)")
+    for col in ("domain", "group", "care reduced", "care ended", "EUR lost (gross)", "weekly hours lost"):
+        g.add_column(col, justify="left" if col in ("domain", "group") else "right")
+    for r in result["affected_by_group"].iter_rows(named=True):
+        g.add_row(r["domain"], r["group"], f"{r['care_reduced']:,}", f"{r['care_ended']:,}", f"{r['gross_cents_lost'] / 100:,.0f}", f"{r['weekly_hours_lost']:,.0f}")
+    out.print(g)
+    out.print(f"comparison folder: {path}")

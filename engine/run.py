@@ -46,7 +46,11 @@ class RunSpec:
     population_file: str | None = None
     rng_mode: int = MODE_KEYED
     threads: int | None = None
-    measures: list = field(default_factory=list)
+    measures: list = field(default_factory=list)  # measure names (policy library) or paths
+    measure_overrides: dict = field(default_factory=dict)  # "<rule>.<key path>" -> value
+    description: str = ""
+    base_dir: str | None = None  # where relative measure paths are resolved (the scenario's folder)
+    scenario_file: str | None = None
 
     def validate(self) -> None:
         if self.months < 1:
@@ -88,7 +92,8 @@ def simulate_scenario(spec: RunSpec, population: Population | None = None, progr
     timings["population_s"] = time.perf_counter() - t0
     if progress:
         progress("population", population)
-    sim = simulate(profile, policy, population, start, spec.months, spec.seed, rng_mode=spec.rng_mode, threads=spec.threads)
+    measures = load_measures(spec, profile, policy)
+    sim = simulate(profile, policy, population, start, spec.months, spec.seed, measures=measures, rng_mode=spec.rng_mode, threads=spec.threads)
     timings.update(sim.timings)
     t0 = time.perf_counter()
     groups = profile.group_codes
@@ -104,6 +109,8 @@ def simulate_scenario(spec: RunSpec, population: Population | None = None, progr
         "clients_yearly": aggregate.clients_yearly(clients, served),
         "arrangements_yearly": arr_y,
         "summary": aggregate.summary_by_domain_year(arr_y, served),
+        "events": aggregate.events_frame(sim.events, start, [r for ms in measures for r in ms.rules], policy, groups),
+        "affected": aggregate.affected_frame(sim.affected, measures, groups, domains),
     }
     timings["aggregate_s"] = time.perf_counter() - t0
     manifest = {
@@ -113,7 +120,10 @@ def simulate_scenario(spec: RunSpec, population: Population | None = None, progr
             "name": spec.name,
             "profile": profile.name,
             "policy": policy.name,
-            "measures": list(spec.measures),
+            "measures": [{"name": ms.name, "number": ms.number, "title": ms.title, "source": ms.source, "file": str(ms.path), "rules": [r.name for r in ms.rules]} for ms in measures],
+            "measure_overrides": spec.measure_overrides,
+            "description": spec.description,
+            "file": spec.scenario_file,
             "start": format_month(start),
             "months": spec.months,
             "overrides": spec.overrides,
@@ -143,6 +153,30 @@ def simulate_scenario(spec: RunSpec, population: Population | None = None, progr
         "spec": {k: v for k, v in asdict(spec).items() if k not in ("threads",)},
     }
     return RunResult(spec=spec, sim=sim, population=population, tables=tables, manifest=manifest)
+
+
+def load_measures(spec: RunSpec, profile, policy) -> list:
+    """The scenario's measures, validated against the policy catalogue and the profile's
+    groups; `measure_overrides` are routed to the measure holding the rule."""
+    from rules.schema import load_measure
+
+    groups = {g.code: g.domain for g in profile.groups}
+    base = Path(spec.base_dir) if spec.base_dir else None
+    loaded = [load_measure(ref, policy, groups, base=base) for ref in spec.measures]
+    if spec.measure_overrides:
+        by_rule = {r.name: i for i, ms in enumerate(loaded) for r in ms.rules}
+        per_measure: dict[int, dict] = {}
+        for key, value in spec.measure_overrides.items():
+            rule = key.split(".", 1)[0]
+            if rule not in by_rule or "." not in key:
+                raise InputError("measure_overrides", f"unknown rule {rule!r} in {key!r}", "<rule name>.<key>, rules: " + ", ".join(by_rule))
+            per_measure.setdefault(by_rule[rule], {})[key] = value
+        for i, over in per_measure.items():
+            loaded[i] = load_measure(spec.measures[i], policy, groups, overrides=over, base=base)
+    names = [ms.name for ms in loaded]
+    if len(set(names)) != len(names):
+        raise InputError("measures", "a measure is listed twice", "each measure once")
+    return loaded
 
 
 def run_id_for(spec: RunSpec) -> str:

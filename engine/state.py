@@ -50,6 +50,10 @@ COLUMNS = {
     "weekly_cents": (np.int32, "cents/week", "weekly amount in base-year cents (after rules)"),
     "end_month": (np.int16, "month", "month the arrangement ended"),
     "end_reason": (np.uint8, "code", "engine.domain.END_REASONS"),
+    # rule state, sized per scenario (engine.simulate.with_rule_state)
+    "rule_c": (np.int8, "code", "per client and rule: exception standing, decided once and kept (rule_hooks X_*)"),
+    "rule_a": (np.int8, "code", "per arrangement and rule: max_duration phase (0 none, 1 phase-out, 2 done)"),
+    "affected": (np.uint32, "bits", "per client: affected by measure k (bit 2k care reduced, 2k+1 care ended)"),
 }
 
 State = namedtuple("State", list(COLUMNS))
@@ -135,6 +139,19 @@ def build_state(pop, policy: Policy, group_codes: list[str]) -> State:
         weekly_cents=np.zeros(m, dtype=np.int32),
         end_month=np.full(m, NO_MONTH, dtype=np.int16),
         end_reason=np.zeros(m, dtype=np.uint8),
+        rule_c=np.zeros((n, 0), dtype=np.int8),
+        rule_a=np.zeros((m, 0), dtype=np.int8),
+        affected=np.zeros(n, dtype=np.uint32),
+    )
+
+
+def with_rule_state(s: State, n_rules: int) -> State:
+    """A fresh copy of the state with rule-state arrays for `n_rules` rules."""
+    s = copy_state(s)
+    return s._replace(
+        rule_c=np.full((s.cid.shape[0], n_rules), -1, dtype=np.int8),
+        rule_a=np.zeros((s.aid.shape[0], n_rules), dtype=np.int8),
+        affected=np.zeros(s.cid.shape[0], dtype=np.uint32),
     )
 
 
