@@ -31,7 +31,7 @@ Params = namedtuple(
 
 def compile_params(profile: Profile, policy: Policy, pool_rate: np.ndarray, start: int, months: int, seed: int,
                    rng_mode: int = MODE_KEYED, trace: bool = False) -> Params:
-    from synthetic_population.generator import expected_inflow
+    from synthetic_population.generator import admitted_inflow
 
     prods = policy.products
     P = len(prods)
@@ -48,7 +48,7 @@ def compile_params(profile: Profile, policy: Policy, pool_rate: np.ndarray, star
     ho_bounds = np.array([s.minutes_max for s in ho.steps] if ho else [1e9], dtype=np.float64)
     codes = policy.product_codes
     groups = profile.groups
-    expected = expected_inflow(profile, start, months)
+    expected = admitted_inflow(profile, start, months)
     if pool_rate.shape != expected.shape:
         raise ValueError(f"pool intensity {pool_rate.shape} does not match groups x months {expected.shape}")
     with np.errstate(divide="ignore", invalid="ignore"):
