@@ -234,9 +234,10 @@ def hash_id(text: str, namespace: str) -> int:
     return int.from_bytes(digest, "little") | (1 << 63)
 
 
-def id_keys(texts: list[str], namespace: str, hasher=hash_id) -> tuple[dict[str, int], list[tuple[str, str]]]:
+def id_keys(texts: list[str], namespace: str, hasher=None) -> tuple[dict[str, int], list[tuple[str, str]]]:
     """uint64 keys for distinct id texts: numeric ids kept, others hashed. Returns the keys
     and the pairs of different texts that collide."""
+    hasher = hasher or hash_id
     keys, seen, collisions = {}, {}, []
     for t in texts:
         if t in keys:

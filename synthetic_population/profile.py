@@ -250,18 +250,26 @@ def _apply_fitted(path: Path, groups: list[Group], overrides: dict) -> tuple[lis
     unknown = sorted(set(gsec.data) - set(codes))
     if unknown:
         raise gsec.error(unknown[0], f"unknown group {unknown[0]!r}", "a group of the profile: " + ", ".join(codes))
+    mult = {}
+    for code in gsec.data:
+        s = gsec.section(code)
+        mult[code] = (s.number("inflow_multiplier", 1.0, lo=0.0, hi=20.0), s.number("exit_multiplier", 1.0, lo=0.0, hi=20.0))
+        s.done()
+    top.done()
+    return apply_multipliers(groups, mult), [Param("fitted." + p.name, p.value, p.source, p.unit, p.note) for p in register], meta if isinstance(meta, dict) else {}
+
+
+def apply_multipliers(groups: list[Group], mult: dict[str, tuple[float, float]]) -> list[Group]:
+    """Groups with (inflow, exit) multipliers applied: the inflow multiplier scales
+    admission from the pool; the exit multiplier scales the moved and Wlz hazards."""
     out = []
     for g in groups:
-        if g.code not in gsec.data:
+        if g.code not in mult:
             out.append(g)
             continue
-        s = gsec.section(g.code)
-        a = s.number("inflow_multiplier", 1.0, lo=0.0, hi=20.0)
-        h = s.number("exit_multiplier", 1.0, lo=0.0, hi=20.0)
-        s.done()
+        a, h = mult[g.code]
         out.append(replace(g, inflow_multiplier=a, exit_multiplier=h, moved_hazard_m=min(1.0, g.moved_hazard_m * h), wlz_hazard_m=min(1.0, g.wlz_hazard_m * h)))
-    top.done()
-    return out, [Param("fitted." + p.name, p.value, p.source, p.unit, p.note) for p in register], meta if isinstance(meta, dict) else {}
+    return out
 
 
 def load_profile(name_or_path: str | Path, overrides: dict | None = None, fitted: bool = True) -> tuple[Profile, Policy]:
