@@ -386,6 +386,18 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}} td:first-child,t
 """
 
 
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + " }"
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    return json.dumps(str(v))
+
+
 def _fitted_toml(profile: Profile, mult: dict[str, tuple[float, float]], meta: dict) -> str:
     lines = [
         f"# Fitted by `caseload calibrate {profile.name}`: multipliers per client group that make the",
@@ -396,7 +408,7 @@ def _fitted_toml(profile: Profile, mult: dict[str, tuple[float, float]], meta: d
         "[meta]",
     ]
     for k, v in meta.items():
-        lines.append(f"{k} = {json.dumps(v)}")
+        lines.append(f"{k} = {_toml_value(v)}")
     for code, (a, h) in mult.items():
         lines += [
             "",
