@@ -48,7 +48,8 @@ from synthetic_population.profile import Profile, Target, apply_multipliers, fit
 
 INFLOW_BOUNDS = (0.2, None)  # upper bound: the profile's pool oversample factor
 EXIT_BOUNDS = (0.25, 4.0)
-RIDGE = 0.02  # weight of (log multiplier)^2 against residuals in tolerance units
+RIDGE = 0.02  # weight of (log inflow multiplier)^2 against residuals in tolerance units
+RIDGE_EXIT = 0.5  # exit hazards move only where inflow cannot do the work
 FD_STEP = 0.05  # finite-difference step in log multiplier
 BOUND_MARGIN = 0.01  # aim 1% inside a min or max
 
@@ -195,7 +196,7 @@ def _mult(blocks: list[list[str]], theta: np.ndarray) -> dict[str, tuple[float, 
     return out
 
 
-def fit(ev: Evaluator, fit_targets: list[Target], iterations: int) -> Fit:
+def fit(ev: Evaluator, fit_targets: list[Target], iterations: int, initial: dict | None = None) -> Fit:
     """Levenberg-Marquardt on the log multipliers of the target blocks."""
     profile = ev.profile
     member = {g.code: tuple(g.code in scope_groups(t, profile) for t in fit_targets) for g in profile.groups}
@@ -208,12 +209,13 @@ def fit(ev: Evaluator, fit_targets: list[Target], iterations: int) -> Fit:
     lo = np.array([math.log(INFLOW_BOUNDS[0])] * nb + [math.log(EXIT_BOUNDS[0])] * nb)
     hi = np.array([math.log(profile.pool_oversample)] * nb + [math.log(EXIT_BOUNDS[1])] * nb)
     theta = np.zeros(2 * nb)
+    ridge = np.array([RIDGE] * nb + [RIDGE_EXIT] * nb)
 
     def cost(vals, th):
         r = _residuals(vals, fit_targets)
-        return float(r @ r + RIDGE * th @ th), r
+        return float(r @ r + th @ (ridge * th)), r
 
-    values = ev(_mult(blocks_l, theta))
+    values = initial if initial is not None else ev(_mult(blocks_l, theta))
     c0, r0 = cost(values, theta)
     mu = 1.0
     it = 0
@@ -227,9 +229,9 @@ def fit(ev: Evaluator, fit_targets: list[Target], iterations: int) -> Fit:
             _, ri = cost(ev(_mult(blocks_l, th)), th)
             J[:, i] = (ri - r0) / step
         while True:
-            A = J.T @ J + RIDGE * np.eye(theta.size)
+            A = J.T @ J + np.diag(ridge)
             A += mu * np.diag(np.diag(A))
-            delta = np.linalg.solve(A, -(J.T @ r0 + RIDGE * theta))
+            delta = np.linalg.solve(A, -(J.T @ r0 + ridge * theta))
             cand = np.clip(theta + delta, lo, hi)
             cvals = ev(_mult(blocks_l, cand))
             c1, r1 = cost(cvals, cand)
@@ -469,7 +471,7 @@ def calibrate(profile_name: str | Path, *, iterations: int = 8, seed: int = 1, p
     notes = [f"{t.name}: period {t.period} outside the horizon {format_month(start)} + {months} months" for t in targets if before[t.name] is None]
     if not fit_targets:
         notes.append("no target has fit = true: nothing to fit")
-    result = fit(ev, fit_targets, iterations) if fit_targets else Fit([], np.zeros(0), before, 0, ev.runs)
+    result = fit(ev, fit_targets, iterations, initial=before) if fit_targets else Fit([], np.zeros(0), before, 0, ev.runs)
     # round as written, then measure exactly what later runs will see
     mult = {k: (round(a, 4), round(h, 4)) for k, (a, h) in result.multipliers().items()}
     after = ev(mult)

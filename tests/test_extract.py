@@ -241,3 +241,11 @@ def test_data_commands_have_help_with_examples():
     for args in (["population", "validate", "--help"], ["calibrate", "--help"], ["population", "export-extract", "--help"]):
         out = subprocess.run([sys.executable, "-m", "engine.cli", *args], capture_output=True, text=True, cwd=ROOT)
         assert out.returncode == 0 and "examples:" in out.stdout, args
+
+
+def test_readme_documents_every_extract_column_and_problem_kind():
+    readme = (ROOT / "README.md").read_text()
+    for col in ex.EXTRACT_COLUMNS:
+        assert f"`{col.name}`" in readme, col.name
+    for kind in PROBLEM_KINDS:
+        assert f"`{kind}`" in readme, kind
