@@ -274,14 +274,15 @@ class CalibrationResult:
             lines.append(f"calibrated {self.profile}: {self.iterations} iterations, {self.runs} simulations")
         else:
             lines.append(f"calibration report for {self.profile} (nothing fitted)")
-        lines.append(f"{'target':34s} {'figure':>30s} {'before':>12s} {'after':>12s} {'diff':>8s}  ok")
+        fitting = self.mode == "fit"
+        lines.append(f"{'target':34s} {'figure':>22s} " + (f"{'before':>12s} {'after':>12s}" if fitting else f"{'simulated':>12s}") + f" {'diff':>8s}  ok")
         for r in self.table.iter_rows(named=True):
-            fig = r["figure"]
             b = "" if r["before"] is None else f"{r['before']:,.0f}"
             a = "" if r["simulated"] is None else f"{r['simulated']:,.0f}"
             d = "" if r["difference_pct"] is None else f"{r['difference_pct']:+.1f}%"
             ok = {True: "yes", False: "NO", None: "-"}[r["within_tolerance"]]
-            lines.append(f"{r['target']:34s} {fig:>30s} {b:>12s} {a:>12s} {d:>8s}  {ok}")
+            figures = f"{b:>12s} {a:>12s}" if fitting else f"{a:>12s}"
+            lines.append(f"{r['target']:34s} {r['figure']:>22s} {figures} {d:>8s}  {ok}")
         if self.multipliers and self.mode == "fit":
             lines.append("multipliers (inflow, exit): " + ", ".join(f"{k} {v[0]:.3f}/{v[1]:.3f}" for k, v in self.multipliers.items()))
         if self.fitted_file:

@@ -4,6 +4,7 @@ document's clients served and spend per product within 10%; every figure is sour
 import tomllib
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from engine.run import RunSpec, simulate_scenario
@@ -79,3 +80,42 @@ def test_every_figure_is_a_sourced_parameter(path):
 @pytest.mark.parametrize("path", [PROFILE, POLICY], ids=["profile", "policy"])
 def test_nothing_reads_the_shared_folder_at_run_time(path):
     assert "/work/shared" not in path.read_text() and "../shared" not in path.read_text()
+
+
+def _served_ages(run, product):
+    """Ages (years, mid-2019) of the clients with an active arrangement of a product in 2019."""
+    from engine.domain import S_PENDING
+    from engine.state import NO_MONTH
+
+    S, start = run.sim.state, run.population.start
+    since = S.since.astype(np.int64)
+    a0 = np.where(since == NO_MONTH, start, np.maximum(since, start))
+    a1 = np.where(S.end_month.astype(np.int64) == NO_MONTH, start + 12, S.end_month.astype(np.int64))
+    pi = run_policy().product_codes.index(product)
+    owners = np.unique(S.owner[(S.status != S_PENDING) & (a0 < a1) & (S.product == pi)])
+    return (start + 6 - S.birth[owners].astype(np.int64)) / 12
+
+
+def run_policy():
+    return load_profile("gooi_vechtstreek")[1]
+
+
+@pytest.mark.parametrize("product, share_20_65", [("begeleiding", 0.7745), ("dagbesteding", 0.3834)])
+def test_age_structure_of_day_care_and_support_is_the_documents(first_year, product, share_20_65):
+    """doc:gooi-vechtstreek-2021 line 1930: 77% of begeleiding and 38% of dagbesteding clients are aged 20-65."""
+    ages = _served_ages(first_year, product)
+    assert abs(np.mean((ages >= 20) & (ages < 65)) - share_20_65) < 0.06
+
+
+def test_youth_costs_are_concentrated_as_in_the_region():
+    """doc:gooi-vechtstreek-2021 line 510: 72% of youth-care costs from 1,200 of 6,000 children (20%)."""
+    from engine.simulate import simulate
+    from synthetic_population.generator import generate
+
+    profile, policy = load_profile("gooi_vechtstreek")
+    pop = generate(profile, policy, 1, 12)
+    sim = simulate(profile, policy, pop, profile.start, 12, 1, trace=True)
+    youth = np.isin(sim.state.product, [i for i, p in enumerate(policy.products) if p.domain == "jeugd"])
+    per_client = np.bincount(sim.state.owner[youth], weights=sim.trace_cost[youth].sum(axis=1), minlength=sim.state.cid.shape[0])
+    costs = np.sort(per_client[per_client > 0])[::-1]
+    assert abs(costs[: len(costs) // 5].sum() / costs.sum() - 0.72) < 0.08
