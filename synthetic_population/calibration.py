@@ -510,6 +510,9 @@ def report_only(profile_name: str | Path, *, seed: int = 1, population_seed: int
     ev = Evaluator(profile, policy, pop, start, months, seed, targets)
     values = ev({})  # the profile already carries its fitted multipliers
     notes = [f"{t.name}: period {t.period} outside the horizon {format_month(start)} + {months} months" for t in targets if values[t.name] is None]
+    fitted_to = profile.fitted_meta.get("profile_sha256")
+    if fitted_to and fitted_to != hashlib.sha256(Path(profile.path).read_bytes()).hexdigest()[:16]:
+        notes.append(f"{profile.path.name} changed since {profile.fitted_path.name} was fitted: run `caseload calibrate {profile.name}` again")
     table = _table(targets, {}, values)
     mult = {g.code: (g.inflow_multiplier, g.exit_multiplier) for g in profile.groups if (g.inflow_multiplier, g.exit_multiplier) != (1.0, 1.0)}
     meta = {"profile": profile.name, "start": format_month(start), "months": months, "seeds": {"simulation": seed, "population": population_seed},

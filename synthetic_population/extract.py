@@ -31,7 +31,6 @@ with its row, column, value and what was expected. `read_extract` raises `Extrac
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import statistics
 from collections import Counter
@@ -341,9 +340,8 @@ class _Checker:
         self.add("wrong_type", s.is_not_null() & ~ok.fill_null(False), col, "is not a whole number", COLUMNS_BY_NAME[col].expected)
         if col.endswith("_w"):
             self.add("negative_amount", v < 0, col, "is negative", "minutes >= 0")
-        elif lo is not None or hi is not None:
-            bad = (v < lo if lo is not None else v.is_null() & False) | (v > hi if hi is not None else v.is_null() & False)
-            self.add("out_of_range", bad, col, "is out of range", COLUMNS_BY_NAME[col].expected)
+        elif lo is not None and hi is not None:
+            self.add("out_of_range", (v < lo) | (v > hi), col, "is out of range", COLUMNS_BY_NAME[col].expected)
         return v.alias(col)
 
     def number(self, col: str) -> pl.Series:
@@ -895,6 +893,3 @@ def write_extract(frame: pl.DataFrame, path: str | Path) -> Path:
         raise
     return path
 
-
-def report_json(report: ExtractReport) -> str:
-    return json.dumps(report.to_json(), indent=2, default=str)

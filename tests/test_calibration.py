@@ -113,6 +113,17 @@ def test_report_only_measures_without_fitting(toy_fit):
     result = report_only(folder / "profile.toml", out_dir=folder / "out")
     assert result.fitted_file is None and (folder / "profile.fitted.toml").read_text() == before
     assert result.table["within_tolerance"].to_list() == [True, True, True, True]
+    assert not any("changed since" in n for n in result.notes)
+
+
+def test_report_only_says_when_the_profile_changed_since_the_fit(toy_fit, tmp_path):
+    folder, _ = toy_fit
+    for name in ("profile.toml", "profile.fitted.toml", "baseline.toml"):
+        shutil.copy(folder / name, tmp_path / name)
+    with open(tmp_path / "profile.toml", "a") as fh:
+        fh.write("\n# edited after the fit\n")
+    result = report_only(tmp_path / "profile.toml", out_dir=tmp_path / "out")
+    assert any("changed since profile.fitted.toml was fitted" in n for n in result.notes)
 
 
 def test_fitted_parameters_are_listed_and_can_be_overridden(toy_fit):
