@@ -161,3 +161,17 @@ def test_a_malformed_target_names_its_key(tmp_path, target, message):
     path = _profile_with_targets(tmp_path, f"\n[targets]\nt = {target}\n")
     with pytest.raises(InputError, match=message.replace("[", r"\[").replace(".", r"\.")):
         load_profile(path)
+
+
+def test_calibrate_command_fits_and_refuses_a_profile_without_targets(tmp_path, capsys):
+    from engine.cli import main
+    from tests.conftest import TOY_PROFILE
+
+    assert main(["calibrate", TOY_PROFILE, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "key targets: no target with period and domain" in err and len(err.strip().splitlines()) == 1
+    assert not any(tmp_path.iterdir()) and not (DATA / "toy" / "profile.fitted.toml").exists()
+    path = _profile_with_targets(tmp_path, TOY_TARGETS)
+    assert main(["calibrate", str(path), "--iterations", "0", "--out", str(tmp_path / "out"), "--json"]) == 0
+    assert '"mode": "fit"' in capsys.readouterr().out
+    assert (tmp_path / "profile.fitted.toml").exists() and len(list((tmp_path / "out").iterdir())) == 1
