@@ -18,6 +18,7 @@ EPILOG_RUN = """examples:
   caseload run --months 24 --seed 7             another horizon and simulation seed
   caseload run --set groups.ouderen.inflow_per_year=5000 --run-id more-elderly
   caseload run --profile path/to/my_profile.toml --out /data/caseload-runs
+  caseload run --population extract.csv --months 24   a client extract as the start stock
 """
 
 
@@ -41,7 +42,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--months", type=int, default=None, help="horizon in months (default 48)")
     p.add_argument("--seed", type=int, default=None, help="simulation seed: what happens to people (default 1)")
     p.add_argument("--population-seed", type=int, default=None, help="population seed: who exists, incl. the inflow pool (default 1)")
-    p.add_argument("--population", default=None, metavar="FILE", help="a population file from `caseload population generate` instead of generating one")
+    p.add_argument("--population", default=None, metavar="FILE", help="a population file from `caseload population generate`, or a client extract (.csv/.parquet; see `caseload population validate`) as the start stock")
     p.add_argument("--set", action="append", metavar="NAME=VALUE", help="override a parameter by its dotted name (see `caseload params`); repeatable")
     p.add_argument("--threads", type=int, default=None, help="kernel threads (default: all cores); results do not depend on it")
     p.add_argument("--rng", choices=["keyed", "sequential"], default="keyed", help="keyed common random numbers (default) or one sequential stream per client")
@@ -200,6 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--grep", default=None, help="only names containing this text")
     pr.add_argument("--json", action="store_true")
     pr.set_defaults(func=cmd_params)
+    from engine import cli_data
+
+    cli_data.register(sub, pop_sub)
     return parser
 
 

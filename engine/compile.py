@@ -36,7 +36,7 @@ def compile_params(profile: Profile, policy: Policy, pool_rate: np.ndarray, star
                    rng_mode: int = MODE_KEYED, trace: bool = False, rules: dict | None = None) -> Params:
     """`rules`: arrays from rules.compile.compile_rules (None: the baseline, no rules)."""
     from rules.compile import empty_rules
-    from synthetic_population.generator import expected_inflow
+    from synthetic_population.generator import admitted_inflow
 
     rules = rules if rules is not None else empty_rules(policy, profile.group_codes, months)
 
@@ -56,7 +56,7 @@ def compile_params(profile: Profile, policy: Policy, pool_rate: np.ndarray, star
     ho_bounds = np.array([ho.steps[i].minutes_max for i in ho.band_steps] if ho else [1e9], dtype=np.float64)
     codes = policy.product_codes
     groups = profile.groups
-    expected = expected_inflow(profile, start, months)
+    expected = admitted_inflow(profile, start, months)
     if pool_rate.shape != expected.shape:
         raise ValueError(f"pool intensity {pool_rate.shape} does not match groups x months {expected.shape}")
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -26,7 +26,7 @@ from engine.months import format_month
 from engine.outputs import atomic_folder, write_json, write_parquet
 from engine.rng import MODE_KEYED
 from engine.simulate import SimResult, simulate
-from synthetic_population.generator import Population, generate, read_population
+from synthetic_population.generator import Population, generate
 from synthetic_population.profile import load_profile
 
 DEFAULT_OUT = Path("runs/out")
@@ -86,7 +86,11 @@ def simulate_scenario(spec: RunSpec, population: Population | None = None, progr
     t0 = time.perf_counter()
     if population is None:
         if spec.population_file:
-            population = read_population(Path(spec.population_file))
+            from synthetic_population.extract import load_population_file
+
+            population = load_population_file(Path(spec.population_file), profile, policy, spec.population_seed, spec.months, spec.start)
+            if population.meta.get("source") == "extract":
+                start = population.start  # an extract's month is the run's start
         else:
             population = generate(profile, policy, spec.population_seed, spec.months, start)
     timings["population_s"] = time.perf_counter() - t0
@@ -133,6 +137,7 @@ def simulate_scenario(spec: RunSpec, population: Population | None = None, progr
         "hashes": {
             "profile_file": _file_hash(profile.path),
             "policy_file": _file_hash(policy.path),
+            "fitted_file": _file_hash(profile.fitted_path) if profile.fitted_path else None,
             "population": population.fingerprint(),
         },
         "population": {

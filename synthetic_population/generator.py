@@ -98,6 +98,15 @@ def expected_inflow(profile: Profile, start: int, months: int) -> np.ndarray:
     return out
 
 
+def admitted_inflow(profile: Profile, start: int, months: int) -> np.ndarray:
+    """Expected admitted new clients per group and horizon month: the profile's inflow times
+    the fitted inflow multipliers. The pool is drawn from `expected_inflow` alone, so a fit
+    moves admission at the margin and never changes who is in the pool (at most the pool
+    oversample factor: admission cannot exceed the whole pool)."""
+    mult = np.array([g.inflow_multiplier for g in profile.groups], dtype=np.float64)
+    return expected_inflow(profile, start, months) * mult[:, None]
+
+
 def _ho_params(profile: Profile) -> dict:
     s = Section(profile.ho_tasks, str(profile.path), "ho_tasks")
     out = {
@@ -121,6 +130,41 @@ def _ho_params(profile: Profile) -> dict:
 def ho_step_from_minutes(total_w: np.ndarray, bounds: np.ndarray) -> np.ndarray:
     """The HO step whose band holds the weekly minutes (band upper bounds exclusive)."""
     return np.minimum(np.searchsorted(bounds, total_w, side="right"), len(bounds) - 1)
+
+
+def turning_18(birth: np.ndarray, ref: np.ndarray, start: int, months: int) -> np.ndarray:
+    """Positions of youth clients who turn 18 within the horizon, after their reference
+    month (stock: the start month; pool: the arrival month): they get follow-up slots."""
+    b18 = birth + 18 * 12
+    return np.nonzero((b18 > ref) & (b18 < start + months) & (b18 >= start))[0]
+
+
+def followup_slots(profile: Profile, products: list[str], turning: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Reserved follow-up slots (verlengde jeugdhulp, then the Wmo hand-over) for the clients
+    at positions `turning`: (owner position, product index, slot kind), in that order."""
+    owners, prods, kinds = [], [], []
+    if profile.age18.get("verlengd", 0) > 0:
+        owners.append(turning)
+        prods.append(np.full(turning.size, products.index(profile.verlengd_product)))
+        kinds.append(np.full(turning.size, SLOT_KINDS.index("verlengd")))
+    if profile.age18.get("handover", 0) > 0:
+        owners.append(turning)
+        prods.append(np.full(turning.size, products.index(profile.handover_product)))
+        kinds.append(np.full(turning.size, SLOT_KINDS.index("handover")))
+    if not owners:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
+    return np.concatenate(owners), np.concatenate(prods), np.concatenate(kinds)
+
+
+def slot_step_weights(profile: Profile, pcode: str, kind: int) -> tuple[float, ...]:
+    """Step weights of a product in a slot of this kind (follow-ups have their own)."""
+    sw = profile.products[pcode].step_weights
+    if kind == SLOT_KINDS.index("handover") and pcode == profile.handover_product:
+        return profile.handover_step_weights
+    if kind == SLOT_KINDS.index("verlengd") and pcode == profile.verlengd_product:
+        return profile.verlengd_step_weights
+    return sw
 
 
 def _choice(rng: np.random.Generator, weights, n: int) -> np.ndarray:
@@ -204,22 +248,12 @@ def generate(profile: Profile, policy: Policy, seed: int, months: int = 48, star
         kind = np.zeros(owner.size, dtype=np.int32)
         # reserved follow-up slots for youth clients turning 18 within the horizon
         if g.domain == "jeugd":
-            b18 = birth + 18 * 12
-            turning = np.nonzero((b18 > ref) & (b18 < start + months) & (b18 >= start))[0]
-            extra_owner, extra_prod, extra_kind = [], [], []
-            if profile.age18.get("verlengd", 0) > 0:
-                extra_owner.append(turning)
-                extra_prod.append(np.full(turning.size, products.index(profile.verlengd_product)))
-                extra_kind.append(np.full(turning.size, 1))
-            if profile.age18.get("handover", 0) > 0:
-                extra_owner.append(turning)
-                extra_prod.append(np.full(turning.size, products.index(profile.handover_product)))
-                extra_kind.append(np.full(turning.size, 2))
-            if extra_owner:
-                owner = np.concatenate([owner, *extra_owner])
-                prod = np.concatenate([prod, *extra_prod])
-                ordk = np.concatenate([ordk, 100 + np.concatenate(extra_kind)])
-                kind = np.concatenate([kind, *extra_kind])
+            f_owner, f_prod, f_kind = followup_slots(profile, products, turning_18(birth, ref, start, months))
+            if f_owner.size:
+                owner = np.concatenate([owner, f_owner])
+                prod = np.concatenate([prod, f_prod])
+                ordk = np.concatenate([ordk, 100 + f_kind])
+                kind = np.concatenate([kind, f_kind])
         srt = np.lexsort((ordk, owner))
         owner, prod, kind = owner[srt], prod[srt], kind[srt]
         m = owner.size
@@ -246,17 +280,13 @@ def generate(profile: Profile, policy: Policy, seed: int, months: int = 48, star
                     minutes[sel, ti] = np.where(has, val, 0)
                 step[sel] = ho_band_steps[ho_step_from_minutes(minutes[sel].sum(axis=1), ho_bounds)]
             else:
-                sw = beh.step_weights
                 if kind[sel].max(initial=0) > 0:
-                    sw_h = profile.handover_step_weights if pcode == profile.handover_product else sw
-                    sw_v = profile.verlengd_step_weights if pcode == profile.verlengd_product else sw
-                    w_by_kind = [sw, sw_v, sw_h]
-                    for kk in range(3):
+                    for kk in range(len(SLOT_KINDS)):
                         sub = sel[kind[sel] == kk]
                         if sub.size:
-                            step[sub] = _choice(rng, w_by_kind[kk], sub.size)
+                            step[sub] = _choice(rng, slot_step_weights(profile, pcode, kk), sub.size)
                 else:
-                    step[sel] = _choice(rng, sw, sel.size)
+                    step[sel] = _choice(rng, beh.step_weights, sel.size)
             if beh.amount_sigma > 0:
                 s = beh.amount_sigma
                 factor[sel] = np.exp(s * rng.standard_normal(sel.size) - s * s / 2).astype(np.float32)
@@ -312,6 +342,22 @@ def generate(profile: Profile, policy: Policy, seed: int, months: int = 48, star
     return Population(
         clients=clients, arrangements=arrangements, pool_rate=pool_exp, group_codes=group_codes, start=start, months=months,
         meta={"profile": profile.name, "population_seed": seed, "scale": profile.scale, "source": "synthetic"},
+    )
+
+
+def inflow_pool(profile: Profile, policy: Policy, seed: int, months: int = 48, start: int | None = None) -> Population:
+    """The inflow pool alone: exactly the potential arrivals (ids, attributes, slots) of
+    `generate` with these arguments, the synthetic start stock left out. `meta` says how
+    many client ids (`stock_clients`) and slot ids (`stock_slots`) the left-out stock took,
+    so a real extract's stock can take their place (synthetic_population.extract)."""
+    pop = generate(profile, policy, seed, months, start)
+    is_pool = pl.col("arrival_month").is_not_null()
+    clients = pop.clients.filter(is_pool)
+    stock_ids = pop.clients.filter(~is_pool)["client_id"]
+    arrangements = pop.arrangements.filter(pl.col("client_id").is_in(clients["client_id"].implode()))
+    return Population(
+        clients=clients, arrangements=arrangements, pool_rate=pop.pool_rate, group_codes=pop.group_codes, start=pop.start, months=pop.months,
+        meta={**pop.meta, "stock_clients": stock_ids.len(), "stock_slots": pop.arrangements.height - arrangements.height},
     )
 
 

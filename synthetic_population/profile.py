@@ -7,7 +7,8 @@ against its policy library and returns a `Profile`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from engine.domain import DOMAINS, FLAGS, JEUGD
@@ -36,6 +37,68 @@ class Group:
     flags: dict[str, float]
     primary: dict[str, float]
     extra: dict[str, float]
+    # fitted by `caseload calibrate` (profiles/<name>.fitted.toml); 1 without a fitted file.
+    # The inflow multiplier scales admission from the pool (never the pool itself); the exit
+    # multiplier is already applied to moved_hazard_m and wlz_hazard_m and kept for the record.
+    inflow_multiplier: float = 1.0
+    exit_multiplier: float = 1.0
+
+
+TARGET_METRICS = ["clients_served", "gross_eur"]
+_PERIOD_RE = re.compile(r"^(\d{4})(H[12])?$")
+
+
+@dataclass(frozen=True)
+class Target:
+    """A figure a baseline must reproduce: a metric in a period (`2024H1` or `2024`) for a
+    domain, optionally one group or one product, with a `value` and relative `tolerance`
+    and/or a `min` / `max` bound. Targets without period and domain (the old form) are kept
+    for reference and not checked."""
+
+    name: str
+    value: float | None = None
+    tolerance: float = 0.05
+    min: float | None = None
+    max: float | None = None
+    metric: str = "clients_served"
+    period: str | None = None
+    domain: str | None = None
+    group: str | None = None
+    product: str | None = None
+    fit: bool = True
+    source: str = ""
+    unit: str = ""
+
+    @property
+    def declarative(self) -> bool:
+        return self.period is not None and self.domain is not None
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """The accepted range: value +/- tolerance, intersected with min and max."""
+        lo, hi = -float("inf"), float("inf")
+        if self.value is not None:
+            lo, hi = self.value * (1 - self.tolerance), self.value * (1 + self.tolerance)
+        if self.min is not None:
+            lo = max(lo, self.min)
+        if self.max is not None:
+            hi = min(hi, self.max)
+        return lo, hi
+
+    def passes(self, simulated: float) -> bool:
+        lo, hi = self.bounds
+        return lo <= simulated <= hi
+
+    def describe(self) -> str:
+        scope = "/".join(x for x in (self.domain, self.group, self.product) if x)
+        parts = []
+        if self.value is not None:
+            parts.append(f"{self.value:,.0f} +/- {self.tolerance:.0%}")
+        if self.min is not None:
+            parts.append(f">= {self.min:,.0f}")
+        if self.max is not None:
+            parts.append(f"<= {self.max:,.0f}")
+        return f"{self.metric} {scope} {self.period}: {' and '.join(parts)}"
 
 
 @dataclass(frozen=True)
@@ -58,7 +121,7 @@ class Profile:
     pgb_share: float
     subcontracted_share: float
     wlz_candidate_multiplier: float
-    targets: dict[str, dict]
+    targets: dict[str, Target]
     mortality_age_from: list[float]
     mortality_hazard_m: list[float]
     youth_age_bands: list[float]
@@ -73,6 +136,8 @@ class Profile:
     groups: list[Group]
     sources: dict[str, str]
     register: list[Param] = field(default_factory=list)
+    fitted_path: Path | None = None  # the fitted parameters applied (see load_profile)
+    fitted_meta: dict = field(default_factory=dict)
 
     @property
     def group_codes(self) -> list[str]:
@@ -98,20 +163,121 @@ def profile_path(name_or_path: str | Path) -> Path:
     return candidate
 
 
-def _split_overrides(overrides: dict | None) -> tuple[dict, dict]:
-    prof, pol = {}, {}
+def fitted_path_for(profile_file: Path) -> Path:
+    """Where `caseload calibrate` stores a profile's fitted parameters: beside it."""
+    return Path(profile_file).with_name(Path(profile_file).stem + ".fitted.toml")
+
+
+def _split_overrides(overrides: dict | None) -> tuple[dict, dict, dict]:
+    prof, pol, fit = {}, {}, {}
     for k, v in (overrides or {}).items():
         if k.startswith("policy."):
             pol[k[len("policy."):]] = v
+        elif k.startswith("fitted."):
+            fit[k[len("fitted."):]] = v
         else:
             prof[k[len("profile."):] if k.startswith("profile.") else k] = v
-    return prof, pol
+    return prof, pol, fit
 
 
-def load_profile(name_or_path: str | Path, overrides: dict | None = None) -> tuple[Profile, Policy]:
+def _parse_targets(top: Section, f: str, groups: list[Group], policy: Policy) -> dict[str, Target]:
+    raw_targets = top.raw("targets", {})
+    if not isinstance(raw_targets, dict):
+        raise top.error("targets", f"is {type(raw_targets).__name__}", "a table of targets")
+    group_domain = {g.code: g.domain for g in groups}
+    targets = {}
+    for tname, tval in raw_targets.items():
+        if isinstance(tval, bool) or not isinstance(tval, (int, float, dict)):
+            raise InputError(f"{f}: key targets.{tname}", f"{tval!r}", "a number or { period, domain, value | min | max, ... }")
+        if not isinstance(tval, dict):
+            targets[tname] = Target(tname, value=float(tval), fit=False)
+            continue
+        ts = Section(tval, f, f"targets.{tname}")
+        kw = {}
+        for key in ("value", "min", "max"):
+            if ts.has(key):
+                kw[key] = ts.number(key, lo=0.0)
+        if not kw:
+            raise ts.error(None, "no figure", "value (with tolerance), min or max")
+        kw["tolerance"] = ts.number("tolerance", 0.05 if "value" in kw else 0.0, lo=0.0, hi=1.0)
+        if "value" not in kw and kw["tolerance"]:
+            # a tolerance on a bound loosens it
+            kw["min"] = kw["min"] * (1 - kw["tolerance"]) if "min" in kw else None
+            kw["max"] = kw["max"] * (1 + kw["tolerance"]) if "max" in kw else None
+        kw["metric"] = ts.text("metric", "clients_served", choices=TARGET_METRICS)
+        period = ts.raw("period", None)
+        if period is not None and (not isinstance(period, str) or not _PERIOD_RE.match(period)):
+            raise ts.error("period", f"{period!r}", "a year '2024' or a half-year '2024H1'")
+        domain = ts.raw("domain", None)
+        if domain is not None and domain not in DOMAINS:
+            raise ts.error("domain", f"unknown value {domain!r}", "one of: " + ", ".join(DOMAINS))
+        if (period is None) != (domain is None):
+            raise ts.error("period" if period is None else "domain", "missing", "both period and domain (or neither, for a reference figure)")
+        group = ts.raw("group", None)
+        if group is not None and group_domain.get(group) != domain:
+            raise ts.error("group", f"{group!r}", f"a group of domain {domain}: " + ", ".join(c for c, d in group_domain.items() if d == domain))
+        product = ts.raw("product", None)
+        if product is not None:
+            if product not in policy.product_codes or policy.product(product).domain != domain:
+                raise ts.error("product", f"{product!r}", f"a product of domain {domain}: " + ", ".join(p.code for p in policy.products if p.domain == domain))
+            if group is not None:
+                raise ts.error("product", "a target names a group or a product, not both")
+        if kw["metric"] == "gross_eur" and period is not None and "H" in period:
+            raise ts.error("period", f"{period!r}", "a budget year for gross_eur")
+        fit = ts.boolean("fit", period is not None and kw["metric"] == "clients_served")
+        if fit and period is None:
+            raise ts.error("fit", "a target without period and domain cannot be fitted")
+        for k in ("source", "unit", "how", "note", "line"):
+            ts.raw(k, None)
+        ts.done()
+        targets[tname] = Target(
+            tname, period=period, domain=domain, group=group, product=product, fit=fit,
+            source=str(tval.get("source", "")), unit=str(tval.get("unit", "")), **kw,
+        )
+    return targets
+
+
+def _apply_fitted(path: Path, groups: list[Group], overrides: dict) -> tuple[list[Group], list[Param], dict]:
+    """Read `<profile>.fitted.toml` and apply its multipliers per group."""
+    raw = load_toml(path)
+    if overrides:
+        raw = apply_overrides(raw, overrides, f"{path} (--set fitted.*)")
+    tree, register = unwrap(raw)
+    top = Section(tree, str(path))
+    meta = top.raw("meta", {})
+    gsec = top.section("groups", {})
+    codes = [g.code for g in groups]
+    unknown = sorted(set(gsec.data) - set(codes))
+    if unknown:
+        raise gsec.error(unknown[0], f"unknown group {unknown[0]!r}", "a group of the profile: " + ", ".join(codes))
+    mult = {}
+    for code in gsec.data:
+        s = gsec.section(code)
+        mult[code] = (s.number("inflow_multiplier", 1.0, lo=0.0, hi=20.0), s.number("exit_multiplier", 1.0, lo=0.0, hi=20.0))
+        s.done()
+    top.done()
+    return apply_multipliers(groups, mult), [Param("fitted." + p.name, p.value, p.source, p.unit, p.note) for p in register], meta if isinstance(meta, dict) else {}
+
+
+def apply_multipliers(groups: list[Group], mult: dict[str, tuple[float, float]]) -> list[Group]:
+    """Groups with (inflow, exit) multipliers applied: the inflow multiplier scales
+    admission from the pool; the exit multiplier scales the moved and Wlz hazards."""
+    out = []
+    for g in groups:
+        if g.code not in mult:
+            out.append(g)
+            continue
+        a, h = mult[g.code]
+        out.append(replace(g, inflow_multiplier=a, exit_multiplier=h, moved_hazard_m=min(1.0, g.moved_hazard_m * h), wlz_hazard_m=min(1.0, g.wlz_hazard_m * h)))
+    return out
+
+
+def load_profile(name_or_path: str | Path, overrides: dict | None = None, fitted: bool = True) -> tuple[Profile, Policy]:
     """Read a profile and the policy library it names. Overrides: `name=value` by dotted
-    name; names starting with `policy.` go to the policy library."""
-    prof_over, pol_over = _split_overrides(overrides)
+    name; names starting with `policy.` go to the policy library, `fitted.` to the fitted
+    parameters. The fitted parameters beside the profile (`<name>.fitted.toml`, written by
+    `caseload calibrate`) are applied unless `fitted=False`."""
+    prof_over, pol_over, fit_over = _split_overrides(overrides)
     path = profile_path(name_or_path)
     raw = load_toml(path)
     if prof_over:
@@ -146,12 +312,6 @@ def load_profile(name_or_path: str | Path, overrides: dict | None = None) -> tup
     wlz_mult = pop.number("wlz_candidate_multiplier", 1.0, lo=0.0)
     pop.done()
 
-    targets = {}
-    for tname, tval in top.raw("targets", {}).items():
-        spec = tval if isinstance(tval, dict) else {"value": tval}
-        if not isinstance(spec.get("value"), (int, float)):
-            raise InputError(f"{f}: key targets.{tname}", f"{tval!r}", "a number or { value, tolerance, source }")
-        targets[tname] = {"value": float(spec["value"]), "tolerance": float(spec.get("tolerance", 0.05)), "source": spec.get("source", "")}
     mort = top.section("mortality")
     age_from = mort.raw("age_from")
     hazard = mort.raw("hazard_m")
@@ -248,7 +408,14 @@ def load_profile(name_or_path: str | Path, overrides: dict | None = None) -> tup
         target = handover_product if "handover" in name_ else verlengd_product
         if target in products and (not isinstance(w, list) or len(w) != len(policy.product(target).steps)):
             raise InputError(f"{f}: key {name_}", f"{w!r}", f"{len(policy.product(target).steps)} weights, one per step of {target}")
+    targets = _parse_targets(top, f, groups, policy)
     top.done()
+    fit_file = fitted_path_for(path)
+    fit_register, fit_meta = [], {}
+    if fitted and fit_file.exists():
+        groups, fit_register, fit_meta = _apply_fitted(fit_file, groups, fit_over)
+    elif fit_over:
+        raise InputError(f"{f} (--set)", f"unknown parameter {next(iter(fit_over))!r}", f"a fitted parameter, but {fit_file.name} does not exist (run `caseload calibrate`)")
     profile = Profile(
         name=name, path=path, description=description, policy_name=policy_name, start=start,
         scale=scale, pool_oversample=oversample, districts=districts, pgb_share=pgb, subcontracted_share=sub, wlz_candidate_multiplier=wlz_mult,
@@ -256,6 +423,7 @@ def load_profile(name_or_path: str | Path, overrides: dict | None = None) -> tup
         youth_age_bands=[float(b) for b in bands], age18=age18, handover_groups=handover_groups,
         handover_product=handover_product, handover_step_weights=list(handover_steps), verlengd_product=verlengd_product,
         verlengd_step_weights=list(verlengd_steps), ho_tasks=ho_tasks, products=behaviour, groups=groups,
-        sources=sources, register=[Param("profile." + p.name, p.value, p.source, p.unit, p.note) for p in register],
+        sources=sources, register=[Param("profile." + p.name, p.value, p.source, p.unit, p.note) for p in register] + fit_register,
+        fitted_path=fit_file if fitted and fit_file.exists() else None, fitted_meta=fit_meta,
     )
     return profile, policy

@@ -1,0 +1,524 @@
+"""Calibration: fit a profile's inflow and exit hazards to its `[targets]`, and report how
+well any population (synthetic, or a real extract) meets them.
+
+A target (`profile.Target`) names a metric (`clients_served`, as the municipality counts
+them, or `gross_eur`), a period (`2024H1` or `2024`), a domain and optionally one group or
+one product, with a value and tolerance and/or a min or max.
+
+The levers are two multipliers per client group: on inflow (admission from the inflow pool,
+so the pool and every arrival's identity stay the same; at most the pool's oversample
+factor) and on the group's exit hazards (moving away, Wlz). Groups a fitted target covers
+in the same way share their multipliers. The fit is a damped Gauss-Newton (Levenberg-
+Marquardt) on log multipliers with finite differences, every simulation on the same
+population and seeds (common random numbers make the response smooth enough), residuals
+in units of each target's tolerance and a small ridge towards 1 that picks the smallest
+change when targets leave freedom.
+
+`calibrate` writes `<profile>.fitted.toml` beside the profile (applied by `load_profile`
+to every later run: baselines and measures reuse it, nothing refits) and a report folder:
+`calibration.parquet`, `calibration.csv`, `calibration.html` (inline SVG) and `fitted.toml`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import html
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from engine import aggregate
+from engine.domain import S_PENDING
+from engine.errors import InputError
+from engine.kernel import A_GROSS
+from engine.months import format_month, month_index
+from engine.outputs import atomic_folder, write_json
+from engine.rng import MODE_KEYED
+from engine.simulate import SimResult, simulate
+from engine.state import NO_MONTH, build_state
+from rules.policy import Policy
+from synthetic_population.generator import Population, generate
+from synthetic_population.profile import Profile, Target, apply_multipliers, fitted_path_for, load_profile
+
+INFLOW_BOUNDS = (0.2, None)  # upper bound: the profile's pool oversample factor
+EXIT_BOUNDS = (0.25, 4.0)
+RIDGE = 0.02  # weight of (log inflow multiplier)^2 against residuals in tolerance units
+RIDGE_EXIT = 0.5  # exit hazards move only where inflow cannot do the work
+FD_STEP = 0.05  # finite-difference step in log multiplier
+BOUND_MARGIN = 0.01  # aim 1% inside a min or max
+
+
+def period_months(period: str) -> tuple[int, int]:
+    """First and last month index of '2024' or '2024H1'."""
+    year = int(period[:4])
+    if len(period) == 4:
+        return month_index(year, 1), month_index(year, 12)
+    first = month_index(year, 1 if period.endswith("H1") else 7)
+    return first, first + 5
+
+
+def horizon_for(targets: list[Target], start: int) -> int:
+    """Months from `start` through the end of the last target period (at least 12)."""
+    ends = [period_months(t.period)[1] for t in targets if t.declarative]
+    return max(12, max(ends, default=start) - start + 1)
+
+
+def scope_groups(t: Target, profile: Profile) -> list[str]:
+    """The groups a target's figure is made of: its group, the groups that hold its
+    product, or every group of its domain."""
+    if t.group:
+        return [t.group]
+    gs = [g for g in profile.groups if g.domain == t.domain]
+    if t.product:
+        return [g.code for g in gs if t.product in g.primary or t.product in g.extra]
+    return [g.code for g in gs]
+
+
+# --------------------------------------------------------------------------- measuring
+def product_served(sim: SimResult, policy: Policy, start: int, first: int, last: int) -> dict[str, int]:
+    """Clients with an active arrangement of each product in months first..last, from the
+    final state: a slot is active from its activation (its first month of continuous
+    support, or the run's start for the stock) until it ended (or the horizon's end)."""
+    S = sim.state
+    T = sim.arr.shape[0]
+    used = S.status != S_PENDING
+    since = S.since.astype(np.int64)
+    a0 = np.where(since == NO_MONTH, start, np.maximum(since, start))
+    a1 = np.where(S.end_month.astype(np.int64) == NO_MONTH, start + T, S.end_month.astype(np.int64))
+    hit = used & (a0 < a1) & (a0 <= last) & (a1 > first)
+    out = {}
+    for pi, p in enumerate(policy.products):
+        sel = hit & (S.product == pi)
+        out[p.code] = int(np.unique(S.owner[sel]).size)
+    return out
+
+
+def measure(t: Target, sim: SimResult, served: pl.DataFrame, profile: Profile, policy: Policy, start: int) -> float | None:
+    """The simulated figure for a target; None when the horizon does not cover its period."""
+    T = sim.arr.shape[0]
+    first, last = period_months(t.period)
+    if first < start or last > start + T - 1:
+        return None
+    if t.metric == "clients_served":
+        if t.product:
+            return float(product_served(sim, policy, start, first, last)[t.product])
+        s = served.filter((pl.col("period") == t.period) & (pl.col("domain") == t.domain))
+        if t.group:
+            s = s.filter(pl.col("group") == t.group)
+        return float(s["clients_served"].sum())
+    # gross_eur: the budget year's gross cost in scope (bins: month, group, product, step, field)
+    prods = [i for i, p in enumerate(policy.products) if p.domain == t.domain and (t.product is None or p.code == t.product)]
+    groups = [profile.group_codes.index(t.group)] if t.group else list(range(len(profile.groups)))
+    cube = sim.arr[first - start:last - start + 1][:, groups][:, :, prods][..., A_GROSS]
+    return float(cube.sum()) / 100.0
+
+
+@dataclass
+class Evaluator:
+    """Runs the baseline on one fixed population with given multipliers and measures the
+    targets. The population and the state are built once."""
+
+    profile: Profile  # unfitted (multipliers 1)
+    policy: Policy
+    population: Population
+    start: int
+    months: int
+    seed: int
+    targets: list[Target]
+    runs: int = 0
+
+    def __post_init__(self):
+        self.state = build_state(self.population, self.policy, self.profile.group_codes)
+
+    def profile_with(self, mult: dict[str, tuple[float, float]]) -> Profile:
+        from dataclasses import replace
+
+        return replace(self.profile, groups=apply_multipliers(self.profile.groups, mult))
+
+    def __call__(self, mult: dict[str, tuple[float, float]]) -> dict[str, float | None]:
+        prof = self.profile_with(mult)
+        sim = simulate(prof, self.policy, self.population, self.start, self.months, self.seed, rng_mode=MODE_KEYED, base_state=self.state)
+        self.runs += 1
+        served = aggregate.served_frame(sim.served_half, sim.served_year, self.start, self.months, prof.group_codes)
+        return {t.name: measure(t, sim, served, prof, self.policy, self.start) for t in self.targets}
+
+
+# --------------------------------------------------------------------------- fitting
+def _residuals(values: dict[str, float | None], targets: list[Target]) -> np.ndarray:
+    r = []
+    for t in targets:
+        v = values[t.name]
+        v = max(v, 1e-9) if v is not None else 1e-9
+        if t.value is not None:
+            r.append(math.log(v / t.value) / max(t.tolerance, 0.01))
+        lo, hi = t.bounds
+        if t.min is not None:
+            r.append(min(0.0, math.log(v / (t.min * (1 + BOUND_MARGIN)))) / 0.05)
+        if t.max is not None:
+            r.append(max(0.0, math.log(v / (t.max * (1 - BOUND_MARGIN)))) / 0.05)
+    return np.array(r, dtype=np.float64)
+
+
+def _done(values: dict[str, float | None], targets: list[Target]) -> bool:
+    for t in targets:
+        v = values[t.name]
+        if v is None or not t.passes(v):
+            return False
+        if t.value is not None and abs(v / t.value - 1) > t.tolerance / 2:
+            return False
+    return True
+
+
+@dataclass
+class Fit:
+    blocks: list[list[str]]
+    theta: np.ndarray  # [log inflow per block..., log exit per block...]
+    values: dict
+    iterations: int
+    runs: int
+
+    def multipliers(self) -> dict[str, tuple[float, float]]:
+        return _mult(self.blocks, self.theta)
+
+
+def _mult(blocks: list[list[str]], theta: np.ndarray) -> dict[str, tuple[float, float]]:
+    nb = len(blocks)
+    out = {}
+    for b, codes in enumerate(blocks):
+        for c in codes:
+            out[c] = (float(np.exp(theta[b])), float(np.exp(theta[nb + b])))
+    return out
+
+
+def fit(ev: Evaluator, fit_targets: list[Target], iterations: int, initial: dict | None = None) -> Fit:
+    """Levenberg-Marquardt on the log multipliers of the target blocks."""
+    profile = ev.profile
+    member = {g.code: tuple(g.code in scope_groups(t, profile) for t in fit_targets) for g in profile.groups}
+    blocks: dict[tuple, list[str]] = {}
+    for code, sig in member.items():
+        if any(sig):
+            blocks.setdefault(sig, []).append(code)
+    blocks_l = list(blocks.values())
+    nb = len(blocks_l)
+    lo = np.array([math.log(INFLOW_BOUNDS[0])] * nb + [math.log(EXIT_BOUNDS[0])] * nb)
+    hi = np.array([math.log(profile.pool_oversample)] * nb + [math.log(EXIT_BOUNDS[1])] * nb)
+    theta = np.zeros(2 * nb)
+    ridge = np.array([RIDGE] * nb + [RIDGE_EXIT] * nb)
+
+    def cost(vals, th):
+        r = _residuals(vals, fit_targets)
+        return float(r @ r + th @ (ridge * th)), r
+
+    values = initial if initial is not None else ev(_mult(blocks_l, theta))
+    c0, r0 = cost(values, theta)
+    mu = 1.0
+    it = 0
+    while it < iterations and nb and not _done(values, fit_targets):
+        it += 1
+        J = np.zeros((r0.size, theta.size))
+        for i in range(theta.size):
+            th = theta.copy()
+            step = FD_STEP if th[i] + FD_STEP <= hi[i] else -FD_STEP
+            th[i] += step
+            _, ri = cost(ev(_mult(blocks_l, th)), th)
+            J[:, i] = (ri - r0) / step
+        while True:
+            A = J.T @ J + np.diag(ridge)
+            A += mu * np.diag(np.diag(A))
+            delta = np.linalg.solve(A, -(J.T @ r0 + ridge * theta))
+            cand = np.clip(theta + delta, lo, hi)
+            cvals = ev(_mult(blocks_l, cand))
+            c1, r1 = cost(cvals, cand)
+            if c1 < c0 or mu > 1e3:
+                break
+            mu *= 4.0
+        if c1 < c0:
+            theta, values, c0, r0 = cand, cvals, c1, r1
+            mu = max(mu / 3.0, 1e-3)
+        else:
+            break  # no step improves: the targets cannot be met closer with these levers
+    return Fit(blocks=blocks_l, theta=theta, values=values, iterations=it, runs=ev.runs)
+
+
+# --------------------------------------------------------------------------- results
+@dataclass
+class CalibrationResult:
+    profile: str
+    mode: str  # fit | report
+    table: pl.DataFrame
+    multipliers: dict[str, tuple[float, float]]
+    report_dir: Path
+    fitted_file: Path | None
+    iterations: int = 0
+    runs: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        return {
+            "profile": self.profile, "mode": self.mode, "report_dir": str(self.report_dir),
+            "fitted_file": str(self.fitted_file) if self.fitted_file else None,
+            "iterations": self.iterations, "simulations": self.runs,
+            "multipliers": {k: {"inflow": v[0], "exit": v[1]} for k, v in self.multipliers.items()},
+            "targets": self.table.to_dicts(), "notes": self.notes,
+        }
+
+    def text(self) -> str:
+        lines = []
+        if self.mode == "fit":
+            lines.append(f"calibrated {self.profile}: {self.iterations} iterations, {self.runs} simulations")
+        else:
+            lines.append(f"calibration report for {self.profile} (nothing fitted)")
+        fitting = self.mode == "fit"
+        lines.append(f"{'target':34s} {'figure':>22s} " + (f"{'before':>12s} {'after':>12s}" if fitting else f"{'simulated':>12s}") + f" {'diff':>8s}  ok")
+        for r in self.table.iter_rows(named=True):
+            b = "" if r["before"] is None else f"{r['before']:,.0f}"
+            a = "" if r["simulated"] is None else f"{r['simulated']:,.0f}"
+            d = "" if r["difference_pct"] is None else f"{r['difference_pct']:+.1f}%"
+            ok = {True: "yes", False: "NO", None: "-"}[r["within_tolerance"]]
+            figures = f"{b:>12s} {a:>12s}" if fitting else f"{a:>12s}"
+            lines.append(f"{r['target']:34s} {r['figure']:>22s} {figures} {d:>8s}  {ok}")
+        if self.multipliers and self.mode == "fit":
+            lines.append("multipliers (inflow, exit): " + ", ".join(f"{k} {v[0]:.3f}/{v[1]:.3f}" for k, v in self.multipliers.items()))
+        if self.fitted_file:
+            lines.append(f"fitted parameters: {self.fitted_file}")
+        lines.append(f"report: {self.report_dir}")
+        lines += [f"note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+def _figure(t: Target) -> str:
+    parts = []
+    if t.value is not None:
+        parts.append(f"{t.value:,.0f} +/-{t.tolerance:.0%}")
+    if t.min is not None:
+        parts.append(f">= {t.min:,.0f}")
+    if t.max is not None:
+        parts.append(f"<= {t.max:,.0f}")
+    return " ".join(parts)
+
+
+def _table(targets: list[Target], before: dict, after: dict) -> pl.DataFrame:
+    rows = []
+    for t in targets:
+        ref = t.value if t.value is not None else (t.min if t.min is not None else t.max)
+        a = after.get(t.name)
+        lo, hi = t.bounds
+        rows.append({
+            "target": t.name, "metric": t.metric, "period": t.period, "domain": t.domain, "group": t.group, "product": t.product,
+            "figure": _figure(t), "value": t.value, "tolerance": t.tolerance if t.value is not None else None, "min": t.min, "max": t.max,
+            "lower": None if math.isinf(lo) else lo, "upper": None if math.isinf(hi) else hi, "fitted": t.fit,
+            "before": before.get(t.name), "simulated": a,
+            "difference": None if a is None or ref is None else a - ref,
+            "difference_pct": None if a is None or not ref else 100.0 * (a / ref - 1),
+            "within_tolerance": None if a is None else bool(t.passes(a)),
+            "source": t.source,
+        })
+    schema = {"target": pl.Utf8, "metric": pl.Utf8, "period": pl.Utf8, "domain": pl.Utf8, "group": pl.Utf8, "product": pl.Utf8, "figure": pl.Utf8,
+              "value": pl.Float64, "tolerance": pl.Float64, "min": pl.Float64, "max": pl.Float64, "lower": pl.Float64, "upper": pl.Float64,
+              "fitted": pl.Boolean, "before": pl.Float64, "simulated": pl.Float64, "difference": pl.Float64, "difference_pct": pl.Float64,
+              "within_tolerance": pl.Boolean, "source": pl.Utf8}
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def _svg(table: pl.DataFrame, title: str) -> str:
+    """A dot plot: simulated / target figure per target, before (hollow) and after (filled),
+    with the accepted band shaded. Self-contained SVG."""
+    rows = table.to_dicts()
+    w, left, right, top, rh = 760, 250, 30, 40, 30
+    h = top + rh * len(rows) + 40
+    lo_r, hi_r = 0.8, 1.2
+    x = lambda r: left + (min(max(r, lo_r), hi_r) - lo_r) / (hi_r - lo_r) * (w - left - right)  # noqa: E731
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">',
+           f'<text x="10" y="20" font-weight="bold">{html.escape(title)}</text>']
+    for tick in (0.8, 0.9, 0.95, 1.0, 1.05, 1.1, 1.2):
+        out.append(f'<line x1="{x(tick):.1f}" y1="{top - 8}" x2="{x(tick):.1f}" y2="{h - 30}" stroke="#ddd"/>')
+        out.append(f'<text x="{x(tick):.1f}" y="{h - 14}" text-anchor="middle" fill="#555">{(tick - 1) * 100:+.0f}%</text>')
+    for i, r in enumerate(rows):
+        y = top + i * rh + rh / 2
+        ref = r["value"] if r["value"] is not None else (r["min"] if r["min"] is not None else r["max"])
+        out.append(f'<text x="{left - 8}" y="{y + 4:.1f}" text-anchor="end">{html.escape(r["target"])}</text>')
+        if not ref:
+            continue
+        lo = r["lower"] / ref if r["lower"] is not None else lo_r
+        hi = r["upper"] / ref if r["upper"] is not None else hi_r
+        out.append(f'<rect x="{x(lo):.1f}" y="{y - 8:.1f}" width="{max(x(hi) - x(lo), 1):.1f}" height="16" fill="#cfe8cf"/>')
+        if r["before"] is not None:
+            out.append(f'<circle cx="{x(r["before"] / ref):.1f}" cy="{y:.1f}" r="5" fill="none" stroke="#888" stroke-width="2"><title>before: {r["before"]:,.0f}</title></circle>')
+        if r["simulated"] is not None:
+            color = "#1a7f37" if r["within_tolerance"] else "#c62828"
+            out.append(f'<circle cx="{x(r["simulated"] / ref):.1f}" cy="{y:.1f}" r="5" fill="{color}"><title>simulated: {r["simulated"]:,.0f}</title></circle>')
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def _html(table: pl.DataFrame, title: str, multipliers: dict, meta: dict) -> str:
+    head = ["target", "figure", "period", "domain", "group", "product", "before", "simulated", "difference_pct", "within_tolerance", "source"]
+    cells = []
+    for r in table.iter_rows(named=True):
+        def fmt(k, v):
+            if v is None:
+                return ""
+            if k in ("before", "simulated"):
+                return f"{v:,.0f}"
+            if k == "difference_pct":
+                return f"{v:+.1f}%"
+            if k == "within_tolerance":
+                return "yes" if v else "NO"
+            return html.escape(str(v))
+        cells.append("<tr>" + "".join(f"<td>{fmt(k, r[k])}</td>" for k in head) + "</tr>")
+    mult = "".join(f"<tr><td>{html.escape(k)}</td><td>{v[0]:.4f}</td><td>{v[1]:.4f}</td></tr>" for k, v in multipliers.items())
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:sans-serif;margin:24px;color:#222}} table{{border-collapse:collapse;margin:12px 0}}
+td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}} td:first-child,th:first-child{{text-align:left}}</style></head>
+<body><h1>{html.escape(title)}</h1>
+<p>Simulated figure against each target: the green band is what the target accepts; hollow = before, filled = after
+(green within tolerance, red outside). Axis: difference from the target figure.</p>
+{_svg(table, title)}
+<table><tr>{''.join(f'<th>{h}</th>' for h in head)}</tr>{''.join(cells)}</table>
+<h2>Multipliers per group</h2>
+<table><tr><th>group</th><th>inflow</th><th>exit hazards</th></tr>{mult or '<tr><td colspan="3">none (all 1)</td></tr>'}</table>
+<pre>{html.escape(json.dumps(meta, indent=2, default=str))}</pre>
+</body></html>
+"""
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + " }"
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    return json.dumps(str(v))
+
+
+def _fitted_toml(profile: Profile, mult: dict[str, tuple[float, float]], meta: dict) -> str:
+    lines = [
+        f"# Fitted by `caseload calibrate {profile.name}`: multipliers per client group that make the",
+        "# baseline meet the profile's [targets]. load_profile applies them to every run of the",
+        "# profile (baseline and measures); delete this file to run the profile as written.",
+        "# Inflow: a factor on admission from the inflow pool (the pool itself never changes).",
+        "# Exit: a factor on the group's moved_hazard_m and wlz_hazard_m.",
+        "[meta]",
+    ]
+    for k, v in meta.items():
+        lines.append(f"{k} = {_toml_value(v)}")
+    for code, (a, h) in mult.items():
+        lines += [
+            "",
+            f"[groups.{code}]",
+            f'inflow_multiplier = {{ value = {a:.4f}, unit = "factor on admission", source = "fitted: caseload calibrate" }}',
+            f'exit_multiplier = {{ value = {h:.4f}, unit = "factor on moved and Wlz hazards", source = "fitted: caseload calibrate" }}',
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _write_report(out_dir: Path, name: str, table: pl.DataFrame, title: str, mult: dict, meta: dict, fitted_text: str | None) -> Path:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    final = Path(out_dir) / f"calibration-{name}-{stamp}"
+    n = 1
+    while final.exists():
+        n += 1
+        final = Path(out_dir) / f"calibration-{name}-{stamp}-{n}"
+    with atomic_folder(final) as tmp:
+        table.write_parquet(tmp / "calibration.parquet")
+        table.write_csv(tmp / "calibration.csv")
+        (tmp / "calibration.html").write_text(_html(table, title, mult, meta), encoding="utf-8")
+        write_json(meta, tmp / "meta.json")
+        if fitted_text:
+            (tmp / "fitted.toml").write_text(fitted_text, encoding="utf-8")
+    return final
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + f".partial-{os.getpid()}")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _setup(profile: Profile, months: int | None, start: int | None) -> tuple[list[Target], int, int]:
+    targets = [t for t in profile.targets.values() if t.declarative]
+    if not targets:
+        raise InputError(f"{profile.path}: key targets", "no target with period and domain", "[targets] entries { period, domain, value | min | max }")
+    start = profile.start if start is None else start
+    months = horizon_for(targets, start) if months is None else months
+    if months < 1:
+        raise InputError("--months", f"{months}", "a whole number of months >= 1")
+    return targets, start, months
+
+
+def calibrate(profile_name: str | Path, *, iterations: int = 8, seed: int = 1, population_seed: int = 1, months: int | None = None,
+              start: int | None = None, out_dir: Path = Path("runs/out"), write_fitted: bool = True) -> CalibrationResult:
+    """Fit the profile's multipliers to its targets; write the fitted file and the report."""
+    profile, policy = load_profile(profile_name, fitted=False)
+    targets, start, months = _setup(profile, months, start)
+    fit_targets = [t for t in targets if t.fit]
+    pop = generate(profile, policy, population_seed, months, start)
+    ev = Evaluator(profile, policy, pop, start, months, seed, targets)
+    before = ev({})
+    notes = [f"{t.name}: period {t.period} outside the horizon {format_month(start)} + {months} months" for t in targets if before[t.name] is None]
+    if not fit_targets:
+        notes.append("no target has fit = true: nothing to fit")
+    result = fit(ev, fit_targets, iterations, initial=before) if fit_targets else Fit([], np.zeros(0), before, 0, ev.runs)
+    # round as written, then measure exactly what later runs will see
+    mult = {k: (round(a, 4), round(h, 4)) for k, (a, h) in result.multipliers().items()}
+    after = ev(mult)
+    fitted_file = fitted_path_for(profile.path)
+    meta = {
+        "profile": profile.name, "profile_sha256": hashlib.sha256(Path(profile.path).read_bytes()).hexdigest()[:16],
+        "fitted": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "start": format_month(start), "months": months,
+        "seeds": {"simulation": seed, "population": population_seed}, "iterations": result.iterations, "simulations": ev.runs,
+        "targets_met": all(t.passes(after[t.name]) for t in targets if after[t.name] is not None),
+    }
+    text = _fitted_toml(profile, mult, meta)
+    table = _table(targets, before, after)
+    misses = [t.name for t in fit_targets if after[t.name] is not None and not t.passes(after[t.name])]
+    if misses:
+        notes.append("not met after fitting (the levers cannot reach them; check stock, products or prices): " + ", ".join(misses))
+    report_dir = _write_report(out_dir, profile.name, table, f"Calibration of {profile.name}", mult, meta, text)
+    if write_fitted:
+        _write_atomic(fitted_file, text)
+    return CalibrationResult(profile.name, "fit", table, mult, report_dir, fitted_file if write_fitted else None, result.iterations, ev.runs, notes)
+
+
+def report_only(profile_name: str | Path, *, seed: int = 1, population_seed: int = 1, months: int | None = None, start: int | None = None,
+                out_dir: Path = Path("runs/out"), population_file: str | None = None) -> CalibrationResult:
+    """Measure the targets under the current parameters (fitted file applied), on the
+    synthetic population or on a population file / client extract. Fits nothing."""
+    profile, policy = load_profile(profile_name)
+    targets, start, months = _setup(profile, months, start)
+    if population_file:
+        from synthetic_population.extract import load_population_file
+
+        pop = load_population_file(Path(population_file), profile, policy, population_seed, months, start)
+        start = pop.start
+    else:
+        pop = generate(profile, policy, population_seed, months, start)
+    ev = Evaluator(profile, policy, pop, start, months, seed, targets)
+    values = ev({})  # the profile already carries its fitted multipliers
+    notes = [f"{t.name}: period {t.period} outside the horizon {format_month(start)} + {months} months" for t in targets if values[t.name] is None]
+    fitted_to = profile.fitted_meta.get("profile_sha256")
+    if fitted_to and fitted_to != hashlib.sha256(Path(profile.path).read_bytes()).hexdigest()[:16]:
+        notes.append(f"{profile.path.name} changed since {profile.fitted_path.name} was fitted: run `caseload calibrate {profile.name}` again")
+    table = _table(targets, {}, values)
+    mult = {g.code: (g.inflow_multiplier, g.exit_multiplier) for g in profile.groups if (g.inflow_multiplier, g.exit_multiplier) != (1.0, 1.0)}
+    meta = {"profile": profile.name, "start": format_month(start), "months": months, "seeds": {"simulation": seed, "population": population_seed},
+            "population": population_file or "synthetic", "fitted_file": str(profile.fitted_path) if profile.fitted_path else None}
+    report_dir = _write_report(out_dir, profile.name, table, f"Targets of {profile.name}" + (f" on {Path(population_file).name}" if population_file else ""), mult, meta, None)
+    return CalibrationResult(profile.name, "report", table, mult, report_dir, None, 0, ev.runs, notes)
+
+
+
