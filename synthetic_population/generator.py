@@ -310,7 +310,8 @@ def generate(profile: Profile, policy: Policy, seed: int, months: int = 48, star
             if sel.any():
                 codes = np.array([s.code for s in policy.product(pcode).steps], dtype=object)
                 steps_codes[sel] = codes[step[sel]]
-        null_if_neg = lambda a: pl.Series(np.where(a < 0, None, a).tolist(), dtype=pl.Int16)  # noqa: E731
+        held = is_stock & initial  # only the stock's initial slots hold an indication yet; months may be < 0 (before 2000)
+        null_unless_held = lambda a: pl.Series(np.where(held, a, None).tolist(), dtype=pl.Int16)  # noqa: E731
         arr_parts.append(
             pl.DataFrame(
                 {
@@ -320,10 +321,10 @@ def generate(profile: Profile, policy: Policy, seed: int, months: int = 48, star
                     "product": np.array(products, dtype=object)[prod].tolist(),
                     "step": steps_codes.tolist(),
                     "amount_factor": factor,
-                    "start_month": null_if_neg(ind_start),
-                    "planned_end_month": null_if_neg(planned_end),
+                    "start_month": null_unless_held(ind_start),
+                    "planned_end_month": null_unless_held(planned_end),
                     "indication_no": ind_no.astype(np.int16),
-                    "support_since_month": null_if_neg(since),
+                    "support_since_month": null_unless_held(since),
                     "funding": np.array(FUNDING, dtype=object)[funding].tolist(),
                     "subcontracted": sub,
                     **{f"{t}_w": minutes[:, ti] for ti, t in enumerate(HO_TASKS)},
