@@ -147,7 +147,7 @@ def test_synthetic_stock_as_an_extract_runs_to_the_same_aggregates(tmp_path, suf
     assert from_extract.population.meta["source"] == "extract"
     assert from_extract.population.n_clients == synthetic.population.n_clients
     for name, table in synthetic.tables.items():
-        assert table.height > 0
+        assert table.height > 0 or name in ("events", "affected")  # a baseline has no rule events
         assert table.equals(from_extract.tables[name]), name
 
 
