@@ -8,8 +8,9 @@ moments; each loops over the rules in scenario order and applies the primitive:
   highest-priced arrangement first; exceptions (flags, an approved share) keep their
   amount, a share leaves to the Wlz instead;
 - max_duration: indications run at most to `max_months` of continuous support; a client
-  already past it when the rule starts gets a final phase-out indication; after that a share
-  ends and the rest steps down to a named lower step;
+  already past it when the rule starts gets a final phase-out indication at the first
+  reindication under the rule; after that (or at once, for one who reaches the maximum or
+  comes into scope later) a share ends and the rest steps down to a named lower step;
 - remove_task: HO task minutes set to zero (at the `date` moment also for existing
   indications, when their transition period ends);
 - set_frequency: eligible HO clients get cleaning once per two weeks at the biweekly step;
@@ -177,7 +178,8 @@ def max_duration(S, P, B, ch, c, a, r, m, t, g, w, seq, moment):
     if phase == 1 or phase == 2:
         final_decision(S, P, B, ch, c, a, r, m, t, g, w, seq)  # end of the phase-out, or back in scope
     elif moment == MO_REINDICATION and m - since >= max_m:
-        if since + max_m <= P.r_from[r]:
+        first_under_rule = m - P.p_ind[S.product[a]] < P.r_from[r]  # the indication now ending began before the rule
+        if since + max_m <= P.r_from[r] and first_under_rule:
             S.rule_a[a, r] = 1  # already past the maximum when the rule started: phase out
             S.planned_end[a] = m + P.r_i[r, 1]
             book_event(P, B, ch, r, EV_PHASE_OUT, g, S.product[a], t, 0, 0)
