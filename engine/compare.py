@@ -57,7 +57,7 @@ def compare_runs(baseline: Path, measure: Path) -> dict[str, pl.DataFrame]:
     joined = a.join(b, on=KEYS, how="full", coalesce=True, suffix="_measure").fill_null(0)
     joined = joined.rename({v: f"{v}_baseline" for v in VALUES})
     joined = joined.with_columns(*[(pl.col(f"{v}_measure") - pl.col(f"{v}_baseline")).alias(f"{v}_difference") for v in VALUES])
-    detail = joined.select(KEYS, *[f"{v}_{k}" for v in VALUES for k in ("baseline", "measure", "difference")]).sort(KEYS)
+    detail = joined.select(*KEYS, *[f"{v}_{k}" for v in VALUES for k in ("baseline", "measure", "difference")]).sort(KEYS)
     yearly = (
         detail.group_by(["budget_year", "domain"])
         .agg(*[pl.col(c).sum() for c in detail.columns if c not in KEYS])
