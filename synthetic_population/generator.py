@@ -311,7 +311,7 @@ def generate(profile: Profile, policy: Policy, seed: int, months: int = 48, star
                 codes = np.array([s.code for s in policy.product(pcode).steps], dtype=object)
                 steps_codes[sel] = codes[step[sel]]
         held = is_stock & initial  # only the stock's initial slots hold an indication yet; months may be < 0 (before 2000)
-        null_unless_held = lambda a: pl.Series(np.where(held, a, None).tolist(), dtype=pl.Int16)  # noqa: E731
+        null_unless_held = lambda a, held=held: pl.Series(np.where(held, a, None).tolist(), dtype=pl.Int16)  # noqa: E731
         arr_parts.append(
             pl.DataFrame(
                 {

@@ -84,7 +84,7 @@ def test_wmo_ceiling_changes_nothing_in_youth_care():
 def test_after_a_ceiling_no_client_is_above_it_without_exception_or_wlz_exit(measure, cap_cents):
     run, loaded = sim((measure,))
     rule = loaded[0].rules[0]
-    S, policy = run.state, _setup()[1]
+    S = run.state
     in_scope = product_mask(rule.products)[S.product] & (S.status == S_ACTIVE)
     totals = np.bincount(S.owner[in_scope], weights=S.weekly_cents[in_scope], minlength=S.cid.shape[0])
     # clients whose in-scope indications all started under the rule
@@ -99,7 +99,7 @@ def test_after_a_ceiling_no_client_is_above_it_without_exception_or_wlz_exit(mea
 
 def test_no_ho_arrangement_has_ironing_after_2025_07():
     run, _ = sim(("m15_no_ironing",))
-    S, policy = run.state, _setup()[1]
+    S = run.state
     ho = product_mask(["huishouden"])[S.product]
     ironing = HO_TASKS.index("ironing")
     active_ho = ho & (S.status == S_ACTIVE)
