@@ -12,8 +12,15 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[test]"
 	@touch $(STAMP)
 
+DEMO_OUT := runs/out/demo
+
+# The main job on the embedded default: the baseline 2024-01..2027-12 and the BOZ measure
+# package 2024, then the comparison (savings per domain and budget year).
 demo: $(STAMP)
-	$(VENV)/bin/caseload run --start 2024-01 --months 48
+	rm -rf $(DEMO_OUT)
+	$(VENV)/bin/caseload run runs/scenarios/baseline.toml --out $(DEMO_OUT) --run-id baseline
+	$(VENV)/bin/caseload run runs/scenarios/boz-2024.toml --out $(DEMO_OUT) --run-id boz-2024
+	$(VENV)/bin/caseload compare baseline boz-2024 --out $(DEMO_OUT)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
