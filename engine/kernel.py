@@ -40,7 +40,7 @@ from engine.domain import (
     SLOT_VERLENGD,
     WMO,
 )
-from engine.rng import D_ADMIT, D_AGE18, D_DEATH, D_GOAL, D_MOVED, D_REIND, D_WLZ, draw
+from engine.rng import D_ADMIT, D_AGE18, D_DEATH, D_GOAL, D_MOVED, D_REIND, D_WLZ, draw, draw_ek, entity_key
 from engine.rule_hooks import rules_at_intake, rules_at_reindication, rules_date_monthly
 
 # arrangement bins: [chunk, group, product, step, month, field]
@@ -51,9 +51,13 @@ C_START, C_END, C_IN_NEW, C_IN_TRANSFER = range(4)
 C_OUT0 = 3
 CLI_FIELDS_BASE = ["active_start", "active_end", "inflow_new", "inflow_transfer"]
 # per-chunk work array: previous group per domain, this month's end reason per domain,
-# last half-year and year counted as served per domain
-W_PREV, W_REASON, W_HALF, W_YEAR = 0, 2, 4, 6
+# last half-year and year counted as served per domain, active per domain at the end of the
+# last month stepped, the client's mortality band so far
+W_PREV, W_REASON, W_HALF, W_YEAR, W_ACTIVE, W_MORT = 0, 2, 4, 6, 8, 10
 WORK_SIZE = 16  # padded to separate cache lines between chunks
+# per-chunk hoisted draw keys (engine.rng.entity_key) of the client being stepped: its three
+# exit decisions, then the goal decision of each of its slots
+H_DEATH, H_MOVED, H_WLZ, H_GOAL0 = 0, 1, 2, 3
 
 Bins = namedtuple("Bins", ["arr", "cli", "served_half", "served_year", "events", "trace_cost"])
 
@@ -130,16 +134,36 @@ def end_arrangement(S, P, B, ch, c, a, m, t, reason, w):
 
 
 @hot
-def init_client(S, P, c, w, seq):
-    """Per-client work state before its first month: the opening stock per domain."""
+def count_active(S, P, c, w):
+    """Which domains the client holds an active arrangement in (W_ACTIVE). Later months
+    carry this over from the cost accrual instead of passing over the slots again."""
+    w[W_ACTIVE + WMO] = 0
+    w[W_ACTIVE + JEUGD] = 0
+    for a in range(S.arr_lo[c], S.arr_hi[c]):
+        if S.status[a] == S_ACTIVE:
+            w[W_ACTIVE + P.p_domain[S.product[a]]] = 1
+
+
+@hot
+def init_client(S, P, c, w, seq, hk):
+    """Per-client work state before its first month: the opening stock per domain, and the
+    month-independent halves of its monthly draws."""
     for d in range(2):
         w[W_PREV + d] = -1
         w[W_HALF + d] = -1
         w[W_YEAR + d] = -1
+    w[W_MORT] = 0
     seq[0] = S.cid[c]
     seq[1] = 0
+    lo = S.arr_lo[c]
+    hk[H_DEATH] = entity_key(P.keys[D_DEATH], S.cid[c])
+    hk[H_MOVED] = entity_key(P.keys[D_MOVED], S.cid[c])
+    hk[H_WLZ] = entity_key(P.keys[D_WLZ], S.cid[c])
+    for a in range(lo, S.arr_hi[c]):
+        hk[H_GOAL0 + a - lo] = entity_key(P.keys[D_GOAL], S.aid[a])
+    count_active(S, P, c, w)
     if S.admitted[c] == 1:
-        for a in range(S.arr_lo[c], S.arr_hi[c]):
+        for a in range(lo, S.arr_hi[c]):
             if S.status[a] == S_ACTIVE:
                 d = P.p_domain[S.product[a]]
                 w[W_PREV + d] = domain_group(S, P, c, d, P.start - 1)
@@ -160,19 +184,20 @@ def arrive(S, P, B, ch, c, t, m, seq):
 
 
 @hot
-def client_exit(S, P, c, m, in_wmo, age_m, seq):
+def client_exit(S, P, c, m, in_wmo, age_m, g_youth, w, seq, hk):
     """1. Death, moving away, transfer to the Wlz: one draw each per client-month, always
     drawn (exempt or not), checked in that order. Returns the end reason or 0."""
-    hg = np.int64(S.wmo_group[c]) if in_wmo else youth_group(P, age_m)
-    k = 0
+    hg = np.int64(S.wmo_group[c]) if in_wmo else g_youth
+    k = w[W_MORT]  # ages only grow: continue from last month's band
     while k + 1 < P.mort_from_m.shape[0] and age_m >= P.mort_from_m[k + 1]:
         k += 1
+    w[W_MORT] = k
     wlz_h = P.g_wlz[hg]
     if S.flags[c] & F_WLZ_CANDIDATE:
         wlz_h *= P.wlz_candidate_mult
-    u_death = draw(P.rng_mode, seq, P.keys, D_DEATH, S.cid[c], m)
-    u_moved = draw(P.rng_mode, seq, P.keys, D_MOVED, S.cid[c], m)
-    u_wlz = draw(P.rng_mode, seq, P.keys, D_WLZ, S.cid[c], m)
+    u_death = draw_ek(P.rng_mode, seq, P.keys, hk[H_DEATH], m)
+    u_moved = draw_ek(P.rng_mode, seq, P.keys, hk[H_MOVED], m)
+    u_wlz = draw_ek(P.rng_mode, seq, P.keys, hk[H_WLZ], m)
     reason = 0
     if u_death < P.mort_h[k]:
         reason = R_DEATH
@@ -242,13 +267,15 @@ def reindicate(S, P, B, ch, c, a, m, t, g, w, seq):
 
 
 @hot
-def book_flows(S, P, B, ch, c, m, t, active_d0, active_d1, w):
+def book_flows(S, P, B, ch, c, m, t, active_d0, active_d1, g_wmo, g_youth, w):
     """5b. The client's stock and flows per domain and group, and clients served per
     half-year and year (counted in the group of their first active month in the period)."""
     for d in range(2):
         now = -1
-        if (d == WMO and active_d0) or (d == JEUGD and active_d1):
-            now = domain_group(S, P, c, d, m)
+        if d == WMO and active_d0:
+            now = g_wmo
+        elif d == JEUGD and active_d1:
+            now = g_youth
         prev = w[W_PREV + d]
         if prev >= 0:
             B.cli[ch, d, prev, t, C_START] += 1
@@ -278,7 +305,7 @@ def book_flows(S, P, B, ch, c, m, t, active_d0, active_d1, w):
 
 
 @hot
-def step_month(S, P, B, ch, c, t, w, seq):
+def step_month(S, P, B, ch, c, t, w, seq, hk):
     """One client, one month m = start + t. In this order:
 
     0. arrival: a pool client is admitted in its arrival month when its keyed draw
@@ -301,19 +328,17 @@ def step_month(S, P, B, ch, c, t, w, seq):
     hi = S.arr_hi[c]
     w[W_REASON] = 0
     w[W_REASON + 1] = 0
-    alive = True
     if S.admitted[c] == -1:
-        alive = arrive(S, P, B, ch, c, t, m, seq)
-    in_wmo = False
-    n_active = 0
-    for a in range(lo, hi):
-        if S.status[a] == S_ACTIVE:
-            n_active += 1
-            in_wmo = in_wmo or P.p_domain[S.product[a]] == WMO
-    if not alive or n_active == 0:
+        if not arrive(S, P, B, ch, c, t, m, seq):
+            return False
+        count_active(S, P, c, w)
+    if w[W_ACTIVE + WMO] == 0 and w[W_ACTIVE + JEUGD] == 0:
         return False
+    in_wmo = w[W_ACTIVE + WMO] != 0
     age_m = m - np.int64(S.birth[c])
-    reason = client_exit(S, P, c, m, in_wmo, age_m, seq)
+    g_wmo = np.int64(S.wmo_group[c])
+    g_youth = youth_group(P, age_m)
+    reason = client_exit(S, P, c, m, in_wmo, age_m, g_youth, w, seq, hk)
     if reason != 0:
         for a in range(lo, hi):
             if S.status[a] == S_ACTIVE:
@@ -321,8 +346,6 @@ def step_month(S, P, B, ch, c, t, w, seq):
     else:
         if age_m == _AGE18_M:
             turn_18(S, P, B, ch, c, m, t, w, seq)
-        g_wmo = np.int64(S.wmo_group[c])
-        g_youth = youth_group(P, age_m)
         for a in range(lo, hi):
             if S.status[a] != S_ACTIVE or S.start[a] == m:
                 continue  # ended, pending, or started this month
@@ -331,7 +354,7 @@ def step_month(S, P, B, ch, c, t, w, seq):
             if youth and age_m >= P.youth_end_m:
                 end_arrangement(S, P, B, ch, c, a, m, t, R_AGE, w)
                 continue
-            if draw(P.rng_mode, seq, P.keys, D_GOAL, S.aid[a], m) < P.p_goal[p]:
+            if draw_ek(P.rng_mode, seq, P.keys, hk[H_GOAL0 + a - lo], m) < P.p_goal[p]:
                 end_arrangement(S, P, B, ch, c, a, m, t, R_GOAL, w)
                 continue
             if S.planned_end[a] <= m:
@@ -342,8 +365,6 @@ def step_month(S, P, B, ch, c, t, w, seq):
     scale = P.price_index[t] * P.days[t] / 7.0
     active_d0 = False
     active_d1 = False
-    g_wmo = np.int64(S.wmo_group[c])
-    g_youth = youth_group(P, age_m)
     for a in range(lo, hi):
         if S.status[a] == S_ACTIVE:
             p = S.product[a]
@@ -362,31 +383,37 @@ def step_month(S, P, B, ch, c, t, w, seq):
                 oc_left = 0
             if P.trace:
                 B.trace_cost[a, t] = gross
-    book_flows(S, P, B, ch, c, m, t, active_d0, active_d1, w)
+    book_flows(S, P, B, ch, c, m, t, active_d0, active_d1, g_wmo, g_youth, w)
+    w[W_ACTIVE + WMO] = 1 if active_d0 else 0
+    w[W_ACTIVE + JEUGD] = 1 if active_d1 else 0
     return active_d0 or active_d1
 
 
 @njit(cache=True, _nrt=False)
-def run_chunk(S, P, B, ch, n_chunks, w, seq):
+def run_chunk(S, P, B, ch, n_chunks, w, seq, hk):
     """Step clients ch, ch + n_chunks, ... through every month, booking into chunk ch's
     bins. Striding spreads stock clients and late arrivals evenly over the chunks."""
     for c in range(ch, S.cid.shape[0], n_chunks):
-        init_client(S, P, c, w, seq)
+        init_client(S, P, c, w, seq, hk)
         t0 = 0
         if S.admitted[c] == -1:
             t0 = max(0, np.int64(S.arrival[c]) - P.start)
         for t in range(t0, P.T):
-            if not step_month(S, P, B, ch, c, t, w, seq):
+            if not step_month(S, P, B, ch, c, t, w, seq, hk):
                 break  # the client left (its outflow is booked) or was never admitted
 
 
 @njit(parallel=True, cache=True)
 def run_kernel(S, P, B, n_chunks):
     """Step every client through every month: parallel over chunks of clients."""
+    max_slots = 0
+    for c in range(S.cid.shape[0]):
+        max_slots = max(max_slots, np.int64(S.arr_hi[c]) - np.int64(S.arr_lo[c]))
     work = np.zeros((n_chunks, WORK_SIZE), dtype=np.int64)
     seqs = np.zeros((n_chunks, 8), dtype=np.uint64)
+    hks = np.zeros((n_chunks, (H_GOAL0 + max_slots + 7) // 8 * 8), dtype=np.uint64)
     for ch in prange(n_chunks):
-        run_chunk(S, P, B, ch, n_chunks, work[ch], seqs[ch])
+        run_chunk(S, P, B, ch, n_chunks, work[ch], seqs[ch], hks[ch])
     return 0
 
 
