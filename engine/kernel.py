@@ -64,6 +64,8 @@ Bins = namedtuple("Bins", ["arr", "cli", "served_half", "served_year", "events",
 _AGE18_M = 18 * 12
 
 hot = njit(cache=True, inline="always", _nrt=False)
+cold = njit(cache=True, _nrt=False)
+U = np.uint64
 
 
 @hot
@@ -109,7 +111,7 @@ def book_start(S, P, B, ch, c, a, m, t):
     B.arr[ch, g, S.product[a], S.step[a], t, A_STARTS] += 1
 
 
-@hot
+@cold
 def activate(S, P, B, ch, c, a, m, t):
     """Start a slot's first indication at month m (intake): the planned end is set now."""
     S.status[a] = S_ACTIVE
@@ -122,7 +124,7 @@ def activate(S, P, B, ch, c, a, m, t):
     book_start(S, P, B, ch, c, a, m, t)
 
 
-@hot
+@cold
 def end_arrangement(S, P, B, ch, c, a, m, t, reason, w):
     S.status[a] = S_ENDED
     S.end_month[a] = m
@@ -169,7 +171,7 @@ def init_client(S, P, c, w, seq, hk):
                 w[W_PREV + d] = domain_group(S, P, c, d, P.start - 1)
 
 
-@hot
+@cold
 def arrive(S, P, B, ch, c, t, m, seq):
     """0. A pool client's arrival month: admitted when u < admit_p[group, month]; its
     initial slots start their first indication and pass the intake rules."""
@@ -187,17 +189,17 @@ def arrive(S, P, B, ch, c, t, m, seq):
 def client_exit(S, P, c, m, in_wmo, age_m, g_youth, w, seq, hk):
     """1. Death, moving away, transfer to the Wlz: one draw each per client-month, always
     drawn (exempt or not), checked in that order. Returns the end reason or 0."""
-    hg = np.int64(S.wmo_group[c]) if in_wmo else g_youth
-    k = w[W_MORT]  # ages only grow: continue from last month's band
-    while k + 1 < P.mort_from_m.shape[0] and age_m >= P.mort_from_m[k + 1]:
-        k += 1
+    hg = U(S.wmo_group[c]) if in_wmo else U(g_youth)
+    k = U(w[W_MORT])  # ages only grow: continue from last month's band
+    while k + U(1) < U(P.mort_from_m.shape[0]) and age_m >= P.mort_from_m[k + U(1)]:
+        k += U(1)
     w[W_MORT] = k
     wlz_h = P.g_wlz[hg]
-    if S.flags[c] & F_WLZ_CANDIDATE:
+    if S.flags[U(c)] & F_WLZ_CANDIDATE:
         wlz_h *= P.wlz_candidate_mult
-    u_death = draw_ek(P.rng_mode, seq, P.keys, hk[H_DEATH], m)
-    u_moved = draw_ek(P.rng_mode, seq, P.keys, hk[H_MOVED], m)
-    u_wlz = draw_ek(P.rng_mode, seq, P.keys, hk[H_WLZ], m)
+    u_death = draw_ek(P.rng_mode, seq, P.keys, hk[U(H_DEATH)], m)
+    u_moved = draw_ek(P.rng_mode, seq, P.keys, hk[U(H_MOVED)], m)
+    u_wlz = draw_ek(P.rng_mode, seq, P.keys, hk[U(H_WLZ)], m)
     reason = 0
     if u_death < P.mort_h[k]:
         reason = R_DEATH
@@ -208,7 +210,7 @@ def client_exit(S, P, c, m, in_wmo, age_m, g_youth, w, seq, hk):
     return reason
 
 
-@hot
+@cold
 def turn_18(S, P, B, ch, c, m, t, w, seq):
     """2a. A youth client turning 18: youth arrangements end; one draw decides between
     end, verlengde jeugdhulp and a hand-over to the Wmo (reserved follow-up slots)."""
@@ -237,7 +239,7 @@ def turn_18(S, P, B, ch, c, m, t, w, seq):
             activate(S, P, B, ch, c, follow, m, t)
 
 
-@hot
+@cold
 def reindicate(S, P, B, ch, c, a, m, t, g, w, seq):
     """3. At the planned end of an indication: continue, step down, step up or end, drawn
     with the indication number as counter (a measure that moves the month keeps the luck)."""
@@ -278,9 +280,9 @@ def book_flows(S, P, B, ch, c, m, t, active_d0, active_d1, g_wmo, g_youth, w):
             now = g_youth
         prev = w[W_PREV + d]
         if prev >= 0:
-            B.cli[ch, d, prev, t, C_START] += 1
+            B.cli[U(ch), U(d), U(prev), U(t), U(C_START)] += 1
         if now >= 0:
-            B.cli[ch, d, now, t, C_END] += 1
+            B.cli[U(ch), U(d), U(now), U(t), U(C_END)] += 1
         if prev != now:
             if prev >= 0:
                 r = w[W_REASON + d] if now < 0 else R_AGE
@@ -346,28 +348,31 @@ def step_month(S, P, B, ch, c, t, w, seq, hk):
     else:
         if age_m == _AGE18_M:
             turn_18(S, P, B, ch, c, m, t, w, seq)
-        for a in range(lo, hi):
-            if S.status[a] != S_ACTIVE or S.start[a] == m:
+        for ua in range(U(lo), U(hi)):
+            if S.status[ua] != S_ACTIVE or S.start[ua] == m:
                 continue  # ended, pending, or started this month
-            p = S.product[a]
+            a = np.int64(ua)
+            p = U(S.product[ua])
             youth = P.p_domain[p] == JEUGD
             if youth and age_m >= P.youth_end_m:
                 end_arrangement(S, P, B, ch, c, a, m, t, R_AGE, w)
                 continue
-            if draw_ek(P.rng_mode, seq, P.keys, hk[H_GOAL0 + a - lo], m) < P.p_goal[p]:
+            if draw_ek(P.rng_mode, seq, P.keys, hk[U(H_GOAL0) + ua - U(lo)], m) < P.p_goal[p]:
                 end_arrangement(S, P, B, ch, c, a, m, t, R_GOAL, w)
                 continue
-            if S.planned_end[a] <= m:
+            if S.planned_end[ua] <= m:
                 reindicate(S, P, B, ch, c, a, m, t, g_youth if youth else g_wmo, w, seq)
         rules_date_monthly(S, P, B, ch, c, m, t)
     # 5. cost accrual
-    oc_left = P.oc_cents[t]
-    scale = P.price_index[t] * P.days[t] / 7.0
+    oc_left = P.oc_cents[U(t)]
+    scale = P.price_index[U(t)] * P.days[U(t)] / 7.0
     active_d0 = False
     active_d1 = False
-    for a in range(lo, hi):
+    uch = U(ch)
+    ut = U(t)
+    for a in range(U(lo), U(hi)):
         if S.status[a] == S_ACTIVE:
-            p = S.product[a]
+            p = U(S.product[a])
             g = g_wmo
             if P.p_domain[p] == WMO:
                 active_d0 = True
@@ -376,13 +381,14 @@ def step_month(S, P, B, ch, c, t, w, seq, hk):
                 g = g_youth
             gross = np.int64(np.floor(np.float64(S.weekly_cents[a]) * scale + 0.5))
             s = S.step[a]
-            B.arr[ch, g, p, s, t, A_ACTIVE] += 1
-            B.arr[ch, g, p, s, t, A_GROSS] += gross
+            ug, up, us = U(g), p, U(s)
+            B.arr[uch, ug, up, us, ut, U(A_ACTIVE)] += 1
+            B.arr[uch, ug, up, us, ut, U(A_GROSS)] += gross
             if P.p_own[p] and oc_left > 0:
-                B.arr[ch, g, p, s, t, A_OC] += min(oc_left, gross)
+                B.arr[uch, ug, up, us, ut, U(A_OC)] += min(oc_left, gross)
                 oc_left = 0
             if P.trace:
-                B.trace_cost[a, t] = gross
+                B.trace_cost[a, ut] = gross
     book_flows(S, P, B, ch, c, m, t, active_d0, active_d1, g_wmo, g_youth, w)
     w[W_ACTIVE + WMO] = 1 if active_d0 else 0
     w[W_ACTIVE + JEUGD] = 1 if active_d1 else 0
