@@ -279,6 +279,8 @@ def book_flows(S, P, B, ch, c, m, t, active_d0, active_d1, g_wmo, g_youth, w):
         elif d == JEUGD and active_d1:
             now = g_youth
         prev = w[W_PREV + d]
+        if prev == now and now < 0:
+            continue  # not in this domain: nothing to book
         if prev >= 0:
             B.cli[U(ch), U(d), U(prev), U(t), U(C_START)] += 1
         if now >= 0:
@@ -288,22 +290,22 @@ def book_flows(S, P, B, ch, c, m, t, active_d0, active_d1, g_wmo, g_youth, w):
                 r = w[W_REASON + d] if now < 0 else R_AGE
                 if r == 0:
                     r = R_AGE
-                B.cli[ch, d, prev, t, C_OUT0 + r] += 1
+                B.cli[U(ch), U(d), U(prev), U(t), U(C_OUT0 + r)] += 1
             if now >= 0:
                 if prev >= 0 or w[W_PREV + 1 - d] >= 0:
-                    B.cli[ch, d, now, t, C_IN_TRANSFER] += 1
+                    B.cli[U(ch), U(d), U(now), U(t), U(C_IN_TRANSFER)] += 1
                 else:
-                    B.cli[ch, d, now, t, C_IN_NEW] += 1
+                    B.cli[U(ch), U(d), U(now), U(t), U(C_IN_NEW)] += 1
+            w[W_PREV + d] = now
         if now >= 0:
-            h = (m // 6) - P.half0
+            h = np.int64(U(m) // U(6)) - P.half0
             if w[W_HALF + d] != h:
                 w[W_HALF + d] = h
-                B.served_half[ch, h, d, now] += 1
-            y = (m // 12) - P.year0
+                B.served_half[U(ch), U(h), U(d), U(now)] += 1
+            y = np.int64(U(m) // U(12)) - P.year0
             if w[W_YEAR + d] != y:
                 w[W_YEAR + d] = y
-                B.served_year[ch, y, d, now] += 1
-        w[W_PREV + d] = now
+                B.served_year[U(ch), U(y), U(d), U(now)] += 1
 
 
 @hot
