@@ -52,8 +52,8 @@ C_OUT0 = 3
 CLI_FIELDS_BASE = ["active_start", "active_end", "inflow_new", "inflow_transfer"]
 # per-chunk work array: previous group per domain, this month's end reason per domain,
 # last half-year and year counted as served per domain, active per domain at the end of the
-# last month stepped, the client's mortality band so far
-W_PREV, W_REASON, W_HALF, W_YEAR, W_ACTIVE, W_MORT = 0, 2, 4, 6, 8, 10
+# last month stepped, the client's mortality and youth age band so far
+W_PREV, W_REASON, W_HALF, W_YEAR, W_ACTIVE, W_MORT, W_YOUTH = 0, 2, 4, 6, 8, 10, 11
 WORK_SIZE = 16  # padded to separate cache lines between chunks
 # per-chunk hoisted draw keys (engine.rng.entity_key) of the client being stepped: its three
 # exit decisions, then the goal decision of each of its slots
@@ -69,13 +69,18 @@ U = np.uint64
 
 
 @hot
-def youth_group(P, age_m):
-    """The youth group (age band) of a client aged `age_m` months."""
+def youth_band(P, age_m, b):
+    """The youth age band of a client aged `age_m` months, searching up from band b."""
     nb = P.youth_groups.shape[0]
-    b = 0
     while b + 1 < nb and age_m >= P.youth_bands_m[b + 1]:
         b += 1
-    return P.youth_groups[b]
+    return b
+
+
+@hot
+def youth_group(P, age_m):
+    """The youth group (age band) of a client aged `age_m` months."""
+    return P.youth_groups[youth_band(P, age_m, 0)]
 
 
 @hot
@@ -155,6 +160,7 @@ def init_client(S, P, c, w, seq, hk):
         w[W_HALF + d] = -1
         w[W_YEAR + d] = -1
     w[W_MORT] = 0
+    w[W_YOUTH] = 0
     seq[0] = S.cid[c]
     seq[1] = 0
     lo = S.arr_lo[c]
@@ -281,8 +287,8 @@ def book_flows(S, P, B, ch, c, m, t, active_d0, active_d1, g_wmo, g_youth, w):
         prev = w[W_PREV + d]
         if prev == now and now < 0:
             continue  # not in this domain: nothing to book
-        if prev >= 0:
-            B.cli[U(ch), U(d), U(prev), U(t), U(C_START)] += 1
+        if prev >= 0 and t == 0:
+            B.cli[U(ch), U(d), U(prev), U(t), U(C_START)] += 1  # later months: run_kernel
         if now >= 0:
             B.cli[U(ch), U(d), U(now), U(t), U(C_END)] += 1
         if prev != now:
@@ -309,7 +315,7 @@ def book_flows(S, P, B, ch, c, m, t, active_d0, active_d1, g_wmo, g_youth, w):
 
 
 @hot
-def step_month(S, P, B, ch, c, t, w, seq, hk):
+def step_month(S, P, B, ch, c, t, w, seq, hk, month_scale):
     """One client, one month m = start + t. In this order:
 
     0. arrival: a pool client is admitted in its arrival month when its keyed draw
@@ -341,7 +347,8 @@ def step_month(S, P, B, ch, c, t, w, seq, hk):
     in_wmo = w[W_ACTIVE + WMO] != 0
     age_m = m - np.int64(S.birth[c])
     g_wmo = np.int64(S.wmo_group[c])
-    g_youth = youth_group(P, age_m)
+    w[W_YOUTH] = youth_band(P, age_m, w[W_YOUTH])  # ages only grow: continue from last month
+    g_youth = P.youth_groups[U(w[W_YOUTH])]
     reason = client_exit(S, P, c, m, in_wmo, age_m, g_youth, w, seq, hk)
     if reason != 0:
         for a in range(lo, hi):
@@ -367,7 +374,7 @@ def step_month(S, P, B, ch, c, t, w, seq, hk):
         rules_date_monthly(S, P, B, ch, c, m, t)
     # 5. cost accrual
     oc_left = P.oc_cents[U(t)]
-    scale = P.price_index[U(t)] * P.days[U(t)] / 7.0
+    scale = month_scale[U(t)]
     active_d0 = False
     active_d1 = False
     uch = U(ch)
@@ -398,7 +405,7 @@ def step_month(S, P, B, ch, c, t, w, seq, hk):
 
 
 @njit(cache=True, _nrt=False)
-def run_chunk(S, P, B, ch, n_chunks, w, seq, hk):
+def run_chunk(S, P, B, ch, n_chunks, w, seq, hk, month_scale):
     """Step clients ch, ch + n_chunks, ... through every month, booking into chunk ch's
     bins. Striding spreads stock clients and late arrivals evenly over the chunks."""
     for c in range(ch, S.cid.shape[0], n_chunks):
@@ -407,7 +414,7 @@ def run_chunk(S, P, B, ch, n_chunks, w, seq, hk):
         if S.admitted[c] == -1:
             t0 = max(0, np.int64(S.arrival[c]) - P.start)
         for t in range(t0, P.T):
-            if not step_month(S, P, B, ch, c, t, w, seq, hk):
+            if not step_month(S, P, B, ch, c, t, w, seq, hk, month_scale):
                 break  # the client left (its outflow is booked) or was never admitted
 
 
@@ -420,8 +427,18 @@ def run_kernel(S, P, B, n_chunks):
     work = np.zeros((n_chunks, WORK_SIZE), dtype=np.int64)
     seqs = np.zeros((n_chunks, 8), dtype=np.uint64)
     hks = np.zeros((n_chunks, (H_GOAL0 + max_slots + 7) // 8 * 8), dtype=np.uint64)
+    month_scale = np.empty(P.T, dtype=np.float64)  # price index x days / 7
+    for t in range(P.T):
+        month_scale[t] = P.price_index[t] * P.days[t] / 7.0
     for ch in prange(n_chunks):
-        run_chunk(S, P, B, ch, n_chunks, work[ch], seqs[ch], hks[ch])
+        run_chunk(S, P, B, ch, n_chunks, work[ch], seqs[ch], hks[ch], month_scale)
+    # clients active at the start of a month are those active at the end of the month
+    # before: the kernel books the opening stock only for the first month
+    for ch in range(n_chunks):
+        for d in range(2):
+            for g in range(B.cli.shape[2]):
+                for t in range(1, P.T):
+                    B.cli[ch, d, g, t, C_START] = B.cli[ch, d, g, t - 1, C_END]
     return 0
 
 
