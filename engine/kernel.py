@@ -276,8 +276,10 @@ def reindicate(S, P, B, ch, c, a, m, t, g, w, seq):
 
 @hot
 def book_flows(S, P, B, ch, c, m, t, active_d0, active_d1, g_wmo, g_youth, w):
-    """5b. The client's stock and flows per domain and group, and clients served per
-    half-year and year (counted in the group of their first active month in the period)."""
+    """5b. The client's flows per domain and group, and clients served per half-year and
+    year (counted in the group of their first active month in the period). Stocks follow
+    from the opening stock and the flows (`stocks_from_flows`): nothing to book for a client
+    who stays."""
     for d in range(2):
         now = -1
         if d == WMO and active_d0:
@@ -288,9 +290,7 @@ def book_flows(S, P, B, ch, c, m, t, active_d0, active_d1, g_wmo, g_youth, w):
         if prev == now and now < 0:
             continue  # not in this domain: nothing to book
         if prev >= 0 and t == 0:
-            B.cli[U(ch), U(d), U(prev), U(t), U(C_START)] += 1  # later months: run_kernel
-        if now >= 0:
-            B.cli[U(ch), U(d), U(now), U(t), U(C_END)] += 1
+            B.cli[U(ch), U(d), U(prev), U(t), U(C_START)] += 1  # the opening stock
         if prev != now:
             if prev >= 0:
                 r = w[W_REASON + d] if now < 0 else R_AGE
@@ -432,14 +432,25 @@ def run_kernel(S, P, B, n_chunks):
         month_scale[t] = P.price_index[t] * P.days[t] / 7.0
     for ch in prange(n_chunks):
         run_chunk(S, P, B, ch, n_chunks, work[ch], seqs[ch], hks[ch], month_scale)
-    # clients active at the start of a month are those active at the end of the month
-    # before: the kernel books the opening stock only for the first month
-    for ch in range(n_chunks):
-        for d in range(2):
-            for g in range(B.cli.shape[2]):
-                for t in range(1, P.T):
-                    B.cli[ch, d, g, t, C_START] = B.cli[ch, d, g, t - 1, C_END]
+    stocks_from_flows(B.cli)
     return 0
+
+
+@njit(cache=True)
+def stocks_from_flows(cli):
+    """Stocks per chunk, domain and group from the opening stock and the flows:
+    active_end = active_start + inflow - outflow, and a month starts with the stock the
+    month before ended with. The identity holds client by client, so this is exact."""
+    for ch in range(cli.shape[0]):
+        for d in range(cli.shape[1]):
+            for g in range(cli.shape[2]):
+                stock = cli[ch, d, g, 0, C_START]
+                for t in range(cli.shape[3]):
+                    cli[ch, d, g, t, C_START] = stock
+                    stock += cli[ch, d, g, t, C_IN_NEW] + cli[ch, d, g, t, C_IN_TRANSFER]
+                    for f in range(C_OUT0 + 1, cli.shape[4]):
+                        stock -= cli[ch, d, g, t, f]
+                    cli[ch, d, g, t, C_END] = stock
 
 
 @njit(cache=True, _nrt=False)
