@@ -40,7 +40,7 @@ from engine.domain import (
     SLOT_VERLENGD,
     WMO,
 )
-from engine.rng import D_ADMIT, D_AGE18, D_DEATH, D_GOAL, D_MOVED, D_REIND, D_WLZ, draw, draw_ek, entity_key
+from engine.rng import D_ADMIT, D_AGE18, D_DEATH, D_GOAL, D_MOVED, D_REIND, D_WLZ, MODE_KEYED, MODE_SEQUENTIAL, draw, draw_ek, entity_key
 from engine.rule_hooks import rules_at_intake, rules_at_reindication, rules_date_monthly
 
 # arrangement bins: [chunk, group, product, step, month, field]
@@ -192,7 +192,7 @@ def arrive(S, P, B, ch, c, t, m, seq):
 
 
 @hot
-def client_exit(S, P, c, m, in_wmo, age_m, g_youth, w, seq, hk):
+def client_exit(S, P, c, m, in_wmo, age_m, g_youth, w, seq, hk, mode):
     """1. Death, moving away, transfer to the Wlz: one draw each per client-month, always
     drawn (exempt or not), checked in that order. Returns the end reason or 0."""
     hg = U(S.wmo_group[c]) if in_wmo else U(g_youth)
@@ -203,9 +203,9 @@ def client_exit(S, P, c, m, in_wmo, age_m, g_youth, w, seq, hk):
     wlz_h = P.g_wlz[hg]
     if S.flags[U(c)] & F_WLZ_CANDIDATE:
         wlz_h *= P.wlz_candidate_mult
-    u_death = draw_ek(P.rng_mode, seq, P.keys, hk[U(H_DEATH)], m)
-    u_moved = draw_ek(P.rng_mode, seq, P.keys, hk[U(H_MOVED)], m)
-    u_wlz = draw_ek(P.rng_mode, seq, P.keys, hk[U(H_WLZ)], m)
+    u_death = draw_ek(mode, seq, P.keys, hk[U(H_DEATH)], m)
+    u_moved = draw_ek(mode, seq, P.keys, hk[U(H_MOVED)], m)
+    u_wlz = draw_ek(mode, seq, P.keys, hk[U(H_WLZ)], m)
     reason = 0
     if u_death < P.mort_h[k]:
         reason = R_DEATH
@@ -315,7 +315,7 @@ def book_flows(S, P, B, ch, c, m, t, active_d0, active_d1, g_wmo, g_youth, w):
 
 
 @hot
-def step_month(S, P, B, ch, c, t, w, seq, hk, month_scale):
+def step_month(S, P, B, ch, c, t, w, seq, hk, month_scale, mode):
     """One client, one month m = start + t. In this order:
 
     0. arrival: a pool client is admitted in its arrival month when its keyed draw
@@ -349,7 +349,7 @@ def step_month(S, P, B, ch, c, t, w, seq, hk, month_scale):
     g_wmo = np.int64(S.wmo_group[c])
     w[W_YOUTH] = youth_band(P, age_m, w[W_YOUTH])  # ages only grow: continue from last month
     g_youth = P.youth_groups[U(w[W_YOUTH])]
-    reason = client_exit(S, P, c, m, in_wmo, age_m, g_youth, w, seq, hk)
+    reason = client_exit(S, P, c, m, in_wmo, age_m, g_youth, w, seq, hk, mode)
     if reason != 0:
         for a in range(lo, hi):
             if S.status[a] == S_ACTIVE:
@@ -366,7 +366,7 @@ def step_month(S, P, B, ch, c, t, w, seq, hk, month_scale):
             if youth and age_m >= P.youth_end_m:
                 end_arrangement(S, P, B, ch, c, a, m, t, R_AGE, w)
                 continue
-            if draw_ek(P.rng_mode, seq, P.keys, hk[U(H_GOAL0) + ua - U(lo)], m) < P.p_goal[p]:
+            if draw_ek(mode, seq, P.keys, hk[U(H_GOAL0) + ua - U(lo)], m) < P.p_goal[p]:
                 end_arrangement(S, P, B, ch, c, a, m, t, R_GOAL, w)
                 continue
             if S.planned_end[ua] <= m:
@@ -404,8 +404,8 @@ def step_month(S, P, B, ch, c, t, w, seq, hk, month_scale):
     return active_d0 or active_d1
 
 
-@njit(cache=True, _nrt=False)
-def run_chunk(S, P, B, ch, n_chunks, w, seq, hk, month_scale):
+@hot
+def run_clients(S, P, B, ch, n_chunks, w, seq, hk, month_scale, mode):
     """Step clients ch, ch + n_chunks, ... through every month, booking into chunk ch's
     bins. Striding spreads stock clients and late arrivals evenly over the chunks."""
     for c in range(ch, S.cid.shape[0], n_chunks):
@@ -414,8 +414,20 @@ def run_chunk(S, P, B, ch, n_chunks, w, seq, hk, month_scale):
         if S.admitted[c] == -1:
             t0 = max(0, np.int64(S.arrival[c]) - P.start)
         for t in range(t0, P.T):
-            if not step_month(S, P, B, ch, c, t, w, seq, hk, month_scale):
+            if not step_month(S, P, B, ch, c, t, w, seq, hk, month_scale, mode):
                 break  # the client left (its outflow is booked) or was never admitted
+
+
+# `run_clients` compiled once per draw mode, the mode a constant: the keyed kernel carries
+# no sequential-stream code in its hot loop (about 7% faster).
+@njit(cache=True, _nrt=False)
+def run_chunk_keyed(S, P, B, ch, n_chunks, w, seq, hk, month_scale):
+    run_clients(S, P, B, ch, n_chunks, w, seq, hk, month_scale, MODE_KEYED)
+
+
+@njit(cache=True, _nrt=False)
+def run_chunk_sequential(S, P, B, ch, n_chunks, w, seq, hk, month_scale):
+    run_clients(S, P, B, ch, n_chunks, w, seq, hk, month_scale, MODE_SEQUENTIAL)
 
 
 @njit(parallel=True, cache=True)
@@ -431,7 +443,10 @@ def run_kernel(S, P, B, n_chunks):
     for t in range(P.T):
         month_scale[t] = P.price_index[t] * P.days[t] / 7.0
     for ch in prange(n_chunks):
-        run_chunk(S, P, B, ch, n_chunks, work[ch], seqs[ch], hks[ch], month_scale)
+        if P.rng_mode == MODE_KEYED:
+            run_chunk_keyed(S, P, B, ch, n_chunks, work[ch], seqs[ch], hks[ch], month_scale)
+        else:
+            run_chunk_sequential(S, P, B, ch, n_chunks, work[ch], seqs[ch], hks[ch], month_scale)
     stocks_from_flows(B.cli)
     return 0
 
