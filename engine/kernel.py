@@ -195,7 +195,7 @@ def arrive(S, P, B, ch, c, t, m, seq):
 def client_exit(S, P, c, m, in_wmo, age_m, g_youth, w, seq, hk, mode):
     """1. Death, moving away, transfer to the Wlz: one draw each per client-month, always
     drawn (exempt or not), checked in that order. Returns the end reason or 0."""
-    hg = U(S.wmo_group[c]) if in_wmo else U(g_youth)
+    hg = U(S.wmo_group[U(c)]) if in_wmo else U(g_youth)
     k = U(w[W_MORT])  # ages only grow: continue from last month's band
     while k + U(1) < U(P.mort_from_m.shape[0]) and age_m >= P.mort_from_m[k + U(1)]:
         k += U(1)
@@ -334,43 +334,43 @@ def step_month(S, P, B, ch, c, t, w, seq, hk, month_scale, mode):
     Returns False when the client has left for good (no later month can change anything).
     """
     m = P.start + t
-    lo = S.arr_lo[c]
-    hi = S.arr_hi[c]
+    uc = U(c)  # unsigned indices: no negative-index checks in the hot loop
+    lo = U(S.arr_lo[uc])
+    hi = U(S.arr_hi[uc])
     w[W_REASON] = 0
     w[W_REASON + 1] = 0
-    if S.admitted[c] == -1:
+    if S.admitted[uc] == -1:
         if not arrive(S, P, B, ch, c, t, m, seq):
             return False
         count_active(S, P, c, w)
     if w[W_ACTIVE + WMO] == 0 and w[W_ACTIVE + JEUGD] == 0:
         return False
     in_wmo = w[W_ACTIVE + WMO] != 0
-    age_m = m - np.int64(S.birth[c])
-    g_wmo = np.int64(S.wmo_group[c])
+    age_m = m - np.int64(S.birth[uc])
+    g_wmo = np.int64(S.wmo_group[uc])
     w[W_YOUTH] = youth_band(P, age_m, w[W_YOUTH])  # ages only grow: continue from last month
     g_youth = P.youth_groups[U(w[W_YOUTH])]
     reason = client_exit(S, P, c, m, in_wmo, age_m, g_youth, w, seq, hk, mode)
     if reason != 0:
         for a in range(lo, hi):
             if S.status[a] == S_ACTIVE:
-                end_arrangement(S, P, B, ch, c, a, m, t, reason, w)
+                end_arrangement(S, P, B, ch, c, np.int64(a), m, t, reason, w)
     else:
         if age_m == _AGE18_M:
             turn_18(S, P, B, ch, c, m, t, w, seq)
-        for ua in range(U(lo), U(hi)):
-            if S.status[ua] != S_ACTIVE or S.start[ua] == m:
+        for a in range(lo, hi):
+            if S.status[a] != S_ACTIVE or S.start[a] == m:
                 continue  # ended, pending, or started this month
-            a = np.int64(ua)
-            p = U(S.product[ua])
+            p = U(S.product[a])
             youth = P.p_domain[p] == JEUGD
             if youth and age_m >= P.youth_end_m:
-                end_arrangement(S, P, B, ch, c, a, m, t, R_AGE, w)
+                end_arrangement(S, P, B, ch, c, np.int64(a), m, t, R_AGE, w)
                 continue
-            if draw_ek(mode, seq, P.keys, hk[U(H_GOAL0) + ua - U(lo)], m) < P.p_goal[p]:
-                end_arrangement(S, P, B, ch, c, a, m, t, R_GOAL, w)
+            if draw_ek(mode, seq, P.keys, hk[U(H_GOAL0) + a - lo], m) < P.p_goal[p]:
+                end_arrangement(S, P, B, ch, c, np.int64(a), m, t, R_GOAL, w)
                 continue
-            if S.planned_end[ua] <= m:
-                reindicate(S, P, B, ch, c, a, m, t, g_youth if youth else g_wmo, w, seq)
+            if S.planned_end[a] <= m:
+                reindicate(S, P, B, ch, c, np.int64(a), m, t, g_youth if youth else g_wmo, w, seq)
         rules_date_monthly(S, P, B, ch, c, m, t)
     # 5. cost accrual
     oc_left = P.oc_cents[U(t)]
@@ -379,7 +379,7 @@ def step_month(S, P, B, ch, c, t, w, seq, hk, month_scale, mode):
     active_d1 = False
     uch = U(ch)
     ut = U(t)
-    for a in range(U(lo), U(hi)):
+    for a in range(lo, hi):
         if S.status[a] == S_ACTIVE:
             p = U(S.product[a])
             g = g_wmo
