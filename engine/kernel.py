@@ -152,9 +152,21 @@ def count_active(S, P, c, w):
 
 
 @hot
-def init_client(S, P, c, w, seq, hk):
-    """Per-client work state before its first month: the opening stock per domain, and the
-    month-independent halves of its monthly draws."""
+def client_keys(S, P, c, hk):
+    """The month-independent halves of the client's monthly draws (engine.rng.entity_key),
+    hashed once when the client becomes active."""
+    lo = S.arr_lo[c]
+    hk[H_DEATH] = entity_key(P.keys[D_DEATH], S.cid[c])
+    hk[H_MOVED] = entity_key(P.keys[D_MOVED], S.cid[c])
+    hk[H_WLZ] = entity_key(P.keys[D_WLZ], S.cid[c])
+    for a in range(lo, S.arr_hi[c]):
+        hk[H_GOAL0 + a - lo] = entity_key(P.keys[D_GOAL], S.aid[a])
+
+
+@hot
+def init_client(S, P, B, ch, c, w, seq, hk):
+    """Per-client work state before its first month; a stock client's keys and its place
+    in the opening stock per domain."""
     for d in range(2):
         w[W_PREV + d] = -1
         w[W_HALF + d] = -1
@@ -163,18 +175,16 @@ def init_client(S, P, c, w, seq, hk):
     w[W_YOUTH] = 0
     seq[0] = S.cid[c]
     seq[1] = 0
-    lo = S.arr_lo[c]
-    hk[H_DEATH] = entity_key(P.keys[D_DEATH], S.cid[c])
-    hk[H_MOVED] = entity_key(P.keys[D_MOVED], S.cid[c])
-    hk[H_WLZ] = entity_key(P.keys[D_WLZ], S.cid[c])
-    for a in range(lo, S.arr_hi[c]):
-        hk[H_GOAL0 + a - lo] = entity_key(P.keys[D_GOAL], S.aid[a])
     count_active(S, P, c, w)
     if S.admitted[c] == 1:
-        for a in range(lo, S.arr_hi[c]):
+        client_keys(S, P, c, hk)
+        for a in range(S.arr_lo[c], S.arr_hi[c]):
             if S.status[a] == S_ACTIVE:
                 d = P.p_domain[S.product[a]]
                 w[W_PREV + d] = domain_group(S, P, c, d, P.start - 1)
+        for d in range(2):
+            if w[W_PREV + d] >= 0:
+                B.cli[ch, d, w[W_PREV + d], 0, C_START] += 1  # later months: stocks_from_flows
 
 
 @cold
@@ -287,10 +297,6 @@ def book_flows(S, P, B, ch, c, m, t, active_d0, active_d1, g_wmo, g_youth, w):
         elif d == JEUGD and active_d1:
             now = g_youth
         prev = w[W_PREV + d]
-        if prev == now and now < 0:
-            continue  # not in this domain: nothing to book
-        if prev >= 0 and t == 0:
-            B.cli[U(ch), U(d), U(prev), U(t), U(C_START)] += 1  # the opening stock
         if prev != now:
             if prev >= 0:
                 r = w[W_REASON + d] if now < 0 else R_AGE
@@ -303,12 +309,18 @@ def book_flows(S, P, B, ch, c, m, t, active_d0, active_d1, g_wmo, g_youth, w):
                 else:
                     B.cli[U(ch), U(d), U(now), U(t), U(C_IN_NEW)] += 1
             w[W_PREV + d] = now
-        if now >= 0:
-            h = np.int64(U(m) // U(6)) - P.half0
+        if now < 0:
+            continue
+        # half-year h = m // 6 - half0, counted from the run's first half-year (m may be < 0)
+        hm = U(P.start % 6) + U(t)
+        # a client who stays was counted for this half-year and year in an earlier month,
+        # unless the month opens a new half-year or the run
+        if prev != now or t == 0 or hm % U(6) == U(0):
+            h = np.int64(hm // U(6))
             if w[W_HALF + d] != h:
                 w[W_HALF + d] = h
                 B.served_half[U(ch), U(h), U(d), U(now)] += 1
-            y = np.int64(U(m) // U(12)) - P.year0
+            y = np.int64((U(P.start % 12) + U(t)) // U(12))
             if w[W_YEAR + d] != y:
                 w[W_YEAR + d] = y
                 B.served_year[U(ch), U(y), U(d), U(now)] += 1
@@ -343,6 +355,7 @@ def step_month(S, P, B, ch, c, t, w, seq, hk, month_scale, mode):
         if not arrive(S, P, B, ch, c, t, m, seq):
             return False
         count_active(S, P, c, w)
+        client_keys(S, P, c, hk)
     if w[W_ACTIVE + WMO] == 0 and w[W_ACTIVE + JEUGD] == 0:
         return False
     in_wmo = w[W_ACTIVE + WMO] != 0
@@ -409,7 +422,7 @@ def run_clients(S, P, B, ch, n_chunks, w, seq, hk, month_scale, mode):
     """Step clients ch, ch + n_chunks, ... through every month, booking into chunk ch's
     bins. Striding spreads stock clients and late arrivals evenly over the chunks."""
     for c in range(ch, S.cid.shape[0], n_chunks):
-        init_client(S, P, c, w, seq, hk)
+        init_client(S, P, B, ch, c, w, seq, hk)
         t0 = 0
         if S.admitted[c] == -1:
             t0 = max(0, np.int64(S.arrival[c]) - P.start)

@@ -12,6 +12,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from engine.months import month_index
 from engine.rng import MODE_SEQUENTIAL
 from engine.run import RunSpec, simulate_scenario
 from tests.conftest import toy_spec
@@ -22,6 +23,7 @@ CASES = {
     "toy_sequential": lambda: toy_spec(seed=12, population_seed=6, rng_mode=MODE_SEQUENTIAL),
     "toy_long": lambda: toy_spec(seed=3, population_seed=7, months=60),
     "default_24m": lambda: RunSpec(months=24, seed=5, population_seed=2),
+    "toy_before_2000": lambda: toy_spec(seed=4, population_seed=2, start=month_index(1999, 7), months=30),  # month indices < 0
 }
 
 GOLDEN = {
@@ -84,6 +86,21 @@ GOLDEN = {
         "population:pool_rate": "7f463f2d56575cf3",
         "population:fingerprint": "aafac79d116b7fab",
         "active_arrangement_months": "1245145",
+    },
+    "toy_before_2000": {
+        "table:arrangements": "526d47ee6a7993ae",
+        "table:arrangements_yearly": "3bfad44bc3aec46d",
+        "table:clients": "cbea690efa5b5198",
+        "table:clients_yearly": "2079ebc0f47ea9fd",
+        "table:served": "ca18897c83c739e0",
+        "table:summary": "8ac3722b66b9646e",
+        "bins": "ce06c366a31526d7",
+        "state": "8bc55c97206219d4",
+        "population:clients": "27a03f27d40f3227",
+        "population:arrangements": "d5aa5dbde7988afe",
+        "population:pool_rate": "eb35d1f16a7d8b1c",
+        "population:fingerprint": "e3a076b5ed5a1cd6",
+        "active_arrangement_months": "16802",
     },
 }
 
