@@ -392,6 +392,7 @@ def step_month(S, P, B, ch, c, t, w, seq, hk, month_scale, mode):
     active_d1 = False
     uch = U(ch)
     ut = U(t)
+    trace = P.trace
     for a in range(lo, hi):
         if S.status[a] == S_ACTIVE:
             p = U(S.product[a])
@@ -406,10 +407,10 @@ def step_month(S, P, B, ch, c, t, w, seq, hk, month_scale, mode):
             ug, up, us = U(g), p, U(s)
             B.arr[uch, ug, up, us, ut, U(A_ACTIVE)] += 1
             B.arr[uch, ug, up, us, ut, U(A_GROSS)] += gross
-            if P.p_own[p] and oc_left > 0:
+            if oc_left > 0 and P.p_own[p]:
                 B.arr[uch, ug, up, us, ut, U(A_OC)] += min(oc_left, gross)
                 oc_left = 0
-            if P.trace:
+            if trace:
                 B.trace_cost[a, ut] = gross
     book_flows(S, P, B, ch, c, m, t, active_d0, active_d1, g_wmo, g_youth, w)
     w[W_ACTIVE + WMO] = 1 if active_d0 else 0
