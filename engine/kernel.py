@@ -327,7 +327,7 @@ def book_flows(S, P, B, ch, c, m, t, active_d0, active_d1, g_wmo, g_youth, w):
 
 
 @hot
-def step_month(S, P, B, ch, c, t, w, seq, hk, month_scale, mode):
+def step_month(S, P, B, ch, c, t, w, seq, hk, month_scale, mode, lo, hi, birth):
     """One client, one month m = start + t. In this order:
 
     0. arrival: a pool client is admitted in its arrival month when its keyed draw
@@ -347,8 +347,6 @@ def step_month(S, P, B, ch, c, t, w, seq, hk, month_scale, mode):
     """
     m = P.start + t
     uc = U(c)  # unsigned indices: no negative-index checks in the hot loop
-    lo = U(S.arr_lo[uc])
-    hi = U(S.arr_hi[uc])
     w[W_REASON] = 0
     w[W_REASON + 1] = 0
     if S.admitted[uc] == -1:
@@ -359,7 +357,7 @@ def step_month(S, P, B, ch, c, t, w, seq, hk, month_scale, mode):
     if w[W_ACTIVE + WMO] == 0 and w[W_ACTIVE + JEUGD] == 0:
         return False
     in_wmo = w[W_ACTIVE + WMO] != 0
-    age_m = m - np.int64(S.birth[uc])
+    age_m = m - birth
     g_wmo = np.int64(S.wmo_group[uc])
     w[W_YOUTH] = youth_band(P, age_m, w[W_YOUTH])  # ages only grow: continue from last month
     g_youth = P.youth_groups[U(w[W_YOUTH])]
@@ -427,8 +425,11 @@ def run_clients(S, P, B, ch, n_chunks, w, seq, hk, month_scale, mode):
         t0 = 0
         if S.admitted[c] == -1:
             t0 = max(0, np.int64(S.arrival[c]) - P.start)
+        lo = U(S.arr_lo[c])  # fixed for the run: loaded once, not every month
+        hi = U(S.arr_hi[c])
+        birth = np.int64(S.birth[c])
         for t in range(t0, P.T):
-            if not step_month(S, P, B, ch, c, t, w, seq, hk, month_scale, mode):
+            if not step_month(S, P, B, ch, c, t, w, seq, hk, month_scale, mode, lo, hi, birth):
                 break  # the client left (its outflow is booked) or was never admitted
 
 
