@@ -40,7 +40,21 @@ from engine.domain import (
     SLOT_VERLENGD,
     WMO,
 )
-from engine.rng import D_ADMIT, D_AGE18, D_DEATH, D_GOAL, D_MOVED, D_REIND, D_WLZ, MODE_KEYED, MODE_SEQUENTIAL, draw, draw_ek, entity_key
+from engine.rng import (
+    D_ADMIT,
+    D_AGE18,
+    D_DEATH,
+    D_GOAL,
+    D_MOVED,
+    D_REIND,
+    D_WLZ,
+    MODE_KEYED,
+    MODE_SEQUENTIAL,
+    draw,
+    draw_ek,
+    entity_key,
+    uniform_from_entity_key,
+)
 from engine.rule_hooks import rules_at_intake, rules_at_reindication, rules_date_monthly
 
 # arrangement bins: [chunk, group, product, step, month, field]
@@ -227,6 +241,14 @@ def client_exit(S, P, c, m, in_wmo, age_m, g_youth, w, seq, hk, mode):
 
 
 @cold
+def end_all(S, P, B, ch, c, m, t, reason, w):
+    """All of the client's arrangements end (a client-level exit)."""
+    for a in range(S.arr_lo[c], S.arr_hi[c]):
+        if S.status[a] == S_ACTIVE:
+            end_arrangement(S, P, B, ch, c, a, m, t, reason, w)
+
+
+@cold
 def turn_18(S, P, B, ch, c, m, t, w, seq):
     """2a. A youth client turning 18: youth arrangements end; one draw decides between
     end, verlengde jeugdhulp and a hand-over to the Wmo (reserved follow-up slots)."""
@@ -282,6 +304,48 @@ def reindicate(S, P, B, ch, c, a, m, t, g, w, seq):
         S.planned_end[a] = m + P.p_ind[p]
         S.weekly_cents[a] = weekly_base_cents(S, P, a)
         rules_at_reindication(S, P, B, ch, c, a, m, t)
+
+
+@hot
+def slot_events(S, P, B, ch, c, m, t, first, lo, hi, age_m, g_wmo, g_youth, w, seq, hk, mode):
+    """2b-3. Per arrangement from slot `first` on: youth care ends at the last youth age
+    bound, goal reached, and at the planned end of an indication, reindication."""
+    for a in range(first, hi):
+        if S.status[a] != S_ACTIVE or S.start[a] == m:
+            continue  # ended, pending, or started this month
+        p = U(S.product[a])
+        youth = P.p_domain[p] == JEUGD
+        if youth and age_m >= P.youth_end_m:
+            end_arrangement(S, P, B, ch, c, np.int64(a), m, t, R_AGE, w)
+            continue
+        if draw_ek(mode, seq, P.keys, hk[U(H_GOAL0) + a - lo], m) < P.p_goal[p]:
+            end_arrangement(S, P, B, ch, c, np.int64(a), m, t, R_GOAL, w)
+            continue
+        if S.planned_end[a] <= m:
+            reindicate(S, P, B, ch, c, np.int64(a), m, t, g_youth if youth else g_wmo, w, seq)
+
+
+@cold
+def slot_events_from(S, P, B, ch, c, m, t, first, lo, hi, age_m, g_wmo, g_youth, w, seq, hk, mode):
+    slot_events(S, P, B, ch, c, m, t, first, lo, hi, age_m, g_wmo, g_youth, w, seq, hk, mode)
+
+
+@hot
+def first_slot_event(S, P, m, lo, hi, age_m, hk):
+    """The first slot with something to do this month (`slot_events`), or hi. Keyed draws
+    have no side effects, so this call-free scan may look ahead; in the usual month nothing
+    happens and no call is made."""
+    for a in range(lo, hi):
+        if S.status[a] != S_ACTIVE or S.start[a] == m:
+            continue
+        p = U(S.product[a])
+        if P.p_domain[p] == JEUGD and age_m >= P.youth_end_m:
+            return a
+        if uniform_from_entity_key(hk[U(H_GOAL0) + a - lo], m) < P.p_goal[p]:
+            return a
+        if S.planned_end[a] <= m:
+            return a
+    return hi
 
 
 @hot
@@ -363,25 +427,16 @@ def step_month(S, P, B, ch, c, t, w, seq, hk, month_scale, mode, lo, hi, birth):
     g_youth = P.youth_groups[U(w[W_YOUTH])]
     reason = client_exit(S, P, c, m, in_wmo, age_m, g_youth, w, seq, hk, mode)
     if reason != 0:
-        for a in range(lo, hi):
-            if S.status[a] == S_ACTIVE:
-                end_arrangement(S, P, B, ch, c, np.int64(a), m, t, reason, w)
+        end_all(S, P, B, ch, c, m, t, reason, w)
     else:
         if age_m == _AGE18_M:
             turn_18(S, P, B, ch, c, m, t, w, seq)
-        for a in range(lo, hi):
-            if S.status[a] != S_ACTIVE or S.start[a] == m:
-                continue  # ended, pending, or started this month
-            p = U(S.product[a])
-            youth = P.p_domain[p] == JEUGD
-            if youth and age_m >= P.youth_end_m:
-                end_arrangement(S, P, B, ch, c, np.int64(a), m, t, R_AGE, w)
-                continue
-            if draw_ek(mode, seq, P.keys, hk[U(H_GOAL0) + a - lo], m) < P.p_goal[p]:
-                end_arrangement(S, P, B, ch, c, np.int64(a), m, t, R_GOAL, w)
-                continue
-            if S.planned_end[a] <= m:
-                reindicate(S, P, B, ch, c, np.int64(a), m, t, g_youth if youth else g_wmo, w, seq)
+        if mode == MODE_KEYED:
+            first = first_slot_event(S, P, m, lo, hi, age_m, hk)
+            if first < hi:
+                slot_events_from(S, P, B, ch, c, m, t, first, lo, hi, age_m, g_wmo, g_youth, w, seq, hk, mode)
+        else:
+            slot_events(S, P, B, ch, c, m, t, lo, lo, hi, age_m, g_wmo, g_youth, w, seq, hk, mode)
         rules_date_monthly(S, P, B, ch, c, m, t)
     # 5. cost accrual
     oc_left = P.oc_cents[U(t)]
