@@ -165,8 +165,8 @@ def generate(profile: Profile, policy: Policy, seed: int, months: int = 48, star
     step_offset = np.cumsum([0] + [len(x) for x in step_lists])[:-1]
     step_vocab = [c for x in step_lists for c in x]
 
-    cl = {k: [] for k in ("gidx", "local", "domain", "birth", "household", "district", "wmo", "arrival", *FLAGS)}
-    ar = {k: [] for k in ("gidx", "local", "kind", "prod", "step", "factor", "start", "planned_end", "ind_no", "since", "funding", "sub", "minutes")}
+    cl = {k: [] for k in ("gidx", "local", "domain", "birth", "household", "district", "wmo", "arrival", "stock", *FLAGS)}
+    ar = {k: [] for k in ("gidx", "local", "kind", "prod", "step", "factor", "start", "planned_end", "ind_no", "since", "held", "funding", "sub", "minutes")}
     for gi, g in enumerate(profile.groups):
         rng = np.random.Generator(np.random.Philox(rng_root.spawn(len(group_codes))[gi]))
         n_stock = int(round(g.stock * profile.scale))
@@ -175,7 +175,8 @@ def generate(profile: Profile, policy: Policy, seed: int, months: int = 48, star
         n = arrival.size
         if n == 0:
             continue
-        ref = np.where(arrival < 0, start, arrival)
+        stock = np.arange(n) < n_stock  # not `arrival < 0`: months before 2000 are < 0
+        ref = np.where(stock, start, arrival)
         age_hi = g.age_max - (1 / 12 if g.domain == "jeugd" else 0)
         mode = min(max(g.age_mode, g.age_min), age_hi)
         age_m = np.floor(rng.triangular(g.age_min, mode, age_hi, n) * 12).astype(np.int32) if age_hi > g.age_min else np.full(n, int(g.age_min * 12))
@@ -200,6 +201,7 @@ def generate(profile: Profile, policy: Policy, seed: int, months: int = 48, star
         cl["district"].append(district.astype(np.uint8))
         cl["wmo"].append(wmo.astype(np.int16))
         cl["arrival"].append(arrival.astype(np.int16))
+        cl["stock"].append(stock)
         for f in FLAGS:
             cl[f].append(flags[f])
         # --- arrangements: one primary product per client, extra products by chance ------
@@ -277,7 +279,7 @@ def generate(profile: Profile, policy: Policy, seed: int, months: int = 48, star
                 s = beh.amount_sigma
                 factor[sel] = np.exp(s * rng.standard_normal(sel.size) - s * s / 2).astype(np.float32)
         # indication timing: stock arrangements are part-way through support
-        is_stock = arrival[owner] < 0
+        is_stock = stock[owner]
         initial = kind == 0
         ind = ind_months[prod]
         supp = np.floor(rng.exponential(max(g.support_months_mean, 1e-9), m)).astype(np.int32)
@@ -298,14 +300,14 @@ def generate(profile: Profile, policy: Policy, seed: int, months: int = 48, star
         ar["planned_end"].append(np.where(is_stock & initial, ind_start + ind, -1).astype(np.int16))
         ar["ind_no"].append(ind_no.astype(np.int16))
         ar["since"].append(np.where(is_stock & initial, start - supp, -1).astype(np.int16))
+        ar["held"].append(is_stock & initial)  # only these hold an indication yet
         ar["funding"].append(funding.astype(np.int8))
         ar["sub"].append(sub)
         ar["minutes"].append(minutes)
     cl = {k: np.concatenate(v) for k, v in cl.items()}
     ar = {k: np.concatenate(v) for k, v in ar.items()}
     # stable ids: stock first (group order), then the pool by arrival month
-    arrival = cl["arrival"]
-    order = np.lexsort((cl["local"], cl["gidx"], np.where(arrival < 0, np.int16(-32768), arrival)))
+    order = np.lexsort((cl["local"], cl["gidx"], np.where(cl["stock"], np.int16(-32768), cl["arrival"])))
     cl = {k: v[order] for k, v in cl.items()}
     n = order.size
     client_id = np.arange(1, n + 1, dtype=np.uint64)
@@ -327,7 +329,7 @@ def generate(profile: Profile, policy: Policy, seed: int, months: int = 48, star
             "district": cl["district"],
             "wmo_group": _strings(wmo_vocab, cl["wmo"]),
             **{f: cl[f] for f in FLAGS},
-            "arrival_month": _int16_or_null(cl["arrival"], cl["arrival"] < 0),
+            "arrival_month": _int16_or_null(cl["arrival"], cl["stock"]),
         }
     )
     arrangements = pl.DataFrame(
@@ -338,10 +340,10 @@ def generate(profile: Profile, policy: Policy, seed: int, months: int = 48, star
             "product": _strings(products, ar["prod"]),
             "step": _strings(step_vocab, ar["step"]),
             "amount_factor": ar["factor"],
-            "start_month": _int16_or_null(ar["start"], ar["start"] < 0),
-            "planned_end_month": _int16_or_null(ar["planned_end"], ar["planned_end"] < 0),
+            "start_month": _int16_or_null(ar["start"], ~ar["held"]),
+            "planned_end_month": _int16_or_null(ar["planned_end"], ~ar["held"]),
             "indication_no": ar["ind_no"],
-            "support_since_month": _int16_or_null(ar["since"], ar["since"] < 0),
+            "support_since_month": _int16_or_null(ar["since"], ~ar["held"]),
             "funding": _strings(FUNDING, ar["funding"]),
             "subcontracted": ar["sub"],
             **{f"{t}_w": ar["minutes"][:, ti] for ti, t in enumerate(HO_TASKS)},
