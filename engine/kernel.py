@@ -18,9 +18,11 @@ Rules act in `engine.rule_hooks` at the moments intake, reindication, date and m
 from __future__ import annotations
 
 from collections import namedtuple
+from concurrent.futures import ThreadPoolExecutor
 
+import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from engine.domain import (
     F_WLZ_CANDIDATE,
@@ -489,53 +491,52 @@ def run_clients(S, P, B, ch, n_chunks, w, seq, hk, month_scale, mode):
 
 
 # `run_clients` compiled once per draw mode, the mode a constant: the keyed kernel carries
-# no sequential-stream code in its hot loop (about 7% faster).
-@njit(cache=True, _nrt=False)
+# no sequential-stream code in its hot loop (about 7% faster). nogil: run_kernel runs chunks
+# on threads.
+@njit(cache=True, nogil=True, _nrt=False)
 def run_chunk_keyed(S, P, B, ch, n_chunks, w, seq, hk, month_scale):
     run_clients(S, P, B, ch, n_chunks, w, seq, hk, month_scale, MODE_KEYED)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, nogil=True, _nrt=False)
 def run_chunk_sequential(S, P, B, ch, n_chunks, w, seq, hk, month_scale):
     run_clients(S, P, B, ch, n_chunks, w, seq, hk, month_scale, MODE_SEQUENTIAL)
 
 
-@njit(parallel=True, cache=True)
 def run_kernel(S, P, B, n_chunks):
-    """Step every client through every month: parallel over chunks of clients."""
-    max_slots = 0
-    for c in range(S.cid.shape[0]):
-        max_slots = max(max_slots, np.int64(S.arr_hi[c]) - np.int64(S.arr_lo[c]))
+    """Step every client through every month: chunks of clients on `numba.get_num_threads()`
+    threads, each chunk into its own bins. Plain threads over compiled nogil code rather
+    than a Numba parfor, which would compile the whole kernel a second time (~40 s)."""
+    slots = S.arr_hi.astype(np.int64) - S.arr_lo
+    max_slots = int(slots.max()) if slots.size else 0
     work = np.zeros((n_chunks, WORK_SIZE), dtype=np.int64)
     seqs = np.zeros((n_chunks, 8), dtype=np.uint64)
     hks = np.zeros((n_chunks, (H_GOAL0 + max_slots + 7) // 8 * 8), dtype=np.uint64)
-    month_scale = np.empty(P.T, dtype=np.float64)  # price index x days / 7
-    for t in range(P.T):
-        month_scale[t] = P.price_index[t] * P.days[t] / 7.0
-    for ch in prange(n_chunks):
-        if P.rng_mode == MODE_KEYED:
-            run_chunk_keyed(S, P, B, ch, n_chunks, work[ch], seqs[ch], hks[ch], month_scale)
-        else:
-            run_chunk_sequential(S, P, B, ch, n_chunks, work[ch], seqs[ch], hks[ch], month_scale)
+    month_scale = P.price_index * P.days / 7.0  # float64, as the scalar expression
+    run_chunk = run_chunk_keyed if P.rng_mode == MODE_KEYED else run_chunk_sequential
+
+    def chunk(ch):
+        run_chunk(S, P, B, ch, n_chunks, work[ch], seqs[ch], hks[ch], month_scale)
+
+    n_threads = max(1, min(numba.get_num_threads(), n_chunks))
+    if n_threads == 1:
+        for ch in range(n_chunks):
+            chunk(ch)
+    else:
+        with ThreadPoolExecutor(n_threads) as pool:
+            list(pool.map(chunk, range(n_chunks)))
     stocks_from_flows(B.cli)
     return 0
 
 
-@njit(cache=True)
-def stocks_from_flows(cli):
+def stocks_from_flows(cli: np.ndarray) -> None:
     """Stocks per chunk, domain and group from the opening stock and the flows:
     active_end = active_start + inflow - outflow, and a month starts with the stock the
     month before ended with. The identity holds client by client, so this is exact."""
-    for ch in range(cli.shape[0]):
-        for d in range(cli.shape[1]):
-            for g in range(cli.shape[2]):
-                stock = cli[ch, d, g, 0, C_START]
-                for t in range(cli.shape[3]):
-                    cli[ch, d, g, t, C_START] = stock
-                    stock += cli[ch, d, g, t, C_IN_NEW] + cli[ch, d, g, t, C_IN_TRANSFER]
-                    for f in range(C_OUT0 + 1, cli.shape[4]):
-                        stock -= cli[ch, d, g, t, f]
-                    cli[ch, d, g, t, C_END] = stock
+    flows = cli[..., C_IN_NEW] + cli[..., C_IN_TRANSFER] - cli[..., C_OUT0 + 1 :].sum(axis=-1)
+    end = cli[..., :1, C_START] + np.cumsum(flows, axis=-1)
+    cli[..., C_END] = end
+    cli[..., 1:, C_START] = end[..., :-1]
 
 
 @njit(cache=True, _nrt=False)
