@@ -10,6 +10,7 @@ from numba import njit
 from engine.domain import JEUGD, S_ENDED
 
 hot = njit(cache=True, inline="always", _nrt=False)
+cold = njit(cache=True, _nrt=False)  # rare paths: compiled once and called, not inlined
 
 # arrangement bins: [chunk, group, product, step, month, field]
 A_ACTIVE, A_GROSS, A_OC, A_REIND, A_STARTS, A_ENDS = range(6)
@@ -19,19 +20,25 @@ C_START, C_END, C_IN_NEW, C_IN_TRANSFER = range(4)
 C_OUT0 = 3
 CLI_FIELDS_BASE = ["active_start", "active_end", "inflow_new", "inflow_transfer"]
 # per-chunk work array: previous group per domain, this month's end reason per domain,
-# last half-year and year counted as served per domain
-W_PREV, W_REASON, W_HALF, W_YEAR = 0, 2, 4, 6
+# last half-year and year counted as served per domain, active per domain at the end of the
+# last month stepped, the client's mortality and youth age band so far
+W_PREV, W_REASON, W_HALF, W_YEAR, W_ACTIVE, W_MORT, W_YOUTH = 0, 2, 4, 6, 8, 10, 11
 WORK_SIZE = 16  # padded to separate cache lines between chunks
+
+
+@hot
+def youth_band(P, age_m, b):
+    """The youth age band of a client aged `age_m` months, searching up from band b."""
+    nb = P.youth_groups.shape[0]
+    while b + 1 < nb and age_m >= P.youth_bands_m[b + 1]:
+        b += 1
+    return b
 
 
 @hot
 def youth_group(P, age_m):
     """The youth group (age band) of a client aged `age_m` months."""
-    nb = P.youth_groups.shape[0]
-    b = 0
-    while b + 1 < nb and age_m >= P.youth_bands_m[b + 1]:
-        b += 1
-    return P.youth_groups[b]
+    return P.youth_groups[youth_band(P, age_m, 0)]
 
 
 @hot
@@ -65,7 +72,7 @@ def weekly_base_cents(S, P, a):
     return np.int32(np.floor(P.price_cents[p, S.step[a]] * np.float64(S.factor[a]) + 0.5))
 
 
-@hot
+@cold
 def end_arrangement(S, P, B, ch, c, a, m, t, reason, w):
     S.status[a] = S_ENDED
     S.end_month[a] = m

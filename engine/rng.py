@@ -68,10 +68,21 @@ def decision_key(seed, decision):
 
 
 @njit(cache=True, inline="always", _nrt=False)
-def uniform_from_key(key, entity, counter):
-    h = splitmix64(key ^ np.uint64(entity))
-    h = splitmix64(h ^ np.uint64(np.int64(counter) & np.int64(0x7FFFFFFFFFFFFFFF)))
+def entity_key(key, entity):
+    """The (seed, decision, entity) half of a draw. It does not depend on the counter, so
+    the kernel hashes it once per client or slot instead of once per month."""
+    return splitmix64(key ^ np.uint64(entity))
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def uniform_from_entity_key(ek, counter):
+    h = splitmix64(ek ^ np.uint64(np.int64(counter) & np.int64(0x7FFFFFFFFFFFFFFF)))
     return np.float64(h >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def uniform_from_key(key, entity, counter):
+    return uniform_from_entity_key(entity_key(key, entity), counter)
 
 
 @njit(cache=True, inline="always", _nrt=False)
@@ -89,6 +100,16 @@ def draw(mode, seq, keys, decision, entity, counter):
     """
     if mode == MODE_KEYED:
         return uniform_from_key(keys[decision], entity, counter)
+    seq[1] += np.uint64(1)
+    return uniform_from_key(keys[0], seq[0], seq[1])
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def draw_ek(mode, seq, keys, ek, counter):
+    """`draw(mode, seq, keys, decision, entity, counter)` given its hoisted half
+    `ek = entity_key(keys[decision], entity)`: the same number, one hash instead of two."""
+    if mode == MODE_KEYED:
+        return uniform_from_entity_key(ek, counter)
     seq[1] += np.uint64(1)
     return uniform_from_key(keys[0], seq[0], seq[1])
 

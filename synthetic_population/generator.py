@@ -172,9 +172,22 @@ def _choice(rng: np.random.Generator, weights, n: int) -> np.ndarray:
     return rng.choice(len(w), size=n, p=w / w.sum())
 
 
+def _strings(vocab: list, codes: np.ndarray) -> pl.Series:
+    """A text column from integer codes into `vocab` (a None entry gives nulls): one gather,
+    no Python object per row."""
+    return pl.Series(vocab, dtype=pl.Utf8).gather(codes)
+
+
+def _int16_or_null(values: np.ndarray, null: np.ndarray) -> pl.Series:
+    return pl.Series(values.astype(np.int16), dtype=pl.Int16).scatter(np.nonzero(null)[0], None)
+
+
 def generate(profile: Profile, policy: Policy, seed: int, months: int = 48, start: int | None = None) -> Population:
     """Draw the start stock and the inflow pool for `months` from `start` (default: the
-    profile's stock month)."""
+    profile's stock month).
+
+    Each group draws from its own stream in a fixed order; rows are kept as integer codes
+    and arrays and become Polars frames once at the end (text columns by one gather)."""
     if months < 1:
         raise InputError("--months", f"{months}", "at least 1 month")
     start = profile.start if start is None else start
@@ -188,8 +201,17 @@ def generate(profile: Profile, policy: Policy, seed: int, months: int = 48, star
     pool_exp = expected_inflow(profile, start, months) * profile.pool_oversample
     ho_weights = list(profile.handover_groups.values())
     ho_names = list(profile.handover_groups)
+    domains = sorted({g.domain for g in profile.groups})
+    # Wmo group text: the group codes, then any hand-over name that is not one, then null
+    wmo_vocab = [*group_codes, *[h for h in ho_names if h not in group_codes], None]
+    ind_months = np.array([policy.product(p).indication_months for p in products])
+    # step text per (product, step): one vocabulary with an offset per product
+    step_lists = [[s.code for s in policy.product(p).steps] for p in products]
+    step_offset = np.cumsum([0] + [len(x) for x in step_lists])[:-1]
+    step_vocab = [c for x in step_lists for c in x]
 
-    client_parts, arr_parts = [], []
+    cl = {k: [] for k in ("gidx", "local", "domain", "birth", "household", "district", "wmo", "arrival", "stock", *FLAGS)}
+    ar = {k: [] for k in ("gidx", "local", "kind", "prod", "step", "factor", "start", "planned_end", "ind_no", "since", "held", "funding", "sub", "minutes")}
     for gi, g in enumerate(profile.groups):
         rng = np.random.Generator(np.random.Philox(rng_root.spawn(len(group_codes))[gi]))
         n_stock = int(round(g.stock * profile.scale))
@@ -198,7 +220,8 @@ def generate(profile: Profile, policy: Policy, seed: int, months: int = 48, star
         n = arrival.size
         if n == 0:
             continue
-        ref = np.where(arrival < 0, start, arrival)
+        stock = np.arange(n) < n_stock  # not `arrival < 0`: months before 2000 are < 0
+        ref = np.where(stock, start, arrival)
         age_hi = g.age_max - (1 / 12 if g.domain == "jeugd" else 0)
         mode = min(max(g.age_mode, g.age_min), age_hi)
         age_m = np.floor(rng.triangular(g.age_min, mode, age_hi, n) * 12).astype(np.int32) if age_hi > g.age_min else np.full(n, int(g.age_min * 12))
@@ -209,27 +232,23 @@ def generate(profile: Profile, policy: Policy, seed: int, months: int = 48, star
         flags["small_tidy_household"] &= household <= 2
         district = rng.integers(1, profile.districts + 1, n)
         if g.domain == "wmo":
-            wmo_group = np.full(n, g.code, dtype=object)
+            wmo = np.full(n, wmo_vocab.index(g.code))
         elif ho_names:
-            wmo_group = np.array(ho_names, dtype=object)[_choice(rng, ho_weights, n)]
+            wmo = np.array([wmo_vocab.index(h) for h in ho_names])[_choice(rng, ho_weights, n)]
         else:
-            wmo_group = np.full(n, None, dtype=object)
-        client_parts.append(
-            pl.DataFrame(
-                {
-                    "gidx": np.full(n, gi, dtype=np.int32),
-                    "local": np.arange(n, dtype=np.int64),
-                    "group": np.full(n, g.code),
-                    "domain": np.full(n, g.domain),
-                    "birth_month": birth.astype(np.int16),
-                    "household": household.astype(np.uint8),
-                    "district": district.astype(np.uint8),
-                    "wmo_group": pl.Series(wmo_group.tolist(), dtype=pl.Utf8),
-                    **{f: flags[f] for f in FLAGS},
-                    "arrival_month": pl.Series(np.where(arrival < 0, None, arrival).tolist(), dtype=pl.Int16),
-                }
-            )
-        )
+            wmo = np.full(n, len(wmo_vocab) - 1)
+        # compact dtypes: these arrays are concatenated and reordered once for all groups
+        cl["gidx"].append(np.full(n, gi, dtype=np.int16))
+        cl["local"].append(np.arange(n, dtype=np.int32))
+        cl["domain"].append(np.full(n, domains.index(g.domain), dtype=np.int8))
+        cl["birth"].append(birth.astype(np.int16))
+        cl["household"].append(household.astype(np.uint8))
+        cl["district"].append(district.astype(np.uint8))
+        cl["wmo"].append(wmo.astype(np.int16))
+        cl["arrival"].append(arrival.astype(np.int16))
+        cl["stock"].append(stock)
+        for f in FLAGS:
+            cl[f].append(flags[f])
         # --- arrangements: one primary product per client, extra products by chance ------
         prim_names = list(g.primary)
         prim = np.array([products.index(p) for p in prim_names])[_choice(rng, list(g.primary.values()), n)]
@@ -291,55 +310,77 @@ def generate(profile: Profile, policy: Policy, seed: int, months: int = 48, star
                 s = beh.amount_sigma
                 factor[sel] = np.exp(s * rng.standard_normal(sel.size) - s * s / 2).astype(np.float32)
         # indication timing: stock arrangements are part-way through support
-        is_stock = arrival[owner] < 0
+        is_stock = stock[owner]
         initial = kind == 0
-        ind = np.array([policy.product(p).indication_months for p in products])[prod]
+        ind = ind_months[prod]
         supp = np.floor(rng.exponential(max(g.support_months_mean, 1e-9), m)).astype(np.int32)
         supp = np.minimum(supp, np.maximum(start - birth[owner], 0))
         supp = np.where(is_stock & initial, supp, 0)
         into = supp % ind
         ind_no = np.where(initial, 1 + supp // ind, 0)
         ind_start = np.where(is_stock & initial, start - into, -1)
-        planned_end = np.where(is_stock & initial, ind_start + ind, -1)
-        since = np.where(is_stock & initial, start - supp, -1)
         funding = (rng.random(m) < profile.pgb_share).astype(np.int32)
         sub = (rng.random(m) < profile.subcontracted_share) & (funding == 0)
-        steps_codes = np.empty(m, dtype=object)
-        for pi, pcode in enumerate(products):
-            sel = prod == pi
-            if sel.any():
-                codes = np.array([s.code for s in policy.product(pcode).steps], dtype=object)
-                steps_codes[sel] = codes[step[sel]]
-        held = is_stock & initial  # only the stock's initial slots hold an indication yet; months may be < 0 (before 2000)
-        null_unless_held = lambda a, held=held: pl.Series(np.where(held, a, None).tolist(), dtype=pl.Int16)  # noqa: E731
-        arr_parts.append(
-            pl.DataFrame(
-                {
-                    "gidx": np.full(m, gi, dtype=np.int32),
-                    "local": owner.astype(np.int64),
-                    "slot_kind": np.array(SLOT_KINDS, dtype=object)[kind].tolist(),
-                    "product": np.array(products, dtype=object)[prod].tolist(),
-                    "step": steps_codes.tolist(),
-                    "amount_factor": factor,
-                    "start_month": null_unless_held(ind_start),
-                    "planned_end_month": null_unless_held(planned_end),
-                    "indication_no": ind_no.astype(np.int16),
-                    "support_since_month": null_unless_held(since),
-                    "funding": np.array(FUNDING, dtype=object)[funding].tolist(),
-                    "subcontracted": sub,
-                    **{f"{t}_w": minutes[:, ti] for ti, t in enumerate(HO_TASKS)},
-                    "frequency": [FREQUENCIES[0]] * m,
-                }
-            )
-        )
-    clients = pl.concat(client_parts)
+        ar["gidx"].append(np.full(m, gi, dtype=np.int16))
+        ar["local"].append(owner.astype(np.int32))
+        ar["kind"].append(kind.astype(np.int8))
+        ar["prod"].append(prod.astype(np.int16))
+        ar["step"].append((step_offset[prod] + step).astype(np.int16))
+        ar["factor"].append(factor)
+        ar["start"].append(ind_start.astype(np.int16))
+        ar["planned_end"].append(np.where(is_stock & initial, ind_start + ind, -1).astype(np.int16))
+        ar["ind_no"].append(ind_no.astype(np.int16))
+        ar["since"].append(np.where(is_stock & initial, start - supp, -1).astype(np.int16))
+        ar["held"].append(is_stock & initial)  # only these hold an indication yet
+        ar["funding"].append(funding.astype(np.int8))
+        ar["sub"].append(sub)
+        ar["minutes"].append(minutes)
+    cl = {k: np.concatenate(v) for k, v in cl.items()}
+    ar = {k: np.concatenate(v) for k, v in ar.items()}
     # stable ids: stock first (group order), then the pool by arrival month
-    clients = clients.with_columns(pl.col("arrival_month").fill_null(-32768).alias("_arr")).sort(["_arr", "gidx", "local"]).drop("_arr")
-    clients = clients.with_row_index("client_id", offset=1).with_columns(pl.col("client_id").cast(pl.UInt64))
-    arrangements = pl.concat(arr_parts).join(clients.select("gidx", "local", "client_id"), on=["gidx", "local"], how="left", maintain_order="left")
-    arrangements = arrangements.sort("client_id", maintain_order=True).with_row_index("arrangement_id", offset=1)
-    arrangements = arrangements.with_columns(pl.col("arrangement_id").cast(pl.UInt64)).select(list(ARRANGEMENT_SCHEMA))
-    clients = clients.select(list(CLIENT_SCHEMA))
+    order = np.lexsort((cl["local"], cl["gidx"], np.where(cl["stock"], np.int16(-32768), cl["arrival"])))
+    cl = {k: v[order] for k, v in cl.items()}
+    n = order.size
+    client_id = np.arange(1, n + 1, dtype=np.uint64)
+    # each arrangement's client: the row of (group, local) among the sorted clients
+    group_base = np.concatenate([[0], np.cumsum(np.bincount(cl["gidx"], minlength=len(profile.groups)))])
+    row_of = np.empty(n, dtype=np.int64)
+    row_of[group_base[cl["gidx"]] + cl["local"]] = np.arange(n)
+    arr_client = client_id[row_of[group_base[ar["gidx"]] + ar["local"]]]
+    aorder = np.argsort(arr_client, kind="stable")
+    ar = {k: v[aorder] for k, v in ar.items()}
+    m = aorder.size
+    clients = pl.DataFrame(
+        {
+            "client_id": client_id,
+            "group": _strings(group_codes, cl["gidx"]),
+            "domain": _strings(domains, cl["domain"]),
+            "birth_month": cl["birth"],
+            "household": cl["household"],
+            "district": cl["district"],
+            "wmo_group": _strings(wmo_vocab, cl["wmo"]),
+            **{f: cl[f] for f in FLAGS},
+            "arrival_month": _int16_or_null(cl["arrival"], cl["stock"]),
+        }
+    )
+    arrangements = pl.DataFrame(
+        {
+            "arrangement_id": np.arange(1, m + 1, dtype=np.uint64),
+            "client_id": arr_client[aorder],
+            "slot_kind": _strings(SLOT_KINDS, ar["kind"]),
+            "product": _strings(products, ar["prod"]),
+            "step": _strings(step_vocab, ar["step"]),
+            "amount_factor": ar["factor"],
+            "start_month": _int16_or_null(ar["start"], ~ar["held"]),
+            "planned_end_month": _int16_or_null(ar["planned_end"], ~ar["held"]),
+            "indication_no": ar["ind_no"],
+            "support_since_month": _int16_or_null(ar["since"], ~ar["held"]),
+            "funding": _strings(FUNDING, ar["funding"]),
+            "subcontracted": ar["sub"],
+            **{f"{t}_w": ar["minutes"][:, ti] for ti, t in enumerate(HO_TASKS)},
+            "frequency": _strings(FREQUENCIES, np.zeros(m, dtype=np.int64)),
+        }
+    )
     return Population(
         clients=clients, arrangements=arrangements, pool_rate=pool_exp, group_codes=group_codes, start=start, months=months,
         meta={"profile": profile.name, "population_seed": seed, "scale": profile.scale, "source": "synthetic"},
