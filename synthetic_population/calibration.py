@@ -292,17 +292,6 @@ class CalibrationResult:
         return "\n".join(lines)
 
 
-def _figure(t: Target) -> str:
-    parts = []
-    if t.value is not None:
-        parts.append(f"{t.value:,.0f} +/-{t.tolerance:.0%}")
-    if t.min is not None:
-        parts.append(f">= {t.min:,.0f}")
-    if t.max is not None:
-        parts.append(f"<= {t.max:,.0f}")
-    return " ".join(parts)
-
-
 def _table(targets: list[Target], before: dict, after: dict) -> pl.DataFrame:
     rows = []
     for t in targets:
@@ -311,7 +300,7 @@ def _table(targets: list[Target], before: dict, after: dict) -> pl.DataFrame:
         lo, hi = t.bounds
         rows.append({
             "target": t.name, "metric": t.metric, "period": t.period, "domain": t.domain, "group": t.group, "product": t.product,
-            "figure": _figure(t), "value": t.value, "tolerance": t.tolerance if t.value is not None else None, "min": t.min, "max": t.max,
+            "figure": t.figure(" "), "value": t.value, "tolerance": t.tolerance if t.value is not None else None, "min": t.min, "max": t.max,
             "lower": None if math.isinf(lo) else lo, "upper": None if math.isinf(hi) else hi, "fitted": t.fit,
             "before": before.get(t.name), "simulated": a,
             "difference": None if a is None or ref is None else a - ref,

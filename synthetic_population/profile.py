@@ -89,8 +89,8 @@ class Target:
         lo, hi = self.bounds
         return lo <= simulated <= hi
 
-    def describe(self) -> str:
-        scope = "/".join(x for x in (self.domain, self.group, self.product) if x)
+    def figure(self, joiner: str = " and ") -> str:
+        """The target as people read it: '37,000 +/- 5%', '>= 40,000'."""
         parts = []
         if self.value is not None:
             parts.append(f"{self.value:,.0f} +/- {self.tolerance:.0%}")
@@ -98,7 +98,11 @@ class Target:
             parts.append(f">= {self.min:,.0f}")
         if self.max is not None:
             parts.append(f"<= {self.max:,.0f}")
-        return f"{self.metric} {scope} {self.period}: {' and '.join(parts)}"
+        return joiner.join(parts)
+
+    def describe(self) -> str:
+        scope = "/".join(x for x in (self.domain, self.group, self.product) if x)
+        return f"{self.metric} {scope} {self.period}: {self.figure()}"
 
 
 @dataclass(frozen=True)
