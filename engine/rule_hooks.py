@@ -124,6 +124,25 @@ def reprice(S, P, B, ch, c, a, r, t, g, kind, minutes):
         mark_affected(S, P, B, ch, c, r, g, AFF_REDUCED)
 
 
+@hot
+def review_month(S, P, a, r, seq):
+    """The month in the review window when the provider reviews arrangement a (keyed on
+    the arrangement, so it is known in advance); -1 past the window."""
+    window = P.r_i[r, 0]
+    rm = P.r_from[r] + np.int64(draw(P.rng_mode, seq, P.keys, D_REVIEW_MONTH, S.aid[a], P.r_key[r]) * window)
+    return rm if rm < P.r_from[r] + window else -1
+
+
+@hot
+def monthly_due(S, P, a, r, m, seq):
+    """Does monthly rule r act on arrangement a this month? Checked inline, so the rule
+    itself is called only in the month it acts (one review per arrangement)."""
+    due = True
+    if P.r_prim[r] == PR_REVIEW:
+        due = m == review_month(S, P, a, r, seq)
+    return due
+
+
 # ------------------------------------------------------------------------------ primitives
 @hot
 def weekly_cap(S, P, B, ch, c, a, r, m, t, g, w, seq):
@@ -243,14 +262,11 @@ def apply_rule(S, P, B, ch, c, a, r, m, t, w, seq, moment):
     elif prim == PR_SET_FREQUENCY:
         set_frequency(S, P, B, ch, c, a, r, m, t, g, w, seq)
     elif prim == PR_REVIEW:
-        window = P.r_i[r, 0]
-        if m < P.r_from[r] + window:
-            review_m = P.r_from[r] + np.int64(draw(P.rng_mode, seq, P.keys, D_REVIEW_MONTH, S.aid[a], P.r_key[r]) * window)
-            if m == review_m:
-                book_event(P, B, ch, r, EV_REVIEWED, g, S.product[a], t, 0, 0)
-                if has_tasks(S, a, P.r_tasks[r]) and draw(P.rng_mode, seq, P.keys, D_RULE_SHARE, S.aid[a], P.r_key[r]) < P.r_f[r, 0]:
-                    if standing(S, P, B, ch, c, a, r, m, t, g, w, seq):
-                        remove_tasks(S, P, B, ch, c, a, r, t, g, P.r_tasks[r])
+        if m == review_month(S, P, a, r, seq):
+            book_event(P, B, ch, r, EV_REVIEWED, g, S.product[a], t, 0, 0)
+            if has_tasks(S, a, P.r_tasks[r]) and draw(P.rng_mode, seq, P.keys, D_RULE_SHARE, S.aid[a], P.r_key[r]) < P.r_f[r, 0]:
+                if standing(S, P, B, ch, c, a, r, m, t, g, w, seq):
+                    remove_tasks(S, P, B, ch, c, a, r, t, g, P.r_tasks[r])
 
 
 # ------------------------------------------------------------------------------ the hooks
@@ -284,4 +300,5 @@ def rules_date_monthly(S, P, B, ch, c, m, t, w, seq):
                 apply_rule(S, P, B, ch, c, a, r, m, t, w, seq, MO_DATE)
         if rule_on(P, r, m, MO_MONTHLY):
             for a in range(S.arr_lo[c], S.arr_hi[c]):
-                apply_rule(S, P, B, ch, c, a, r, m, t, w, seq, MO_MONTHLY)
+                if S.status[a] == S_ACTIVE and P.r_prod[r, S.product[a]] != 0 and monthly_due(S, P, a, r, m, seq):
+                    apply_rule(S, P, B, ch, c, a, r, m, t, w, seq, MO_MONTHLY)
