@@ -467,7 +467,12 @@ def step_month(S, P, B, ch, c, t, w, seq, hk, month_scale, mode, lo, hi, birth):
                 oc_left = 0
             if trace:
                 B.trace_cost[a, ut] = gross
-    book_flows(S, P, B, ch, c, m, t, active_d0, active_d1, g_wmo, g_youth, w)
+    # a client who stays in the same domains and groups has nothing to book, unless the month
+    # opens a half-year or the run (clients served are counted once per period)
+    now0 = g_wmo if active_d0 else -1
+    now1 = g_youth if active_d1 else -1
+    if now0 != w[W_PREV + WMO] or now1 != w[W_PREV + JEUGD] or t == 0 or (U(P.start % 6) + U(t)) % U(6) == U(0):
+        book_flows(S, P, B, ch, c, m, t, active_d0, active_d1, g_wmo, g_youth, w)
     w[W_ACTIVE + WMO] = 1 if active_d0 else 0
     w[W_ACTIVE + JEUGD] = 1 if active_d1 else 0
     return active_d0 or active_d1
