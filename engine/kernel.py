@@ -68,8 +68,9 @@ C_OUT0 = 3
 CLI_FIELDS_BASE = ["active_start", "active_end", "inflow_new", "inflow_transfer"]
 # per-chunk work array: previous group per domain, this month's end reason per domain,
 # last half-year and year counted as served per domain, active per domain at the end of the
-# last month stepped, the client's mortality and youth age band so far
-W_PREV, W_REASON, W_HALF, W_YEAR, W_ACTIVE, W_MORT, W_YOUTH = 0, 2, 4, 6, 8, 10, 11
+# last month stepped, the client's mortality and youth age band, and the age (months) at
+# which either changes next
+W_PREV, W_REASON, W_HALF, W_YEAR, W_ACTIVE, W_MORT, W_YOUTH, W_BANDS_AT = 0, 2, 4, 6, 8, 10, 11, 12
 WORK_SIZE = 16  # padded to separate cache lines between chunks
 # per-chunk hoisted draw keys (engine.rng.entity_key) of the client being stepped: its three
 # exit decisions, then the goal decision of each of its slots
@@ -91,6 +92,24 @@ def youth_band(P, age_m, b):
     while b + 1 < nb and age_m >= P.youth_bands_m[b + 1]:
         b += 1
     return b
+
+
+@hot
+def update_bands(P, age_m, w):
+    """The client's mortality and youth age bands at age `age_m` months (ages only grow:
+    search up from the current bands), and the age at which either changes next."""
+    k = w[W_MORT]
+    while k + 1 < P.mort_from_m.shape[0] and age_m >= P.mort_from_m[k + 1]:
+        k += 1
+    w[W_MORT] = k
+    b = youth_band(P, age_m, w[W_YOUTH])
+    w[W_YOUTH] = b
+    at = 1 << 62
+    if k + 1 < P.mort_from_m.shape[0]:
+        at = min(at, np.int64(np.ceil(P.mort_from_m[k + 1])))
+    if b + 1 < P.youth_groups.shape[0]:
+        at = min(at, P.youth_bands_m[b + 1])
+    w[W_BANDS_AT] = at
 
 
 @hot
@@ -189,6 +208,7 @@ def init_client(S, P, B, ch, c, w, seq, hk):
         w[W_YEAR + d] = -1
     w[W_MORT] = 0
     w[W_YOUTH] = 0
+    w[W_BANDS_AT] = -(1 << 62)
     seq[0] = S.cid[c]
     seq[1] = 0
     count_active(S, P, c, w)
@@ -222,10 +242,7 @@ def client_exit(S, P, c, m, in_wmo, age_m, g_youth, w, seq, hk, mode):
     """1. Death, moving away, transfer to the Wlz: one draw each per client-month, always
     drawn (exempt or not), checked in that order. Returns the end reason or 0."""
     hg = U(S.wmo_group[U(c)]) if in_wmo else U(g_youth)
-    k = U(w[W_MORT])  # ages only grow: continue from last month's band
-    while k + U(1) < U(P.mort_from_m.shape[0]) and age_m >= P.mort_from_m[k + U(1)]:
-        k += U(1)
-    w[W_MORT] = k
+    k = U(w[W_MORT])
     wlz_h = P.g_wlz[hg]
     if S.flags[U(c)] & F_WLZ_CANDIDATE:
         wlz_h *= P.wlz_candidate_mult
@@ -425,7 +442,8 @@ def step_month(S, P, B, ch, c, t, w, seq, hk, month_scale, mode, lo, hi, birth):
     in_wmo = w[W_ACTIVE + WMO] != 0
     age_m = m - birth
     g_wmo = np.int64(S.wmo_group[uc])
-    w[W_YOUTH] = youth_band(P, age_m, w[W_YOUTH])  # ages only grow: continue from last month
+    if age_m >= w[W_BANDS_AT]:
+        update_bands(P, age_m, w)
     g_youth = P.youth_groups[U(w[W_YOUTH])]
     reason = client_exit(S, P, c, m, in_wmo, age_m, g_youth, w, seq, hk, mode)
     if reason != 0:
