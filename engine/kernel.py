@@ -6,11 +6,19 @@ clients in parallel chunks; each chunk adds into its own int64 bins, so totals a
 and independent of thread count and order. Written as a per-month step driven by a loop,
 so a month-outer driver can be added for what couples clients (capacity, waiting lists).
 
-Performance notes. Kernel functions are compiled with `_nrt=False`: no reference counting
-in the hot loop (with it, every helper call that takes the state tuples increfs each array,
-which cost 20x). They therefore allocate nothing: work arrays come from the driver.
-Bins are laid out [chunk, group, product, step, month, field] so one arrangement's months
-fall in neighbouring cache lines.
+Performance notes (README, Performance; outputs are bit-identical, tests/test_golden.py).
+- `_nrt=False`: no reference counting in the hot loop (with it, every helper call that
+  takes the state tuples increfs each array, which cost 20x). Nothing is allocated: work
+  arrays come from the driver.
+- Hot helpers are inlined (`hot`); rare paths (arrival, exits, turning 18, goal,
+  reindication) are separate functions (`cold`), and the usual month calls none of them.
+- Indices are unsigned (`U`) in the hot paths: Numba emits negative-index wrap-around code
+  for every signed index. Codes are validated when the state is built.
+- The month-independent half of each monthly draw is hashed once per client or slot
+  (engine.rng.entity_key); keyed and sequential draws are two compiled specialisations.
+- Only changes are booked: stocks follow from flows, served counts from period openings.
+- Bins are laid out [chunk, group, product, step, month, field] so one arrangement's months
+  fall in neighbouring cache lines.
 
 Rules act in `engine.rule_hooks` at the moments intake, reindication, date and monthly.
 """
@@ -82,7 +90,7 @@ _AGE18_M = 18 * 12
 
 hot = njit(cache=True, inline="always", _nrt=False)
 cold = njit(cache=True, _nrt=False)
-U = np.uint64
+U = np.uint64  # unsigned index: no negative-index wrap-around code
 
 
 @hot
@@ -246,9 +254,9 @@ def client_exit(S, P, c, m, in_wmo, age_m, g_youth, w, seq, hk, mode):
     wlz_h = P.g_wlz[hg]
     if S.flags[U(c)] & F_WLZ_CANDIDATE:
         wlz_h *= P.wlz_candidate_mult
-    u_death = draw_ek(mode, seq, P.keys, hk[U(H_DEATH)], m)
-    u_moved = draw_ek(mode, seq, P.keys, hk[U(H_MOVED)], m)
-    u_wlz = draw_ek(mode, seq, P.keys, hk[U(H_WLZ)], m)
+    u_death = draw_ek(mode, seq, P.keys, hk[H_DEATH], m)
+    u_moved = draw_ek(mode, seq, P.keys, hk[H_MOVED], m)
+    u_wlz = draw_ek(mode, seq, P.keys, hk[H_WLZ], m)
     reason = 0
     if u_death < P.mort_h[k]:
         reason = R_DEATH
@@ -388,9 +396,9 @@ def book_flows(S, P, B, ch, c, m, t, active_d0, active_d1, g_wmo, g_youth, w):
                 B.cli[U(ch), U(d), U(prev), U(t), U(C_OUT0 + r)] += 1
             if now >= 0:
                 if prev >= 0 or w[W_PREV + 1 - d] >= 0:
-                    B.cli[U(ch), U(d), U(now), U(t), U(C_IN_TRANSFER)] += 1
+                    B.cli[U(ch), U(d), U(now), U(t), C_IN_TRANSFER] += 1
                 else:
-                    B.cli[U(ch), U(d), U(now), U(t), U(C_IN_NEW)] += 1
+                    B.cli[U(ch), U(d), U(now), U(t), C_IN_NEW] += 1
             w[W_PREV + d] = now
         if now < 0:
             continue
@@ -478,10 +486,10 @@ def step_month(S, P, B, ch, c, t, w, seq, hk, month_scale, mode, lo, hi, birth):
             gross = np.int64(np.floor(np.float64(S.weekly_cents[a]) * scale + 0.5))
             s = S.step[a]
             ug, up, us = U(g), p, U(s)
-            B.arr[uch, ug, up, us, ut, U(A_ACTIVE)] += 1
-            B.arr[uch, ug, up, us, ut, U(A_GROSS)] += gross
+            B.arr[uch, ug, up, us, ut, A_ACTIVE] += 1
+            B.arr[uch, ug, up, us, ut, A_GROSS] += gross
             if oc_left > 0 and P.p_own[p]:
-                B.arr[uch, ug, up, us, ut, U(A_OC)] += min(oc_left, gross)
+                B.arr[uch, ug, up, us, ut, A_OC] += min(oc_left, gross)
                 oc_left = 0
             if trace:
                 B.trace_cost[a, ut] = gross
