@@ -4,7 +4,10 @@
 
 Per size, each measurement in its own subprocess (so peak RSS is that size's alone):
   kernel     best and median of --repeats calls of `run_kernel` (warm), active
-             arrangement-months and arrangement-months per second;
+             arrangement-months and arrangement-months per second; also the CPU seconds
+             of those calls (all threads): on a machine shared with other jobs, active
+             arrangement-months per (CPU seconds / threads) is what the cores would do
+             undisturbed;
   end to end `caseload run` as a user runs it (generate, build state, kernel, aggregate,
              write the run folder), wall time of the whole process with a warm Numba cache,
              best of --e2e-repeats, and its peak RSS;
@@ -53,15 +56,16 @@ def child_kernel(scale: float, repeats: int) -> dict:
     state = build_state(pop, policy, profile.group_codes)
     params = compile_params(profile, policy, pop.pool_rate, profile.start, MONTHS, 1)
     n_chunks = numba.get_num_threads() * CHUNKS_PER_THREAD
-    times = []
+    times, cpus = [], []
     for i in range(repeats + 1):
         s = copy_state(state)
         _init_weekly(s, params)
         b = allocate_bins(params, len(profile.groups), len(policy.products), params.price_cents.shape[1], n_chunks, s.aid.shape[0])
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         run_kernel(s, params, b, n_chunks)
         if i:  # the first call loads the cache
             times.append(time.perf_counter() - t0)
+            cpus.append(time.process_time() - c0)
     am = int(b.arr[..., 0].sum())
     best = min(times)
     return {
@@ -72,6 +76,8 @@ def child_kernel(scale: float, repeats: int) -> dict:
         "kernel_s_median": round(statistics.median(times), 4),
         "kernel_s_all": [round(x, 4) for x in times],
         "arrangement_months_per_s": round(am / best),
+        "kernel_cpu_s_best": round(min(cpus), 4),
+        "arrangement_months_per_cpu_s_per_thread": round(am / (min(cpus) / numba.get_num_threads())),
         "threads": numba.get_num_threads(),
     }
 
@@ -184,7 +190,7 @@ def machine() -> dict:
 
 def print_table(result: dict) -> None:
     rows = result["sizes"]
-    head = ["size", "scale", "clients", "slots", "arr-months", "kernel s", "M arr-m/s", "e2e s", "compile s", "peak MiB"]
+    head = ["size", "scale", "clients", "slots", "arr-months", "kernel s", "M arr-m/s", "cpu s", "M/s by cpu", "e2e s", "compile s", "peak MiB"]
     table = [head]
     for r in rows:
         table.append(
@@ -196,6 +202,8 @@ def print_table(result: dict) -> None:
                 f"{r['active_arrangement_months']:,}",
                 f"{r['kernel_s_best']:.3f}",
                 f"{r['arrangement_months_per_s'] / 1e6:.1f}",
+                f"{r['kernel_cpu_s_best']:.3f}",
+                f"{r['arrangement_months_per_cpu_s_per_thread'] / 1e6:.1f}",
                 f"{r['e2e_s_best']:.2f}",
                 f"{r['compile_s']:.1f}" if "compile_s" in r else "-",
                 f"{r['peak_rss_mib']:,}",
@@ -215,6 +223,8 @@ def print_table(result: dict) -> None:
             print(f"  {label:12s} mean {r['diff_mean_eur']:>12,}  sd {r['diff_sd_eur']:>11,}")
         print(f"  sd sequential / keyed {crn['sd_ratio_sequential_over_keyed']} (about {crn['seeds_for_equal_precision']}x the seeds for the same precision);")
         print(f"  sd independent / keyed {crn['sd_ratio_independent_over_keyed']}")
+    print("\nkernel s: wall, best of the repeats; cpu s: CPU seconds of all threads; M/s by cpu: active")
+    print("arrangement-months per (CPU seconds / threads), what the cores do when not shared")
     m = result["machine"]
     print(f"\n{m['cores']} cores, {m['cpu']}; load average {m['load_average']} at the start, {result['load_average_end']} at the end")
 
