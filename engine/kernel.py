@@ -6,11 +6,19 @@ clients in parallel chunks; each chunk adds into its own int64 bins, so totals a
 and independent of thread count and order. Written as a per-month step driven by a loop,
 so a month-outer driver can be added for what couples clients (capacity, waiting lists).
 
-Performance notes. Kernel functions are compiled with `_nrt=False`: no reference counting
-in the hot loop (with it, every helper call that takes the state tuples increfs each array,
-which cost 20x). They therefore allocate nothing: work arrays come from the driver.
-Bins are laid out [chunk, group, product, step, month, field] so one arrangement's months
-fall in neighbouring cache lines.
+Performance notes (README, Performance; outputs are bit-identical, tests/test_golden.py).
+- `_nrt=False`: no reference counting in the hot loop (with it, every helper call that
+  takes the state tuples increfs each array, which cost 20x). Nothing is allocated: work
+  arrays come from the driver.
+- Hot helpers are inlined (`hot`); rare paths (arrival, exits, turning 18, goal,
+  reindication) are separate functions (`cold`), and the usual month calls none of them.
+- Indices are unsigned (`U`) in the hot paths: Numba emits negative-index wrap-around code
+  for every signed index. Codes are validated when the state is built.
+- The month-independent half of each monthly draw is hashed once per client or slot
+  (engine.rng.entity_key); keyed and sequential draws are two compiled specialisations.
+- Only changes are booked: stocks follow from flows, served counts from period openings.
+- Bins are laid out [chunk, group, product, step, month, field] so one arrangement's months
+  fall in neighbouring cache lines.
 
 Rules act in `engine.rule_hooks` at the moments intake, reindication, date and monthly.
 """
@@ -39,6 +47,7 @@ from engine.arrangement import (  # noqa: F401  (bin layout constants are part o
     C_START,
     CLI_FIELDS_BASE,
     W_ACTIVE,
+    W_BANDS_AT,
     W_HALF,
     W_MORT,
     W_PREV,
@@ -96,7 +105,25 @@ Bins = namedtuple("Bins", ["arr", "cli", "served_half", "served_year", "events",
 
 _AGE18_M = 18 * 12
 
-U = np.uint64
+U = np.uint64  # unsigned index: no negative-index wrap-around code
+
+
+@hot
+def update_bands(P, age_m, w):
+    """The client's mortality and youth age bands at age `age_m` months (ages only grow:
+    search up from the current bands), and the age at which either changes next."""
+    k = w[W_MORT]
+    while k + 1 < P.mort_from_m.shape[0] and age_m >= P.mort_from_m[k + 1]:
+        k += 1
+    w[W_MORT] = k
+    b = youth_band(P, age_m, w[W_YOUTH])
+    w[W_YOUTH] = b
+    at = 1 << 62
+    if k + 1 < P.mort_from_m.shape[0]:
+        at = min(at, np.int64(np.ceil(P.mort_from_m[k + 1])))
+    if b + 1 < P.youth_groups.shape[0]:
+        at = min(at, P.youth_bands_m[b + 1])
+    w[W_BANDS_AT] = at
 
 
 @hot
@@ -152,6 +179,7 @@ def init_client(S, P, B, ch, c, w, seq, hk):
         w[W_YEAR + d] = -1
     w[W_MORT] = 0
     w[W_YOUTH] = 0
+    w[W_BANDS_AT] = -(1 << 62)
     seq[0] = S.cid[c]
     seq[1] = 0
     count_active(S, P, c, w)
@@ -185,16 +213,13 @@ def client_exit(S, P, c, m, in_wmo, age_m, g_youth, w, seq, hk, mode):
     """1. Death, moving away, transfer to the Wlz: one draw each per client-month, always
     drawn (exempt or not), checked in that order. Returns the end reason or 0."""
     hg = U(S.wmo_group[U(c)]) if in_wmo else U(g_youth)
-    k = U(w[W_MORT])  # ages only grow: continue from last month's band
-    while k + U(1) < U(P.mort_from_m.shape[0]) and age_m >= P.mort_from_m[k + U(1)]:
-        k += U(1)
-    w[W_MORT] = k
+    k = U(w[W_MORT])
     wlz_h = P.g_wlz[hg]
     if S.flags[U(c)] & F_WLZ_CANDIDATE:
         wlz_h *= P.wlz_candidate_mult
-    u_death = draw_ek(mode, seq, P.keys, hk[U(H_DEATH)], m)
-    u_moved = draw_ek(mode, seq, P.keys, hk[U(H_MOVED)], m)
-    u_wlz = draw_ek(mode, seq, P.keys, hk[U(H_WLZ)], m)
+    u_death = draw_ek(mode, seq, P.keys, hk[H_DEATH], m)
+    u_moved = draw_ek(mode, seq, P.keys, hk[H_MOVED], m)
+    u_wlz = draw_ek(mode, seq, P.keys, hk[H_WLZ], m)
     reason = 0
     if u_death < P.mort_h[k]:
         reason = R_DEATH
@@ -335,9 +360,9 @@ def book_flows(S, P, B, ch, c, m, t, active_d0, active_d1, g_wmo, g_youth, w):
                 B.cli[U(ch), U(d), U(prev), U(t), U(C_OUT0 + r)] += 1
             if now >= 0:
                 if prev >= 0 or w[W_PREV + 1 - d] >= 0:
-                    B.cli[U(ch), U(d), U(now), U(t), U(C_IN_TRANSFER)] += 1
+                    B.cli[U(ch), U(d), U(now), U(t), C_IN_TRANSFER] += 1
                 else:
-                    B.cli[U(ch), U(d), U(now), U(t), U(C_IN_NEW)] += 1
+                    B.cli[U(ch), U(d), U(now), U(t), C_IN_NEW] += 1
             w[W_PREV + d] = now
         if now < 0:
             continue
@@ -389,7 +414,8 @@ def step_month(S, P, B, ch, c, t, w, seq, hk, month_scale, mode, lo, hi, birth):
     in_wmo = w[W_ACTIVE + WMO] != 0
     age_m = m - birth
     g_wmo = np.int64(S.wmo_group[uc])
-    w[W_YOUTH] = youth_band(P, age_m, w[W_YOUTH])  # ages only grow: continue from last month
+    if age_m >= w[W_BANDS_AT]:
+        update_bands(P, age_m, w)
     g_youth = P.youth_groups[U(w[W_YOUTH])]
     reason = client_exit(S, P, c, m, in_wmo, age_m, g_youth, w, seq, hk, mode)
     if reason != 0:
@@ -425,15 +451,20 @@ def step_month(S, P, B, ch, c, t, w, seq, hk, month_scale, mode, lo, hi, birth):
             gross = np.int64(np.floor(np.float64(S.weekly_cents[a]) * scale + 0.5))
             s = S.step[a]
             ug, up, us = U(g), p, U(s)
-            B.arr[uch, ug, up, us, ut, U(A_ACTIVE)] += 1
-            B.arr[uch, ug, up, us, ut, U(A_GROSS)] += gross
+            B.arr[uch, ug, up, us, ut, A_ACTIVE] += 1
+            B.arr[uch, ug, up, us, ut, A_GROSS] += gross
             if oc_left > 0 and P.p_own[p]:
-                B.arr[uch, ug, up, us, ut, U(A_OC)] += min(oc_left, gross)
+                B.arr[uch, ug, up, us, ut, A_OC] += min(oc_left, gross)
                 oc_left = 0
             if trace:
                 B.trace_cost[a, ut] = gross
                 B.trace_step[a, ut] = s
-    book_flows(S, P, B, ch, c, m, t, active_d0, active_d1, g_wmo, g_youth, w)
+    # a client who stays in the same domains and groups has nothing to book, unless the month
+    # opens a half-year or the run (clients served are counted once per period)
+    now0 = g_wmo if active_d0 else -1
+    now1 = g_youth if active_d1 else -1
+    if now0 != w[W_PREV + WMO] or now1 != w[W_PREV + JEUGD] or t == 0 or (U(P.start % 6) + U(t)) % U(6) == U(0):
+        book_flows(S, P, B, ch, c, m, t, active_d0, active_d1, g_wmo, g_youth, w)
     w[W_ACTIVE + WMO] = 1 if active_d0 else 0
     w[W_ACTIVE + JEUGD] = 1 if active_d1 else 0
     return active_d0 or active_d1
