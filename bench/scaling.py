@@ -133,7 +133,7 @@ def crn_spread(seeds: int, override: dict = CRN_OVERRIDE) -> dict:
     """Spread across simulation seeds of (measure - baseline) total gross cost, 48 months,
     same population: keyed draws, sequential draws, and independent seeds (keyed, the
     measure run on seed + 10,000)."""
-    from engine.kernel import A_GROSS
+    from engine.arrangement import A_GROSS
     from engine.rng import MODE_KEYED, MODE_SEQUENTIAL
     from engine.simulate import build_state, simulate
     from synthetic_population.generator import generate

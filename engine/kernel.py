@@ -32,20 +32,17 @@ import numba
 import numpy as np
 from numba import njit
 
-from engine.arrangement import (  # noqa: F401  (bin layout constants are part of this module's API)
+from engine.arrangement import (
     A_ACTIVE,
-    A_ENDS,
     A_GROSS,
     A_OC,
     A_REIND,
     A_STARTS,
-    ARR_FIELDS,
     C_END,
     C_IN_NEW,
     C_IN_TRANSFER,
     C_OUT0,
     C_START,
-    CLI_FIELDS_BASE,
     W_ACTIVE,
     W_BANDS_AT,
     W_HALF,
@@ -61,7 +58,6 @@ from engine.arrangement import (  # noqa: F401  (bin layout constants are part o
     hot,
     weekly_base_cents,
     youth_band,
-    youth_group,
 )
 from engine.domain import (
     F_WLZ_CANDIDATE,

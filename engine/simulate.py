@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 import numba
 import numpy as np
 
+from engine.arrangement import ARR_FIELDS
 from engine.compile import Params, compile_params
 from engine.domain import END_REASONS
 from engine.errors import InputError
-from engine.kernel import ARR_FIELDS, Bins, run_kernel, weekly_base_cents_all
+from engine.kernel import Bins, run_kernel, weekly_base_cents_all
 from engine.months import format_month
 from engine.rng import MODE_KEYED
 from engine.rule_hooks import EVENT_FIELDS, EVENT_KINDS

@@ -34,9 +34,9 @@ import numpy as np
 import polars as pl
 
 from engine import aggregate
+from engine.arrangement import A_GROSS
 from engine.domain import S_PENDING
 from engine.errors import InputError
-from engine.kernel import A_GROSS
 from engine.months import format_month, month_index
 from engine.outputs import atomic_folder, write_json
 from engine.rng import MODE_KEYED
