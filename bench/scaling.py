@@ -46,8 +46,9 @@ CRN_OVERRIDE = {"products.begeleiding.goal_hazard_m": 0.012}  # baseline 0.014
 def child_kernel(scale: float, repeats: int) -> dict:
     import numba
 
-    from engine.kernel import run_kernel
-    from engine.simulate import CHUNKS_PER_THREAD, _init_weekly, allocate_bins, build_state, compile_params, copy_state
+    from engine.kernel import run_kernel, weekly_base_cents_all
+    from engine.simulate import CHUNKS_PER_THREAD, allocate_bins, build_state, compile_params
+    from engine.state import copy_state
     from synthetic_population.generator import generate
     from synthetic_population.profile import load_profile
 
@@ -59,7 +60,7 @@ def child_kernel(scale: float, repeats: int) -> dict:
     times, cpus = [], []
     for i in range(repeats + 1):
         s = copy_state(state)
-        _init_weekly(s, params)
+        weekly_base_cents_all(s, params)
         b = allocate_bins(params, len(profile.groups), len(policy.products), params.price_cents.shape[1], n_chunks, s.aid.shape[0])
         c0, t0 = time.process_time(), time.perf_counter()
         run_kernel(s, params, b, n_chunks)

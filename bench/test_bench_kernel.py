@@ -1,8 +1,7 @@
 """The monthly kernel alone on the default profile (about 2.5 million active
 arrangement-months over 48 months): `run_kernel` on a fresh copy of the state."""
 
-from engine.kernel import run_kernel
-from engine.simulate import _init_weekly
+from engine.kernel import run_kernel, weekly_base_cents_all
 from engine.state import copy_state
 
 
@@ -11,7 +10,7 @@ def test_kernel_default_profile(benchmark, kernel_inputs):
 
     def setup():
         s = copy_state(state)
-        _init_weekly(s, params)
+        weekly_base_cents_all(s, params)
         return (s, params, bins(), n_chunks), {}
 
     run_kernel(*setup()[0])  # compile (or load the cache) outside the measurement
