@@ -17,6 +17,26 @@ from engine.params import Param, Section, apply_overrides, load_toml, unwrap
 
 LIBRARY = Path(__file__).parent / "library"
 
+# IV3 task fields (Regeling taakvelden, BBV) that municipal social-care budgets book under:
+# finance's budget lines. Each product names one (`iv3`); Wmo products book under 6.6, 6.71 or
+# 6.81, youth products under 6.72 or 6.82.
+IV3_TASK_FIELDS = {
+    "6.6": "Maatwerkvoorzieningen (Wmo)",
+    "6.71": "Maatwerkdienstverlening 18+",
+    "6.72": "Maatwerkdienstverlening 18-",
+    "6.81": "Ge\u00ebscaleerde zorg 18+",
+    "6.82": "Ge\u00ebscaleerde zorg 18-",
+}
+IV3_BY_DOMAIN = {"wmo": ("6.6", "6.71", "6.81"), "jeugd": ("6.72", "6.82")}
+
+
+def default_iv3(domain: str, setting: str) -> str:
+    """The task field a product without `iv3` books under: intramural care is escalated care
+    (6.81 / 6.82), the rest customised services (6.71 / 6.72)."""
+    if domain == "wmo":
+        return "6.81" if setting == "intramural" else "6.71"
+    return "6.82" if setting == "intramural" else "6.72"
+
 
 @dataclass(frozen=True)
 class Step:
@@ -149,7 +169,9 @@ def load_policy(name_or_path: str | Path, overrides: dict | None = None) -> Poli
         domain = ps.text("domain", choices=DOMAINS)
         area = ps.text("area")
         setting = ps.text("setting", choices=SETTINGS)
-        iv3 = ps.text("iv3", "")
+        iv3 = ps.text("iv3") if ps.has("iv3") else default_iv3(domain, setting)
+        if iv3 not in IV3_BY_DOMAIN[domain]:
+            raise ps.error("iv3", f"{iv3!r} is not an IV3 task field for a {domain} product", "one of: " + ", ".join(IV3_BY_DOMAIN[domain]) + f" ({', '.join(f'{k} {v}' for k, v in IV3_TASK_FIELDS.items())})")
         own = ps.boolean("own_contribution", False)
         ho_min = ps.boolean("ho_minutes", False)
         ind = ps.number("indication_months", lo=1, hi=600, integer=True)
