@@ -210,7 +210,7 @@ def affected_sheet(folder: Folder) -> Sheet:
     return Sheet(
         "Clients affected",
         "Clients whose care a measure reduced or ended, per client group",
-        f"Distinct clients over the horizon, {'the mean of %d seeds, ' % n if n > 1 else ''}rounded; cells under {SMALL_CELL} clients are suppressed ('{SUPPRESSED}'). Each measure on its own, and the package.",
+        f"Distinct clients over the horizon, {f'the mean of {n} seeds, ' if n > 1 else ''}rounded; cells under {SMALL_CELL} clients are suppressed ('{SUPPRESSED}'). Each measure on its own, and the package.",
         frame, {"Care reduced (clients)": INT, "Care ended (clients)": INT}, freeze_cols=2,
     )
 
