@@ -86,13 +86,31 @@ def cmd_run(args) -> int:
     spec = _spec_from_args(args)
     if args.run_id and ("/" in args.run_id or args.run_id.startswith(".")):
         raise InputError("--run-id", f"{args.run_id!r}", "a plain folder name")
-    with report.progress(args.quiet, "simulating") as prog:
+    with report.progress(args.quiet, "run", RUN_STAGES) as prog:
         result, path = execute(spec, Path(args.out), args.run_id, progress=prog)
+        prog("run")
+        cat = _register(path, args, prog)
     if args.json:
-        print(json.dumps({"run_dir": str(path), **report.summary_json(result)}, indent=2))
+        print(json.dumps({"run_dir": str(path), "catalog": cat, **report.summary_json(result)}, indent=2))
     elif not args.quiet:
         report.print_run_summary(result, path)
     return 0
+
+
+RUN_STAGES = [("population", "generating the population"), ("run", "simulating and writing the run folder"), ("catalog", "registering in the catalog")]
+
+
+def _register(path: Path, args, prog=None) -> str | None:
+    """Register a complete folder in the run catalog; a failure is a warning (the folder is
+    the source of truth and `caseload runs rebuild` picks it up)."""
+    from engine.catalog import try_register
+
+    cat, why = try_register(path, getattr(args, "catalog", None))
+    if prog:
+        prog("catalog")
+    if why and not args.quiet:
+        print(f"caseload: warning: {path} is complete but not in the catalog {cat}: {why}; `caseload runs rebuild` adds it", file=sys.stderr)
+    return None if cat is None or why else str(cat)
 
 
 def cmd_compare(args) -> int:
@@ -103,8 +121,9 @@ def cmd_compare(args) -> int:
     meas = resolve_run(args.measure, Path(args.out))
     result = compare_runs(base, meas)
     path = write_comparison(result, base, meas, Path(args.out), args.name)
+    cat = _register(path, args)
     if args.json:
-        print(json.dumps({"comparison_dir": str(path), "yearly": result["comparison_yearly"].to_dicts(), "by_group": result["affected_by_group"].to_dicts()}, indent=2, default=str))
+        print(json.dumps({"comparison_dir": str(path), "catalog": cat, "yearly": result["comparison_yearly"].to_dicts(), "by_group": result["affected_by_group"].to_dicts()}, indent=2, default=str))
     elif not args.quiet:
         report.print_comparison(result, path)
     return 0
@@ -166,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-id", default=None, help="name of the run folder (default: NAME-DATE-TIME-HASH)")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     p.add_argument("--json", action="store_true", help="print a machine-readable summary")
+    p.add_argument("--catalog", default=None, metavar="FILE", help="register the run in this catalog (default: $CASELOAD_CATALOG, else catalog.duckdb beside --out; 'off': none)")
     p.set_defaults(func=cmd_run)
 
     pop = sub.add_parser("population", help="synthetic populations and client extracts")
@@ -194,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--name", default=None, help="comparison folder name (default compare-BASE--MEASURE)")
     c.add_argument("--quiet", action="store_true")
     c.add_argument("--json", action="store_true")
+    c.add_argument("--catalog", default=None, metavar="FILE", help="register the comparison in this catalog (default: $CASELOAD_CATALOG, else catalog.duckdb beside --out; 'off': none)")
     c.set_defaults(func=cmd_compare)
 
     pr = sub.add_parser("params", help="list every named parameter (assumption register) of a profile and its policy")
@@ -204,6 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
     from engine import cli_data
 
     cli_data.register(sub, pop_sub)
+    from engine import cli_outputs
+
+    cli_outputs.register(sub)
     return parser
 
 

@@ -14,19 +14,38 @@ out = Console()
 
 
 @contextlib.contextmanager
-def progress(quiet: bool, what: str):
-    """A spinner with the current stage on stderr (only on a terminal, never with --quiet).
-    Yields a callback `prog(stage, obj)` that long steps call."""
+def progress(quiet: bool, what: str, stages: list[tuple[str, str]] | None = None):
+    """Progress on stderr (only on a terminal, never with --quiet). Yields a callback
+    `prog(stage, obj)` that long steps call. With `stages` ([(key, label)], in order) it is a
+    bar that moves one step each time a stage reports that it is done; without, a spinner."""
     if quiet or not sys.stderr.isatty():
         yield lambda *a, **k: None
         return
-    with console.status(f"[bold]{what}[/]") as status:
-        def update(stage, obj=None):
+    if not stages:
+        with console.status(f"[bold]{what}[/]") as status:
+            def update(stage, obj=None):
+                if stage == "population" and obj is not None:
+                    status.update(f"[bold]{what}[/]: {obj.n_clients:,} clients, {obj.n_arrangements:,} arrangement slots")
+                else:
+                    status.update(f"[bold]{what}[/]: {stage}")
+            yield update
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    keys = [k for k, _ in stages]
+    with Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task(f"{what}: {stages[0][1]}", total=len(stages))
+
+        def step(stage, obj=None):
+            if stage not in keys:
+                bar.update(task, description=f"{what}: {stage}")
+                return
+            i = keys.index(stage) + 1
+            text = f"{what}: {stages[i][1]}" if i < len(stages) else f"{what}: done"
             if stage == "population" and obj is not None:
-                status.update(f"[bold]{what}[/]: {obj.n_clients:,} clients, {obj.n_arrangements:,} arrangement slots")
-            else:
-                status.update(f"[bold]{what}[/]: {stage}")
-        yield update
+                text += f" ({obj.n_clients:,} clients, {obj.n_arrangements:,} arrangement slots)"
+            bar.update(task, completed=i, description=text)
+        yield step
 
 
 def summary_json(result) -> dict:
