@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test bench lint clean clean-cache
+.PHONY: demo test bench lint clean clean-cache chromium
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -12,17 +12,31 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[test]"
 	@touch $(STAMP)
 
+# Headless Chromium for the report test (Debian's package); skipped when it is there.
+CHROMIUM := /usr/bin/chromium
+chromium:
+	@if [ -x $(CHROMIUM) ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	else echo "chromium is missing: sudo apt-get install chromium (the report test needs it)"; fi
+
 DEMO_OUT := runs/out/demo
+DEMO_REPORT := $(DEMO_OUT)/report.html
+CATALOG := runs/catalog.duckdb
 
 # The main job on the embedded default: the baseline 2024-01..2027-12 and the BOZ measure
-# package 2024, then the comparison (savings per domain and budget year).
+# package 2024, then the comparison (savings per domain and budget year), registered in the
+# run catalog; then the HTML report of the comparison and the baseline's finance workbook.
 demo: $(STAMP)
 	rm -rf $(DEMO_OUT)
-	$(VENV)/bin/caseload run runs/scenarios/baseline.toml --out $(DEMO_OUT) --run-id baseline
-	$(VENV)/bin/caseload run runs/scenarios/boz-2024.toml --out $(DEMO_OUT) --run-id boz-2024
-	$(VENV)/bin/caseload compare baseline boz-2024 --out $(DEMO_OUT)
+	$(VENV)/bin/caseload run runs/scenarios/baseline.toml --out $(DEMO_OUT) --run-id baseline --catalog $(CATALOG)
+	$(VENV)/bin/caseload run runs/scenarios/boz-2024.toml --out $(DEMO_OUT) --run-id boz-2024 --catalog $(CATALOG)
+	$(VENV)/bin/caseload compare baseline boz-2024 --out $(DEMO_OUT) --catalog $(CATALOG)
+	$(VENV)/bin/caseload report $(DEMO_OUT)/compare-baseline--boz-2024 --out $(DEMO_REPORT) --quiet
+	$(VENV)/bin/caseload export $(DEMO_OUT)/baseline --xlsx $(DEMO_OUT)/baseline.xlsx --quiet
+	@echo "report: $(abspath $(DEMO_REPORT))"
+	@echo "workbook (baseline): $(abspath $(DEMO_OUT)/baseline.xlsx)"
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(PY) -m pytest -q
 
 bench: $(STAMP)

@@ -35,12 +35,10 @@ def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     raw = span / max(n, 1)
     mag = 10 ** math.floor(math.log10(raw))
     step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
-    start = math.floor(lo / step) * step
-    ticks = []
-    v = start
-    while v <= hi + step * 0.5:
-        ticks.append(round(v, 10))
-        v += step
+    start = math.floor(lo / step + 1e-9) * step
+    ticks = [round(start, 10)]
+    while ticks[-1] < hi - 1e-9 * span:
+        ticks.append(round(ticks[-1] + step, 10))
     return ticks
 
 
@@ -177,7 +175,7 @@ def hbar_chart(rows: list[tuple[str, list[float | None]]], parts: list[tuple[str
     segments. A None value is a suppressed cell: no bar, the text '<10' instead."""
     if not rows:
         return ""
-    left, right, top = 120, width - 110, 8
+    left, right, top = 120, width - 150, 8
     rh = 26
     height = top + rh * len(rows) + 30
     totals = [sum(v for v in vs if v is not None) for _, vs in rows]
@@ -201,7 +199,7 @@ def hbar_chart(rows: list[tuple[str, list[float | None]]], parts: list[tuple[str
         notes = []
         for (pname, color), v in zip(parts, vs, strict=True):
             if v is None:
-                notes.append(f"{pname} {suppressed_text}")
+                notes.append(f"{pname.split()[-1]} {suppressed_text}")
                 continue
             w = x_of(v) - left
             if w > 0:
@@ -210,7 +208,7 @@ def hbar_chart(rows: list[tuple[str, list[float | None]]], parts: list[tuple[str
         total = sum(v for v in vs if v is not None)
         txt = fmt(total) if any(v is not None for v in vs) else ""
         if notes:
-            txt = (txt + "  " if txt else "") + ", ".join(notes)
+            txt = f"{txt} ({', '.join(notes)})" if txt else ", ".join(notes)
         out.append(f'<text x="{x + 6:.1f}" y="{y + rh / 2 + 4:.1f}" fill="#5b616b">{esc(txt)}</text>')
     out.append(f'<line x1="{left}" x2="{left}" y1="{top}" y2="{bottom}" stroke="{AXIS}"/>')
     out.append("</svg>")
@@ -222,7 +220,7 @@ def tornado(rows: list[tuple[str, float, float, str, str]], base: float, label: 
     saving to the saving at the low value and one to the saving at the high value."""
     if not rows:
         return ""
-    left, right, top = 250, width - 20, 22
+    left, right, top = 330, width - 20, 22
     rh = 30
     height = top + rh * len(rows) + 30
     vals = [base] + [v for _, lo, hi, _, _ in rows for v in (lo, hi)]

@@ -126,11 +126,15 @@ def cmd_runs_list(args) -> int:
         return 0
     if args.quiet:
         return 0
-    cols = ["run id", "kind", "name", "horizon", "seeds", "measures", "created"]
-    table = _table(f"{len(rows)} folders in {_catalog(args)}", cols, [
-        [r["run_id"], r["kind"] + ("" if r["complete"] else " (folder missing)"), r["name"], f"{r['start']} +{r['months']}",
-         ",".join(map(str, r["seeds"])), r["n_measures"], (r["created"] or "")[:16].replace("T", " ")] for r in rows], {5})
-    table.columns[0].no_wrap = True
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=f"{len(rows)} folders in {_catalog(args)}", box=box.SIMPLE_HEAD, pad_edge=False)
+    for c, just in (("run id", "left"), ("kind", "left"), ("name", "left"), ("horizon", "left"), ("seeds", "left"), ("created", "left")):
+        table.add_column(c, justify=just, no_wrap=c != "name", overflow="ellipsis")
+    for r in rows:
+        table.add_row(r["run_id"], r["kind"] + ("" if r["complete"] else " (folder missing)"), str(r["name"]), f"{r['start']}+{r['months']}",
+                      ",".join(map(str, r["seeds"])), (r["created"] or "")[:16].replace("T", " "))
     out.print(table)
     return 0
 

@@ -36,6 +36,9 @@ body{margin:0;background:var(--bg);color:var(--ink);font:15px/1.5 system-ui,-app
 header{background:var(--accent);color:#fff;padding:28px 40px 22px}
 header h1{margin:0 0 4px;font-size:26px;font-weight:650;letter-spacing:-.01em}
 header p{margin:0;color:#d5dee8;font-size:14px}
+nav{margin:14px 0 0;display:flex;flex-wrap:wrap;gap:6px 18px;font-size:13px}
+nav a{color:#fff;text-decoration:none;border-bottom:1px solid rgba(255,255,255,.35)}
+nav a:hover{border-bottom-color:#fff}
 main{max-width:1180px;margin:0 auto;padding:24px 40px 48px}
 section{background:#fff;border:1px solid var(--line);border-radius:8px;padding:20px 24px;margin:0 0 22px}
 h2{font-size:19px;margin:0 0 4px;color:var(--accent)}
@@ -62,7 +65,7 @@ details{margin:8px 0}
 summary{cursor:pointer;color:var(--accent);font-weight:600;font-size:14px}
 .note{color:var(--muted);font-size:13px}
 footer{color:var(--muted);font-size:12px;text-align:center;padding:0 0 30px}
-@media print{body{background:#fff}header{background:#fff;color:var(--ink);border-bottom:2px solid var(--accent)}header p{color:var(--muted)}section{break-inside:avoid;border:none;padding:0}}
+@media print{nav{display:none}body{background:#fff}header{background:#fff;color:var(--ink);border-bottom:2px solid var(--accent)}header p{color:var(--muted)}section{break-inside:avoid;border:none;padding:0}}
 """
 
 
@@ -280,7 +283,7 @@ def _tornado_section(sens: Folder, measures: list[dict]) -> str:
         if sub.height == 0:
             continue
         base = sub["saving_base_net_cents"][0] / 100.0
-        rows = [(f"{r['parameter']}", r["saving_low_net_cents"] / 100.0, r["saving_high_net_cents"] / 100.0,
+        rows = [(f"{r['parameter']} ({json.loads(r['value_low'])} / {json.loads(r['value_high'])})", r["saving_low_net_cents"] / 100.0, r["saving_high_net_cents"] / 100.0,
                  f"{json.loads(r['value_low'])}", f"{json.loads(r['value_high'])}") for r in sub.iter_rows(named=True)]
         figs.append(_figure(titles.get(m, m), charts.tornado(rows, base, f"{titles.get(m, m)}: sensitivity of the saving", width=1100)))
     if not figs:
@@ -318,14 +321,33 @@ def _kpis(items: list[tuple[str, str]]) -> str:
     return '<div class="kpis">' + "".join(f'<div class="kpi"><div class="v">{esc(v)}</div><div class="l">{esc(k)}</div></div>' for k, v in items) + "</div>"
 
 
+def _slug(text: str) -> str:
+    return "".join(ch if ch.isalnum() else "-" for ch in text.lower()).strip("-")
+
+
+def _with_ids(body: str) -> tuple[str, str]:
+    """Give every section the id of its heading; return the body and a contents bar."""
+    parts = body.split("<section><h2>")
+    links = []
+    out = [parts[0]]
+    for part in parts[1:]:
+        heading = part.split("</h2>", 1)[0]
+        sid = _slug(heading)
+        links.append(f'<a href="#{sid}">{heading}</a>')
+        out.append(f'<section id="{sid}"><h2>{part}')
+    nav = '<nav>' + "".join(links) + "</nav>" if links else ""
+    return "".join(out), nav
+
+
 def _page(title: str, subtitle: str, body: str) -> str:
     stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+    body, nav = _with_ids(body)
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">"
         f"<title>{esc(title)}</title><style>{CSS}</style></head><body>"
-        f"<header><h1>{esc(title)}</h1><p>{esc(subtitle)}</p></header><main>{body}</main>"
+        f"<header><h1>{esc(title)}</h1><p>{esc(subtitle)}</p>{nav}</header><main>{body}</main>"
         f"<footer>caseload report, written {esc(stamp)}. Aggregates only: no client-level data; cells of fewer than {SMALL_CELL} clients suppressed.</footer>"
         "</body></html>"
     )
@@ -461,12 +483,17 @@ def _comparison(folder: Folder) -> tuple[str, str, str]:
     if runs_there:
         b, me = open_folder(str(base_dir)), open_folder(str(meas_dir))
         costs = pl.concat([_run_costs(b, "baseline"), _run_costs(me, "measure")])
-        body.append(_cost_section(costs, [("baseline", f"baseline ({bname})"), ("measure", mname)], _small_products(b.table("arrangements_yearly")),
+        body.append(_cost_section(costs, [("baseline", "baseline" if bname == "baseline" else f"baseline ({bname})"), ("measure", mname)], _small_products(b.table("arrangements_yearly")),
                                   "Net cost per month: the baseline (grey) against the measure run."))
         body.append(_caseload_section(_run_caseload(b), "month", "Clients with an active arrangement at the end of each month, baseline run."))
     else:
         body.append('<section><h2>Cost per product over time</h2><p class="note">The two run folders are not there any more; monthly charts need them.</p></section>')
-    if folder.has("affected_by_group"):
+    if runs_there and me.has("affected") and me.table("affected").height:
+        sc = m["measure"]["scenario"]
+        titles = [(x["name"], f"{x.get('number') or ''} {x.get('title') or x['name']}".strip()) for x in sc.get("measures", [])]
+        body.append(_affected_section(me.table("affected"), [*titles, ("all", "All measures together")],
+                                      "Clients whose care each measure reduced or ended within the measure run, and all measures together, per client group."))
+    elif folder.has("affected_by_group"):
         ag = folder.table("affected_by_group")
         aff = pl.concat([ag.select(pl.lit("all").alias("measure"), "domain", "group", pl.lit(k).alias("kind"), pl.col(k).cast(pl.Float64).alias("clients")) for k in ("care_reduced", "care_ended")])
         body.append(_affected_section(aff, [("all", mname)], "Clients whose care the measures reduced or ended, per client group."))
