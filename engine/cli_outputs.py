@@ -208,10 +208,10 @@ def cmd_runs_rebuild(args) -> int:
                "skipped": [{"folder": str(p), "why": why} for p, why in result.skipped]})
         return 0
     if not args.quiet:
-        report.out.print(_table(f"catalog rebuilt: {result.catalog}", ["kind", "folders"], [[k, v] for k, v in sorted(by_kind.items())] + [["total", len(result.registered)]], {1}))
+        report.out.print(_table("catalog rebuilt", ["kind", "folders"], [[k, v] for k, v in sorted(by_kind.items())] + [["total", len(result.registered)]], {1}))
         for p, why in result.skipped:
             report.console.print(f"skipped {p}: {why}")
-        report.out.print(f"{len(result.registered)} folders in {result.seconds:.2f} s")
+        report.out.print(f"{result.catalog}: {len(result.registered)} folders in {result.seconds:.2f} s")
     return 0
 
 
