@@ -329,18 +329,35 @@ def try_register(folder: Path, catalog: Path | str | None = None) -> tuple[Path 
         return catalog_path(folder, catalog), f"catalog error: {str(exc).splitlines()[0]}"
 
 
-def scan(roots: list[Path], progress: Callable[[int, int], None] | None = None) -> tuple[list[Entry], list[tuple[Path, str]]]:
-    """Complete output folders directly under each root (sorted) and the folders skipped with
-    the reason. Unfinished (`.partial-*`) and hidden folders are ignored silently."""
-    candidates, seen = [], set()
-    for root in roots:
-        root = Path(root)
-        if not root.is_dir():
+SCAN_DEPTH = 3
+
+
+def _candidates(root: Path, depth: int, seen: set, out: list) -> None:
+    """Folders with a manifest under `root`, at most `depth` levels down; a folder with a
+    manifest is not looked into. Hidden and unfinished (`.partial-*`) folders are skipped."""
+    try:
+        children = sorted(root.iterdir())
+    except OSError:
+        return
+    for child in children:
+        if not child.is_dir() or child.name.startswith("."):
             continue
-        for child in sorted(root.iterdir()):
-            if child.is_dir() and not child.name.startswith(".") and (child / "manifest.json").exists() and child.resolve() not in seen:
+        if (child / "manifest.json").exists():
+            if child.resolve() not in seen:
                 seen.add(child.resolve())
-                candidates.append(child)
+                out.append(child)
+        elif depth > 1:
+            _candidates(child, depth - 1, seen, out)
+
+
+def scan(roots: list[Path], progress: Callable[[int, int], None] | None = None, depth: int = SCAN_DEPTH) -> tuple[list[Entry], list[tuple[Path, str]]]:
+    """Complete output folders under each root (at most `depth` levels down, sorted) and the
+    folders skipped with the reason."""
+    candidates: list[Path] = []
+    seen: set = set()
+    for root in roots:
+        if Path(root).is_dir():
+            _candidates(Path(root), depth, seen, candidates)
     found, skipped = [], []
     for i, child in enumerate(candidates):
         try:
@@ -353,12 +370,9 @@ def scan(roots: list[Path], progress: Callable[[int, int], None] | None = None) 
 
 
 def default_roots(catalog: Path) -> list[Path]:
-    """Where `rebuild` looks: every folder beside the catalog (runs/out for runs/catalog.duckdb)
-    and the parents of the folders the catalog already lists."""
-    roots = []
-    parent = Path(catalog).resolve().parent
-    if parent.is_dir():
-        roots += [d for d in sorted(parent.iterdir()) if d.is_dir() and not d.name.startswith(".")]
+    """Where `rebuild` looks: the folder of the catalog (so runs/out/* and runs/out/demo/*
+    for runs/catalog.duckdb) and the folders holding the folders the catalog already lists."""
+    roots = [Path(catalog).resolve().parent]
     if Path(catalog).exists():
         try:
             with reading(catalog) as con:

@@ -314,9 +314,10 @@ def register(subparsers) -> None:
     p.set_defaults(func=cmd_runs_sql)
     p = rs.add_parser("rebuild", help="recreate the catalog from the folders", formatter_class=FMT,
                       epilog="examples:\n  caseload runs rebuild\n  caseload runs rebuild --out runs/out --out /data/caseload-runs\n\n"
-                             "Reads every complete folder in the folders beside the catalog (runs/out for runs/catalog.duckdb)\n"
-                             "and the folders the catalog already lists; writes a new catalog and renames it over the old one.")
-    p.add_argument("--out", action="append", metavar="DIR", help="a folder holding run folders (repeatable; default: every folder beside the catalog)")
+                             "Reads every complete folder under the catalog's folder (up to three levels: runs/out/<id>,\n"
+                             "runs/out/demo/<id> for runs/catalog.duckdb) and beside the folders the catalog already lists;\n"
+                             "writes a new catalog and renames it over the old one.")
+    p.add_argument("--out", action="append", metavar="DIR", help="a folder holding run folders (repeatable; default: the catalog's folder)")
     _common(p)
     p.set_defaults(func=cmd_runs_rebuild)
 

@@ -104,6 +104,19 @@ def test_rebuild_after_deleting_the_catalog_gives_the_same_rows(out):
     assert [r["run_id"] for r in catalog.list_runs(cat, "run")] == ["base-a"]
 
 
+def test_rebuild_finds_folders_in_nested_out_dirs(out, toy_run):
+    """`make demo` writes runs/out/demo/<id> and registers in runs/catalog.duckdb."""
+    cat = out.parent / "catalog.duckdb"
+    write_run(toy_run, out / "demo", "nested")
+    catalog.register(out / "demo" / "nested", cat)
+    catalog.register(out / "base-a", cat)
+    before = stable_rows(cat)
+    cat.unlink()
+    catalog.rebuild(cat)
+    assert {r["run_id"] for r in catalog.list_runs(cat)} == {"base-a", "base-b", "exp", "sens", "nested"}
+    assert [r for r in stable_rows(cat)["runs"] if r[0] in ("base-a", "nested")] == before["runs"]
+
+
 def test_an_unfinished_folder_is_never_registered(out):
     cat = out.parent / "catalog.duckdb"
     partial = out / ".partial-killed-12345"
