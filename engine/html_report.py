@@ -438,7 +438,7 @@ def _run(folder: Folder) -> tuple[str, str, str]:
         if s.height:
             kpis.append((f"{'Wmo' if d == 'wmo' else 'youth'} clients served {years[0]}", _count(s["clients_served"][0])))
     rows = [[r["domain"], f"{r['budget_year']}{'' if r['complete'] else ' (part)'}", _count(r["clients_served"]), _eur(r["gross_eur"]), _eur(r["own_contribution_eur"]), _eur(r["net_eur"])]
-            for r in summ.sort(["domain", "budget_year"]).iter_rows(named=True)]
+            for r in sorted(summ.iter_rows(named=True), key=lambda r: (r["domain"] != "wmo", r["domain"], r["budget_year"]))]
     body = [_kpis(kpis), "<section><h2>Clients and cost per budget year</h2>"
             + _table(["Domain", "Budget year", "Clients served", "Gross EUR", "Own contributions EUR", "Net EUR"], rows, {2, 3, 4, 5}) + "</section>"]
     body.append(_cost_section(_run_costs(folder, "run"), [("run", sc.get("name") or "run")], _small_products(folder.table("arrangements_yearly")),
