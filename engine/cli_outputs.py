@@ -248,7 +248,7 @@ def cmd_export(args) -> int:
             sv = next(s for s in sheets if s.name == "Savings").frame
             years = [c for c in sv.columns if c.isdigit()]
             report.out.print(_table("net saving per measure (EUR)", ["measure", *years, "total"],
-                                    [[r["Measure"], *[f"{r[y]:,.0f}" for y in years], f"{r['Total']:,.0f}"] for r in sv.iter_rows(named=True)], set(range(1, len(years) + 2))))
+                                    [[f"{r['Nr'] or ''} {r['Name']}".strip(), *[f"{r[y]:,.0f}" for y in years], f"{r['Total']:,.0f}"] for r in sv.iter_rows(named=True)], set(range(1, len(years) + 2))))
         for p in written[:1] if args.xlsx else []:
             report.out.print(f"workbook: {p} ({p.stat().st_size:,} bytes)")
         if args.csv:

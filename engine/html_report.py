@@ -60,6 +60,7 @@ table{border-collapse:collapse;width:100%;font-size:13px;font-variant-numeric:ta
 th,td{padding:5px 8px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
 th{background:#eef1f5;font-weight:600;position:sticky;top:0}
 td.n,th.n{text-align:right;white-space:nowrap}
+td .ci{color:var(--muted);font-size:11.5px}
 tr.total td{font-weight:650;border-top:2px solid var(--ink)}
 details{margin:8px 0}
 summary{cursor:pointer;color:var(--accent);font-weight:600;font-size:14px}
@@ -164,7 +165,7 @@ def _savings_section(sv: pl.DataFrame, measures: list[dict]) -> str:
         groups.append((label, PALETTE[i % len(PALETTE)], vals, lo, hi))
         legend.append((label, PALETTE[i % len(PALETTE)], True))
     svg = charts.bar_chart([str(y) for y in years], groups, "Net saving per measure and budget year", width=1100, height=340)
-    rows = []
+    body = []
     for name in [*names, "package"]:
         sub = sv.filter(pl.col("measure") == name)
         by = {r["budget_year"]: r for r in sub.iter_rows(named=True)}
@@ -175,19 +176,23 @@ def _savings_section(sv: pl.DataFrame, measures: list[dict]) -> str:
             if r is None:
                 cells.append("")
             elif n_seeds > 1:
-                cells.append(f"{fmt_eur(r['shapley_net_eur_mean'])} ({fmt_eur(r['shapley_net_eur_p5'])} to {fmt_eur(r['shapley_net_eur_p95'])})")
+                cells.append(f"{esc(fmt_eur(r['shapley_net_eur_mean']))}<div class=\"ci\">{esc(fmt_eur(r['shapley_net_eur_p5']))} to {esc(fmt_eur(r['shapley_net_eur_p95']))}</div>")
             else:
-                cells.append(fmt_eur(r["shapley_net_eur_mean"]))
+                cells.append(esc(fmt_eur(r["shapley_net_eur_mean"])))
         total = sum(r["shapley_net_eur_mean"] for r in by.values())
-        rows.append([label, *cells, fmt_eur(total)])
+        cls = ' class="total"' if name == "package" else ""
+        body.append(f"<tr{cls}><td>{esc(label)}</td>" + "".join(f'<td class="n">{c}</td>' for c in cells) + f'<td class="n">{esc(fmt_eur(total))}</td></tr>')
+    head = "<tr><th>Measure</th>" + "".join(f'<th class="n">{y}</th>' for y in years) + '<th class="n">Total</th></tr>'
+    table = f"<table><thead>{head}</thead><tbody>{''.join(body)}</tbody></table>"
+    if n_seeds > 1:
+        table += '<p class="note">Below each mean: the 5-95% range over the seeds.</p>'
     interval = f"bars are the mean over {n_seeds} seeds, whiskers the 5-95% range over the seeds" if n_seeds > 1 else "one seed: no interval"
     return (
         "<section><h2>Savings per measure</h2>"
         f'<p class="lead">Net saving (baseline net cost minus net cost with the measures) per budget year, in nominal euros. Each measure gets its '
         f"share of the package saving (Shapley attribution), so the measures add up to the package; {interval}.</p>"
         + _legend(legend) + _figure("Net saving per measure and budget year", svg)
-        + _table(["Measure", *[str(y) for y in years], "Total"], rows, set(range(1, len(years) + 2)), total_last=True)
-        + "</section>"
+        + table + "</section>"
     )
 
 
