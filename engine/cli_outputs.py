@@ -56,8 +56,9 @@ EPILOG_EXPORT = """examples:
 
 Sheets: About (what ran), Savings (net saving per measure and budget year, EUR), Savings
 detail (with the 5-95% interval over seeds, the saving alone and the interaction), Baseline
-by product and Baseline by IV3 (gross cost, own contributions and net cost per budget year;
-IV3 task fields 6.6, 6.71, 6.72, 6.81, 6.82 from the policy library), Clients affected
+by product and Baseline by IV3 (budget lines: gross cost, own contributions and net cost,
+one column per budget year; IV3 task fields 6.6, 6.71, 6.72, 6.81, 6.82 from the policy
+library), Clients affected
 (cells under 10 clients shown as "<10"), Assumptions (the register with sources).
 --csv writes one CSV per sheet.
 """

@@ -7,8 +7,9 @@ Sheets (one table each; amounts in nominal EUR, the mean over the experiment's s
   package saving) and the package
 - Savings detail: the same per measure and year with the 5-95% interval over seeds, the
   saving of the measure alone (standalone), the interaction and Monte Carlo standard errors
-- Baseline by product / Baseline by IV3: gross cost, own contributions and net cost per
-  budget year by product, and by IV3 task field (the mapping is the policy library's `iv3`)
+- Baseline by product / Baseline by IV3: budget lines (gross cost, own contributions, net
+  cost; for an experiment also the net cost with all measures and the saving) per product and
+  per IV3 task field, one column per budget year (the mapping is the policy library's `iv3`)
 - Clients affected: clients whose care a measure reduced or ended, per domain and group;
   cells under 10 clients are shown as "<10"
 - Assumptions: the register of assumptions (every named parameter and its source)
@@ -92,42 +93,54 @@ def _mean_over_seeds(frame: pl.DataFrame, keys: list[str], values: list[str]) ->
     return per_seed.group_by(keys).agg(*[(pl.col(v).sum() / n / (100.0 if v.endswith("_cents") else 1.0)).alias(v) for v in values]).sort(keys)
 
 
+LINES = {"gross_cents": "Gross cost", "own_contribution_cents": "Own contributions", "net_cents": "Net cost",
+         "package_net": "Net cost with all measures", "saving": "Saving (net)"}
+
+
+def _by_year(frame: pl.DataFrame, keys: list[str], values: list[str], years: list[int]) -> pl.DataFrame:
+    """Budget lines: one row per key and line (gross, own contributions, net, ...), one
+    column per budget year and a total."""
+    long = frame.unpivot(index=[*keys, "budget_year"], on=values, variable_name="_v", value_name="_eur")
+    order = {v: i for i, v in enumerate(values)}
+    wide = long.pivot(on="budget_year", index=[*keys, "_v"], values="_eur", aggregate_function="sum")
+    for y in years:
+        if str(y) not in wide.columns:
+            wide = wide.with_columns(pl.lit(0.0).alias(str(y)))
+    wide = wide.with_columns(*[pl.col(str(y)).fill_null(0.0) for y in years])
+    wide = wide.with_columns(pl.sum_horizontal([str(y) for y in years]).alias("Total"), pl.col("_v").replace_strict(order).alias("_o"))
+    return wide.sort([(pl.col(k) != "wmo") if k == "domain" else pl.col(k) for k in keys] + [pl.col("_o")]).with_columns(pl.col("_v").replace_strict(LINES).alias("Line")).select(*keys, "Line", *[str(y) for y in years], "Total")
+
+
 def baseline_sheets(folder: Folder, yearly: pl.DataFrame, package: pl.DataFrame | None, n_seeds: int) -> list[Sheet]:
+    """Finance's budget lines: gross cost, own contributions and net cost per budget year,
+    by product and by IV3 task field (rows: key x line; columns: the budget years)."""
     info = product_info(folder, sorted(yearly["product"].unique().to_list()), dict(yearly.select("product", "domain").unique().iter_rows()))
-    by_p = _mean_over_seeds(yearly, ["domain", "product", "budget_year"], ["gross_cents", "own_contribution_cents", "net_cents", "arrangement_months"])
-    by_p = by_p.join(info, on="product", how="left").sort(["domain", "iv3", "product", "budget_year"])
+    years = sorted(int(y) for y in yearly["budget_year"].unique().to_list())
+    money = ["gross_cents", "own_contribution_cents", "net_cents"]
+    by_p = _mean_over_seeds(yearly, ["domain", "product", "budget_year"], money).join(info, on="product", how="left")
     seeds_txt = f"the mean of {n_seeds} seeds" if n_seeds > 1 else "one seed"
+    wide_p = _by_year(by_p, ["domain", "iv3", "product", "area"], money, years).rename({"domain": "Domain", "iv3": "IV3", "product": "Product", "area": "Area"})
     product_sheet = Sheet(
         "Baseline by product",
         "Baseline cost per product and budget year (EUR)",
         f"Nominal EUR, {seeds_txt}. Net cost = gross cost - own contributions (Wmo abonnementstarief). IV3 task field from the policy library.",
-        by_p.select(
-            pl.col("domain").alias("Domain"), pl.col("product").alias("Product"), pl.col("area").alias("Area"), pl.col("iv3").alias("IV3"),
-            pl.col("budget_year").cast(pl.Int32).alias("Budget year"), pl.col("gross_cents").alias("Gross cost EUR"),
-            pl.col("own_contribution_cents").alias("Own contributions EUR"), pl.col("net_cents").alias("Net cost EUR"),
-            pl.col("arrangement_months").alias("Arrangement-months"),
-        ),
-        {"Gross cost EUR": MONEY, "Own contributions EUR": MONEY, "Net cost EUR": MONEY, "Arrangement-months": INT, "Budget year": TEXT},
-        freeze_cols=2,
+        wide_p, {**{str(y): MONEY for y in years}, "Total": MONEY}, freeze_cols=4,
     )
-    by_iv3 = by_p.group_by(["iv3", "budget_year"]).agg(pl.col("gross_cents").sum(), pl.col("own_contribution_cents").sum(), pl.col("net_cents").sum())
-    years = sorted(yearly["budget_year"].unique().to_list())
+    by_iv3 = by_p.group_by(["iv3", "budget_year"]).agg(*[pl.col(c).sum() for c in money])
     grid = pl.DataFrame([(k, y) for k in IV3_TASK_FIELDS for y in years], orient="row", schema={"iv3": pl.Utf8, "budget_year": pl.Int32})
-    by_iv3 = grid.join(by_iv3, on=["iv3", "budget_year"], how="left").with_columns(pl.col("gross_cents", "own_contribution_cents", "net_cents").fill_null(0.0))
-    cols = [
-        pl.col("iv3").alias("IV3"), pl.col("iv3").replace_strict(IV3_TASK_FIELDS).alias("Task field"), pl.col("budget_year").cast(pl.Int32).alias("Budget year"),
-        pl.col("gross_cents").alias("Gross cost EUR"), pl.col("own_contribution_cents").alias("Own contributions EUR"), pl.col("net_cents").alias("Net cost EUR"),
-    ]
-    fmts = {"Gross cost EUR": MONEY, "Own contributions EUR": MONEY, "Net cost EUR": MONEY, "Budget year": TEXT}
+    by_iv3 = grid.join(by_iv3, on=["iv3", "budget_year"], how="left").with_columns(pl.col(money).fill_null(0.0))
+    lines = list(money)
     note = f"Nominal EUR, {seeds_txt}. All five task fields of social care are listed; a field no product books under shows 0."
     if package is not None:
         pk = _mean_over_seeds(package, ["product", "budget_year"], ["net_cents"]).join(info.select("product", "iv3"), on="product", how="left")
         pk = pk.group_by(["iv3", "budget_year"]).agg(pl.col("net_cents").sum().alias("package_net"))
         by_iv3 = by_iv3.join(pk, on=["iv3", "budget_year"], how="left").with_columns(pl.col("package_net").fill_null(0.0))
-        cols += [pl.col("package_net").alias("Net cost with all measures EUR"), (pl.col("net_cents") - pl.col("package_net")).alias("Saving EUR")]
-        fmts |= {"Net cost with all measures EUR": MONEY, "Saving EUR": MONEY}
-        note += " 'With all measures' is the package run."
-    iv3_sheet = Sheet("Baseline by IV3", "Baseline cost per IV3 task field and budget year (EUR)", note, by_iv3.sort(["iv3", "budget_year"]).select(cols), fmts, freeze_cols=2)
+        by_iv3 = by_iv3.with_columns((pl.col("net_cents") - pl.col("package_net")).alias("saving"))
+        lines += ["package_net", "saving"]
+        note += " 'Net cost with all measures' is the package run; the saving is the baseline's net cost minus it."
+    wide_i = _by_year(by_iv3, ["iv3"], lines, years)
+    wide_i = wide_i.with_columns(pl.col("iv3").replace_strict(IV3_TASK_FIELDS).alias("Task field")).rename({"iv3": "IV3"}).select("IV3", "Task field", pl.exclude("IV3", "Task field"))
+    iv3_sheet = Sheet("Baseline by IV3", "Baseline cost per IV3 task field and budget year (EUR)", note, wide_i, {**{str(y): MONEY for y in years}, "Total": MONEY}, freeze_cols=3)
     return [product_sheet, iv3_sheet]
 
 
