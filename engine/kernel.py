@@ -137,7 +137,7 @@ def activate(S, P, B, ch, c, a, m, t, w, seq):
     S.ind_no[a] = 1
     S.since[a] = m
     S.weekly_cents[a] = weekly_base_cents(S, P, a)
-    if P.r_prim.shape[0] > 0:
+    if P.r_prim.shape[0] > 0 and P.hook_on[0, t, S.product[a], S.step[a]]:
         rules_at_intake(S, P, B, ch, c, a, m, t, w, seq)
     book_start(S, P, B, ch, c, a, m, t)
 
@@ -289,7 +289,7 @@ def reindicate(S, P, B, ch, c, a, m, t, g, w, seq):
         S.start[a] = m
         S.planned_end[a] = m + P.p_ind[p]
         S.weekly_cents[a] = weekly_base_cents(S, P, a)
-        if P.r_prim.shape[0] > 0:
+        if P.r_prim.shape[0] > 0 and P.hook_on[1, t, p, S.step[a]]:
             rules_at_reindication(S, P, B, ch, c, a, m, t, w, seq)
 
 
@@ -333,6 +333,16 @@ def first_slot_event(S, P, m, lo, hi, age_m, hk):
         if S.planned_end[a] <= m:
             return a
     return hi
+
+
+@hot
+def dm_in_scope(S, P, t, lo, hi):
+    """Does the client hold an active arrangement that a date or monthly rule in force this
+    month may touch? Without one the hook would do nothing and draw nothing: no call."""
+    for a in range(lo, hi):
+        if S.status[a] == S_ACTIVE and P.dm_prod[U(t), U(S.product[a])]:
+            return True
+    return False
 
 
 @hot
@@ -425,7 +435,7 @@ def step_month(S, P, B, ch, c, t, w, seq, hk, month_scale, mode, lo, hi, birth):
                 slot_events_from(S, P, B, ch, c, m, t, first, lo, hi, age_m, g_wmo, g_youth, w, seq, hk, mode)
         else:
             slot_events(S, P, B, ch, c, m, t, lo, lo, hi, age_m, g_wmo, g_youth, w, seq, hk, mode)
-        if P.dm_on[U(t)]:
+        if P.dm_on[U(t)] and dm_in_scope(S, P, t, lo, hi):
             rules_date_monthly(S, P, B, ch, c, m, t, w, seq)
     # 5. cost accrual
     oc_left = P.oc_cents[U(t)]
