@@ -91,7 +91,7 @@ from engine.rng import (
     entity_key,
     uniform_from_entity_key,
 )
-from engine.rule_hooks import rules_at_intake, rules_at_reindication, rules_date_monthly
+from engine.rule_hooks import MO_DATE, MO_MONTHLY, PR_REVIEW, review_month, rule_on, rules_at_intake, rules_at_reindication, rules_date_monthly
 
 # per-chunk hoisted draw keys (engine.rng.entity_key) of the client being stepped: its three
 # exit decisions, then the goal decision of each of its slots
@@ -336,12 +336,26 @@ def first_slot_event(S, P, m, lo, hi, age_m, hk):
 
 
 @hot
-def dm_in_scope(S, P, t, lo, hi):
-    """Does the client hold an active arrangement that a date or monthly rule in force this
-    month may touch? Without one the hook would do nothing and draw nothing: no call."""
+def dm_in_scope(S, P, t, m, lo, hi, mode, seq):
+    """Will a date or monthly rule in force act on one of the client's arrangements this
+    month? Without one the hook would do nothing and draw nothing: no call. With keyed
+    draws (no side effects) a review's month is looked up here too, so the hook is called
+    only in the month the provider reviews."""
     for a in range(lo, hi):
-        if S.status[a] == S_ACTIVE and P.dm_prod[U(t), U(S.product[a])]:
+        if S.status[a] != S_ACTIVE:
+            continue
+        p = U(S.product[a])
+        if not P.dm_prod[U(t), p]:
+            continue
+        if mode != MODE_KEYED:
             return True
+        for r in range(P.r_prim.shape[0]):
+            if P.r_prod[U(r), p] == 0:
+                continue
+            if rule_on(P, r, m, MO_DATE) and m == P.r_date[U(r)]:
+                return True
+            if rule_on(P, r, m, MO_MONTHLY) and (P.r_prim[U(r)] != PR_REVIEW or m == review_month(S, P, np.int64(a), r, seq)):
+                return True
     return False
 
 
@@ -435,7 +449,7 @@ def step_month(S, P, B, ch, c, t, w, seq, hk, month_scale, mode, lo, hi, birth):
                 slot_events_from(S, P, B, ch, c, m, t, first, lo, hi, age_m, g_wmo, g_youth, w, seq, hk, mode)
         else:
             slot_events(S, P, B, ch, c, m, t, lo, lo, hi, age_m, g_wmo, g_youth, w, seq, hk, mode)
-        if P.dm_on[U(t)] and dm_in_scope(S, P, t, lo, hi):
+        if P.dm_on[U(t)] and dm_in_scope(S, P, t, m, lo, hi, mode, seq):
             rules_date_monthly(S, P, B, ch, c, m, t, w, seq)
     # 5. cost accrual
     oc_left = P.oc_cents[U(t)]
