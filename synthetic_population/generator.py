@@ -278,12 +278,14 @@ def generate(profile: Profile, policy: Policy, seed: int, months: int = 48, star
     """Draw the start stock and the inflow pool for `months` from `start` (default: the
     profile's stock month).
 
-    Each group draws from its own stream in a fixed order; rows are kept as integer codes
+    Each group draws its start stock and its inflow pool from two streams of their own
+    (seeded by population seed, group position and part), so the stock does not depend on
+    the horizon, the inflow rates or the pool: `population export-extract` (which draws one
+    month) writes the stock every horizon's run starts from. Rows are kept as integer codes
     and arrays and become Polars frames once at the end (text columns by one gather)."""
     if months < 1:
         raise InputError("--months", f"{months}", "at least 1 month")
     start = profile.start if start is None else start
-    rng_root = np.random.SeedSequence([seed, 0xCA5E])
     ho = _ho_params(profile)
     products = policy.product_codes
     ho_product = next((p for p in policy.products if p.ho_minutes), None)
@@ -306,116 +308,120 @@ def generate(profile: Profile, policy: Policy, seed: int, months: int = 48, star
     cl = {k: [] for k in ("gidx", "local", "domain", "birth", "household", "district", "wmo", "arrival", "stock", "holds_youth", *FLAGS)}
     ar = {k: [] for k in ("gidx", "local", "kind", "prod", "step", "factor", "start", "planned_end", "ind_no", "since", "held", "funding", "sub", "minutes")}
     for gi, g in enumerate(profile.groups):
-        rng = np.random.Generator(np.random.Philox(rng_root.spawn(len(group_codes))[gi]))
+        # two streams per group: the stock's, and the pool's (its size first)
+        stock_rng, pool_rng = (np.random.Generator(np.random.Philox(np.random.SeedSequence([seed, 0xCA5E, gi, part]))) for part in (0, 1))
         n_stock = int(round(g.stock * profile.scale))
-        pool_counts = rng.poisson(pool_exp[gi])
-        arrival = np.concatenate([np.full(n_stock, -1, dtype=np.int32), np.repeat(start + np.arange(months), pool_counts).astype(np.int32)])
-        n = arrival.size
-        if n == 0:
-            continue
-        stock = np.arange(n) < n_stock  # not `arrival < 0`: months before 2000 are < 0
-        ref = np.where(stock, start, arrival)
-        age_hi = g.age_max - (1 / 12 if g.domain == "jeugd" else 0)
-        mode = min(max(g.age_mode, g.age_min), age_hi)
-        age_m = np.floor(rng.triangular(g.age_min, mode, age_hi, n) * 12).astype(np.int32) if age_hi > g.age_min else np.full(n, int(g.age_min * 12))
-        birth = ref - age_m
-        sizes = np.array(list(g.household))
-        household = sizes[_choice(rng, list(g.household.values()), n)]
-        flags = {f: rng.random(n) < g.flags.get(f, 0.0) for f in FLAGS}
-        flags["small_tidy_household"] &= household <= 2
-        district = rng.integers(1, profile.districts + 1, n)
-        if g.domain == "wmo":
-            wmo = np.full(n, wmo_vocab.index(g.code))
-        elif ho_names:
-            wmo = np.array([wmo_vocab.index(h) for h in ho_names])[_choice(rng, ho_weights, n)]
-        else:
-            wmo = np.full(n, len(wmo_vocab) - 1)
-        # compact dtypes: these arrays are concatenated and reordered once for all groups
-        cl["gidx"].append(np.full(n, gi, dtype=np.int16))
-        cl["local"].append(np.arange(n, dtype=np.int32))
-        cl["domain"].append(np.full(n, domains.index(g.domain), dtype=np.int8))
-        cl["birth"].append(birth.astype(np.int16))
-        cl["household"].append(household.astype(np.uint8))
-        cl["district"].append(district.astype(np.uint8))
-        cl["wmo"].append(wmo.astype(np.int16))
-        cl["arrival"].append(arrival.astype(np.int16))
-        cl["stock"].append(stock)
-        for f in FLAGS:
-            cl[f].append(flags[f])
-        # --- arrangements: one primary product per client, extra products by chance ------
-        prim_names = list(g.primary)
-        prim = np.array([products.index(p) for p in prim_names])[_choice(rng, list(g.primary.values()), n)]
-        owners = [np.arange(n)]
-        prods = [prim]
-        order = [np.zeros(n, dtype=np.int32)]
-        for k, (pname, q) in enumerate(g.extra.items()):
-            pi = products.index(pname)
-            has = (rng.random(n) < q) & (prim != pi)
-            owners.append(np.nonzero(has)[0])
-            prods.append(np.full(has.sum(), pi))
-            order.append(np.full(has.sum(), k + 1, dtype=np.int32))
-        owner = np.concatenate(owners)
-        prod = np.concatenate(prods)
-        ordk = np.concatenate(order)
-        srt = np.lexsort((ordk, owner))
-        owner, prod = owner[srt], prod[srt]
-        # who holds a youth arrangement other than verlengde jeugdhulp (the follow-up condition)
-        holds_youth = np.zeros(n, dtype=bool)
-        holds_youth[owner[youth_product[prod]]] = True
-        cl["holds_youth"].append(holds_youth)
-        m = owner.size
-        step = np.zeros(m, dtype=np.int32)
-        factor = np.ones(m, dtype=np.float32)
-        minutes = np.zeros((m, len(HO_TASKS)), dtype=np.int16)
-        for pi, pcode in enumerate(products):
-            sel = np.nonzero(prod == pi)[0]
-            if sel.size == 0:
+        pool_counts = pool_rng.poisson(pool_exp[gi])
+        parts = [(stock_rng, np.full(n_stock, -1, dtype=np.int32), True), (pool_rng, np.repeat(start + np.arange(months), pool_counts).astype(np.int32), False)]
+        local0 = 0  # the part's first position among the group's clients
+        for rng, arrival, in_stock in parts:
+            n = arrival.size
+            if n == 0:
                 continue
-            pdef = policy.product(pcode)
-            beh = profile.products[pcode]
-            if pdef.ho_minutes:
-                hh = household[owner[sel]]
-                clean = np.clip(np.round(ho["cleaning_median_w"] * np.exp(ho["cleaning_sigma"] * rng.standard_normal(sel.size))), 15, 600)
-                minutes[sel, 0] = clean
-                for ti, t in enumerate(HO_TASKS[1:], start=1):
-                    has = rng.random(sel.size) < ho[f"{t}_share"]
-                    if t == "ironing":
-                        iw = np.asarray(ho["ironing_w_by_household"], dtype=np.float64)
-                        val = iw[np.minimum(hh, len(iw)) - 1]
-                    else:
-                        val = np.full(sel.size, ho[f"{t}_w"])
-                    minutes[sel, ti] = np.where(has, val, 0)
-                step[sel] = ho_band_steps[ho_step_from_minutes(minutes[sel].sum(axis=1), ho_bounds)]
+            stock = np.full(n, in_stock)  # not `arrival < 0`: months before 2000 are < 0
+            ref = np.where(stock, start, arrival)
+            age_hi = g.age_max - (1 / 12 if g.domain == "jeugd" else 0)
+            mode = min(max(g.age_mode, g.age_min), age_hi)
+            age_m = np.floor(rng.triangular(g.age_min, mode, age_hi, n) * 12).astype(np.int32) if age_hi > g.age_min else np.full(n, int(g.age_min * 12))
+            birth = ref - age_m
+            sizes = np.array(list(g.household))
+            household = sizes[_choice(rng, list(g.household.values()), n)]
+            flags = {f: rng.random(n) < g.flags.get(f, 0.0) for f in FLAGS}
+            flags["small_tidy_household"] &= household <= 2
+            district = rng.integers(1, profile.districts + 1, n)
+            if g.domain == "wmo":
+                wmo = np.full(n, wmo_vocab.index(g.code))
+            elif ho_names:
+                wmo = np.array([wmo_vocab.index(h) for h in ho_names])[_choice(rng, ho_weights, n)]
             else:
-                step[sel] = _choice(rng, beh.step_weights, sel.size)
-            if beh.amount_sigma > 0:
-                s = beh.amount_sigma
-                factor[sel] = np.exp(s * rng.standard_normal(sel.size) - s * s / 2).astype(np.float32)
-        # indication timing: stock arrangements are part-way through support
-        is_stock = stock[owner]
-        ind = ind_months[prod]
-        supp = np.floor(rng.exponential(max(g.support_months_mean, 1e-9), m)).astype(np.int32)
-        supp = np.minimum(supp, np.maximum(start - birth[owner], 0))
-        supp = np.where(is_stock, supp, 0)
-        into = supp % ind
-        ind_no = 1 + supp // ind
-        ind_start = np.where(is_stock, start - into, -1)
-        funding = (rng.random(m) < profile.pgb_share).astype(np.int32)
-        sub = (rng.random(m) < profile.subcontracted_share) & (funding == 0)
-        ar["gidx"].append(np.full(m, gi, dtype=np.int16))
-        ar["local"].append(owner.astype(np.int32))
-        ar["kind"].append(np.zeros(m, dtype=np.int8))
-        ar["prod"].append(prod.astype(np.int16))
-        ar["step"].append((step_offset[prod] + step).astype(np.int16))
-        ar["factor"].append(factor)
-        ar["start"].append(ind_start.astype(np.int16))
-        ar["planned_end"].append(np.where(is_stock, ind_start + ind, -1).astype(np.int16))
-        ar["ind_no"].append(ind_no.astype(np.int16))
-        ar["since"].append(np.where(is_stock, start - supp, -1).astype(np.int16))
-        ar["held"].append(is_stock)  # only the stock holds an indication yet
-        ar["funding"].append(funding.astype(np.int8))
-        ar["sub"].append(sub)
-        ar["minutes"].append(minutes)
+                wmo = np.full(n, len(wmo_vocab) - 1)
+            # compact dtypes: these arrays are concatenated and reordered once for all groups
+            cl["gidx"].append(np.full(n, gi, dtype=np.int16))
+            cl["local"].append(local0 + np.arange(n, dtype=np.int32))
+            cl["domain"].append(np.full(n, domains.index(g.domain), dtype=np.int8))
+            cl["birth"].append(birth.astype(np.int16))
+            cl["household"].append(household.astype(np.uint8))
+            cl["district"].append(district.astype(np.uint8))
+            cl["wmo"].append(wmo.astype(np.int16))
+            cl["arrival"].append(arrival.astype(np.int16))
+            cl["stock"].append(stock)
+            for f in FLAGS:
+                cl[f].append(flags[f])
+            # --- arrangements: one primary product per client, extra products by chance ------
+            prim_names = list(g.primary)
+            prim = np.array([products.index(p) for p in prim_names])[_choice(rng, list(g.primary.values()), n)]
+            owners = [np.arange(n)]
+            prods = [prim]
+            order = [np.zeros(n, dtype=np.int32)]
+            for k, (pname, q) in enumerate(g.extra.items()):
+                pi = products.index(pname)
+                has = (rng.random(n) < q) & (prim != pi)
+                owners.append(np.nonzero(has)[0])
+                prods.append(np.full(has.sum(), pi))
+                order.append(np.full(has.sum(), k + 1, dtype=np.int32))
+            owner = np.concatenate(owners)
+            prod = np.concatenate(prods)
+            ordk = np.concatenate(order)
+            srt = np.lexsort((ordk, owner))
+            owner, prod = owner[srt], prod[srt]
+            # who holds a youth arrangement other than verlengde jeugdhulp (the follow-up condition)
+            holds_youth = np.zeros(n, dtype=bool)
+            holds_youth[owner[youth_product[prod]]] = True
+            cl["holds_youth"].append(holds_youth)
+            m = owner.size
+            step = np.zeros(m, dtype=np.int32)
+            factor = np.ones(m, dtype=np.float32)
+            minutes = np.zeros((m, len(HO_TASKS)), dtype=np.int16)
+            for pi, pcode in enumerate(products):
+                sel = np.nonzero(prod == pi)[0]
+                if sel.size == 0:
+                    continue
+                pdef = policy.product(pcode)
+                beh = profile.products[pcode]
+                if pdef.ho_minutes:
+                    hh = household[owner[sel]]
+                    clean = np.clip(np.round(ho["cleaning_median_w"] * np.exp(ho["cleaning_sigma"] * rng.standard_normal(sel.size))), 15, 600)
+                    minutes[sel, 0] = clean
+                    for ti, t in enumerate(HO_TASKS[1:], start=1):
+                        has = rng.random(sel.size) < ho[f"{t}_share"]
+                        if t == "ironing":
+                            iw = np.asarray(ho["ironing_w_by_household"], dtype=np.float64)
+                            val = iw[np.minimum(hh, len(iw)) - 1]
+                        else:
+                            val = np.full(sel.size, ho[f"{t}_w"])
+                        minutes[sel, ti] = np.where(has, val, 0)
+                    step[sel] = ho_band_steps[ho_step_from_minutes(minutes[sel].sum(axis=1), ho_bounds)]
+                else:
+                    step[sel] = _choice(rng, beh.step_weights, sel.size)
+                if beh.amount_sigma > 0:
+                    s = beh.amount_sigma
+                    factor[sel] = np.exp(s * rng.standard_normal(sel.size) - s * s / 2).astype(np.float32)
+            # indication timing: stock arrangements are part-way through support
+            is_stock = stock[owner]
+            ind = ind_months[prod]
+            supp = np.floor(rng.exponential(max(g.support_months_mean, 1e-9), m)).astype(np.int32)
+            supp = np.minimum(supp, np.maximum(start - birth[owner], 0))
+            supp = np.where(is_stock, supp, 0)
+            into = supp % ind
+            ind_no = 1 + supp // ind
+            ind_start = np.where(is_stock, start - into, -1)
+            funding = (rng.random(m) < profile.pgb_share).astype(np.int32)
+            sub = (rng.random(m) < profile.subcontracted_share) & (funding == 0)
+            ar["gidx"].append(np.full(m, gi, dtype=np.int16))
+            ar["local"].append(local0 + owner.astype(np.int32))
+            ar["kind"].append(np.zeros(m, dtype=np.int8))
+            ar["prod"].append(prod.astype(np.int16))
+            ar["step"].append((step_offset[prod] + step).astype(np.int16))
+            ar["factor"].append(factor)
+            ar["start"].append(ind_start.astype(np.int16))
+            ar["planned_end"].append(np.where(is_stock, ind_start + ind, -1).astype(np.int16))
+            ar["ind_no"].append(ind_no.astype(np.int16))
+            ar["since"].append(np.where(is_stock, start - supp, -1).astype(np.int16))
+            ar["held"].append(is_stock)  # only the stock holds an indication yet
+            ar["funding"].append(funding.astype(np.int8))
+            ar["sub"].append(sub)
+            ar["minutes"].append(minutes)
+            local0 += n
     cl = {k: np.concatenate(v) for k, v in cl.items()}
     ar = {k: np.concatenate(v) for k, v in ar.items()}
     # stable ids: stock first (group order), then the pool by arrival month
