@@ -182,8 +182,8 @@ def followup_slot_ids(client_id: np.ndarray, kind: np.ndarray) -> np.ndarray:
 
 def _normal_inv(u: np.ndarray) -> np.ndarray:
     """Standard normal quantiles of uniforms (inverse CDF, monotone in u)."""
-    nd = statistics.NormalDist()
-    return np.array([nd.inv_cdf(min(max(float(x), 1e-12), 1 - 1e-12)) for x in u], dtype=np.float64)
+    u = np.clip(np.asarray(u, dtype=np.float64), 1e-12, 1 - 1e-12)
+    return np.array(list(map(statistics.NormalDist().inv_cdf, u.tolist())), dtype=np.float64)
 
 
 def followup_slots(
