@@ -140,7 +140,6 @@ _TOP = np.uint64(1 << 63)
 _NUMERIC_ID = re.compile(r"^[1-9][0-9]{0,18}$")
 
 
-
 def _n(count: int, noun: str) -> str:
     return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
