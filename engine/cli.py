@@ -201,9 +201,10 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--grep", default=None, help="only names containing this text")
     pr.add_argument("--json", action="store_true")
     pr.set_defaults(func=cmd_params)
-    from engine import cli_data
+    from engine import cli_data, cli_experiments
 
     cli_data.register(sub, pop_sub)
+    cli_experiments.register(sub)
     return parser
 
 

@@ -91,7 +91,16 @@ from engine.rng import (
     entity_key,
     uniform_from_entity_key,
 )
-from engine.rule_hooks import MO_DATE, MO_MONTHLY, PR_REVIEW, review_month, rule_on, rules_at_intake, rules_at_reindication, rules_date_monthly
+from engine.rule_hooks import (
+    MO_DATE,
+    MO_MONTHLY,
+    PR_REVIEW,
+    review_month,
+    rule_on,
+    rules_at_intake,
+    rules_at_reindication,
+    rules_date_monthly,
+)
 
 # per-chunk hoisted draw keys (engine.rng.entity_key) of the client being stepped: its three
 # exit decisions, then the goal decision of each of its slots
