@@ -216,6 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     except CaseloadError as exc:
         print(f"caseload: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("caseload: interrupted; nothing was registered as complete", file=sys.stderr)
         return 130

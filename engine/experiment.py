@@ -147,6 +147,7 @@ def load_experiment(path: str | Path) -> ExperimentSpec:
         if not isinstance(value, dict):
             raise top.error(key, f"{value!r}", "a table of NAME = VALUE")
     spec.baseline.overrides = {**spec.baseline.overrides, **top.raw("overrides", {})}
+    spec.baseline.base_dir = str(path.parent)  # measure paths are relative to the experiment file
     spec.measure_overrides = dict(top.raw("measure_overrides", {}))
     top.done()
     return spec
