@@ -15,12 +15,14 @@ $(STAMP): pyproject.toml
 DEMO_OUT := runs/out/demo
 
 # The main job on the embedded default: the baseline 2024-01..2027-12 and the BOZ measure
-# package 2024, then the comparison (savings per domain and budget year).
+# package 2024, the comparison (savings per domain and budget year), then the default
+# experiment: savings per measure per budget year (Shapley shares, 20 replications).
 demo: $(STAMP)
 	rm -rf $(DEMO_OUT)
 	$(VENV)/bin/caseload run runs/scenarios/baseline.toml --out $(DEMO_OUT) --run-id baseline
 	$(VENV)/bin/caseload run runs/scenarios/boz-2024.toml --out $(DEMO_OUT) --run-id boz-2024
 	$(VENV)/bin/caseload compare baseline boz-2024 --out $(DEMO_OUT)
+	$(VENV)/bin/caseload experiment runs/scenarios/boz-2024-experiment.toml --out $(DEMO_OUT) --run-id boz-2024-experiment
 
 test: $(STAMP)
 	$(PY) -m pytest -q

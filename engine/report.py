@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 console = Console(stderr=True)
-out = Console()
+out = Console() if sys.stdout.isatty() else Console(width=120)  # piped or logged: wide enough for a year table
 
 
 @contextlib.contextmanager
@@ -106,41 +106,50 @@ def print_comparison(result: dict, path) -> None:
 def _eur_m(cents_or_eur: float | None, eur: bool = True) -> str:
     if cents_or_eur is None:
         return "-"
-    return f"{cents_or_eur / 1e6 if eur else cents_or_eur / 1e8:,.2f}"
+    text = f"{cents_or_eur / 1e6 if eur else cents_or_eur / 1e8:,.2f}"
+    return "0.00" if text == "-0.00" else text
 
 
 def print_experiment(savings: pl.DataFrame, manifest: dict, path) -> None:
     """The finance table: measures as rows, budget years as columns, EUR million net
-    (Shapley share in the package; the standalone saving and, with replications, the P5-P95
-    interval beside it)."""
+    (Shapley share in the package, or the standalone saving), the package and the
+    interaction; with replications a second table with the P5-P95 interval."""
     ex = manifest["experiment"]
     years = manifest["budget_years"]
     n_seeds = len(ex["seeds"])
     shapley = ex["attribution"] != "standalone"
     col = "shapley_net_eur" if shapley else "standalone_net_eur"
     what = "Shapley share in the package" if shapley else "standalone saving"
-    t = Table(title=f"{ex['name']}: saving per measure, EUR million net ({what}; {n_seeds} seed{'s' if n_seeds > 1 else ''}, {ex['attribution']})")
+    by = {(r["measure"], r["budget_year"]): r for r in savings.iter_rows(named=True)}
+    order = list(dict.fromkeys(savings["measure"].to_list()))
+
+    def label(name):
+        r = by[(name, years[0])]
+        return name if r["number"] is None else f"{r['number']}. {name}"
+
+    seeds = f"mean of {n_seeds} seeds" if n_seeds > 1 else "1 seed"
+    t = Table(title=f"{ex['name']}: saving per measure and budget year, EUR million net ({what}, {seeds})")
     t.add_column("measure", justify="left")
     for y in years:
         t.add_column(str(y), justify="right")
-    t.add_column("alone, last year", justify="right")
-    by = {(r["measure"], r["budget_year"]): r for r in savings.iter_rows(named=True)}
-    order = list(dict.fromkeys(savings["measure"].to_list()))
+    t.add_column("total", justify="right")
     for name in order:
-        cells = []
-        for y in years:
-            r = by[(name, y)]
-            cell = _eur_m(r[f"{col}_mean"])
-            if n_seeds > 1:
-                cell += f" [{_eur_m(r[f'{col}_p5'])}; {_eur_m(r[f'{col}_p95'])}]"
-            cells.append(cell)
-        r = by[(name, years[-1])]
-        label = name if name == "package" or r["number"] is None else f"{r['number']} {name}"
-        t.add_row(label, *cells, _eur_m(r["standalone_net_eur_mean"]))
+        vals = [by[(name, y)][f"{col}_mean"] or 0.0 for y in years]
+        t.add_row(label(name), *[_eur_m(v) for v in vals], _eur_m(sum(vals)), style="bold" if name == "package" else None)
     if shapley:
-        cells = [_eur_m(by[("package", y)]["interaction_net_eur_mean"]) for y in years]
-        t.add_row("interaction (package - sum alone)", *cells, "")
+        alone = [sum(by[(n, y)]["standalone_net_eur_mean"] for n in order if n != "package") for y in years]
+        t.add_row("sum of standalone savings", *[_eur_m(v) for v in alone], _eur_m(sum(alone)), style="dim")
+        inter = [by[("package", y)]["interaction_net_eur_mean"] for y in years]
+        t.add_row("interaction (package - sum)", *[_eur_m(v) for v in inter], _eur_m(sum(inter)), style="dim")
     out.print(t)
+    if n_seeds > 1:
+        t = Table(title=f"P5 - P95 across {n_seeds} seeds (paired with the baseline), EUR million net")
+        t.add_column("measure", justify="left")
+        for y in years:
+            t.add_column(str(y), justify="right")
+        for name in order:
+            t.add_row(label(name), *[f"{_eur_m(by[(name, y)][f'{col}_p5'])} - {_eur_m(by[(name, y)][f'{col}_p95'])}" for y in years])
+        out.print(t)
     tm = manifest["timings"]
     out.print(f"experiment folder: {path}\n{ex['subruns']} sub-runs on {ex['backend']} ({ex['workers']} worker{'s' if ex['workers'] > 1 else ''}) in {tm.get('subruns_s', 0):.1f} s")
 
