@@ -30,6 +30,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pytest bench -q -p no:cacheprovider --benchmark-only --benchmark-columns=min,median,max,rounds
 	$(PY) bench/scaling.py --out bench/out/scaling.json
+	$(PY) bench/experiment.py --out bench/out/experiment.json
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
