@@ -5,6 +5,7 @@ engine.sensitivity)."""
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -39,9 +40,27 @@ def _backend_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print a machine-readable summary")
 
 
-def _check_run_id(run_id: str | None) -> None:
-    if run_id and ("/" in run_id or run_id.startswith(".")):
-        raise InputError("--run-id", f"{run_id!r}", "a plain folder name")
+def _result_id(args, default: str) -> str:
+    """The result folder's name; refused before any work if it is not a plain name or exists."""
+    if args.run_id and ("/" in args.run_id or args.run_id.startswith(".")):
+        raise InputError("--run-id", f"{args.run_id!r}", "a plain folder name")
+    run_id = args.run_id or default
+    if (Path(args.out) / run_id).exists():
+        raise InputError(str(Path(args.out) / run_id), "a folder with this id exists already", "another --run-id, or remove the folder")
+    return run_id
+
+
+def _finish(args, tables: dict, manifest: dict, kind: str, table: str, printer) -> int:
+    """Write the folder atomically, register it, print the summary (or JSON)."""
+    from engine.experiment import write_experiment
+
+    path = write_experiment(tables, manifest, Path(args.out), manifest["run_id"])
+    _register(path)
+    if args.json:
+        print(json.dumps({f"{kind}_dir": str(path), "manifest": manifest, table: tables[table].to_dicts()}, indent=2, default=str))
+    elif not args.quiet:
+        printer(tables[table], manifest, path)
+    return 0
 
 
 def _register(path: Path) -> None:
@@ -55,33 +74,23 @@ def _register(path: Path) -> None:
 
 def cmd_experiment(args) -> int:
     from engine import report
-    from engine.experiment import experiment_id, load_experiment, manifest_for, run_experiment, write_experiment
+    from engine.experiment import experiment_id, load_experiment, manifest_for, run_experiment
 
     spec = load_experiment(args.file)
     if args.replications is not None:
         if args.replications < 1:
             raise InputError("--replications", f"{args.replications}", "at least 1")
         spec.seeds = list(range(spec.seeds[0], spec.seeds[0] + args.replications))
-    _check_run_id(args.run_id)
-    run_id = args.run_id or experiment_id(spec)
-    final = Path(args.out) / run_id
-    if final.exists():
-        raise InputError(str(final), "a folder with this id exists already", "another --run-id, or remove the folder")
+    run_id = _result_id(args, experiment_id(spec))
     with report.Bar(args.quiet, f"{spec.name}: sub-runs") as bar:
         tables, info, ctx = run_experiment(spec, backend=args.backend, workers=args.workers, address=args.address, progress=bar.advance, on_plan=bar.total)
     manifest = manifest_for(spec, ctx, run_id, info["backend"], info["workers"], info["timings"], info["subruns"])
-    path = write_experiment(tables, manifest, Path(args.out), run_id)
-    _register(path)
-    if args.json:
-        print(json.dumps({"experiment_dir": str(path), "manifest": manifest, "savings": tables["savings"].to_dicts()}, indent=2, default=str))
-    elif not args.quiet:
-        report.print_experiment(tables["savings"], manifest, path)
-    return 0
+    return _finish(args, tables, manifest, "experiment", "savings", report.print_experiment)
 
 
 def cmd_sensitivity(args) -> int:
     from engine import report
-    from engine.experiment import load_experiment, write_experiment
+    from engine.experiment import load_experiment
     from engine.sensitivity import load_vary_file, parse_vary, run_sensitivity
 
     spec = load_experiment(args.file)
@@ -92,20 +101,11 @@ def cmd_sensitivity(args) -> int:
             seeds = [int(s) for s in args.seeds.split(",")]
         except ValueError:
             raise InputError("--seeds", f"{args.seeds!r}", "comma-separated whole numbers, e.g. 1,2,3") from None
-    _check_run_id(args.run_id)
-    run_id = args.run_id or f"{spec.name}-sensitivity-{__import__('datetime').datetime.now().strftime('%Y%m%d-%H%M%S')}"
-    if (Path(args.out) / run_id).exists():
-        raise InputError(str(Path(args.out) / run_id), "a folder with this id exists already", "another --run-id, or remove the folder")
+    run_id = _result_id(args, f"{spec.name}-sensitivity-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}")
     with report.Bar(args.quiet, f"{spec.name}: sensitivity sub-runs") as bar:
         tables, manifest = run_sensitivity(spec, varies, seeds, backend=args.backend, workers=args.workers, address=args.address, progress=bar.advance, on_plan=bar.total)
     manifest["run_id"] = run_id
-    path = write_experiment(tables, manifest, Path(args.out), run_id)
-    _register(path)
-    if args.json:
-        print(json.dumps({"sensitivity_dir": str(path), "manifest": manifest, "sensitivity": tables["sensitivity"].to_dicts()}, indent=2, default=str))
-    elif not args.quiet:
-        report.print_sensitivity(tables["sensitivity"], manifest, path)
-    return 0
+    return _finish(args, tables, manifest, "sensitivity", "sensitivity", report.print_sensitivity)
 
 
 def register(sub) -> None:
