@@ -21,20 +21,25 @@ chromium:
 
 DEMO_OUT := runs/out/demo
 DEMO_REPORT := $(DEMO_OUT)/report.html
+DEMO_WORKBOOK := $(DEMO_OUT)/boz-2024-experiment.xlsx
 CATALOG := runs/catalog.duckdb
 
 # The main job on the embedded default: the baseline 2024-01..2027-12 and the BOZ measure
-# package 2024, then the comparison (savings per domain and budget year), registered in the
-# run catalog; then the HTML report of the comparison and the baseline's finance workbook.
+# package 2024, the comparison (savings per domain and budget year), then the default
+# experiment: savings per measure per budget year (Shapley shares, 20 replications). Every
+# folder is registered in the run catalog; then the experiment's HTML report and finance
+# workbook.
+demo: export CASELOAD_CATALOG = $(CATALOG)
 demo: $(STAMP)
 	rm -rf $(DEMO_OUT)
-	$(VENV)/bin/caseload run runs/scenarios/baseline.toml --out $(DEMO_OUT) --run-id baseline --catalog $(CATALOG)
-	$(VENV)/bin/caseload run runs/scenarios/boz-2024.toml --out $(DEMO_OUT) --run-id boz-2024 --catalog $(CATALOG)
-	$(VENV)/bin/caseload compare baseline boz-2024 --out $(DEMO_OUT) --catalog $(CATALOG)
-	$(VENV)/bin/caseload report $(DEMO_OUT)/compare-baseline--boz-2024 --out $(DEMO_REPORT) --quiet
-	$(VENV)/bin/caseload export $(DEMO_OUT)/baseline --xlsx $(DEMO_OUT)/baseline.xlsx --quiet
+	$(VENV)/bin/caseload run runs/scenarios/baseline.toml --out $(DEMO_OUT) --run-id baseline
+	$(VENV)/bin/caseload run runs/scenarios/boz-2024.toml --out $(DEMO_OUT) --run-id boz-2024
+	$(VENV)/bin/caseload compare baseline boz-2024 --out $(DEMO_OUT)
+	$(VENV)/bin/caseload experiment runs/scenarios/boz-2024-experiment.toml --out $(DEMO_OUT) --run-id boz-2024-experiment
+	$(VENV)/bin/caseload report $(DEMO_OUT)/boz-2024-experiment --out $(DEMO_REPORT) --quiet
+	$(VENV)/bin/caseload export $(DEMO_OUT)/boz-2024-experiment --xlsx $(DEMO_WORKBOOK) --quiet
 	@echo "report: $(abspath $(DEMO_REPORT))"
-	@echo "workbook (baseline): $(abspath $(DEMO_OUT)/baseline.xlsx)"
+	@echo "workbook: $(abspath $(DEMO_WORKBOOK))"
 
 test: $(STAMP) chromium
 	$(PY) -m pytest -q
@@ -42,6 +47,7 @@ test: $(STAMP) chromium
 bench: $(STAMP)
 	$(PY) -m pytest bench -q -p no:cacheprovider --benchmark-only --benchmark-columns=min,median,max,rounds
 	$(PY) bench/scaling.py --out bench/out/scaling.json
+	$(PY) bench/experiment.py --out bench/out/experiment.json
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

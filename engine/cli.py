@@ -222,9 +222,10 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--grep", default=None, help="only names containing this text")
     pr.add_argument("--json", action="store_true")
     pr.set_defaults(func=cmd_params)
-    from engine import cli_data
+    from engine import cli_data, cli_experiments
 
     cli_data.register(sub, pop_sub)
+    cli_experiments.register(sub)
     from engine import cli_outputs
 
     cli_outputs.register(sub)
@@ -239,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     except CaseloadError as exc:
         print(f"caseload: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("caseload: interrupted; nothing was registered as complete", file=sys.stderr)
         return 130

@@ -27,7 +27,7 @@ EPILOG_EXPORT = """examples:
 
 Writes the synthetic start stock in the extract format (one row per arrangement): the
 format's reference, and a round trip: running it with `--population` and the same seeds
-gives the synthetic run's aggregates (follow-up slots at 18 are drawn per client).
+gives the synthetic run's aggregates bit for bit, youth turning 18 included.
 """
 
 EPILOG_CALIBRATE = """examples:

@@ -18,3 +18,6 @@ class InputError(CaseloadError):
         if expected:
             msg += f" (expected {expected})"
         super().__init__(msg)
+
+    def __reduce__(self):  # survives the trip back from a worker process
+        return (type(self), (self.where, self.what, self.expected))

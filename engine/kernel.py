@@ -91,7 +91,16 @@ from engine.rng import (
     entity_key,
     uniform_from_entity_key,
 )
-from engine.rule_hooks import rules_at_intake, rules_at_reindication, rules_date_monthly
+from engine.rule_hooks import (
+    MO_DATE,
+    MO_MONTHLY,
+    PR_REVIEW,
+    review_month,
+    rule_on,
+    rules_at_intake,
+    rules_at_reindication,
+    rules_date_monthly,
+)
 
 # per-chunk hoisted draw keys (engine.rng.entity_key) of the client being stepped: its three
 # exit decisions, then the goal decision of each of its slots
@@ -137,7 +146,7 @@ def activate(S, P, B, ch, c, a, m, t, w, seq):
     S.ind_no[a] = 1
     S.since[a] = m
     S.weekly_cents[a] = weekly_base_cents(S, P, a)
-    if P.r_prim.shape[0] > 0:
+    if P.r_prim.shape[0] > 0 and P.hook_on[0, t, S.product[a], S.step[a]]:
         rules_at_intake(S, P, B, ch, c, a, m, t, w, seq)
     book_start(S, P, B, ch, c, a, m, t)
 
@@ -289,7 +298,7 @@ def reindicate(S, P, B, ch, c, a, m, t, g, w, seq):
         S.start[a] = m
         S.planned_end[a] = m + P.p_ind[p]
         S.weekly_cents[a] = weekly_base_cents(S, P, a)
-        if P.r_prim.shape[0] > 0:
+        if P.r_prim.shape[0] > 0 and P.hook_on[1, t, p, S.step[a]]:
             rules_at_reindication(S, P, B, ch, c, a, m, t, w, seq)
 
 
@@ -333,6 +342,30 @@ def first_slot_event(S, P, m, lo, hi, age_m, hk):
         if S.planned_end[a] <= m:
             return a
     return hi
+
+
+@hot
+def dm_in_scope(S, P, t, m, lo, hi, mode, seq):
+    """Will a date or monthly rule in force act on one of the client's arrangements this
+    month? Without one the hook would do nothing and draw nothing: no call. With keyed
+    draws (no side effects) a review's month is looked up here too, so the hook is called
+    only in the month the provider reviews."""
+    for a in range(lo, hi):
+        if S.status[a] != S_ACTIVE:
+            continue
+        p = U(S.product[a])
+        if not P.dm_prod[U(t), p]:
+            continue
+        if mode != MODE_KEYED:
+            return True
+        for r in range(P.r_prim.shape[0]):
+            if P.r_prod[U(r), p] == 0:
+                continue
+            if rule_on(P, r, m, MO_DATE) and m == P.r_date[U(r)]:
+                return True
+            if rule_on(P, r, m, MO_MONTHLY) and (P.r_prim[U(r)] != PR_REVIEW or m == review_month(S, P, np.int64(a), r, seq)):
+                return True
+    return False
 
 
 @hot
@@ -425,7 +458,7 @@ def step_month(S, P, B, ch, c, t, w, seq, hk, month_scale, mode, lo, hi, birth):
                 slot_events_from(S, P, B, ch, c, m, t, first, lo, hi, age_m, g_wmo, g_youth, w, seq, hk, mode)
         else:
             slot_events(S, P, B, ch, c, m, t, lo, lo, hi, age_m, g_wmo, g_youth, w, seq, hk, mode)
-        if P.dm_on[U(t)]:
+        if P.dm_on[U(t)] and dm_in_scope(S, P, t, m, lo, hi, mode, seq):
             rules_date_monthly(S, P, B, ch, c, m, t, w, seq)
     # 5. cost accrual
     oc_left = P.oc_cents[U(t)]

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 console = Console(stderr=True)
-out = Console()
+out = Console() if sys.stdout.isatty() else Console(width=120)  # piped or logged: wide enough for a year table
 
 
 @contextlib.contextmanager
@@ -46,6 +46,39 @@ def progress(quiet: bool, what: str, stages: list[tuple[str, str]] | None = None
                 text += f" ({obj.n_clients:,} clients, {obj.n_arrangements:,} arrangement slots)"
             bar.update(task, completed=i, description=text)
         yield step
+
+
+class Bar:
+    """A progress bar over work units on stderr (only on a terminal, never with --quiet):
+    `bar.total(n)` once the work is known, `bar.advance(k)` as units end."""
+
+    def __init__(self, quiet: bool, what: str):
+        self.live = not quiet and sys.stderr.isatty()
+        self.what = what
+        self._p = None
+        self._task = None
+
+    def __enter__(self):
+        if self.live:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+            self._p = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True)
+            self._p.__enter__()
+            self._task = self._p.add_task(self.what, total=None)
+        return self
+
+    def total(self, n: int) -> None:
+        if self._p:
+            self._p.update(self._task, total=n)
+
+    def advance(self, k: int = 1) -> None:
+        if self._p:
+            self._p.advance(self._task, k)
+
+    def __exit__(self, *exc):
+        if self._p:
+            self._p.__exit__(*exc)
+        return False
 
 
 def summary_json(result) -> dict:
@@ -87,3 +120,69 @@ def print_comparison(result: dict, path) -> None:
         g.add_row(r["domain"], r["group"], f"{r['care_reduced']:,}", f"{r['care_ended']:,}", f"{r['gross_cents_lost'] / 100:,.0f}", f"{r['weekly_hours_lost']:,.0f}")
     out.print(g)
     out.print(f"comparison folder: {path}")
+
+
+def _eur_m(cents_or_eur: float | None, eur: bool = True) -> str:
+    if cents_or_eur is None:
+        return "-"
+    text = f"{cents_or_eur / 1e6 if eur else cents_or_eur / 1e8:,.2f}"
+    return "0.00" if text == "-0.00" else text
+
+
+def print_experiment(savings: pl.DataFrame, manifest: dict, path) -> None:
+    """The finance table: measures as rows, budget years as columns, EUR million net
+    (Shapley share in the package, or the standalone saving), the package and the
+    interaction; with replications a second table with the P5-P95 interval."""
+    ex = manifest["experiment"]
+    years = manifest["budget_years"]
+    n_seeds = len(ex["seeds"])
+    shapley = ex["attribution"] != "standalone"
+    col = "shapley_net_eur" if shapley else "standalone_net_eur"
+    what = "Shapley share in the package" if shapley else "standalone saving"
+    by = {(r["measure"], r["budget_year"]): r for r in savings.iter_rows(named=True)}
+    order = list(dict.fromkeys(savings["measure"].to_list()))
+
+    def label(name):
+        r = by[(name, years[0])]
+        return name if r["number"] is None else f"{r['number']}. {name}"
+
+    seeds = f"mean of {n_seeds} seeds" if n_seeds > 1 else "1 seed"
+    t = Table(title=f"{ex['name']}: saving per measure and budget year, EUR million net ({what}, {seeds})")
+    t.add_column("measure", justify="left")
+    for y in years:
+        t.add_column(str(y), justify="right")
+    t.add_column("total", justify="right")
+    for name in order:
+        vals = [by[(name, y)][f"{col}_mean"] or 0.0 for y in years]
+        t.add_row(label(name), *[_eur_m(v) for v in vals], _eur_m(sum(vals)), style="bold" if name == "package" else None)
+    if shapley:
+        alone = [sum(by[(n, y)]["standalone_net_eur_mean"] for n in order if n != "package") for y in years]
+        t.add_row("sum of standalone savings", *[_eur_m(v) for v in alone], _eur_m(sum(alone)), style="dim")
+        inter = [by[("package", y)]["interaction_net_eur_mean"] for y in years]
+        t.add_row("interaction (package - sum)", *[_eur_m(v) for v in inter], _eur_m(sum(inter)), style="dim")
+    out.print(t)
+    if n_seeds > 1:
+        t = Table(title=f"P5 - P95 across {n_seeds} seeds (paired with the baseline), EUR million net")
+        t.add_column("measure", justify="left")
+        for y in years:
+            t.add_column(str(y), justify="right")
+        for name in order:
+            t.add_row(label(name), *[f"{_eur_m(by[(name, y)][f'{col}_p5'])} - {_eur_m(by[(name, y)][f'{col}_p95'])}" for y in years])
+        out.print(t)
+    tm = manifest["timings"]
+    out.print(f"experiment folder: {path}\n{ex['subruns']} sub-runs on {ex['backend']} ({ex['workers']} worker{'s' if ex['workers'] > 1 else ''}) in {tm.get('subruns_s', 0):.1f} s")
+
+
+def print_sensitivity(table: pl.DataFrame, manifest: dict, path) -> None:
+    """Per measure and assumption: the saving over the horizon at the low and high value."""
+    t = Table(title=f"{manifest['experiment']['name']}: saving over the horizon, EUR million net, per assumption (low / base / high)")
+    for c in ("measure", "assumption", "low", "base", "high", "swing"):
+        t.add_column(c, justify="left" if c in ("measure", "assumption") else "right")
+    tot = table.group_by(["measure", "parameter"], maintain_order=True).agg(
+        pl.col("saving_low_net_cents").sum(), pl.col("saving_base_net_cents").sum(), pl.col("saving_high_net_cents").sum(), pl.col("swing_net_cents").sum()
+    ).sort(["measure", "swing_net_cents"], descending=[False, True])
+    for r in tot.iter_rows(named=True):
+        t.add_row(r["measure"], r["parameter"], _eur_m(r["saving_low_net_cents"], False), _eur_m(r["saving_base_net_cents"], False),
+                  _eur_m(r["saving_high_net_cents"], False), _eur_m(r["swing_net_cents"], False))
+    out.print(t)
+    out.print(f"sensitivity folder: {path}")

@@ -6,6 +6,12 @@ Decision ids are explicit constants, checked unique at import; never reuse or re
 The counter is the month for monthly hazards and the indication number for reindication
 outcomes, so a measure that moves a reindication does not hand a client another month's luck.
 
+`DECISIONS` are the simulation's (keyed on the simulation seed, read by the kernel);
+`POPULATION_DECISIONS` are the population side's (keyed on the population seed): what the
+generator and the extract reader draw alike for a client, keyed on its client id, so both
+paths give the same client the same values (the follow-up slots of a youth client turning
+18: synthetic_population.generator.followup_slots). The two sets never share a number.
+
 `SEQUENTIAL` mode is the switch the benchmarks use to show what keyed draws gain: every draw
 of a client then comes from one running per-client stream, so a rule that changes how many
 draws are taken shifts all later luck of that client.
@@ -30,8 +36,23 @@ DECISIONS = {
     "rule_share": 10,  # rules: a share of clients to whom a rule applies (review, ends)
     "review_month": 11,  # rules: when in the review window a provider reviews a client
 }
-_ids = list(DECISIONS.values())
-assert len(_ids) == len(set(_ids)), "decision ids must be unique"
+
+# --- population-seed decisions (generator and extract reader), keyed on the client id -------
+POPULATION_DECISIONS = {
+    # 101-104 retired (the extract reader's follow-up draws keyed on a slot-id hash of the
+    # extract's id text, counter 0; the generator drew the same attributes sequentially)
+    "wmo_group_at_18": 105,  # extract: a youth client's Wmo group after 18 when the file has none
+    "followup_step": 106,  # follow-up slot step (inverse CDF of the slot's step weights); counter: slot kind
+    "followup_factor": 107,  # follow-up slot amount factor (lognormal, inverse CDF); counter: slot kind
+    "followup_funding": 108,  # follow-up slot pgb (u < pgb_share); counter: slot kind
+    "followup_subcontracted": 109,  # follow-up slot subcontracted (u < share, zin only); counter: slot kind
+    "followup_cleaning": 110,  # household-help follow-up: cleaning minutes (lognormal); counter: slot kind
+    "followup_task": 111,  # household-help follow-up: has task i; counter: 8 x slot kind + task index
+    "followup_slot_id": 112,  # not a draw: the follow-up slot id, hashed from (client id, slot kind), seed 0
+}
+RETIRED_DECISIONS = {101, 102, 103, 104}
+_ids = list(DECISIONS.values()) + list(POPULATION_DECISIONS.values()) + sorted(RETIRED_DECISIONS)
+assert len(_ids) == len(set(_ids)), "decision ids must be unique (simulation, population and retired ids together)"
 
 D_ADMIT = DECISIONS["admit"]
 D_DEATH = DECISIONS["exit_death"]
@@ -44,6 +65,15 @@ D_EXC_APPROVED = DECISIONS["exception_approved"]
 D_EXC_LEAVES = DECISIONS["exception_leaves"]
 D_RULE_SHARE = DECISIONS["rule_share"]
 D_REVIEW_MONTH = DECISIONS["review_month"]
+
+P_WMO_GROUP_AT_18 = POPULATION_DECISIONS["wmo_group_at_18"]
+P_FOLLOWUP_STEP = POPULATION_DECISIONS["followup_step"]
+P_FOLLOWUP_FACTOR = POPULATION_DECISIONS["followup_factor"]
+P_FOLLOWUP_FUNDING = POPULATION_DECISIONS["followup_funding"]
+P_FOLLOWUP_SUBCONTRACTED = POPULATION_DECISIONS["followup_subcontracted"]
+P_FOLLOWUP_CLEANING = POPULATION_DECISIONS["followup_cleaning"]
+P_FOLLOWUP_TASK = POPULATION_DECISIONS["followup_task"]
+P_FOLLOWUP_SLOT_ID = POPULATION_DECISIONS["followup_slot_id"]
 
 MODE_KEYED = 0
 MODE_SEQUENTIAL = 1
@@ -139,4 +169,21 @@ def _keyed_many(seed, decision, entity, counter):
     out = np.empty(entity.shape[0], dtype=np.float64)
     for i in range(entity.shape[0]):
         out[i] = keyed_uniform(seed, decision, entity[i], counter[i])
+    return out
+
+
+def keyed_bits_np(seed: int, decision: int, entity: np.ndarray, counter) -> np.ndarray:
+    """The 64-bit hashes behind `keyed_uniform_np` (same keys, all 64 bits): for stable
+    derived ids (follow-up slot ids), not for draws."""
+    entity = np.asarray(entity, dtype=np.uint64)
+    counter = np.broadcast_to(np.asarray(counter, dtype=np.int64), entity.shape)
+    return _bits_many(np.uint64(seed), np.uint64(decision), entity, counter)
+
+
+@njit(cache=True)
+def _bits_many(seed, decision, entity, counter):
+    out = np.empty(entity.shape[0], dtype=np.uint64)
+    key = decision_key(seed, decision)
+    for i in range(entity.shape[0]):
+        out[i] = splitmix64(entity_key(key, entity[i]) ^ np.uint64(counter[i] & np.int64(0x7FFFFFFFFFFFFFFF)))
     return out

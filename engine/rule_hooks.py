@@ -54,6 +54,8 @@ def in_scope(S, P, r, a, g):
 
 @hot
 def book_event(P, B, ch, r, kind, g, p, t, cents, minutes):
+    if not P.ev_on:
+        return
     B.events[ch, r, kind, g, p, t, 0] += 1
     B.events[ch, r, kind, g, p, t, 1] += cents
     B.events[ch, r, kind, g, p, t, 2] += minutes
@@ -272,7 +274,8 @@ def apply_rule(S, P, B, ch, c, a, r, m, t, w, seq, moment):
 # ------------------------------------------------------------------------------ the hooks
 # Compiled once each and called (not inlined): inlining every primitive at every call site
 # made compilation take many minutes. They run only at intake, at reindication and in
-# months with a date or monthly rule in force (the kernel checks `P.dm_on[t]`).
+# months with a date or monthly rule in force, and only for what a rule's scope can touch:
+# the kernel checks the gates `P.hook_on` and `P.dm_prod` inline first (rules.compile).
 cold = njit(cache=True, _nrt=False)
 
 

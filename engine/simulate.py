@@ -60,7 +60,7 @@ def allocate_bins(P: Params, n_groups: int, n_products: int, n_steps: int, n_chu
         cli=np.zeros((n_chunks, 2, n_groups, T, nf_cli), dtype=np.int64),
         served_half=np.zeros((n_chunks, n_periods(start, T, 6), 2, n_groups), dtype=np.int64),
         served_year=np.zeros((n_chunks, n_periods(start, T, 12), 2, n_groups), dtype=np.int64),
-        events=np.zeros((n_chunks, n_rules, len(EVENT_KINDS), n_groups, n_products, T, len(EVENT_FIELDS)), dtype=np.int64),
+        events=np.zeros((n_chunks, n_rules, len(EVENT_KINDS), n_groups, n_products, T if P.ev_on else 0, len(EVENT_FIELDS)), dtype=np.int64),
         affected=np.zeros((n_chunks, n_measures + 1, 2, n_groups), dtype=np.int64),
         trace_cost=np.zeros((n_arr, T) if P.trace else (0, T), dtype=np.int64),
         trace_step=np.full((n_arr, T) if P.trace else (0, T), -1, dtype=np.int8),
@@ -80,9 +80,11 @@ def simulate(
     threads: int | None = None,
     trace: bool = False,
     base_state: State | None = None,
+    events: bool = True,
 ) -> SimResult:
     """Run the kernel once. `measures`: rules.schema.Measure objects applied in order.
-    `base_state` lets callers build the state once and reuse it across runs."""
+    `base_state` lets callers build the state once and reuse it across runs; `events=False`
+    books no rule events (experiment sub-runs: costs and clients affected only)."""
     timings = {}
     t0 = time.perf_counter()
     if months > pop.months or start != pop.start:
@@ -100,7 +102,7 @@ def simulate(
     rule_arrays = compile_rules(rules, policy, profile.group_codes, [ms.name for ms in measures], start, months)
     S0 = base_state if base_state is not None else build_state(pop, policy, profile.group_codes)
     S = with_rule_state(S0, len(rules))
-    P = compile_params(profile, policy, pop.pool_rate[:, :months], start, months, seed, rng_mode=rng_mode, trace=trace, rules=rule_arrays)
+    P = compile_params(profile, policy, pop.pool_rate[:, :months], start, months, seed, rng_mode=rng_mode, trace=trace, rules=rule_arrays, events=events)
     weekly_base_cents_all(S, P)
     timings["prepare_s"] = time.perf_counter() - t0
     if threads:

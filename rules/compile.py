@@ -48,6 +48,12 @@ def compile_rules(rules: list[Rule], policy: Policy, group_codes: list[str], mea
         "r_step_to": np.full((R, P), -1, np.int64),
         # per horizon month: is any date or monthly rule in force (the kernel calls the hook only then)
         "dm_on": np.zeros(months, np.bool_),
+        # gates the kernel checks inline before calling a hook (no call for what no rule can touch):
+        # [moment (0 intake, 1 reindication), month, product, step]: a rule of that moment in force
+        # whose scope holds the product and step; [month, product]: a date rule at its date or a
+        # monthly rule in force whose scope holds the product
+        "hook_on": np.zeros((2, months, P, S), np.uint8),
+        "dm_prod": np.zeros((months, P), np.uint8),
     }
     for r, rule in enumerate(rules):
         out["r_prim"][r] = PRIMITIVE_CODES[rule.primitive]
@@ -92,6 +98,10 @@ def compile_rules(rules: list[Rule], policy: Policy, group_codes: list[str], mea
             on = rule.effective_from <= m < (rule.effective_until if rule.effective_until is not None else NO_END)
             if on and ("monthly" in rule.moments or ("date" in rule.moments and m == out["r_date"][r])):
                 out["dm_on"][t] = True
+                out["dm_prod"][t] |= out["r_prod"][r]
+            for k, moment in enumerate(("intake", "reindication")):
+                if on and moment in rule.moments:
+                    out["hook_on"][k, t] |= out["r_step"][r]
     return out
 
 

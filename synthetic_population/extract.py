@@ -20,19 +20,28 @@ with its row, column, value and what was expected. `read_extract` raises `Extrac
   arrangement's `amount_factor` on its step price, so that the kernel's weekly amount
   (`engine.kernel.weekly_base_cents` x the year's price index) reproduces it to the cent;
 - household help without task minutes gets cleaning minutes inside its step's band;
-- youth clients turning 18 within the horizon get reserved follow-up slots as the
-  generator makes them (`generator.followup_slots`); their step, amount factor and
-  funding are keyed draws on the population seed and the client id;
+- youth clients turning 18 within the horizon who hold a youth arrangement get the
+  reserved follow-up slots (verlengde jeugdhulp, the Wmo hand-over) from the generator's
+  own function, `generator.followup_slots`: every attribute (step, amount factor, funding,
+  subcontracted, household-help minutes) is a keyed draw on (population seed, decision,
+  client id, slot kind), and the slot id a hash of (client id, slot kind), so a synthetic
+  stock written as an extract gets back exactly the generator's follow-up slots;
+- a client's slots are contiguous: its extract rows in arrangement-id order, then its
+  follow-up slots, verlengd before handover (the generator's order);
 - inflow comes from the profile's own inflow pool (`generator.inflow_pool`, the same
-  potential arrivals as a synthetic run with that population seed), numbered after the
-  extract's largest numeric ids.
+  potential arrivals as a synthetic run with that population seed): its clients and
+  initial slots numbered after the extract's largest numeric ids (unchanged when the
+  extract is a synthetic stock), its follow-up slots re-keyed on the renumbered client ids.
+
+A synthetic start stock written by `stock_to_extract` and run with the same profile and
+seeds therefore gives the synthetic run's aggregates bit for bit, youth turning 18 included
+(tests/test_extract.py).
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,16 +54,15 @@ import pyarrow.parquet as pq
 from engine.domain import FLAGS, FREQUENCIES, FUNDING, HO_TASKS, SETTINGS, SLOT_KINDS
 from engine.errors import InputError
 from engine.months import format_month, year_of
-from engine.rng import DECISIONS, keyed_uniform_np
+from engine.rng import P_WMO_GROUP_AT_18, keyed_uniform_np
 from rules.policy import Policy, Product
 from synthetic_population.generator import (
     ARRANGEMENT_SCHEMA,
     CLIENT_SCHEMA,
     Population,
+    followup_slot_ids,
     followup_slots,
     inflow_pool,
-    slot_step_weights,
-    turning_18,
 )
 from synthetic_population.profile import Profile
 
@@ -131,12 +139,6 @@ MAX_SHOWN = 20
 _TOP = np.uint64(1 << 63)
 _NUMERIC_ID = re.compile(r"^[1-9][0-9]{0,18}$")
 
-# Population-seed decisions of the extract reader: keyed draws for what an extract cannot
-# say (a youth client's follow-up step, amount factor and funding, the Wmo group after 18).
-# A namespace apart from the simulation decisions of engine.rng; never reuse a number.
-EXTRACT_DECISIONS = {"followup_step": 101, "followup_factor": 102, "followup_funding": 103, "followup_subcontracted": 104, "wmo_group_at_18": 105}
-assert not set(EXTRACT_DECISIONS.values()) & set(DECISIONS.values())
-
 
 def _n(count: int, noun: str) -> str:
     return f"{count:,} {noun}{'' if count == 1 else 's'}"
@@ -168,7 +170,6 @@ class ExtractReport:
     clients: pl.DataFrame | None = None  # stock clients (CLIENT_SCHEMA), when valid
     arrangements: pl.DataFrame | None = None  # stock arrangements (ARRANGEMENT_SCHEMA)
     numeric_max: dict = field(default_factory=dict)  # largest numeric client / arrangement id
-    client_keys: dict = field(default_factory=dict)  # uint64 id -> the extract's client id text
 
     @property
     def ok(self) -> bool:
@@ -678,7 +679,6 @@ def validate_extract(path: str | Path, profile: Profile, policy: Policy, start: 
         "client": max(numeric, default=0),
         "arrangement": max((k for k in akeys.values() if k < (1 << 63)), default=0),
     }
-    report.client_keys = {v: k for k, v in ckeys.items()}
     return report
 
 
@@ -691,66 +691,36 @@ def read_extract(path: str | Path, profile: Profile, policy: Policy, start: int 
 
 
 # ------------------------------------------------------------------------------ population
-def _normal_inv(u: np.ndarray) -> np.ndarray:
-    nd = statistics.NormalDist()
-    return np.array([nd.inv_cdf(min(max(x, 1e-12), 1 - 1e-12)) for x in u], dtype=np.float64)
-
-
 def _followups(report: ExtractReport, profile: Profile, policy: Policy, seed: int, months: int) -> pl.DataFrame:
-    """Reserved follow-up slots for the stock's youth clients who turn 18 in the horizon."""
+    """Reserved follow-up slots for the stock's youth clients who turn 18 in the horizon:
+    `generator.followup_slots`, the generator's own function, on the extract's clients."""
     cl = report.clients
     start = report.start
-    youth = cl.filter(pl.col("domain") == "jeugd")
-    # only clients who hold a youth arrangement now (the kernel's hand-over condition)
-    holders = report.arrangements.join(pl.DataFrame({"product": [p.code for p in policy.products], "pdom": [p.domain for p in policy.products]}), on="product").filter(pl.col("pdom") == "jeugd")
-    youth = youth.filter(pl.col("client_id").is_in(holders["client_id"].implode()))
-    birth = youth["birth_month"].to_numpy().astype(np.int64)
-    turning = turning_18(birth, np.full(birth.size, start), start, months)
+    youth_products = [p.code for p in policy.products if p.domain == "jeugd" and p.code != profile.verlengd_product]
+    holders = report.arrangements.filter(pl.col("product").is_in(youth_products))["client_id"]
+    eligible = ((cl["domain"] == "jeugd") & cl["client_id"].is_in(holders.implode())).to_numpy()
+    ids = cl["client_id"].to_numpy()
+    fu = followup_slots(
+        profile, policy, seed, ids, cl["birth_month"].to_numpy(), np.full(cl.height, start), cl["household"].to_numpy(), eligible, start, months,
+    )
     products = policy.product_codes
-    owner, prod, kind = followup_slots(profile, products, turning)
-    if owner.size == 0:
-        return pl.DataFrame(schema={k: v[0] for k, v in ARRANGEMENT_SCHEMA.items()})
-    ids = youth["client_id"].to_numpy()[owner]
-    texts = [report.client_keys[int(i)] for i in ids]
-    aid = np.array([hash_id(f"{t}|{k}", "followup") for t, k in zip(texts, kind, strict=True)], dtype=np.uint64)
-    steps, factor = [], np.ones(owner.size)
-    u_step = keyed_uniform_np(seed, EXTRACT_DECISIONS["followup_step"], aid, 0)
-    u_fac = keyed_uniform_np(seed, EXTRACT_DECISIONS["followup_factor"], aid, 0)
-    for j in range(owner.size):
-        pcode = products[prod[j]]
-        pdef = policy.product(pcode)
-        w = slot_step_weights(profile, pcode, int(kind[j]))
-        if pdef.ho_minutes or w is None:
-            steps.append(0)
-            continue
-        cum = np.cumsum(np.asarray(w, dtype=np.float64))
-        steps.append(int(min(np.searchsorted(cum / cum[-1], u_step[j], side="right"), len(pdef.steps) - 1)))
-        s = profile.products[pcode].amount_sigma
-        if s > 0:
-            factor[j] = float(np.exp(s * _normal_inv(u_fac[j:j + 1])[0] - s * s / 2))
-    pgb = keyed_uniform_np(seed, EXTRACT_DECISIONS["followup_funding"], aid, 0) < profile.pgb_share
-    sub = (keyed_uniform_np(seed, EXTRACT_DECISIONS["followup_subcontracted"], aid, 0) < profile.subcontracted_share) & ~pgb
-    minutes = np.zeros((owner.size, len(HO_TASKS)), dtype=np.int16)
-    for j in range(owner.size):
-        pdef = policy.product(products[prod[j]])
-        if pdef.ho_minutes:
-            minutes[j, 0] = _ho_minutes_for_step(pdef, 0, False) or 0
+    k = fu["owner"].size
     return pl.DataFrame(
         {
-            "arrangement_id": pl.Series(aid, dtype=pl.UInt64),
-            "client_id": pl.Series(ids, dtype=pl.UInt64),
-            "slot_kind": [SLOT_KINDS[k] for k in kind],
-            "product": [products[p] for p in prod],
-            "step": [policy.product(products[p]).steps[s].code for p, s in zip(prod, steps, strict=True)],
-            "amount_factor": pl.Series(factor, dtype=pl.Float32),
-            "start_month": pl.Series([None] * owner.size, dtype=pl.Int16),
-            "planned_end_month": pl.Series([None] * owner.size, dtype=pl.Int16),
-            "indication_no": pl.Series(np.zeros(owner.size), dtype=pl.Int16),
-            "support_since_month": pl.Series([None] * owner.size, dtype=pl.Int16),
-            "funding": [FUNDING[int(x)] for x in pgb],
-            "subcontracted": pl.Series(sub),
-            **{f"{t}_w": pl.Series(minutes[:, ti], dtype=pl.Int16) for ti, t in enumerate(HO_TASKS)},
-            "frequency": [FREQUENCIES[0]] * owner.size,
+            "arrangement_id": pl.Series(fu["arrangement_id"], dtype=pl.UInt64),
+            "client_id": pl.Series(ids[fu["owner"]], dtype=pl.UInt64),
+            "slot_kind": pl.Series([SLOT_KINDS[x] for x in fu["kind"]], dtype=pl.Utf8),
+            "product": pl.Series([products[x] for x in fu["prod"]], dtype=pl.Utf8),
+            "step": pl.Series([policy.product(products[p]).steps[x].code for p, x in zip(fu["prod"], fu["step"], strict=True)], dtype=pl.Utf8),
+            "amount_factor": pl.Series(fu["factor"], dtype=pl.Float32),
+            "start_month": pl.Series([None] * k, dtype=pl.Int16),
+            "planned_end_month": pl.Series([None] * k, dtype=pl.Int16),
+            "indication_no": pl.Series(np.zeros(k, dtype=np.int16), dtype=pl.Int16),
+            "support_since_month": pl.Series([None] * k, dtype=pl.Int16),
+            "funding": pl.Series([FUNDING[x] for x in fu["funding"]], dtype=pl.Utf8),
+            "subcontracted": pl.Series(fu["subcontracted"], dtype=pl.Boolean),
+            **{f"{t}_w": pl.Series(fu["minutes"][:, ti], dtype=pl.Int16) for ti, t in enumerate(HO_TASKS)},
+            "frequency": pl.Series([FREQUENCIES[0]] * k, dtype=pl.Utf8),
         }
     )
 
@@ -766,7 +736,7 @@ def population_from_extract(path: str | Path, profile: Profile, policy: Policy, 
     if missing.height and profile.handover_groups:
         names = list(profile.handover_groups)
         cum = np.cumsum(list(profile.handover_groups.values()))
-        u = keyed_uniform_np(seed, EXTRACT_DECISIONS["wmo_group_at_18"], missing["client_id"].to_numpy(), 0)
+        u = keyed_uniform_np(seed, P_WMO_GROUP_AT_18, missing["client_id"].to_numpy(), 0)
         drawn = np.minimum(np.searchsorted(cum / cum[-1], u, side="right"), len(names) - 1)
         fill = pl.DataFrame({"client_id": missing["client_id"], "_wg": [names[i] for i in drawn]})
         clients = clients.join(fill, on="client_id", how="left", maintain_order="left").with_columns(pl.col("wmo_group").fill_null(pl.col("_wg"))).drop("_wg")
@@ -780,13 +750,19 @@ def population_from_extract(path: str | Path, profile: Profile, policy: Policy, 
     c_off = int(report.numeric_max["client"]) - int(pool.meta["stock_clients"])
     a_off = int(report.numeric_max["arrangement"]) - int(pool.meta["stock_slots"])
     top = int(pool.clients["client_id"].max() or 0) + c_off
-    top_a = int(pool.arrangements["arrangement_id"].max() or 0) + a_off
+    top_a = int(pool.arrangements.filter(pl.col("slot_kind") == "initial")["arrangement_id"].max() or 0) + a_off
     if top >= (1 << 63) or top_a >= (1 << 63):
         raise InputError(str(path), "numeric ids too large to number the inflow pool after them", "numeric ids below 2^63 minus the pool size")
     pool_clients = pool.clients.with_columns((pl.col("client_id").cast(pl.Int64) + c_off).cast(pl.UInt64))
-    pool_arr = pool.arrangements.with_columns(
-        (pl.col("client_id").cast(pl.Int64) + c_off).cast(pl.UInt64), (pl.col("arrangement_id").cast(pl.Int64) + a_off).cast(pl.UInt64)
-    )
+    # pool clients and their initial slots keep their order and are shifted past the
+    # extract's ids; a follow-up slot's id is a function of its client's id, so it follows
+    pool_arr = pool.arrangements.with_columns((pl.col("client_id").cast(pl.Int64) + c_off).cast(pl.UInt64))
+    kind = pool_arr["slot_kind"].replace_strict({k: i for i, k in enumerate(SLOT_KINDS)}, return_dtype=pl.Int64).to_numpy()
+    new_aid = pool_arr["arrangement_id"].to_numpy().astype(np.uint64)
+    init = kind == 0
+    new_aid[init] = (new_aid[init].astype(np.int64) + a_off).astype(np.uint64)
+    new_aid[~init] = followup_slot_ids(pool_arr["client_id"].to_numpy()[~init], kind[~init])
+    pool_arr = pool_arr.with_columns(pl.Series("arrangement_id", new_aid, dtype=pl.UInt64))
     all_clients = pl.concat([clients.select(list(CLIENT_SCHEMA)), pool_clients.select(list(CLIENT_SCHEMA))])
     all_arr = pl.concat([stock_arr.select(list(ARRANGEMENT_SCHEMA)), pool_arr.select(list(ARRANGEMENT_SCHEMA))])
     for what, ids in (("client", all_clients["client_id"]), ("arrangement", all_arr["arrangement_id"])):

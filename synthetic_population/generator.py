@@ -5,6 +5,15 @@ Everything here is drawn with the *population seed*; what happens to people late
 in the kernel with the simulation seed. Measures never touch this: client identity does not
 depend on policy.
 
+Clients and their initial slots come from one sequential NumPy stream per group; client ids
+and initial-slot ids are 1, 2, ... (stock first, then the pool by arrival month). The
+reserved follow-up slots of youth clients turning 18 within the horizon (verlengde
+jeugdhulp, the Wmo hand-over) are not: `followup_slots` draws every attribute as a keyed,
+stateless draw on (population seed, decision, client id, slot kind) (engine.rng
+POPULATION_DECISIONS) and ids them by a hash of (client id, slot kind)
+(`followup_slot_ids`). The extract reader calls the same function, so a stock written as an
+extract and read back gets the same follow-up slots, ids and attributes included.
+
 Output is a `Population`: two Polars frames (schema in `CLIENT_SCHEMA`, `ARRANGEMENT_SCHEMA`)
 plus the inflow pool's intensity per group and month, so a run can admit arrivals at the
 rate its own profile asks for (`admit when u < expected / pool intensity`).
@@ -14,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +35,17 @@ import pyarrow.parquet as pq
 from engine.domain import FLAGS, FREQUENCIES, FUNDING, HO_TASKS, SLOT_KINDS
 from engine.errors import InputError
 from engine.params import Section
+from engine.rng import (
+    P_FOLLOWUP_CLEANING,
+    P_FOLLOWUP_FACTOR,
+    P_FOLLOWUP_FUNDING,
+    P_FOLLOWUP_SLOT_ID,
+    P_FOLLOWUP_STEP,
+    P_FOLLOWUP_SUBCONTRACTED,
+    P_FOLLOWUP_TASK,
+    keyed_bits_np,
+    keyed_uniform_np,
+)
 from rules.policy import Policy
 from synthetic_population.profile import Profile
 
@@ -135,26 +156,9 @@ def ho_step_from_minutes(total_w: np.ndarray, bounds: np.ndarray) -> np.ndarray:
 def turning_18(birth: np.ndarray, ref: np.ndarray, start: int, months: int) -> np.ndarray:
     """Positions of youth clients who turn 18 within the horizon, after their reference
     month (stock: the start month; pool: the arrival month): they get follow-up slots."""
+    birth = np.asarray(birth, dtype=np.int64)
     b18 = birth + 18 * 12
     return np.nonzero((b18 > ref) & (b18 < start + months) & (b18 >= start))[0]
-
-
-def followup_slots(profile: Profile, products: list[str], turning: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Reserved follow-up slots (verlengde jeugdhulp, then the Wmo hand-over) for the clients
-    at positions `turning`: (owner position, product index, slot kind), in that order."""
-    owners, prods, kinds = [], [], []
-    if profile.age18.get("verlengd", 0) > 0:
-        owners.append(turning)
-        prods.append(np.full(turning.size, products.index(profile.verlengd_product)))
-        kinds.append(np.full(turning.size, SLOT_KINDS.index("verlengd")))
-    if profile.age18.get("handover", 0) > 0:
-        owners.append(turning)
-        prods.append(np.full(turning.size, products.index(profile.handover_product)))
-        kinds.append(np.full(turning.size, SLOT_KINDS.index("handover")))
-    if not owners:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, empty
-    return np.concatenate(owners), np.concatenate(prods), np.concatenate(kinds)
 
 
 def slot_step_weights(profile: Profile, pcode: str, kind: int) -> tuple[float, ...]:
@@ -165,6 +169,94 @@ def slot_step_weights(profile: Profile, pcode: str, kind: int) -> tuple[float, .
     if kind == SLOT_KINDS.index("verlengd") and pcode == profile.verlengd_product:
         return profile.verlengd_step_weights
     return sw
+
+
+def followup_slot_ids(client_id: np.ndarray, kind: np.ndarray) -> np.ndarray:
+    """The id of a client's reserved follow-up slot of a kind: a hash of (client id, slot
+    kind) with the top bit set, so it depends on nothing else (not on how many slots other
+    clients hold, nor on the population seed) and never meets the sequential ids 1, 2, ...
+    of initial slots or an extract's numeric ids."""
+    bits = keyed_bits_np(0, P_FOLLOWUP_SLOT_ID, np.asarray(client_id, dtype=np.uint64), np.asarray(kind, dtype=np.int64))
+    return bits | np.uint64(1 << 63)
+
+
+def _normal_inv(u: np.ndarray) -> np.ndarray:
+    """Standard normal quantiles of uniforms (inverse CDF, monotone in u)."""
+    u = np.clip(np.asarray(u, dtype=np.float64), 1e-12, 1 - 1e-12)
+    return np.array(list(map(statistics.NormalDist().inv_cdf, u.tolist())), dtype=np.float64)
+
+
+def followup_slots(
+    profile: Profile, policy: Policy, seed: int, client_id: np.ndarray, birth: np.ndarray, ref: np.ndarray,
+    household: np.ndarray, holds_youth: np.ndarray, start: int, months: int,
+) -> dict[str, np.ndarray]:
+    """Reserved follow-up slots (verlengde jeugdhulp, then the Wmo hand-over) for youth
+    clients who turn 18 within the horizon after their reference month (`turning_18`) and
+    hold a youth arrangement other than verlengde jeugdhulp (the kernel's hand-over
+    condition). The one definition both the generator and the extract reader use, so a
+    client gets the same slots on both paths.
+
+    Inputs are per client (arrays of equal length); `seed` is the population seed. Every
+    attribute is a keyed draw `u = f(seed, decision, client id, slot kind)`
+    (engine.rng.POPULATION_DECISIONS), used monotonically: the step by the inverse CDF of
+    the slot's step weights (`slot_step_weights`), the amount factor lognormal by the normal
+    inverse CDF, pgb when `u < pgb_share`, subcontracted when `u < subcontracted_share` (zin
+    only); a household-help follow-up gets lognormal cleaning minutes and each further task
+    when `u < share`, and the step of its minutes. Slot ids are `followup_slot_ids`.
+
+    Returns arrays, one row per slot, ordered by owner and then kind: `owner` (position in
+    the inputs), `kind` (engine.domain.SLOT_KINDS), `prod` (index in the policy's product
+    codes), `step` (index within the product), `factor`, `funding` (FUNDING index),
+    `subcontracted`, `minutes` ([slot, HO_TASKS]) and `arrangement_id`."""
+    products = policy.product_codes
+    client_id = np.asarray(client_id, dtype=np.uint64)
+    turning = turning_18(birth, np.asarray(ref, dtype=np.int64), start, months)
+    turning = turning[np.asarray(holds_youth, dtype=bool)[turning]]
+    kinds = [(SLOT_KINDS.index(k), p) for k, p in (("verlengd", profile.verlengd_product), ("handover", profile.handover_product)) if profile.age18.get(k, 0) > 0]
+    owner = np.repeat(turning, len(kinds)).astype(np.int64)
+    kind = np.tile(np.array([k for k, _ in kinds], dtype=np.int64), turning.size)
+    prod = np.tile(np.array([products.index(p) for _, p in kinds], dtype=np.int64), turning.size)
+    n = owner.size
+    cid = client_id[owner]
+    step = np.zeros(n, dtype=np.int64)
+    factor = np.ones(n, dtype=np.float32)
+    minutes = np.zeros((n, len(HO_TASKS)), dtype=np.int16)
+    u_step = keyed_uniform_np(seed, P_FOLLOWUP_STEP, cid, kind)
+    u_factor = keyed_uniform_np(seed, P_FOLLOWUP_FACTOR, cid, kind)
+    for pi in np.unique(prod):
+        sel = np.nonzero(prod == pi)[0]
+        pcode = products[pi]
+        pdef = policy.product(pcode)
+        if pdef.ho_minutes:
+            ho = _ho_params(profile)
+            bounds = np.array([pdef.steps[i].minutes_max for i in pdef.band_steps])
+            z = _normal_inv(keyed_uniform_np(seed, P_FOLLOWUP_CLEANING, cid[sel], kind[sel]))
+            minutes[sel, 0] = np.clip(np.round(ho["cleaning_median_w"] * np.exp(ho["cleaning_sigma"] * z)), 15, 600)
+            hh = np.asarray(household, dtype=np.int64)[owner[sel]]
+            for ti, t in enumerate(HO_TASKS[1:], start=1):
+                has = keyed_uniform_np(seed, P_FOLLOWUP_TASK, cid[sel], 8 * kind[sel] + ti) < ho[f"{t}_share"]
+                if t == "ironing":
+                    iw = np.asarray(ho["ironing_w_by_household"], dtype=np.float64)
+                    val = iw[np.clip(hh, 1, len(iw)) - 1]
+                else:
+                    val = np.full(sel.size, ho[f"{t}_w"])
+                minutes[sel, ti] = np.where(has, val, 0)
+            step[sel] = np.array(pdef.band_steps)[ho_step_from_minutes(minutes[sel].sum(axis=1), bounds)]
+        else:
+            for k in np.unique(kind[sel]):
+                sub = sel[kind[sel] == k]
+                cum = np.cumsum(np.asarray(slot_step_weights(profile, pcode, int(k)), dtype=np.float64))
+                step[sub] = np.minimum(np.searchsorted(cum / cum[-1], u_step[sub], side="right"), len(pdef.steps) - 1)
+        s = profile.products[pcode].amount_sigma
+        if s > 0:
+            factor[sel] = np.exp(s * _normal_inv(u_factor[sel]) - s * s / 2).astype(np.float32)
+    pgb = keyed_uniform_np(seed, P_FOLLOWUP_FUNDING, cid, kind) < profile.pgb_share
+    sub = (keyed_uniform_np(seed, P_FOLLOWUP_SUBCONTRACTED, cid, kind) < profile.subcontracted_share) & ~pgb
+    return {
+        "owner": owner, "kind": kind, "prod": prod, "step": step, "factor": factor,
+        "funding": pgb.astype(np.int64), "subcontracted": sub, "minutes": minutes,
+        "arrangement_id": followup_slot_ids(cid, kind),
+    }
 
 
 def _choice(rng: np.random.Generator, weights, n: int) -> np.ndarray:
@@ -186,12 +278,14 @@ def generate(profile: Profile, policy: Policy, seed: int, months: int = 48, star
     """Draw the start stock and the inflow pool for `months` from `start` (default: the
     profile's stock month).
 
-    Each group draws from its own stream in a fixed order; rows are kept as integer codes
+    Each group draws its start stock and its inflow pool from two streams of their own
+    (seeded by population seed, group position and part), so the stock does not depend on
+    the horizon, the inflow rates or the pool: `population export-extract` (which draws one
+    month) writes the stock every horizon's run starts from. Rows are kept as integer codes
     and arrays and become Polars frames once at the end (text columns by one gather)."""
     if months < 1:
         raise InputError("--months", f"{months}", "at least 1 month")
     start = profile.start if start is None else start
-    rng_root = np.random.SeedSequence([seed, 0xCA5E])
     ho = _ho_params(profile)
     products = policy.product_codes
     ho_product = next((p for p in policy.products if p.ho_minutes), None)
@@ -210,131 +304,124 @@ def generate(profile: Profile, policy: Policy, seed: int, months: int = 48, star
     step_offset = np.cumsum([0] + [len(x) for x in step_lists])[:-1]
     step_vocab = [c for x in step_lists for c in x]
 
-    cl = {k: [] for k in ("gidx", "local", "domain", "birth", "household", "district", "wmo", "arrival", "stock", *FLAGS)}
+    youth_product = np.array([policy.product(p).domain == "jeugd" and p != profile.verlengd_product for p in products])
+    cl = {k: [] for k in ("gidx", "local", "domain", "birth", "household", "district", "wmo", "arrival", "stock", "holds_youth", *FLAGS)}
     ar = {k: [] for k in ("gidx", "local", "kind", "prod", "step", "factor", "start", "planned_end", "ind_no", "since", "held", "funding", "sub", "minutes")}
     for gi, g in enumerate(profile.groups):
-        rng = np.random.Generator(np.random.Philox(rng_root.spawn(len(group_codes))[gi]))
+        # two streams per group: the stock's, and the pool's (its size first)
+        stock_rng, pool_rng = (np.random.Generator(np.random.Philox(np.random.SeedSequence([seed, 0xCA5E, gi, part]))) for part in (0, 1))
         n_stock = int(round(g.stock * profile.scale))
-        pool_counts = rng.poisson(pool_exp[gi])
-        arrival = np.concatenate([np.full(n_stock, -1, dtype=np.int32), np.repeat(start + np.arange(months), pool_counts).astype(np.int32)])
-        n = arrival.size
-        if n == 0:
-            continue
-        stock = np.arange(n) < n_stock  # not `arrival < 0`: months before 2000 are < 0
-        ref = np.where(stock, start, arrival)
-        age_hi = g.age_max - (1 / 12 if g.domain == "jeugd" else 0)
-        mode = min(max(g.age_mode, g.age_min), age_hi)
-        age_m = np.floor(rng.triangular(g.age_min, mode, age_hi, n) * 12).astype(np.int32) if age_hi > g.age_min else np.full(n, int(g.age_min * 12))
-        birth = ref - age_m
-        sizes = np.array(list(g.household))
-        household = sizes[_choice(rng, list(g.household.values()), n)]
-        flags = {f: rng.random(n) < g.flags.get(f, 0.0) for f in FLAGS}
-        flags["small_tidy_household"] &= household <= 2
-        district = rng.integers(1, profile.districts + 1, n)
-        if g.domain == "wmo":
-            wmo = np.full(n, wmo_vocab.index(g.code))
-        elif ho_names:
-            wmo = np.array([wmo_vocab.index(h) for h in ho_names])[_choice(rng, ho_weights, n)]
-        else:
-            wmo = np.full(n, len(wmo_vocab) - 1)
-        # compact dtypes: these arrays are concatenated and reordered once for all groups
-        cl["gidx"].append(np.full(n, gi, dtype=np.int16))
-        cl["local"].append(np.arange(n, dtype=np.int32))
-        cl["domain"].append(np.full(n, domains.index(g.domain), dtype=np.int8))
-        cl["birth"].append(birth.astype(np.int16))
-        cl["household"].append(household.astype(np.uint8))
-        cl["district"].append(district.astype(np.uint8))
-        cl["wmo"].append(wmo.astype(np.int16))
-        cl["arrival"].append(arrival.astype(np.int16))
-        cl["stock"].append(stock)
-        for f in FLAGS:
-            cl[f].append(flags[f])
-        # --- arrangements: one primary product per client, extra products by chance ------
-        prim_names = list(g.primary)
-        prim = np.array([products.index(p) for p in prim_names])[_choice(rng, list(g.primary.values()), n)]
-        owners = [np.arange(n)]
-        prods = [prim]
-        order = [np.zeros(n, dtype=np.int32)]
-        for k, (pname, q) in enumerate(g.extra.items()):
-            pi = products.index(pname)
-            has = (rng.random(n) < q) & (prim != pi)
-            owners.append(np.nonzero(has)[0])
-            prods.append(np.full(has.sum(), pi))
-            order.append(np.full(has.sum(), k + 1, dtype=np.int32))
-        owner = np.concatenate(owners)
-        prod = np.concatenate(prods)
-        ordk = np.concatenate(order)
-        kind = np.zeros(owner.size, dtype=np.int32)
-        # reserved follow-up slots for youth clients turning 18 within the horizon
-        if g.domain == "jeugd":
-            f_owner, f_prod, f_kind = followup_slots(profile, products, turning_18(birth, ref, start, months))
-            if f_owner.size:
-                owner = np.concatenate([owner, f_owner])
-                prod = np.concatenate([prod, f_prod])
-                ordk = np.concatenate([ordk, 100 + f_kind])
-                kind = np.concatenate([kind, f_kind])
-        srt = np.lexsort((ordk, owner))
-        owner, prod, kind = owner[srt], prod[srt], kind[srt]
-        m = owner.size
-        step = np.zeros(m, dtype=np.int32)
-        factor = np.ones(m, dtype=np.float32)
-        minutes = np.zeros((m, len(HO_TASKS)), dtype=np.int16)
-        for pi, pcode in enumerate(products):
-            sel = np.nonzero(prod == pi)[0]
-            if sel.size == 0:
+        pool_counts = pool_rng.poisson(pool_exp[gi])
+        parts = [(stock_rng, np.full(n_stock, -1, dtype=np.int32), True), (pool_rng, np.repeat(start + np.arange(months), pool_counts).astype(np.int32), False)]
+        local0 = 0  # the part's first position among the group's clients
+        for rng, arrival, in_stock in parts:
+            n = arrival.size
+            if n == 0:
                 continue
-            pdef = policy.product(pcode)
-            beh = profile.products[pcode]
-            if pdef.ho_minutes:
-                hh = household[owner[sel]]
-                clean = np.clip(np.round(ho["cleaning_median_w"] * np.exp(ho["cleaning_sigma"] * rng.standard_normal(sel.size))), 15, 600)
-                minutes[sel, 0] = clean
-                for ti, t in enumerate(HO_TASKS[1:], start=1):
-                    has = rng.random(sel.size) < ho[f"{t}_share"]
-                    if t == "ironing":
-                        iw = np.asarray(ho["ironing_w_by_household"], dtype=np.float64)
-                        val = iw[np.minimum(hh, len(iw)) - 1]
-                    else:
-                        val = np.full(sel.size, ho[f"{t}_w"])
-                    minutes[sel, ti] = np.where(has, val, 0)
-                step[sel] = ho_band_steps[ho_step_from_minutes(minutes[sel].sum(axis=1), ho_bounds)]
+            stock = np.full(n, in_stock)  # not `arrival < 0`: months before 2000 are < 0
+            ref = np.where(stock, start, arrival)
+            age_hi = g.age_max - (1 / 12 if g.domain == "jeugd" else 0)
+            mode = min(max(g.age_mode, g.age_min), age_hi)
+            age_m = np.floor(rng.triangular(g.age_min, mode, age_hi, n) * 12).astype(np.int32) if age_hi > g.age_min else np.full(n, int(g.age_min * 12))
+            birth = ref - age_m
+            sizes = np.array(list(g.household))
+            household = sizes[_choice(rng, list(g.household.values()), n)]
+            flags = {f: rng.random(n) < g.flags.get(f, 0.0) for f in FLAGS}
+            flags["small_tidy_household"] &= household <= 2
+            district = rng.integers(1, profile.districts + 1, n)
+            if g.domain == "wmo":
+                wmo = np.full(n, wmo_vocab.index(g.code))
+            elif ho_names:
+                wmo = np.array([wmo_vocab.index(h) for h in ho_names])[_choice(rng, ho_weights, n)]
             else:
-                if kind[sel].max(initial=0) > 0:
-                    for kk in range(len(SLOT_KINDS)):
-                        sub = sel[kind[sel] == kk]
-                        if sub.size:
-                            step[sub] = _choice(rng, slot_step_weights(profile, pcode, kk), sub.size)
+                wmo = np.full(n, len(wmo_vocab) - 1)
+            # compact dtypes: these arrays are concatenated and reordered once for all groups
+            cl["gidx"].append(np.full(n, gi, dtype=np.int16))
+            cl["local"].append(local0 + np.arange(n, dtype=np.int32))
+            cl["domain"].append(np.full(n, domains.index(g.domain), dtype=np.int8))
+            cl["birth"].append(birth.astype(np.int16))
+            cl["household"].append(household.astype(np.uint8))
+            cl["district"].append(district.astype(np.uint8))
+            cl["wmo"].append(wmo.astype(np.int16))
+            cl["arrival"].append(arrival.astype(np.int16))
+            cl["stock"].append(stock)
+            for f in FLAGS:
+                cl[f].append(flags[f])
+            # --- arrangements: one primary product per client, extra products by chance ------
+            prim_names = list(g.primary)
+            prim = np.array([products.index(p) for p in prim_names])[_choice(rng, list(g.primary.values()), n)]
+            owners = [np.arange(n)]
+            prods = [prim]
+            order = [np.zeros(n, dtype=np.int32)]
+            for k, (pname, q) in enumerate(g.extra.items()):
+                pi = products.index(pname)
+                has = (rng.random(n) < q) & (prim != pi)
+                owners.append(np.nonzero(has)[0])
+                prods.append(np.full(has.sum(), pi))
+                order.append(np.full(has.sum(), k + 1, dtype=np.int32))
+            owner = np.concatenate(owners)
+            prod = np.concatenate(prods)
+            ordk = np.concatenate(order)
+            srt = np.lexsort((ordk, owner))
+            owner, prod = owner[srt], prod[srt]
+            # who holds a youth arrangement other than verlengde jeugdhulp (the follow-up condition)
+            holds_youth = np.zeros(n, dtype=bool)
+            holds_youth[owner[youth_product[prod]]] = True
+            cl["holds_youth"].append(holds_youth)
+            m = owner.size
+            step = np.zeros(m, dtype=np.int32)
+            factor = np.ones(m, dtype=np.float32)
+            minutes = np.zeros((m, len(HO_TASKS)), dtype=np.int16)
+            for pi, pcode in enumerate(products):
+                sel = np.nonzero(prod == pi)[0]
+                if sel.size == 0:
+                    continue
+                pdef = policy.product(pcode)
+                beh = profile.products[pcode]
+                if pdef.ho_minutes:
+                    hh = household[owner[sel]]
+                    clean = np.clip(np.round(ho["cleaning_median_w"] * np.exp(ho["cleaning_sigma"] * rng.standard_normal(sel.size))), 15, 600)
+                    minutes[sel, 0] = clean
+                    for ti, t in enumerate(HO_TASKS[1:], start=1):
+                        has = rng.random(sel.size) < ho[f"{t}_share"]
+                        if t == "ironing":
+                            iw = np.asarray(ho["ironing_w_by_household"], dtype=np.float64)
+                            val = iw[np.minimum(hh, len(iw)) - 1]
+                        else:
+                            val = np.full(sel.size, ho[f"{t}_w"])
+                        minutes[sel, ti] = np.where(has, val, 0)
+                    step[sel] = ho_band_steps[ho_step_from_minutes(minutes[sel].sum(axis=1), ho_bounds)]
                 else:
                     step[sel] = _choice(rng, beh.step_weights, sel.size)
-            if beh.amount_sigma > 0:
-                s = beh.amount_sigma
-                factor[sel] = np.exp(s * rng.standard_normal(sel.size) - s * s / 2).astype(np.float32)
-        # indication timing: stock arrangements are part-way through support
-        is_stock = stock[owner]
-        initial = kind == 0
-        ind = ind_months[prod]
-        supp = np.floor(rng.exponential(max(g.support_months_mean, 1e-9), m)).astype(np.int32)
-        supp = np.minimum(supp, np.maximum(start - birth[owner], 0))
-        supp = np.where(is_stock & initial, supp, 0)
-        into = supp % ind
-        ind_no = np.where(initial, 1 + supp // ind, 0)
-        ind_start = np.where(is_stock & initial, start - into, -1)
-        funding = (rng.random(m) < profile.pgb_share).astype(np.int32)
-        sub = (rng.random(m) < profile.subcontracted_share) & (funding == 0)
-        ar["gidx"].append(np.full(m, gi, dtype=np.int16))
-        ar["local"].append(owner.astype(np.int32))
-        ar["kind"].append(kind.astype(np.int8))
-        ar["prod"].append(prod.astype(np.int16))
-        ar["step"].append((step_offset[prod] + step).astype(np.int16))
-        ar["factor"].append(factor)
-        ar["start"].append(ind_start.astype(np.int16))
-        ar["planned_end"].append(np.where(is_stock & initial, ind_start + ind, -1).astype(np.int16))
-        ar["ind_no"].append(ind_no.astype(np.int16))
-        ar["since"].append(np.where(is_stock & initial, start - supp, -1).astype(np.int16))
-        ar["held"].append(is_stock & initial)  # only these hold an indication yet
-        ar["funding"].append(funding.astype(np.int8))
-        ar["sub"].append(sub)
-        ar["minutes"].append(minutes)
+                if beh.amount_sigma > 0:
+                    s = beh.amount_sigma
+                    factor[sel] = np.exp(s * rng.standard_normal(sel.size) - s * s / 2).astype(np.float32)
+            # indication timing: stock arrangements are part-way through support
+            is_stock = stock[owner]
+            ind = ind_months[prod]
+            supp = np.floor(rng.exponential(max(g.support_months_mean, 1e-9), m)).astype(np.int32)
+            supp = np.minimum(supp, np.maximum(start - birth[owner], 0))
+            supp = np.where(is_stock, supp, 0)
+            into = supp % ind
+            ind_no = 1 + supp // ind
+            ind_start = np.where(is_stock, start - into, -1)
+            funding = (rng.random(m) < profile.pgb_share).astype(np.int32)
+            sub = (rng.random(m) < profile.subcontracted_share) & (funding == 0)
+            ar["gidx"].append(np.full(m, gi, dtype=np.int16))
+            ar["local"].append(local0 + owner.astype(np.int32))
+            ar["kind"].append(np.zeros(m, dtype=np.int8))
+            ar["prod"].append(prod.astype(np.int16))
+            ar["step"].append((step_offset[prod] + step).astype(np.int16))
+            ar["factor"].append(factor)
+            ar["start"].append(ind_start.astype(np.int16))
+            ar["planned_end"].append(np.where(is_stock, ind_start + ind, -1).astype(np.int16))
+            ar["ind_no"].append(ind_no.astype(np.int16))
+            ar["since"].append(np.where(is_stock, start - supp, -1).astype(np.int16))
+            ar["held"].append(is_stock)  # only the stock holds an indication yet
+            ar["funding"].append(funding.astype(np.int8))
+            ar["sub"].append(sub)
+            ar["minutes"].append(minutes)
+            local0 += n
     cl = {k: np.concatenate(v) for k, v in cl.items()}
     ar = {k: np.concatenate(v) for k, v in ar.items()}
     # stable ids: stock first (group order), then the pool by arrival month
@@ -349,6 +436,27 @@ def generate(profile: Profile, policy: Policy, seed: int, months: int = 48, star
     arr_client = client_id[row_of[group_base[ar["gidx"]] + ar["local"]]]
     aorder = np.argsort(arr_client, kind="stable")
     ar = {k: v[aorder] for k, v in ar.items()}
+    arr_client = arr_client[aorder]
+    # initial slots are numbered 1, 2, ... in client order; the reserved follow-up slots are
+    # keyed draws on the client id (followup_slots, shared with the extract reader) and sit
+    # after the client's initial slots, verlengd before handover
+    ar["aid"] = np.arange(1, aorder.size + 1, dtype=np.uint64)
+    fu = followup_slots(
+        profile, policy, seed, client_id, cl["birth"], np.where(cl["stock"], start, cl["arrival"]), cl["household"],
+        cl["holds_youth"] & (cl["domain"] == domains.index("jeugd")), start, months,
+    )
+    k = fu["owner"].size
+    follow = {
+        "kind": fu["kind"].astype(np.int8), "prod": fu["prod"].astype(np.int16), "step": (step_offset[fu["prod"]] + fu["step"]).astype(np.int16),
+        "factor": fu["factor"], "start": np.full(k, -1, dtype=np.int16), "planned_end": np.full(k, -1, dtype=np.int16),
+        "ind_no": np.zeros(k, dtype=np.int16), "since": np.full(k, -1, dtype=np.int16), "held": np.zeros(k, dtype=bool),
+        "funding": fu["funding"].astype(np.int8), "sub": fu["subcontracted"], "minutes": fu["minutes"], "aid": fu["arrangement_id"],
+    }
+    ar = {key: np.concatenate([ar[key], follow[key]]) for key in follow}
+    arr_client = np.concatenate([arr_client, client_id[fu["owner"]]])
+    aorder = np.lexsort((ar["kind"], arr_client))  # stable: a client's initial slots keep their order
+    ar = {key: v[aorder] for key, v in ar.items()}
+    arr_client = arr_client[aorder]
     m = aorder.size
     clients = pl.DataFrame(
         {
@@ -365,8 +473,8 @@ def generate(profile: Profile, policy: Policy, seed: int, months: int = 48, star
     )
     arrangements = pl.DataFrame(
         {
-            "arrangement_id": np.arange(1, m + 1, dtype=np.uint64),
-            "client_id": arr_client[aorder],
+            "arrangement_id": ar["aid"],
+            "client_id": arr_client,
             "slot_kind": _strings(SLOT_KINDS, ar["kind"]),
             "product": _strings(products, ar["prod"]),
             "step": _strings(step_vocab, ar["step"]),
@@ -390,16 +498,18 @@ def generate(profile: Profile, policy: Policy, seed: int, months: int = 48, star
 def inflow_pool(profile: Profile, policy: Policy, seed: int, months: int = 48, start: int | None = None) -> Population:
     """The inflow pool alone: exactly the potential arrivals (ids, attributes, slots) of
     `generate` with these arguments, the synthetic start stock left out. `meta` says how
-    many client ids (`stock_clients`) and slot ids (`stock_slots`) the left-out stock took,
+    many client ids (`stock_clients`) and sequential initial-slot ids (`stock_slots`; the
+    stock's follow-up slots have hashed ids, `followup_slot_ids`) the left-out stock took,
     so a real extract's stock can take their place (synthetic_population.extract)."""
     pop = generate(profile, policy, seed, months, start)
     is_pool = pl.col("arrival_month").is_not_null()
     clients = pop.clients.filter(is_pool)
     stock_ids = pop.clients.filter(~is_pool)["client_id"]
     arrangements = pop.arrangements.filter(pl.col("client_id").is_in(clients["client_id"].implode()))
+    stock_slots = pop.arrangements.filter(~pl.col("client_id").is_in(clients["client_id"].implode()) & (pl.col("slot_kind") == "initial")).height
     return Population(
         clients=clients, arrangements=arrangements, pool_rate=pop.pool_rate, group_codes=pop.group_codes, start=pop.start, months=pop.months,
-        meta={**pop.meta, "stock_clients": stock_ids.len(), "stock_slots": pop.arrangements.height - arrangements.height},
+        meta={**pop.meta, "stock_clients": stock_ids.len(), "stock_slots": stock_slots},
     )
 
 

@@ -1,5 +1,6 @@
 """The second profile: Gooi en Vechtstreek, 2019. Its first simulated year reproduces the
-document's clients served and spend per product within 10%; every figure is sourced."""
+document's clients served and spend per product within 10% (the mean of four population
+seeds); every figure is sourced."""
 
 import tomllib
 from pathlib import Path
@@ -27,9 +28,21 @@ DOCUMENT = {
 }
 
 
+# A synthetic population is one draw: youth residential care (158 clients, a heavy-tailed
+# price) moves by 10-20% in clients and spend between population seeds, so the document's
+# figures are compared with the mean of a few population seeds (each run is a fraction of
+# a second), not with the luck of one.
+POPULATION_SEEDS = (1, 2, 3, 4)
+
+
 @pytest.fixture(scope="module")
 def first_year():
     return simulate_scenario(RunSpec(profile="gooi_vechtstreek", months=12))
+
+
+@pytest.fixture(scope="module")
+def first_years(first_year):
+    return [first_year] + [simulate_scenario(RunSpec(profile="gooi_vechtstreek", months=12, population_seed=s)) for s in POPULATION_SEEDS[1:]]
 
 
 def test_profile_covers_the_six_products_in_2019_prices():
@@ -42,17 +55,19 @@ def test_profile_covers_the_six_products_in_2019_prices():
 
 
 @pytest.mark.parametrize("product", PRODUCTS)
-def test_first_year_reproduces_clients_and_spend_within_10_percent(first_year, product):
+def test_first_year_reproduces_clients_and_spend_within_10_percent(first_years, product):
     profile, policy = load_profile("gooi_vechtstreek")
-    served = first_year.tables["served"]
     clients, spend = DOCUMENT[product]
-    got_clients = measure(profile.targets[f"{product}_clients_2019"], first_year.sim, served, profile, policy, profile.start)
-    got_spend = measure(profile.targets[f"{product}_spend_2019"], first_year.sim, served, profile, policy, profile.start)
-    assert abs(got_clients / clients - 1) <= 0.10, (product, got_clients, clients)
-    assert abs(got_spend / spend - 1) <= 0.10, (product, got_spend, spend)
-    # spend per product is the run's own gross cost in the arrangements table
-    table = first_year.tables["arrangements_yearly"]
-    assert table.filter(table["product"] == product)["gross_cents"].sum() / 100 == pytest.approx(got_spend)
+    got_clients, got_spend = [], []
+    for run in first_years:
+        served = run.tables["served"]
+        got_clients.append(measure(profile.targets[f"{product}_clients_2019"], run.sim, served, profile, policy, profile.start))
+        got_spend.append(measure(profile.targets[f"{product}_spend_2019"], run.sim, served, profile, policy, profile.start))
+        # spend per product is the run's own gross cost in the arrangements table
+        table = run.tables["arrangements_yearly"]
+        assert table.filter(table["product"] == product)["gross_cents"].sum() / 100 == pytest.approx(got_spend[-1])
+    assert abs(np.mean(got_clients) / clients - 1) <= 0.10, (product, got_clients, clients)
+    assert abs(np.mean(got_spend) / spend - 1) <= 0.10, (product, got_spend, spend)
 
 
 def _unsourced_numbers(node, path=""):

@@ -1,11 +1,24 @@
 import numpy as np
 
-from engine.rng import DECISIONS, decision_keys, keyed_uniform_np
+from engine.rng import DECISIONS, POPULATION_DECISIONS, RETIRED_DECISIONS, decision_keys, keyed_bits_np, keyed_uniform_np
 
 
 def test_decision_ids_are_unique_and_explicit():
     assert len(set(DECISIONS.values())) == len(DECISIONS)
     assert all(isinstance(v, int) and v > 0 for v in DECISIONS.values())
+
+
+def test_population_decision_ids_are_unique_and_apart_from_the_simulations():
+    ids = list(POPULATION_DECISIONS.values())
+    assert len(set(ids)) == len(ids) and all(isinstance(v, int) and v > 0 for v in ids)
+    assert not set(ids) & set(DECISIONS.values()) and not set(ids) & RETIRED_DECISIONS
+    assert not RETIRED_DECISIONS & set(DECISIONS.values())
+
+
+def test_keyed_bits_are_the_hashes_behind_keyed_uniforms():
+    ids = np.arange(1, 1001, dtype=np.uint64)
+    bits = keyed_bits_np(7, 106, ids, 2)
+    assert np.array_equal((bits >> np.uint64(11)).astype(np.float64) / 2.0**53, keyed_uniform_np(7, 106, ids, 2))
 
 
 def test_keyed_draws_depend_only_on_their_keys():
