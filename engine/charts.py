@@ -42,25 +42,34 @@ def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     return ticks
 
 
-def fmt_eur(v: float, span: float | None = None) -> str:
-    """Compact euro amounts: EUR 1.2 m, EUR 350 k."""
+def fmt_eur(v: float, span: float | None = None, step: float | None = None) -> str:
+    """Compact euro amounts: EUR 1.2 m, EUR 350 k. `span` (the largest magnitude shown beside
+    it) picks the unit; `step` (between axis ticks) picks the decimals, so ticks differ."""
     if v == 0:
         return "\u20ac0"
     a = abs(v) if span is None else span
     sign = "-" if v < 0 else ""
     v = abs(v)
-    if a >= 1e9:
-        return f"{sign}\u20ac{v / 1e9:,.1f} bn"
-    if a >= 1e6:
+    unit, suffix = next((u, s) for u, s in ((1e9, " bn"), (1e6, " m"), (1e3, " k"), (1.0, "")) if a >= u or u == 1.0)
+    if step:
+        d = next((k for k in range(4) if abs(round(step / unit * 10**k) - step / unit * 10**k) < 1e-6), 3)
+    elif unit == 1e6:
         d = 0 if a >= 1e8 else (1 if a >= 1e7 else 2)
-        return f"{sign}\u20ac{v / 1e6:,.{d}f} m"
-    if a >= 1e3:
-        return f"{sign}\u20ac{v / 1e3:,.0f} k"
-    return f"{sign}\u20ac{v:,.0f}"
+    elif unit == 1e9:
+        d = 1
+    else:
+        d = 0
+    return f"{sign}\u20ac{v / unit:,.{d}f}{suffix}"
 
 
-def fmt_int(v: float, span: float | None = None) -> str:
+def fmt_int(v: float, span: float | None = None, step: float | None = None) -> str:
+    if step and step < 1:
+        return f"{v:,.{next((k for k in range(4) if abs(round(step * 10**k) - step * 10**k) < 1e-6), 3)}f}"
     return f"{v:,.0f}"
+
+
+def _step(ticks: list[float]) -> float | None:
+    return ticks[1] - ticks[0] if len(ticks) > 1 else None
 
 
 @dataclass
@@ -82,10 +91,11 @@ def _svg_open(w: int, h: int, label: str) -> list[str]:
 
 def _y_axis(out: list[str], ticks: list[float], y_of, left: float, right: float, fmt) -> None:
     span = max(abs(ticks[0]), abs(ticks[-1]))
+    step = _step(ticks)
     for t in ticks:
         y = y_of(t)
         out.append(f'<line x1="{left}" x2="{right}" y1="{y:.1f}" y2="{y:.1f}" stroke="{GRID if t != 0 else AXIS}" stroke-width="1"/>')
-        out.append(f'<text x="{left - 8}" y="{y + 4:.1f}" text-anchor="end" fill="#5b616b">{esc(fmt(t, span))}</text>')
+        out.append(f'<text x="{left - 8}" y="{y + 4:.1f}" text-anchor="end" fill="#5b616b">{esc(fmt(t, span, step))}</text>')
 
 
 def line_chart(series: list[Series], x_labels: list[str], label: str, fmt=fmt_eur, width: int = 760, height: int = 300, zero: bool = True) -> str:
@@ -191,7 +201,7 @@ def hbar_chart(rows: list[tuple[str, list[float | None]]], parts: list[tuple[str
     for t in ticks:
         x = x_of(t)
         out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{bottom}" stroke="{GRID}"/>')
-        out.append(f'<text x="{x:.1f}" y="{bottom + 16}" text-anchor="middle" fill="#5b616b">{esc(fmt(t))}</text>')
+        out.append(f'<text x="{x:.1f}" y="{bottom + 16}" text-anchor="middle" fill="#5b616b">{esc(fmt(t, None, _step(ticks)))}</text>')
     for ri, (name, vs) in enumerate(rows):
         y = top + ri * rh
         out.append(f'<text x="{left - 8}" y="{y + rh / 2 + 4:.1f}" text-anchor="end">{esc(name)}</text>')
@@ -217,16 +227,18 @@ def hbar_chart(rows: list[tuple[str, list[float | None]]], parts: list[tuple[str
 
 def tornado(rows: list[tuple[str, float, float, str, str]], base: float, label: str, fmt=fmt_eur, width: int = 760) -> str:
     """One row per parameter, sorted by the caller (largest swing first): a bar from the base
-    saving to the saving at the low value and one to the saving at the high value."""
+    saving to the saving at the low value (upper half of the row) and one to the saving at the
+    high value (lower half), so both show when they lie on the same side."""
     if not rows:
         return ""
-    left, right, top = 330, width - 20, 22
-    rh = 30
+    left, right, top = 330, width - 44, 24
+    rh = 34
     height = top + rh * len(rows) + 30
     vals = [base] + [v for _, lo, hi, _, _ in rows for v in (lo, hi)]
     ticks = nice_ticks(min(vals), max(vals), 5)
     xlo, xhi = ticks[0], ticks[-1]
     span = max(abs(xlo), abs(xhi))
+    step = _step(ticks)
 
     def x_of(v):
         return left + (right - left) * ((v - xlo) / (xhi - xlo))
@@ -236,16 +248,18 @@ def tornado(rows: list[tuple[str, float, float, str, str]], base: float, label: 
     for t in ticks:
         x = x_of(t)
         out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{bottom}" stroke="{GRID}"/>')
-        out.append(f'<text x="{x:.1f}" y="{bottom + 16}" text-anchor="middle" fill="#5b616b">{esc(fmt(t, span))}</text>')
+        out.append(f'<text x="{x:.1f}" y="{bottom + 16}" text-anchor="middle" fill="#5b616b">{esc(fmt(t, span, step))}</text>')
+    fine = step / 10 if step else None
     for ri, (name, lo, hi, lo_txt, hi_txt) in enumerate(rows):
         y = top + ri * rh
         out.append(f'<text x="{left - 8}" y="{y + rh / 2 + 4:.1f}" text-anchor="end">{esc(name)}</text>')
-        for v, color, txt in ((lo, PALETTE[4], lo_txt), (hi, PALETTE[5], hi_txt)):
+        half = (rh - 8) / 2
+        for k, (v, color, txt) in enumerate(((lo, PALETTE[4], lo_txt), (hi, PALETTE[5], hi_txt))):
             x1, x2 = sorted((x_of(base), x_of(v)))
-            out.append(f'<rect class="mark" x="{x1:.1f}" y="{y + 5}" width="{max(x2 - x1, 1):.1f}" height="{rh - 10}" fill="{color}" opacity="0.9">'
-                       f"<title>{esc(f'{name} = {txt}: saving {fmt(v, span)}')}</title></rect>")
+            out.append(f'<rect class="mark" x="{x1:.1f}" y="{y + 4 + k * half:.1f}" width="{max(x2 - x1, 1):.1f}" height="{half:.1f}" fill="{color}">'
+                       f"<title>{esc(f'{name} = {txt}: saving {fmt(v, span, fine)}')}</title></rect>")
     xb = x_of(base)
     out.append(f'<line x1="{xb:.1f}" x2="{xb:.1f}" y1="{top - 6}" y2="{bottom}" stroke="{TEXT}" stroke-width="1.5"/>')
-    out.append(f'<text x="{xb:.1f}" y="{top - 10}" text-anchor="middle" font-weight="600">base {esc(fmt(base, span))}</text>')
+    out.append(f'<text x="{xb:.1f}" y="{top - 10}" text-anchor="middle" font-weight="600">base {esc(fmt(base, span, fine))}</text>')
     out.append("</svg>")
     return "".join(out)
