@@ -117,6 +117,13 @@ def _bar(quiet: bool, what: str):
 
 
 # ----------------------------------------------------------------------------- runs
+def _seeds(seeds: list) -> str:
+    """1,2,3 or 1-20 for a long consecutive list."""
+    if len(seeds) > 3 and all(isinstance(s, int) for s in seeds) and seeds == list(range(seeds[0], seeds[0] + len(seeds))):
+        return f"{seeds[0]}-{seeds[-1]}"
+    return ",".join(map(str, seeds))
+
+
 def cmd_runs_list(args) -> int:
     from engine import catalog
     from engine.report import out
@@ -135,7 +142,7 @@ def cmd_runs_list(args) -> int:
         table.add_column(c, justify=just, no_wrap=c != "name", overflow="ellipsis")
     for r in rows:
         table.add_row(r["run_id"], r["kind"] + ("" if r["complete"] else " (folder missing)"), str(r["name"]), f"{r['start']}+{r['months']}",
-                      ",".join(map(str, r["seeds"])), (r["created"] or "")[:16].replace("T", " "))
+                      _seeds(r["seeds"]), (r["created"] or "")[:16].replace("T", " "))
     out.print(table)
     return 0
 
