@@ -36,6 +36,7 @@ def _backend_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--address", default=None, metavar="HOST:PORT", help="a running Ray cluster's head (with --backend ray); default: start a local Ray instance")
     p.add_argument("--out", default="runs/out", help="folder for the result folder (default runs/out)")
     p.add_argument("--run-id", default=None, help="name of the result folder (default NAME-DATE-TIME)")
+    p.add_argument("--catalog", default=None, metavar="FILE", help="register the result in this catalog (default: $CASELOAD_CATALOG, else catalog.duckdb beside --out; 'off': none)")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     p.add_argument("--json", action="store_true", help="print a machine-readable summary")
 
@@ -52,24 +53,16 @@ def _result_id(args, default: str) -> str:
 
 def _finish(args, tables: dict, manifest: dict, kind: str, table: str, printer) -> int:
     """Write the folder atomically, register it, print the summary (or JSON)."""
+    from engine.cli import _register
     from engine.experiment import write_experiment
 
     path = write_experiment(tables, manifest, Path(args.out), manifest["run_id"])
-    _register(path)
+    _register(path, args)  # a catalog failure is a warning: the folder is the source of truth
     if args.json:
         print(json.dumps({f"{kind}_dir": str(path), "manifest": manifest, table: tables[table].to_dicts()}, indent=2, default=str))
     elif not args.quiet:
         printer(tables[table], manifest, path)
     return 0
-
-
-def _register(path: Path) -> None:
-    """Put a complete result folder in the run catalog (engine.catalog), where there is one."""
-    try:
-        from engine import catalog
-    except ImportError:
-        return
-    catalog.register(path)
 
 
 def cmd_experiment(args) -> int:
