@@ -280,12 +280,14 @@ def experiment_tables(spec: ExperimentSpec, ctx: Context, results: dict, orderin
     meta = {m.name: {"number": None if m.number is None else str(m.number), "title": m.title} for m in ctx.measures}
     savings = summarise(by_seed, spec, names, years, sampling_se, meta)
     label = {0: "baseline", full: "package", **{1 << i: names[i] for i in range(n)}}
-    base_y, pack_y, affected, monthly = [], [], [], []
+    base_y, pack_y, affected, monthly, clients = [], [], [], [], []
     for (seed, mask), r in sorted(results.items()):
         if r.arrangements is not None:
             frame = ctx.arrangements_yearly(r.arrangements).with_columns(pl.lit(seed, dtype=pl.Int64).alias("seed"))
             frame = frame.select("seed", *[c for c in frame.columns if c != "seed"])
             (base_y if mask == 0 else pack_y).append(frame)
+        if r.clients is not None and mask == 0 and seed == spec.seeds[0]:
+            clients.append(ctx.clients_frame(r.clients))
         if r.affected is not None:
             affected.append(ctx.affected_frame(r.affected, seed, "package" if mask == full else label[mask]))
         if r.monthly is not None:
@@ -297,6 +299,7 @@ def experiment_tables(spec: ExperimentSpec, ctx: Context, results: dict, orderin
         "package_yearly": _stack(pack_y),
         "affected": _stack(affected),
         "costs_monthly": _stack(monthly),
+        "baseline_clients": _stack(clients),
         "assumptions": ctx.assumptions_frame(),
     }
 

@@ -56,6 +56,7 @@ class SubResult:
     affected: np.ndarray | None = None  # [kind, group]: clients whose care the measures reduced / ended
     arrangements: np.ndarray | None = None  # [month, group, product, step, field] bins
     monthly: np.ndarray | None = None  # [month, product, (gross, net)] cents
+    clients: np.ndarray | None = None  # [month, domain, group, field] client bins (with arrangements)
     kernel_s: float = 0.0
 
 
@@ -116,6 +117,7 @@ class Context:
             out.affected = sim.affected[-1].copy()  # the last row: all of the sub-run's measures
         if unit.detail & D_ARRANGEMENTS:
             out.arrangements = arr
+            out.clients = sim.cli
         if unit.detail & D_MONTHLY:
             out.monthly = np.stack([gross_tp, gross_tp - oc_tp], axis=-1)
         return out
@@ -128,6 +130,9 @@ class Context:
     def arrangements_yearly(self, arr: np.ndarray) -> pl.DataFrame:
         frame = aggregate.arrangements_frame(arr, self.start, self.policy, self.profile.group_codes, self.group_domains)
         return aggregate.arrangements_yearly(frame)
+
+    def clients_frame(self, cli: np.ndarray) -> pl.DataFrame:
+        return aggregate.clients_frame(cli, self.start, self.profile.group_codes, self.group_domains)
 
     def affected_frame(self, affected: np.ndarray, seed: int, measure: str) -> pl.DataFrame:
         rows = []

@@ -98,6 +98,8 @@ def test_experiment_tables_hold_the_baseline_and_package_costs_and_people_affect
     monthly = three_measures["costs_monthly"]
     assert set(monthly["scenario"].unique()) == {"baseline", "youth_cap_4000", "no_ironing", "wmo_cap_800", "package"}
     assert monthly.filter(pl.col("scenario") == "baseline")["net_cents"].sum() == base.filter(pl.col("seed") == 1)["net_cents"].sum()
+    clients = three_measures["baseline_clients"]
+    assert clients.height > 0 and (clients["active_end"] >= 0).all()
 
 
 def test_measures_on_disjoint_clients_have_no_interaction_and_shapley_equals_standalone(tmp_path):
@@ -131,7 +133,7 @@ def small_experiment(tmp_path_factory):
 
 
 def _same(a: dict, b: dict) -> None:
-    for name in ("savings", "savings_by_seed", "baseline_yearly", "package_yearly", "affected", "costs_monthly"):
+    for name in ("savings", "savings_by_seed", "baseline_yearly", "package_yearly", "affected", "costs_monthly", "baseline_clients"):
         assert a[name].equals(b[name]), name
 
 
@@ -169,7 +171,7 @@ def test_experiment_command_writes_a_complete_folder_and_prints_the_table(small_
     out, err = capsys.readouterr()
     assert code == 0, err
     folder = tmp_path / "e1"
-    for name in ("manifest.json", "savings.parquet", "savings_by_seed.parquet", "baseline_yearly.parquet", "package_yearly.parquet", "affected.parquet", "costs_monthly.parquet", "assumptions.parquet"):
+    for name in ("manifest.json", "savings.parquet", "savings_by_seed.parquet", "baseline_yearly.parquet", "package_yearly.parquet", "affected.parquet", "costs_monthly.parquet", "baseline_clients.parquet", "assumptions.parquet"):
         assert (folder / name).exists(), name
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["kind"] == "experiment" and manifest["experiment"]["seeds"] == [1, 2, 3]
