@@ -22,8 +22,10 @@ CLI_FIELDS_BASE = ["active_start", "active_end", "inflow_new", "inflow_transfer"
 # per-chunk work array: previous group per domain, this month's end reason per domain,
 # last half-year and year counted as served per domain, active per domain at the end of the
 # last month stepped, the client's mortality and youth age band, and the age (months) at
-# which either changes next
+# which either changes next; the rules on in this trajectory (bit r: rule r; all on outside a
+# multi-combination pass) and the rules off that would have acted along it (engine.multi)
 W_PREV, W_REASON, W_HALF, W_YEAR, W_ACTIVE, W_MORT, W_YOUTH, W_BANDS_AT = 0, 2, 4, 6, 8, 10, 11, 12
+W_RULES, W_TOUCHED = 13, 14
 WORK_SIZE = 16  # padded to separate cache lines between chunks
 
 

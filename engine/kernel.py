@@ -21,6 +21,11 @@ Performance notes (README, Performance; outputs are bit-identical, tests/test_go
   fall in neighbouring cache lines.
 
 Rules act in `engine.rule_hooks` at the moments intake, reindication, date and monthly.
+
+Several combinations of rules in one pass (engine.multi, keyed draws): the same compiled
+keyed kernel steps each client once per trajectory the memo cannot reuse (one inline site
+of the month loop, so the kernel is compiled once for both uses); an ordinary pass has no
+combinations and every rule on.
 """
 
 from __future__ import annotations
@@ -49,6 +54,8 @@ from engine.arrangement import (
     W_MORT,
     W_PREV,
     W_REASON,
+    W_RULES,
+    W_TOUCHED,
     W_YEAR,
     W_YOUTH,
     WORK_SIZE,
@@ -76,6 +83,7 @@ from engine.domain import (
     SLOT_VERLENGD,
     WMO,
 )
+from engine.multi import begin_client, end_trajectory, no_multi
 from engine.rng import (
     D_ADMIT,
     D_AGE18,
@@ -106,7 +114,9 @@ from engine.rule_hooks import (
 # exit decisions, then the goal decision of each of its slots
 H_DEATH, H_MOVED, H_WLZ, H_GOAL0 = 0, 1, 2, 3
 
-Bins = namedtuple("Bins", ["arr", "cli", "served_half", "served_year", "events", "affected", "trace_cost", "trace_step"])
+# year_tot [chunk, budget year, (gross, own contribution)] cents: booked only with
+# P.year_totals (a multi-combination pass reads it per trajectory)
+Bins = namedtuple("Bins", ["arr", "cli", "served_half", "served_year", "events", "affected", "trace_cost", "trace_step", "year_tot"])
 
 _AGE18_M = 18 * 12
 
@@ -424,8 +434,9 @@ def step_month(S, P, B, ch, c, t, w, seq, hk, month_scale, mode, lo, hi, birth):
        end; rules of the moment `reindication` act here;
     4. rules of the moment `date`, then `monthly`;
     5. cost accrual: weekly amount x price index x days / 7, rounded once to cents; the own
-       contribution once per client-month on its first contributing arrangement; then the
-       client's stock and flows per domain and group.
+       contribution once per client-month on its first contributing arrangement (with
+       P.year_totals also summed per budget year); then the client's stock and flows per
+       domain and group.
 
     Returns False when the client has left for good (no later month can change anything).
     """
@@ -468,6 +479,8 @@ def step_month(S, P, B, ch, c, t, w, seq, hk, month_scale, mode, lo, hi, birth):
     uch = U(ch)
     ut = U(t)
     trace = P.trace
+    gross_m = np.int64(0)
+    oc_m = np.int64(0)
     for a in range(lo, hi):
         if S.status[a] == S_ACTIVE:
             p = U(S.product[a])
@@ -482,12 +495,19 @@ def step_month(S, P, B, ch, c, t, w, seq, hk, month_scale, mode, lo, hi, birth):
             ug, up, us = U(g), p, U(s)
             B.arr[uch, ug, up, us, ut, A_ACTIVE] += 1
             B.arr[uch, ug, up, us, ut, A_GROSS] += gross
+            gross_m += gross
             if oc_left > 0 and P.p_own[p]:
-                B.arr[uch, ug, up, us, ut, A_OC] += min(oc_left, gross)
+                oc = min(oc_left, gross)
+                B.arr[uch, ug, up, us, ut, A_OC] += oc
+                oc_m += oc
                 oc_left = 0
             if trace:
                 B.trace_cost[a, ut] = gross
                 B.trace_step[a, ut] = s
+    if P.year_totals:
+        y = (U(P.start % 12) + ut) // U(12)
+        B.year_tot[uch, y, 0] += gross_m
+        B.year_tot[uch, y, 1] += oc_m
     # a client who stays in the same domains and groups has nothing to book, unless the month
     # opens a half-year or the run (clients served are counted once per period)
     now0 = g_wmo if active_d0 else -1
@@ -500,39 +520,61 @@ def step_month(S, P, B, ch, c, t, w, seq, hk, month_scale, mode, lo, hi, birth):
 
 
 @hot
-def run_clients(S, P, B, ch, n_chunks, w, seq, hk, month_scale, mode):
+def run_client(S, P, B, ch, c, w, seq, hk, month_scale, mode):
+    """Step client c through every month from its first, booking into chunk ch's bins."""
+    init_client(S, P, B, ch, c, w, seq, hk)
+    t0 = 0
+    if S.admitted[c] == -1:
+        t0 = max(0, np.int64(S.arrival[c]) - P.start)
+    lo = U(S.arr_lo[c])  # fixed for the run: loaded once, not every month
+    hi = U(S.arr_hi[c])
+    birth = np.int64(S.birth[c])
+    for t in range(t0, P.T):
+        if not step_month(S, P, B, ch, c, t, w, seq, hk, month_scale, mode, lo, hi, birth):
+            break  # the client left (its outflow is booked) or was never admitted
+
+
+@hot
+def run_clients(S, P, B, ch, n_chunks, w, seq, hk, month_scale, mode, M, snap):
     """Step clients ch, ch + n_chunks, ... through every month, booking into chunk ch's
-    bins. Striding spreads stock clients and late arrivals evenly over the chunks."""
+    bins. Striding spreads stock clients and late arrivals evenly over the chunks.
+
+    With combinations (M.combos, keyed draws only: engine.multi) each client is stepped
+    once per trajectory the memo cannot reuse, from its snapshot, under that combination's
+    rules; otherwise once, every rule on."""
+    multi = mode == MODE_KEYED and M.combos.shape[0] > 0
+    w[W_RULES] = -1  # every rule on
+    w[W_TOUCHED] = 0
     for c in range(ch, S.cid.shape[0], n_chunks):
-        init_client(S, P, B, ch, c, w, seq, hk)
-        t0 = 0
-        if S.admitted[c] == -1:
-            t0 = max(0, np.int64(S.arrival[c]) - P.start)
-        lo = U(S.arr_lo[c])  # fixed for the run: loaded once, not every month
-        hi = U(S.arr_hi[c])
-        birth = np.int64(S.birth[c])
-        for t in range(t0, P.T):
-            if not step_month(S, P, B, ch, c, t, w, seq, hk, month_scale, mode, lo, hi, birth):
-                break  # the client left (its outflow is booked) or was never admitted
+        if multi:
+            begin_client(S, B, M, snap, ch, c, w)
+        k = 0
+        while k >= 0:
+            run_client(S, P, B, ch, c, w, seq, hk, month_scale, mode)
+            if multi:
+                k = end_trajectory(S, B, M, snap, ch, c, w, k)
+            else:
+                k = -1
 
 
 # `run_clients` compiled once per draw mode, the mode a constant: the keyed kernel carries
 # no sequential-stream code in its hot loop (about 7% faster). nogil: run_kernel runs chunks
 # on threads.
 @njit(cache=True, nogil=True, _nrt=False)
-def run_chunk_keyed(S, P, B, ch, n_chunks, w, seq, hk, month_scale):
-    run_clients(S, P, B, ch, n_chunks, w, seq, hk, month_scale, MODE_KEYED)
+def run_chunk_keyed(S, P, B, ch, n_chunks, w, seq, hk, month_scale, M, snap):
+    run_clients(S, P, B, ch, n_chunks, w, seq, hk, month_scale, MODE_KEYED, M, snap)
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def run_chunk_sequential(S, P, B, ch, n_chunks, w, seq, hk, month_scale):
-    run_clients(S, P, B, ch, n_chunks, w, seq, hk, month_scale, MODE_SEQUENTIAL)
+def run_chunk_sequential(S, P, B, ch, n_chunks, w, seq, hk, month_scale, M, snap):
+    run_clients(S, P, B, ch, n_chunks, w, seq, hk, month_scale, MODE_SEQUENTIAL, M, snap)
 
 
-def run_kernel(S, P, B, n_chunks):
+def run_kernel(S, P, B, n_chunks, multi=None, snap=None):
     """Step every client through every month: chunks of clients on `numba.get_num_threads()`
     threads, each chunk into its own bins. Plain threads over compiled nogil code rather
-    than a Numba parfor, which would compile the whole kernel a second time (~40 s)."""
+    than a Numba parfor, which would compile the whole kernel a second time (~40 s).
+    `multi`, `snap`: a multi-combination pass (engine.multi; keyed draws, P.year_totals)."""
     slots = S.arr_hi.astype(np.int64) - S.arr_lo
     max_slots = int(slots.max()) if slots.size else 0
     work = np.zeros((n_chunks, WORK_SIZE), dtype=np.int64)
@@ -540,9 +582,13 @@ def run_kernel(S, P, B, n_chunks):
     hks = np.zeros((n_chunks, (H_GOAL0 + max_slots + 7) // 8 * 8), dtype=np.uint64)
     month_scale = P.price_index * P.days / 7.0  # float64, as the scalar expression
     run_chunk = run_chunk_keyed if P.rng_mode == MODE_KEYED else run_chunk_sequential
+    if multi is None:
+        multi, snap = no_multi(S, n_chunks)
+    elif P.rng_mode != MODE_KEYED or not P.year_totals:
+        raise ValueError("a multi-combination pass needs keyed draws and P.year_totals")
 
     def chunk(ch):
-        run_chunk(S, P, B, ch, n_chunks, work[ch], seqs[ch], hks[ch], month_scale)
+        run_chunk(S, P, B, ch, n_chunks, work[ch], seqs[ch], hks[ch], month_scale, multi, snap)
 
     n_threads = max(1, min(numba.get_num_threads(), n_chunks))
     if n_threads == 1:
