@@ -24,7 +24,7 @@ Params = namedtuple(
         "g_domain", "g_moved", "g_wlz", "admit_p", "wlz_candidate_mult",
         "mort_from_m", "mort_h", "youth_bands_m", "youth_groups", "youth_end_m",
         "age18_cum", "half0", "year0",
-        "trace", "year_totals",
+        "trace",
         # rules (rules.compile): one row per rule in scenario order
         "r_prim", "r_moments", "r_from", "r_until", "r_date", "r_key", "r_measure", "r_prod", "r_step", "r_group",
         "r_exempt", "r_require", "r_approved", "r_leaves", "r_f", "r_i", "r_tasks", "r_step_to", "dm_on",
@@ -35,13 +35,10 @@ Params = namedtuple(
 
 
 def compile_params(profile: Profile, policy: Policy, pool_rate: np.ndarray, start: int, months: int, seed: int,
-                   rng_mode: int = MODE_KEYED, trace: bool = False, rules: dict | None = None, events: bool = True,
-                   year_totals: bool = False) -> Params:
+                   rng_mode: int = MODE_KEYED, trace: bool = False, rules: dict | None = None, events: bool = True) -> Params:
     """`rules`: arrays from rules.compile.compile_rules (None: the baseline, no rules).
     `events=False`: rule events are not booked (experiment sub-runs need only costs and the
-    clients affected; the events bins are then not allocated). `year_totals`: the kernel
-    also sums gross cost and own contributions per chunk and budget year (`Bins.year_tot`;
-    a multi-combination pass, engine.multi)."""
+    clients affected; the events bins are then not allocated)."""
     from rules.compile import empty_rules
     from synthetic_population.generator import admitted_inflow
 
@@ -101,7 +98,6 @@ def compile_params(profile: Profile, policy: Policy, pool_rate: np.ndarray, star
         age18_cum=age18_cum.astype(np.float64),
         half0=np.int64(start // 6), year0=np.int64(start // 12),
         trace=np.bool_(trace),
-        year_totals=np.bool_(year_totals),
         ev_on=np.bool_(events),
         **rules,
     )

@@ -57,13 +57,15 @@ from engine.arrangement import (
     W_RULES,
     W_TOUCHED,
     W_YEAR,
+    W_YEAR_TOT,
+    W_YEARS,
     W_YOUTH,
-    WORK_SIZE,
     cold,
     domain_group,
     end_arrangement,
     hot,
     weekly_base_cents,
+    work_size,
     youth_band,
 )
 from engine.domain import (
@@ -114,9 +116,7 @@ from engine.rule_hooks import (
 # exit decisions, then the goal decision of each of its slots
 H_DEATH, H_MOVED, H_WLZ, H_GOAL0 = 0, 1, 2, 3
 
-# year_tot [chunk, budget year, (gross, own contribution)] cents: booked only with
-# P.year_totals (a multi-combination pass reads it per trajectory)
-Bins = namedtuple("Bins", ["arr", "cli", "served_half", "served_year", "events", "affected", "trace_cost", "trace_step", "year_tot"])
+Bins = namedtuple("Bins", ["arr", "cli", "served_half", "served_year", "events", "affected", "trace_cost", "trace_step"])
 
 _AGE18_M = 18 * 12
 
@@ -434,9 +434,9 @@ def step_month(S, P, B, ch, c, t, w, seq, hk, month_scale, mode, lo, hi, birth):
        end; rules of the moment `reindication` act here;
     4. rules of the moment `date`, then `monthly`;
     5. cost accrual: weekly amount x price index x days / 7, rounded once to cents; the own
-       contribution once per client-month on its first contributing arrangement (with
-       P.year_totals also summed per budget year); then the client's stock and flows per
-       domain and group.
+       contribution once per client-month on its first contributing arrangement (in a
+       multi-combination pass also summed per budget year, w[W_YEAR_TOT:]); then the
+       client's stock and flows per domain and group.
 
     Returns False when the client has left for good (no later month can change anything).
     """
@@ -504,10 +504,10 @@ def step_month(S, P, B, ch, c, t, w, seq, hk, month_scale, mode, lo, hi, birth):
             if trace:
                 B.trace_cost[a, ut] = gross
                 B.trace_step[a, ut] = s
-    if P.year_totals:
-        y = (U(P.start % 12) + ut) // U(12)
-        B.year_tot[uch, y, 0] += gross_m
-        B.year_tot[uch, y, 1] += oc_m
+    if w[W_YEARS]:
+        y2 = U(W_YEAR_TOT) + U(2) * ((U(P.start % 12) + ut) // U(12))
+        w[y2] += gross_m
+        w[y2 + U(1)] += oc_m
     # a client who stays in the same domains and groups has nothing to book, unless the month
     # opens a half-year or the run (clients served are counted once per period)
     now0 = g_wmo if active_d0 else -1
@@ -545,6 +545,7 @@ def run_clients(S, P, B, ch, n_chunks, w, seq, hk, month_scale, mode, M, snap):
     multi = mode == MODE_KEYED and M.combos.shape[0] > 0
     w[W_RULES] = -1  # every rule on
     w[W_TOUCHED] = 0
+    w[W_YEARS] = 1 if multi else 0
     for c in range(ch, S.cid.shape[0], n_chunks):
         if multi:
             begin_client(S, B, M, snap, ch, c, w)
@@ -574,18 +575,19 @@ def run_kernel(S, P, B, n_chunks, multi=None, snap=None):
     """Step every client through every month: chunks of clients on `numba.get_num_threads()`
     threads, each chunk into its own bins. Plain threads over compiled nogil code rather
     than a Numba parfor, which would compile the whole kernel a second time (~40 s).
-    `multi`, `snap`: a multi-combination pass (engine.multi; keyed draws, P.year_totals)."""
+    `multi`, `snap`: a multi-combination pass (engine.multi; keyed draws)."""
     slots = S.arr_hi.astype(np.int64) - S.arr_lo
     max_slots = int(slots.max()) if slots.size else 0
-    work = np.zeros((n_chunks, WORK_SIZE), dtype=np.int64)
+    n_years = (int(P.start) + int(P.T) - 1) // 12 - int(P.start) // 12 + 1
+    work = np.zeros((n_chunks, work_size(n_years)), dtype=np.int64)
     seqs = np.zeros((n_chunks, 8), dtype=np.uint64)
     hks = np.zeros((n_chunks, (H_GOAL0 + max_slots + 7) // 8 * 8), dtype=np.uint64)
     month_scale = P.price_index * P.days / 7.0  # float64, as the scalar expression
     run_chunk = run_chunk_keyed if P.rng_mode == MODE_KEYED else run_chunk_sequential
     if multi is None:
         multi, snap = no_multi(S, n_chunks)
-    elif P.rng_mode != MODE_KEYED or not P.year_totals:
-        raise ValueError("a multi-combination pass needs keyed draws and P.year_totals")
+    elif P.rng_mode != MODE_KEYED or multi.traj_y.shape[2] != n_years:
+        raise ValueError("a multi-combination pass needs keyed draws and one year total per budget year")
 
     def chunk(ch):
         run_chunk(S, P, B, ch, n_chunks, work[ch], seqs[ch], hks[ch], month_scale, multi, snap)

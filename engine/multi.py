@@ -20,9 +20,9 @@ one trajectory. Keyed draws only: a sequential stream's draws have side effects 
 back to one pass per combination).
 
 Per combination only what an experiment sub-run needs without detail: gross and own
-contribution cents per budget year (the kernel's `B.year_tot`, switched on by
-`P.year_totals`) and the clients affected per kind and group by all of the combination's
-rules together (the last row of `B.affected`). Per chunk: the baseline's totals once per
+contribution cents per budget year (summed by the kernel's cost accrual into the work array,
+`w[W_YEAR_TOT:]`, switched on by `w[W_YEARS]`) and the clients affected per kind and group by
+all of the combination's rules together (the last row of `B.affected`). Per chunk: the baseline's totals once per
 client, and per combination the difference its trajectory made, so a client whom no rule
 touches costs no per-combination work. The ordinary bins are scratch in this mode.
 """
@@ -34,7 +34,7 @@ from collections import namedtuple
 import numpy as np
 from numba import njit
 
-from engine.arrangement import W_RULES, W_TOUCHED, hot
+from engine.arrangement import W_RULES, W_TOUCHED, W_YEAR_TOT, hot
 from engine.state import State
 
 U = np.uint64
@@ -135,14 +135,13 @@ def copy_client(src, c, lo, dst, d, dlo, n):
 
 
 @hot
-def start_trajectory(B, ch, w, rules):
+def start_trajectory(B, M, ch, w, rules):
     """Rules on for the next trajectory; its totals and clients affected start at zero."""
     w[W_RULES] = rules
     w[W_TOUCHED] = 0
     uch = U(ch)
-    for y in range(B.year_tot.shape[1]):
-        B.year_tot[uch, U(y), 0] = 0
-        B.year_tot[uch, U(y), 1] = 0
+    for i in range(2 * M.traj_y.shape[2]):
+        w[U(W_YEAR_TOT + i)] = 0
     last = U(B.affected.shape[1] - 1)
     for kind in range(2):
         for g in range(B.affected.shape[3]):
@@ -157,7 +156,7 @@ def begin_client(S, B, M, snap, ch, c, w):
     copy_client(S, c, lo, snap, ch, ch * ms, np.int64(S.arr_hi[c]) - lo)
     M.n_traj[U(ch)] = 0
     M.stats[U(ch), 1] += 1
-    start_trajectory(B, ch, w, M.combos[0])
+    start_trajectory(B, M, ch, w, M.combos[0])
 
 
 @hot
@@ -199,7 +198,7 @@ def next_trajectory(S, B, M, snap, ch, c, w, first):
         ms = snap.status.shape[0] // snap.admitted.shape[0]
         lo = np.int64(S.arr_lo[c])
         copy_client(snap, ch, ch * ms, S, c, lo, np.int64(S.arr_hi[c]) - lo)
-        start_trajectory(B, ch, w, rules)
+        start_trajectory(B, M, ch, w, rules)
         return k
     return -1
 
@@ -213,9 +212,9 @@ def end_trajectory(S, B, M, snap, ch, c, w, k):
     un = U(n)
     M.traj_mask[uch, un] = M.combos[U(k)]
     M.traj_touch[uch, un] = w[W_TOUCHED]
-    for y in range(B.year_tot.shape[1]):
-        M.traj_y[uch, un, U(y), 0] = B.year_tot[uch, U(y), 0]
-        M.traj_y[uch, un, U(y), 1] = B.year_tot[uch, U(y), 1]
+    for y in range(M.traj_y.shape[2]):
+        M.traj_y[uch, un, U(y), 0] = w[U(W_YEAR_TOT + 2 * y)]
+        M.traj_y[uch, un, U(y), 1] = w[U(W_YEAR_TOT + 2 * y + 1)]
     last = U(B.affected.shape[1] - 1)
     for kind in range(2):
         for g in range(B.affected.shape[3]):
@@ -223,9 +222,9 @@ def end_trajectory(S, B, M, snap, ch, c, w, k):
     M.n_traj[uch] = n + 1
     M.stats[uch, 0] += 1
     if n == 0:
-        for y in range(B.year_tot.shape[1]):
-            M.base_y[uch, U(y), 0] += B.year_tot[uch, U(y), 0]
-            M.base_y[uch, U(y), 1] += B.year_tot[uch, U(y), 1]
+        for y in range(M.traj_y.shape[2]):
+            M.base_y[uch, U(y), 0] += M.traj_y[uch, 0, U(y), 0]
+            M.base_y[uch, U(y), 1] += M.traj_y[uch, 0, U(y), 1]
         for kind in range(2):
             for g in range(B.affected.shape[3]):
                 M.base_aff[uch, U(kind), U(g)] += B.affected[uch, last, U(kind), U(g)]

@@ -65,7 +65,6 @@ def allocate_bins(P: Params, n_groups: int, n_products: int, n_steps: int, n_chu
         affected=np.zeros((n_chunks, n_measures + 1, 2, n_groups), dtype=np.int64),
         trace_cost=np.zeros((n_arr, T) if P.trace else (0, T), dtype=np.int64),
         trace_step=np.full((n_arr, T) if P.trace else (0, T), -1, dtype=np.int8),
-        year_tot=np.zeros((n_chunks, n_periods(start, T, 12) if P.year_totals else 0, 2), dtype=np.int64),
     )
 
 
@@ -146,14 +145,14 @@ def simulate_many(
     rule_arrays = compile_rules(rules, policy, profile.group_codes, [ms.name for ms in measures], start, months)
     S0 = base_state if base_state is not None else build_state(pop, policy, profile.group_codes)
     S = with_rule_state(S0, len(rules))
-    P = compile_params(profile, policy, pop.pool_rate[:, :months], start, months, seed, rng_mode=MODE_KEYED, rules=rule_arrays, events=False, year_totals=True)
+    P = compile_params(profile, policy, pop.pool_rate[:, :months], start, months, seed, rng_mode=MODE_KEYED, rules=rule_arrays, events=False)
     weekly_base_cents_all(S, P)
     n_clients = S.cid.shape[0]
     n_chunks = _chunks(threads, n_clients)
     n_groups = len(profile.groups)
     B = allocate_bins(P, n_groups, len(policy.products), P.price_cents.shape[1], n_chunks, S.aid.shape[0], len(measures))
     slots = S.arr_hi.astype(np.int64) - S.arr_lo
-    M = allocate_multi(combo_arr, n_chunks, B.year_tot.shape[1], n_groups)
+    M = allocate_multi(combo_arr, n_chunks, n_periods(start, months, 12), n_groups)
     snap = snapshot_buffers(S, n_chunks, int(slots.max()) if slots.size else 0)
     timings["prepare_s"] = time.perf_counter() - t0
     t1 = time.perf_counter()
