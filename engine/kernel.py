@@ -85,7 +85,15 @@ from engine.domain import (
     SLOT_VERLENGD,
     WMO,
 )
-from engine.multi import begin_client, end_trajectory, no_multi
+from engine.multi import (
+    baseline_only,
+    begin_client,
+    end_trajectory,
+    no_multi,
+    rules_at_intake_multi,
+    rules_at_reindication_multi,
+    rules_date_monthly_multi,
+)
 from engine.rng import (
     D_ADMIT,
     D_AGE18,
@@ -157,7 +165,10 @@ def activate(S, P, B, ch, c, a, m, t, w, seq):
     S.since[a] = m
     S.weekly_cents[a] = weekly_base_cents(S, P, a)
     if P.r_prim.shape[0] > 0 and P.hook_on[0, t, S.product[a], S.step[a]]:
-        rules_at_intake(S, P, B, ch, c, a, m, t, w, seq)
+        if w[W_RULES] == -1:
+            rules_at_intake(S, P, B, ch, c, a, m, t, w, seq)
+        else:
+            rules_at_intake_multi(S, P, B, ch, c, a, m, t, w, seq)
     book_start(S, P, B, ch, c, a, m, t)
 
 
@@ -309,7 +320,10 @@ def reindicate(S, P, B, ch, c, a, m, t, g, w, seq):
         S.planned_end[a] = m + P.p_ind[p]
         S.weekly_cents[a] = weekly_base_cents(S, P, a)
         if P.r_prim.shape[0] > 0 and P.hook_on[1, t, p, S.step[a]]:
-            rules_at_reindication(S, P, B, ch, c, a, m, t, w, seq)
+            if w[W_RULES] == -1:
+                rules_at_reindication(S, P, B, ch, c, a, m, t, w, seq)
+            else:
+                rules_at_reindication_multi(S, P, B, ch, c, a, m, t, w, seq)
 
 
 @hot
@@ -470,7 +484,10 @@ def step_month(S, P, B, ch, c, t, w, seq, hk, month_scale, mode, lo, hi, birth):
         else:
             slot_events(S, P, B, ch, c, m, t, lo, lo, hi, age_m, g_wmo, g_youth, w, seq, hk, mode)
         if P.dm_on[U(t)] and dm_in_scope(S, P, t, m, lo, hi, mode, seq):
-            rules_date_monthly(S, P, B, ch, c, m, t, w, seq)
+            if w[W_RULES] == -1:
+                rules_date_monthly(S, P, B, ch, c, m, t, w, seq)
+            else:
+                rules_date_monthly_multi(S, P, B, ch, c, m, t, w, seq)
     # 5. cost accrual
     oc_left = P.oc_cents[U(t)]
     scale = month_scale[U(t)]
@@ -535,47 +552,51 @@ def run_client(S, P, B, ch, c, w, seq, hk, month_scale, mode):
 
 
 @hot
-def run_clients(S, P, B, ch, n_chunks, w, seq, hk, month_scale, mode, M, snap):
+def run_clients(S, P, B, ch, n_chunks, w, seq, hk, month_scale, mode, M, init):
     """Step clients ch, ch + n_chunks, ... through every month, booking into chunk ch's
     bins. Striding spreads stock clients and late arrivals evenly over the chunks.
 
     With combinations (M.combos, keyed draws only: engine.multi) each client is stepped
-    once per trajectory the memo cannot reuse, from its snapshot, under that combination's
-    rules; otherwise once, every rule on."""
+    once per trajectory the memo cannot reuse, from its initial state (`init`), under that
+    combination's rules; otherwise once, every rule on."""
     multi = mode == MODE_KEYED and M.combos.shape[0] > 0
     w[W_RULES] = -1  # every rule on
     w[W_TOUCHED] = 0
     w[W_YEARS] = 1 if multi else 0
     for c in range(ch, S.cid.shape[0], n_chunks):
         if multi:
-            begin_client(S, B, M, snap, ch, c, w)
+            begin_client(B.affected, M, ch, w)
         k = 0
         while k >= 0:
             run_client(S, P, B, ch, c, w, seq, hk, month_scale, mode)
-            if multi:
-                k = end_trajectory(S, B, M, snap, ch, c, w, k)
-            else:
+            if not multi:
                 k = -1
+            elif k == 0 and w[W_TOUCHED] == 0:
+                baseline_only(B.affected, M, ch, w)  # the usual client: one trajectory for every combination
+                k = -1
+            else:
+                k = end_trajectory(S, B.affected, M, init, ch, c, w, k)
 
 
 # `run_clients` compiled once per draw mode, the mode a constant: the keyed kernel carries
 # no sequential-stream code in its hot loop (about 7% faster). nogil: run_kernel runs chunks
 # on threads.
 @njit(cache=True, nogil=True, _nrt=False)
-def run_chunk_keyed(S, P, B, ch, n_chunks, w, seq, hk, month_scale, M, snap):
-    run_clients(S, P, B, ch, n_chunks, w, seq, hk, month_scale, MODE_KEYED, M, snap)
+def run_chunk_keyed(S, P, B, ch, n_chunks, w, seq, hk, month_scale, M, init):
+    run_clients(S, P, B, ch, n_chunks, w, seq, hk, month_scale, MODE_KEYED, M, init)
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def run_chunk_sequential(S, P, B, ch, n_chunks, w, seq, hk, month_scale, M, snap):
-    run_clients(S, P, B, ch, n_chunks, w, seq, hk, month_scale, MODE_SEQUENTIAL, M, snap)
+def run_chunk_sequential(S, P, B, ch, n_chunks, w, seq, hk, month_scale, M, init):
+    run_clients(S, P, B, ch, n_chunks, w, seq, hk, month_scale, MODE_SEQUENTIAL, M, init)
 
 
-def run_kernel(S, P, B, n_chunks, multi=None, snap=None):
+def run_kernel(S, P, B, n_chunks, multi=None, init=None):
     """Step every client through every month: chunks of clients on `numba.get_num_threads()`
     threads, each chunk into its own bins. Plain threads over compiled nogil code rather
     than a Numba parfor, which would compile the whole kernel a second time (~40 s).
-    `multi`, `snap`: a multi-combination pass (engine.multi; keyed draws)."""
+    `multi`, `init`: a multi-combination pass (engine.multi; keyed draws) and a copy of the
+    state before it."""
     slots = S.arr_hi.astype(np.int64) - S.arr_lo
     max_slots = int(slots.max()) if slots.size else 0
     n_years = (int(P.start) + int(P.T) - 1) // 12 - int(P.start) // 12 + 1
@@ -585,12 +606,12 @@ def run_kernel(S, P, B, n_chunks, multi=None, snap=None):
     month_scale = P.price_index * P.days / 7.0  # float64, as the scalar expression
     run_chunk = run_chunk_keyed if P.rng_mode == MODE_KEYED else run_chunk_sequential
     if multi is None:
-        multi, snap = no_multi(S, n_chunks)
+        multi, init = no_multi(S, n_chunks)
     elif P.rng_mode != MODE_KEYED or multi.traj_y.shape[2] != n_years:
         raise ValueError("a multi-combination pass needs keyed draws and one year total per budget year")
 
     def chunk(ch):
-        run_chunk(S, P, B, ch, n_chunks, work[ch], seqs[ch], hks[ch], month_scale, multi, snap)
+        run_chunk(S, P, B, ch, n_chunks, work[ch], seqs[ch], hks[ch], month_scale, multi, init)
 
     n_threads = max(1, min(numba.get_num_threads(), n_chunks))
     if n_threads == 1:

@@ -19,18 +19,15 @@ moments; each loops over the rules in scenario order and applies the primitive:
 Exceptions are decided once per client and rule and kept (`S.rule_c`); draws are keyed by the
 rule's stable key, so a rule meets the same luck alone and in a package.
 
-Rules on: the hooks apply rule r only when bit r of `w[W_RULES]` is set (every bit, outside a
-multi-combination pass). A multi-combination pass (engine.multi) steps a client under several
-subsets of the rules; for a rule that is off, the hook instead asks `would_act` (conservative:
-True whenever the rule, were it on at this point of the rule order, might change state or draw)
-and records the rule in `w[W_TOUCHED]` if so. Keyed draws only: with keyed draws asking has no
-side effect.
+A multi-combination pass (engine.multi) calls its own copies of the hooks, which ask
+`engine.multi.would_act` whether a rule that is off would have acted: a change to the
+conditions under which a primitive acts must be mirrored there.
 """
 
 import numpy as np
 from numba import njit
 
-from engine.arrangement import W_RULES, W_TOUCHED, domain_group, end_arrangement, hot, weekly_base_cents
+from engine.arrangement import domain_group, end_arrangement, hot, weekly_base_cents
 from engine.domain import R_RULE_END, R_WLZ, S_ACTIVE, T_CLEANING
 from engine.rng import D_EXC_APPROVED, D_EXC_LEAVES, D_REVIEW_MONTH, D_RULE_SHARE, draw
 
@@ -82,41 +79,23 @@ def mark_affected(S, P, B, ch, c, r, g, kind):
 
 
 @hot
-def decide_exception(S, P, r, c, seq):
-    """The client's standing under rule r: the rule applies, exempt by a flag, approved case
-    by case, or leaves to another system. Both draws are taken for every client at risk,
-    exempt or not."""
-    u_ok = draw(P.rng_mode, seq, P.keys, D_EXC_APPROVED, S.cid[c], P.r_key[r])
-    u_leave = draw(P.rng_mode, seq, P.keys, D_EXC_LEAVES, S.cid[c], P.r_key[r])
-    st = X_APPLIES
-    if S.flags[c] & P.r_exempt[r]:
-        st = X_EXEMPT_FLAG
-    elif u_ok < P.r_approved[r]:
-        st = X_APPROVED
-    elif u_leave < P.r_leaves[r]:
-        st = X_LEAVES
-    return st
-
-
-@hot
 def client_exception(S, P, r, c, seq):
-    """The client's standing under rule r, decided once and kept."""
+    """The client's standing under rule r, decided once and kept: the rule applies, exempt
+    by a flag, approved case by case, or leaves to another system. Both draws are taken for
+    every client at risk, exempt or not."""
     st = S.rule_c[c, r]
     if st == X_UNDECIDED:
-        st = decide_exception(S, P, r, c, seq)
+        u_ok = draw(P.rng_mode, seq, P.keys, D_EXC_APPROVED, S.cid[c], P.r_key[r])
+        u_leave = draw(P.rng_mode, seq, P.keys, D_EXC_LEAVES, S.cid[c], P.r_key[r])
+        st = X_APPLIES
+        if S.flags[c] & P.r_exempt[r]:
+            st = X_EXEMPT_FLAG
+        elif u_ok < P.r_approved[r]:
+            st = X_APPROVED
+        elif u_leave < P.r_leaves[r]:
+            st = X_LEAVES
         S.rule_c[c, r] = st
     return st
-
-
-@hot
-def stands(S, P, r, c, seq):
-    """Would `standing` let rule r act on the client (it applies, or the client leaves to
-    another system)? The standing decided so far, or the one it would decide (keyed draws:
-    no side effect; the decision is not kept)."""
-    st = S.rule_c[c, r]
-    if st == X_UNDECIDED:
-        st = decide_exception(S, P, r, c, seq)
-    return st == X_APPLIES or st == X_LEAVES
 
 
 @hot
@@ -172,30 +151,17 @@ def monthly_due(S, P, a, r, m, seq):
 
 # ------------------------------------------------------------------------------ primitives
 @hot
-def cap_total(S, P, c, r, g):
-    """The client's in-scope weekly amounts under rule r (base-year cents)."""
-    total = 0
-    for b in range(S.arr_lo[c], S.arr_hi[c]):
-        if S.status[b] == S_ACTIVE and in_scope(S, P, r, b, g):
-            total += S.weekly_cents[b]
-    return total
-
-
-@hot
-def cap_cents(P, r, t):
-    """Rule r's weekly cap in base-year cents at month t."""
-    cap = P.r_f[r, 0]
-    if P.r_i[r, 0] == 0:
-        cap = cap / P.price_index[t]  # the cap is in nominal euros; amounts in base-year cents
-    return np.int64(np.floor(cap + 1e-9))
-
-
-@hot
 def weekly_cap(S, P, B, ch, c, a, r, m, t, g, w, seq):
     lo = S.arr_lo[c]
     hi = S.arr_hi[c]
-    total = cap_total(S, P, c, r, g)
-    cap_c = cap_cents(P, r, t)
+    total = 0
+    for b in range(lo, hi):
+        if S.status[b] == S_ACTIVE and in_scope(S, P, r, b, g):
+            total += S.weekly_cents[b]
+    cap = P.r_f[r, 0]
+    if P.r_i[r, 0] == 0:
+        cap = cap / P.price_index[t]  # the cap is in nominal euros; amounts in base-year cents
+    cap_c = np.int64(np.floor(cap + 1e-9))
     if total > cap_c and standing(S, P, B, ch, c, a, r, m, t, g, w, seq):
         excess = total - cap_c
         while excess > 0:
@@ -269,19 +235,12 @@ def has_tasks(S, a, tasks):
 
 
 @hot
-def frequency_eligible(S, P, c, a, r):
-    """set_frequency: not yet at the rule's frequency, the required flags, cleaning at or
-    below the norm."""
-    if S.frequency[a] == P.r_i[r, 0] or (S.flags[c] & P.r_require[r]) != P.r_require[r]:
-        return False
-    return S.minutes[a, T_CLEANING] <= P.r_f[r, 0]  # cleaning above the norm: not eligible
-
-
-@hot
 def set_frequency(S, P, B, ch, c, a, r, m, t, g, w, seq):
     freq = P.r_i[r, 0]
-    if not frequency_eligible(S, P, c, a, r):
+    if S.frequency[a] == freq or (S.flags[c] & P.r_require[r]) != P.r_require[r]:
         return
+    if S.minutes[a, T_CLEANING] > P.r_f[r, 0]:
+        return  # cleaning above the norm: not eligible
     if standing(S, P, B, ch, c, a, r, m, t, g, w, seq):
         old_w = np.int64(S.minutes[a, T_CLEANING])
         S.frequency[a] = freq
@@ -316,55 +275,6 @@ def apply_rule(S, P, B, ch, c, a, r, m, t, w, seq, moment):
                     remove_tasks(S, P, B, ch, c, a, r, t, g, P.r_tasks[r])
 
 
-@njit(cache=True, _nrt=False)
-def would_act(S, P, c, a, r, m, t, seq, moment):
-    """Might rule r, were it on, act on arrangement a of client c here: change any state or
-    take a draw? The gates of `apply_rule` and of each primitive up to its first change,
-    standing included (a client exempt or approved under r is never acted on). Keyed draws
-    only (it draws what the rule would draw, without keeping anything)."""
-    if S.status[a] != S_ACTIVE:
-        return False
-    g = domain_group(S, P, c, P.p_domain[S.product[a]], m)
-    if not in_scope(S, P, r, a, g):
-        return False
-    prim = P.r_prim[r]
-    if prim == PR_WEEKLY_CAP:
-        return cap_total(S, P, c, r, g) > cap_cents(P, r, t) and stands(S, P, r, c, seq)
-    if prim == PR_MAX_DURATION:
-        st = S.rule_c[c, r]
-        if st == X_UNDECIDED:
-            st = decide_exception(S, P, r, c, seq)
-        if st == X_LEAVES:
-            return True
-        if st != X_APPLIES:
-            return False
-        since = np.int64(S.since[a])
-        max_m = P.r_i[r, 0]
-        phase = S.rule_a[a, r]
-        if phase == 1 or phase == 2:
-            return True
-        if moment == MO_REINDICATION and m - since >= max_m:
-            return True
-        return np.int64(S.planned_end[a]) - since > max_m
-    if prim == PR_REMOVE_TASK:
-        return has_tasks(S, a, P.r_tasks[r]) and stands(S, P, r, c, seq)
-    if prim == PR_SET_FREQUENCY:
-        return frequency_eligible(S, P, c, a, r) and stands(S, P, r, c, seq)
-    if prim == PR_REVIEW:
-        if m != review_month(S, P, a, r, seq) or not has_tasks(S, a, P.r_tasks[r]):
-            return False
-        return draw(P.rng_mode, seq, P.keys, D_RULE_SHARE, S.aid[a], P.r_key[r]) < P.r_f[r, 0] and stands(S, P, r, c, seq)
-    return True
-
-
-@hot
-def touch(S, P, c, a, r, m, t, w, seq, moment):
-    """Rule r is off in this trajectory: record it in w[W_TOUCHED] if it would have acted."""
-    bit = np.int64(1) << np.int64(r)
-    if (w[W_TOUCHED] & bit) == 0 and would_act(S, P, c, a, r, m, t, seq, moment):
-        w[W_TOUCHED] |= bit
-
-
 # ------------------------------------------------------------------------------ the hooks
 # Compiled once each and called (not inlined): inlining every primitive at every call site
 # made compilation take many minutes. They run only at intake, at reindication and in
@@ -375,43 +285,27 @@ cold = njit(cache=True, _nrt=False)
 
 @cold
 def rules_at_intake(S, P, B, ch, c, a, m, t, w, seq):
-    on = w[W_RULES]
     for r in range(P.r_prim.shape[0]):
         if rule_on(P, r, m, MO_INTAKE):
-            if (on >> r) & 1:
-                apply_rule(S, P, B, ch, c, a, r, m, t, w, seq, MO_INTAKE)
-            else:
-                touch(S, P, c, a, r, m, t, w, seq, MO_INTAKE)
+            apply_rule(S, P, B, ch, c, a, r, m, t, w, seq, MO_INTAKE)
 
 
 @cold
 def rules_at_reindication(S, P, B, ch, c, a, m, t, w, seq):
-    on = w[W_RULES]
     for r in range(P.r_prim.shape[0]):
         if rule_on(P, r, m, MO_REINDICATION):
-            if (on >> r) & 1:
-                apply_rule(S, P, B, ch, c, a, r, m, t, w, seq, MO_REINDICATION)
-            else:
-                touch(S, P, c, a, r, m, t, w, seq, MO_REINDICATION)
+            apply_rule(S, P, B, ch, c, a, r, m, t, w, seq, MO_REINDICATION)
 
 
 @cold
 def rules_date_monthly(S, P, B, ch, c, m, t, w, seq):
     """`date` rules act once, when the transition period of existing indications ends;
     `monthly` rules every month of their validity."""
-    on = w[W_RULES]
     for r in range(P.r_prim.shape[0]):
-        rule_is_on = (on >> r) & 1
         if rule_on(P, r, m, MO_DATE) and m == P.r_date[r]:
             for a in range(S.arr_lo[c], S.arr_hi[c]):
-                if rule_is_on:
-                    apply_rule(S, P, B, ch, c, a, r, m, t, w, seq, MO_DATE)
-                else:
-                    touch(S, P, c, a, r, m, t, w, seq, MO_DATE)
+                apply_rule(S, P, B, ch, c, a, r, m, t, w, seq, MO_DATE)
         if rule_on(P, r, m, MO_MONTHLY):
             for a in range(S.arr_lo[c], S.arr_hi[c]):
                 if S.status[a] == S_ACTIVE and P.r_prod[r, S.product[a]] != 0 and monthly_due(S, P, a, r, m, seq):
-                    if rule_is_on:
-                        apply_rule(S, P, B, ch, c, a, r, m, t, w, seq, MO_MONTHLY)
-                    else:
-                        touch(S, P, c, a, r, m, t, w, seq, MO_MONTHLY)
+                    apply_rule(S, P, B, ch, c, a, r, m, t, w, seq, MO_MONTHLY)

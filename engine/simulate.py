@@ -17,10 +17,10 @@ from engine.domain import END_REASONS
 from engine.errors import InputError
 from engine.kernel import Bins, run_kernel, weekly_base_cents_all
 from engine.months import format_month
-from engine.multi import MAX_RULES, allocate_multi, snapshot_buffers
+from engine.multi import MAX_RULES, allocate_multi
 from engine.rng import MODE_KEYED
 from engine.rule_hooks import EVENT_FIELDS, EVENT_KINDS
-from engine.state import State, build_state, with_rule_state
+from engine.state import State, build_state, copy_state, with_rule_state
 from rules.compile import compile_rules
 from rules.policy import Policy
 from synthetic_population.generator import Population
@@ -151,12 +151,11 @@ def simulate_many(
     n_chunks = _chunks(threads, n_clients)
     n_groups = len(profile.groups)
     B = allocate_bins(P, n_groups, len(policy.products), P.price_cents.shape[1], n_chunks, S.aid.shape[0], len(measures))
-    slots = S.arr_hi.astype(np.int64) - S.arr_lo
     M = allocate_multi(combo_arr, n_chunks, n_periods(start, months, 12), n_groups)
-    snap = snapshot_buffers(S, n_chunks, int(slots.max()) if slots.size else 0)
+    init = copy_state(S)  # a client's further trajectories start from here
     timings["prepare_s"] = time.perf_counter() - t0
     t1 = time.perf_counter()
-    run_kernel(S, P, B, n_chunks, M, snap)
+    run_kernel(S, P, B, n_chunks, M, init)
     timings["kernel_s"] = time.perf_counter() - t1
     timings["threads"] = numba.get_num_threads()
     base_y = M.base_y.sum(axis=0)  # [year, 2]
@@ -170,7 +169,7 @@ def simulate_many(
         affected=np.stack([base_aff + delta_aff[k] for k in at]) if at else np.zeros((0, 2, n_groups), np.int64),
         combinations=len(combos),
         trajectories=int(M.stats[:, 0].sum()),
-        clients=int(M.stats[:, 1].sum()),
+        clients=int(n_clients),
         timings=timings,
     )
 

@@ -98,7 +98,7 @@ def test_sequential_draws_fall_back_to_one_pass_per_subset_and_still_match():
 
 
 def test_the_kernel_mutates_only_the_columns_a_trajectory_restores(toy_ctx):
-    """The snapshot covers every state column the kernel writes (engine.multi.MUTABLE_*)."""
+    """A further trajectory restores every state column the kernel writes (engine.multi.MUTABLE_*)."""
     ctx = toy_ctx
     rules = [r for m in ctx.measures for r in m.rules]
     ra = compile_rules(rules, ctx.policy, ctx.profile.group_codes, [m.name for m in ctx.measures], ctx.start, ctx.months)
