@@ -22,9 +22,18 @@ CLI_FIELDS_BASE = ["active_start", "active_end", "inflow_new", "inflow_transfer"
 # per-chunk work array: previous group per domain, this month's end reason per domain,
 # last half-year and year counted as served per domain, active per domain at the end of the
 # last month stepped, the client's mortality and youth age band, and the age (months) at
-# which either changes next
+# which either changes next. A multi-combination pass (engine.multi) adds: the rules on in
+# this trajectory (bit r: rule r; every bit otherwise), the rules off that would have acted
+# along it, whether to sum costs per budget year, and from W_YEAR_TOT per budget year y the
+# gross cost (W_YEAR_TOT + 2y) and own contributions (+ 1) in cents. Kept here rather than in
+# Params or Bins: every cold call passes those tuples whole, and a larger tuple costs every call.
 W_PREV, W_REASON, W_HALF, W_YEAR, W_ACTIVE, W_MORT, W_YOUTH, W_BANDS_AT = 0, 2, 4, 6, 8, 10, 11, 12
-WORK_SIZE = 16  # padded to separate cache lines between chunks
+W_RULES, W_TOUCHED, W_YEARS, W_YEAR_TOT = 13, 14, 15, 16
+WORK_SIZE = 16  # the fixed part; with the budget years, padded to separate cache lines between chunks
+
+
+def work_size(n_years: int) -> int:
+    return (WORK_SIZE + 2 * n_years + 7) // 8 * 8
 
 
 @hot

@@ -4,7 +4,9 @@ default for experiments) or on Ray (`--backend ray [--address HOST:PORT]`).
 Sub-runs are independent and deterministic: a sub-run's bins are exact int64 sums that do
 not depend on threads, workers or machine, so every backend gives identical results. Work
 goes out in batches of sub-runs (a worker builds its context, population included, once);
-results come back as small NumPy arrays and are put back in unit order.
+results come back as small NumPy arrays and are put back in unit order. The sub-runs of one
+context and seed that need only yearly totals and clients affected go out as one task: one
+multi-combination kernel pass (`Context.run_units`, engine.multi), identical to running each.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import pickle
 import socket
 
 from engine.errors import InputError
-from engine.subrun import Context, ContextSpec, SubResult, Unit
+from engine.subrun import Context, ContextSpec, SubResult, Unit, multi_unit
 
 BACKENDS = ("inprocess", "process", "ray")
 BATCHES_PER_WORKER = 4  # small enough to balance, large enough to amortise a task's overhead
@@ -49,18 +51,30 @@ def _batch(cspec: ContextSpec, population, units: list[Unit], threads: int) -> l
     """A worker's task: sub-runs of one context (built once per worker and kept)."""
     _set_threads(threads)
     ctx = _context(cspec, population)
-    return [ctx.run(u, threads=threads) for u in units]
+    return ctx.run_units(units, threads=threads)
 
 
 def _tasks(jobs: list[tuple[ContextSpec, list[Unit]]], workers: int) -> list[tuple[int, list[int]]]:
-    """(job index, unit indices) per task, batched over all jobs together."""
-    flat = [(j, i) for j, (_, units) in enumerate(jobs) for i in range(len(units))]
-    size = max(1, math.ceil(len(flat) / (workers * BATCHES_PER_WORKER)))
-    tasks = []
+    """(job index, unit indices) per task: the multi-combination units of one job and seed
+    together (one kernel pass), the other units batched over all jobs together; the batches
+    first (the larger tasks)."""
+    groups, rest = [], [[] for _ in jobs]
     for j, (_, units) in enumerate(jobs):
-        for i in range(0, len(units), size):
-            tasks.append((j, list(range(i, min(i + size, len(units))))))
-    return tasks
+        by_seed: dict[int, list[int]] = {}
+        for i, u in enumerate(units):
+            (by_seed.setdefault(u.seed, []) if multi_unit(u) else rest[j]).append(i)
+        for idx in by_seed.values():
+            if len(idx) > 1:
+                groups.append((j, idx))
+            else:
+                rest[j].extend(idx)
+    size = max(1, math.ceil(sum(map(len, rest)) / (workers * BATCHES_PER_WORKER)))
+    tasks = []
+    for j, idx in enumerate(rest):
+        idx.sort()
+        for i in range(0, len(idx), size):
+            tasks.append((j, idx[i : i + size]))
+    return tasks + groups
 
 
 # ------------------------------------------------------------------------------ process pool
@@ -166,14 +180,16 @@ def run_jobs(jobs: list[tuple[ContextSpec, list[Unit]]], backend: str = "process
     workers = workers or default_workers()
     populations = {k: c.population for k, c in contexts.items()}
     if backend == "inprocess":
-        out = []
-        for cspec, units in jobs:
-            ctx = contexts.get(cspec.key()) or Context.build(cspec)
-            res = []
-            for u in units:
-                res.append(ctx.run(u))
-                progress(1)
-            out.append(res)
+        out = [[None] * len(units) for _, units in jobs]
+        built = {}
+        for j, idx in _tasks(jobs, 1):
+            cspec, units = jobs[j]
+            key = cspec.key()
+            if key not in built:
+                built[key] = contexts.get(key) or Context.build(cspec)
+            for i, r in zip(idx, built[key].run_units([units[i] for i in idx]), strict=True):
+                out[j][i] = r
+            progress(len(idx))
         return out, {"backend": "inprocess", "workers": 1}
     if backend == "process":
         return _run_pool(jobs, populations, workers, progress), {"backend": "process", "workers": workers}

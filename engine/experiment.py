@@ -19,7 +19,11 @@ replications (issue 4; DESIGN sections 5 and 8).
 The population is generated once and shared by every combination and seed (common random
 numbers: a measure's effect is the difference the rule made, not noise). Each combination
 of measures is a sub-run in memory, with no folder of its own: the kernel with the measures of
-the subset, its costs reduced to cents per budget year (`engine.subrun`). Sub-runs go to a
+the subset, its costs reduced to cents per budget year (`engine.subrun`). The sub-runs of
+one seed that need only yearly totals and clients affected (all but the baseline's and the
+package's, which keep arrangement bins, and the first seed's monthly detail) come from one
+multi-combination kernel pass (`Context.run_many`, engine.multi): each client stepped once
+per distinct trajectory rather than once per subset, identical results. Sub-runs go to a
 backend (`engine.backends`): in-process, a local process pool (default) or Ray; results are
 identical on every backend and for any number of workers. The experiment folder holds Arrow
 tables of savings per measure and budget year (standalone, Shapley share, interaction; per

@@ -21,6 +21,11 @@ Performance notes (README, Performance; outputs are bit-identical, tests/test_go
   fall in neighbouring cache lines.
 
 Rules act in `engine.rule_hooks` at the moments intake, reindication, date and monthly.
+
+Several combinations of rules in one pass (engine.multi, keyed draws): the same compiled
+keyed kernel steps each client once per trajectory the memo cannot reuse (one inline site
+of the month loop, so the kernel is compiled once for both uses); an ordinary pass has no
+combinations and every rule on.
 """
 
 from __future__ import annotations
@@ -49,14 +54,18 @@ from engine.arrangement import (
     W_MORT,
     W_PREV,
     W_REASON,
+    W_RULES,
+    W_TOUCHED,
     W_YEAR,
+    W_YEAR_TOT,
+    W_YEARS,
     W_YOUTH,
-    WORK_SIZE,
     cold,
     domain_group,
     end_arrangement,
     hot,
     weekly_base_cents,
+    work_size,
     youth_band,
 )
 from engine.domain import (
@@ -75,6 +84,15 @@ from engine.domain import (
     SLOT_INITIAL,
     SLOT_VERLENGD,
     WMO,
+)
+from engine.multi import (
+    baseline_only,
+    begin_client,
+    end_trajectory,
+    no_multi,
+    rules_at_intake_multi,
+    rules_at_reindication_multi,
+    rules_date_monthly_multi,
 )
 from engine.rng import (
     D_ADMIT,
@@ -147,7 +165,10 @@ def activate(S, P, B, ch, c, a, m, t, w, seq):
     S.since[a] = m
     S.weekly_cents[a] = weekly_base_cents(S, P, a)
     if P.r_prim.shape[0] > 0 and P.hook_on[0, t, S.product[a], S.step[a]]:
-        rules_at_intake(S, P, B, ch, c, a, m, t, w, seq)
+        if w[W_RULES] == -1:
+            rules_at_intake(S, P, B, ch, c, a, m, t, w, seq)
+        else:
+            rules_at_intake_multi(S, P, B, ch, c, a, m, t, w, seq)
     book_start(S, P, B, ch, c, a, m, t)
 
 
@@ -299,7 +320,10 @@ def reindicate(S, P, B, ch, c, a, m, t, g, w, seq):
         S.planned_end[a] = m + P.p_ind[p]
         S.weekly_cents[a] = weekly_base_cents(S, P, a)
         if P.r_prim.shape[0] > 0 and P.hook_on[1, t, p, S.step[a]]:
-            rules_at_reindication(S, P, B, ch, c, a, m, t, w, seq)
+            if w[W_RULES] == -1:
+                rules_at_reindication(S, P, B, ch, c, a, m, t, w, seq)
+            else:
+                rules_at_reindication_multi(S, P, B, ch, c, a, m, t, w, seq)
 
 
 @hot
@@ -424,7 +448,8 @@ def step_month(S, P, B, ch, c, t, w, seq, hk, month_scale, mode, lo, hi, birth):
        end; rules of the moment `reindication` act here;
     4. rules of the moment `date`, then `monthly`;
     5. cost accrual: weekly amount x price index x days / 7, rounded once to cents; the own
-       contribution once per client-month on its first contributing arrangement; then the
+       contribution once per client-month on its first contributing arrangement (in a
+       multi-combination pass also summed per budget year, w[W_YEAR_TOT:]); then the
        client's stock and flows per domain and group.
 
     Returns False when the client has left for good (no later month can change anything).
@@ -459,7 +484,10 @@ def step_month(S, P, B, ch, c, t, w, seq, hk, month_scale, mode, lo, hi, birth):
         else:
             slot_events(S, P, B, ch, c, m, t, lo, lo, hi, age_m, g_wmo, g_youth, w, seq, hk, mode)
         if P.dm_on[U(t)] and dm_in_scope(S, P, t, m, lo, hi, mode, seq):
-            rules_date_monthly(S, P, B, ch, c, m, t, w, seq)
+            if w[W_RULES] == -1:
+                rules_date_monthly(S, P, B, ch, c, m, t, w, seq)
+            else:
+                rules_date_monthly_multi(S, P, B, ch, c, m, t, w, seq)
     # 5. cost accrual
     oc_left = P.oc_cents[U(t)]
     scale = month_scale[U(t)]
@@ -468,6 +496,8 @@ def step_month(S, P, B, ch, c, t, w, seq, hk, month_scale, mode, lo, hi, birth):
     uch = U(ch)
     ut = U(t)
     trace = P.trace
+    gross_m = np.int64(0)
+    oc_m = np.int64(0)
     for a in range(lo, hi):
         if S.status[a] == S_ACTIVE:
             p = U(S.product[a])
@@ -482,12 +512,19 @@ def step_month(S, P, B, ch, c, t, w, seq, hk, month_scale, mode, lo, hi, birth):
             ug, up, us = U(g), p, U(s)
             B.arr[uch, ug, up, us, ut, A_ACTIVE] += 1
             B.arr[uch, ug, up, us, ut, A_GROSS] += gross
+            gross_m += gross
             if oc_left > 0 and P.p_own[p]:
-                B.arr[uch, ug, up, us, ut, A_OC] += min(oc_left, gross)
+                oc = min(oc_left, gross)
+                B.arr[uch, ug, up, us, ut, A_OC] += oc
+                oc_m += oc
                 oc_left = 0
             if trace:
                 B.trace_cost[a, ut] = gross
                 B.trace_step[a, ut] = s
+    if w[W_YEARS]:
+        y2 = U(W_YEAR_TOT) + U(2) * ((U(P.start % 12) + ut) // U(12))
+        w[y2] += gross_m
+        w[y2 + U(1)] += oc_m
     # a client who stays in the same domains and groups has nothing to book, unless the month
     # opens a half-year or the run (clients served are counted once per period)
     now0 = g_wmo if active_d0 else -1
@@ -500,49 +537,81 @@ def step_month(S, P, B, ch, c, t, w, seq, hk, month_scale, mode, lo, hi, birth):
 
 
 @hot
-def run_clients(S, P, B, ch, n_chunks, w, seq, hk, month_scale, mode):
+def run_client(S, P, B, ch, c, w, seq, hk, month_scale, mode):
+    """Step client c through every month from its first, booking into chunk ch's bins."""
+    init_client(S, P, B, ch, c, w, seq, hk)
+    t0 = 0
+    if S.admitted[c] == -1:
+        t0 = max(0, np.int64(S.arrival[c]) - P.start)
+    lo = U(S.arr_lo[c])  # fixed for the run: loaded once, not every month
+    hi = U(S.arr_hi[c])
+    birth = np.int64(S.birth[c])
+    for t in range(t0, P.T):
+        if not step_month(S, P, B, ch, c, t, w, seq, hk, month_scale, mode, lo, hi, birth):
+            break  # the client left (its outflow is booked) or was never admitted
+
+
+@hot
+def run_clients(S, P, B, ch, n_chunks, w, seq, hk, month_scale, mode, M, init):
     """Step clients ch, ch + n_chunks, ... through every month, booking into chunk ch's
-    bins. Striding spreads stock clients and late arrivals evenly over the chunks."""
+    bins. Striding spreads stock clients and late arrivals evenly over the chunks.
+
+    With combinations (M.combos, keyed draws only: engine.multi) each client is stepped
+    once per trajectory the memo cannot reuse, from its initial state (`init`), under that
+    combination's rules; otherwise once, every rule on."""
+    multi = mode == MODE_KEYED and M.combos.shape[0] > 0
+    w[W_RULES] = -1  # every rule on
+    w[W_TOUCHED] = 0
+    w[W_YEARS] = 1 if multi else 0
     for c in range(ch, S.cid.shape[0], n_chunks):
-        init_client(S, P, B, ch, c, w, seq, hk)
-        t0 = 0
-        if S.admitted[c] == -1:
-            t0 = max(0, np.int64(S.arrival[c]) - P.start)
-        lo = U(S.arr_lo[c])  # fixed for the run: loaded once, not every month
-        hi = U(S.arr_hi[c])
-        birth = np.int64(S.birth[c])
-        for t in range(t0, P.T):
-            if not step_month(S, P, B, ch, c, t, w, seq, hk, month_scale, mode, lo, hi, birth):
-                break  # the client left (its outflow is booked) or was never admitted
+        if multi:
+            begin_client(B.affected, M, ch, w)
+        k = 0
+        while k >= 0:
+            run_client(S, P, B, ch, c, w, seq, hk, month_scale, mode)
+            if not multi:
+                k = -1
+            elif k == 0 and w[W_TOUCHED] == 0:
+                baseline_only(B.affected, M, ch, w)  # the usual client: one trajectory for every combination
+                k = -1
+            else:
+                k = end_trajectory(S, B.affected, M, init, ch, c, w, k)
 
 
 # `run_clients` compiled once per draw mode, the mode a constant: the keyed kernel carries
 # no sequential-stream code in its hot loop (about 7% faster). nogil: run_kernel runs chunks
 # on threads.
 @njit(cache=True, nogil=True, _nrt=False)
-def run_chunk_keyed(S, P, B, ch, n_chunks, w, seq, hk, month_scale):
-    run_clients(S, P, B, ch, n_chunks, w, seq, hk, month_scale, MODE_KEYED)
+def run_chunk_keyed(S, P, B, ch, n_chunks, w, seq, hk, month_scale, M, init):
+    run_clients(S, P, B, ch, n_chunks, w, seq, hk, month_scale, MODE_KEYED, M, init)
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def run_chunk_sequential(S, P, B, ch, n_chunks, w, seq, hk, month_scale):
-    run_clients(S, P, B, ch, n_chunks, w, seq, hk, month_scale, MODE_SEQUENTIAL)
+def run_chunk_sequential(S, P, B, ch, n_chunks, w, seq, hk, month_scale, M, init):
+    run_clients(S, P, B, ch, n_chunks, w, seq, hk, month_scale, MODE_SEQUENTIAL, M, init)
 
 
-def run_kernel(S, P, B, n_chunks):
+def run_kernel(S, P, B, n_chunks, multi=None, init=None):
     """Step every client through every month: chunks of clients on `numba.get_num_threads()`
     threads, each chunk into its own bins. Plain threads over compiled nogil code rather
-    than a Numba parfor, which would compile the whole kernel a second time (~40 s)."""
+    than a Numba parfor, which would compile the whole kernel a second time (~40 s).
+    `multi`, `init`: a multi-combination pass (engine.multi; keyed draws) and a copy of the
+    state before it."""
     slots = S.arr_hi.astype(np.int64) - S.arr_lo
     max_slots = int(slots.max()) if slots.size else 0
-    work = np.zeros((n_chunks, WORK_SIZE), dtype=np.int64)
+    n_years = (int(P.start) + int(P.T) - 1) // 12 - int(P.start) // 12 + 1
+    work = np.zeros((n_chunks, work_size(n_years)), dtype=np.int64)
     seqs = np.zeros((n_chunks, 8), dtype=np.uint64)
     hks = np.zeros((n_chunks, (H_GOAL0 + max_slots + 7) // 8 * 8), dtype=np.uint64)
     month_scale = P.price_index * P.days / 7.0  # float64, as the scalar expression
     run_chunk = run_chunk_keyed if P.rng_mode == MODE_KEYED else run_chunk_sequential
+    if multi is None:
+        multi, init = no_multi(S, n_chunks)
+    elif P.rng_mode != MODE_KEYED or multi.traj_y.shape[2] != n_years:
+        raise ValueError("a multi-combination pass needs keyed draws and one year total per budget year")
 
     def chunk(ch):
-        run_chunk(S, P, B, ch, n_chunks, work[ch], seqs[ch], hks[ch], month_scale)
+        run_chunk(S, P, B, ch, n_chunks, work[ch], seqs[ch], hks[ch], month_scale, multi, init)
 
     n_threads = max(1, min(numba.get_num_threads(), n_chunks))
     if n_threads == 1:

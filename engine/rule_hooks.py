@@ -18,6 +18,10 @@ moments; each loops over the rules in scenario order and applies the primitive:
 
 Exceptions are decided once per client and rule and kept (`S.rule_c`); draws are keyed by the
 rule's stable key, so a rule meets the same luck alone and in a package.
+
+A multi-combination pass (engine.multi) calls its own copies of the hooks, which ask
+`engine.multi.would_act` whether a rule that is off would have acted: a change to the
+conditions under which a primitive acts must be mirrored there.
 """
 
 import numpy as np

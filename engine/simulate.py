@@ -17,9 +17,10 @@ from engine.domain import END_REASONS
 from engine.errors import InputError
 from engine.kernel import Bins, run_kernel, weekly_base_cents_all
 from engine.months import format_month
+from engine.multi import MAX_RULES, allocate_multi
 from engine.rng import MODE_KEYED
 from engine.rule_hooks import EVENT_FIELDS, EVENT_KINDS
-from engine.state import State, build_state, with_rule_state
+from engine.state import State, build_state, copy_state, with_rule_state
 from rules.compile import compile_rules
 from rules.policy import Policy
 from synthetic_population.generator import Population
@@ -67,6 +68,112 @@ def allocate_bins(P: Params, n_groups: int, n_products: int, n_steps: int, n_chu
     )
 
 
+@dataclass
+class MultiResult:
+    """Per measure subset (in the order asked): what a sub-run without detail needs."""
+
+    gross_y: np.ndarray  # [subset, budget year] int64 cents
+    oc_y: np.ndarray  # [subset, budget year] own contributions
+    affected: np.ndarray  # [subset, kind, group]: clients whose care the subset's measures reduced / ended
+    combinations: int  # distinct rule combinations stepped for (the baseline included)
+    trajectories: int  # client trajectories stepped (at most combinations x clients)
+    clients: int
+    timings: dict = field(default_factory=dict)
+
+
+def _check_window(pop: Population, start: int, months: int) -> None:
+    if months > pop.months or start != pop.start:
+        raise InputError(
+            "population",
+            f"covers {format_month(pop.start)} for {pop.months} months; the run asks {format_month(start)} for {months}",
+            "a population generated for the run's start and horizon",
+        )
+
+
+def _rules_of(measures: list) -> list:
+    rules = [r for ms in measures for r in ms.rules]
+    names = [r.name for r in rules]
+    if len(set(names)) != len(names):
+        dup = next(n for n in names if names.count(n) > 1)
+        raise InputError("measures", f"rule name {dup!r} appears twice in the scenario", "unique rule names")
+    return rules
+
+
+def _chunks(threads: int | None, n_clients: int) -> int:
+    if threads:
+        numba.set_num_threads(threads)
+    return max(1, min(n_clients, numba.get_num_threads() * CHUNKS_PER_THREAD))
+
+
+def multi_supported(measures: list, rng_mode: int) -> bool:
+    """Can `simulate_many` step these measures' combinations in one pass? Keyed draws, and
+    at most MAX_RULES rules (one bit each)."""
+    return rng_mode == MODE_KEYED and sum(len(ms.rules) for ms in measures) <= MAX_RULES
+
+
+def simulate_many(
+    profile: Profile,
+    policy: Policy,
+    pop: Population,
+    start: int,
+    months: int,
+    seed: int,
+    *,
+    measures: list,
+    masks: list[int],
+    threads: int | None = None,
+    base_state: State | None = None,
+) -> MultiResult:
+    """Several subsets of `measures` in one kernel pass (engine.multi), exact: per subset
+    (bit i of a mask: measures[i]) the gross cost and own contributions per budget year and
+    the clients affected by the subset's measures together, identical to `simulate` with
+    those measures (rules in the order of `measures`), events off. Keyed draws only."""
+    timings = {}
+    t0 = time.perf_counter()
+    _check_window(pop, start, months)
+    if not multi_supported(measures, MODE_KEYED):
+        raise InputError("measures", f"{sum(len(ms.rules) for ms in measures)} rules", f"at most {MAX_RULES} rules in one multi-combination pass")
+    rules = _rules_of(measures)
+    rule_measure = [i for i, ms in enumerate(measures) for _ in ms.rules]
+
+    def rule_mask(mask: int) -> int:
+        return sum(1 << r for r, i in enumerate(rule_measure) if mask >> i & 1)
+
+    wanted = [rule_mask(m) for m in masks]
+    combos = sorted({0, *wanted}, key=lambda x: (bin(x).count("1"), x))  # baseline first, then by popcount
+    combo_arr = np.array([x - (1 << 64) if x >= 1 << 63 else x for x in combos], dtype=np.int64)
+    rule_arrays = compile_rules(rules, policy, profile.group_codes, [ms.name for ms in measures], start, months)
+    S0 = base_state if base_state is not None else build_state(pop, policy, profile.group_codes)
+    S = with_rule_state(S0, len(rules))
+    P = compile_params(profile, policy, pop.pool_rate[:, :months], start, months, seed, rng_mode=MODE_KEYED, rules=rule_arrays, events=False)
+    weekly_base_cents_all(S, P)
+    n_clients = S.cid.shape[0]
+    n_chunks = _chunks(threads, n_clients)
+    n_groups = len(profile.groups)
+    B = allocate_bins(P, n_groups, len(policy.products), P.price_cents.shape[1], n_chunks, S.aid.shape[0], len(measures))
+    M = allocate_multi(combo_arr, n_chunks, n_periods(start, months, 12), n_groups)
+    init = copy_state(S)  # a client's further trajectories start from here
+    timings["prepare_s"] = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    run_kernel(S, P, B, n_chunks, M, init)
+    timings["kernel_s"] = time.perf_counter() - t1
+    timings["threads"] = numba.get_num_threads()
+    base_y = M.base_y.sum(axis=0)  # [year, 2]
+    base_aff = M.base_aff.sum(axis=0)
+    delta_y = M.delta_y.sum(axis=0)  # [combination, year, 2]
+    delta_aff = M.delta_aff.sum(axis=0)
+    at = [combos.index(x) for x in wanted]
+    return MultiResult(
+        gross_y=np.stack([base_y[:, 0] + delta_y[k, :, 0] for k in at]) if at else np.zeros((0, base_y.shape[0]), np.int64),
+        oc_y=np.stack([base_y[:, 1] + delta_y[k, :, 1] for k in at]) if at else np.zeros((0, base_y.shape[0]), np.int64),
+        affected=np.stack([base_aff + delta_aff[k] for k in at]) if at else np.zeros((0, 2, n_groups), np.int64),
+        combinations=len(combos),
+        trajectories=int(M.stats[:, 0].sum()),
+        clients=int(n_clients),
+        timings=timings,
+    )
+
+
 def simulate(
     profile: Profile,
     policy: Policy,
@@ -87,29 +194,17 @@ def simulate(
     books no rule events (experiment sub-runs: costs and clients affected only)."""
     timings = {}
     t0 = time.perf_counter()
-    if months > pop.months or start != pop.start:
-        raise InputError(
-            "population",
-            f"covers {format_month(pop.start)} for {pop.months} months; the run asks {format_month(start)} for {months}",
-            "a population generated for the run's start and horizon",
-        )
+    _check_window(pop, start, months)
     measures = measures or []
-    rules = [r for ms in measures for r in ms.rules]
-    names = [r.name for r in rules]
-    if len(set(names)) != len(names):
-        dup = next(n for n in names if names.count(n) > 1)
-        raise InputError("measures", f"rule name {dup!r} appears twice in the scenario", "unique rule names")
+    rules = _rules_of(measures)
     rule_arrays = compile_rules(rules, policy, profile.group_codes, [ms.name for ms in measures], start, months)
     S0 = base_state if base_state is not None else build_state(pop, policy, profile.group_codes)
     S = with_rule_state(S0, len(rules))
     P = compile_params(profile, policy, pop.pool_rate[:, :months], start, months, seed, rng_mode=rng_mode, trace=trace, rules=rule_arrays, events=events)
     weekly_base_cents_all(S, P)
     timings["prepare_s"] = time.perf_counter() - t0
-    if threads:
-        numba.set_num_threads(threads)
+    n_chunks = _chunks(threads, S.cid.shape[0])
     n_threads = numba.get_num_threads()
-    n_clients = S.cid.shape[0]
-    n_chunks = max(1, min(n_clients, n_threads * CHUNKS_PER_THREAD))
     B = allocate_bins(P, len(profile.groups), len(policy.products), P.price_cents.shape[1], n_chunks, S.aid.shape[0], len(measures))
     t1 = time.perf_counter()
     run_kernel(S, P, B, n_chunks)

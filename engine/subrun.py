@@ -4,7 +4,12 @@ memory, reduced to what the experiment tables need (no folder, no catalog entry)
 A `ContextSpec` is the small, picklable description a worker needs (profile, overrides,
 horizon, population seed or file, measures); `Context.build` turns it into the profile,
 policy, population, state and loaded measures once per process. A `Unit` names a sub-run;
-`run_unit` runs it and returns a `SubResult` of plain NumPy arrays.
+`Context.run` runs it and returns a `SubResult` of plain NumPy arrays.
+
+`Context.run_many` gives the sub-runs of one seed that need no detail beyond clients
+affected (yearly totals, `D_AFFECTED`) from one multi-combination kernel pass
+(engine.multi), identical to running each; `Context.run_units` runs a batch of units,
+grouping those.
 """
 
 from __future__ import annotations
@@ -49,6 +54,12 @@ class Unit:
     detail: int = 0
 
 
+def multi_unit(unit: Unit) -> bool:
+    """Does the unit need nothing a multi-combination pass does not give (yearly totals,
+    clients affected)?"""
+    return (unit.detail & ~D_AFFECTED) == 0
+
+
 @dataclass
 class SubResult:
     net_y: np.ndarray  # [budget year] int64 cents
@@ -72,6 +83,7 @@ class Context:
     months: int
     years: list[int]
     year_idx: np.ndarray  # [month] -> index into years
+    last_multi_stats: dict | None = None  # the last run_many pass: combinations, trajectories stepped, clients
 
     @classmethod
     def build(cls, spec: ContextSpec, population=None) -> Context:
@@ -120,6 +132,53 @@ class Context:
             out.clients = sim.cli
         if unit.detail & D_MONTHLY:
             out.monthly = np.stack([gross_tp, gross_tp - oc_tp], axis=-1)
+        return out
+
+    # ------------------------------------------------------------------ many sub-runs
+    def run_many(self, seed: int, masks: list[int], threads: int | None = None) -> list[SubResult]:
+        """The sub-runs (seed, mask) for every mask (bit i: measure i of the experiment), with
+        yearly totals and clients affected: identical to `run(Unit(seed, mask, D_AFFECTED))`
+        for each, from one multi-combination kernel pass (keyed draws; with sequential draws,
+        or more rules than a pass takes, one pass per mask)."""
+        from engine.simulate import multi_supported, simulate_many
+
+        masks = list(masks)
+        if not masks:
+            return []
+        if not multi_supported(self.measures, self.spec.rng_mode):
+            return [self.run(Unit(seed, m, D_AFFECTED), threads=threads) for m in masks]
+        mr = simulate_many(self.profile, self.policy, self.population, self.start, self.months, seed,
+                           measures=self.measures, masks=masks, threads=threads, base_state=self.state)
+        self.last_multi_stats = {"masks": len(masks), "combinations": mr.combinations, "trajectories": mr.trajectories, "clients": mr.clients,
+                                 "kernel_s": round(mr.timings["kernel_s"], 4)}
+        n_y = len(self.years)
+        out = []
+        for k in range(len(masks)):
+            gross_y = np.zeros(n_y, dtype=np.int64)
+            net_y = np.zeros(n_y, dtype=np.int64)
+            gross_y[:] = mr.gross_y[k]
+            net_y[:] = mr.gross_y[k] - mr.oc_y[k]
+            out.append(SubResult(net_y=net_y, gross_y=gross_y, affected=mr.affected[k].copy(), kernel_s=mr.timings["kernel_s"] / len(masks)))
+        return out
+
+    def run_units(self, units: list[Unit], threads: int | None = None) -> list[SubResult]:
+        """Sub-runs in unit order. Units of one seed that need at most `D_AFFECTED` go
+        through `run_many` together (one kernel pass); the others run one by one."""
+        out: list[SubResult | None] = [None] * len(units)
+        by_seed: dict[int, list[int]] = {}
+        for i, u in enumerate(units):
+            if multi_unit(u):
+                by_seed.setdefault(u.seed, []).append(i)
+        for seed, idx in by_seed.items():
+            if len(idx) < 2:
+                continue
+            for i, r in zip(idx, self.run_many(seed, [units[i].mask for i in idx], threads=threads), strict=True):
+                if not units[i].detail & D_AFFECTED:
+                    r.affected = None
+                out[i] = r
+        for i, u in enumerate(units):
+            if out[i] is None:
+                out[i] = self.run(u, threads=threads)
         return out
 
     # ------------------------------------------------------------------ frames
