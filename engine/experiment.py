@@ -209,11 +209,15 @@ def savings_by_seed(spec: ExperimentSpec, names: list[str], years: list[int], re
     full = attribution.full_mask(n)
     rows = []
     sampling_se = {}  # (measure, year) -> [se per seed] in cents
+    by_seed: dict[int, dict] = {}
+    for (s, mask), r in results.items():
+        by_seed.setdefault(s, {})[mask] = r
     for seed in spec.seeds:
-        base = results[(seed, 0)]
+        runs = by_seed[seed]
+        base = runs[0]
         for yi, year in enumerate(years):
-            sav_net = {mask: int(base.net_y[yi] - r.net_y[yi]) for (s, mask), r in results.items() if s == seed}
-            sav_gross = {mask: int(base.gross_y[yi] - r.gross_y[yi]) for (s, mask), r in results.items() if s == seed}
+            sav_net = {mask: int(base.net_y[yi] - r.net_y[yi]) for mask, r in runs.items()}
+            sav_gross = {mask: int(base.gross_y[yi] - r.gross_y[yi]) for mask, r in runs.items()}
             if spec.attribution == "standalone":
                 sh_net = sh_gross = [None] * n
             elif orderings is None:
