@@ -40,7 +40,7 @@ from numba import njit
 
 from engine.arrangement import W_RULES, W_TOUCHED, W_YEAR_TOT, domain_group, hot
 from engine.domain import S_ACTIVE, T_CLEANING
-from engine.rng import D_EXC_APPROVED, D_EXC_LEAVES, D_RULE_SHARE, draw
+from engine.rng import D_RULE_SHARE, draw
 from engine.rule_hooks import (
     MO_DATE,
     MO_INTAKE,
@@ -52,11 +52,10 @@ from engine.rule_hooks import (
     PR_SET_FREQUENCY,
     PR_WEEKLY_CAP,
     X_APPLIES,
-    X_APPROVED,
-    X_EXEMPT_FLAG,
     X_LEAVES,
     X_UNDECIDED,
     apply_rule,
+    decide_standing,
     has_tasks,
     in_scope,
     monthly_due,
@@ -266,15 +265,7 @@ def standing_of(S, P, r, c, seq):
     effect, and nothing is kept)."""
     st = S.rule_c[c, r]
     if st == X_UNDECIDED:
-        u_ok = draw(P.rng_mode, seq, P.keys, D_EXC_APPROVED, S.cid[c], P.r_key[r])
-        u_leave = draw(P.rng_mode, seq, P.keys, D_EXC_LEAVES, S.cid[c], P.r_key[r])
-        st = X_APPLIES
-        if S.flags[c] & P.r_exempt[r]:
-            st = X_EXEMPT_FLAG
-        elif u_ok < P.r_approved[r]:
-            st = X_APPROVED
-        elif u_leave < P.r_leaves[r]:
-            st = X_LEAVES
+        st = decide_standing(S, P, r, c, seq)
     return st
 
 

@@ -85,16 +85,24 @@ def client_exception(S, P, r, c, seq):
     every client at risk, exempt or not."""
     st = S.rule_c[c, r]
     if st == X_UNDECIDED:
-        u_ok = draw(P.rng_mode, seq, P.keys, D_EXC_APPROVED, S.cid[c], P.r_key[r])
-        u_leave = draw(P.rng_mode, seq, P.keys, D_EXC_LEAVES, S.cid[c], P.r_key[r])
-        st = X_APPLIES
-        if S.flags[c] & P.r_exempt[r]:
-            st = X_EXEMPT_FLAG
-        elif u_ok < P.r_approved[r]:
-            st = X_APPROVED
-        elif u_leave < P.r_leaves[r]:
-            st = X_LEAVES
+        st = decide_standing(S, P, r, c, seq)
         S.rule_c[c, r] = st
+    return st
+
+
+@hot
+def decide_standing(S, P, r, c, seq):
+    """The standing an undecided client gets under rule r (both draws, in this order);
+    `client_exception` keeps it, the multi-combination pass only asks (engine.multi)."""
+    u_ok = draw(P.rng_mode, seq, P.keys, D_EXC_APPROVED, S.cid[c], P.r_key[r])
+    u_leave = draw(P.rng_mode, seq, P.keys, D_EXC_LEAVES, S.cid[c], P.r_key[r])
+    st = X_APPLIES
+    if S.flags[c] & P.r_exempt[r]:
+        st = X_EXEMPT_FLAG
+    elif u_ok < P.r_approved[r]:
+        st = X_APPROVED
+    elif u_leave < P.r_leaves[r]:
+        st = X_LEAVES
     return st
 
 
