@@ -623,13 +623,11 @@ def step_month(S, P, B, ch, c, t, w, seq, hk, month_scale, mode, lo, hi, birth):
         if age_m == _AGE18_M:
             turn_18(S, P, B, ch, c, m, t, w, seq)
             dirty = True
-        if mode == MODE_KEYED:
-            first = first_slot_event(S, P, t, m, lo, hi, age_m, w, hk)
-            if first < hi:
-                slot_events(S, P, B, ch, c, m, t, first, lo, hi, age_m, g_wmo, g_youth, w, seq, hk, mode)
-                dirty = True
-        elif slot_events(S, P, B, ch, c, m, t, lo, lo, hi, age_m, g_wmo, g_youth, w, seq, hk, mode):
-            dirty = True
+        # keyed draws: look ahead for the first slot with an event (usually none); with
+        # sequential draws every slot draws every month
+        first = first_slot_event(S, P, t, m, lo, hi, age_m, w, hk) if mode == MODE_KEYED else lo
+        if first < hi and slot_events(S, P, B, ch, c, m, t, first, lo, hi, age_m, g_wmo, g_youth, w, seq, hk, mode):
+            dirty = True  # one inline site: the kernel compiles its events once
         if P.dm_on[U(t)] and dm_in_scope(S, P, t, m, lo, hi, mode, seq):
             if w[W_RULES] == -1:
                 rules_date_monthly(S, P, B, ch, c, m, t, w, seq)
