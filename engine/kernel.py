@@ -186,10 +186,11 @@ def activate(S, P, B, ch, c, a, m, t, w, seq):
     S.since[a] = m
     S.weekly_cents[a] = weekly_base_cents(S, P, a)
     if P.r_prim.shape[0] > 0 and P.hook_on[0, t, S.product[a], S.step[a]]:
+        # one argument type at every site: each distinct signature compiles the hooks again
         if w[W_RULES] == -1:
-            rules_at_intake(S, P, B, ch, c, a, m, t, w, seq)
+            rules_at_intake(S, P, B, ch, c, np.int64(a), m, t, w, seq)
         else:
-            rules_at_intake_multi(S, P, B, ch, c, a, m, t, w, seq)
+            rules_at_intake_multi(S, P, B, ch, c, np.int64(a), m, t, w, seq)
     book_start(S, P, B, ch, c, a, m, t)
 
 
