@@ -17,4 +17,4 @@ def test_kernel_default_profile(benchmark, kernel_inputs):
     benchmark.pedantic(run_kernel, setup=setup, rounds=15, iterations=1)
     s, p, b, n = setup()[0]
     run_kernel(s, p, b, n)
-    benchmark.extra_info["active_arrangement_months"] = int(b.arr[..., 0].sum())
+    benchmark.extra_info["active_arrangement_months"] = int(b.arr[..., 0, :].sum())

@@ -12,7 +12,8 @@ from engine.domain import JEUGD, S_ENDED
 hot = njit(cache=True, inline="always", _nrt=False)
 cold = njit(cache=True, _nrt=False)  # rare paths: compiled once and called, not inlined
 
-# arrangement bins: [chunk, group, product, step, month, field]
+# arrangement bins: [chunk, group, product, step, field, month] (the month innermost: the
+# kernel books an arrangement's months as one run, engine.kernel.flush_segments)
 A_ACTIVE, A_GROSS, A_OC, A_REIND, A_STARTS, A_ENDS = range(6)
 ARR_FIELDS = ["arrangements", "gross_cents", "own_contribution_cents", "reindications", "starts", "ends"]
 # client bins: [chunk, domain, group, month, field]; outflow by reason r at C_OUT0 + r
@@ -28,8 +29,15 @@ CLI_FIELDS_BASE = ["active_start", "active_end", "inflow_new", "inflow_transfer"
 # gross cost (W_YEAR_TOT + 2y) and own contributions (+ 1) in cents. Kept here rather than in
 # Params or Bins: every cold call passes those tuples whole, and a larger tuple costs every call.
 W_PREV, W_REASON, W_HALF, W_YEAR, W_ACTIVE, W_MORT, W_YOUTH, W_BANDS_AT = 0, 2, 4, 6, 8, 10, 11, 12
-W_RULES, W_TOUCHED, W_YEARS, W_YEAR_TOT = 13, 14, 15, 16
-WORK_SIZE = 16  # the fixed part; with the budget years, padded to separate cache lines between chunks
+W_RULES, W_TOUCHED, W_YEARS = 13, 14, 15
+# keyed draws hashed a block of months ahead (engine.kernel.fill_draw_block): the block's
+# first month, and where the exit and goal draws sit in the chunk's key array; the open cost
+# segments (engine.kernel.open_segments): where they sit in the key array, whether the
+# client's segments must be closed and reopened this month, and the slot (offset from the
+# client's first) that pays the own contribution while they are open
+W_BLOCK, W_X0, W_G0, W_S0, W_DIRTY, W_OCSLOT = 16, 17, 18, 19, 20, 21
+W_YEAR_TOT = 22
+WORK_SIZE = 22  # the fixed part; with the budget years, padded to separate cache lines between chunks
 
 
 def work_size(n_years: int) -> int:
@@ -82,7 +90,7 @@ def weekly_base_cents(S, P, a):
     return np.int32(np.floor(P.price_cents[p, S.step[a]] * np.float64(S.factor[a]) + 0.5))
 
 
-@cold
+@hot
 def end_arrangement(S, P, B, ch, c, a, m, t, reason, w):
     S.status[a] = S_ENDED
     S.end_month[a] = m
@@ -90,4 +98,4 @@ def end_arrangement(S, P, B, ch, c, a, m, t, reason, w):
     d = P.p_domain[S.product[a]]
     w[W_REASON + d] = reason
     g = domain_group(S, P, c, d, m - 1)
-    B.arr[ch, g, S.product[a], S.step[a], t, A_ENDS] += 1
+    B.arr[ch, g, S.product[a], S.step[a], A_ENDS, t] += 1

@@ -10,15 +10,24 @@ Performance notes (README, Performance; outputs are bit-identical, tests/test_go
 - `_nrt=False`: no reference counting in the hot loop (with it, every helper call that
   takes the state tuples increfs each array, which cost 20x). Nothing is allocated: work
   arrays come from the driver.
-- Hot helpers are inlined (`hot`); rare paths (arrival, exits, turning 18, goal,
-  reindication) are separate functions (`cold`), and the usual month calls none of them.
+- A call to a separate compiled function passes the state, parameter and bin tuples whole:
+  Numba flattens them into about 700 stack pushes, so a call costs more than a usual month.
+  Everything a baseline month can reach is inlined (`hot`): arrival, intake, goal,
+  reindication and ends (a profile showed 59% of kernel time in those pushes when they were
+  separate). Only client-level exits (`end_all`), turning 18 and the rule hooks are calls.
 - Indices are unsigned (`U`) in the hot paths: Numba emits negative-index wrap-around code
   for every signed index. Codes are validated when the state is built.
 - The month-independent half of each monthly draw is hashed once per client or slot
-  (engine.rng.entity_key); keyed and sequential draws are two compiled specialisations.
+  (engine.rng.entity_key); with keyed draws the exits and goals of the next BLOCK months
+  are hashed ahead in vectorised loops (`fill_draw_block`). Keyed and sequential draws are
+  two compiled specialisations.
+- Costs are booked per segment: while nothing happens to a client its arrangements' cost
+  is unchanged, so the usual month books nothing; a month in which anything may change
+  (arrival, a band, an exit, turning 18, a slot event, a date or monthly rule) closes the
+  open segments and books their months in one loop each (`flush_segments`).
 - Only changes are booked: stocks follow from flows, served counts from period openings.
-- Bins are laid out [chunk, group, product, step, month, field] so one arrangement's months
-  fall in neighbouring cache lines.
+- Bins are laid out [chunk, group, product, step, field, month]: a segment's months are
+  neighbours, and its loop vectorises.
 
 Rules act in `engine.rule_hooks` at the moments intake, reindication, date and monthly.
 
@@ -50,12 +59,18 @@ from engine.arrangement import (
     C_START,
     W_ACTIVE,
     W_BANDS_AT,
+    W_BLOCK,
+    W_DIRTY,
+    W_G0,
     W_HALF,
     W_MORT,
+    W_OCSLOT,
     W_PREV,
     W_REASON,
     W_RULES,
+    W_S0,
     W_TOUCHED,
+    W_X0,
     W_YEAR,
     W_YEAR_TOT,
     W_YEARS,
@@ -104,10 +119,11 @@ from engine.rng import (
     D_WLZ,
     MODE_KEYED,
     MODE_SEQUENTIAL,
+    bits_from_entity_key,
     draw,
     draw_ek,
     entity_key,
-    uniform_from_entity_key,
+    uniform_from_bits,
 )
 from engine.rule_hooks import (
     MO_DATE,
@@ -121,8 +137,13 @@ from engine.rule_hooks import (
 )
 
 # per-chunk hoisted draw keys (engine.rng.entity_key) of the client being stepped: its three
-# exit decisions, then the goal decision of each of its slots
+# exit decisions, then the goal decision of each of its slots; after them (keyed draws) the
+# block of draws hashed ahead, from w[W_X0] the exits and from w[W_G0] the goals; from
+# w[W_S0] the open cost segment of each slot (first month + 1, or 0 if none; group; step;
+# weekly cents)
 H_DEATH, H_MOVED, H_WLZ, H_GOAL0 = 0, 1, 2, 3
+BLOCK = 8  # months of keyed draws hashed ahead in one vectorised loop per key
+SEG = 4  # key-array entries per slot's cost segment
 
 Bins = namedtuple("Bins", ["arr", "cli", "served_half", "served_year", "events", "affected", "trace_cost", "trace_step"])
 
@@ -152,10 +173,10 @@ def update_bands(P, age_m, w):
 @hot
 def book_start(S, P, B, ch, c, a, m, t):
     g = domain_group(S, P, c, P.p_domain[S.product[a]], m)
-    B.arr[ch, g, S.product[a], S.step[a], t, A_STARTS] += 1
+    B.arr[ch, g, S.product[a], S.step[a], A_STARTS, t] += 1
 
 
-@cold
+@hot
 def activate(S, P, B, ch, c, a, m, t, w, seq):
     """Start a slot's first indication at month m (intake): the planned end is set now."""
     S.status[a] = S_ACTIVE
@@ -165,10 +186,11 @@ def activate(S, P, B, ch, c, a, m, t, w, seq):
     S.since[a] = m
     S.weekly_cents[a] = weekly_base_cents(S, P, a)
     if P.r_prim.shape[0] > 0 and P.hook_on[0, t, S.product[a], S.step[a]]:
+        # one argument type at every site: each distinct signature compiles the hooks again
         if w[W_RULES] == -1:
-            rules_at_intake(S, P, B, ch, c, a, m, t, w, seq)
+            rules_at_intake(S, P, B, ch, c, np.int64(a), m, t, w, seq)
         else:
-            rules_at_intake_multi(S, P, B, ch, c, a, m, t, w, seq)
+            rules_at_intake_multi(S, P, B, ch, c, np.int64(a), m, t, w, seq)
     book_start(S, P, B, ch, c, a, m, t)
 
 
@@ -196,6 +218,26 @@ def client_keys(S, P, c, hk):
 
 
 @hot
+def fill_draw_block(t, m, lo, hi, w, hk):
+    """Keyed draws (their 53 bits) of the client's three exits and of every slot's goal for
+    months m .. m + BLOCK - 1, hashed in one loop per key that the compiler vectorises: the
+    same numbers as one hash per decision-month (engine.rng), at a fraction of the cost. A
+    client leaving mid-block wastes the rest of it; ended and pending slots are hashed too,
+    since a pending slot may start within the block."""
+    x0 = U(w[W_X0])
+    for k in range(3):
+        ek = hk[U(H_DEATH + k)]
+        for j in range(BLOCK):
+            hk[x0 + U(k * BLOCK + j)] = bits_from_entity_key(ek, m + j)
+    g0 = U(w[W_G0])
+    for a in range(hi - lo):
+        ek = hk[U(H_GOAL0) + U(a)]
+        for j in range(BLOCK):
+            hk[g0 + U(a * BLOCK + j)] = bits_from_entity_key(ek, m + j)
+    w[W_BLOCK] = t
+
+
+@hot
 def init_client(S, P, B, ch, c, w, seq, hk):
     """Per-client work state before its first month; a stock client's keys and its place
     in the opening stock per domain."""
@@ -206,6 +248,11 @@ def init_client(S, P, B, ch, c, w, seq, hk):
     w[W_MORT] = 0
     w[W_YOUTH] = 0
     w[W_BANDS_AT] = -(1 << 62)
+    w[W_BLOCK] = -(1 << 40)  # no block hashed yet for this client
+    w[W_DIRTY] = 1  # open the cost segments in the first month stepped
+    s0 = U(w[W_S0])
+    for k in range(U(S.arr_hi[c]) - U(S.arr_lo[c])):
+        hk[s0 + U(SEG) * k] = U(0)
     seq[0] = S.cid[c]
     seq[1] = 0
     count_active(S, P, c, w)
@@ -220,7 +267,7 @@ def init_client(S, P, B, ch, c, w, seq, hk):
                 B.cli[ch, d, w[W_PREV + d], 0, C_START] += 1  # later months: stocks_from_flows
 
 
-@cold
+@hot
 def arrive(S, P, B, ch, c, t, m, w, seq):
     """0. A pool client's arrival month: admitted when u < admit_p[group, month]; its
     initial slots start their first indication and pass the intake rules."""
@@ -235,17 +282,24 @@ def arrive(S, P, B, ch, c, t, m, w, seq):
 
 
 @hot
-def client_exit(S, P, c, m, in_wmo, age_m, g_youth, w, seq, hk, mode):
+def client_exit(S, P, c, t, m, in_wmo, age_m, g_youth, w, seq, hk, mode):
     """1. Death, moving away, transfer to the Wlz: one draw each per client-month, always
-    drawn (exempt or not), checked in that order. Returns the end reason or 0."""
+    drawn (exempt or not), checked in that order. Returns the end reason or 0. Keyed draws
+    come from the block hashed ahead (`fill_draw_block`)."""
     hg = U(S.wmo_group[U(c)]) if in_wmo else U(g_youth)
     k = U(w[W_MORT])
     wlz_h = P.g_wlz[hg]
     if S.flags[U(c)] & F_WLZ_CANDIDATE:
         wlz_h *= P.wlz_candidate_mult
-    u_death = draw_ek(mode, seq, P.keys, hk[H_DEATH], m)
-    u_moved = draw_ek(mode, seq, P.keys, hk[H_MOVED], m)
-    u_wlz = draw_ek(mode, seq, P.keys, hk[H_WLZ], m)
+    if mode == MODE_KEYED:
+        x = U(w[W_X0]) + U(t - w[W_BLOCK])
+        u_death = uniform_from_bits(hk[x])
+        u_moved = uniform_from_bits(hk[x + U(BLOCK)])
+        u_wlz = uniform_from_bits(hk[x + U(2 * BLOCK)])
+    else:
+        u_death = draw_ek(mode, seq, P.keys, hk[H_DEATH], m)
+        u_moved = draw_ek(mode, seq, P.keys, hk[H_MOVED], m)
+        u_wlz = draw_ek(mode, seq, P.keys, hk[H_WLZ], m)
     reason = 0
     if u_death < P.mort_h[k]:
         reason = R_DEATH
@@ -293,13 +347,13 @@ def turn_18(S, P, B, ch, c, m, t, w, seq):
             activate(S, P, B, ch, c, follow, m, t, w, seq)
 
 
-@cold
+@hot
 def reindicate(S, P, B, ch, c, a, m, t, g, w, seq):
     """3. At the planned end of an indication: continue, step down, step up or end, drawn
     with the indication number as counter (a measure that moves the month keeps the luck)."""
     p = S.product[a]
     u = draw(P.rng_mode, seq, P.keys, D_REIND, S.aid[a], S.ind_no[a])
-    B.arr[ch, g, p, S.step[a], t, A_REIND] += 1
+    B.arr[ch, g, p, S.step[a], A_REIND, t] += 1
     outcome = 0
     while outcome < 3 and u >= P.p_reind_cum[p, outcome]:
         outcome += 1
@@ -329,7 +383,9 @@ def reindicate(S, P, B, ch, c, a, m, t, g, w, seq):
 @hot
 def slot_events(S, P, B, ch, c, m, t, first, lo, hi, age_m, g_wmo, g_youth, w, seq, hk, mode):
     """2b-3. Per arrangement from slot `first` on: youth care ends at the last youth age
-    bound, goal reached, and at the planned end of an indication, reindication."""
+    bound, goal reached, and at the planned end of an indication, reindication. Returns
+    whether anything happened."""
+    acted = False
     for a in range(first, hi):
         if S.status[a] != S_ACTIVE or S.start[a] == m:
             continue  # ended, pending, or started this month
@@ -337,31 +393,31 @@ def slot_events(S, P, B, ch, c, m, t, first, lo, hi, age_m, g_wmo, g_youth, w, s
         youth = P.p_domain[p] == JEUGD
         if youth and age_m >= P.youth_end_m:
             end_arrangement(S, P, B, ch, c, np.int64(a), m, t, R_AGE, w)
+            acted = True
             continue
         if draw_ek(mode, seq, P.keys, hk[U(H_GOAL0) + a - lo], m) < P.p_goal[p]:
             end_arrangement(S, P, B, ch, c, np.int64(a), m, t, R_GOAL, w)
+            acted = True
             continue
         if S.planned_end[a] <= m:
             reindicate(S, P, B, ch, c, np.int64(a), m, t, g_youth if youth else g_wmo, w, seq)
-
-
-@cold
-def slot_events_from(S, P, B, ch, c, m, t, first, lo, hi, age_m, g_wmo, g_youth, w, seq, hk, mode):
-    slot_events(S, P, B, ch, c, m, t, first, lo, hi, age_m, g_wmo, g_youth, w, seq, hk, mode)
+            acted = True
+    return acted
 
 
 @hot
-def first_slot_event(S, P, m, lo, hi, age_m, hk):
+def first_slot_event(S, P, t, m, lo, hi, age_m, w, hk):
     """The first slot with something to do this month (`slot_events`), or hi. Keyed draws
-    have no side effects, so this call-free scan may look ahead; in the usual month nothing
-    happens and no call is made."""
+    have no side effects, so this scan may look ahead, with the goal draws of the block
+    hashed ahead; in the usual month nothing happens."""
+    g = U(w[W_G0]) + U(t - w[W_BLOCK])
     for a in range(lo, hi):
         if S.status[a] != S_ACTIVE or S.start[a] == m:
             continue
         p = U(S.product[a])
         if P.p_domain[p] == JEUGD and age_m >= P.youth_end_m:
             return a
-        if uniform_from_entity_key(hk[U(H_GOAL0) + a - lo], m) < P.p_goal[p]:
+        if uniform_from_bits(hk[g + (a - lo) * U(BLOCK)]) < P.p_goal[p]:
             return a
         if S.planned_end[a] <= m:
             return a
@@ -435,6 +491,88 @@ def book_flows(S, P, B, ch, c, m, t, active_d0, active_d1, g_wmo, g_youth, w):
 
 
 @hot
+def open_segments(S, P, t, lo, hi, g_wmo, g_youth, w, hk):
+    """5a. A cost segment per active slot from month t: what its months will cost as long as
+    nothing happens to the client (group, step, weekly cents), which domains the client is
+    active in (W_ACTIVE), and the slot that pays the own contribution: the first active one
+    whose product carries it."""
+    s0 = U(w[W_S0])
+    d0 = 0
+    d1 = 0
+    ocs = -1
+    for a in range(lo, hi):
+        k = a - lo
+        e = s0 + U(SEG) * k
+        if S.status[a] == S_ACTIVE:
+            p = U(S.product[a])
+            g = g_wmo
+            if P.p_domain[p] == WMO:
+                d0 = 1
+            else:
+                d1 = 1
+                g = g_youth
+            if ocs < 0 and P.p_own[p]:
+                ocs = np.int64(k)
+            hk[e] = U(t + 1)
+            hk[e + U(1)] = U(g)
+            hk[e + U(2)] = U(S.step[a])
+            hk[e + U(3)] = U(np.int64(S.weekly_cents[a]))
+        else:
+            hk[e] = U(0)
+    w[W_ACTIVE + WMO] = d0
+    w[W_ACTIVE + JEUGD] = d1
+    w[W_OCSLOT] = ocs
+
+
+@hot
+def flush_segments(S, P, B, ch, t1, lo, hi, w, hk, month_scale):
+    """5b. Book the open cost segments' months, t0 .. t1 - 1, and close them: per month the
+    weekly amount x price index x days / 7, rounded once to cents; the own contribution
+    (the month's amount, at most the gross) on the paying slot; in a multi-combination pass
+    the totals per budget year (w[W_YEAR_TOT:]). The months lie side by side in the bins, so
+    the usual segment is one vectorised loop."""
+    s0 = U(w[W_S0])
+    ocs = w[W_OCSLOT]
+    uch = U(ch)
+    slow = P.trace or w[W_YEARS] != 0
+    for k in range(hi - lo):
+        e = s0 + U(SEG) * k
+        t0 = np.int64(hk[e]) - 1
+        if t0 < 0:
+            continue
+        hk[e] = U(0)
+        a = lo + k
+        up = U(S.product[a])
+        ug = hk[e + U(1)]
+        us = hk[e + U(2)]
+        wc = np.float64(np.int64(hk[e + U(3)]))
+        for t in range(t0, t1):
+            gross = np.int64(np.floor(wc * month_scale[U(t)] + 0.5))
+            B.arr[uch, ug, up, us, A_ACTIVE, U(t)] += 1
+            B.arr[uch, ug, up, us, A_GROSS, U(t)] += gross
+        own = np.int64(k) == ocs
+        if own:
+            for t in range(t0, t1):
+                gross = np.int64(np.floor(wc * month_scale[U(t)] + 0.5))
+                oc_left = P.oc_cents[U(t)]
+                if oc_left > 0:
+                    B.arr[uch, ug, up, us, A_OC, U(t)] += min(oc_left, gross)
+        if slow:
+            for t in range(t0, t1):
+                ut = U(t)
+                gross = np.int64(np.floor(wc * month_scale[ut] + 0.5))
+                if P.trace:
+                    B.trace_cost[a, ut] = gross
+                    B.trace_step[a, ut] = us
+                if w[W_YEARS]:
+                    y2 = U(W_YEAR_TOT) + U(2) * ((U(P.start % 12) + ut) // U(12))
+                    w[y2] += gross
+                    oc_left = P.oc_cents[ut]
+                    if own and oc_left > 0:
+                        w[y2 + U(1)] += min(oc_left, gross)
+
+
+@hot
 def step_month(S, P, B, ch, c, t, w, seq, hk, month_scale, mode, lo, hi, birth):
     """One client, one month m = start + t. In this order:
 
@@ -450,7 +588,9 @@ def step_month(S, P, B, ch, c, t, w, seq, hk, month_scale, mode, lo, hi, birth):
     5. cost accrual: weekly amount x price index x days / 7, rounded once to cents; the own
        contribution once per client-month on its first contributing arrangement (in a
        multi-combination pass also summed per budget year, w[W_YEAR_TOT:]); then the
-       client's stock and flows per domain and group.
+       client's stock and flows per domain and group. Costs are booked per segment of months
+       in which nothing happened to the client (`open_segments`, `flush_segments`): a month
+       in which anything may have changed closes the open segments and opens new ones.
 
     Returns False when the client has left for good (no later month can change anything).
     """
@@ -458,11 +598,13 @@ def step_month(S, P, B, ch, c, t, w, seq, hk, month_scale, mode, lo, hi, birth):
     uc = U(c)  # unsigned indices: no negative-index checks in the hot loop
     w[W_REASON] = 0
     w[W_REASON + 1] = 0
+    dirty = w[W_DIRTY] != 0  # anything that may change an arrangement or group sets it
     if S.admitted[uc] == -1:
         if not arrive(S, P, B, ch, c, t, m, w, seq):
             return False
         count_active(S, P, c, w)
         client_keys(S, P, c, hk)
+        dirty = True
     if w[W_ACTIVE + WMO] == 0 and w[W_ACTIVE + JEUGD] == 0:
         return False
     in_wmo = w[W_ACTIVE + WMO] != 0
@@ -470,69 +612,42 @@ def step_month(S, P, B, ch, c, t, w, seq, hk, month_scale, mode, lo, hi, birth):
     g_wmo = np.int64(S.wmo_group[uc])
     if age_m >= w[W_BANDS_AT]:
         update_bands(P, age_m, w)
+        dirty = True
     g_youth = P.youth_groups[U(w[W_YOUTH])]
-    reason = client_exit(S, P, c, m, in_wmo, age_m, g_youth, w, seq, hk, mode)
+    if mode == MODE_KEYED and t - w[W_BLOCK] >= BLOCK:
+        fill_draw_block(t, m, lo, hi, w, hk)
+    reason = client_exit(S, P, c, t, m, in_wmo, age_m, g_youth, w, seq, hk, mode)
     if reason != 0:
         end_all(S, P, B, ch, c, m, t, reason, w)
+        dirty = True
     else:
         if age_m == _AGE18_M:
             turn_18(S, P, B, ch, c, m, t, w, seq)
-        if mode == MODE_KEYED:
-            first = first_slot_event(S, P, m, lo, hi, age_m, hk)
-            if first < hi:
-                slot_events_from(S, P, B, ch, c, m, t, first, lo, hi, age_m, g_wmo, g_youth, w, seq, hk, mode)
-        else:
-            slot_events(S, P, B, ch, c, m, t, lo, lo, hi, age_m, g_wmo, g_youth, w, seq, hk, mode)
+            dirty = True
+        # keyed draws: look ahead for the first slot with an event (usually none); with
+        # sequential draws every slot draws every month
+        first = first_slot_event(S, P, t, m, lo, hi, age_m, w, hk) if mode == MODE_KEYED else lo
+        if first < hi and slot_events(S, P, B, ch, c, m, t, first, lo, hi, age_m, g_wmo, g_youth, w, seq, hk, mode):
+            dirty = True  # one inline site: the kernel compiles its events once
         if P.dm_on[U(t)] and dm_in_scope(S, P, t, m, lo, hi, mode, seq):
             if w[W_RULES] == -1:
                 rules_date_monthly(S, P, B, ch, c, m, t, w, seq)
             else:
                 rules_date_monthly_multi(S, P, B, ch, c, m, t, w, seq)
-    # 5. cost accrual
-    oc_left = P.oc_cents[U(t)]
-    scale = month_scale[U(t)]
-    active_d0 = False
-    active_d1 = False
-    uch = U(ch)
-    ut = U(t)
-    trace = P.trace
-    gross_m = np.int64(0)
-    oc_m = np.int64(0)
-    for a in range(lo, hi):
-        if S.status[a] == S_ACTIVE:
-            p = U(S.product[a])
-            g = g_wmo
-            if P.p_domain[p] == WMO:
-                active_d0 = True
-            else:
-                active_d1 = True
-                g = g_youth
-            gross = np.int64(np.floor(np.float64(S.weekly_cents[a]) * scale + 0.5))
-            s = S.step[a]
-            ug, up, us = U(g), p, U(s)
-            B.arr[uch, ug, up, us, ut, A_ACTIVE] += 1
-            B.arr[uch, ug, up, us, ut, A_GROSS] += gross
-            gross_m += gross
-            if oc_left > 0 and P.p_own[p]:
-                oc = min(oc_left, gross)
-                B.arr[uch, ug, up, us, ut, A_OC] += oc
-                oc_m += oc
-                oc_left = 0
-            if trace:
-                B.trace_cost[a, ut] = gross
-                B.trace_step[a, ut] = s
-    if w[W_YEARS]:
-        y2 = U(W_YEAR_TOT) + U(2) * ((U(P.start % 12) + ut) // U(12))
-        w[y2] += gross_m
-        w[y2 + U(1)] += oc_m
+            dirty = True
+    # 5. cost accrual: nothing to do while the client's segments stay open
+    if dirty:
+        flush_segments(S, P, B, ch, t, lo, hi, w, hk, month_scale)
+        open_segments(S, P, t, lo, hi, g_wmo, g_youth, w, hk)
+        w[W_DIRTY] = 0
+    active_d0 = w[W_ACTIVE + WMO] != 0
+    active_d1 = w[W_ACTIVE + JEUGD] != 0
     # a client who stays in the same domains and groups has nothing to book, unless the month
     # opens a half-year or the run (clients served are counted once per period)
     now0 = g_wmo if active_d0 else -1
     now1 = g_youth if active_d1 else -1
     if now0 != w[W_PREV + WMO] or now1 != w[W_PREV + JEUGD] or t == 0 or (U(P.start % 6) + U(t)) % U(6) == U(0):
         book_flows(S, P, B, ch, c, m, t, active_d0, active_d1, g_wmo, g_youth, w)
-    w[W_ACTIVE + WMO] = 1 if active_d0 else 0
-    w[W_ACTIVE + JEUGD] = 1 if active_d1 else 0
     return active_d0 or active_d1
 
 
@@ -546,9 +661,12 @@ def run_client(S, P, B, ch, c, w, seq, hk, month_scale, mode):
     lo = U(S.arr_lo[c])  # fixed for the run: loaded once, not every month
     hi = U(S.arr_hi[c])
     birth = np.int64(S.birth[c])
+    t1 = P.T
     for t in range(t0, P.T):
         if not step_month(S, P, B, ch, c, t, w, seq, hk, month_scale, mode, lo, hi, birth):
+            t1 = t
             break  # the client left (its outflow is booked) or was never admitted
+    flush_segments(S, P, B, ch, t1, lo, hi, w, hk, month_scale)
 
 
 @hot
@@ -602,7 +720,13 @@ def run_kernel(S, P, B, n_chunks, multi=None, init=None):
     n_years = (int(P.start) + int(P.T) - 1) // 12 - int(P.start) // 12 + 1
     work = np.zeros((n_chunks, work_size(n_years)), dtype=np.int64)
     seqs = np.zeros((n_chunks, 8), dtype=np.uint64)
-    hks = np.zeros((n_chunks, (H_GOAL0 + max_slots + 7) // 8 * 8), dtype=np.uint64)
+    x0 = H_GOAL0 + max_slots  # the block of draws hashed ahead: exits, then goals per slot
+    g0 = x0 + 3 * BLOCK
+    s0 = g0 + BLOCK * max_slots  # then the open cost segments
+    hks = np.zeros((n_chunks, (s0 + SEG * max_slots + 7) // 8 * 8), dtype=np.uint64)
+    work[:, W_X0] = x0
+    work[:, W_G0] = g0
+    work[:, W_S0] = s0
     month_scale = P.price_index * P.days / 7.0  # float64, as the scalar expression
     run_chunk = run_chunk_keyed if P.rng_mode == MODE_KEYED else run_chunk_sequential
     if multi is None:

@@ -105,9 +105,20 @@ def entity_key(key, entity):
 
 
 @njit(cache=True, inline="always", _nrt=False)
+def bits_from_entity_key(ek, counter):
+    """The 53 bits of a draw given its hoisted half: kept as an integer, so the kernel can
+    hash a block of months in one vectorised loop and turn each into its uniform later."""
+    return splitmix64(ek ^ np.uint64(np.int64(counter) & np.int64(0x7FFFFFFFFFFFFFFF))) >> np.uint64(11)
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def uniform_from_bits(x):
+    return np.float64(x) * (1.0 / 9007199254740992.0)
+
+
+@njit(cache=True, inline="always", _nrt=False)
 def uniform_from_entity_key(ek, counter):
-    h = splitmix64(ek ^ np.uint64(np.int64(counter) & np.int64(0x7FFFFFFFFFFFFFFF)))
-    return np.float64(h >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+    return uniform_from_bits(bits_from_entity_key(ek, counter))
 
 
 @njit(cache=True, inline="always", _nrt=False)

@@ -57,7 +57,7 @@ def allocate_bins(P: Params, n_groups: int, n_products: int, n_steps: int, n_chu
     n_rules = P.r_prim.shape[0]
     nf_cli = 4 + len(END_REASONS) - 1
     return Bins(
-        arr=np.zeros((n_chunks, n_groups, n_products, n_steps, T, len(ARR_FIELDS)), dtype=np.int64),
+        arr=np.zeros((n_chunks, n_groups, n_products, n_steps, len(ARR_FIELDS), T), dtype=np.int64),
         cli=np.zeros((n_chunks, 2, n_groups, T, nf_cli), dtype=np.int64),
         served_half=np.zeros((n_chunks, n_periods(start, T, 6), 2, n_groups), dtype=np.int64),
         served_year=np.zeros((n_chunks, n_periods(start, T, 12), 2, n_groups), dtype=np.int64),
@@ -211,7 +211,7 @@ def simulate(
     timings["kernel_s"] = time.perf_counter() - t1
     timings["threads"] = n_threads
     return SimResult(
-        arr=B.arr.sum(axis=0).transpose(3, 0, 1, 2, 4),
+        arr=B.arr.sum(axis=0).transpose(4, 0, 1, 2, 3),
         cli=B.cli.sum(axis=0).transpose(2, 0, 1, 3),
         served_half=B.served_half.sum(axis=0),
         served_year=B.served_year.sum(axis=0),
