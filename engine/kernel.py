@@ -19,15 +19,15 @@ Performance notes (README, Performance; outputs are bit-identical, tests/test_go
   for every signed index. Codes are validated when the state is built.
 - The month-independent half of each monthly draw is hashed once per client or slot
   (engine.rng.entity_key); with keyed draws the exits and goals of the next BLOCK months
-  are hashed ahead in vectorised loops (`fill_draw_block`). Keyed and sequential draws are
-  two compiled specialisations.
+  are hashed ahead (`fill_draw_block`), so the usual month reads them. Keyed and sequential
+  draws are two compiled specialisations.
 - Costs are booked per segment: while nothing happens to a client its arrangements' cost
   is unchanged, so the usual month books nothing; a month in which anything may change
   (arrival, a band, an exit, turning 18, a slot event, a date or monthly rule) closes the
   open segments and books their months in one loop each (`flush_segments`).
 - Only changes are booked: stocks follow from flows, served counts from period openings.
 - Bins are laid out [chunk, group, product, step, field, month]: a segment's months are
-  neighbours, and its loop vectorises.
+  neighbours in memory.
 
 Rules act in `engine.rule_hooks` at the moments intake, reindication, date and monthly.
 
@@ -142,7 +142,7 @@ from engine.rule_hooks import (
 # w[W_S0] the open cost segment of each slot (first month + 1, or 0 if none; group; step;
 # weekly cents)
 H_DEATH, H_MOVED, H_WLZ, H_GOAL0 = 0, 1, 2, 3
-BLOCK = 8  # months of keyed draws hashed ahead in one vectorised loop per key
+BLOCK = 8  # months of keyed draws hashed ahead, one loop per key
 SEG = 4  # key-array entries per slot's cost segment
 
 Bins = namedtuple("Bins", ["arr", "cli", "served_half", "served_year", "events", "affected", "trace_cost", "trace_step"])
@@ -197,7 +197,8 @@ def activate(S, P, B, ch, c, a, m, t, w, seq):
 @hot
 def count_active(S, P, c, w):
     """Which domains the client holds an active arrangement in (W_ACTIVE). Later months
-    carry this over from the cost accrual instead of passing over the slots again."""
+    carry this over from the cost segments (`open_segments`) instead of passing over the
+    slots again."""
     w[W_ACTIVE + WMO] = 0
     w[W_ACTIVE + JEUGD] = 0
     for a in range(S.arr_lo[c], S.arr_hi[c]):
@@ -220,10 +221,11 @@ def client_keys(S, P, c, hk):
 @hot
 def fill_draw_block(t, m, lo, hi, w, hk):
     """Keyed draws (their 53 bits) of the client's three exits and of every slot's goal for
-    months m .. m + BLOCK - 1, hashed in one loop per key that the compiler vectorises: the
-    same numbers as one hash per decision-month (engine.rng), at a fraction of the cost. A
-    client leaving mid-block wastes the rest of it; ended and pending slots are hashed too,
-    since a pending slot may start within the block."""
+    months m .. m + BLOCK - 1, one loop per key: the same numbers as one hash per
+    decision-month (engine.rng). The compiler unrolls these loops and does not vectorise
+    them; measured, a vectorised variant was no faster. A client leaving mid-block wastes
+    the rest of it; ended and pending slots are hashed too, since a pending slot may start
+    within the block."""
     x0 = U(w[W_X0])
     for k in range(3):
         ek = hk[U(H_DEATH + k)]
@@ -530,7 +532,7 @@ def flush_segments(S, P, B, ch, t1, lo, hi, w, hk, month_scale):
     weekly amount x price index x days / 7, rounded once to cents; the own contribution
     (the month's amount, at most the gross) on the paying slot; in a multi-combination pass
     the totals per budget year (w[W_YEAR_TOT:]). The months lie side by side in the bins, so
-    the usual segment is one vectorised loop."""
+    the usual segment is one tight loop over neighbouring cells."""
     s0 = U(w[W_S0])
     ocs = w[W_OCSLOT]
     uch = U(ch)

@@ -107,7 +107,7 @@ def entity_key(key, entity):
 @njit(cache=True, inline="always", _nrt=False)
 def bits_from_entity_key(ek, counter):
     """The 53 bits of a draw given its hoisted half: kept as an integer, so the kernel can
-    hash a block of months in one vectorised loop and turn each into its uniform later."""
+    hash a block of months ahead and turn each into its uniform when it is used."""
     return splitmix64(ek ^ np.uint64(np.int64(counter) & np.int64(0x7FFFFFFFFFFFFFFF))) >> np.uint64(11)
 
 
