@@ -52,9 +52,10 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-# Numba caches compiled kernels beside the sources; a cached function does not notice that a
-# module it calls changed. After editing engine/ kernels, clear the cache.
+# Numba caches compiled kernels in .numba-cache/<hash of the engine's sources> (engine/__init__.py),
+# so an edit compiles afresh; this removes the caches of every version (and any left beside the sources).
 clean-cache:
+	rm -rf .numba-cache
 	find engine rules synthetic_population -name '*.nbi' -delete -o -name '*.nbc' -delete
 
 clean: clean-cache
