@@ -128,7 +128,7 @@ from engine.rng import (
     draw,
     draw_ek,
     entity_key,
-    months_to_event,
+    months_from_log,
     uniform_from_entity_key,
 )
 from engine.rule_hooks import (
@@ -237,11 +237,12 @@ def exit_hazards(S, P, c, hg, w):
 @hot
 def plan_exits(S, P, c, t, m, hg, w, hk):
     """Keyed draws: a new hazard spell starts in month t; each exit's month is drawn afresh
-    from its waiting time, counter m (exact: waiting times are memoryless)."""
-    h_death, h_moved, h_wlz = exit_hazards(S, P, c, hg, w)
-    w[W_EXIT_T] = t - 1 + months_to_event(uniform_from_entity_key(hk[H_DEATH], m), h_death)
-    w[W_EXIT_T + 1] = t - 1 + months_to_event(uniform_from_entity_key(hk[H_MOVED], m), h_moved)
-    w[W_EXIT_T + 2] = t - 1 + months_to_event(uniform_from_entity_key(hk[H_WLZ], m), h_wlz)
+    from its waiting time, counter m (exact: waiting times are memoryless). The hazards'
+    logs are precomputed (Params *_lh): the same hazards as `exit_hazards`."""
+    lh_wlz = P.g_wlz_cand_lh[hg] if S.flags[U(c)] & F_WLZ_CANDIDATE else P.g_wlz_lh[hg]
+    w[W_EXIT_T] = t - 1 + months_from_log(uniform_from_entity_key(hk[H_DEATH], m), P.mort_lh[U(w[W_MORT])])
+    w[W_EXIT_T + 1] = t - 1 + months_from_log(uniform_from_entity_key(hk[H_MOVED], m), P.g_moved_lh[hg])
+    w[W_EXIT_T + 2] = t - 1 + months_from_log(uniform_from_entity_key(hk[H_WLZ], m), lh_wlz)
 
 
 @hot
@@ -258,7 +259,7 @@ def goal_month(S, P, a, k, te, hk):
     e = U(H_GOAL0) + U(k)
     if hk[e] == GOAL_UNSET:
         u = uniform_from_entity_key(entity_key(P.keys[D_GOAL], S.aid[a]), P.start + te)
-        hk[e] = U(te - 1 + months_to_event(u, P.p_goal[U(S.product[a])]))
+        hk[e] = U(te - 1 + months_from_log(u, P.p_goal_lh[U(S.product[a])]))
     return np.int64(hk[e])
 
 

@@ -117,8 +117,7 @@ def entity_key(key, entity):
 
 @njit(cache=True, inline="always", _nrt=False)
 def bits_from_entity_key(ek, counter):
-    """The 53 bits of a draw given its hoisted half: kept as an integer, so the kernel can
-    hash a block of months ahead and turn each into its uniform when it is used."""
+    """The 53 bits of a draw given its hoisted half (`uniform_from_bits` makes the uniform)."""
     return splitmix64(ek ^ np.uint64(np.int64(counter) & np.int64(0x7FFFFFFFFFFFFFFF))) >> np.uint64(11)
 
 
@@ -130,11 +129,18 @@ def months_to_event(u, h):
     """Months until an event of monthly hazard h happens, counting this month as 1, from a
     uniform u in [0, 1): 1 + floor(log(1 - u) / log(1 - h)), geometric with P(n) = (1 - h)^(n-1) h
     (inversion: P(N > n) = P(1 - u <= (1 - h)^n) = (1 - h)^n)."""
-    if h <= 0.0:
+    return months_from_log(u, np.log1p(-min(h, 1.0)))
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def months_from_log(u, lh):
+    """`months_to_event(u, h)` given lh = log(1 - h), precomputed per hazard
+    (engine.compile.log_survival): lh >= 0 (h <= 0) never, lh = -inf (h >= 1) at once."""
+    if lh >= 0.0:
         return np.int64(NEVER)
-    if h >= 1.0:
+    if not lh > -np.inf:
         return np.int64(1)
-    n = np.floor(np.log1p(-u) / np.log1p(-h)) + 1.0
+    n = np.floor(np.log1p(-u) / lh) + 1.0
     return np.int64(min(n, np.float64(NEVER)))
 
 
