@@ -30,14 +30,16 @@ CLI_FIELDS_BASE = ["active_start", "active_end", "inflow_new", "inflow_transfer"
 # Params or Bins: every cold call passes those tuples whole, and a larger tuple costs every call.
 W_PREV, W_REASON, W_HALF, W_YEAR, W_ACTIVE, W_MORT, W_YOUTH, W_BANDS_AT = 0, 2, 4, 6, 8, 10, 11, 12
 W_RULES, W_TOUCHED, W_YEARS = 13, 14, 15
-# keyed draws hashed a block of months ahead (engine.kernel.fill_draw_block): the block's
-# first month, and where the exit and goal draws sit in the chunk's key array; the open cost
-# segments (engine.kernel.open_segments): where they sit in the key array, whether the
+# keyed draws (engine.kernel, waiting times): the month (run index) of each client exit's
+# event, and the hazard spell they were drawn for (mortality band, hazard group); the open
+# cost segments (engine.kernel.open_segments): where they sit in the key array, whether the
 # client's segments must be closed and reopened this month, and the slot (offset from the
-# client's first) that pays the own contribution while they are open
-W_BLOCK, W_X0, W_G0, W_S0, W_DIRTY, W_OCSLOT = 16, 17, 18, 19, 20, 21
-W_YEAR_TOT = 22
-WORK_SIZE = 22  # the fixed part; with the budget years, padded to separate cache lines between chunks
+# client's first) that pays the own contribution while they are open; the next month in which
+# anything can happen to the client, and the first month in which one of its slots has an
+# event (goal, planned end, youth end age), and the last month stepped
+W_EXIT_T, W_HKEY, W_S0, W_DIRTY, W_OCSLOT, W_NEXT, W_SLOT_NEXT, W_LAST = 16, 19, 20, 21, 22, 23, 24, 25
+W_YEAR_TOT = 26
+WORK_SIZE = 26  # the fixed part; with the budget years, padded to separate cache lines between chunks
 
 
 def work_size(n_years: int) -> int:

@@ -17,10 +17,13 @@ Performance notes (README, Performance; outputs are bit-identical, tests/test_go
   separate). Only client-level exits (`end_all`), turning 18 and the rule hooks are calls.
 - Indices are unsigned (`U`) in the hot paths: Numba emits negative-index wrap-around code
   for every signed index. Codes are validated when the state is built.
-- The month-independent half of each monthly draw is hashed once per client or slot
-  (engine.rng.entity_key); with keyed draws the exits and goals of the next BLOCK months
-  are hashed ahead (`fill_draw_block`), so the usual month reads them. Keyed and sequential
-  draws are two compiled specialisations.
+- Keyed draws give waiting times (engine.rng.months_to_event): the month of each client
+  exit is drawn at the start of its hazard spell (`plan_exits`), the month of each slot's
+  goal when the slot becomes eligible (`goal_month`); with the planned ends, age bounds,
+  half-year starts and rule months they give the next month in which anything can happen
+  to the client (`next_event`), and the months in between are not stepped at all: nothing
+  in them could change an output. Sequential draws (the benchmark's counterfactual) step
+  every month with one draw per decision. The two are compiled specialisations.
 - Costs are booked per segment: while nothing happens to a client its arrangements' cost
   is unchanged, so the usual month books nothing; a month in which anything may change
   (arrival, a band, an exit, turning 18, a slot event, a date or monthly rule) closes the
@@ -59,18 +62,20 @@ from engine.arrangement import (
     C_START,
     W_ACTIVE,
     W_BANDS_AT,
-    W_BLOCK,
     W_DIRTY,
-    W_G0,
+    W_EXIT_T,
     W_HALF,
+    W_HKEY,
+    W_LAST,
     W_MORT,
+    W_NEXT,
     W_OCSLOT,
     W_PREV,
     W_REASON,
     W_RULES,
     W_S0,
+    W_SLOT_NEXT,
     W_TOUCHED,
-    W_X0,
     W_YEAR,
     W_YEAR_TOT,
     W_YEARS,
@@ -119,11 +124,12 @@ from engine.rng import (
     D_WLZ,
     MODE_KEYED,
     MODE_SEQUENTIAL,
-    bits_from_entity_key,
+    NEVER,
     draw,
     draw_ek,
     entity_key,
-    uniform_from_bits,
+    months_from_log,
+    uniform_from_entity_key,
 )
 from engine.rule_hooks import (
     MO_DATE,
@@ -136,14 +142,14 @@ from engine.rule_hooks import (
     rules_date_monthly,
 )
 
-# per-chunk hoisted draw keys (engine.rng.entity_key) of the client being stepped: its three
-# exit decisions, then the goal decision of each of its slots; after them (keyed draws) the
-# block of draws hashed ahead, from w[W_X0] the exits and from w[W_G0] the goals; from
-# w[W_S0] the open cost segment of each slot (first month + 1, or 0 if none; group; step;
-# weekly cents)
+# per-chunk key array of the client being stepped: the hoisted draw keys
+# (engine.rng.entity_key) of its three exit decisions, then per slot the goal decision's key
+# (sequential draws) or the slot's goal month (keyed draws; GOAL_UNSET until the slot is
+# eligible); from w[W_S0] the open cost segment of each slot (first month + 1, or 0 if none;
+# group; step; weekly cents)
 H_DEATH, H_MOVED, H_WLZ, H_GOAL0 = 0, 1, 2, 3
-BLOCK = 8  # months of keyed draws hashed ahead, one loop per key
 SEG = 4  # key-array entries per slot's cost segment
+GOAL_UNSET = np.uint64(1 << 63)
 
 Bins = namedtuple("Bins", ["arr", "cli", "served_half", "served_year", "events", "affected", "trace_cost", "trace_step"])
 
@@ -207,40 +213,58 @@ def count_active(S, P, c, w):
 
 
 @hot
-def client_keys(S, P, c, hk):
-    """The month-independent halves of the client's monthly draws (engine.rng.entity_key),
-    hashed once when the client becomes active."""
+def client_keys(S, P, c, hk, mode):
+    """The month-independent halves of the client's draws (engine.rng.entity_key), hashed
+    once when the client becomes active; keyed draws: every slot's goal month still unset."""
     lo = S.arr_lo[c]
     hk[H_DEATH] = entity_key(P.keys[D_DEATH], S.cid[c])
     hk[H_MOVED] = entity_key(P.keys[D_MOVED], S.cid[c])
     hk[H_WLZ] = entity_key(P.keys[D_WLZ], S.cid[c])
     for a in range(lo, S.arr_hi[c]):
-        hk[H_GOAL0 + a - lo] = entity_key(P.keys[D_GOAL], S.aid[a])
+        hk[H_GOAL0 + a - lo] = GOAL_UNSET if mode == MODE_KEYED else entity_key(P.keys[D_GOAL], S.aid[a])
 
 
 @hot
-def fill_draw_block(t, m, lo, hi, w, hk):
-    """Keyed draws (their 53 bits) of the client's three exits and of every slot's goal for
-    months m .. m + BLOCK - 1, one loop per key: the same numbers as one hash per
-    decision-month (engine.rng). The compiler unrolls these loops and does not vectorise
-    them; measured, a vectorised variant was no faster. A client leaving mid-block wastes
-    the rest of it; ended and pending slots are hashed too, since a pending slot may start
-    within the block."""
-    x0 = U(w[W_X0])
-    for k in range(3):
-        ek = hk[U(H_DEATH + k)]
-        for j in range(BLOCK):
-            hk[x0 + U(k * BLOCK + j)] = bits_from_entity_key(ek, m + j)
-    g0 = U(w[W_G0])
-    for a in range(hi - lo):
-        ek = hk[U(H_GOAL0) + U(a)]
-        for j in range(BLOCK):
-            hk[g0 + U(a * BLOCK + j)] = bits_from_entity_key(ek, m + j)
-    w[W_BLOCK] = t
+def exit_hazards(S, P, c, hg, w):
+    """This month's hazards of death, moving away and transfer to the Wlz: mortality by age
+    band, the others by the hazard group (Wmo group, or the youth band outside the Wmo)."""
+    wlz_h = P.g_wlz[hg]
+    if S.flags[U(c)] & F_WLZ_CANDIDATE:
+        wlz_h *= P.wlz_candidate_mult
+    return P.mort_h[U(w[W_MORT])], P.g_moved[hg], wlz_h
 
 
 @hot
-def init_client(S, P, B, ch, c, w, seq, hk):
+def plan_exits(S, P, c, t, m, hg, w, hk):
+    """Keyed draws: a new hazard spell starts in month t; each exit's month is drawn afresh
+    from its waiting time, counter m (exact: waiting times are memoryless). The hazards'
+    logs are precomputed (Params *_lh): the same hazards as `exit_hazards`."""
+    lh_wlz = P.g_wlz_cand_lh[hg] if S.flags[U(c)] & F_WLZ_CANDIDATE else P.g_wlz_lh[hg]
+    w[W_EXIT_T] = t - 1 + months_from_log(uniform_from_entity_key(hk[H_DEATH], m), P.mort_lh[U(w[W_MORT])])
+    w[W_EXIT_T + 1] = t - 1 + months_from_log(uniform_from_entity_key(hk[H_MOVED], m), P.g_moved_lh[hg])
+    w[W_EXIT_T + 2] = t - 1 + months_from_log(uniform_from_entity_key(hk[H_WLZ], m), lh_wlz)
+
+
+@hot
+def hazard_key(S, P, c, in_wmo, g_youth, w):
+    """What the exit hazards depend on: the mortality band and the hazard group."""
+    hg = np.int64(S.wmo_group[U(c)]) if in_wmo else np.int64(g_youth)
+    return w[W_MORT] * 65536 + hg, hg
+
+
+@hot
+def goal_month(S, P, a, k, te, hk):
+    """Keyed draws: the month a slot reaches its goal, drawn once when it first becomes
+    eligible (month te, the month after its start): te - 1 + its waiting time, counter te."""
+    e = U(H_GOAL0) + U(k)
+    if hk[e] == GOAL_UNSET:
+        u = uniform_from_entity_key(entity_key(P.keys[D_GOAL], S.aid[a]), P.start + te)
+        hk[e] = U(te - 1 + months_from_log(u, P.p_goal_lh[U(S.product[a])]))
+    return np.int64(hk[e])
+
+
+@hot
+def init_client(S, P, B, ch, c, w, seq, hk, mode):
     """Per-client work state before its first month; a stock client's keys and its place
     in the opening stock per domain."""
     for d in range(2):
@@ -250,7 +274,8 @@ def init_client(S, P, B, ch, c, w, seq, hk):
     w[W_MORT] = 0
     w[W_YOUTH] = 0
     w[W_BANDS_AT] = -(1 << 62)
-    w[W_BLOCK] = -(1 << 40)  # no block hashed yet for this client
+    w[W_HKEY] = -1  # keyed draws: exits drawn in the first month stepped
+    w[W_SLOT_NEXT] = 0  # every slot looked at in the first month stepped
     w[W_DIRTY] = 1  # open the cost segments in the first month stepped
     s0 = U(w[W_S0])
     for k in range(U(S.arr_hi[c]) - U(S.arr_lo[c])):
@@ -259,7 +284,7 @@ def init_client(S, P, B, ch, c, w, seq, hk):
     seq[1] = 0
     count_active(S, P, c, w)
     if S.admitted[c] == 1:
-        client_keys(S, P, c, hk)
+        client_keys(S, P, c, hk, mode)
         for a in range(S.arr_lo[c], S.arr_hi[c]):
             if S.status[a] == S_ACTIVE:
                 d = P.p_domain[S.product[a]]
@@ -284,31 +309,34 @@ def arrive(S, P, B, ch, c, t, m, w, seq):
 
 
 @hot
-def client_exit(S, P, c, t, m, in_wmo, age_m, g_youth, w, seq, hk, mode):
-    """1. Death, moving away, transfer to the Wlz: one draw each per client-month, always
-    drawn (exempt or not), checked in that order. Returns the end reason or 0. Keyed draws
-    come from the block hashed ahead (`fill_draw_block`)."""
-    hg = U(S.wmo_group[U(c)]) if in_wmo else U(g_youth)
-    k = U(w[W_MORT])
-    wlz_h = P.g_wlz[hg]
-    if S.flags[U(c)] & F_WLZ_CANDIDATE:
-        wlz_h *= P.wlz_candidate_mult
+def client_exit(S, P, c, t, m, in_wmo, g_youth, w, seq, hk, mode):
+    """1. Death, moving away, transfer to the Wlz, checked in that order (exempt or not).
+    Returns the end reason or 0. Keyed draws: the exit months drawn for the hazard spell
+    (`plan_exits`), drawn again when the spell changes; sequential draws: one draw each per
+    client-month."""
+    key, hg = hazard_key(S, P, c, in_wmo, g_youth, w)
+    reason = 0
     if mode == MODE_KEYED:
-        x = U(w[W_X0]) + U(t - w[W_BLOCK])
-        u_death = uniform_from_bits(hk[x])
-        u_moved = uniform_from_bits(hk[x + U(BLOCK)])
-        u_wlz = uniform_from_bits(hk[x + U(2 * BLOCK)])
+        if key != w[W_HKEY]:
+            plan_exits(S, P, c, t, m, hg, w, hk)
+            w[W_HKEY] = key
+        if t >= w[W_EXIT_T]:
+            reason = R_DEATH
+        elif t >= w[W_EXIT_T + 1]:
+            reason = R_MOVED
+        elif t >= w[W_EXIT_T + 2]:
+            reason = R_WLZ
     else:
+        h_death, h_moved, h_wlz = exit_hazards(S, P, c, hg, w)
         u_death = draw_ek(mode, seq, P.keys, hk[H_DEATH], m)
         u_moved = draw_ek(mode, seq, P.keys, hk[H_MOVED], m)
         u_wlz = draw_ek(mode, seq, P.keys, hk[H_WLZ], m)
-    reason = 0
-    if u_death < P.mort_h[k]:
-        reason = R_DEATH
-    elif u_moved < P.g_moved[hg]:
-        reason = R_MOVED
-    elif u_wlz < wlz_h:
-        reason = R_WLZ
+        if u_death < h_death:
+            reason = R_DEATH
+        elif u_moved < h_moved:
+            reason = R_MOVED
+        elif u_wlz < h_wlz:
+            reason = R_WLZ
     return reason
 
 
@@ -383,12 +411,12 @@ def reindicate(S, P, B, ch, c, a, m, t, g, w, seq):
 
 
 @hot
-def slot_events(S, P, B, ch, c, m, t, first, lo, hi, age_m, g_wmo, g_youth, w, seq, hk, mode):
-    """2b-3. Per arrangement from slot `first` on: youth care ends at the last youth age
-    bound, goal reached, and at the planned end of an indication, reindication. Returns
-    whether anything happened."""
+def slot_events(S, P, B, ch, c, m, t, lo, hi, age_m, g_wmo, g_youth, w, seq, hk, mode):
+    """2b-3. Per arrangement: youth care ends at the last youth age bound, goal reached
+    (keyed draws: in its goal month, `goal_month`), and at the planned end of an indication,
+    reindication. Returns whether anything happened."""
     acted = False
-    for a in range(first, hi):
+    for a in range(lo, hi):
         if S.status[a] != S_ACTIVE or S.start[a] == m:
             continue  # ended, pending, or started this month
         p = U(S.product[a])
@@ -397,7 +425,11 @@ def slot_events(S, P, B, ch, c, m, t, first, lo, hi, age_m, g_wmo, g_youth, w, s
             end_arrangement(S, P, B, ch, c, np.int64(a), m, t, R_AGE, w)
             acted = True
             continue
-        if draw_ek(mode, seq, P.keys, hk[U(H_GOAL0) + a - lo], m) < P.p_goal[p]:
+        if mode == MODE_KEYED:
+            goal = t >= goal_month(S, P, a, a - lo, t, hk)
+        else:
+            goal = draw_ek(mode, seq, P.keys, hk[U(H_GOAL0) + a - lo], m) < P.p_goal[p]
+        if goal:
             end_arrangement(S, P, B, ch, c, np.int64(a), m, t, R_GOAL, w)
             acted = True
             continue
@@ -408,22 +440,39 @@ def slot_events(S, P, B, ch, c, m, t, first, lo, hi, age_m, g_wmo, g_youth, w, s
 
 
 @hot
-def first_slot_event(S, P, t, m, lo, hi, age_m, w, hk):
-    """The first slot with something to do this month (`slot_events`), or hi. Keyed draws
-    have no side effects, so this scan may look ahead, with the goal draws of the block
-    hashed ahead; in the usual month nothing happens."""
-    g = U(w[W_G0]) + U(t - w[W_BLOCK])
+def plan_slots(S, P, t, lo, hi, birth, w, hk):
+    """Keyed draws, after a month t in which anything happened: the first later month in
+    which one of the client's slots has an event (`slot_events`): its goal month, its
+    planned end, or youth care's last age bound."""
+    nxt = np.int64(NEVER)
     for a in range(lo, hi):
-        if S.status[a] != S_ACTIVE or S.start[a] == m:
+        if S.status[a] != S_ACTIVE:
             continue
         p = U(S.product[a])
-        if P.p_domain[p] == JEUGD and age_m >= P.youth_end_m:
-            return a
-        if uniform_from_bits(hk[g + (a - lo) * U(BLOCK)]) < P.p_goal[p]:
-            return a
-        if S.planned_end[a] <= m:
-            return a
-    return hi
+        ev = min(goal_month(S, P, a, a - lo, t + 1, hk), np.int64(S.planned_end[a]) - P.start)
+        if P.p_domain[p] == JEUGD:
+            ev = min(ev, birth + P.youth_end_m - P.start)
+        nxt = min(nxt, max(t + 1, ev))
+    w[W_SLOT_NEXT] = nxt
+
+
+@hot
+def next_event(S, P, c, t, birth, g_youth, w, next_dm):
+    """Keyed draws: the next month after t in which anything can happen to the client: a
+    slot event, an exit, a new age band, turning 18, a month with a date or monthly rule, or
+    a new hazard spell (the Wmo arrangements ended or began, so next month's hazard group
+    differs). Nothing in the months before it could change an output, so they are not
+    stepped; the half-years and years that begin in them are counted by `served_skipped`."""
+    nxt = min(w[W_SLOT_NEXT], w[W_EXIT_T], w[W_EXIT_T + 1], w[W_EXIT_T + 2])
+    nxt = min(nxt, birth + w[W_BANDS_AT] - P.start)
+    t18 = birth + _AGE18_M - P.start
+    if t18 > t:
+        nxt = min(nxt, t18)
+    nxt = min(nxt, next_dm[U(t + 1)])
+    key, hg = hazard_key(S, P, c, w[W_ACTIVE + WMO] != 0, g_youth, w)
+    if key != w[W_HKEY]:
+        nxt = t + 1
+    w[W_NEXT] = max(t + 1, nxt)
 
 
 @hot
@@ -490,6 +539,29 @@ def book_flows(S, P, B, ch, c, m, t, active_d0, active_d1, g_wmo, g_youth, w):
             if w[W_YEAR + d] != y:
                 w[W_YEAR + d] = y
                 B.served_year[U(ch), U(y), U(d), U(now)] += 1
+
+
+@hot
+def served_skipped(P, B, ch, t, w):
+    """Keyed draws: the half-years and years that began in the months skipped since the last
+    month stepped (w[W_LAST] + 1 .. t - 1). The client stayed in its groups throughout, so
+    it is counted as served in them, as `book_flows` would have counted it in their first
+    month."""
+    tp = w[W_LAST]
+    if t - tp < 2:
+        return
+    for d in range(2):
+        g = w[W_PREV + d]
+        if g < 0:
+            continue
+        h_hi = (P.start % 6 + t - 1) // 6  # the half-year of month t - 1
+        for h in range(max((P.start % 6 + tp) // 6 + 1, w[W_HALF + d] + 1), h_hi + 1):
+            B.served_half[U(ch), U(h), U(d), U(g)] += 1
+            w[W_HALF + d] = h
+        y_hi = (P.start % 12 + t - 1) // 12
+        for y in range(max((P.start % 12 + tp) // 12 + 1, w[W_YEAR + d] + 1), y_hi + 1):
+            B.served_year[U(ch), U(y), U(d), U(g)] += 1
+            w[W_YEAR + d] = y
 
 
 @hot
@@ -575,13 +647,12 @@ def flush_segments(S, P, B, ch, t1, lo, hi, w, hk, month_scale):
 
 
 @hot
-def step_month(S, P, B, ch, c, t, w, seq, hk, month_scale, mode, lo, hi, birth):
+def step_month(S, P, B, ch, c, t, w, seq, hk, month_scale, next_dm, mode, lo, hi, birth):
     """One client, one month m = start + t. In this order:
 
     0. arrival: a pool client is admitted in its arrival month when its keyed draw
        `u < admit_p[group, month]`; its first indications pass the intake rules;
-    1. client-level exits, drawn once per client-month: death, moving away, Wlz
-       (all of the client's arrangements end);
+    1. client-level exits: death, moving away, Wlz (all of the client's arrangements end);
     2. per arrangement: youth turning 18 (end, verlengde jeugdhulp or hand-over to a Wmo
        follow-up slot; youth care ends at the last youth age bound), goal reached;
     3. at the planned end of an indication, reindication: continue, step down, step up or
@@ -594,10 +665,15 @@ def step_month(S, P, B, ch, c, t, w, seq, hk, month_scale, mode, lo, hi, birth):
        in which nothing happened to the client (`open_segments`, `flush_segments`): a month
        in which anything may have changed closes the open segments and opens new ones.
 
+    Keyed draws: the month steps only months in which something can happen (exits and
+    goals are waiting times drawn ahead); it ends by setting w[W_NEXT], the next such month.
     Returns False when the client has left for good (no later month can change anything).
     """
     m = P.start + t
     uc = U(c)  # unsigned indices: no negative-index checks in the hot loop
+    if mode == MODE_KEYED:
+        served_skipped(P, B, ch, t, w)
+        w[W_LAST] = t
     w[W_REASON] = 0
     w[W_REASON + 1] = 0
     dirty = w[W_DIRTY] != 0  # anything that may change an arrangement or group sets it
@@ -605,7 +681,7 @@ def step_month(S, P, B, ch, c, t, w, seq, hk, month_scale, mode, lo, hi, birth):
         if not arrive(S, P, B, ch, c, t, m, w, seq):
             return False
         count_active(S, P, c, w)
-        client_keys(S, P, c, hk)
+        client_keys(S, P, c, hk, mode)
         dirty = True
     if w[W_ACTIVE + WMO] == 0 and w[W_ACTIVE + JEUGD] == 0:
         return False
@@ -616,9 +692,7 @@ def step_month(S, P, B, ch, c, t, w, seq, hk, month_scale, mode, lo, hi, birth):
         update_bands(P, age_m, w)
         dirty = True
     g_youth = P.youth_groups[U(w[W_YOUTH])]
-    if mode == MODE_KEYED and t - w[W_BLOCK] >= BLOCK:
-        fill_draw_block(t, m, lo, hi, w, hk)
-    reason = client_exit(S, P, c, t, m, in_wmo, age_m, g_youth, w, seq, hk, mode)
+    reason = client_exit(S, P, c, t, m, in_wmo, g_youth, w, seq, hk, mode)
     if reason != 0:
         end_all(S, P, B, ch, c, m, t, reason, w)
         dirty = True
@@ -626,10 +700,9 @@ def step_month(S, P, B, ch, c, t, w, seq, hk, month_scale, mode, lo, hi, birth):
         if age_m == _AGE18_M:
             turn_18(S, P, B, ch, c, m, t, w, seq)
             dirty = True
-        # keyed draws: look ahead for the first slot with an event (usually none); with
+        # keyed draws: only in a month in which a slot has an event (`plan_slots`); with
         # sequential draws every slot draws every month
-        first = first_slot_event(S, P, t, m, lo, hi, age_m, w, hk) if mode == MODE_KEYED else lo
-        if first < hi and slot_events(S, P, B, ch, c, m, t, first, lo, hi, age_m, g_wmo, g_youth, w, seq, hk, mode):
+        if (mode != MODE_KEYED or t >= w[W_SLOT_NEXT]) and slot_events(S, P, B, ch, c, m, t, lo, hi, age_m, g_wmo, g_youth, w, seq, hk, mode):
             dirty = True  # one inline site: the kernel compiles its events once
         if P.dm_on[U(t)] and dm_in_scope(S, P, t, m, lo, hi, mode, seq):
             if w[W_RULES] == -1:
@@ -642,6 +715,8 @@ def step_month(S, P, B, ch, c, t, w, seq, hk, month_scale, mode, lo, hi, birth):
         flush_segments(S, P, B, ch, t, lo, hi, w, hk, month_scale)
         open_segments(S, P, t, lo, hi, g_wmo, g_youth, w, hk)
         w[W_DIRTY] = 0
+        if mode == MODE_KEYED:
+            plan_slots(S, P, t, lo, hi, birth, w, hk)
     active_d0 = w[W_ACTIVE + WMO] != 0
     active_d1 = w[W_ACTIVE + JEUGD] != 0
     # a client who stays in the same domains and groups has nothing to book, unless the month
@@ -650,13 +725,16 @@ def step_month(S, P, B, ch, c, t, w, seq, hk, month_scale, mode, lo, hi, birth):
     now1 = g_youth if active_d1 else -1
     if now0 != w[W_PREV + WMO] or now1 != w[W_PREV + JEUGD] or t == 0 or (U(P.start % 6) + U(t)) % U(6) == U(0):
         book_flows(S, P, B, ch, c, m, t, active_d0, active_d1, g_wmo, g_youth, w)
+    if mode == MODE_KEYED:
+        next_event(S, P, c, t, birth, g_youth, w, next_dm)
     return active_d0 or active_d1
 
 
 @hot
-def run_client(S, P, B, ch, c, w, seq, hk, month_scale, mode):
-    """Step client c through every month from its first, booking into chunk ch's bins."""
-    init_client(S, P, B, ch, c, w, seq, hk)
+def run_client(S, P, B, ch, c, w, seq, hk, month_scale, next_dm, mode):
+    """Step client c from its first month on, booking into chunk ch's bins: every month with
+    sequential draws, with keyed draws only the months in which something can happen."""
+    init_client(S, P, B, ch, c, w, seq, hk, mode)
     t0 = 0
     if S.admitted[c] == -1:
         t0 = max(0, np.int64(S.arrival[c]) - P.start)
@@ -664,15 +742,20 @@ def run_client(S, P, B, ch, c, w, seq, hk, month_scale, mode):
     hi = U(S.arr_hi[c])
     birth = np.int64(S.birth[c])
     t1 = P.T
-    for t in range(t0, P.T):
-        if not step_month(S, P, B, ch, c, t, w, seq, hk, month_scale, mode, lo, hi, birth):
+    t = t0
+    w[W_LAST] = t0 - 1
+    while t < P.T:
+        if not step_month(S, P, B, ch, c, t, w, seq, hk, month_scale, next_dm, mode, lo, hi, birth):
             t1 = t
             break  # the client left (its outflow is booked) or was never admitted
+        t = w[W_NEXT] if mode == MODE_KEYED else t + 1
+    if t1 == P.T and mode == MODE_KEYED:
+        served_skipped(P, B, ch, P.T, w)  # still here at the end: the periods since the last month stepped
     flush_segments(S, P, B, ch, t1, lo, hi, w, hk, month_scale)
 
 
 @hot
-def run_clients(S, P, B, ch, n_chunks, w, seq, hk, month_scale, mode, M, init):
+def run_clients(S, P, B, ch, n_chunks, w, seq, hk, month_scale, next_dm, mode, M, init):
     """Step clients ch, ch + n_chunks, ... through every month, booking into chunk ch's
     bins. Striding spreads stock clients and late arrivals evenly over the chunks.
 
@@ -688,7 +771,7 @@ def run_clients(S, P, B, ch, n_chunks, w, seq, hk, month_scale, mode, M, init):
             begin_client(B.affected, M, ch, w)
         k = 0
         while k >= 0:
-            run_client(S, P, B, ch, c, w, seq, hk, month_scale, mode)
+            run_client(S, P, B, ch, c, w, seq, hk, month_scale, next_dm, mode)
             if not multi:
                 k = -1
             elif k == 0 and w[W_TOUCHED] == 0:
@@ -702,18 +785,20 @@ def run_clients(S, P, B, ch, n_chunks, w, seq, hk, month_scale, mode, M, init):
 # no sequential-stream code in its hot loop (about 7% faster). nogil: run_kernel runs chunks
 # on threads.
 @njit(cache=True, nogil=True, _nrt=False)
-def run_chunk_keyed(S, P, B, ch, n_chunks, w, seq, hk, month_scale, M, init):
-    run_clients(S, P, B, ch, n_chunks, w, seq, hk, month_scale, MODE_KEYED, M, init)
+def run_chunk_keyed(S, P, B, ch, n_chunks, w, seq, hk, month_scale, next_dm, M, init):
+    run_clients(S, P, B, ch, n_chunks, w, seq, hk, month_scale, next_dm, MODE_KEYED, M, init)
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def run_chunk_sequential(S, P, B, ch, n_chunks, w, seq, hk, month_scale, M, init):
-    run_clients(S, P, B, ch, n_chunks, w, seq, hk, month_scale, MODE_SEQUENTIAL, M, init)
+def run_chunk_sequential(S, P, B, ch, n_chunks, w, seq, hk, month_scale, next_dm, M, init):
+    run_clients(S, P, B, ch, n_chunks, w, seq, hk, month_scale, next_dm, MODE_SEQUENTIAL, M, init)
 
 
-def run_kernel(S, P, B, n_chunks, multi=None, init=None):
+def run_kernel(S, P, B, n_chunks, multi=None, init=None, every_month=False):
     """Step every client through every month: chunks of clients on `numba.get_num_threads()`
-    threads, each chunk into its own bins. Plain threads over compiled nogil code rather
+    threads, each chunk into its own bins. `every_month`: with keyed draws, step every month
+    of every client instead of only the months in which something can happen (the same
+    outputs, slower: tests/test_event_stepping.py proves it). Plain threads over compiled nogil code rather
     than a Numba parfor, which would compile the whole kernel a second time (~40 s).
     `multi`, `init`: a multi-combination pass (engine.multi; keyed draws) and a copy of the
     state before it."""
@@ -722,14 +807,11 @@ def run_kernel(S, P, B, n_chunks, multi=None, init=None):
     n_years = (int(P.start) + int(P.T) - 1) // 12 - int(P.start) // 12 + 1
     work = np.zeros((n_chunks, work_size(n_years)), dtype=np.int64)
     seqs = np.zeros((n_chunks, 8), dtype=np.uint64)
-    x0 = H_GOAL0 + max_slots  # the block of draws hashed ahead: exits, then goals per slot
-    g0 = x0 + 3 * BLOCK
-    s0 = g0 + BLOCK * max_slots  # then the open cost segments
+    s0 = H_GOAL0 + max_slots  # after the draw keys and goal months: the open cost segments
     hks = np.zeros((n_chunks, (s0 + SEG * max_slots + 7) // 8 * 8), dtype=np.uint64)
-    work[:, W_X0] = x0
-    work[:, W_G0] = g0
     work[:, W_S0] = s0
     month_scale = P.price_index * P.days / 7.0  # float64, as the scalar expression
+    next_dm = np.arange(P.T + 1, dtype=np.int64) if every_month else next_rule_month(P.dm_on)
     run_chunk = run_chunk_keyed if P.rng_mode == MODE_KEYED else run_chunk_sequential
     if multi is None:
         multi, init = no_multi(S, n_chunks)
@@ -737,7 +819,7 @@ def run_kernel(S, P, B, n_chunks, multi=None, init=None):
         raise ValueError("a multi-combination pass needs keyed draws and one year total per budget year")
 
     def chunk(ch):
-        run_chunk(S, P, B, ch, n_chunks, work[ch], seqs[ch], hks[ch], month_scale, multi, init)
+        run_chunk(S, P, B, ch, n_chunks, work[ch], seqs[ch], hks[ch], month_scale, next_dm, multi, init)
 
     n_threads = max(1, min(numba.get_num_threads(), n_chunks))
     if n_threads == 1:
@@ -748,6 +830,16 @@ def run_kernel(S, P, B, n_chunks, multi=None, init=None):
             list(pool.map(chunk, range(n_chunks)))
     stocks_from_flows(B.cli)
     return 0
+
+
+def next_rule_month(dm_on: np.ndarray) -> np.ndarray:
+    """next[t]: the first month t' >= t with a date or monthly rule in force (T if none);
+    one entry more, so next[T] = T."""
+    T = dm_on.shape[0]
+    out = np.full(T + 1, T, dtype=np.int64)
+    for t in range(T - 1, -1, -1):
+        out[t] = t if dm_on[t] else out[t + 1]
+    return out
 
 
 def stocks_from_flows(cli: np.ndarray) -> None:

@@ -6,6 +6,14 @@ Decision ids are explicit constants, checked unique at import; never reuse or re
 The counter is the month for monthly hazards and the indication number for reindication
 outcomes, so a measure that moves a reindication does not hand a client another month's luck.
 
+Monthly hazards (exits, goal reached) are drawn as waiting times (`months_to_event`): at the
+start of a spell of constant hazard h one keyed uniform, counter the spell's first month,
+gives the geometric number of months to the event, P(event in the n-th month) =
+(1 - h)^(n-1) h, exactly the distribution of one Bernoulli(h) draw per month. A new spell (an
+age band, another group) draws again from its own first month, which memorylessness makes
+exact. A client whose hazards a measure leaves alone keeps its exit and goal months, and
+the kernel need not visit the months in between (engine.kernel).
+
 `DECISIONS` are the simulation's (keyed on the simulation seed, read by the kernel);
 `POPULATION_DECISIONS` are the population side's (keyed on the population seed): what the
 generator and the extract reader draw alike for a client, keyed on its client id, so both
@@ -25,16 +33,19 @@ from numba import njit
 # --- decision ids: explicit, unique, never reused -------------------------------------------
 DECISIONS = {
     "admit": 1,  # inflow pool: is this potential arrival admitted in its arrival month
-    "exit_death": 2,
-    "exit_moved": 3,
-    "exit_wlz": 4,
-    "goal_reached": 5,
+    # 2-5 retired: per-month exit and goal draws (counter: every month), replaced by waiting times
     "reindication_outcome": 6,
     "age18_outcome": 7,
     "exception_approved": 8,  # rules: exception decided once per client and rule
     "exception_leaves": 9,  # rules: share that leaves to another system (e.g. Wlz)
     "rule_share": 10,  # rules: a share of clients to whom a rule applies (review, ends)
     "review_month": 11,  # rules: when in the review window a provider reviews a client
+    # waiting times (months_to_event): one draw per spell of constant hazard, counter: the
+    # spell's first month; exits per client, the goal per arrangement slot
+    "exit_death_wait": 12,
+    "exit_moved_wait": 13,
+    "exit_wlz_wait": 14,
+    "goal_wait": 15,
 }
 
 # --- population-seed decisions (generator and extract reader), keyed on the client id -------
@@ -50,15 +61,15 @@ POPULATION_DECISIONS = {
     "followup_task": 111,  # household-help follow-up: has task i; counter: 8 x slot kind + task index
     "followup_slot_id": 112,  # not a draw: the follow-up slot id, hashed from (client id, slot kind), seed 0
 }
-RETIRED_DECISIONS = {101, 102, 103, 104}
+RETIRED_DECISIONS = {2, 3, 4, 5, 101, 102, 103, 104}
 _ids = list(DECISIONS.values()) + list(POPULATION_DECISIONS.values()) + sorted(RETIRED_DECISIONS)
 assert len(_ids) == len(set(_ids)), "decision ids must be unique (simulation, population and retired ids together)"
 
 D_ADMIT = DECISIONS["admit"]
-D_DEATH = DECISIONS["exit_death"]
-D_MOVED = DECISIONS["exit_moved"]
-D_WLZ = DECISIONS["exit_wlz"]
-D_GOAL = DECISIONS["goal_reached"]
+D_DEATH = DECISIONS["exit_death_wait"]
+D_MOVED = DECISIONS["exit_moved_wait"]
+D_WLZ = DECISIONS["exit_wlz_wait"]
+D_GOAL = DECISIONS["goal_wait"]
 D_REIND = DECISIONS["reindication_outcome"]
 D_AGE18 = DECISIONS["age18_outcome"]
 D_EXC_APPROVED = DECISIONS["exception_approved"]
@@ -106,9 +117,31 @@ def entity_key(key, entity):
 
 @njit(cache=True, inline="always", _nrt=False)
 def bits_from_entity_key(ek, counter):
-    """The 53 bits of a draw given its hoisted half: kept as an integer, so the kernel can
-    hash a block of months ahead and turn each into its uniform when it is used."""
+    """The 53 bits of a draw given its hoisted half (`uniform_from_bits` makes the uniform)."""
     return splitmix64(ek ^ np.uint64(np.int64(counter) & np.int64(0x7FFFFFFFFFFFFFFF))) >> np.uint64(11)
+
+
+NEVER = 1 << 40  # months to an event of hazard 0
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def months_to_event(u, h):
+    """Months until an event of monthly hazard h happens, counting this month as 1, from a
+    uniform u in [0, 1): 1 + floor(log(1 - u) / log(1 - h)), geometric with P(n) = (1 - h)^(n-1) h
+    (inversion: P(N > n) = P(1 - u <= (1 - h)^n) = (1 - h)^n)."""
+    return months_from_log(u, np.log1p(-min(h, 1.0)))
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def months_from_log(u, lh):
+    """`months_to_event(u, h)` given lh = log(1 - h), precomputed per hazard
+    (engine.compile.log_survival): lh >= 0 (h <= 0) never, lh = -inf (h >= 1) at once."""
+    if lh >= 0.0:
+        return np.int64(NEVER)
+    if not lh > -np.inf:
+        return np.int64(1)
+    n = np.floor(np.log1p(-u) / lh) + 1.0
+    return np.int64(min(n, np.float64(NEVER)))
 
 
 @njit(cache=True, inline="always", _nrt=False)

@@ -188,10 +188,12 @@ def simulate(
     trace: bool = False,
     base_state: State | None = None,
     events: bool = True,
+    every_month: bool = False,
 ) -> SimResult:
     """Run the kernel once. `measures`: rules.schema.Measure objects applied in order.
     `base_state` lets callers build the state once and reuse it across runs; `events=False`
-    books no rule events (experiment sub-runs: costs and clients affected only)."""
+    books no rule events (experiment sub-runs: costs and clients affected only);
+    `every_month` steps every client-month (engine.kernel.run_kernel; same outputs)."""
     timings = {}
     t0 = time.perf_counter()
     _check_window(pop, start, months)
@@ -207,7 +209,7 @@ def simulate(
     n_threads = numba.get_num_threads()
     B = allocate_bins(P, len(profile.groups), len(policy.products), P.price_cents.shape[1], n_chunks, S.aid.shape[0], len(measures))
     t1 = time.perf_counter()
-    run_kernel(S, P, B, n_chunks)
+    run_kernel(S, P, B, n_chunks, every_month=every_month)
     timings["kernel_s"] = time.perf_counter() - t1
     timings["threads"] = n_threads
     return SimResult(
