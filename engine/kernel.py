@@ -19,10 +19,11 @@ Performance notes (README, Performance; outputs are bit-identical, tests/test_go
   for every signed index. Codes are validated when the state is built.
 - Keyed draws give waiting times (engine.rng.months_to_event): the month of each client
   exit is drawn at the start of its hazard spell (`plan_exits`), the month of each slot's
-  goal when the slot becomes eligible (`goal_month`); with the planned ends, age bounds,
-  half-year starts and rule months they give the next month in which anything can happen
-  to the client (`next_event`), and the months in between are not stepped at all: nothing
-  in them could change an output. Sequential draws (the benchmark's counterfactual) step
+  goal when the slot becomes eligible (`goal_month`); with the planned ends, age bounds and
+  rule months they give the next month in which anything can happen to the client
+  (`next_event`), and the months in between are not stepped at all: nothing in them could
+  change an output (the half-years and years that begin in them are counted as served by
+  `served_skipped`). Sequential draws (the benchmark's counterfactual) step
   every month with one draw per decision. The two are compiled specialisations.
 - Costs are booked per segment: while nothing happens to a client its arrangements' cost
   is unchanged, so the usual month books nothing; a month in which anything may change
@@ -255,7 +256,8 @@ def hazard_key(S, P, c, in_wmo, g_youth, w):
 @hot
 def goal_month(S, P, a, k, te, hk):
     """Keyed draws: the month a slot reaches its goal, drawn once when it first becomes
-    eligible (month te, the month after its start): te - 1 + its waiting time, counter te."""
+    eligible (month te: the month after its start, or for a slot of the stock the run's
+    first month stepped): te - 1 + its waiting time, counter te."""
     e = U(H_GOAL0) + U(k)
     if hk[e] == GOAL_UNSET:
         u = uniform_from_entity_key(entity_key(P.keys[D_GOAL], S.aid[a]), P.start + te)
@@ -756,7 +758,7 @@ def run_client(S, P, B, ch, c, w, seq, hk, month_scale, next_dm, mode):
 
 @hot
 def run_clients(S, P, B, ch, n_chunks, w, seq, hk, month_scale, next_dm, mode, M, init):
-    """Step clients ch, ch + n_chunks, ... through every month, booking into chunk ch's
+    """Step clients ch, ch + n_chunks, ... through the run (engine.kernel.run_client), booking into chunk ch's
     bins. Striding spreads stock clients and late arrivals evenly over the chunks.
 
     With combinations (M.combos, keyed draws only: engine.multi) each client is stepped
@@ -795,7 +797,7 @@ def run_chunk_sequential(S, P, B, ch, n_chunks, w, seq, hk, month_scale, next_dm
 
 
 def run_kernel(S, P, B, n_chunks, multi=None, init=None, every_month=False):
-    """Step every client through every month: chunks of clients on `numba.get_num_threads()`
+    """Step every client through the run (`run_client`): chunks of clients on `numba.get_num_threads()`
     threads, each chunk into its own bins. `every_month`: with keyed draws, step every month
     of every client instead of only the months in which something can happen (the same
     outputs, slower: tests/test_event_stepping.py proves it). Plain threads over compiled nogil code rather

@@ -11,8 +11,9 @@ start of a spell of constant hazard h one keyed uniform, counter the spell's fir
 gives the geometric number of months to the event, P(event in the n-th month) =
 (1 - h)^(n-1) h, exactly the distribution of one Bernoulli(h) draw per month. A new spell (an
 age band, another group) draws again from its own first month, which memorylessness makes
-exact. A client whose hazards a measure leaves alone keeps its exit and goal months, and
-the kernel need not visit the months in between (engine.kernel).
+exact: a client's three exits are drawn again together when its mortality band or its
+hazard group changes. A client whose hazards a measure leaves alone keeps its exit and
+goal months, and the kernel need not visit the months in between (engine.kernel).
 
 `DECISIONS` are the simulation's (keyed on the simulation seed, read by the kernel);
 `POPULATION_DECISIONS` are the population side's (keyed on the population seed): what the
@@ -129,7 +130,9 @@ def months_to_event(u, h):
     """Months until an event of monthly hazard h happens, counting this month as 1, from a
     uniform u in [0, 1): 1 + floor(log(1 - u) / log(1 - h)), geometric with P(n) = (1 - h)^(n-1) h
     (inversion: P(N > n) = P(1 - u <= (1 - h)^n) = (1 - h)^n)."""
-    return months_from_log(u, np.log1p(-min(h, 1.0)))
+    if h >= 1.0:
+        return np.int64(1)
+    return months_from_log(u, np.log1p(-h))
 
 
 @njit(cache=True, inline="always", _nrt=False)
