@@ -46,9 +46,9 @@ CRN_OVERRIDE = {"products.begeleiding.goal_hazard_m": 0.012}  # baseline 0.014
 def child_kernel(scale: float, repeats: int) -> dict:
     import numba
 
-    from engine.kernel import run_kernel, weekly_base_cents_all
+    from engine.model.kernel import run_kernel, weekly_base_cents_all
     from engine.simulate import CHUNKS_PER_THREAD, allocate_bins, build_state, compile_params
-    from engine.state import copy_state
+    from engine.model.state import copy_state
     from synthetic_population.generator import generate
     from synthetic_population.profile import load_profile
 
@@ -61,7 +61,7 @@ def child_kernel(scale: float, repeats: int) -> dict:
     for i in range(repeats + 1):
         s = copy_state(state)
         weekly_base_cents_all(s, params)
-        b = allocate_bins(params, len(profile.groups), len(policy.products), params.price_cents.shape[1], n_chunks, s.aid.shape[0])
+        b = allocate_bins(params, len(profile.groups), len(policy.products), n_chunks, s.n_slots)
         c0, t0 = time.process_time(), time.perf_counter()
         run_kernel(s, params, b, n_chunks)
         if i:  # the first call loads the cache
@@ -134,8 +134,8 @@ def crn_spread(seeds: int, override: dict = CRN_OVERRIDE) -> dict:
     """Spread across simulation seeds of (measure - baseline) total gross cost, 48 months,
     same population: keyed draws, sequential draws, and independent seeds (keyed, the
     measure run on seed + 10,000)."""
-    from engine.arrangement import A_GROSS
-    from engine.rng import MODE_KEYED, MODE_SEQUENTIAL
+    from engine.model.layout import A_GROSS
+    from engine.model.rng import MODE_KEYED, MODE_SEQUENTIAL
     from engine.simulate import build_state, simulate
     from synthetic_population.generator import generate
     from synthetic_population.profile import load_profile

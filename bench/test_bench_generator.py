@@ -1,6 +1,6 @@
 """Population generation and the state built from it, default profile, 48 months."""
 
-from engine.state import build_state
+from engine.model.state import build_state
 from synthetic_population.generator import generate
 
 

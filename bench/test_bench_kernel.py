@@ -1,8 +1,8 @@
 """The monthly kernel alone on the default profile (about 2.5 million active
 arrangement-months over 48 months): `run_kernel` on a fresh copy of the state."""
 
-from engine.kernel import run_kernel, weekly_base_cents_all
-from engine.state import copy_state
+from engine.model.kernel import run_kernel, weekly_base_cents_all
+from engine.model.state import copy_state
 
 
 def test_kernel_default_profile(benchmark, kernel_inputs):

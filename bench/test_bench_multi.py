@@ -1,6 +1,6 @@
 """The 32 measure subsets of the default experiment (boz-2024-experiment, five measures,
 exact Shapley) for one seed on the default profile, 48 months: one kernel pass per subset
-(`Context.run`) against one multi-combination pass (`Context.run_many`, engine.multi).
+(`Context.run`) against one multi-combination pass (`Context.run_many`, engine.model.combinations).
 Warm Numba cache; the trajectories stepped are recorded beside the figures."""
 
 import pytest

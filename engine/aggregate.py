@@ -12,7 +12,7 @@ import datetime as dt
 import numpy as np
 import polars as pl
 
-from engine.arrangement import ARR_FIELDS, CLI_FIELDS_BASE
+from engine.model.layout import ARR_FIELDS, CLI_FIELDS_BASE
 from engine.domain import DOMAINS, END_REASONS
 from engine.months import month_of, year_of
 from rules.policy import Policy
@@ -137,7 +137,7 @@ def summary_by_domain_year(arr_yearly: pl.DataFrame, served: pl.DataFrame) -> pl
 def events_frame(events: np.ndarray, start: int, rules: list, policy: Policy, group_codes: list[str]) -> pl.DataFrame:
     """Every rule event (long format): month, rule, measure, event, domain, group, product,
     count, weekly cents and weekly minutes it took away."""
-    from engine.rule_hooks import EVENT_FIELDS, EVENT_KINDS
+    from engine.model.layout import EVENT_FIELDS, EVENT_KINDS
 
     R, K, G, P, T, F = events.shape
     flat = events.reshape(-1, F)

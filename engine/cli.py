@@ -49,7 +49,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
 
 
 def _spec_from_args(args) -> RunSpec:  # noqa: F821
-    from engine.rng import MODE_KEYED, MODE_SEQUENTIAL
+    from engine.model.rng import MODE_KEYED, MODE_SEQUENTIAL
     from engine.run import RunSpec
     from engine.scenario import load_scenario
 

@@ -22,7 +22,7 @@ of measures is a sub-run in memory, with no folder of its own: the kernel with t
 the subset, its costs reduced to cents per budget year (`engine.subrun`). The sub-runs of
 one seed that need only yearly totals and clients affected (all but the baseline's and the
 package's, which keep arrangement bins, and the first seed's monthly detail) come from one
-multi-combination kernel pass (`Context.run_many`, engine.multi): each client stepped once
+multi-combination kernel pass (`Context.run_many`, engine.model.combinations): each client stepped once
 per distinct trajectory rather than once per subset, identical results. Sub-runs go to a
 backend (`engine.backends`): in-process, a local process pool (default) or Ray; results are
 identical on every backend and for any number of workers. The experiment folder holds Arrow

@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 console = Console(stderr=True)
+# what a user sees while Numba compiles the kernel (once per machine and engine version)
+COMPILING = "compiling the simulation kernel for this machine: first run only, about 1-2 minutes"
 out = Console() if sys.stdout.isatty() else Console(width=120)  # piped or logged: wide enough for a year table
 
 
@@ -18,14 +20,22 @@ def progress(quiet: bool, what: str, stages: list[tuple[str, str]] | None = None
     """Progress on stderr (only on a terminal, never with --quiet). Yields a callback
     `prog(stage, obj)` that long steps call. With `stages` ([(key, label)], in order) it is a
     bar that moves one step each time a stage reports that it is done; without, a spinner."""
-    if quiet or not sys.stderr.isatty():
+    if quiet:
         yield lambda *a, **k: None
+        return
+    if not sys.stderr.isatty():  # a log: only the one thing worth a line, the first run's compile
+        def log(stage, obj=None):
+            if stage == "compiling":
+                print(f"caseload: {COMPILING}", file=sys.stderr, flush=True)
+        yield log
         return
     if not stages:
         with console.status(f"[bold]{what}[/]") as status:
             def update(stage, obj=None):
                 if stage == "population" and obj is not None:
                     status.update(f"[bold]{what}[/]: {obj.n_clients:,} clients, {obj.n_arrangements:,} arrangement slots")
+                elif stage == "compiling":
+                    status.update(f"[bold]{what}[/]: {COMPILING}")
                 else:
                     status.update(f"[bold]{what}[/]: {stage}")
             yield update
@@ -37,6 +47,9 @@ def progress(quiet: bool, what: str, stages: list[tuple[str, str]] | None = None
         task = bar.add_task(f"{what}: {stages[0][1]}", total=len(stages))
 
         def step(stage, obj=None):
+            if stage == "compiling":
+                bar.update(task, description=f"{what}: {COMPILING}")
+                return
             if stage not in keys:
                 bar.update(task, description=f"{what}: {stage}")
                 return
@@ -101,7 +114,9 @@ def print_run_summary(result, path) -> None:
     out.print(
         f"run folder: {path}\n"
         f"{m['population']['clients']:,} clients, {m['active_arrangement_months']:,} active arrangement-months; "
-        f"kernel {tm.get('kernel_s', 0):.3f} s, total {sum(v for k, v in tm.items() if k.endswith('_s')):.2f} s"
+        f"kernel {tm.get('kernel_s', 0):.3f} s"
+        + (f", compile {tm['compile_s']:.1f} s (once per machine and engine version)" if tm.get("compile_s", 0) >= 1.0 else "")
+        + f", total {sum(v for k, v in tm.items() if k.endswith('_s')):.2f} s"
     )
 
 

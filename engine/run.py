@@ -24,7 +24,7 @@ from engine import aggregate
 from engine.errors import InputError
 from engine.months import format_month
 from engine.outputs import atomic_folder, write_json, write_parquet
-from engine.rng import MODE_KEYED
+from engine.model.rng import MODE_KEYED
 from engine.simulate import SimResult, simulate
 from synthetic_population.generator import Population, generate
 from synthetic_population.profile import load_profile
@@ -97,7 +97,9 @@ def simulate_scenario(spec: RunSpec, population: Population | None = None, progr
     if progress:
         progress("population", population)
     measures = load_measures(spec, profile, policy)
-    sim = simulate(profile, policy, population, start, spec.months, spec.seed, measures=measures, rng_mode=spec.rng_mode, threads=spec.threads)
+    on_compile = (lambda: progress("compiling")) if progress else None
+    sim = simulate(profile, policy, population, start, spec.months, spec.seed, measures=measures, rng_mode=spec.rng_mode, threads=spec.threads,
+                   on_compile=on_compile)
     timings.update(sim.timings)
     t0 = time.perf_counter()
     groups = profile.group_codes

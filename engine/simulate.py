@@ -11,17 +11,15 @@ from dataclasses import dataclass, field
 import numba
 import numpy as np
 
-from engine.arrangement import ARR_FIELDS
-from engine.compile import Params, compile_params
 from engine.domain import END_REASONS
 from engine.errors import InputError
-from engine.kernel import Bins, run_kernel, weekly_base_cents_all
+from engine.model.combinations import MAX_RULES, allocate_multi
+from engine.model.kernel import Bins, run_kernel, weekly_base_cents_all
+from engine.model.layout import ARR_FIELDS, EVENT_FIELDS, EVENT_KINDS
+from engine.model.params import Params, compile_params
+from engine.model.rng import MODE_KEYED
+from engine.model.state import State, build_state, copy_state, with_rule_state
 from engine.months import format_month
-from engine.multi import MAX_RULES, allocate_multi
-from engine.rng import MODE_KEYED
-from engine.rule_hooks import EVENT_FIELDS, EVENT_KINDS
-from engine.state import State, build_state, copy_state, with_rule_state
-from rules.compile import compile_rules
 from rules.policy import Policy
 from synthetic_population.generator import Population
 from synthetic_population.profile import Profile
@@ -51,20 +49,23 @@ def n_periods(start: int, months: int, per: int) -> int:
     return (start + months - 1) // per - start // per + 1
 
 
-def allocate_bins(P: Params, n_groups: int, n_products: int, n_steps: int, n_chunks: int, n_arr: int, n_measures: int = 0) -> Bins:
-    T = int(P.T)
-    start = int(P.start)
-    n_rules = P.r_prim.shape[0]
+def allocate_bins(P: Params, n_groups: int, n_products: int, n_chunks: int, n_arr: int, n_measures: int = 0) -> Bins:
+    run = P.run[0]
+    T = int(run["T"])
+    start = int(run["start"])
+    n_steps = int(P.products["nsteps"].max())
+    n_rules = P.rules.shape[0]
+    trace = bool(run["trace"])
     nf_cli = 4 + len(END_REASONS) - 1
     return Bins(
         arr=np.zeros((n_chunks, n_groups, n_products, n_steps, len(ARR_FIELDS), T), dtype=np.int64),
         cli=np.zeros((n_chunks, 2, n_groups, T, nf_cli), dtype=np.int64),
         served_half=np.zeros((n_chunks, n_periods(start, T, 6), 2, n_groups), dtype=np.int64),
         served_year=np.zeros((n_chunks, n_periods(start, T, 12), 2, n_groups), dtype=np.int64),
-        events=np.zeros((n_chunks, n_rules, len(EVENT_KINDS), n_groups, n_products, T if P.ev_on else 0, len(EVENT_FIELDS)), dtype=np.int64),
+        events=np.zeros((n_chunks, n_rules, len(EVENT_KINDS), n_groups, n_products, T if run["events"] else 0, len(EVENT_FIELDS)), dtype=np.int64),
         affected=np.zeros((n_chunks, n_measures + 1, 2, n_groups), dtype=np.int64),
-        trace_cost=np.zeros((n_arr, T) if P.trace else (0, T), dtype=np.int64),
-        trace_step=np.full((n_arr, T) if P.trace else (0, T), -1, dtype=np.int8),
+        trace_cost=np.zeros((n_arr, T) if trace else (0, T), dtype=np.int64),
+        trace_step=np.full((n_arr, T) if trace else (0, T), -1, dtype=np.int8),
     )
 
 
@@ -123,8 +124,9 @@ def simulate_many(
     masks: list[int],
     threads: int | None = None,
     base_state: State | None = None,
+    on_compile=None,
 ) -> MultiResult:
-    """Several subsets of `measures` in one kernel pass (engine.multi), exact: per subset
+    """Several subsets of `measures` in one kernel pass (engine.model.combinations), exact: per subset
     (bit i of a mask: measures[i]) the gross cost and own contributions per budget year and
     the clients affected by the subset's measures together, identical to `simulate` with
     those measures (rules in the order of `measures`), events off. Keyed draws only."""
@@ -142,21 +144,21 @@ def simulate_many(
     wanted = [rule_mask(m) for m in masks]
     combos = sorted({0, *wanted}, key=lambda x: (bin(x).count("1"), x))  # baseline first, then by popcount
     combo_arr = np.array([x - (1 << 64) if x >= 1 << 63 else x for x in combos], dtype=np.int64)
-    rule_arrays = compile_rules(rules, policy, profile.group_codes, [ms.name for ms in measures], start, months)
     S0 = base_state if base_state is not None else build_state(pop, policy, profile.group_codes)
     S = with_rule_state(S0, len(rules))
-    P = compile_params(profile, policy, pop.pool_rate[:, :months], start, months, seed, rng_mode=MODE_KEYED, rules=rule_arrays, events=False)
+    P = compile_params(profile, policy, pop.pool_rate[:, :months], start, months, seed, rng_mode=MODE_KEYED, rules=rules,
+                       measure_names=[ms.name for ms in measures], events=False)
     weekly_base_cents_all(S, P)
-    n_clients = S.cid.shape[0]
+    n_clients = S.n_clients
     n_chunks = _chunks(threads, n_clients)
     n_groups = len(profile.groups)
-    B = allocate_bins(P, n_groups, len(policy.products), P.price_cents.shape[1], n_chunks, S.aid.shape[0], len(measures))
+    B = allocate_bins(P, n_groups, len(policy.products), n_chunks, S.n_slots, len(measures))
     M = allocate_multi(combo_arr, n_chunks, n_periods(start, months, 12), n_groups)
     init = copy_state(S)  # a client's further trajectories start from here
     timings["prepare_s"] = time.perf_counter() - t0
     t1 = time.perf_counter()
-    run_kernel(S, P, B, n_chunks, M, init)
-    timings["kernel_s"] = time.perf_counter() - t1
+    timings["compile_s"] = run_kernel(S, P, B, n_chunks, M, init, on_compile=on_compile)
+    timings["kernel_s"] = time.perf_counter() - t1 - timings["compile_s"]
     timings["threads"] = numba.get_num_threads()
     base_y = M.base_y.sum(axis=0)  # [year, 2]
     base_aff = M.base_aff.sum(axis=0)
@@ -189,28 +191,30 @@ def simulate(
     base_state: State | None = None,
     events: bool = True,
     every_month: bool = False,
+    on_compile=None,
 ) -> SimResult:
     """Run the kernel once. `measures`: rules.schema.Measure objects applied in order.
     `base_state` lets callers build the state once and reuse it across runs; `events=False`
     books no rule events (experiment sub-runs: costs and clients affected only);
-    `every_month` steps every client-month (engine.kernel.run_kernel; same outputs)."""
+    `every_month` steps every client-month (engine.model.kernel.run_kernel; same outputs);
+    `on_compile()` is called when the kernel must be compiled for this machine first."""
     timings = {}
     t0 = time.perf_counter()
     _check_window(pop, start, months)
     measures = measures or []
     rules = _rules_of(measures)
-    rule_arrays = compile_rules(rules, policy, profile.group_codes, [ms.name for ms in measures], start, months)
     S0 = base_state if base_state is not None else build_state(pop, policy, profile.group_codes)
     S = with_rule_state(S0, len(rules))
-    P = compile_params(profile, policy, pop.pool_rate[:, :months], start, months, seed, rng_mode=rng_mode, trace=trace, rules=rule_arrays, events=events)
+    P = compile_params(profile, policy, pop.pool_rate[:, :months], start, months, seed, rng_mode=rng_mode, trace=trace, rules=rules,
+                       measure_names=[ms.name for ms in measures], events=events)
     weekly_base_cents_all(S, P)
     timings["prepare_s"] = time.perf_counter() - t0
-    n_chunks = _chunks(threads, S.cid.shape[0])
+    n_chunks = _chunks(threads, S.n_clients)
     n_threads = numba.get_num_threads()
-    B = allocate_bins(P, len(profile.groups), len(policy.products), P.price_cents.shape[1], n_chunks, S.aid.shape[0], len(measures))
+    B = allocate_bins(P, len(profile.groups), len(policy.products), n_chunks, S.n_slots, len(measures))
     t1 = time.perf_counter()
-    run_kernel(S, P, B, n_chunks, every_month=every_month)
-    timings["kernel_s"] = time.perf_counter() - t1
+    timings["compile_s"] = run_kernel(S, P, B, n_chunks, every_month=every_month, on_compile=on_compile)
+    timings["kernel_s"] = time.perf_counter() - t1 - timings["compile_s"]
     timings["threads"] = n_threads
     return SimResult(
         arr=B.arr.sum(axis=0).transpose(4, 0, 1, 2, 3),

@@ -8,7 +8,7 @@ policy, population, state and loaded measures once per process. A `Unit` names a
 
 `Context.run_many` gives the sub-runs of one seed that need no detail beyond clients
 affected (yearly totals, `D_AFFECTED`) from one multi-combination kernel pass
-(engine.multi), identical to running each; `Context.run_units` runs a batch of units,
+(engine.model.combinations), identical to running each; `Context.run_units` runs a batch of units,
 grouping those.
 """
 
@@ -22,9 +22,9 @@ import numpy as np
 import polars as pl
 
 from engine import aggregate
-from engine.arrangement import A_GROSS, A_OC
+from engine.model.layout import A_GROSS, A_OC
 from engine.months import format_month, year_of
-from engine.rng import MODE_KEYED
+from engine.model.rng import MODE_KEYED
 
 # what a sub-run keeps beyond yearly totals (bits of Unit.detail)
 D_AFFECTED, D_ARRANGEMENTS, D_MONTHLY = 1, 2, 4
@@ -88,7 +88,7 @@ class Context:
     @classmethod
     def build(cls, spec: ContextSpec, population=None) -> Context:
         from engine.run import RunSpec, load_measures
-        from engine.state import build_state
+        from engine.model.state import build_state
         from synthetic_population.generator import generate
         from synthetic_population.profile import load_profile
 

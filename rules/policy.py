@@ -2,7 +2,7 @@
 reindication policy, price index and own contribution (DESIGN sections 2 and 4).
 
 `load_policy(name_or_path)` reads `rules/library/<name>/baseline.toml`, validates every key
-and returns a `Policy`; the kernel sees it only as arrays (engine.compile).
+and returns a `Policy`; the kernel sees it only as arrays (engine.model.params).
 """
 
 from __future__ import annotations

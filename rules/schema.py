@@ -1,6 +1,7 @@
 """Measures as data: a measure file names rules; each rule names a primitive and its
-parameters (DESIGN section 4). This module reads and validates them against the policy
-catalogue and the profile's groups; `rules.compile` turns them into kernel arrays.
+parameters. This module reads and validates them against the policy catalogue, the profile's
+groups and the primitive's declared parameters (engine.model.primitives: the registry);
+`engine.model.params` turns them into kernel arrays.
 
 A measure file:
 
@@ -32,22 +33,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.domain import DOMAINS, FLAGS, FREQUENCIES, HO_TASKS, SETTINGS
+from engine.domain import DOMAINS, FLAGS, SETTINGS
 from engine.errors import InputError
+from engine.model.primitives import BY_NAME
+from engine.model.primitives.spec import RuleContext
 from engine.months import parse_month
 from engine.params import Section, load_toml
 from rules.policy import Policy
 
 MOMENTS = ["intake", "reindication", "date", "monthly"]
-
-# primitive -> (allowed moments, parameter validator name)
-PRIMITIVES = {
-    "weekly_cap": {"intake", "reindication"},
-    "max_duration": {"intake", "reindication"},
-    "remove_task": {"intake", "reindication", "date"},
-    "set_frequency": {"intake", "reindication"},
-    "review": {"monthly"},
-}
 
 
 @dataclass
@@ -169,7 +163,8 @@ def load_measure(ref: str | Path, policy: Policy, group_domains: dict[str, str],
 
 def _load_rule(sec: Section, policy: Policy, group_domains: dict[str, str], measure: str) -> Rule:
     name = sec.text("name")
-    primitive = sec.text("primitive", choices=sorted(PRIMITIVES))
+    primitive = sec.text("primitive", choices=sorted(BY_NAME))
+    spec = BY_NAME[primitive].SPEC
     scope = sec.section("scope")
     domain = scope.text("domain", choices=DOMAINS)
     groups_in = [g for g, d in group_domains.items() if d == domain]
@@ -185,9 +180,9 @@ def _load_rule(sec: Section, policy: Policy, group_domains: dict[str, str], meas
     steps = {p: [s.code for s in policy.product(p).steps if step_list is None or s.code in step_list] for p in products}
     scope.done()
     moments = _list(sec, "moments", MOMENTS)
-    bad = [m for m in moments if m not in PRIMITIVES[primitive]]
+    bad = [m for m in moments if m not in spec.moments]
     if bad:
-        raise sec.error("moments", f"{primitive} does not act at {bad[0]!r}", "some of: " + ", ".join(sorted(PRIMITIVES[primitive])))
+        raise sec.error("moments", f"{primitive} does not act at {bad[0]!r}", "some of: " + ", ".join(sorted(spec.moments)))
     eff_from = _month(sec, "effective_from")
     eff_until = _month(sec, "effective_until", None)
     if eff_until is not None and eff_until <= eff_from:
@@ -201,57 +196,7 @@ def _load_rule(sec: Section, policy: Policy, group_domains: dict[str, str], meas
     leaves = exc.share("leaves_share", 0.0)
     exc.text("leaves_to", "wlz", choices=["wlz"])
     exc.done()
-    params = _load_params(sec.section("params", {}), primitive, policy, products, eff_from)
+    params = spec.read_params(sec.section("params", {}), RuleContext(policy, products, eff_from, list(group_domains)))
     source = sec.text("source")
     sec.done()
     return Rule(name, primitive, domain, groups, products, settings, steps, moments, eff_from, eff_until, transition, exempt, approved, leaves, params, source, measure)
-
-
-def _load_params(ps: Section, primitive: str, policy: Policy, products: list[str], eff_from: int) -> dict:
-    out: dict[str, Any] = {}
-    ho = [p for p in products if policy.product(p).ho_minutes]
-    if primitive == "weekly_cap":
-        out["cap_eur_w"] = ps.number("cap_eur_w", lo=0.0)
-        out["per"] = ps.text("per", "client", choices=["client"])
-        out["indexed"] = ps.boolean("indexed", False)
-    elif primitive == "max_duration":
-        out["max_months"] = ps.number("max_months", lo=1, hi=600, integer=True)
-        out["phase_out_months"] = ps.number("phase_out_months", 12, lo=0, hi=600, integer=True)
-        out["end_share"] = ps.share("end_share")
-        step_to = ps.raw("step_down_to")
-        if not isinstance(step_to, dict):
-            raise ps.error("step_down_to", f"{step_to!r}", "a table product = step code")
-        out["step_down_to"] = {}
-        for prod in products:
-            if prod not in step_to:
-                raise ps.error("step_down_to", f"no step for product {prod!r}", "a step for every product in scope")
-        for prod, code in step_to.items():
-            if prod not in products:
-                raise ps.error(f"step_down_to.{prod}", f"product {prod!r} is not in the rule's scope", "one of: " + ", ".join(products))
-            codes = [s.code for s in policy.product(prod).steps]
-            if code not in codes:
-                raise ps.error(f"step_down_to.{prod}", f"unknown step {code!r}", "one of: " + ", ".join(codes))
-            out["step_down_to"][prod] = code
-    elif primitive in ("remove_task", "review"):
-        if not ho:
-            raise ps.error(None, f"{primitive} needs a household-help product in scope")
-        out["tasks"] = _list(ps, "tasks", HO_TASKS)
-        if primitive == "review":
-            out["window_months"] = ps.number("window_months", lo=1, hi=600, integer=True)
-            out["share"] = ps.share("share")
-    elif primitive == "set_frequency":
-        if not ho:
-            raise ps.error(None, "set_frequency needs a household-help product in scope")
-        out["frequency"] = ps.text("frequency", choices=FREQUENCIES)
-        out["cleaning_minutes"] = ps.number("cleaning_minutes", lo=0, hi=10000, integer=True)
-        out["max_cleaning_minutes_w"] = ps.number("max_cleaning_minutes_w", lo=0.0)
-        out["require_flags"] = _list(ps, "require_flags", FLAGS, [])
-        if out["frequency"] == "biweekly":
-            prod = policy.product(ho[0])
-            if prod.biweekly_step < 0:
-                raise ps.error("frequency", f"product {prod.code} has no biweekly step", "a step with biweekly = true in the policy catalogue")
-            vf = prod.steps[prod.biweekly_step].valid_from
-            if vf is not None and eff_from < vf:
-                raise ps.error("frequency", f"the biweekly step of {prod.code} is valid only from month {vf}", "effective_from on or after the step's valid_from")
-    ps.done()
-    return out

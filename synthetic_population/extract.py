@@ -18,7 +18,7 @@ with its row, column, value and what was expected. `read_extract` raises `Extrac
   is refused. Without an `arrangement_id` column the id is the hash of client and product.
 - the weekly amount (given, or units x unit price x the period's weeks) becomes the
   arrangement's `amount_factor` on its step price, so that the kernel's weekly amount
-  (`engine.kernel.weekly_base_cents` x the year's price index) reproduces it to the cent;
+  (`engine.model.arrangement.weekly_base_cents` x the year's price index) reproduces it to the cent;
 - household help without task minutes gets cleaning minutes inside its step's band;
 - youth clients turning 18 within the horizon who hold a youth arrangement get the
   reserved follow-up slots (verlengde jeugdhulp, the Wmo hand-over) from the generator's
@@ -54,7 +54,7 @@ import pyarrow.parquet as pq
 from engine.domain import FLAGS, FREQUENCIES, FUNDING, HO_TASKS, SETTINGS, SLOT_KINDS
 from engine.errors import InputError
 from engine.months import format_month, year_of
-from engine.rng import P_WMO_GROUP_AT_18, keyed_uniform_np
+from engine.model.rng import P_WMO_GROUP_AT_18, keyed_uniform_np
 from rules.policy import Policy, Product
 from synthetic_population.generator import (
     ARRANGEMENT_SCHEMA,
@@ -368,7 +368,7 @@ class _Checker:
 
 
 def _ho_step(product: Product, total_w: float, biweekly: bool) -> int:
-    """The step household help gets for these minutes (as engine.kernel.weekly_base_cents)."""
+    """The step household help gets for these minutes (as engine.model.arrangement.weekly_base_cents)."""
     band = list(getattr(product, "band_steps", range(len(product.steps))))
     bi = getattr(product, "biweekly_step", -1)
     if biweekly and bi >= 0:

@@ -9,7 +9,7 @@ Clients and their initial slots come from one sequential NumPy stream per group;
 and initial-slot ids are 1, 2, ... (stock first, then the pool by arrival month). The
 reserved follow-up slots of youth clients turning 18 within the horizon (verlengde
 jeugdhulp, the Wmo hand-over) are not: `followup_slots` draws every attribute as a keyed,
-stateless draw on (population seed, decision, client id, slot kind) (engine.rng
+stateless draw on (population seed, decision, client id, slot kind) (engine.model.rng
 POPULATION_DECISIONS) and ids them by a hash of (client id, slot kind)
 (`followup_slot_ids`). The extract reader calls the same function, so a stock written as an
 extract and read back gets the same follow-up slots, ids and attributes included.
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +34,8 @@ import pyarrow.parquet as pq
 from engine.domain import FLAGS, FREQUENCIES, FUNDING, HO_TASKS, SLOT_KINDS
 from engine.errors import InputError
 from engine.params import Section
-from engine.rng import (
+from engine.model.portable_math import exp_array, normal_quantile_array, pow_array
+from engine.model.rng import (
     P_FOLLOWUP_CLEANING,
     P_FOLLOWUP_FACTOR,
     P_FOLLOWUP_FUNDING,
@@ -100,13 +100,39 @@ class Population:
         return self.arrangements.height
 
     def fingerprint(self) -> str:
-        """Hash of the population content (ids, attributes, slots): runs compare on it."""
+        """Hash of the population content (ids, attributes, slots): runs compare on it. It
+        hashes the values themselves (`frame_digest`), not a library's row hash, so it is the
+        same with every Polars version."""
         h = hashlib.sha256()
         for frame in (self.clients, self.arrangements):
-            h.update(frame.hash_rows(seed=7).to_numpy().tobytes())
-        h.update(self.pool_rate.tobytes())
+            h.update(frame_digest(frame).encode())
+        h.update(np.ascontiguousarray(self.pool_rate, dtype="<f8").tobytes())
         h.update(json.dumps([self.group_codes, self.start, self.months]).encode())
         return h.hexdigest()[:16]
+
+
+def frame_digest(frame: pl.DataFrame) -> str:
+    """SHA-256 of a frame's column names and values, from the values alone: numbers and
+    booleans as little-endian bytes of their NumPy type, dates as int64 days, text as a
+    sorted vocabulary (UTF-8, length-prefixed) and a code per row, nulls as a bit mask.
+    Stable across library versions (unlike a library's row hash)."""
+    h = hashlib.sha256()
+    for name in frame.columns:
+        col = frame[name]
+        h.update(f"{name}:{col.len()}:".encode())
+        h.update(np.packbits(col.is_null().to_numpy()).tobytes())
+        if col.dtype == pl.Utf8:
+            vocab = col.drop_nulls().unique().sort().to_list()
+            h.update(b"text" + b"".join(len(v.encode()).to_bytes(8, "little") + v.encode() for v in vocab))
+            values = col.cast(pl.Enum(vocab)).to_physical().fill_null(0).to_numpy().astype("<u4")
+        elif col.dtype.is_temporal():
+            values = col.to_physical().fill_null(0).to_numpy().astype("<i8")
+        else:
+            values = col.fill_null(False if col.dtype == pl.Boolean else 0).to_numpy()
+            values = values.astype(values.dtype.newbyteorder("<"))
+        h.update(values.dtype.str.encode())
+        h.update(np.ascontiguousarray(values).tobytes())
+    return h.hexdigest()
 
 
 def expected_inflow(profile: Profile, start: int, months: int) -> np.ndarray:
@@ -115,7 +141,7 @@ def expected_inflow(profile: Profile, start: int, months: int) -> np.ndarray:
     t = np.arange(months)
     offset = (start - profile.start) / 12.0
     for gi, g in enumerate(profile.groups):
-        out[gi] = g.inflow_per_year / 12.0 * (1.0 + g.inflow_growth) ** (offset + t / 12.0) * profile.scale
+        out[gi] = g.inflow_per_year / 12.0 * pow_array(1.0 + g.inflow_growth, offset + t / 12.0) * profile.scale
     return out
 
 
@@ -182,8 +208,7 @@ def followup_slot_ids(client_id: np.ndarray, kind: np.ndarray) -> np.ndarray:
 
 def _normal_inv(u: np.ndarray) -> np.ndarray:
     """Standard normal quantiles of uniforms (inverse CDF, monotone in u)."""
-    u = np.clip(np.asarray(u, dtype=np.float64), 1e-12, 1 - 1e-12)
-    return np.array(list(map(statistics.NormalDist().inv_cdf, u.tolist())), dtype=np.float64)
+    return normal_quantile_array(np.clip(np.asarray(u, dtype=np.float64), 1e-12, 1 - 1e-12))
 
 
 def followup_slots(
@@ -198,7 +223,7 @@ def followup_slots(
 
     Inputs are per client (arrays of equal length); `seed` is the population seed. Every
     attribute is a keyed draw `u = f(seed, decision, client id, slot kind)`
-    (engine.rng.POPULATION_DECISIONS), used monotonically: the step by the inverse CDF of
+    (engine.model.rng.POPULATION_DECISIONS), used monotonically: the step by the inverse CDF of
     the slot's step weights (`slot_step_weights`), the amount factor lognormal by the normal
     inverse CDF, pgb when `u < pgb_share`, subcontracted when `u < subcontracted_share` (zin
     only); a household-help follow-up gets lognormal cleaning minutes and each further task
@@ -231,7 +256,7 @@ def followup_slots(
             ho = _ho_params(profile)
             bounds = np.array([pdef.steps[i].minutes_max for i in pdef.band_steps])
             z = _normal_inv(keyed_uniform_np(seed, P_FOLLOWUP_CLEANING, cid[sel], kind[sel]))
-            minutes[sel, 0] = np.clip(np.round(ho["cleaning_median_w"] * np.exp(ho["cleaning_sigma"] * z)), 15, 600)
+            minutes[sel, 0] = np.clip(np.round(ho["cleaning_median_w"] * exp_array(ho["cleaning_sigma"] * z)), 15, 600)
             hh = np.asarray(household, dtype=np.int64)[owner[sel]]
             for ti, t in enumerate(HO_TASKS[1:], start=1):
                 has = keyed_uniform_np(seed, P_FOLLOWUP_TASK, cid[sel], 8 * kind[sel] + ti) < ho[f"{t}_share"]
@@ -249,7 +274,7 @@ def followup_slots(
                 step[sub] = np.minimum(np.searchsorted(cum / cum[-1], u_step[sub], side="right"), len(pdef.steps) - 1)
         s = profile.products[pcode].amount_sigma
         if s > 0:
-            factor[sel] = np.exp(s * _normal_inv(u_factor[sel]) - s * s / 2).astype(np.float32)
+            factor[sel] = exp_array(s * _normal_inv(u_factor[sel]) - s * s / 2).astype(np.float32)
     pgb = keyed_uniform_np(seed, P_FOLLOWUP_FUNDING, cid, kind) < profile.pgb_share
     sub = (keyed_uniform_np(seed, P_FOLLOWUP_SUBCONTRACTED, cid, kind) < profile.subcontracted_share) & ~pgb
     return {
@@ -380,7 +405,7 @@ def generate(profile: Profile, policy: Policy, seed: int, months: int = 48, star
                 beh = profile.products[pcode]
                 if pdef.ho_minutes:
                     hh = household[owner[sel]]
-                    clean = np.clip(np.round(ho["cleaning_median_w"] * np.exp(ho["cleaning_sigma"] * rng.standard_normal(sel.size))), 15, 600)
+                    clean = np.clip(np.round(ho["cleaning_median_w"] * exp_array(ho["cleaning_sigma"] * rng.standard_normal(sel.size))), 15, 600)
                     minutes[sel, 0] = clean
                     for ti, t in enumerate(HO_TASKS[1:], start=1):
                         has = rng.random(sel.size) < ho[f"{t}_share"]
@@ -395,7 +420,7 @@ def generate(profile: Profile, policy: Policy, seed: int, months: int = 48, star
                     step[sel] = _choice(rng, beh.step_weights, sel.size)
                 if beh.amount_sigma > 0:
                     s = beh.amount_sigma
-                    factor[sel] = np.exp(s * rng.standard_normal(sel.size) - s * s / 2).astype(np.float32)
+                    factor[sel] = exp_array(s * rng.standard_normal(sel.size) - s * s / 2).astype(np.float32)
             # indication timing: stock arrangements are part-way through support
             is_stock = stock[owner]
             ind = ind_months[prod]

@@ -1,5 +1,5 @@
 """Keyed draws: exits and goals are waiting times drawn ahead, and the kernel steps a client
-only in the months in which something can happen to it (engine.kernel, engine.rng).
+only in the months in which something can happen to it (engine.model.kernel, engine.model.rng).
 
 Two things to prove: the waiting times have the distribution of one Bernoulli(h) draw per
 month, and skipping the months in between changes no output bit.
@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.months import month_index
-from engine.rng import NEVER, keyed_uniform_np, months_to_event
+from engine.model.rng import NEVER, keyed_uniform_np, months_to_event
 from engine.run import RunSpec, load_measures
 from engine.simulate import simulate
 from synthetic_population.generator import generate

@@ -100,7 +100,7 @@ def test_nothing_reads_the_shared_folder_at_run_time(path):
 def _served_ages(run, product):
     """Ages (years, mid-2019) of the clients with an active arrangement of a product in 2019."""
     from engine.domain import S_PENDING
-    from engine.state import NO_MONTH
+    from engine.model.state import NO_MONTH
 
     S, start = run.sim.state, run.population.start
     since = S.since.astype(np.int64)

@@ -1,4 +1,4 @@
-"""Several measure combinations in one kernel pass (engine.multi, `Context.run_many`): exact,
+"""Several measure combinations in one kernel pass (engine.model.combinations, `Context.run_many`): exact,
 bit for bit the sub-runs one pass per combination gives, and wired into experiments on
 every backend.
 
@@ -15,13 +15,12 @@ from hypothesis import strategies as st
 
 from engine.backends import _tasks, run_jobs
 from engine.experiment import load_experiment, plan, run_experiment, units_for
-from engine.kernel import run_kernel, weekly_base_cents_all
-from engine.multi import MUTABLE_CLIENT, MUTABLE_SLOT
-from engine.rng import MODE_SEQUENTIAL
+from engine.model.combinations import restore_client
+from engine.model.kernel import run_kernel, weekly_base_cents_all
+from engine.model.rng import MODE_SEQUENTIAL
+from engine.model.state import State, with_rule_state
 from engine.simulate import allocate_bins, compile_params
-from engine.state import State, with_rule_state
 from engine.subrun import D_AFFECTED, D_ARRANGEMENTS, Context, ContextSpec, Unit
-from rules.compile import compile_rules
 from tests.conftest import TOY_PROFILE
 
 TOY_MEASURES = ["t1_youth_cap", "t2_max_duration", "t3_no_ironing", "t4_review", "t5_wmo_cap"]
@@ -97,20 +96,25 @@ def test_sequential_draws_fall_back_to_one_pass_per_subset_and_still_match():
     _assert_same(masks, _separate(ctx, 9, masks), got)
 
 
-def test_the_kernel_mutates_only_the_columns_a_trajectory_restores(toy_ctx):
-    """A further trajectory restores every state column the kernel writes (engine.multi.MUTABLE_*)."""
+def test_restoring_a_client_undoes_everything_the_kernel_wrote(toy_ctx):
+    """A further trajectory starts from the initial state: after a whole run with every rule
+    on, restoring every client (engine.model.combinations.restore_client) gives back the
+    state before the run, field for field (and the run did change it)."""
     ctx = toy_ctx
     rules = [r for m in ctx.measures for r in m.rules]
-    ra = compile_rules(rules, ctx.policy, ctx.profile.group_codes, [m.name for m in ctx.measures], ctx.start, ctx.months)
-    P = compile_params(ctx.profile, ctx.policy, ctx.population.pool_rate[:, : ctx.months], ctx.start, ctx.months, 2, rules=ra, events=False)
+    P = compile_params(ctx.profile, ctx.policy, ctx.population.pool_rate[:, : ctx.months], ctx.start, ctx.months, 2, rules=rules,
+                       measure_names=[m.name for m in ctx.measures], events=False)
     S = with_rule_state(ctx.state, len(rules))
     weekly_base_cents_all(S, P)
     before = State(*(a.copy() for a in S))
-    B = allocate_bins(P, len(ctx.profile.groups), len(ctx.policy.products), P.price_cents.shape[1], 2, S.aid.shape[0], len(ctx.measures))
+    B = allocate_bins(P, len(ctx.profile.groups), len(ctx.policy.products), 2, S.n_slots, len(ctx.measures))
     run_kernel(S, P, B, 2)
-    changed = {name for name in State._fields if not np.array_equal(getattr(before, name), getattr(S, name))}
-    assert changed <= set(MUTABLE_CLIENT) | set(MUTABLE_SLOT)
-    assert {"status", "weekly_cents", "rule_c", "affected", "admitted"} <= changed  # the run did act
+    changed = {name for name in ("status", "weekly_cents", "admitted", "affected", "minutes") if not np.array_equal(getattr(before, name), getattr(S, name))}
+    assert changed == {"status", "weekly_cents", "admitted", "affected", "minutes"} and not np.array_equal(before.rule_c, S.rule_c)
+    for c in range(S.n_clients):
+        restore_client(before, S, c)
+    for name in State._fields:
+        assert np.array_equal(getattr(before, name), getattr(S, name)), name
 
 
 # ------------------------------------------------------------------------------ experiments

@@ -1,6 +1,6 @@
 import numpy as np
 
-from engine.rng import DECISIONS, POPULATION_DECISIONS, RETIRED_DECISIONS, decision_keys, keyed_bits_np, keyed_uniform_np
+from engine.model.rng import DECISIONS, POPULATION_DECISIONS, RETIRED_DECISIONS, decision_keys, keyed_bits_np, keyed_uniform_np
 
 
 def test_decision_ids_are_unique_and_explicit():

@@ -11,7 +11,7 @@ import pytest
 
 from engine.domain import FLAGS, HO_TASKS, S_ACTIVE
 from engine.months import parse_month
-from engine.rule_hooks import EV_TASK_REMOVED, X_APPROVED, X_EXEMPT_FLAG
+from engine.model.layout import EV_TASK_REMOVED, X_APPROVED, X_EXEMPT_FLAG
 from engine.run import RunSpec, load_measures
 from engine.simulate import simulate
 from synthetic_population.generator import generate
@@ -135,7 +135,7 @@ def test_max_duration_no_medium_or_heavy_step_after_the_bound():
             steps_in[pi, policy.product(prod).step_index(c)] = True
     scoped &= np.isin(S.wmo_group[S.owner], groups) & ((S.flags[S.owner] & exempt_bits) == 0)
     # the bound per arrangement: max(36 months of support, first reindication after the start) + phase-out
-    from engine.state import build_state
+    from engine.model.state import build_state
 
     S0 = build_state(pop, policy, profile.group_codes)
     ind = np.array([p.indication_months for p in policy.products])[S0.product]

@@ -5,7 +5,7 @@ import polars as pl
 import pytest
 
 from engine.errors import InputError
-from engine.state import build_state
+from engine.model.state import build_state
 from synthetic_population.generator import Population, generate
 from synthetic_population.profile import load_profile
 from tests.conftest import TOY_PROFILE

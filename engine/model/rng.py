@@ -29,7 +29,9 @@ draws are taken shifts all later luck of that client.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from engine.model.jit import jit
+
+from engine.model.portable_math import log1p
 
 # --- decision ids: explicit, unique, never reused -------------------------------------------
 DECISIONS = {
@@ -93,7 +95,7 @@ MODE_SEQUENTIAL = 1
 _M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@jit
 def splitmix64(x):
     """One SplitMix64 finaliser step (Steele, Lea, Flood 2014)."""
     x = (x + np.uint64(0x9E3779B97F4A7C15)) & _M64
@@ -103,20 +105,20 @@ def splitmix64(x):
     return z ^ (z >> np.uint64(31))
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@jit
 def decision_key(seed, decision):
     """The per-(seed, decision) half of the key; the kernel gets these precomputed."""
     return splitmix64(np.uint64(seed) ^ splitmix64(np.uint64(decision)))
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@jit
 def entity_key(key, entity):
     """The (seed, decision, entity) half of a draw. It does not depend on the counter, so
     the kernel hashes it once per client or slot instead of once per month."""
     return splitmix64(key ^ np.uint64(entity))
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@jit
 def bits_from_entity_key(ek, counter):
     """The 53 bits of a draw given its hoisted half (`uniform_from_bits` makes the uniform)."""
     return splitmix64(ek ^ np.uint64(np.int64(counter) & np.int64(0x7FFFFFFFFFFFFFFF))) >> np.uint64(11)
@@ -125,50 +127,51 @@ def bits_from_entity_key(ek, counter):
 NEVER = 1 << 40  # months to an event of hazard 0
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@jit
 def months_to_event(u, h):
     """Months until an event of monthly hazard h happens, counting this month as 1, from a
     uniform u in [0, 1): 1 + floor(log(1 - u) / log(1 - h)), geometric with P(n) = (1 - h)^(n-1) h
     (inversion: P(N > n) = P(1 - u <= (1 - h)^n) = (1 - h)^n)."""
     if h >= 1.0:
         return np.int64(1)
-    return months_from_log(u, np.log1p(-h))
+    return months_from_log(u, log1p(-h))
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@jit
 def months_from_log(u, lh):
     """`months_to_event(u, h)` given lh = log(1 - h), precomputed per hazard
-    (engine.compile.log_survival): lh >= 0 (h <= 0) never, lh = -inf (h >= 1) at once."""
+    (engine.compile.log_survival; both logs by engine.portable_math, the same bits on every
+    CPU): lh >= 0 (h <= 0) never, lh = -inf (h >= 1) at once."""
     if lh >= 0.0:
         return np.int64(NEVER)
     if not lh > -np.inf:
         return np.int64(1)
-    n = np.floor(np.log1p(-u) / lh) + 1.0
+    n = np.floor(log1p(-u) / lh) + 1.0
     return np.int64(min(n, np.float64(NEVER)))
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@jit
 def uniform_from_bits(x):
     return np.float64(x) * (1.0 / 9007199254740992.0)
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@jit
 def uniform_from_entity_key(ek, counter):
     return uniform_from_bits(bits_from_entity_key(ek, counter))
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@jit
 def uniform_from_key(key, entity, counter):
     return uniform_from_entity_key(entity_key(key, entity), counter)
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@jit
 def keyed_uniform(seed, decision, entity, counter):
     """A uniform in [0, 1) that depends only on its four keys."""
     return uniform_from_key(decision_key(seed, decision), entity, counter)
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@jit
 def draw(mode, seq, keys, decision, entity, counter):
     """A keyed draw, or (MODE_SEQUENTIAL) the next number of the client's running stream.
 
@@ -181,7 +184,7 @@ def draw(mode, seq, keys, decision, entity, counter):
     return uniform_from_key(keys[0], seq[0], seq[1])
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@jit
 def draw_ek(mode, seq, keys, ek, counter):
     """`draw(mode, seq, keys, decision, entity, counter)` given its hoisted half
     `ek = entity_key(keys[decision], entity)`: the same number, one hash instead of two."""
@@ -193,44 +196,48 @@ def draw_ek(mode, seq, keys, ek, counter):
 
 def decision_keys(seed: int) -> np.ndarray:
     """keys[d] = decision_key(seed, d) for every decision id (index 0: the sequential stream)."""
-    return _decision_keys(np.uint64(seed), max(DECISIONS.values()) + 1)
-
-
-@njit(cache=True)
-def _decision_keys(seed, n):
-    out = np.empty(n, dtype=np.uint64)
-    for d in range(n):
-        out[d] = decision_key(seed, d)
+    out = np.empty(max(DECISIONS.values()) + 1, dtype=np.uint64)
+    _decision_keys(np.uint64(seed), out)
     return out
+
+
+@jit
+def _decision_keys(seed, out):
+    for d in range(out.shape[0]):
+        out[d] = decision_key(seed, d)
+
+
+def _entities_and_counters(entity, counter) -> tuple[np.ndarray, np.ndarray]:
+    entity = np.ascontiguousarray(entity, dtype=np.uint64).ravel()
+    counter = np.ascontiguousarray(np.broadcast_to(np.asarray(counter, dtype=np.int64), entity.shape))
+    return entity, counter
 
 
 def keyed_uniform_np(seed: int, decision: int, entity: np.ndarray, counter) -> np.ndarray:
     """Vectorised keyed uniforms for set-up code (population generation, tests)."""
-    entity = np.asarray(entity, dtype=np.uint64)
-    counter = np.broadcast_to(np.asarray(counter, dtype=np.int64), entity.shape)
-    return _keyed_many(np.uint64(seed), np.uint64(decision), entity, counter)
-
-
-@njit(cache=True)
-def _keyed_many(seed, decision, entity, counter):
+    entity, counter = _entities_and_counters(entity, counter)
     out = np.empty(entity.shape[0], dtype=np.float64)
+    _keyed_many(np.uint64(seed), np.uint64(decision), entity, counter, out)
+    return out
+
+
+@jit
+def _keyed_many(seed, decision, entity, counter, out):
     for i in range(entity.shape[0]):
         out[i] = keyed_uniform(seed, decision, entity[i], counter[i])
-    return out
 
 
 def keyed_bits_np(seed: int, decision: int, entity: np.ndarray, counter) -> np.ndarray:
     """The 64-bit hashes behind `keyed_uniform_np` (same keys, all 64 bits): for stable
     derived ids (follow-up slot ids), not for draws."""
-    entity = np.asarray(entity, dtype=np.uint64)
-    counter = np.broadcast_to(np.asarray(counter, dtype=np.int64), entity.shape)
-    return _bits_many(np.uint64(seed), np.uint64(decision), entity, counter)
-
-
-@njit(cache=True)
-def _bits_many(seed, decision, entity, counter):
+    entity, counter = _entities_and_counters(entity, counter)
     out = np.empty(entity.shape[0], dtype=np.uint64)
+    _bits_many(np.uint64(seed), np.uint64(decision), entity, counter, out)
+    return out
+
+
+@jit
+def _bits_many(seed, decision, entity, counter, out):
     key = decision_key(seed, decision)
     for i in range(entity.shape[0]):
         out[i] = splitmix64(entity_key(key, entity[i]) ^ np.uint64(counter[i] & np.int64(0x7FFFFFFFFFFFFFFF)))
-    return out

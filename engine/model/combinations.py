@@ -1,13 +1,12 @@
-"""Several combinations of rules in one kernel pass, exact (issue 4: experiment sub-runs).
+"""Several combinations of rules in one kernel pass, exact: what experiment sub-runs use.
 
 The union of an experiment's rules (every measure, in experiment order) is compiled into one
 `Params`. Each client is stepped through all months under several subsets of those rules
 ("combinations", `Multi.combos`: bit r = rule r on) one after another while its state is in
 cache, restored to its initial state before each. Trajectories are memoised:
 
-- stepping a client under combination K', the hooks (`rules_*_multi` below, the kernel calls
-  them instead of engine.rule_hooks' when not every rule is on) apply the rules on and record
-  in `w[W_TOUCHED]` every rule that is off in K' and would have acted (`would_act`:
+- stepping a client under combination K', the hooks (engine.model.hooks) apply the rules on and record
+  in `w[W_TOUCHED]` every rule that is off in K' and would have acted (each primitive's `would_act`:
   conservative, True whenever the rule might change state or take a draw) at its place in the
   rule order, at any hook evaluation along the trajectory;
 - for a later combination K with K' a subset of K and no rule of K \\ K' touched, the client's
@@ -36,39 +35,12 @@ from __future__ import annotations
 from collections import namedtuple
 
 import numpy as np
-from numba import njit
 
-from engine.arrangement import W_RULES, W_TOUCHED, W_YEAR_TOT, domain_group, hot
-from engine.domain import S_ACTIVE, T_CLEANING
-from engine.rng import D_RULE_SHARE, draw
-from engine.rule_hooks import (
-    MO_DATE,
-    MO_INTAKE,
-    MO_MONTHLY,
-    MO_REINDICATION,
-    PR_MAX_DURATION,
-    PR_REMOVE_TASK,
-    PR_REVIEW,
-    PR_SET_FREQUENCY,
-    PR_WEEKLY_CAP,
-    X_APPLIES,
-    X_LEAVES,
-    X_UNDECIDED,
-    apply_rule,
-    decide_standing,
-    has_tasks,
-    in_scope,
-    monthly_due,
-    review_month,
-    rule_on,
-)
-from engine.state import State
+from engine.model.jit import jit
+from engine.model.layout import W_RULES, W_TOUCHED, W_YEAR_TOT
 
 U = np.uint64
 
-# the state columns the kernel mutates: a trajectory starts from the initial state of these
-MUTABLE_CLIENT = ("admitted", "affected", "rule_c")
-MUTABLE_SLOT = ("status", "start", "planned_end", "ind_no", "since", "step", "minutes", "frequency", "weekly_cents", "end_month", "end_reason", "rule_a")
 MAX_RULES = 64  # bits of a combination's int64 mask
 
 Multi = namedtuple(
@@ -109,39 +81,25 @@ def allocate_multi(combos: np.ndarray, n_chunks: int, n_years: int, n_groups: in
     )
 
 
-def no_multi(S: State, n_chunks: int) -> tuple[Multi, State]:
+def no_multi(S, n_chunks: int) -> tuple:
     """The empty multi-combination arguments of an ordinary pass (same array types: one
     compiled kernel for both; the initial state is not read)."""
     return allocate_multi(np.zeros(0, np.int64), n_chunks, 0, 0), S
 
 
-# ------------------------------------------------------------------------------ kernel side
-@hot
+@jit
 def restore_client(init, S, c):
-    """Client c's mutable columns (MUTABLE_CLIENT, MUTABLE_SLOT) back to the initial state."""
-    uc = U(c)
-    S.admitted[uc] = init.admitted[uc]
-    S.affected[uc] = init.affected[uc]
+    """Client c and its slots back to the initial state (rule state included)."""
+    S.clients[c] = init.clients[c]
     for r in range(S.rule_c.shape[1]):
-        S.rule_c[uc, U(r)] = init.rule_c[uc, U(r)]
-    for a in range(U(S.arr_lo[uc]), U(S.arr_hi[uc])):
-        S.status[a] = init.status[a]
-        S.start[a] = init.start[a]
-        S.planned_end[a] = init.planned_end[a]
-        S.ind_no[a] = init.ind_no[a]
-        S.since[a] = init.since[a]
-        S.step[a] = init.step[a]
-        for k in range(S.minutes.shape[1]):
-            S.minutes[a, U(k)] = init.minutes[a, U(k)]
-        S.frequency[a] = init.frequency[a]
-        S.weekly_cents[a] = init.weekly_cents[a]
-        S.end_month[a] = init.end_month[a]
-        S.end_reason[a] = init.end_reason[a]
+        S.rule_c[c, r] = init.rule_c[c, r]
+    for a in range(S.clients[c].arr_lo, S.clients[c].arr_hi):
+        S.slots[a] = init.slots[a]
         for r in range(S.rule_a.shape[1]):
-            S.rule_a[a, U(r)] = init.rule_a[a, U(r)]
+            S.rule_a[a, r] = init.rule_a[a, r]
 
 
-@hot
+@jit
 def start_trajectory(aff, M, ch, w, rules):
     """Rules on for the next trajectory; its totals and clients affected (`aff`: the
     kernel's B.affected) start at zero."""
@@ -156,7 +114,7 @@ def start_trajectory(aff, M, ch, w, rules):
             aff[uch, last, U(kind), U(g)] = 0
 
 
-@hot
+@jit
 def begin_client(aff, M, ch, w):
     """Before a client's first trajectory: the baseline (combos[0]), from the initial state
     (no client has been stepped from it yet)."""
@@ -164,7 +122,7 @@ def begin_client(aff, M, ch, w):
     start_trajectory(aff, M, ch, w, M.combos[0])
 
 
-@hot
+@jit
 def baseline_only(aff, M, ch, w):
     """The baseline trajectory touched no rule: every combination's trajectory is the
     baseline's. Book its totals; nothing else to do for this client."""
@@ -179,7 +137,7 @@ def baseline_only(aff, M, ch, w):
     M.stats[uch, 0] += 1
 
 
-@hot
+@jit
 def add_delta(M, ch, k, j):
     """Combination k's client follows trajectory j: add what it changed against the baseline."""
     if j == 0:
@@ -193,7 +151,7 @@ def add_delta(M, ch, k, j):
             M.delta_aff[uch, uk, U(kind), U(g)] += M.traj_aff[uch, uj, U(kind), U(g)] - M.traj_aff[uch, 0, U(kind), U(g)]
 
 
-@hot
+@jit
 def next_trajectory(S, aff, M, init, ch, c, w, first):
     """From combination `first` on: reuse a trajectory stepped already where one holds (a
     subset of the combination's rules, none of the others touched), else restore the client
@@ -221,9 +179,7 @@ def next_trajectory(S, aff, M, init, ch, c, w, first):
     return -1
 
 
-# called, not inlined (the ordinary kernel stays as it was); only for clients some rule that
-# is off would have acted on, about one client in five in the BOZ experiment
-@njit(cache=True, nogil=True, _nrt=False)
+@jit
 def end_trajectory(S, aff, M, init, ch, c, w, k):
     """After stepping the client under combination k: keep the trajectory's totals, touched
     rules and clients affected; book them; return the next combination to step, or -1."""
@@ -251,127 +207,3 @@ def end_trajectory(S, aff, M, init, ch, c, w, k):
     else:
         add_delta(M, ch, k, n)
     return next_trajectory(S, aff, M, init, ch, c, w, k + 1)
-
-
-# ------------------------------------------------------------------------------ hooks
-# The hooks of a multi-combination pass: engine.rule_hooks' loops, with the rules on in this
-# trajectory applied and the others asked whether they would have acted. Kept apart from
-# engine.rule_hooks so an ordinary pass runs the very same hook code as before (measured: a
-# hook holding both paths made the BOZ package kernel about 9% slower).
-@hot
-def standing_of(S, P, r, c, seq):
-    """The client's standing under rule r: the one decided so far, else the one
-    `rule_hooks.client_exception` would decide (same draws, same order; keyed: no side
-    effect, and nothing is kept)."""
-    st = S.rule_c[c, r]
-    if st == X_UNDECIDED:
-        st = decide_standing(S, P, r, c, seq)
-    return st
-
-
-@hot
-def stands(S, P, r, c, seq):
-    """Would `rule_hooks.standing` let rule r act (it applies, or the client leaves)?"""
-    st = standing_of(S, P, r, c, seq)
-    return st == X_APPLIES or st == X_LEAVES
-
-
-@hot  # inlined into the multi hooks only: a call would pass S and P whole (the cost of every cold call)
-def would_act(S, P, c, a, r, m, t, seq, moment):
-    """Might rule r, were it on, act on arrangement a of client c here: change any state or
-    take a draw? The gates of `rule_hooks.apply_rule` and of each primitive up to its first
-    change, mirrored (a change to a primitive's conditions must be mirrored here;
-    tests/test_multi_combination.py compares every subset with one pass each), standing
-    included: a client exempt or approved under r is never acted on. Keyed draws only."""
-    if S.status[a] != S_ACTIVE:
-        return False
-    g = domain_group(S, P, c, P.p_domain[S.product[a]], m)
-    if not in_scope(S, P, r, a, g):
-        return False
-    prim = P.r_prim[r]
-    if prim == PR_WEEKLY_CAP:  # weekly_cap: the in-scope total above the cap, then standing
-        total = 0
-        for b in range(S.arr_lo[c], S.arr_hi[c]):
-            if S.status[b] == S_ACTIVE and in_scope(S, P, r, b, g):
-                total += S.weekly_cents[b]
-        cap = P.r_f[r, 0]
-        if P.r_i[r, 0] == 0:
-            cap = cap / P.price_index[t]
-        return total > np.int64(np.floor(cap + 1e-9)) and stands(S, P, r, c, seq)
-    if prim == PR_MAX_DURATION:  # max_duration: standing, then a phase, the maximum reached or passed
-        st = standing_of(S, P, r, c, seq)
-        if st == X_LEAVES:
-            return True
-        if st != X_APPLIES:
-            return False
-        since = np.int64(S.since[a])
-        max_m = P.r_i[r, 0]
-        phase = S.rule_a[a, r]
-        if phase == 1 or phase == 2:
-            return True
-        if moment == MO_REINDICATION and m - since >= max_m:
-            return True
-        return np.int64(S.planned_end[a]) - since > max_m
-    if prim == PR_REMOVE_TASK:
-        return has_tasks(S, a, P.r_tasks[r]) and stands(S, P, r, c, seq)
-    if prim == PR_SET_FREQUENCY:  # set_frequency: eligible (frequency, flags, cleaning norm), then standing
-        if S.frequency[a] == P.r_i[r, 0] or (S.flags[c] & P.r_require[r]) != P.r_require[r]:
-            return False
-        if S.minutes[a, T_CLEANING] > P.r_f[r, 0]:
-            return False
-        return stands(S, P, r, c, seq)
-    if prim == PR_REVIEW:  # review: the review month, the tasks, the share drawn, then standing
-        if m != review_month(S, P, a, r, seq) or not has_tasks(S, a, P.r_tasks[r]):
-            return False
-        return draw(P.rng_mode, seq, P.keys, D_RULE_SHARE, S.aid[a], P.r_key[r]) < P.r_f[r, 0] and stands(S, P, r, c, seq)
-    return True
-
-
-@hot
-def touch(S, P, c, a, r, m, t, w, seq, moment):
-    """Rule r is off in this trajectory: record it in w[W_TOUCHED] if it would have acted."""
-    bit = np.int64(1) << np.int64(r)
-    if (w[W_TOUCHED] & bit) == 0 and would_act(S, P, c, a, r, m, t, seq, moment):
-        w[W_TOUCHED] |= bit
-
-
-@njit(cache=True, _nrt=False)
-def rules_at_intake_multi(S, P, B, ch, c, a, m, t, w, seq):
-    on = w[W_RULES]
-    for r in range(P.r_prim.shape[0]):
-        if rule_on(P, r, m, MO_INTAKE):
-            if (on >> r) & 1:
-                apply_rule(S, P, B, ch, c, a, r, m, t, w, seq, MO_INTAKE)
-            else:
-                touch(S, P, c, a, r, m, t, w, seq, MO_INTAKE)
-
-
-@njit(cache=True, _nrt=False)
-def rules_at_reindication_multi(S, P, B, ch, c, a, m, t, w, seq):
-    on = w[W_RULES]
-    for r in range(P.r_prim.shape[0]):
-        if rule_on(P, r, m, MO_REINDICATION):
-            if (on >> r) & 1:
-                apply_rule(S, P, B, ch, c, a, r, m, t, w, seq, MO_REINDICATION)
-            else:
-                touch(S, P, c, a, r, m, t, w, seq, MO_REINDICATION)
-
-
-@njit(cache=True, _nrt=False)
-def rules_date_monthly_multi(S, P, B, ch, c, m, t, w, seq):
-    on = w[W_RULES]
-    for r in range(P.r_prim.shape[0]):
-        rule_is_on = (on >> r) & 1
-        if rule_on(P, r, m, MO_DATE) and m == P.r_date[r]:
-            for a in range(S.arr_lo[c], S.arr_hi[c]):
-                if rule_is_on:
-                    apply_rule(S, P, B, ch, c, a, r, m, t, w, seq, MO_DATE)
-                else:
-                    touch(S, P, c, a, r, m, t, w, seq, MO_DATE)
-        if rule_on(P, r, m, MO_MONTHLY):
-            for a in range(S.arr_lo[c], S.arr_hi[c]):
-                if S.status[a] == S_ACTIVE and P.r_prod[r, S.product[a]] != 0 and monthly_due(S, P, a, r, m, seq):
-                    if rule_is_on:
-                        apply_rule(S, P, B, ch, c, a, r, m, t, w, seq, MO_MONTHLY)
-                    else:
-                        touch(S, P, c, a, r, m, t, w, seq, MO_MONTHLY)

@@ -1,0 +1,137 @@
+"""Where rules act in the kernel: the moments intake, reindication, date and monthly.
+
+Every active rule is a row of `P.rules` (with its scope in `P.rule_prod`; engine.model.params
+builds both). At a moment the kernel calls the hook below, which loops over the rules in
+scenario order and hands each in-scope slot to its primitive (`apply_rule` dispatches over
+the registry, engine.model.primitives). The kernel checks the gates `P.gates` inline first,
+so a hook is called only where some rule's scope can touch the slot.
+
+In a multi-combination pass (engine.model.combinations) `w[W_RULES]` holds the rules on in
+this trajectory; a rule that is off is asked instead whether it would have acted (`touch`).
+An ordinary pass has every rule on (`w[W_RULES] == -1`, every bit set).
+"""
+
+from numba import literal_unroll
+
+from engine.domain import S_ACTIVE
+from engine.model.arrangement import domain_group
+from engine.model.jit import jit
+from engine.model.layout import MO_DATE, MO_MONTHLY, W_RULES, W_TOUCHED
+from engine.model.primitives import ACTS, DUE, WOULD_ACT
+from engine.model.primitives.common import in_scope, product_in_scope, rule_on
+from engine.model.rng import MODE_KEYED
+
+
+@jit
+def apply_rule(S, P, B, ch, c, a, r, m, t, w, seq, moment):
+    """Rule r on slot a of client c at month m, at `moment`: its primitive's `act`, if the
+    slot is active and in the rule's scope."""
+    s = S.slots[a]
+    if s.status != S_ACTIVE:
+        return
+    g = domain_group(S, P, c, P.products[s.product].domain, m)
+    if not in_scope(S, P, r, a, g):
+        return
+    _act(P.rules[r].prim, S, P, B, ch, c, a, r, m, t, g, w, seq, moment)
+
+
+@jit
+def _act(prim, S, P, B, ch, c, a, r, m, t, g, w, seq, moment):
+    """The `act` of primitive `prim` (a loop unrolled over the registry: one direct call)."""
+    for code_act in literal_unroll(ACTS):
+        if code_act[0] == prim:
+            code_act[1](S, P, B, ch, c, a, r, m, t, g, w, seq, moment)
+
+
+@jit
+def would_act(S, P, c, a, r, m, t, seq, moment):
+    """Might rule r, were it on, act on slot a here: change any state or take a draw? The
+    gates of `apply_rule`, then the primitive's own `would_act`. Keyed draws only."""
+    s = S.slots[a]
+    if s.status != S_ACTIVE:
+        return False
+    g = domain_group(S, P, c, P.products[s.product].domain, m)
+    if not in_scope(S, P, r, a, g):
+        return False
+    return _would_act(P.rules[r].prim, S, P, c, a, r, m, t, g, seq, moment)
+
+
+@jit
+def _would_act(prim, S, P, c, a, r, m, t, g, seq, moment):
+    out = True
+    for code_f in literal_unroll(WOULD_ACT):
+        if code_f[0] == prim:
+            out = code_f[1](S, P, c, a, r, m, t, g, seq, moment)
+    return out
+
+
+@jit
+def due(S, P, a, r, m, seq):
+    """Does monthly rule r act on slot a this month (its primitive's `due`)?"""
+    prim = P.rules[r].prim
+    out = True
+    for code_f in literal_unroll(DUE):
+        if code_f[0] == prim:
+            out = code_f[1](S, P, a, r, m, seq)
+    return out
+
+
+@jit
+def act_or_touch(S, P, B, ch, c, a, r, m, t, w, seq, moment):
+    """Apply rule r if it is on in this trajectory; else record in w[W_TOUCHED] whether it
+    would have acted."""
+    if (w[W_RULES] >> r) & 1:
+        apply_rule(S, P, B, ch, c, a, r, m, t, w, seq, moment)
+    else:
+        b = 1 << r
+        if (w[W_TOUCHED] & b) == 0 and would_act(S, P, c, a, r, m, t, seq, moment):
+            w[W_TOUCHED] |= b
+
+
+@jit
+def rules_at(S, P, B, ch, c, a, m, t, w, seq, moment):
+    """The rules of the moment intake or reindication, in scenario order, on slot a."""
+    for r in range(P.run[0].n_rules):
+        if rule_on(P, r, m, moment):
+            act_or_touch(S, P, B, ch, c, a, r, m, t, w, seq, moment)
+
+
+@jit
+def rules_date_monthly(S, P, B, ch, c, m, t, w, seq):
+    """`date` rules act once, when the transition period of existing indications ends;
+    `monthly` rules every month of their validity, on the slots they are due for."""
+    cl = S.clients[c]
+    for r in range(P.run[0].n_rules):
+        if rule_on(P, r, m, MO_DATE) and m == P.rules[r].date:
+            for a in range(cl.arr_lo, cl.arr_hi):
+                act_or_touch(S, P, B, ch, c, a, r, m, t, w, seq, MO_DATE)
+        if rule_on(P, r, m, MO_MONTHLY):
+            for a in range(cl.arr_lo, cl.arr_hi):
+                s = S.slots[a]
+                if s.status == S_ACTIVE and product_in_scope(P, r, s.product) and due(S, P, a, r, m, seq):
+                    act_or_touch(S, P, B, ch, c, a, r, m, t, w, seq, MO_MONTHLY)
+
+
+@jit
+def date_monthly_due(S, P, t, m, lo, hi, mode, seq):
+    """Will a date or monthly rule in force act on one of the client's slots this month?
+    Without one the hook would do nothing and draw nothing: no call. With keyed draws (no
+    side effects) a monthly rule's `due` is asked here too, so the hook is called only in
+    the month it acts."""
+    for a in range(lo, hi):
+        s = S.slots[a]
+        if s.status != S_ACTIVE:
+            continue
+        p = s.product
+        if not P.gates[t, p].dm:
+            continue
+        if mode != MODE_KEYED:
+            return True
+        for r in range(P.run[0].n_rules):
+            if not product_in_scope(P, r, p):
+                continue
+            if rule_on(P, r, m, MO_DATE) and m == P.rules[r].date:
+                return True
+            if rule_on(P, r, m, MO_MONTHLY) and due(S, P, a, r, m, seq):
+                return True
+    return False

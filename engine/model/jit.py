@@ -1,0 +1,143 @@
+"""The one decorator for compiled code, and where compiled code is cached.
+
+`jit` compiles a function with Numba: no reference counting (nothing in the model allocates;
+with it every call that passes an array would incref it), no GIL (chunks of clients run on
+threads), cached on disk. Functions call each other as ordinary calls: state, parameters and
+bins are a few record arrays, so a call passes a few pointers and LLVM inlines what pays.
+
+The cache. Numba checks a cached function against its own source file only, yet a compiled
+function carries the code of every function it calls: after an edit to a callee (or to a
+constant it reads), the caller's cached code would be stale and would still be loaded. The
+locator below stamps each function with a hash of its own module and of every first-party
+module that module imports, directly or not (`dependency_files`). An edit recompiles exactly
+the functions whose modules can see it; the rest keeps its cache. Compiled code goes to
+`.numba-cache/` in the project (or NUMBA_CACHE_DIR when set, or the user's cache folder
+when the project is not writable); folders are made when something is first saved, not on
+import.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import hashlib
+import os
+from pathlib import Path
+
+from numba import njit
+from numba.core import caching, config
+
+ROOT = Path(__file__).resolve().parents[2]  # the folder holding engine/, rules/, synthetic_population/
+FIRST_PARTY = ("engine", "rules", "synthetic_population")
+
+
+def _module_file(name: str, root: Path) -> Path | None:
+    base = root.joinpath(*name.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _module_name(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+@functools.lru_cache(maxsize=None)
+def _direct_imports(path: Path, root: Path, stamp: tuple) -> tuple[Path, ...]:
+    """First-party module files that `path` imports (stamp: its mtime and size, so an edit
+    during the process is seen)."""
+    tree = ast.parse(path.read_bytes(), filename=str(path))
+    package = _module_name(path, root).split(".")
+    if path.name != "__init__.py":
+        package = package[:-1]
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = ".".join(package[: len(package) - node.level + 1]) if node.level else ""
+            mod = ".".join(x for x in (base, node.module or "") if x)
+            names.append(mod)
+            names += [f"{mod}.{a.name}" for a in node.names]  # `from package import module`
+    # the modules named, not the packages on the way: a package's __init__ runs, but compiled
+    # code reads only the names it imports from the module that defines them
+    found = {_module_file(n, root) for n in names if n.split(".")[0] in FIRST_PARTY}
+    return tuple(sorted(f for f in found if f is not None))
+
+
+def dependency_files(path: Path, root: Path = ROOT) -> list[Path]:
+    """`path` and every first-party module it imports, directly or not."""
+    seen: set[Path] = set()
+    todo = [Path(path).resolve()]
+    while todo:
+        f = todo.pop()
+        if f in seen:
+            continue
+        seen.add(f)
+        st = f.stat()
+        todo += [g for g in _direct_imports(f, root, (st.st_mtime_ns, st.st_size)) if g not in seen]
+    return sorted(seen)
+
+
+def source_stamp(path: Path, root: Path = ROOT) -> str:
+    """Hash of the sources a compiled function in `path` can depend on."""
+    h = hashlib.sha256()
+    for f in dependency_files(path, root):
+        h.update(str(f.relative_to(root)).encode() + b"\0")
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def cache_root(root: Path = ROOT) -> Path:
+    """Where compiled code goes: NUMBA_CACHE_DIR if set, else the project's .numba-cache
+    when the project folder is writable, else the user's cache folder."""
+    if config.CACHE_DIR:
+        return Path(config.CACHE_DIR)
+    if os.access(root, os.W_OK):
+        return root / ".numba-cache"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "caseload" / "numba"
+
+
+class ModelCacheLocator(caching._CacheLocator):
+    """Numba cache locator for first-party functions, stamped with their dependencies."""
+
+    root = ROOT
+
+    def __init__(self, py_func, py_file):
+        self._py_file = Path(py_file).resolve()
+        self._lineno = py_func.__code__.co_firstlineno
+        rel = self._py_file.parent.relative_to(self.root)
+        self._cache_path = str(cache_root(self.root) / rel)
+
+    def get_cache_path(self):
+        return self._cache_path
+
+    def get_source_stamp(self):
+        return source_stamp(self._py_file, self.root)
+
+    def get_disambiguator(self):
+        return str(self._lineno)
+
+    @classmethod
+    def from_function(cls, py_func, py_file):
+        path = Path(py_file).resolve()
+        try:
+            rel = path.relative_to(cls.root)
+        except ValueError:
+            return None
+        if rel.parts[0] not in FIRST_PARTY:
+            return None
+        self = cls(py_func, py_file)
+        probe = Path(self._cache_path)
+        while not probe.exists():  # the folder is made on the first save; check we could
+            probe = probe.parent
+        return self if os.access(probe, os.W_OK) else None
+
+
+if ModelCacheLocator not in caching.CacheImpl._locator_classes:
+    caching.CacheImpl._locator_classes.insert(0, ModelCacheLocator)
+
+# every compiled function of the model
+jit = njit(cache=True, nogil=True, _nrt=False)

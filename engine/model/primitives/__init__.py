@@ -1,0 +1,34 @@
+"""The registry of rule primitives: one module per primitive, listed here once.
+
+A primitive module holds `SPEC` (its name, moments and parameters by name, with type, unit
+and range: `spec.Primitive`), `act` (what it does to a slot in the kernel) and `would_act`
+(whether it might change anything or take a draw there: the multi-combination pass skips a
+trajectory only when a rule that is off would not have acted), side by side, and optionally
+`due` (for `monthly` rules: whether it acts on a slot this month). Its parameters reach the
+kernel through named slots (`P.rules[r].f[F_...]`, `.i[I_...]`) that the module itself
+defines and packs (`SPEC.pack`).
+
+To add a primitive: write its module beside these (`weekly_cap.py` is a short example), add
+it to `MODULES` below, and test it (tests of its semantics, and its `would_act` property
+test, which runs over every registered primitive). Nothing else names primitives: the rule
+schema reads `SPEC`, the kernel dispatches over `MODULES` in order (the code is the position).
+"""
+
+from engine.model.jit import jit
+from engine.model.primitives import max_duration, remove_task, review, set_frequency, weekly_cap
+
+MODULES = (weekly_cap, max_duration, remove_task, set_frequency, review)
+BY_NAME = {m.SPEC.name: m for m in MODULES}
+CODES = {m.SPEC.name: code for code, m in enumerate(MODULES)}
+assert len(BY_NAME) == len(MODULES), "primitive names are unique"
+
+
+@jit
+def always_due(S, P, a, r, m, seq):
+    return True
+
+
+# (code, function) pairs the hooks dispatch over (numba.literal_unroll: one direct call per code)
+ACTS = tuple((code, m.act) for code, m in enumerate(MODULES))
+WOULD_ACT = tuple((code, m.would_act) for code, m in enumerate(MODULES))
+DUE = tuple((code, getattr(m, "due", always_due)) for code, m in enumerate(MODULES))

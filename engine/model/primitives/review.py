@@ -1,0 +1,71 @@
+"""review: providers review current household-help clients within a window (each slot in
+one month of the window, drawn ahead) and drop named tasks for a share of them."""
+
+import numpy as np
+
+from engine.domain import HO_TASKS
+from engine.model.jit import jit
+from engine.model.layout import EV_REVIEWED
+from engine.model.primitives.common import book_event, has_tasks, remove_tasks, standing, stands
+from engine.model.primitives.spec import Packed, Param, Primitive
+from engine.model.rng import D_REVIEW_MONTH, D_RULE_SHARE, draw
+
+I_TASKS = 0  # bit mask of engine.domain.HO_TASKS
+I_WINDOW = 1  # months
+F_SHARE = 0  # share of reviewed clients who lose the tasks
+
+
+def pack(params: dict, ctx) -> Packed:
+    return Packed(f={F_SHARE: params["share"]}, i={I_TASKS: sum(1 << HO_TASKS.index(t) for t in params["tasks"]), I_WINDOW: params["window_months"]})
+
+
+SPEC = Primitive(
+    name="review",
+    doc="providers review current household-help clients within a window and drop tasks for a share",
+    moments=("monthly",),
+    params=(
+        Param("tasks", "names", "the tasks dropped when not needed", choices="ho_tasks"),
+        Param("window_months", "number", "months from effective_from in which every client is reviewed once", unit="months", lo=1, hi=600, integer=True),
+        Param("share", "share", "share of reviewed clients who lose the tasks"),
+    ),
+    pack=pack,
+    needs_ho=True,
+)
+
+
+@jit
+def review_month(S, P, a, r, seq):
+    """The month in the review window when the provider reviews slot a (keyed on the slot,
+    so it is known in advance); -1 past the window."""
+    rule = P.rules[r]
+    R = P.run[0]
+    window = rule.i[I_WINDOW]
+    rm = rule.eff_from + np.int64(draw(R.rng_mode, seq, R.keys, D_REVIEW_MONTH, S.slots[a].aid, rule.key) * window)
+    return rm if rm < rule.eff_from + window else -1
+
+
+@jit
+def due(S, P, a, r, m, seq):
+    """A monthly rule acts on a slot only in its review month."""
+    return m == review_month(S, P, a, r, seq)
+
+
+@jit
+def drops(S, P, a, r, seq):
+    """Does the review drop the slot's tasks (it has some, and its draw falls in the share)?"""
+    R = P.run[0]
+    rule = P.rules[r]
+    return has_tasks(S, a, rule.i[I_TASKS]) and draw(R.rng_mode, seq, R.keys, D_RULE_SHARE, S.slots[a].aid, rule.key) < rule.f[F_SHARE]
+
+
+@jit
+def act(S, P, B, ch, c, a, r, m, t, g, w, seq, moment):
+    if m == review_month(S, P, a, r, seq):
+        book_event(P, B, ch, r, EV_REVIEWED, g, S.slots[a].product, t, 0, 0)
+        if drops(S, P, a, r, seq) and standing(S, P, B, ch, c, a, r, m, t, g, w, seq):
+            remove_tasks(S, P, B, ch, c, a, r, t, g, P.rules[r].i[I_TASKS])
+
+
+@jit
+def would_act(S, P, c, a, r, m, t, g, seq, moment):
+    return m == review_month(S, P, a, r, seq) and drops(S, P, a, r, seq) and stands(S, P, r, c, seq)
