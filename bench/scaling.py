@@ -47,8 +47,8 @@ def child_kernel(scale: float, repeats: int) -> dict:
     import numba
 
     from engine.model.kernel import run_kernel, weekly_base_cents_all
-    from engine.simulate import CHUNKS_PER_THREAD, allocate_bins, build_state, compile_params
     from engine.model.state import copy_state
+    from engine.simulate import CHUNKS_PER_THREAD, allocate_bins, build_state, compile_params
     from synthetic_population.generator import generate
     from synthetic_population.profile import load_profile
 

@@ -12,8 +12,8 @@ import datetime as dt
 import numpy as np
 import polars as pl
 
-from engine.model.layout import ARR_FIELDS, CLI_FIELDS_BASE
 from engine.domain import DOMAINS, END_REASONS
+from engine.model.layout import ARR_FIELDS, CLI_FIELDS_BASE
 from engine.months import month_of, year_of
 from rules.policy import Policy
 

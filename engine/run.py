@@ -22,9 +22,9 @@ import pyarrow
 import engine
 from engine import aggregate
 from engine.errors import InputError
+from engine.model.rng import MODE_KEYED
 from engine.months import format_month
 from engine.outputs import atomic_folder, write_json, write_parquet
-from engine.model.rng import MODE_KEYED
 from engine.simulate import SimResult, simulate
 from synthetic_population.generator import Population, generate
 from synthetic_population.profile import load_profile

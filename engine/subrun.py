@@ -23,8 +23,8 @@ import polars as pl
 
 from engine import aggregate
 from engine.model.layout import A_GROSS, A_OC
-from engine.months import format_month, year_of
 from engine.model.rng import MODE_KEYED
+from engine.months import format_month, year_of
 
 # what a sub-run keeps beyond yearly totals (bits of Unit.detail)
 D_AFFECTED, D_ARRANGEMENTS, D_MONTHLY = 1, 2, 4
@@ -87,8 +87,8 @@ class Context:
 
     @classmethod
     def build(cls, spec: ContextSpec, population=None) -> Context:
-        from engine.run import RunSpec, load_measures
         from engine.model.state import build_state
+        from engine.run import RunSpec, load_measures
         from synthetic_population.generator import generate
         from synthetic_population.profile import load_profile
 

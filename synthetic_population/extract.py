@@ -53,8 +53,8 @@ import pyarrow.parquet as pq
 
 from engine.domain import FLAGS, FREQUENCIES, FUNDING, HO_TASKS, SETTINGS, SLOT_KINDS
 from engine.errors import InputError
-from engine.months import format_month, year_of
 from engine.model.rng import P_WMO_GROUP_AT_18, keyed_uniform_np
+from engine.months import format_month, year_of
 from rules.policy import Policy, Product
 from synthetic_population.generator import (
     ARRANGEMENT_SCHEMA,

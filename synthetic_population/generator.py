@@ -33,7 +33,6 @@ import pyarrow.parquet as pq
 
 from engine.domain import FLAGS, FREQUENCIES, FUNDING, HO_TASKS, SLOT_KINDS
 from engine.errors import InputError
-from engine.params import Section
 from engine.model.portable_math import exp_array, normal_quantile_array, pow_array
 from engine.model.rng import (
     P_FOLLOWUP_CLEANING,
@@ -46,6 +45,7 @@ from engine.model.rng import (
     keyed_bits_np,
     keyed_uniform_np,
 )
+from engine.params import Section
 from rules.policy import Policy
 from synthetic_population.profile import Profile
 

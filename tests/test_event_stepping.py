@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.months import month_index
 from engine.model.rng import NEVER, keyed_uniform_np, months_to_event
+from engine.months import month_index
 from engine.run import RunSpec, load_measures
 from engine.simulate import simulate
 from synthetic_population.generator import generate

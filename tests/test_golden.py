@@ -13,8 +13,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from engine.months import month_index
 from engine.model.rng import MODE_SEQUENTIAL
+from engine.months import month_index
 from engine.run import RunSpec, simulate_scenario
 from synthetic_population.generator import frame_digest
 from tests.conftest import toy_spec

@@ -10,8 +10,8 @@ import polars as pl
 import pytest
 
 from engine.domain import FLAGS, HO_TASKS, S_ACTIVE
-from engine.months import parse_month
 from engine.model.layout import EV_TASK_REMOVED, X_APPROVED, X_EXEMPT_FLAG
+from engine.months import parse_month
 from engine.run import RunSpec, load_measures
 from engine.simulate import simulate
 from synthetic_population.generator import generate

@@ -36,7 +36,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from engine.model.jit import jit
+from engine.model.jit import jit, jit_call
 from engine.model.layout import W_RULES, W_TOUCHED, W_YEAR_TOT
 
 U = np.uint64
@@ -179,7 +179,7 @@ def next_trajectory(S, aff, M, init, ch, c, w, first):
     return -1
 
 
-@jit
+@jit_call
 def end_trajectory(S, aff, M, init, ch, c, w, k):
     """After stepping the client under combination k: keep the trajectory's totals, touched
     rules and clients affected; book them; return the next combination to step, or -1."""

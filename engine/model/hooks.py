@@ -15,9 +15,9 @@ from numba import literal_unroll
 
 from engine.domain import S_ACTIVE
 from engine.model.arrangement import domain_group
-from engine.model.jit import jit
+from engine.model.jit import jit, jit_call
 from engine.model.layout import MO_DATE, MO_MONTHLY, W_RULES, W_TOUCHED
-from engine.model.primitives import ACTS, DUE, WOULD_ACT
+from engine.model.primitives import ACTS, DUE, NEXT_DUE, WOULD_ACT
 from engine.model.primitives.common import in_scope, product_in_scope, rule_on
 from engine.model.rng import MODE_KEYED
 
@@ -67,7 +67,8 @@ def _would_act(prim, S, P, c, a, r, m, t, g, seq, moment):
 
 @jit
 def due(S, P, a, r, m, seq):
-    """Does monthly rule r act on slot a this month (its primitive's `due`)?"""
+    """May date or monthly rule r act on slot a this month (its primitive's `due`: False
+    only where `act` would do nothing at all)?"""
     prim = P.rules[r].prim
     out = True
     for code_f in literal_unroll(DUE):
@@ -96,7 +97,7 @@ def rules_at(S, P, B, ch, c, a, m, t, w, seq, moment):
             act_or_touch(S, P, B, ch, c, a, r, m, t, w, seq, moment)
 
 
-@jit
+@jit_call
 def rules_date_monthly(S, P, B, ch, c, m, t, w, seq):
     """`date` rules act once, when the transition period of existing indications ends;
     `monthly` rules every month of their validity, on the slots they are due for."""
@@ -104,12 +105,28 @@ def rules_date_monthly(S, P, B, ch, c, m, t, w, seq):
     for r in range(P.run[0].n_rules):
         if rule_on(P, r, m, MO_DATE) and m == P.rules[r].date:
             for a in range(cl.arr_lo, cl.arr_hi):
-                act_or_touch(S, P, B, ch, c, a, r, m, t, w, seq, MO_DATE)
+                s = S.slots[a]
+                if s.status == S_ACTIVE and product_in_scope(P, r, s.product) and due(S, P, a, r, m, seq):
+                    act_or_touch(S, P, B, ch, c, a, r, m, t, w, seq, MO_DATE)
         if rule_on(P, r, m, MO_MONTHLY):
             for a in range(cl.arr_lo, cl.arr_hi):
                 s = S.slots[a]
                 if s.status == S_ACTIVE and product_in_scope(P, r, s.product) and due(S, P, a, r, m, seq):
                     act_or_touch(S, P, B, ch, c, a, r, m, t, w, seq, MO_MONTHLY)
+
+
+@jit
+def slot_dm_due(S, P, a, t, m, seq):
+    """Will a date rule at its date or a monthly rule act on slot a (active, its product
+    gated for month t) at month m, as far as the primitive's `due` tells? Keyed draws: no
+    side effects."""
+    p = S.slots[a].product
+    for r in range(P.run[0].n_rules):
+        if not product_in_scope(P, r, p):
+            continue
+        if ((rule_on(P, r, m, MO_DATE) and m == P.rules[r].date) or rule_on(P, r, m, MO_MONTHLY)) and due(S, P, a, r, m, seq):
+            return True
+    return False
 
 
 @jit
@@ -120,18 +137,56 @@ def date_monthly_due(S, P, t, m, lo, hi, mode, seq):
     the month it acts."""
     for a in range(lo, hi):
         s = S.slots[a]
-        if s.status != S_ACTIVE:
+        if s.status != S_ACTIVE or not P.gates[t, s.product].dm:
             continue
-        p = s.product
-        if not P.gates[t, p].dm:
-            continue
-        if mode != MODE_KEYED:
+        if mode != MODE_KEYED or slot_dm_due(S, P, a, t, m, seq):
             return True
-        for r in range(P.run[0].n_rules):
-            if not product_in_scope(P, r, p):
-                continue
-            if rule_on(P, r, m, MO_DATE) and m == P.rules[r].date:
-                return True
-            if rule_on(P, r, m, MO_MONTHLY) and due(S, P, a, r, m, seq):
-                return True
     return False
+
+
+@jit
+def next_dm_month(S, P, a, t, until, seq):
+    """Keyed draws: the first month from t, before `until`, in which a date or monthly rule
+    acts on active slot a as far as its primitive's `due` tells; `until` (or the run's end)
+    if none. A date rule can act only in its month; a monthly rule asks its primitive's
+    `next_due` where it has one (a review knows its month), else each month is looked at."""
+    p = S.slots[a].product
+    R = P.run[0]
+    until = min(until, R.T)
+    if P.gates[t, p].next_dm >= until:
+        return until  # no date or monthly rule holds the product before `until`
+    for r in range(R.n_rules):
+        if not product_in_scope(P, r, p):
+            continue
+        rule = P.rules[r]
+        if rule.moments & MO_DATE:
+            d = rule.date - R.start
+            if t <= d < until and rule_on(P, r, rule.date, MO_DATE) and due(S, P, a, r, rule.date, seq):
+                until = d
+        if rule.moments & MO_MONTHLY:
+            lo = max(t, rule.eff_from - R.start)
+            hi = min(until, rule.eff_until - R.start)
+            if lo < hi:
+                found = _next_due(rule.prim, S, P, a, r, lo, hi, seq)
+                if found == NO_SHORTCUT:
+                    found = hi
+                    for tt in range(lo, hi):
+                        if due(S, P, a, r, R.start + tt, seq):
+                            found = tt
+                            break
+                until = min(until, found)
+    return until
+
+
+NO_SHORTCUT = -2
+
+
+@jit
+def _next_due(prim, S, P, a, r, lo, hi, seq):
+    """The primitive's `next_due` (the first month in [lo, hi) it is due, else hi), or
+    NO_SHORTCUT when it has none."""
+    out = NO_SHORTCUT
+    for code_f in literal_unroll(NEXT_DUE):
+        if code_f[0] == prim:
+            out = code_f[1](S, P, a, r, lo, hi, seq)
+    return out

@@ -1,9 +1,10 @@
 """The one decorator for compiled code, and where compiled code is cached.
 
-`jit` compiles a function with Numba: no reference counting (nothing in the model allocates;
-with it every call that passes an array would incref it), no GIL (chunks of clients run on
-threads), cached on disk. Functions call each other as ordinary calls: state, parameters and
-bins are a few record arrays, so a call passes a few pointers and LLVM inlines what pays.
+`jit` and `jit_call` compile a function with Numba: no reference counting (nothing in the
+model allocates; with it every call that passes an array would incref it), no GIL (chunks of
+clients run on threads), cached on disk. State, parameters and bins are a few record arrays,
+so a call passes a few pointers; `jit` functions are inlined by LLVM where they are called,
+`jit_call` functions are called.
 
 The cache. Numba checks a cached function against its own source file only, yet a compiled
 function carries the code of every function it calls: after an edit to a callee (or to a
@@ -44,7 +45,7 @@ def _module_name(path: Path, root: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _direct_imports(path: Path, root: Path, stamp: tuple) -> tuple[Path, ...]:
     """First-party module files that `path` imports (stamp: its mtime and size, so an edit
     during the process is seen)."""
@@ -139,5 +140,10 @@ class ModelCacheLocator(caching._CacheLocator):
 if ModelCacheLocator not in caching.CacheImpl._locator_classes:
     caching.CacheImpl._locator_classes.insert(0, ModelCacheLocator)
 
-# every compiled function of the model
-jit = njit(cache=True, nogil=True, _nrt=False)
+# The model's compiled functions. `jit`: inlined by LLVM into every caller (LLVM's
+# alwaysinline: the callee is compiled and typed once, unlike Numba's IR-level inlining, which
+# types it again at every call site); for everything a usual month reaches and the small
+# helpers. `jit_call`: an ordinary call: for entry points and the rare paths (exits, turning
+# 18, the rule hooks), whose inlining would only grow the kernel.
+jit = njit(cache=True, nogil=True, _nrt=False, forceinline=True)
+jit_call = njit(cache=True, nogil=True, _nrt=False, forceinline=False)

@@ -60,8 +60,8 @@ from engine.domain import (
 )
 from engine.model.arrangement import U, bit, domain_group, end_arrangement, weekly_base_cents, youth_band
 from engine.model.combinations import baseline_only, begin_client, end_trajectory, no_multi
-from engine.model.hooks import date_monthly_due, rules_at, rules_date_monthly
-from engine.model.jit import jit
+from engine.model.hooks import date_monthly_due, next_dm_month, rules_at, rules_date_monthly
+from engine.model.jit import jit, jit_call
 from engine.model.layout import (
     A_ACTIVE,
     A_GROSS,
@@ -318,7 +318,7 @@ def client_exit(S, P, c, t, m, in_wmo, g_youth, w, seq, hk, mode):
     return reason
 
 
-@jit
+@jit_call
 def end_all(S, P, B, ch, c, m, t, reason, w):
     """All of the client's arrangements end (a client-level exit)."""
     cl = S.clients[c]
@@ -333,7 +333,7 @@ def ends_at_18(P, s):
     return s.status == S_ACTIVE and P.products[s.product].domain == JEUGD and s.product != P.run[0].p_verlengd
 
 
-@jit
+@jit_call
 def turn_18(S, P, B, ch, c, m, t, w, seq):
     """2a. A youth client turning 18: youth arrangements end; one draw decides between
     end, verlengde jeugdhulp and a hand-over to the Wmo (reserved follow-up slots)."""
@@ -428,10 +428,11 @@ def slot_events(S, P, B, ch, c, m, t, lo, hi, age_m, g_wmo, g_youth, w, seq, hk,
 
 
 @jit
-def plan_slots(S, P, t, lo, hi, birth, w, hk):
+def plan_slots(S, P, t, lo, hi, birth, w, hk, seq):
     """Keyed draws, after a month t in which anything happened: the first later month in
-    which one of the client's slots has an event (`slot_events`): its goal month, its
-    planned end, or youth care's last age bound."""
+    which one of the client's slots has an event: its goal month, its planned end, youth
+    care's last age bound (`slot_events`), or a date or monthly rule that acts on it
+    (`hooks.next_dm_month`)."""
     R = P.run[0]
     nxt = np.int64(NEVER)
     for a in range(lo, hi):
@@ -441,7 +442,10 @@ def plan_slots(S, P, t, lo, hi, birth, w, hk):
         ev = min(goal_month(S, P, a, a - lo, t + 1, hk), np.int64(s.planned_end) - R.start)
         if P.products[s.product].domain == JEUGD:
             ev = min(ev, birth + R.youth_end_m - R.start)
-        nxt = min(nxt, max(t + 1, ev))
+        ev = max(t + 1, ev)
+        if R.n_rules > 0:
+            ev = next_dm_month(S, P, np.int64(a), t + 1, ev, seq)
+        nxt = min(nxt, ev)
     w[W_SLOT_NEXT] = nxt
 
 
@@ -458,7 +462,7 @@ def next_event(S, P, c, t, birth, g_youth, w):
     t18 = birth + _AGE18_M - R.start
     if t18 > t:
         nxt = min(nxt, t18)
-    nxt = min(nxt, P.months[U(t + 1)].next_dm)
+    nxt = min(nxt, P.months[U(t + 1)].step_all)
     key, hg = hazard_key(S, P, c, w[W_ACTIVE + WMO] != 0, g_youth, w)
     if key != w[W_HKEY]:
         nxt = t + 1
@@ -684,7 +688,7 @@ def step_month(S, P, B, ch, c, t, w, seq, hk, mode, lo, hi, birth):
         open_segments(S, P, t, lo, hi, g_wmo, g_youth, w, hk)
         w[W_DIRTY] = 0
         if mode == MODE_KEYED:
-            plan_slots(S, P, t, lo, hi, birth, w, hk)
+            plan_slots(S, P, t, lo, hi, birth, w, hk, seq)
     active_d0 = w[W_ACTIVE + WMO] != 0
     active_d1 = w[W_ACTIVE + JEUGD] != 0
     # a client who stays in the same domains and groups has nothing to book, unless the month
@@ -724,7 +728,7 @@ def run_client(S, P, B, ch, c, w, seq, hk, mode):
     flush_segments(S, P, B, ch, t1, lo, hi, w, hk)
 
 
-@jit
+@jit_call
 def run_chunk(S, P, B, ch, n_chunks, w, seq, hk, M, init):
     """Step clients ch, ch + n_chunks, ... through the run (`run_client`), booking into
     chunk ch's bins. Striding spreads stock clients and late arrivals evenly over the chunks.
@@ -773,7 +777,7 @@ def run_kernel(S, P, B, n_chunks, multi=None, init=None, every_month=False, on_c
     work[:, W_S0] = s0
     if every_month:
         months = P.months.copy()
-        months["next_dm"] = np.arange(months.shape[0])
+        months["step_all"] = np.arange(months.shape[0])
         P = P._replace(months=months)
     if multi is None:
         multi, init = no_multi(S, n_chunks)
@@ -842,7 +846,7 @@ def stocks_from_flows(cli: np.ndarray) -> None:
     cli[..., 1:, C_START] = end[..., :-1]
 
 
-@jit
+@jit_call
 def weekly_base_cents_all(S, P):
     """Weekly amounts of the arrangements active at the start (the stock's indications)."""
     for a in range(S.slots.shape[0]):

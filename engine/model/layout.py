@@ -108,7 +108,9 @@ PRODUCT = np.dtype(
     ]
 )
 GROUP = np.dtype([("domain", "i1"), ("moved", "<f8"), ("wlz", "<f8"), ("moved_lh", "<f8"), ("wlz_lh", "<f8"), ("wlz_cand_lh", "<f8")])
-MONTH = np.dtype([("days", "<i8"), ("price_index", "<f8"), ("oc_cents", "<i8"), ("scale", "<f8"), ("dm_on", "u1"), ("next_dm", "<i8")])
+# per run month (one more: the end); `step_all`: the first month from this one in which every
+# client is stepped (the run's end, or each month when every month is stepped)
+MONTH = np.dtype([("days", "<i8"), ("price_index", "<f8"), ("oc_cents", "<i8"), ("scale", "<f8"), ("dm_on", "u1"), ("step_all", "<i8")])
 RULE = np.dtype(
     [
         ("prim", "<i8"),
@@ -129,10 +131,12 @@ RULE = np.dtype(
 # per rule and product: the steps in scope (bit s: step s; 0: the product is out of scope) and
 # a target step for the product (a primitive's own, e.g. max_duration's step down; -1 none)
 RULE_PRODUCT = np.dtype([("steps", "<u2"), ("step_to", "<i2")])
-# per month and product: the steps some rule of the moment intake / reindication in force
-# holds in scope, and whether a date rule at its date or a monthly rule in force holds the
-# product (the kernel checks these inline before calling a hook)
-GATE = np.dtype([("intake", "<u2"), ("reind", "<u2"), ("dm", "u1")])
+# per month and product (one month more: the end): the steps some rule of the moment intake /
+# reindication in force holds in scope, whether a date rule at its date or a monthly rule in
+# force holds the product (the kernel checks these inline before calling a hook), and the
+# first month from this one in which one does (a client holding none of the products is not
+# stepped for such rules)
+GATE = np.dtype([("intake", "<u2"), ("reind", "<u2"), ("dm", "u1"), ("next_dm", "<i8")])
 
 # ----------------------------------------------------------------------------- moments
 MO_INTAKE, MO_REINDICATION, MO_DATE, MO_MONTHLY = 1, 2, 4, 8

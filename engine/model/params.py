@@ -9,13 +9,13 @@ slots its primitive defines (engine.model.primitives).
                  outcomes (cumulative), goal hazard and its log-survival, prices per step
     P.groups     per group: domain, monthly hazards of moving away and Wlz and their logs
     P.months     per run month (one more: the end): days, price index, own contribution,
-                 cost scale (index x days / 7), date/monthly rules in force, next such month
+                 cost scale (index x days / 7), date/monthly rules in force
     P.admit_p    [group, month]: admission probability of a pool client
     P.rules      per rule, in scenario order: primitive, moments, validity, key, measure,
                  groups, exceptions, parameter slots
     P.rule_prod  [rule, product]: steps in scope, target step
     P.gates      [month, product]: the steps a rule of intake / reindication holds in scope,
-                 and whether a date or monthly rule can act on the product
+                 whether a date or monthly rule can act on the product, the next such month
 """
 
 from __future__ import annotations
@@ -152,7 +152,7 @@ def compile_params(profile, policy, pool_rate: np.ndarray, start: int, months: i
     month["price_index"][:months] = price_index
     month["oc_cents"][:months] = np.round(policy.own_contribution_monthly_eur * 100 * price_index).astype(np.int64)
     month["scale"][:months] = price_index * days / 7.0  # the cost of a month: weekly x scale
-    month["next_dm"] = months
+    month["step_all"] = months
 
     expected = admitted_inflow(profile, start, months)
     if pool_rate.shape != expected.shape:
@@ -162,8 +162,9 @@ def compile_params(profile, policy, pool_rate: np.ndarray, start: int, months: i
 
     rule, rule_prod, gates = compile_rules(rules or [], policy, profile.group_codes, measure_names or [], start, months)
     r0["n_rules"] = rule.shape[0]
-    month["dm_on"][:months] = gates["dm"].any(axis=1)
-    month["next_dm"] = next_rule_month(month["dm_on"][:months].astype(bool))
+    month["dm_on"][:months] = gates["dm"][:months].any(axis=1)
+    for p in range(len(prods)):
+        gates["next_dm"][:, p] = next_rule_month(gates["dm"][:months, p].astype(bool))
     return Params(run, product, group, month, np.ascontiguousarray(admit, dtype=np.float64), rule, rule_prod, gates)
 
 
@@ -189,7 +190,7 @@ def compile_rules(rules: list, policy, group_codes: list[str], measure_names: li
     rule = np.zeros(R, dtype=RULE)
     rule_prod = np.zeros((R, NP), dtype=RULE_PRODUCT)
     rule_prod["step_to"] = -1
-    gates = np.zeros((months, NP), dtype=GATE)
+    gates = np.zeros((months + 1, NP), dtype=GATE)
     for r, rl in enumerate(rules):
         row = rule[r]
         row["prim"] = CODES[rl.primitive]

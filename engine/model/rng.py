@@ -29,8 +29,8 @@ draws are taken shifts all later luck of that client.
 from __future__ import annotations
 
 import numpy as np
-from engine.model.jit import jit
 
+from engine.model.jit import jit, jit_call
 from engine.model.portable_math import log1p
 
 # --- decision ids: explicit, unique, never reused -------------------------------------------
@@ -201,7 +201,7 @@ def decision_keys(seed: int) -> np.ndarray:
     return out
 
 
-@jit
+@jit_call
 def _decision_keys(seed, out):
     for d in range(out.shape[0]):
         out[d] = decision_key(seed, d)
@@ -221,7 +221,7 @@ def keyed_uniform_np(seed: int, decision: int, entity: np.ndarray, counter) -> n
     return out
 
 
-@jit
+@jit_call
 def _keyed_many(seed, decision, entity, counter, out):
     for i in range(entity.shape[0]):
         out[i] = keyed_uniform(seed, decision, entity[i], counter[i])
@@ -236,7 +236,7 @@ def keyed_bits_np(seed: int, decision: int, entity: np.ndarray, counter) -> np.n
     return out
 
 
-@jit
+@jit_call
 def _bits_many(seed, decision, entity, counter, out):
     key = decision_key(seed, decision)
     for i in range(entity.shape[0]):

@@ -4,7 +4,10 @@ A primitive module holds `SPEC` (its name, moments and parameters by name, with 
 and range: `spec.Primitive`), `act` (what it does to a slot in the kernel) and `would_act`
 (whether it might change anything or take a draw there: the multi-combination pass skips a
 trajectory only when a rule that is off would not have acted), side by side, and optionally
-`due` (for `monthly` rules: whether it acts on a slot this month). Its parameters reach the
+`due` (for the moments date and monthly: False only where `act` would do nothing at all on a
+slot that month: no change, no event, no draw; the kernel then need not step the client)
+and `next_due` (the first run month in [lo, hi) in which it is due, when it can say so
+without looking at each month). Its parameters reach the
 kernel through named slots (`P.rules[r].f[F_...]`, `.i[I_...]`) that the module itself
 defines and packs (`SPEC.pack`).
 
@@ -32,3 +35,4 @@ def always_due(S, P, a, r, m, seq):
 ACTS = tuple((code, m.act) for code, m in enumerate(MODULES))
 WOULD_ACT = tuple((code, m.would_act) for code, m in enumerate(MODULES))
 DUE = tuple((code, getattr(m, "due", always_due)) for code, m in enumerate(MODULES))
+NEXT_DUE = tuple((code, m.next_due) for code, m in enumerate(MODULES) if hasattr(m, "next_due"))

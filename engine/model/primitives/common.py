@@ -12,7 +12,18 @@ import numpy as np
 from engine.domain import R_WLZ, S_ACTIVE
 from engine.model.arrangement import bit, end_arrangement, weekly_base_cents
 from engine.model.jit import jit
-from engine.model.layout import AFF_ENDED, AFF_REDUCED, EV_EXCEPTION, EV_TASK_REMOVED, EV_WLZ_EXIT, X_APPLIES, X_APPROVED, X_EXEMPT_FLAG, X_LEAVES, X_UNDECIDED
+from engine.model.layout import (
+    AFF_ENDED,
+    AFF_REDUCED,
+    EV_EXCEPTION,
+    EV_TASK_REMOVED,
+    EV_WLZ_EXIT,
+    X_APPLIES,
+    X_APPROVED,
+    X_EXEMPT_FLAG,
+    X_LEAVES,
+    X_UNDECIDED,
+)
 from engine.model.rng import D_EXC_APPROVED, D_EXC_LEAVES, draw
 
 

@@ -25,6 +25,12 @@ SPEC = Primitive(
 
 
 @jit
+def due(S, P, a, r, m, seq):
+    """At the `date` moment the rule can only act on a slot that has one of the tasks."""
+    return has_tasks(S, a, P.rules[r].i[I_TASKS])
+
+
+@jit
 def act(S, P, B, ch, c, a, r, m, t, g, w, seq, moment):
     tasks = P.rules[r].i[I_TASKS]
     if has_tasks(S, a, tasks) and standing(S, P, B, ch, c, a, r, m, t, g, w, seq):

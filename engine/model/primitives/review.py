@@ -51,6 +51,13 @@ def due(S, P, a, r, m, seq):
 
 
 @jit
+def next_due(S, P, a, r, lo, hi, seq):
+    """The review month, if it falls in run months [lo, hi); else hi."""
+    rm = review_month(S, P, a, r, seq) - P.run[0].start
+    return rm if lo <= rm < hi else hi
+
+
+@jit
 def drops(S, P, a, r, seq):
     """Does the review drop the slot's tasks (it has some, and its draw falls in the share)?"""
     R = P.run[0]
