@@ -7,7 +7,7 @@ from __future__ import annotations
 import numba
 import pytest
 
-from engine.simulate import CHUNKS_PER_THREAD, allocate_bins, build_state, compile_params
+from engine.simulation.simulate import CHUNKS_PER_THREAD, allocate_bins, build_state, compile_params
 from synthetic_population.generator import generate
 from synthetic_population.profile import load_profile
 

@@ -48,7 +48,7 @@ def child_kernel(scale: float, repeats: int) -> dict:
 
     from engine.model.kernel import run_kernel, weekly_base_cents_all
     from engine.model.state import copy_state
-    from engine.simulate import CHUNKS_PER_THREAD, allocate_bins, build_state, compile_params
+    from engine.simulation.simulate import CHUNKS_PER_THREAD, allocate_bins, build_state, compile_params
     from synthetic_population.generator import generate
     from synthetic_population.profile import load_profile
 
@@ -136,7 +136,7 @@ def crn_spread(seeds: int, override: dict = CRN_OVERRIDE) -> dict:
     measure run on seed + 10,000)."""
     from engine.model.layout import A_GROSS
     from engine.model.rng import MODE_KEYED, MODE_SEQUENTIAL
-    from engine.simulate import build_state, simulate
+    from engine.simulation.simulate import build_state, simulate
     from synthetic_population.generator import generate
     from synthetic_population.profile import load_profile
 

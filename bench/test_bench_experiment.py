@@ -1,9 +1,9 @@
 """Experiment sub-runs on the default profile: the 32 subsets of the five measures for one
 seed, in this process (what one replication of the default experiment costs)."""
 
-from engine.attribution import exact_masks
-from engine.experiment import load_experiment
-from engine.subrun import Context, Unit
+from engine.simulation.attribution import exact_masks
+from engine.simulation.experiment import load_experiment
+from engine.simulation.subrun import Context, Unit
 from tests.test_experiment import ROOT
 
 

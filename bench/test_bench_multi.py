@@ -5,8 +5,8 @@ Warm Numba cache; the trajectories stepped are recorded beside the figures."""
 
 import pytest
 
-from engine.experiment import load_experiment
-from engine.subrun import D_AFFECTED, Context, Unit
+from engine.simulation.experiment import load_experiment
+from engine.simulation.subrun import D_AFFECTED, Context, Unit
 
 MASKS = list(range(32))
 

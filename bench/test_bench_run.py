@@ -3,7 +3,7 @@ aggregate, write the run folder (default profile, 2024-01 + 48 months, warm Numb
 
 import itertools
 
-from engine.run import RunSpec, execute, simulate_scenario
+from engine.simulation.run import RunSpec, execute, simulate_scenario
 
 _ids = itertools.count()
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.domain import DOMAINS, REIND_OUTCOMES, SETTINGS
-from engine.errors import InputError
-from engine.months import parse_month
-from engine.params import Param, Section, apply_overrides, load_toml, unwrap
+from engine.core.domain import DOMAINS, REIND_OUTCOMES, SETTINGS
+from engine.core.errors import InputError
+from engine.core.months import parse_month
+from engine.core.sourced import Param, Section, apply_overrides, load_toml, unwrap
 
 LIBRARY = Path(__file__).parent / "library"
 

@@ -33,12 +33,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.domain import DOMAINS, FLAGS, SETTINGS
-from engine.errors import InputError
+from engine.core.domain import DOMAINS, FLAGS, SETTINGS
+from engine.core.errors import InputError
+from engine.core.months import parse_month
+from engine.core.sourced import Section, load_toml
 from engine.model.primitives import BY_NAME
 from engine.model.primitives.spec import RuleContext
-from engine.months import parse_month
-from engine.params import Section, load_toml
 from rules.policy import Policy
 
 MOMENTS = ["intake", "reindication", "date", "monthly"]

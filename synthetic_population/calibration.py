@@ -33,15 +33,15 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from engine import aggregate
-from engine.domain import S_PENDING
-from engine.errors import InputError
+from engine.core.domain import S_PENDING
+from engine.core.errors import InputError
+from engine.core.months import format_month, month_index
 from engine.model.layout import A_GROSS
 from engine.model.rng import MODE_KEYED
 from engine.model.state import NO_MONTH, build_state
-from engine.months import format_month, month_index
-from engine.outputs import atomic_folder, write_json
-from engine.simulate import SimResult, simulate
+from engine.outputs.folder import atomic_folder, write_json
+from engine.outputs import tables as aggregate
+from engine.simulation.simulate import SimResult, simulate
 from rules.policy import Policy
 from synthetic_population.generator import Population, generate
 from synthetic_population.profile import Profile, Target, apply_multipliers, fitted_path_for, load_profile

@@ -51,10 +51,10 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from engine.domain import FLAGS, FREQUENCIES, FUNDING, HO_TASKS, SETTINGS, SLOT_KINDS
-from engine.errors import InputError
+from engine.core.domain import FLAGS, FREQUENCIES, FUNDING, HO_TASKS, SETTINGS, SLOT_KINDS
+from engine.core.errors import InputError
+from engine.core.months import format_month, year_of
 from engine.model.rng import P_WMO_GROUP_AT_18, keyed_uniform_np
-from engine.months import format_month, year_of
 from rules.policy import Policy, Product
 from synthetic_population.generator import (
     ARRANGEMENT_SCHEMA,

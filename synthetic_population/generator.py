@@ -31,8 +31,9 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from engine.domain import FLAGS, FREQUENCIES, FUNDING, HO_TASKS, SLOT_KINDS
-from engine.errors import InputError
+from engine.core.domain import FLAGS, FREQUENCIES, FUNDING, HO_TASKS, SLOT_KINDS
+from engine.core.errors import InputError
+from engine.core.sourced import Section
 from engine.model.portable_math import exp_array, normal_quantile_array, pow_array
 from engine.model.rng import (
     P_FOLLOWUP_CLEANING,
@@ -45,7 +46,6 @@ from engine.model.rng import (
     keyed_bits_np,
     keyed_uniform_np,
 )
-from engine.params import Section
 from rules.policy import Policy
 from synthetic_population.profile import Profile
 
@@ -230,7 +230,7 @@ def followup_slots(
     when `u < share`, and the step of its minutes. Slot ids are `followup_slot_ids`.
 
     Returns arrays, one row per slot, ordered by owner and then kind: `owner` (position in
-    the inputs), `kind` (engine.domain.SLOT_KINDS), `prod` (index in the policy's product
+    the inputs), `kind` (engine.core.domain.SLOT_KINDS), `prod` (index in the policy's product
     codes), `step` (index within the product), `factor`, `funding` (FUNDING index),
     `subcontracted`, `minutes` ([slot, HO_TASKS]) and `arrangement_id`."""
     products = policy.product_codes

@@ -11,10 +11,10 @@ import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from engine.domain import DOMAINS, FLAGS, JEUGD
-from engine.errors import InputError
-from engine.months import parse_month
-from engine.params import Param, Section, apply_overrides, load_toml, unwrap
+from engine.core.domain import DOMAINS, FLAGS, JEUGD
+from engine.core.errors import InputError
+from engine.core.months import parse_month
+from engine.core.sourced import Param, Section, apply_overrides, load_toml, unwrap
 from rules.policy import Policy, load_policy
 
 PROFILES = Path(__file__).parent / "profiles"

@@ -1,21 +1,12 @@
-"""Shared fixtures: the toy profile (engine tests) and the default profile (calibration)."""
+"""Shared fixtures: a toy run (engine tests) and the default profile's baseline."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from engine.run import RunSpec, simulate_scenario
-
-DATA = Path(__file__).parent / "data"
-TOY_PROFILE = str(DATA / "toy" / "profile.toml")
-
-
-def toy_spec(**kw) -> RunSpec:
-    kw.setdefault("profile", TOY_PROFILE)
-    kw.setdefault("months", 36)
-    return RunSpec(**kw)
+from engine.core.scenario import RunSpec
+from engine.simulation.run import simulate_scenario
+from tests.helpers import toy_spec
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@ functions the kernel and the rule primitives share."""
 
 import numpy as np
 
-from engine.domain import JEUGD, S_ENDED
+from engine.core.domain import JEUGD, S_ENDED
 from engine.model.jit import jit
 from engine.model.layout import A_ENDS, W_REASON
 

@@ -13,7 +13,7 @@ An ordinary pass has every rule on (`w[W_RULES] == -1`, every bit set).
 
 from numba import literal_unroll
 
-from engine.domain import S_ACTIVE
+from engine.core.domain import S_ACTIVE
 from engine.model.arrangement import domain_group
 from engine.model.jit import jit, jit_call
 from engine.model.layout import MO_DATE, MO_MONTHLY, W_RULES, W_TOUCHED

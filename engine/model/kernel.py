@@ -41,7 +41,7 @@ import numba
 import numpy as np
 from numba.core.errors import NumbaExperimentalFeatureWarning
 
-from engine.domain import (
+from engine.core.domain import (
     F_WLZ_CANDIDATE,
     JEUGD,
     R_AGE,

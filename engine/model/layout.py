@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.domain import HO_TASKS
+from engine.core.domain import HO_TASKS
 
 MAX_STEPS = 16  # steps per product (a product's in-scope steps are a 16-bit mask)
 MAX_GROUPS = 64  # client groups (a rule's groups are a 64-bit mask)

@@ -25,8 +25,9 @@ from collections import namedtuple
 
 import numpy as np
 
-from engine.domain import DOMAINS, FLAGS, SETTINGS
-from engine.errors import InputError
+from engine.core.domain import DOMAINS, FLAGS, SETTINGS
+from engine.core.errors import InputError
+from engine.core.months import days_array, year_of
 from engine.model.layout import (
     GATE,
     GROUP,
@@ -48,7 +49,6 @@ from engine.model.portable_math import log1p
 from engine.model.primitives import BY_NAME, CODES
 from engine.model.primitives.spec import RuleContext
 from engine.model.rng import MODE_KEYED, decision_keys
-from engine.months import days_array, year_of
 
 Params = namedtuple("Params", ["run", "products", "groups", "months", "admit_p", "rules", "rule_prod", "gates"])
 

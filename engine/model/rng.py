@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine.core.domain import MODE_KEYED, MODE_SEQUENTIAL  # noqa: F401 - re-exported for the model
 from engine.model.jit import jit, jit_call
 from engine.model.portable_math import log1p
 
@@ -89,8 +90,6 @@ P_FOLLOWUP_CLEANING = POPULATION_DECISIONS["followup_cleaning"]
 P_FOLLOWUP_TASK = POPULATION_DECISIONS["followup_task"]
 P_FOLLOWUP_SLOT_ID = POPULATION_DECISIONS["followup_slot_id"]
 
-MODE_KEYED = 0
-MODE_SEQUENTIAL = 1
 
 _M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 

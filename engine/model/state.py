@@ -14,8 +14,8 @@ from collections import namedtuple
 import numpy as np
 import polars as pl
 
-from engine.domain import FLAGS, FREQUENCIES, FUNDING, HO_TASKS, S_ACTIVE, S_PENDING, SLOT_KINDS
-from engine.errors import InputError
+from engine.core.domain import FLAGS, FREQUENCIES, FUNDING, HO_TASKS, S_ACTIVE, S_PENDING, SLOT_KINDS
+from engine.core.errors import InputError
 from engine.model.layout import CLIENT, SLOT
 from rules.policy import Policy
 
@@ -53,7 +53,7 @@ COLUMNS = {
     "funding": ("slots", "code", "0 zin, 1 pgb"),
     "subcontracted": ("slots", "flag", "provider subcontracts"),
     "frequency": ("slots", "code", "HO frequency: 0 weekly, 1 biweekly"),
-    "end_reason": ("slots", "code", "engine.domain.END_REASONS"),
+    "end_reason": ("slots", "code", "engine.core.domain.END_REASONS"),
 }
 assert set(COLUMNS) == set(CLIENT.names) | set(SLOT.names), "every record field is registered"
 

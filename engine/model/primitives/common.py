@@ -9,7 +9,7 @@ Draws are keyed by the rule's stable key, so a rule meets the same luck alone an
 
 import numpy as np
 
-from engine.domain import R_WLZ, S_ACTIVE
+from engine.core.domain import R_WLZ, S_ACTIVE
 from engine.model.arrangement import bit, end_arrangement, weekly_base_cents
 from engine.model.jit import jit
 from engine.model.layout import (

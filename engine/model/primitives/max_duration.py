@@ -6,7 +6,7 @@ rest steps down to a named lower step (`step_down_to`, per product)."""
 
 import numpy as np
 
-from engine.domain import R_RULE_END, S_ACTIVE
+from engine.core.domain import R_RULE_END, S_ACTIVE
 from engine.model.arrangement import end_arrangement
 from engine.model.jit import jit
 from engine.model.layout import AFF_ENDED, EV_ENDED, EV_PHASE_OUT, EV_SHORTENED, EV_STEPPED_DOWN, MO_REINDICATION, X_APPLIES, X_LEAVES

@@ -2,12 +2,12 @@
 reindication, and at the `date` moment for existing indications when their transition
 period ends."""
 
-from engine.domain import HO_TASKS
+from engine.core.domain import HO_TASKS
 from engine.model.jit import jit
 from engine.model.primitives.common import has_tasks, remove_tasks, standing, stands
 from engine.model.primitives.spec import Packed, Param, Primitive
 
-I_TASKS = 0  # bit mask of engine.domain.HO_TASKS
+I_TASKS = 0  # bit mask of engine.core.domain.HO_TASKS
 
 
 def pack(params: dict, ctx) -> Packed:

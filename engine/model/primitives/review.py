@@ -3,14 +3,14 @@ one month of the window, drawn ahead) and drop named tasks for a share of them."
 
 import numpy as np
 
-from engine.domain import HO_TASKS
+from engine.core.domain import HO_TASKS
 from engine.model.jit import jit
 from engine.model.layout import EV_REVIEWED
 from engine.model.primitives.common import book_event, has_tasks, remove_tasks, standing, stands
 from engine.model.primitives.spec import Packed, Param, Primitive
 from engine.model.rng import D_REVIEW_MONTH, D_RULE_SHARE, draw
 
-I_TASKS = 0  # bit mask of engine.domain.HO_TASKS
+I_TASKS = 0  # bit mask of engine.core.domain.HO_TASKS
 I_WINDOW = 1  # months
 F_SHARE = 0  # share of reviewed clients who lose the tasks
 

@@ -4,15 +4,15 @@ minutes, priced at the catalogue's biweekly step."""
 
 import numpy as np
 
-from engine.domain import FLAGS, FREQUENCIES, T_CLEANING
+from engine.core.domain import FLAGS, FREQUENCIES, T_CLEANING
 from engine.model.jit import jit
 from engine.model.layout import EV_FREQUENCY
 from engine.model.primitives.common import reprice, standing, stands
 from engine.model.primitives.spec import Packed, Param, Primitive
 
-I_FREQUENCY = 0  # engine.domain.FREQUENCIES index
+I_FREQUENCY = 0  # engine.core.domain.FREQUENCIES index
 I_CLEANING_MINUTES = 1  # cleaning minutes after the change (per two weeks when biweekly)
-I_REQUIRE_FLAGS = 2  # bit mask of engine.domain.FLAGS the client must have
+I_REQUIRE_FLAGS = 2  # bit mask of engine.core.domain.FLAGS the client must have
 F_MAX_CLEANING = 0  # eligible when cleaning minutes a week are at most this
 
 

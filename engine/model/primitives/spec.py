@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.domain import FLAGS, FREQUENCIES, HO_TASKS
+from engine.core.domain import FLAGS, FREQUENCIES, HO_TASKS
 
 REQUIRED = ...
 VOCABULARIES = {"ho_tasks": HO_TASKS, "flags": FLAGS, "frequencies": FREQUENCIES}
@@ -93,7 +93,7 @@ class Primitive:
     needs_ho: bool = False  # a household-help product must be in scope
 
     def read_params(self, sec, ctx: RuleContext) -> dict:
-        """Read and check the `params` table of a rule (`sec`: an engine.params.Section)."""
+        """Read and check the `params` table of a rule (`sec`: an engine.core.sourced.Section)."""
         if self.needs_ho and not ctx.ho_products:
             raise sec.error(None, f"{self.name} needs a household-help product in scope")
         out: dict[str, Any] = {}

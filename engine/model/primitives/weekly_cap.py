@@ -7,7 +7,7 @@ amounts, not to the ceiling) or in base-year euros (`indexed = true`)."""
 
 import numpy as np
 
-from engine.domain import S_ACTIVE
+from engine.core.domain import S_ACTIVE
 from engine.model.jit import jit
 from engine.model.layout import AFF_REDUCED, EV_CAPPED
 from engine.model.primitives.common import book_event, in_scope, mark_affected, standing, stands

@@ -1,0 +1,81 @@
+"""What the commands share: run options, scenario specs from arguments, `--set` values, and
+registering a finished folder in the run catalog."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from engine.core.errors import InputError
+from engine.core.months import parse_month
+
+
+def parse_set(values: list[str] | None) -> dict:
+    out = {}
+    for item in values or []:
+        if "=" not in item:
+            raise InputError("--set", f"{item!r} has no '='", "NAME=VALUE, e.g. groups.ouderen.stock=17000")
+        name, raw = item.split("=", 1)
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        out[name.strip()] = value
+    return out
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--profile", default=None, help="profile name (synthetic_population/profiles/NAME.toml) or path; default: rotterdam")
+    p.add_argument("--start", default=None, help="first month, YYYY-MM (default: the profile's stock month, 2024-01)")
+    p.add_argument("--months", type=int, default=None, help="horizon in months (default 48)")
+    p.add_argument("--seed", type=int, default=None, help="simulation seed: what happens to people (default 1)")
+    p.add_argument("--population-seed", type=int, default=None, help="population seed: who exists, incl. the inflow pool (default 1)")
+    p.add_argument("--population", default=None, metavar="FILE", help="a population file from `caseload population generate`, or a client extract (.csv/.parquet; see `caseload population validate`) as the start stock")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE", help="override a parameter by its dotted name (see `caseload params`); repeatable")
+    p.add_argument("--threads", type=int, default=None, help="kernel threads (default: all cores); results do not depend on it")
+    p.add_argument("--rng", choices=["keyed", "sequential"], default="keyed", help="keyed common random numbers (default) or one sequential stream per client")
+
+
+def spec_from_args(args):
+    from engine.core.scenario import RunSpec, load_scenario
+    from engine.model.rng import MODE_KEYED, MODE_SEQUENTIAL
+
+    spec = load_scenario(args.scenario) if getattr(args, "scenario", None) else RunSpec()
+    if getattr(args, "measure", None):
+        spec.measures = [*spec.measures, *args.measure]
+        if spec.name == "baseline":
+            spec.name = "measures"
+    if args.profile:
+        spec.profile = args.profile
+    if args.start is not None:
+        spec.start = parse_month(args.start, "--start")
+    if args.months is not None:
+        spec.months = args.months
+    if args.seed is not None:
+        spec.seed = args.seed
+    if args.population_seed is not None:
+        spec.population_seed = args.population_seed
+    if args.population:
+        spec.population_file = args.population
+    spec.overrides = parse_set(args.set)
+    spec.threads = args.threads
+    spec.rng_mode = MODE_SEQUENTIAL if args.rng == "sequential" else MODE_KEYED
+    if args.threads is not None and args.threads < 1:
+        raise InputError("--threads", f"{args.threads}", "at least 1")
+    spec.validate()
+    return spec
+
+
+def register_folder(path: Path, args, prog=None) -> str | None:
+    """Register a complete folder in the run catalog; a failure is a warning (the folder is
+    the source of truth and `caseload runs rebuild` picks it up)."""
+    from engine.outputs.catalog import try_register
+
+    cat, why = try_register(path, getattr(args, "catalog", None))
+    if prog:
+        prog("catalog")
+    if why and not args.quiet:
+        print(f"caseload: warning: {path} is complete but not in the catalog {cat}: {why}; `caseload runs rebuild` adds it", file=sys.stderr)
+    return None if cat is None or why else str(cat)

@@ -1,0 +1,127 @@
+"""`caseload experiment` and `caseload sensitivity`: savings per measure per budget year,
+with replications, attribution and one-at-a-time sensitivity (engine.simulation.experiment,
+engine.simulation.sensitivity)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+from pathlib import Path
+
+from engine.core.errors import InputError
+
+EPILOG_EXPERIMENT = """examples:
+  caseload experiment runs/scenarios/boz-2024-experiment.toml
+        5 measures, exact Shapley (32 combinations), 20 replications, local process pool
+  caseload experiment runs/scenarios/boz-2024-experiment.toml --replications 3 --run-id quick
+  caseload experiment FILE --backend inprocess            one process, all cores
+  caseload experiment FILE --backend ray                  a local Ray instance
+  caseload experiment FILE --backend ray --address 10.0.0.5:6379   an existing Ray cluster
+"""
+
+EPILOG_SENSITIVITY = """examples:
+  caseload sensitivity runs/scenarios/boz-2024-experiment.toml \\
+      --vary ho_provider_review.params.share=0.1:0.5 \\
+      --vary groups.ouderen.inflow_per_year=4000:5600
+  caseload sensitivity runs/scenarios/boz-2024-experiment.toml --file runs/scenarios/boz-2024-sensitivity.toml
+Names: `caseload params` lists every profile and policy parameter; a measure's rule keys
+are <rule>.<key>, e.g. wmo_weekly_cap_800.params.cap_eur_w.
+"""
+
+
+def _backend_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", choices=["process", "inprocess", "ray"], default="process", help="where sub-runs run: a local process pool (default), this process, or Ray; results are identical")
+    p.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core); results do not depend on it")
+    p.add_argument("--address", default=None, metavar="HOST:PORT", help="a running Ray cluster's head (with --backend ray); default: start a local Ray instance")
+    p.add_argument("--out", default="runs/out", help="folder for the result folder (default runs/out)")
+    p.add_argument("--run-id", default=None, help="name of the result folder (default NAME-DATE-TIME)")
+    p.add_argument("--catalog", default=None, metavar="FILE", help="register the result in this catalog (default: $CASELOAD_CATALOG, else catalog.duckdb beside --out; 'off': none)")
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    p.add_argument("--json", action="store_true", help="print a machine-readable summary")
+
+
+def _result_id(args, default: str) -> str:
+    """The result folder's name; refused before any work if it is not a plain name or exists."""
+    if args.run_id and ("/" in args.run_id or args.run_id.startswith(".")):
+        raise InputError("--run-id", f"{args.run_id!r}", "a plain folder name")
+    run_id = args.run_id or default
+    if (Path(args.out) / run_id).exists():
+        raise InputError(str(Path(args.out) / run_id), "a folder with this id exists already", "another --run-id, or remove the folder")
+    return run_id
+
+
+def _finish(args, tables: dict, manifest: dict, kind: str, table: str, printer) -> int:
+    """Write the folder atomically, register it, print the summary (or JSON)."""
+    from engine.cli.common import register_folder
+    from engine.simulation.experiment import write_experiment
+
+    path = write_experiment(tables, manifest, Path(args.out), manifest["run_id"])
+    register_folder(path, args)  # a catalog failure is a warning: the folder is the source of truth
+    if args.json:
+        print(json.dumps({f"{kind}_dir": str(path), "manifest": manifest, table: tables[table].to_dicts()}, indent=2, default=str))
+    elif not args.quiet:
+        printer(tables[table], manifest, path)
+    return 0
+
+
+def cmd_experiment(args) -> int:
+    from engine.reports import terminal as report
+    from engine.simulation.experiment import experiment_id, load_experiment, manifest_for, run_experiment
+
+    spec = load_experiment(args.file)
+    if args.replications is not None:
+        if args.replications < 1:
+            raise InputError("--replications", f"{args.replications}", "at least 1")
+        spec.seeds = list(range(spec.seeds[0], spec.seeds[0] + args.replications))
+    run_id = _result_id(args, experiment_id(spec))
+    with report.Bar(args.quiet, f"{spec.name}: sub-runs") as bar:
+        tables, info, ctx = run_experiment(spec, backend=args.backend, workers=args.workers, address=args.address, progress=bar.advance, on_plan=bar.total)
+    manifest = manifest_for(spec, ctx, run_id, info["backend"], info["workers"], info["timings"], info["subruns"])
+    return _finish(args, tables, manifest, "experiment", "savings", report.print_experiment)
+
+
+def cmd_sensitivity(args) -> int:
+    from engine.reports import terminal as report
+    from engine.simulation.experiment import load_experiment
+    from engine.simulation.sensitivity import load_vary_file, parse_vary, run_sensitivity
+
+    spec = load_experiment(args.file)
+    varies = parse_vary(args.vary) + (load_vary_file(args.vary_file) if args.vary_file else [])
+    seeds = None
+    if args.seeds:
+        try:
+            seeds = [int(s) for s in args.seeds.split(",")]
+        except ValueError:
+            raise InputError("--seeds", f"{args.seeds!r}", "comma-separated whole numbers, e.g. 1,2,3") from None
+    run_id = _result_id(args, f"{spec.name}-sensitivity-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}")
+    with report.Bar(args.quiet, f"{spec.name}: sensitivity sub-runs") as bar:
+        tables, manifest = run_sensitivity(spec, varies, seeds, backend=args.backend, workers=args.workers, address=args.address, progress=bar.advance, on_plan=bar.total)
+    manifest["run_id"] = run_id
+    return _finish(args, tables, manifest, "sensitivity", "sensitivity", report.print_sensitivity)
+
+
+def register(sub) -> None:
+    e = sub.add_parser(
+        "experiment",
+        help="savings per measure per budget year: standalone, Shapley share in the package, interaction; with replications",
+        epilog=EPILOG_EXPERIMENT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    e.add_argument("file", help="an experiment file (runs/scenarios/*-experiment.toml)")
+    e.add_argument("--replications", type=int, default=None, help="override the file's number of simulation seeds (from its first seed)")
+    _backend_options(e)
+    e.set_defaults(func=cmd_experiment)
+
+    s = sub.add_parser(
+        "sensitivity",
+        help="one-at-a-time changes of named assumptions: the swing of each measure's saving (tornado data)",
+        epilog=EPILOG_SENSITIVITY,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    s.add_argument("file", help="an experiment file: its baseline, measures and first seed")
+    s.add_argument("--vary", action="append", metavar="NAME=LOW:HIGH", help="an assumption and its low and high value; repeatable")
+    s.add_argument("--file", dest="vary_file", default=None, metavar="VARY.toml", help="a file of [[vary]] tables (name, low, high)")
+    s.add_argument("--seeds", default=None, help="simulation seeds to average over, comma-separated (default: the experiment's first seed)")
+    _backend_options(s)
+    s.set_defaults(func=cmd_sensitivity)

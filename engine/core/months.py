@@ -1,0 +1,50 @@
+"""Month arithmetic. A month is an int: (year - 2000) * 12 + (month - 1).
+
+Everything in the kernel counts in these month indices (int16 in state arrays), so the
+kernel never parses a date. `parse_month` is the one place a "YYYY-MM" string becomes a month.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+
+import numpy as np
+
+from engine.core.errors import InputError
+
+EPOCH_YEAR = 2000
+_MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+def month_index(year: int, month: int) -> int:
+    return (year - EPOCH_YEAR) * 12 + (month - 1)
+
+
+def parse_month(text: str, where: str = "month") -> int:
+    """'2024-07' -> month index; a clear InputError otherwise."""
+    m = _MONTH_RE.match(str(text).strip())
+    if not m or not 1 <= int(m.group(2)) <= 12:
+        raise InputError(where, f"{text!r} is not a month", "YYYY-MM, e.g. 2024-01")
+    return month_index(int(m.group(1)), int(m.group(2)))
+
+
+def year_of(m: int) -> int:
+    return EPOCH_YEAR + m // 12
+
+
+def month_of(m: int) -> int:
+    return m % 12 + 1
+
+
+def format_month(m: int) -> str:
+    return f"{year_of(m):04d}-{month_of(m):02d}"
+
+
+def days_in_month(m: int) -> int:
+    return calendar.monthrange(year_of(m), month_of(m))[1]
+
+
+def days_array(start: int, n: int) -> np.ndarray:
+    """Days in each month of a horizon, int64, for cost accrual."""
+    return np.array([days_in_month(start + t) for t in range(n)], dtype=np.int64)

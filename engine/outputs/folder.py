@@ -1,0 +1,189 @@
+"""The output-folder contract, in one place: a folder (run, comparison, experiment,
+sensitivity) is written to a temporary name and renamed when complete, so nothing
+half-written is ever left under its final name; its kind, the files a complete folder of
+each kind holds, its manifest, and opening one by path or id with one clear error for a
+missing folder or file. Folders are the source of truth; the catalog only indexes them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from engine.core.errors import InputError
+
+PARTIAL_PREFIX = ".partial-"
+
+KINDS = ("run", "comparison", "experiment", "sensitivity")
+
+# The files a complete folder of each kind must hold (beside manifest.json).
+REQUIRED = {
+    "run": ("clients", "arrangements", "arrangements_yearly", "summary"),
+    "comparison": ("comparison", "comparison_yearly"),
+    "experiment": ("savings", "savings_by_seed", "baseline_yearly"),
+    "sensitivity": ("sensitivity",),
+}
+
+
+def manifest_kind(manifest: dict) -> str:
+    """A manifest's kind; run manifests have no `kind` key."""
+    return manifest.get("kind", "run")
+
+
+@contextlib.contextmanager
+def atomic_folder(final: Path):
+    """Yield a temporary folder beside `final`; rename it to `final` on success."""
+    final = Path(final)
+    if final.exists():
+        raise InputError(str(final), "a run folder with this id exists already", "another --run-id, or remove the folder")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.parent / f"{PARTIAL_PREFIX}{final.name}-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def write_parquet(frame: pl.DataFrame, path: Path) -> None:
+    frame.write_parquet(path, compression="zstd", statistics=True)
+
+
+def write_json(obj, path: Path) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(obj, fh, indent=2, sort_keys=False, default=str)
+        fh.write("\n")
+
+
+def read_manifest(run_dir: Path) -> dict:
+    path = Path(run_dir) / "manifest.json"
+    if not path.exists():
+        raise InputError(str(run_dir), "not a complete run folder: manifest.json is missing")
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+@dataclass
+class Folder:
+    path: Path
+    kind: str
+    manifest: dict
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def run_id(self) -> str:
+        return self.path.name
+
+    def has(self, name: str) -> bool:
+        return (self.path / f"{name}.parquet").exists()
+
+    def table(self, name: str) -> pl.DataFrame:
+        if name not in self._cache:
+            p = self.path / f"{name}.parquet"
+            if not p.exists():
+                raise InputError(str(self.path), f"the {self.kind} folder is missing {name}.parquet", f"a complete {self.kind} folder as `caseload` writes it")
+            try:
+                self._cache[name] = pl.read_parquet(p)
+            except Exception as exc:  # noqa: BLE001
+                raise InputError(str(p), f"not a readable Parquet file: {str(exc).splitlines()[0]}") from None
+        return self._cache[name]
+
+    def title(self) -> str:
+        m = self.manifest
+        if self.kind == "run":
+            return m.get("scenario", {}).get("name") or self.run_id
+        if self.kind == "comparison":
+            return f"{m['measure']['scenario'].get('name')} versus {m['baseline']['scenario'].get('name')}"
+        return m.get("experiment", {}).get("name") or self.run_id
+
+
+def _lookup_catalog(ref: str, out_dir: Path, catalog: Path | None) -> Path | None:
+    from engine.outputs.catalog import catalog_path, reading
+
+    cat = catalog_path(catalog=catalog, out_dir=out_dir)
+    if cat is None or not cat.exists():
+        return None
+    try:
+        with reading(cat) as con:
+            row = con.execute("SELECT path FROM runs WHERE run_id = ?", [ref]).fetchone()
+    except Exception:  # noqa: BLE001 - the catalog is a convenience here; folders decide
+        return None
+    return Path(row[0]) if row else None
+
+
+def resolve(ref: str, out_dir: Path = Path("runs/out"), catalog: Path | None = None) -> Path:
+    """A folder path, a folder name under `out_dir`, or a run id the catalog knows."""
+    p = Path(ref)
+    if p.is_dir():
+        return p
+    candidate = Path(out_dir) / ref
+    if candidate.is_dir():
+        return candidate
+    found = _lookup_catalog(ref, out_dir, catalog)
+    if found is not None and found.is_dir():
+        return found
+    raise InputError(ref, "unknown run id or folder", f"a folder, or a run id under {out_dir} (see `caseload runs list`)")
+
+
+def open_folder(ref: str, out_dir: Path = Path("runs/out"), catalog: Path | None = None, kinds: tuple[str, ...] = KINDS) -> Folder:
+    path = resolve(ref, out_dir, catalog)
+    if path.name.startswith(PARTIAL_PREFIX):
+        raise InputError(str(path), "an unfinished folder (a run that did not complete)", "a complete folder")
+    mpath = path / "manifest.json"
+    if not mpath.exists():
+        raise InputError(str(path), "not a complete output folder: manifest.json is missing")
+    try:
+        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(str(mpath), f"not valid JSON: {exc}") from None
+    kind = manifest_kind(manifest)
+    if kind not in kinds:
+        raise InputError(str(path), f"a {kind} folder", "a folder of kind " + " or ".join(kinds))
+    for name in REQUIRED.get(kind, ()):
+        if not (path / f"{name}.parquet").exists():
+            raise InputError(str(path), f"the {kind} folder is missing {name}.parquet", f"a complete {kind} folder as `caseload` writes it")
+    return Folder(path, kind, manifest)
+
+
+def policy_for(folder: Folder):
+    """The policy library a folder ran under (for the IV3 mapping and product areas), loaded
+    from the profile the manifest names; None when it cannot be found any more."""
+    from rules.policy import load_policy
+    from synthetic_population.profile import load_profile
+
+    m = folder.manifest
+    if folder.kind == "run":
+        refs = [m.get("spec", {}).get("profile"), m.get("scenario", {}).get("profile")]
+        pol = [m.get("scenario", {}).get("policy")]
+    elif folder.kind == "comparison":
+        refs = [m.get("baseline", {}).get("scenario", {}).get("profile")]
+        base = Path(m.get("baseline", {}).get("run_dir", ""))
+        if (base / "manifest.json").exists():
+            refs.insert(0, json.loads((base / "manifest.json").read_text()).get("spec", {}).get("profile"))
+        pol = [m.get("baseline", {}).get("scenario", {}).get("policy")]
+    else:
+        refs = [m.get("experiment", {}).get("profile")]
+        pol = [m.get("experiment", {}).get("policy")]
+    for ref in refs:
+        if ref:
+            try:
+                return load_profile(ref)[1]
+            except Exception:  # noqa: BLE001
+                continue
+    for ref in pol:
+        if ref:
+            try:
+                return load_policy(ref)
+            except Exception:  # noqa: BLE001
+                continue
+    return None

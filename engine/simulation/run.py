@@ -1,0 +1,181 @@
+"""A run: scenario -> population -> kernel -> aggregates -> run folder.
+
+`execute(spec)` is what `caseload run` calls; `simulate_scenario(spec)` does the same in
+memory (experiments batch these without folders).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import platform
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numba
+import numpy as np
+import polars as pl
+import pyarrow
+
+import engine
+from engine.core.domain import MODE_KEYED
+from engine.core.errors import InputError
+from engine.core.months import format_month
+from engine.core.scenario import RunSpec
+from engine.outputs.folder import atomic_folder, write_json, write_parquet
+from engine.outputs import tables as aggregate
+from engine.simulation.simulate import SimResult, simulate
+from synthetic_population.generator import Population, generate
+from synthetic_population.profile import load_profile
+
+DEFAULT_OUT = Path("runs/out")
+
+
+@dataclass
+class RunResult:
+    spec: RunSpec
+    sim: SimResult
+    population: Population
+    tables: dict[str, pl.DataFrame]
+    manifest: dict
+
+
+def _file_hash(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def simulate_scenario(spec: RunSpec, population: Population | None = None, progress=None) -> RunResult:
+    spec.validate()
+    timings = {}
+    t0 = time.perf_counter()
+    profile, policy = load_profile(spec.profile, spec.overrides)
+    start = profile.start if spec.start is None else spec.start
+    timings["load_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    if population is None:
+        if spec.population_file:
+            from synthetic_population.extract import load_population_file
+
+            population = load_population_file(Path(spec.population_file), profile, policy, spec.population_seed, spec.months, spec.start)
+            if population.meta.get("source") == "extract":
+                start = population.start  # an extract's month is the run's start
+        else:
+            population = generate(profile, policy, spec.population_seed, spec.months, start)
+    timings["population_s"] = time.perf_counter() - t0
+    if progress:
+        progress("population", population)
+    measures = load_measures(spec, profile, policy)
+    on_compile = (lambda: progress("compiling")) if progress else None
+    sim = simulate(profile, policy, population, start, spec.months, spec.seed, measures=measures, rng_mode=spec.rng_mode, threads=spec.threads,
+                   on_compile=on_compile)
+    timings.update(sim.timings)
+    t0 = time.perf_counter()
+    groups = profile.group_codes
+    domains = [g.domain for g in profile.groups]
+    arrangements = aggregate.arrangements_frame(sim.arr, start, policy, groups, domains)
+    clients = aggregate.clients_frame(sim.cli, start, groups, domains)
+    served = aggregate.served_frame(sim.served_half, sim.served_year, start, spec.months, groups)
+    arr_y = aggregate.arrangements_yearly(arrangements)
+    tables = {
+        "clients": clients,
+        "arrangements": arrangements,
+        "served": served,
+        "clients_yearly": aggregate.clients_yearly(clients, served),
+        "arrangements_yearly": arr_y,
+        "summary": aggregate.summary_by_domain_year(arr_y, served),
+        "events": aggregate.events_frame(sim.events, start, [r for ms in measures for r in ms.rules], policy, groups),
+        "affected": aggregate.affected_frame(sim.affected, measures, groups, domains),
+    }
+    timings["aggregate_s"] = time.perf_counter() - t0
+    manifest = {
+        "caseload_version": engine.__version__,
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "scenario": {
+            "name": spec.name,
+            "profile": profile.name,
+            "policy": policy.name,
+            "measures": [{"name": ms.name, "number": ms.number, "title": ms.title, "source": ms.source, "file": str(ms.path), "rules": [r.name for r in ms.rules]} for ms in measures],
+            "measure_overrides": spec.measure_overrides,
+            "description": spec.description,
+            "file": spec.scenario_file,
+            "start": format_month(start),
+            "months": spec.months,
+            "overrides": spec.overrides,
+        },
+        "seeds": {"simulation": spec.seed, "population": population.meta.get("population_seed", spec.population_seed)},
+        "rng_mode": "keyed" if spec.rng_mode == MODE_KEYED else "sequential",
+        "hashes": {
+            "profile_file": _file_hash(profile.path),
+            "policy_file": _file_hash(policy.path),
+            "fitted_file": _file_hash(profile.fitted_path) if profile.fitted_path else None,
+            "population": population.fingerprint(),
+        },
+        "population": {
+            "source": population.meta.get("source", "synthetic"),
+            "file": spec.population_file,
+            "clients": population.n_clients,
+            "arrangement_slots": population.n_arrangements,
+        },
+        "active_arrangement_months": sim.active_arrangement_months,
+        "timings": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in timings.items()},
+        "versions": {
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "numba": numba.__version__,
+            "polars": pl.__version__,
+            "pyarrow": pyarrow.__version__,
+        },
+        "spec": {k: v for k, v in asdict(spec).items() if k not in ("threads",)},
+    }
+    return RunResult(spec=spec, sim=sim, population=population, tables=tables, manifest=manifest)
+
+
+def load_measures(spec: RunSpec, profile, policy) -> list:
+    """The scenario's measures, validated against the policy catalogue and the profile's
+    groups; `measure_overrides` are routed to the measure holding the rule."""
+    from rules.schema import load_measure
+
+    groups = {g.code: g.domain for g in profile.groups}
+    base = Path(spec.base_dir) if spec.base_dir else None
+    loaded = [load_measure(ref, policy, groups, base=base) for ref in spec.measures]
+    if spec.measure_overrides:
+        by_rule = {r.name: i for i, ms in enumerate(loaded) for r in ms.rules}
+        per_measure: dict[int, dict] = {}
+        for key, value in spec.measure_overrides.items():
+            rule = key.split(".", 1)[0]
+            if rule not in by_rule or "." not in key:
+                raise InputError("measure_overrides", f"unknown rule {rule!r} in {key!r}", "<rule name>.<key>, rules: " + ", ".join(by_rule))
+            per_measure.setdefault(by_rule[rule], {})[key] = value
+        for i, over in per_measure.items():
+            loaded[i] = load_measure(spec.measures[i], policy, groups, overrides=over, base=base)
+    names = [ms.name for ms in loaded]
+    if len(set(names)) != len(names):
+        raise InputError("measures", "a measure is listed twice", "each measure once")
+    return loaded
+
+
+def run_id_for(spec: RunSpec) -> str:
+    digest = hashlib.sha256(json.dumps(asdict(spec), sort_keys=True, default=str).encode()).hexdigest()[:6]
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return f"{spec.name}-{stamp}-{digest}"
+
+
+def write_run(result: RunResult, out_dir: Path, run_id: str | None = None) -> Path:
+    run_id = run_id or run_id_for(result.spec)
+    final = Path(out_dir) / run_id
+    t0 = time.perf_counter()
+    with atomic_folder(final) as tmp:
+        for name, frame in result.tables.items():
+            write_parquet(frame, tmp / f"{name}.parquet")
+        result.manifest["run_id"] = run_id
+        result.manifest["timings"]["write_s"] = round(time.perf_counter() - t0, 4)
+        write_json(result.manifest, tmp / "manifest.json")
+    return final
+
+
+def execute(spec: RunSpec, out_dir: Path = DEFAULT_OUT, run_id: str | None = None, progress=None) -> tuple[RunResult, Path]:
+    result = simulate_scenario(spec, progress=progress)
+    path = write_run(result, out_dir, run_id)
+    return result, path

@@ -1,0 +1,160 @@
+"""Every registered rule primitive: `would_act` is never False where `act` changes anything.
+
+The multi-combination pass (engine.model.combinations) reuses a client's trajectory for a
+combination with more rules on only when none of the extra rules would have acted; a
+`would_act` that says False where its `act` changes the state would silently give a wrong
+sub-run (deciding a client's standing under the rule is not an action: a memo of keyed draws,
+read by that rule alone). Checked here for every module in the registry, over random clients, slots, rule
+standings and phases, months, moments and parameters (drawn from the primitive's declared
+ranges, so a new primitive is covered by adding it to the registry)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from engine.model import hooks
+from engine.model.kernel import weekly_base_cents_all
+from engine.model.layout import MOMENT_BITS, X_UNDECIDED, work_size
+from engine.model.params import compile_params
+from engine.model.primitives import BY_NAME, MODULES
+from engine.model.primitives.spec import REQUIRED, RuleContext
+from engine.model.state import State, build_state, with_rule_state
+from engine.simulation.simulate import allocate_bins
+from rules.schema import load_measure
+from synthetic_population.generator import generate
+from synthetic_population.profile import load_profile
+from tests.helpers import TOY_PROFILE
+
+CASES_PER_PRIMITIVE = 1500
+# where each primitive is exercised: a profile, the measures that use it, a population scale
+WHERE = [
+    (TOY_PROFILE, ["t1_youth_cap", "t2_max_duration", "t3_no_ironing", "t4_review", "t5_wmo_cap"], None),
+    ("rotterdam", ["m16_biweekly_household_help"], 0.01),
+]
+
+
+def _context(profile_ref, measure_refs, scale):
+    profile, policy = load_profile(profile_ref, {"population.scale": scale} if scale else None)
+    pop = generate(profile, policy, 3, 24)
+    groups = {g.code: g.domain for g in profile.groups}
+    measures = [load_measure(ref, policy, groups) for ref in measure_refs]
+    rules = [r for ms in measures for r in ms.rules]
+    P = compile_params(profile, policy, pop.pool_rate, profile.start, 24, 7, rules=rules, measure_names=[ms.name for ms in measures])
+    S = with_rule_state(build_state(pop, policy, profile.group_codes), len(rules))
+    return profile, policy, measures, rules, P, S
+
+
+@pytest.fixture(scope="module")
+def contexts():
+    return [_context(*w) for w in WHERE]
+
+
+def _random_params(spec, rule, rng):
+    """Parameters drawn from the primitive's declared ranges (tables kept as written)."""
+    out = {}
+    for p in spec.params:
+        if p.kind == "number":
+            lo = max(p.lo if p.lo is not None else 0.0, 1.0)
+            hi = p.hi if p.hi is not None else 1e6
+            v = math.exp(rng.uniform(math.log(lo), math.log(hi))) if rng.random() < 0.8 else lo
+            out[p.name] = int(round(v)) if p.integer else v
+        elif p.kind == "share":
+            out[p.name] = float(rng.choice([0.0, 1.0, rng.random()]))
+        elif p.kind == "bool":
+            out[p.name] = bool(rng.random() < 0.5)
+        elif p.kind == "choice":
+            out[p.name] = str(rng.choice(p.vocabulary()))
+        elif p.kind == "names":
+            voc = p.vocabulary()
+            out[p.name] = [v for v in voc if rng.random() < 0.4]
+        else:
+            out[p.name] = rule.params[p.name] if p.default is REQUIRED else rule.params.get(p.name, p.default)
+    return out
+
+
+def _randomise_client(S, P, c, m, r, rng):
+    cl = S.clients[c]
+    cl["flags"] = rng.integers(0, 16)
+    S.rule_c[c, r] = rng.integers(-1, 4)
+    n_products = P.products.shape[0]
+    in_scope = np.nonzero(P.rule_prod[r]["steps"])[0]
+    for a in range(int(cl["arr_lo"]), int(cl["arr_hi"])):
+        s = S.slots[a]
+        s["status"] = rng.choice([1, 1, 1, 1, 2, 0])
+        s["product"] = rng.choice(in_scope) if in_scope.size and rng.random() < 0.7 else rng.integers(0, n_products)
+        s["step"] = rng.integers(0, P.products[s["product"]]["nsteps"])
+        s["minutes"] = rng.integers(0, 160, size=6) * (rng.random(6) < 0.6)
+        s["frequency"] = rng.integers(0, 2)
+        s["since"] = m - rng.integers(0, 80)
+        s["start"] = m - rng.integers(0, 24)
+        s["planned_end"] = m + rng.integers(-2, 40)
+        S.rule_a[a, r] = rng.integers(0, 3)
+    weekly_base_cents_all(S, P)
+
+
+def _same(a: State, b: State) -> bool:
+    return all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+@pytest.mark.parametrize("module", MODULES, ids=[m.SPEC.name for m in MODULES])
+def test_would_act_is_true_wherever_act_changes_the_state(contexts, module):
+    name = module.SPEC.name
+    found = [(ctx, r) for ctx in contexts for r, rule in enumerate(ctx[3]) if rule.primitive == name]
+    assert found, f"no test measure uses primitive {name}: add one to WHERE"
+    rng = np.random.default_rng(12)
+    acted = quiet = 0
+    for k in range(CASES_PER_PRIMITIVE):
+        (profile, policy, measures, rules, P0, S0), r = found[k % len(found)]
+        rule = rules[r]
+        params = _random_params(module.SPEC, rule, rng)
+        start = profile.start
+        P = P0._replace(rules=P0.rules.copy(), rule_prod=P0.rule_prod.copy())
+        packed = module.SPEC.pack(params, RuleContext(policy, rule.products, rule.effective_from))
+        for slot, v in packed.f.items():
+            P.rules[r]["f"][slot] = v
+        for slot, v in packed.i.items():
+            P.rules[r]["i"][slot] = v
+        if rng.random() < 0.5:  # a random scope besides the one written
+            P.rule_prod[r]["steps"] = rng.integers(0, 1 << 4, size=P.rule_prod.shape[1])
+            P.rules[r]["groups"] = np.uint64(rng.integers(0, 1 << 12))
+        S = State(*(x.copy() for x in S0))
+        with_slots = np.nonzero(S.clients["arr_hi"] > S.clients["arr_lo"])[0]
+        c = int(rng.choice(with_slots))
+        t = int(rng.integers(0, 24))
+        m = start + t
+        _randomise_client(S, P, c, m, r, rng)
+        a = int(rng.integers(S.clients[c]["arr_lo"], S.clients[c]["arr_hi"]))
+        moment = MOMENT_BITS[str(rng.choice(list(module.SPEC.moments)))]
+        seq = np.zeros(8, dtype=np.uint64)
+        if moment == MOMENT_BITS["monthly"] and rng.random() < 0.7:  # most often a month the rule is due
+            due = [u for u in range(24) if hooks.due(S, P, a, r, start + u, seq)]
+            if due:
+                t = int(rng.choice(due))
+                m = start + t
+        B = allocate_bins(P, len(profile.groups), len(policy.products), 1, S.n_slots, len(measures))
+        w = np.zeros(work_size(3), dtype=np.int64)
+        before = State(*(x.copy() for x in S))
+        would = hooks.would_act(S, P, c, a, r, m, t, seq, moment)
+        assert _same(before, S), "would_act changed the state"
+        hooks.apply_rule(S, P, B, 0, c, a, r, m, t, w, seq, moment)
+        if before.rule_c[c, r] == X_UNDECIDED:
+            # deciding the client's standing is a memo of keyed draws, the same whenever it is
+            # decided, and read by this rule alone: not an action
+            before.rule_c[c, r] = S.rule_c[c, r]
+        if not _same(before, S):
+            acted += 1
+            assert would, f"{name}: act changed the state where would_act said it would not (case {k})"
+        elif would:
+            quiet += 1
+    assert acted >= 10, f"{name} acted in only {acted} cases: the test has no teeth"
+
+
+def test_every_registered_primitive_declares_moments_and_named_parameters():
+    for m in MODULES:
+        spec = m.SPEC
+        assert spec.name in BY_NAME and set(spec.moments) <= set(MOMENT_BITS)
+        assert spec.params and all(p.doc and p.kind in ("number", "share", "bool", "choice", "names", "table") for p in spec.params)
+        assert callable(m.act) and callable(m.would_act)

@@ -1,0 +1,71 @@
+"""build_state: a population's text codes become the kernel's integer codes; bad codes are
+input errors that name the column (the kernel indexes its bins with these codes unchecked)."""
+
+import polars as pl
+import pytest
+
+from engine.core.errors import InputError
+from engine.model.state import build_state
+from synthetic_population.generator import Population, generate
+from synthetic_population.profile import load_profile
+from tests.helpers import TOY_PROFILE
+
+
+@pytest.fixture(scope="module")
+def toy():
+    profile, policy = load_profile(TOY_PROFILE)
+    return profile, policy, generate(profile, policy, 3, 12)
+
+
+def _with(pop: Population, frame: str, col: str, row: int, value) -> Population:
+    df = getattr(pop, frame)
+    df = df.with_columns(pl.when(pl.int_range(pl.len()) == row).then(pl.lit(value, dtype=df[col].dtype)).otherwise(pl.col(col)).alias(col))
+    parts = {"clients": pop.clients, "arrangements": pop.arrangements, frame: df}
+    return Population(parts["clients"], parts["arrangements"], pop.pool_rate, pop.group_codes, pop.start, pop.months)
+
+
+def test_codes_map_to_the_policy_catalogue(toy):
+    profile, policy, pop = toy
+    s = build_state(pop, policy, profile.group_codes)
+    products = policy.product_codes
+    got = [(products[p], policy.product(products[p]).steps[st].code) for p, st in zip(s.product.tolist(), s.step.tolist(), strict=True)]
+    assert got == list(zip(pop.arrangements["product"].to_list(), pop.arrangements["step"].to_list(), strict=True))
+
+
+@pytest.mark.parametrize(
+    "col, value, message",
+    [
+        ("product", "nope", "arrangements.product: unknown code(s) ['nope']"),
+        ("product", None, "arrangements.product: missing"),
+        ("slot_kind", "weird", "arrangements.slot_kind: unknown code(s) ['weird']"),
+        ("funding", "x", "arrangements.funding: unknown code(s) ['x']"),
+    ],
+)
+def test_bad_arrangement_codes_are_input_errors(toy, col, value, message):
+    profile, policy, pop = toy
+    with pytest.raises(InputError) as err:
+        build_state(_with(pop, "arrangements", col, 3, value), policy, profile.group_codes)
+    assert message in str(err.value)
+
+
+def test_a_step_the_product_does_not_have_is_an_input_error(toy):
+    profile, policy, pop = toy
+    ar = pop.arrangements
+    row = ar.with_row_index().filter(pl.col("product") == "beg")["index"][0]
+    for value in ["zz", "ho1", None]:
+        with pytest.raises(InputError, match=r"arrangements.step of beg: unknown code\(s\)"):
+            build_state(_with(pop, "arrangements", "step", row, value), policy, profile.group_codes)
+
+
+def test_a_missing_ho_step_is_taken_from_the_minutes(toy):
+    profile, policy, pop = toy
+    row = pop.arrangements.with_row_index().filter(pl.col("product") == "ho")["index"][0]
+    build_state(_with(pop, "arrangements", "step", row, None), policy, profile.group_codes)
+
+
+def test_a_wmo_arrangement_needs_a_wmo_group(toy):
+    profile, policy, pop = toy
+    owner = pop.arrangements.filter(pl.col("product") == "ho")["client_id"][0]
+    row = pop.clients.with_row_index().filter(pl.col("client_id") == owner)["index"][0]
+    with pytest.raises(InputError, match="clients.wmo_group: missing for client"):
+        build_state(_with(pop, "clients", "wmo_group", row, None), policy, profile.group_codes)
