@@ -40,6 +40,8 @@ def kernel_inputs(default_profile, default_population):
     n_chunks = numba.get_num_threads() * CHUNKS_PER_THREAD
 
     def bins():
-        return allocate_bins(params, len(profile.groups), len(policy.products), n_chunks, state.n_slots)
+        return allocate_bins(
+            params, len(profile.groups), len(policy.products), n_chunks, state.n_slots
+        )
 
     return state, params, bins, n_chunks

@@ -26,7 +26,13 @@ EXPERIMENT = ROOT / "runs" / "scenarios" / "boz-2024-experiment.toml"
 
 def run(args: list[str]) -> tuple[float, int]:
     t0 = time.perf_counter()
-    p = subprocess.Popen([sys.executable, "-m", "engine.cli", *args], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [sys.executable, "-m", "engine.cli", *args],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     _, status, usage = os.wait4(p.pid, 0)
     wall = time.perf_counter() - t0
     if os.waitstatus_to_exitcode(status) != 0:
@@ -35,7 +41,9 @@ def run(args: list[str]) -> tuple[float, int]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--out", help="JSON file to write")
     ap.add_argument("--backend", default="process", choices=["process", "inprocess", "ray"])
     ap.add_argument("--workers", type=int, default=None)
@@ -43,10 +51,35 @@ def main() -> int:
     args = ap.parse_args()
     extra = ["--backend", args.backend] + (["--workers", str(args.workers)] if args.workers else [])
     with tempfile.TemporaryDirectory() as tmp:
-        run(["experiment", str(EXPERIMENT), "--replications", "1", "--out", tmp, "--run-id", "warm", "--quiet", *extra])  # loads/compiles the cache
+        run(
+            [
+                "experiment",
+                str(EXPERIMENT),
+                "--replications",
+                "1",
+                "--out",
+                tmp,
+                "--run-id",
+                "warm",
+                "--quiet",
+                *extra,
+            ]
+        )  # loads/compiles the cache
         load0 = os.getloadavg()
         reps = ["--replications", str(args.replications)] if args.replications else []
-        wall, rss = run(["experiment", str(EXPERIMENT), *reps, "--out", tmp, "--run-id", "bench", "--quiet", *extra])
+        wall, rss = run(
+            [
+                "experiment",
+                str(EXPERIMENT),
+                *reps,
+                "--out",
+                tmp,
+                "--run-id",
+                "bench",
+                "--quiet",
+                *extra,
+            ]
+        )
         manifest = json.loads((Path(tmp) / "bench" / "manifest.json").read_text())
     result = {
         "experiment": str(EXPERIMENT.relative_to(ROOT)),

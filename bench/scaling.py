@@ -26,6 +26,7 @@ The machine is shared: figures are noisy; the load average is recorded beside th
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -37,7 +38,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SIZES = {"default": 1.0, "10x": 10.0, "national": 14.0}  # scale 14: about 2.5 million arrangement slots
+SIZES = {
+    "default": 1.0,
+    "10x": 10.0,
+    "national": 14.0,
+}  # scale 14: about 2.5 million arrangement slots
 MONTHS = 48
 CRN_OVERRIDE = {"products.begeleiding.goal_hazard_m": 0.012}  # baseline 0.014
 
@@ -48,7 +53,12 @@ def child_kernel(scale: float, repeats: int) -> dict:
 
     from engine.model.kernel import run_kernel, weekly_base_cents_all
     from engine.model.state import copy_state
-    from engine.simulation.simulate import CHUNKS_PER_THREAD, allocate_bins, build_state, compile_params
+    from engine.simulation.simulate import (
+        CHUNKS_PER_THREAD,
+        allocate_bins,
+        build_state,
+        compile_params,
+    )
     from synthetic_population.generator import generate
     from synthetic_population.profile import load_profile
 
@@ -78,7 +88,9 @@ def child_kernel(scale: float, repeats: int) -> dict:
         "kernel_s_all": [round(x, 4) for x in times],
         "arrangement_months_per_s": round(am / best),
         "kernel_cpu_s_best": round(min(cpus), 4),
-        "arrangement_months_per_cpu_s_per_thread": round(am / (min(cpus) / numba.get_num_threads())),
+        "arrangement_months_per_cpu_s_per_thread": round(
+            am / (min(cpus) / numba.get_num_threads())
+        ),
         "threads": numba.get_num_threads(),
     }
 
@@ -100,21 +112,43 @@ def _run(cmd: list[str], env: dict | None = None) -> tuple[float, int, str]:
         return wall, usage.ru_maxrss, out.read()
 
 
-def _cli_run(scale: float, out_dir: str, run_id: str, env: dict | None = None) -> tuple[float, int, dict]:
-    cmd = [sys.executable, "-m", "engine.cli", "run", "--months", str(MONTHS), "--set", f"population.scale={scale}", "--out", out_dir, "--run-id", run_id, "--json"]
+def _cli_run(
+    scale: float, out_dir: str, run_id: str, env: dict | None = None
+) -> tuple[float, int, dict]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "engine.cli",
+        "run",
+        "--months",
+        str(MONTHS),
+        "--set",
+        f"population.scale={scale}",
+        "--out",
+        out_dir,
+        "--run-id",
+        run_id,
+        "--json",
+    ]
     wall, rss, stdout = _run(cmd, env)
     summary = json.loads(stdout)
     manifest = json.loads((Path(summary["run_dir"]) / "manifest.json").read_text())
     return wall, rss, manifest
 
 
-def measure_size(name: str, scale: float, repeats: int, e2e_repeats: int, compile_time: bool) -> dict:
+def measure_size(
+    name: str, scale: float, repeats: int, e2e_repeats: int, compile_time: bool
+) -> dict:
     print(f"[{name}] scale {scale}: kernel ...", flush=True)
-    _, _, stdout = _run([sys.executable, __file__, "--child-kernel", str(scale), "--repeats", str(repeats)])
+    _, _, stdout = _run(
+        [sys.executable, __file__, "--child-kernel", str(scale), "--repeats", str(repeats)]
+    )
     row = {"size": name, "scale": scale, **json.loads(stdout)}
     print(f"[{name}] end to end ...", flush=True)
     with tempfile.TemporaryDirectory() as out_dir:
-        runs = [_cli_run(scale, out_dir, f"warm{i}") for i in range(e2e_repeats + 1)][1:]  # the first warms the cache
+        runs = [_cli_run(scale, out_dir, f"warm{i}") for i in range(e2e_repeats + 1)][
+            1:
+        ]  # the first warms the cache
         walls = [w for w, _, _ in runs]
         best = min(range(len(runs)), key=lambda i: walls[i])
         row["e2e_s_best"] = round(walls[best], 3)
@@ -124,7 +158,9 @@ def measure_size(name: str, scale: float, repeats: int, e2e_repeats: int, compil
         if compile_time:
             print(f"[{name}] cold cache ...", flush=True)
             with tempfile.TemporaryDirectory() as cache:
-                cold, _, _ = _cli_run(scale, out_dir, "cold", env={**os.environ, "NUMBA_CACHE_DIR": cache})
+                cold, _, _ = _cli_run(
+                    scale, out_dir, "cold", env={**os.environ, "NUMBA_CACHE_DIR": cache}
+                )
             row["e2e_cold_s"] = round(cold, 3)
             row["compile_s"] = round(cold - walls[best], 3)
     return row
@@ -144,13 +180,35 @@ def crn_spread(seeds: int, override: dict = CRN_OVERRIDE) -> dict:
     measure, policy_m = load_profile("rotterdam", override)
     pop = generate(base, policy, 1, MONTHS)
     state = build_state(pop, policy, base.group_codes)
-    baseline_values = {k: next(r.value for r in base.register if r.name in (k, f"profile.{k}")) for k in override}
-    out = {"measure": override, "baseline_values": baseline_values, "seeds": seeds, "cost": "total gross EUR over 48 months, default profile"}
-    for label, mode, other in (("keyed", MODE_KEYED, 0), ("sequential", MODE_SEQUENTIAL, 0), ("independent", MODE_KEYED, 10_000)):
+    baseline_values = {
+        k: next(r.value for r in base.register if r.name in (k, f"profile.{k}")) for k in override
+    }
+    out = {
+        "measure": override,
+        "baseline_values": baseline_values,
+        "seeds": seeds,
+        "cost": "total gross EUR over 48 months, default profile",
+    }
+    for label, mode, other in (
+        ("keyed", MODE_KEYED, 0),
+        ("sequential", MODE_SEQUENTIAL, 0),
+        ("independent", MODE_KEYED, 10_000),
+    ):
         diffs, totals = [], []
         for seed in range(1, seeds + 1):
-            a = simulate(base, policy, pop, base.start, MONTHS, seed, rng_mode=mode, base_state=state)
-            b = simulate(measure, policy_m, pop, measure.start, MONTHS, seed + other, rng_mode=mode, base_state=state)
+            a = simulate(
+                base, policy, pop, base.start, MONTHS, seed, rng_mode=mode, base_state=state
+            )
+            b = simulate(
+                measure,
+                policy_m,
+                pop,
+                measure.start,
+                MONTHS,
+                seed + other,
+                rng_mode=mode,
+                base_state=state,
+            )
             ta, tb = int(a.arr[..., A_GROSS].sum()), int(b.arr[..., A_GROSS].sum())
             totals.append(ta / 100)
             diffs.append((tb - ta) / 100)
@@ -164,16 +222,20 @@ def crn_spread(seeds: int, override: dict = CRN_OVERRIDE) -> dict:
     k, s = out["keyed"]["diff_sd_eur"], out["sequential"]["diff_sd_eur"]
     out["sd_ratio_sequential_over_keyed"] = round(s / k, 2) if k else None
     out["seeds_for_equal_precision"] = round((s / k) ** 2, 1) if k else None
-    out["sd_ratio_independent_over_keyed"] = round(out["independent"]["diff_sd_eur"] / k, 1) if k else None
+    out["sd_ratio_independent_over_keyed"] = (
+        round(out["independent"]["diff_sd_eur"] / k, 1) if k else None
+    )
     return out
 
 
 def machine() -> dict:
     model = ""
-    try:
-        model = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    with contextlib.suppress(OSError, StopIteration):
+        model = next(
+            line.split(":", 1)[1].strip()
+            for line in open("/proc/cpuinfo")
+            if line.startswith("model name")
+        )
     import numba
     import numpy
     import polars
@@ -191,7 +253,20 @@ def machine() -> dict:
 
 def print_table(result: dict) -> None:
     rows = result["sizes"]
-    head = ["size", "scale", "clients", "slots", "arr-months", "kernel s", "M arr-m/s", "cpu s", "M/s by cpu", "e2e s", "compile s", "peak MiB"]
+    head = [
+        "size",
+        "scale",
+        "clients",
+        "slots",
+        "arr-months",
+        "kernel s",
+        "M arr-m/s",
+        "cpu s",
+        "M/s by cpu",
+        "e2e s",
+        "compile s",
+        "peak MiB",
+    ]
     table = [head]
     for r in rows:
         table.append(
@@ -217,40 +292,68 @@ def print_table(result: dict) -> None:
             print("  ".join("-" * w for w in widths))
     crn = result.get("crn")
     if crn:
-        print(f"\nCRN: measure {crn['measure']} (baseline {crn['baseline_values']}) over {crn['seeds']} seeds,")
+        print(
+            f"\nCRN: measure {crn['measure']} (baseline {crn['baseline_values']}) over {crn['seeds']} seeds,"
+        )
         print("     (measure - baseline) total gross EUR over 48 months:")
         for label in ("keyed", "sequential", "independent"):
             r = crn[label]
             print(f"  {label:12s} mean {r['diff_mean_eur']:>12,}  sd {r['diff_sd_eur']:>11,}")
-        print(f"  sd sequential / keyed {crn['sd_ratio_sequential_over_keyed']} (about {crn['seeds_for_equal_precision']}x the seeds for the same precision);")
+        print(
+            f"  sd sequential / keyed {crn['sd_ratio_sequential_over_keyed']} (about {crn['seeds_for_equal_precision']}x the seeds for the same precision);"
+        )
         print(f"  sd independent / keyed {crn['sd_ratio_independent_over_keyed']}")
-    print("\nkernel s: wall, best of the repeats; cpu s: CPU seconds of all threads; M/s by cpu: active")
+    print(
+        "\nkernel s: wall, best of the repeats; cpu s: CPU seconds of all threads; M/s by cpu: active"
+    )
     print("arrangement-months per (CPU seconds / threads), what the cores do when not shared")
     m = result["machine"]
-    print(f"\n{m['cores']} cores, {m['cpu']}; load average {m['load_average']} at the start, {result['load_average_end']} at the end")
+    print(
+        f"\n{m['cores']} cores, {m['cpu']}; load average {m['load_average']} at the start, {result['load_average_end']} at the end"
+    )
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", help="JSON file to write")
-    ap.add_argument("--sizes", default=",".join(SIZES), help="comma-separated, of: " + ", ".join(SIZES))
-    ap.add_argument("--repeats", type=int, default=7, help="kernel calls per size (best is reported)")
+    ap.add_argument(
+        "--sizes", default=",".join(SIZES), help="comma-separated, of: " + ", ".join(SIZES)
+    )
+    ap.add_argument(
+        "--repeats", type=int, default=7, help="kernel calls per size (best is reported)"
+    )
     ap.add_argument("--e2e-repeats", type=int, default=3, help="warm end-to-end runs per size")
     ap.add_argument("--no-compile", action="store_true", help="skip the cold-cache runs")
     ap.add_argument("--crn-seeds", type=int, default=30, help="seeds for the CRN figure (0: skip)")
-    ap.add_argument("--crn-set", action="append", metavar="NAME=VALUE", help=f"the CRN measure (default {CRN_OVERRIDE})")
+    ap.add_argument(
+        "--crn-set",
+        action="append",
+        metavar="NAME=VALUE",
+        help=f"the CRN measure (default {CRN_OVERRIDE})",
+    )
     ap.add_argument("--child-kernel", type=float, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     if args.child_kernel is not None:
         print(json.dumps(child_kernel(args.child_kernel, args.repeats)))
         return 0
-    result = {"created": time.strftime("%Y-%m-%dT%H:%M:%S"), "months": MONTHS, "machine": machine(), "sizes": []}
+    result = {
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "months": MONTHS,
+        "machine": machine(),
+        "sizes": [],
+    }
     for name in args.sizes.split(","):
-        result["sizes"].append(measure_size(name, SIZES[name], args.repeats, args.e2e_repeats, not args.no_compile))
+        result["sizes"].append(
+            measure_size(name, SIZES[name], args.repeats, args.e2e_repeats, not args.no_compile)
+        )
     if args.crn_seeds:
         print(f"[crn] {args.crn_seeds} seeds x keyed/sequential x baseline/measure ...", flush=True)
-        override = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.crn_set)} if args.crn_set else CRN_OVERRIDE
+        override = (
+            {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.crn_set)}
+            if args.crn_set
+            else CRN_OVERRIDE
+        )
         result["crn"] = crn_spread(args.crn_seeds, override)
     result["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     if args.out:

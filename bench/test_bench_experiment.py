@@ -1,10 +1,11 @@
 """Experiment sub-runs on the default profile: the 32 subsets of the five measures for one
 seed, in this process (what one replication of the default experiment costs)."""
 
+from tests.test_experiment import ROOT
+
 from engine.simulation.attribution import exact_masks
 from engine.simulation.experiment import load_experiment
 from engine.simulation.subrun import Context, Unit
-from tests.test_experiment import ROOT
 
 
 def test_bench_one_seed_all_subsets(benchmark):

@@ -12,4 +12,6 @@ def test_generate_default_profile(benchmark, default_profile):
 
 def test_build_state_default_profile(benchmark, default_profile, default_population):
     profile, policy = default_profile
-    benchmark.pedantic(build_state, args=(default_population, policy, profile.group_codes), rounds=5, iterations=1)
+    benchmark.pedantic(
+        build_state, args=(default_population, policy, profile.group_codes), rounds=5, iterations=1
+    )

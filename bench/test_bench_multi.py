@@ -21,10 +21,14 @@ def experiment_ctx():
 
 
 def test_32_subsets_one_pass_each(benchmark, experiment_ctx):
-    benchmark.pedantic(lambda: [experiment_ctx.run(Unit(1, m, D_AFFECTED)) for m in MASKS], rounds=3, iterations=1)
+    benchmark.pedantic(
+        lambda: [experiment_ctx.run(Unit(1, m, D_AFFECTED)) for m in MASKS], rounds=3, iterations=1
+    )
 
 
 def test_32_subsets_run_many(benchmark, experiment_ctx):
     benchmark.pedantic(lambda: experiment_ctx.run_many(1, MASKS), rounds=5, iterations=1)
     st = experiment_ctx.last_multi_stats
-    benchmark.extra_info.update(trajectories=st["trajectories"], clients=st["clients"], combinations=st["combinations"])
+    benchmark.extra_info.update(
+        trajectories=st["trajectories"], clients=st["clients"], combinations=st["combinations"]
+    )

@@ -22,7 +22,16 @@ from pathlib import Path
 from engine.core.errors import CaseloadError, InputError
 
 __version__ = "0.1.0"
-__all__ = ["CaseloadError", "InputError", "compare", "load_scenario", "open_run", "run", "run_experiment", "__version__"]
+__all__ = [
+    "CaseloadError",
+    "InputError",
+    "compare",
+    "load_scenario",
+    "open_run",
+    "run",
+    "run_experiment",
+    "__version__",
+]
 
 
 def load_scenario(path: str | Path):
@@ -43,14 +52,24 @@ def run(scenario=None, *, out: str | Path | None = None, run_id: str | None = No
     from engine.core.scenario import RunSpec
     from engine.simulation.run import execute, simulate_scenario
 
-    spec = scenario if isinstance(scenario, RunSpec) else (load_scenario(scenario) if scenario is not None else RunSpec())
+    spec = (
+        scenario
+        if isinstance(scenario, RunSpec)
+        else (load_scenario(scenario) if scenario is not None else RunSpec())
+    )
     spec = replace(spec, **fields) if fields else spec
     if out is None:
         return simulate_scenario(spec)
     return execute(spec, Path(out), run_id)[1]
 
 
-def compare(baseline: str | Path, measure: str | Path, *, out: str | Path | None = None, name: str | None = None) -> dict:
+def compare(
+    baseline: str | Path,
+    measure: str | Path,
+    *,
+    out: str | Path | None = None,
+    name: str | None = None,
+) -> dict:
     """Baseline versus measure run (folders or ids under `out`, default runs/out): Polars
     frames by name (`comparison`, `comparison_yearly`, `affected_by_group`). With `out`,
     the comparison folder is written there too (its path under the key `path`)."""
@@ -64,16 +83,30 @@ def compare(baseline: str | Path, measure: str | Path, *, out: str | Path | None
     return result
 
 
-def run_experiment(path: str | Path, *, out: str | Path = "runs/out", run_id: str | None = None, backend: str = "process", workers: int | None = None) -> Path:
+def run_experiment(
+    path: str | Path,
+    *,
+    out: str | Path = "runs/out",
+    run_id: str | None = None,
+    backend: str = "process",
+    workers: int | None = None,
+) -> Path:
     """Run an experiment file (measures x seeds: savings per measure and budget year,
     Shapley shares, percentiles) and write its folder under `out`; returns its path."""
-    from engine.simulation.experiment import experiment_id, load_experiment, manifest_for, write_experiment
+    from engine.simulation.experiment import (
+        experiment_id,
+        load_experiment,
+        manifest_for,
+        write_experiment,
+    )
     from engine.simulation.experiment import run_experiment as _run
 
     spec = load_experiment(path)
     run_id = run_id or experiment_id(spec)
     tables, info, ctx = _run(spec, backend=backend, workers=workers)
-    manifest = manifest_for(spec, ctx, run_id, info["backend"], info["workers"], info["timings"], info["subruns"])
+    manifest = manifest_for(
+        spec, ctx, run_id, info["backend"], info["workers"], info["timings"], info["subruns"]
+    )
     return write_experiment(tables, manifest, Path(out), run_id)
 
 

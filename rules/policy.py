@@ -122,7 +122,11 @@ def policy_path(name_or_path: str | Path) -> Path:
     candidate = LIBRARY / str(name_or_path) / "baseline.toml"
     if not candidate.exists():
         choices = sorted(d.name for d in LIBRARY.iterdir() if (d / "baseline.toml").exists())
-        raise InputError("policy", f"unknown policy library {str(name_or_path)!r}", "one of: " + ", ".join(choices) + ", or a path to a baseline.toml")
+        raise InputError(
+            "policy",
+            f"unknown policy library {str(name_or_path)!r}",
+            "one of: " + ", ".join(choices) + ", or a path to a baseline.toml",
+        )
     return candidate
 
 
@@ -171,14 +175,24 @@ def load_policy(name_or_path: str | Path, overrides: dict | None = None) -> Poli
         setting = ps.text("setting", choices=SETTINGS)
         iv3 = ps.text("iv3") if ps.has("iv3") else default_iv3(domain, setting)
         if iv3 not in IV3_BY_DOMAIN[domain]:
-            raise ps.error("iv3", f"{iv3!r} is not an IV3 task field for a {domain} product", "one of: " + ", ".join(IV3_BY_DOMAIN[domain]) + f" ({', '.join(f'{k} {v}' for k, v in IV3_TASK_FIELDS.items())})")
+            raise ps.error(
+                "iv3",
+                f"{iv3!r} is not an IV3 task field for a {domain} product",
+                "one of: "
+                + ", ".join(IV3_BY_DOMAIN[domain])
+                + f" ({', '.join(f'{k} {v}' for k, v in IV3_TASK_FIELDS.items())})",
+            )
         own = ps.boolean("own_contribution", False)
         ho_min = ps.boolean("ho_minutes", False)
         ind = ps.number("indication_months", lo=1, hi=600, integer=True)
         reind_raw = ps.weights("reindication", REIND_OUTCOMES, must_sum=True)
         missing = [o for o in REIND_OUTCOMES if o not in reind_raw]
         if missing:
-            raise ps.error("reindication", f"missing outcome {missing[0]!r}", "continue, step_down, step_up, end")
+            raise ps.error(
+                "reindication",
+                f"missing outcome {missing[0]!r}",
+                "continue, step_down, step_up, end",
+            )
         steps_raw = ps.raw("steps")
         if not isinstance(steps_raw, list) or not steps_raw:
             raise ps.error("steps", "must be a non-empty list of {code, price_w}")
@@ -189,10 +203,20 @@ def load_policy(name_or_path: str | Path, overrides: dict | None = None) -> Poli
             price = ss.number("price_w", lo=0.0)
             biweekly = ss.boolean("biweekly", False)
             if biweekly and not ho_min:
-                raise ss.error("biweekly", "only household help (ho_minutes = true) has a biweekly step")
-            mmax = ss.number("minutes_max", None if (not ho_min or biweekly) else ..., lo=0.0) if (ho_min or ss.has("minutes_max")) else None
+                raise ss.error(
+                    "biweekly", "only household help (ho_minutes = true) has a biweekly step"
+                )
+            mmax = (
+                ss.number("minutes_max", None if (not ho_min or biweekly) else ..., lo=0.0)
+                if (ho_min or ss.has("minutes_max"))
+                else None
+            )
             vf = ss.raw("valid_from", None)
-            valid_from = parse_month(vf, f"{path}: key products.{code}.steps[{i}].valid_from") if vf is not None else None
+            valid_from = (
+                parse_month(vf, f"{path}: key products.{code}.steps[{i}].valid_from")
+                if vf is not None
+                else None
+            )
             ss.done()
             steps.append(Step(scode, price, mmax, biweekly, valid_from))
         if len({s.code for s in steps}) != len(steps):
@@ -204,15 +228,38 @@ def load_policy(name_or_path: str | Path, overrides: dict | None = None) -> Poli
             if bounds != sorted(bounds):
                 raise ps.error("steps", "minutes_max must increase step by step")
         ps.done()
-        products.append(Product(code, domain, area, setting, iv3, own, ho_min, ind, tuple(reind_raw[o] for o in REIND_OUTCOMES), tuple(steps)))
+        products.append(
+            Product(
+                code,
+                domain,
+                area,
+                setting,
+                iv3,
+                own,
+                ho_min,
+                ind,
+                tuple(reind_raw[o] for o in REIND_OUTCOMES),
+                tuple(steps),
+            )
+        )
     if not products:
         raise products_sec.error(None, "no products", "at least one [products.<code>] table")
     if sum(p.ho_minutes for p in products) > 1:
-        raise products_sec.error(None, "more than one product has ho_minutes = true", "one household-help product")
+        raise products_sec.error(
+            None, "more than one product has ho_minutes = true", "one household-help product"
+        )
     top.done()
     return Policy(
-        name=name, path=path, base_year=base_year, description=description, products=products,
-        price_index=price_index, own_contribution_monthly_eur=oc_monthly, ho_hourly_price_eur=ho_hourly,
-        ho_norm_minutes_w=ho_norm, ho_step_change_minutes=ho_change, sources=sources,
+        name=name,
+        path=path,
+        base_year=base_year,
+        description=description,
+        products=products,
+        price_index=price_index,
+        own_contribution_monthly_eur=oc_monthly,
+        ho_hourly_price_eur=ho_hourly,
+        ho_norm_minutes_w=ho_norm,
+        ho_step_change_minutes=ho_change,
+        sources=sources,
         register=[Param("policy." + p.name, p.value, p.source, p.unit, p.note) for p in register],
     )

@@ -85,15 +85,32 @@ def measure_path(ref: str | Path, library_dir: Path, base: Path | None = None) -
     """A measure reference: a path (absolute, or relative to `base`), or a measure name
     in the policy library's measures folder."""
     p = Path(ref)
-    candidates = [p] if p.is_absolute() else ([base / p] if base else []) + [p, library_dir / "measures" / p, library_dir / "measures" / f"{ref}.toml"]
+    candidates = (
+        [p]
+        if p.is_absolute()
+        else ([base / p] if base else [])
+        + [p, library_dir / "measures" / p, library_dir / "measures" / f"{ref}.toml"]
+    )
     for c in candidates:
         if c.is_file():
             return c
-    for f in sorted((library_dir / "measures").glob("*.toml")) if (library_dir / "measures").exists() else []:
+    for f in (
+        sorted((library_dir / "measures").glob("*.toml"))
+        if (library_dir / "measures").exists()
+        else []
+    ):
         if load_toml(f).get("measure", {}).get("name") == str(ref):
             return f
-    known = sorted(f.stem for f in (library_dir / "measures").glob("*.toml")) if (library_dir / "measures").exists() else []
-    raise InputError("measures", f"unknown measure {str(ref)!r}", "one of: " + ", ".join(known) + ", or a path to a measure .toml")
+    known = (
+        sorted(f.stem for f in (library_dir / "measures").glob("*.toml"))
+        if (library_dir / "measures").exists()
+        else []
+    )
+    raise InputError(
+        "measures",
+        f"unknown measure {str(ref)!r}",
+        "one of: " + ", ".join(known) + ", or a path to a measure .toml",
+    )
 
 
 def _list(sec: Section, key: str, choices: list[str] | None, default: Any = ...) -> list[str]:
@@ -123,7 +140,11 @@ def apply_rule_overrides(raw: dict, overrides: dict[str, Any], where: str) -> di
     for name, value in overrides.items():
         parts = name.split(".")
         if parts[0] not in rules:
-            raise InputError(where, f"unknown rule {parts[0]!r} in override {name!r}", "one of: " + ", ".join(map(str, rules)))
+            raise InputError(
+                where,
+                f"unknown rule {parts[0]!r} in override {name!r}",
+                "one of: " + ", ".join(map(str, rules)),
+            )
         node = rules[parts[0]]
         for part in parts[1:-1]:
             node = node.setdefault(part, {})
@@ -133,7 +154,13 @@ def apply_rule_overrides(raw: dict, overrides: dict[str, Any], where: str) -> di
     return raw
 
 
-def load_measure(ref: str | Path, policy: Policy, group_domains: dict[str, str], overrides: dict | None = None, base: Path | None = None) -> Measure:
+def load_measure(
+    ref: str | Path,
+    policy: Policy,
+    group_domains: dict[str, str],
+    overrides: dict | None = None,
+    base: Path | None = None,
+) -> Measure:
     path = measure_path(ref, policy.path.parent, base)
     raw = load_toml(path)
     if overrides:
@@ -153,7 +180,9 @@ def load_measure(ref: str | Path, policy: Policy, group_domains: dict[str, str],
     if not isinstance(rules_raw, list) or not rules_raw:
         raise top.error("rules", "no rules", "one or more [[rules]] tables")
     for i, rr in enumerate(rules_raw):
-        measure.rules.append(_load_rule(Section(rr, f, f"rules[{i}]"), policy, group_domains, measure.name))
+        measure.rules.append(
+            _load_rule(Section(rr, f, f"rules[{i}]"), policy, group_domains, measure.name)
+        )
     top.done()
     names = [r.name for r in measure.rules]
     if len(set(names)) != len(names):
@@ -171,32 +200,68 @@ def _load_rule(sec: Section, policy: Policy, group_domains: dict[str, str], meas
     groups = _list(scope, "groups", groups_in, groups_in)
     products_in = [p.code for p in policy.products if p.domain == domain]
     settings = _list(scope, "settings", SETTINGS, SETTINGS)
-    products = _list(scope, "products", products_in, [p for p in products_in if policy.product(p).setting in settings])
+    products = _list(
+        scope,
+        "products",
+        products_in,
+        [p for p in products_in if policy.product(p).setting in settings],
+    )
     products = [p for p in products if policy.product(p).setting in settings]
     if not products:
         raise scope.error("products", "no product of the domain and settings is in scope")
     all_steps = sorted({s.code for p in products for s in policy.product(p).steps})
     step_list = _list(scope, "steps", all_steps, None) if scope.has("steps") else None
-    steps = {p: [s.code for s in policy.product(p).steps if step_list is None or s.code in step_list] for p in products}
+    steps = {
+        p: [s.code for s in policy.product(p).steps if step_list is None or s.code in step_list]
+        for p in products
+    }
     scope.done()
     moments = _list(sec, "moments", MOMENTS)
     bad = [m for m in moments if m not in spec.moments]
     if bad:
-        raise sec.error("moments", f"{primitive} does not act at {bad[0]!r}", "some of: " + ", ".join(sorted(spec.moments)))
+        raise sec.error(
+            "moments",
+            f"{primitive} does not act at {bad[0]!r}",
+            "some of: " + ", ".join(sorted(spec.moments)),
+        )
     eff_from = _month(sec, "effective_from")
     eff_until = _month(sec, "effective_until", None)
     if eff_until is not None and eff_until <= eff_from:
         raise sec.error("effective_until", "ends before it starts", "a month after effective_from")
     transition = sec.number("transition_months", 0, lo=0, hi=600, integer=True)
     if "date" in moments and not sec.has("transition_months"):
-        raise sec.error("transition_months", "missing", "the months existing indications keep until the `date` moment")
+        raise sec.error(
+            "transition_months",
+            "missing",
+            "the months existing indications keep until the `date` moment",
+        )
     exc = sec.section("exceptions", {})
     exempt = _list(exc, "flags", FLAGS, [])
     approved = exc.share("approved_share", 0.0)
     leaves = exc.share("leaves_share", 0.0)
     exc.text("leaves_to", "wlz", choices=["wlz"])
     exc.done()
-    params = spec.read_params(sec.section("params", {}), RuleContext(policy, products, eff_from, list(group_domains)))
+    params = spec.read_params(
+        sec.section("params", {}), RuleContext(policy, products, eff_from, list(group_domains))
+    )
     source = sec.text("source")
     sec.done()
-    return Rule(name, primitive, domain, groups, products, settings, steps, moments, eff_from, eff_until, transition, exempt, approved, leaves, params, source, measure)
+    return Rule(
+        name,
+        primitive,
+        domain,
+        groups,
+        products,
+        settings,
+        steps,
+        moments,
+        eff_from,
+        eff_until,
+        transition,
+        exempt,
+        approved,
+        leaves,
+        params,
+        source,
+        measure,
+    )

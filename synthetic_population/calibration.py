@@ -39,12 +39,18 @@ from engine.core.months import format_month, month_index
 from engine.model.layout import A_GROSS
 from engine.model.rng import MODE_KEYED
 from engine.model.state import NO_MONTH, build_state
-from engine.outputs.folder import atomic_folder, write_json
 from engine.outputs import tables as aggregate
+from engine.outputs.folder import atomic_folder, write_json
 from engine.simulation.simulate import SimResult, simulate
 from rules.policy import Policy
 from synthetic_population.generator import Population, generate
-from synthetic_population.profile import Profile, Target, apply_multipliers, fitted_path_for, load_profile
+from synthetic_population.profile import (
+    Profile,
+    Target,
+    apply_multipliers,
+    fitted_path_for,
+    load_profile,
+)
 
 INFLOW_BOUNDS = (0.2, None)  # upper bound: the profile's pool oversample factor
 EXIT_BOUNDS = (0.25, 4.0)
@@ -81,7 +87,9 @@ def scope_groups(t: Target, profile: Profile) -> list[str]:
 
 
 # --------------------------------------------------------------------------- measuring
-def product_served(sim: SimResult, policy: Policy, start: int, first: int, last: int) -> dict[str, int]:
+def product_served(
+    sim: SimResult, policy: Policy, start: int, first: int, last: int
+) -> dict[str, int]:
     """Clients with an active arrangement of each product in months first..last, from the
     final state: a slot is active from its activation (its first month of continuous
     support, or the run's start for the stock) until it ended (or the horizon's end)."""
@@ -99,7 +107,9 @@ def product_served(sim: SimResult, policy: Policy, start: int, first: int, last:
     return out
 
 
-def measure(t: Target, sim: SimResult, served: pl.DataFrame, profile: Profile, policy: Policy, start: int) -> float | None:
+def measure(
+    t: Target, sim: SimResult, served: pl.DataFrame, profile: Profile, policy: Policy, start: int
+) -> float | None:
     """The simulated figure for a target; None when the horizon does not cover its period."""
     T = sim.arr.shape[0]
     first, last = period_months(t.period)
@@ -113,9 +123,13 @@ def measure(t: Target, sim: SimResult, served: pl.DataFrame, profile: Profile, p
             s = s.filter(pl.col("group") == t.group)
         return float(s["clients_served"].sum())
     # gross_eur: the budget year's gross cost in scope (bins: month, group, product, step, field)
-    prods = [i for i, p in enumerate(policy.products) if p.domain == t.domain and (t.product is None or p.code == t.product)]
+    prods = [
+        i
+        for i, p in enumerate(policy.products)
+        if p.domain == t.domain and (t.product is None or p.code == t.product)
+    ]
     groups = [profile.group_codes.index(t.group)] if t.group else list(range(len(profile.groups)))
-    cube = sim.arr[first - start:last - start + 1][:, groups][:, :, prods][..., A_GROSS]
+    cube = sim.arr[first - start : last - start + 1][:, groups][:, :, prods][..., A_GROSS]
     return float(cube.sum()) / 100.0
 
 
@@ -143,10 +157,23 @@ class Evaluator:
 
     def __call__(self, mult: dict[str, tuple[float, float]]) -> dict[str, float | None]:
         prof = self.profile_with(mult)
-        sim = simulate(prof, self.policy, self.population, self.start, self.months, self.seed, rng_mode=MODE_KEYED, base_state=self.state)
+        sim = simulate(
+            prof,
+            self.policy,
+            self.population,
+            self.start,
+            self.months,
+            self.seed,
+            rng_mode=MODE_KEYED,
+            base_state=self.state,
+        )
         self.runs += 1
-        served = aggregate.served_frame(sim.served_half, sim.served_year, self.start, self.months, prof.group_codes)
-        return {t.name: measure(t, sim, served, prof, self.policy, self.start) for t in self.targets}
+        served = aggregate.served_frame(
+            sim.served_half, sim.served_year, self.start, self.months, prof.group_codes
+        )
+        return {
+            t.name: measure(t, sim, served, prof, self.policy, self.start) for t in self.targets
+        }
 
 
 # --------------------------------------------------------------------------- fitting
@@ -196,10 +223,15 @@ def _mult(blocks: list[list[str]], theta: np.ndarray) -> dict[str, tuple[float, 
     return out
 
 
-def fit(ev: Evaluator, fit_targets: list[Target], iterations: int, initial: dict | None = None) -> Fit:
+def fit(
+    ev: Evaluator, fit_targets: list[Target], iterations: int, initial: dict | None = None
+) -> Fit:
     """Levenberg-Marquardt on the log multipliers of the target blocks."""
     profile = ev.profile
-    member = {g.code: tuple(g.code in scope_groups(t, profile) for t in fit_targets) for g in profile.groups}
+    member = {
+        g.code: tuple(g.code in scope_groups(t, profile) for t in fit_targets)
+        for g in profile.groups
+    }
     blocks: dict[tuple, list[str]] = {}
     for code, sig in member.items():
         if any(sig):
@@ -261,21 +293,31 @@ class CalibrationResult:
 
     def summary(self) -> dict:
         return {
-            "profile": self.profile, "mode": self.mode, "report_dir": str(self.report_dir),
+            "profile": self.profile,
+            "mode": self.mode,
+            "report_dir": str(self.report_dir),
             "fitted_file": str(self.fitted_file) if self.fitted_file else None,
-            "iterations": self.iterations, "simulations": self.runs,
+            "iterations": self.iterations,
+            "simulations": self.runs,
             "multipliers": {k: {"inflow": v[0], "exit": v[1]} for k, v in self.multipliers.items()},
-            "targets": self.table.to_dicts(), "notes": self.notes,
+            "targets": self.table.to_dicts(),
+            "notes": self.notes,
         }
 
     def text(self) -> str:
         lines = []
         if self.mode == "fit":
-            lines.append(f"calibrated {self.profile}: {self.iterations} iterations, {self.runs} simulations")
+            lines.append(
+                f"calibrated {self.profile}: {self.iterations} iterations, {self.runs} simulations"
+            )
         else:
             lines.append(f"calibration report for {self.profile} (nothing fitted)")
         fitting = self.mode == "fit"
-        lines.append(f"{'target':34s} {'figure':>22s} " + (f"{'before':>12s} {'after':>12s}" if fitting else f"{'simulated':>12s}") + f" {'diff':>8s}  ok")
+        lines.append(
+            f"{'target':34s} {'figure':>22s} "
+            + (f"{'before':>12s} {'after':>12s}" if fitting else f"{'simulated':>12s}")
+            + f" {'diff':>8s}  ok"
+        )
         for r in self.table.iter_rows(named=True):
             b = "" if r["before"] is None else f"{r['before']:,.0f}"
             a = "" if r["simulated"] is None else f"{r['simulated']:,.0f}"
@@ -284,7 +326,10 @@ class CalibrationResult:
             figures = f"{b:>12s} {a:>12s}" if fitting else f"{a:>12s}"
             lines.append(f"{r['target']:34s} {r['figure']:>22s} {figures} {d:>8s}  {ok}")
         if self.multipliers and self.mode == "fit":
-            lines.append("multipliers (inflow, exit): " + ", ".join(f"{k} {v[0]:.3f}/{v[1]:.3f}" for k, v in self.multipliers.items()))
+            lines.append(
+                "multipliers (inflow, exit): "
+                + ", ".join(f"{k} {v[0]:.3f}/{v[1]:.3f}" for k, v in self.multipliers.items())
+            )
         if self.fitted_file:
             lines.append(f"fitted parameters: {self.fitted_file}")
         lines.append(f"report: {self.report_dir}")
@@ -298,20 +343,52 @@ def _table(targets: list[Target], before: dict, after: dict) -> pl.DataFrame:
         ref = t.value if t.value is not None else (t.min if t.min is not None else t.max)
         a = after.get(t.name)
         lo, hi = t.bounds
-        rows.append({
-            "target": t.name, "metric": t.metric, "period": t.period, "domain": t.domain, "group": t.group, "product": t.product,
-            "figure": t.figure(" "), "value": t.value, "tolerance": t.tolerance if t.value is not None else None, "min": t.min, "max": t.max,
-            "lower": None if math.isinf(lo) else lo, "upper": None if math.isinf(hi) else hi, "fitted": t.fit,
-            "before": before.get(t.name), "simulated": a,
-            "difference": None if a is None or ref is None else a - ref,
-            "difference_pct": None if a is None or not ref else 100.0 * (a / ref - 1),
-            "within_tolerance": None if a is None else bool(t.passes(a)),
-            "source": t.source,
-        })
-    schema = {"target": pl.Utf8, "metric": pl.Utf8, "period": pl.Utf8, "domain": pl.Utf8, "group": pl.Utf8, "product": pl.Utf8, "figure": pl.Utf8,
-              "value": pl.Float64, "tolerance": pl.Float64, "min": pl.Float64, "max": pl.Float64, "lower": pl.Float64, "upper": pl.Float64,
-              "fitted": pl.Boolean, "before": pl.Float64, "simulated": pl.Float64, "difference": pl.Float64, "difference_pct": pl.Float64,
-              "within_tolerance": pl.Boolean, "source": pl.Utf8}
+        rows.append(
+            {
+                "target": t.name,
+                "metric": t.metric,
+                "period": t.period,
+                "domain": t.domain,
+                "group": t.group,
+                "product": t.product,
+                "figure": t.figure(" "),
+                "value": t.value,
+                "tolerance": t.tolerance if t.value is not None else None,
+                "min": t.min,
+                "max": t.max,
+                "lower": None if math.isinf(lo) else lo,
+                "upper": None if math.isinf(hi) else hi,
+                "fitted": t.fit,
+                "before": before.get(t.name),
+                "simulated": a,
+                "difference": None if a is None or ref is None else a - ref,
+                "difference_pct": None if a is None or not ref else 100.0 * (a / ref - 1),
+                "within_tolerance": None if a is None else bool(t.passes(a)),
+                "source": t.source,
+            }
+        )
+    schema = {
+        "target": pl.Utf8,
+        "metric": pl.Utf8,
+        "period": pl.Utf8,
+        "domain": pl.Utf8,
+        "group": pl.Utf8,
+        "product": pl.Utf8,
+        "figure": pl.Utf8,
+        "value": pl.Float64,
+        "tolerance": pl.Float64,
+        "min": pl.Float64,
+        "max": pl.Float64,
+        "lower": pl.Float64,
+        "upper": pl.Float64,
+        "fitted": pl.Boolean,
+        "before": pl.Float64,
+        "simulated": pl.Float64,
+        "difference": pl.Float64,
+        "difference_pct": pl.Float64,
+        "within_tolerance": pl.Boolean,
+        "source": pl.Utf8,
+    }
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 
@@ -323,33 +400,64 @@ def _svg(table: pl.DataFrame, title: str) -> str:
     h = top + rh * len(rows) + 40
     lo_r, hi_r = 0.8, 1.2
     x = lambda r: left + (min(max(r, lo_r), hi_r) - lo_r) / (hi_r - lo_r) * (w - left - right)  # noqa: E731
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">',
-           f'<text x="10" y="20" font-weight="bold">{html.escape(title)}</text>']
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">',
+        f'<text x="10" y="20" font-weight="bold">{html.escape(title)}</text>',
+    ]
     for tick in (0.8, 0.9, 0.95, 1.0, 1.05, 1.1, 1.2):
-        out.append(f'<line x1="{x(tick):.1f}" y1="{top - 8}" x2="{x(tick):.1f}" y2="{h - 30}" stroke="#ddd"/>')
-        out.append(f'<text x="{x(tick):.1f}" y="{h - 14}" text-anchor="middle" fill="#555">{(tick - 1) * 100:+.0f}%</text>')
+        out.append(
+            f'<line x1="{x(tick):.1f}" y1="{top - 8}" x2="{x(tick):.1f}" y2="{h - 30}" stroke="#ddd"/>'
+        )
+        out.append(
+            f'<text x="{x(tick):.1f}" y="{h - 14}" text-anchor="middle" fill="#555">{(tick - 1) * 100:+.0f}%</text>'
+        )
     for i, r in enumerate(rows):
         y = top + i * rh + rh / 2
-        ref = r["value"] if r["value"] is not None else (r["min"] if r["min"] is not None else r["max"])
-        out.append(f'<text x="{left - 8}" y="{y + 4:.1f}" text-anchor="end">{html.escape(r["target"])}</text>')
+        ref = (
+            r["value"]
+            if r["value"] is not None
+            else (r["min"] if r["min"] is not None else r["max"])
+        )
+        out.append(
+            f'<text x="{left - 8}" y="{y + 4:.1f}" text-anchor="end">{html.escape(r["target"])}</text>'
+        )
         if not ref:
             continue
         lo = r["lower"] / ref if r["lower"] is not None else lo_r
         hi = r["upper"] / ref if r["upper"] is not None else hi_r
-        out.append(f'<rect x="{x(lo):.1f}" y="{y - 8:.1f}" width="{max(x(hi) - x(lo), 1):.1f}" height="16" fill="#cfe8cf"/>')
+        out.append(
+            f'<rect x="{x(lo):.1f}" y="{y - 8:.1f}" width="{max(x(hi) - x(lo), 1):.1f}" height="16" fill="#cfe8cf"/>'
+        )
         if r["before"] is not None:
-            out.append(f'<circle cx="{x(r["before"] / ref):.1f}" cy="{y:.1f}" r="5" fill="none" stroke="#888" stroke-width="2"><title>before: {r["before"]:,.0f}</title></circle>')
+            out.append(
+                f'<circle cx="{x(r["before"] / ref):.1f}" cy="{y:.1f}" r="5" fill="none" stroke="#888" stroke-width="2"><title>before: {r["before"]:,.0f}</title></circle>'
+            )
         if r["simulated"] is not None:
             color = "#1a7f37" if r["within_tolerance"] else "#c62828"
-            out.append(f'<circle cx="{x(r["simulated"] / ref):.1f}" cy="{y:.1f}" r="5" fill="{color}"><title>simulated: {r["simulated"]:,.0f}</title></circle>')
+            out.append(
+                f'<circle cx="{x(r["simulated"] / ref):.1f}" cy="{y:.1f}" r="5" fill="{color}"><title>simulated: {r["simulated"]:,.0f}</title></circle>'
+            )
     out.append("</svg>")
     return "\n".join(out)
 
 
 def _html(table: pl.DataFrame, title: str, multipliers: dict, meta: dict) -> str:
-    head = ["target", "figure", "period", "domain", "group", "product", "before", "simulated", "difference_pct", "within_tolerance", "source"]
+    head = [
+        "target",
+        "figure",
+        "period",
+        "domain",
+        "group",
+        "product",
+        "before",
+        "simulated",
+        "difference_pct",
+        "within_tolerance",
+        "source",
+    ]
     cells = []
     for r in table.iter_rows(named=True):
+
         def fmt(k, v):
             if v is None:
                 return ""
@@ -360,8 +468,12 @@ def _html(table: pl.DataFrame, title: str, multipliers: dict, meta: dict) -> str
             if k == "within_tolerance":
                 return "yes" if v else "NO"
             return html.escape(str(v))
+
         cells.append("<tr>" + "".join(f"<td>{fmt(k, r[k])}</td>" for k in head) + "</tr>")
-    mult = "".join(f"<tr><td>{html.escape(k)}</td><td>{v[0]:.4f}</td><td>{v[1]:.4f}</td></tr>" for k, v in multipliers.items())
+    mult = "".join(
+        f"<tr><td>{html.escape(k)}</td><td>{v[0]:.4f}</td><td>{v[1]:.4f}</td></tr>"
+        for k, v in multipliers.items()
+    )
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;margin:24px;color:#222}} table{{border-collapse:collapse;margin:12px 0}}
@@ -370,7 +482,7 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}} td:first-child,t
 <p>Simulated figure against each target: the green band is what the target accepts; hollow = before, filled = after
 (green within tolerance, red outside). Axis: difference from the target figure.</p>
 {_svg(table, title)}
-<table><tr>{''.join(f'<th>{h}</th>' for h in head)}</tr>{''.join(cells)}</table>
+<table><tr>{"".join(f"<th>{h}</th>" for h in head)}</tr>{"".join(cells)}</table>
 <h2>Multipliers per group</h2>
 <table><tr><th>group</th><th>inflow</th><th>exit hazards</th></tr>{mult or '<tr><td colspan="3">none (all 1)</td></tr>'}</table>
 <pre>{html.escape(json.dumps(meta, indent=2, default=str))}</pre>
@@ -411,7 +523,15 @@ def _fitted_toml(profile: Profile, mult: dict[str, tuple[float, float]], meta: d
     return "\n".join(lines) + "\n"
 
 
-def _write_report(out_dir: Path, name: str, table: pl.DataFrame, title: str, mult: dict, meta: dict, fitted_text: str | None) -> Path:
+def _write_report(
+    out_dir: Path,
+    name: str,
+    table: pl.DataFrame,
+    title: str,
+    mult: dict,
+    meta: dict,
+    fitted_text: str | None,
+) -> Path:
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     final = Path(out_dir) / f"calibration-{name}-{stamp}"
     n = 1
@@ -438,10 +558,16 @@ def _write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def _setup(profile: Profile, months: int | None, start: int | None) -> tuple[list[Target], int, int]:
+def _setup(
+    profile: Profile, months: int | None, start: int | None
+) -> tuple[list[Target], int, int]:
     targets = [t for t in profile.targets.values() if t.declarative]
     if not targets:
-        raise InputError(f"{profile.path}: key targets", "no target with period and domain", "[targets] entries { period, domain, value | min | max }")
+        raise InputError(
+            f"{profile.path}: key targets",
+            "no target with period and domain",
+            "[targets] entries { period, domain, value | min | max }",
+        )
     start = profile.start if start is None else start
     months = horizon_for(targets, start) if months is None else months
     if months < 1:
@@ -449,8 +575,17 @@ def _setup(profile: Profile, months: int | None, start: int | None) -> tuple[lis
     return targets, start, months
 
 
-def calibrate(profile_name: str | Path, *, iterations: int = 8, seed: int = 1, population_seed: int = 1, months: int | None = None,
-              start: int | None = None, out_dir: Path = Path("runs/out"), write_fitted: bool = True) -> CalibrationResult:
+def calibrate(
+    profile_name: str | Path,
+    *,
+    iterations: int = 8,
+    seed: int = 1,
+    population_seed: int = 1,
+    months: int | None = None,
+    start: int | None = None,
+    out_dir: Path = Path("runs/out"),
+    write_fitted: bool = True,
+) -> CalibrationResult:
     """Fit the profile's multipliers to its targets; write the fitted file and the report."""
     profile, policy = load_profile(profile_name, fitted=False)
     targets, start, months = _setup(profile, months, start)
@@ -458,33 +593,71 @@ def calibrate(profile_name: str | Path, *, iterations: int = 8, seed: int = 1, p
     pop = generate(profile, policy, population_seed, months, start)
     ev = Evaluator(profile, policy, pop, start, months, seed, targets)
     before = ev({})
-    notes = [f"{t.name}: period {t.period} outside the horizon {format_month(start)} + {months} months" for t in targets if before[t.name] is None]
+    notes = [
+        f"{t.name}: period {t.period} outside the horizon {format_month(start)} + {months} months"
+        for t in targets
+        if before[t.name] is None
+    ]
     if not fit_targets:
         notes.append("no target has fit = true: nothing to fit")
-    result = fit(ev, fit_targets, iterations, initial=before) if fit_targets else Fit([], np.zeros(0), before, 0, ev.runs)
+    result = (
+        fit(ev, fit_targets, iterations, initial=before)
+        if fit_targets
+        else Fit([], np.zeros(0), before, 0, ev.runs)
+    )
     # round as written, then measure exactly what later runs will see
     mult = {k: (round(a, 4), round(h, 4)) for k, (a, h) in result.multipliers().items()}
     after = ev(mult)
     fitted_file = fitted_path_for(profile.path)
     meta = {
-        "profile": profile.name, "profile_sha256": hashlib.sha256(Path(profile.path).read_bytes()).hexdigest()[:16],
-        "fitted": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "start": format_month(start), "months": months,
-        "seeds": {"simulation": seed, "population": population_seed}, "iterations": result.iterations, "simulations": ev.runs,
+        "profile": profile.name,
+        "profile_sha256": hashlib.sha256(Path(profile.path).read_bytes()).hexdigest()[:16],
+        "fitted": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "start": format_month(start),
+        "months": months,
+        "seeds": {"simulation": seed, "population": population_seed},
+        "iterations": result.iterations,
+        "simulations": ev.runs,
         "targets_met": all(t.passes(after[t.name]) for t in targets if after[t.name] is not None),
     }
     text = _fitted_toml(profile, mult, meta)
     table = _table(targets, before, after)
-    misses = [t.name for t in fit_targets if after[t.name] is not None and not t.passes(after[t.name])]
+    misses = [
+        t.name for t in fit_targets if after[t.name] is not None and not t.passes(after[t.name])
+    ]
     if misses:
-        notes.append("not met after fitting (the levers cannot reach them; check stock, products or prices): " + ", ".join(misses))
-    report_dir = _write_report(out_dir, profile.name, table, f"Calibration of {profile.name}", mult, meta, text)
+        notes.append(
+            "not met after fitting (the levers cannot reach them; check stock, products or prices): "
+            + ", ".join(misses)
+        )
+    report_dir = _write_report(
+        out_dir, profile.name, table, f"Calibration of {profile.name}", mult, meta, text
+    )
     if write_fitted:
         _write_atomic(fitted_file, text)
-    return CalibrationResult(profile.name, "fit", table, mult, report_dir, fitted_file if write_fitted else None, result.iterations, ev.runs, notes)
+    return CalibrationResult(
+        profile.name,
+        "fit",
+        table,
+        mult,
+        report_dir,
+        fitted_file if write_fitted else None,
+        result.iterations,
+        ev.runs,
+        notes,
+    )
 
 
-def report_only(profile_name: str | Path, *, seed: int = 1, population_seed: int = 1, months: int | None = None, start: int | None = None,
-                out_dir: Path = Path("runs/out"), population_file: str | None = None) -> CalibrationResult:
+def report_only(
+    profile_name: str | Path,
+    *,
+    seed: int = 1,
+    population_seed: int = 1,
+    months: int | None = None,
+    start: int | None = None,
+    out_dir: Path = Path("runs/out"),
+    population_file: str | None = None,
+) -> CalibrationResult:
     """Measure the targets under the current parameters (fitted file applied), on the
     synthetic population or on a population file / client extract. Fits nothing."""
     profile, policy = load_profile(profile_name)
@@ -492,22 +665,48 @@ def report_only(profile_name: str | Path, *, seed: int = 1, population_seed: int
     if population_file:
         from synthetic_population.extract import load_population_file
 
-        pop = load_population_file(Path(population_file), profile, policy, population_seed, months, start)
+        pop = load_population_file(
+            Path(population_file), profile, policy, population_seed, months, start
+        )
         start = pop.start
     else:
         pop = generate(profile, policy, population_seed, months, start)
     ev = Evaluator(profile, policy, pop, start, months, seed, targets)
     values = ev({})  # the profile already carries its fitted multipliers
-    notes = [f"{t.name}: period {t.period} outside the horizon {format_month(start)} + {months} months" for t in targets if values[t.name] is None]
+    notes = [
+        f"{t.name}: period {t.period} outside the horizon {format_month(start)} + {months} months"
+        for t in targets
+        if values[t.name] is None
+    ]
     fitted_to = profile.fitted_meta.get("profile_sha256")
     if fitted_to and fitted_to != hashlib.sha256(Path(profile.path).read_bytes()).hexdigest()[:16]:
-        notes.append(f"{profile.path.name} changed since {profile.fitted_path.name} was fitted: run `caseload calibrate {profile.name}` again")
+        notes.append(
+            f"{profile.path.name} changed since {profile.fitted_path.name} was fitted: run `caseload calibrate {profile.name}` again"
+        )
     table = _table(targets, {}, values)
-    mult = {g.code: (g.inflow_multiplier, g.exit_multiplier) for g in profile.groups if (g.inflow_multiplier, g.exit_multiplier) != (1.0, 1.0)}
-    meta = {"profile": profile.name, "start": format_month(start), "months": months, "seeds": {"simulation": seed, "population": population_seed},
-            "population": population_file or "synthetic", "fitted_file": str(profile.fitted_path) if profile.fitted_path else None}
-    report_dir = _write_report(out_dir, profile.name, table, f"Targets of {profile.name}" + (f" on {Path(population_file).name}" if population_file else ""), mult, meta, None)
-    return CalibrationResult(profile.name, "report", table, mult, report_dir, None, 0, ev.runs, notes)
-
-
-
+    mult = {
+        g.code: (g.inflow_multiplier, g.exit_multiplier)
+        for g in profile.groups
+        if (g.inflow_multiplier, g.exit_multiplier) != (1.0, 1.0)
+    }
+    meta = {
+        "profile": profile.name,
+        "start": format_month(start),
+        "months": months,
+        "seeds": {"simulation": seed, "population": population_seed},
+        "population": population_file or "synthetic",
+        "fitted_file": str(profile.fitted_path) if profile.fitted_path else None,
+    }
+    report_dir = _write_report(
+        out_dir,
+        profile.name,
+        table,
+        f"Targets of {profile.name}"
+        + (f" on {Path(population_file).name}" if population_file else ""),
+        mult,
+        meta,
+        None,
+    )
+    return CalibrationResult(
+        profile.name, "report", table, mult, report_dir, None, 0, ev.runs, notes
+    )

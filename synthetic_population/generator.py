@@ -56,12 +56,18 @@ CLIENT_SCHEMA = {
     "birth_month": (pl.Int16, "birth month, months since 2000-01"),
     "household": (pl.UInt8, "household size"),
     "district": (pl.UInt8, "district number"),
-    "wmo_group": (pl.Utf8, "Wmo group: the group itself for Wmo clients; for youth the group after a hand-over at 18"),
+    "wmo_group": (
+        pl.Utf8,
+        "Wmo group: the group itself for Wmo clients; for youth the group after a hand-over at 18",
+    ),
     "homeless": (pl.Boolean, "flag read by rules"),
     "domestic_violence": (pl.Boolean, "flag read by rules"),
     "small_tidy_household": (pl.Boolean, "flag read by rules"),
     "wlz_candidate": (pl.Boolean, "flag: higher Wlz hazard"),
-    "arrival_month": (pl.Int16, "inflow pool: month of potential arrival; null for the start stock"),
+    "arrival_month": (
+        pl.Int16,
+        "inflow pool: month of potential arrival; null for the start stock",
+    ),
 }
 ARRANGEMENT_SCHEMA = {
     "arrangement_id": (pl.UInt64, "stable arrangement (slot) id"),
@@ -76,7 +82,10 @@ ARRANGEMENT_SCHEMA = {
     "support_since_month": (pl.Int16, "first month of continuous support"),
     "funding": (pl.Utf8, "zin | pgb"),
     "subcontracted": (pl.Boolean, "provider subcontracts"),
-    **{f"{t}_w": (pl.Int16, f"HO minutes per week (per two weeks when biweekly): {t}") for t in HO_TASKS},
+    **{
+        f"{t}_w": (pl.Int16, f"HO minutes per week (per two weeks when biweekly): {t}")
+        for t in HO_TASKS
+    },
     "frequency": (pl.Utf8, "HO frequency: weekly | biweekly"),
 }
 
@@ -85,7 +94,9 @@ ARRANGEMENT_SCHEMA = {
 class Population:
     clients: pl.DataFrame
     arrangements: pl.DataFrame
-    pool_rate: np.ndarray  # [group, month of horizon]: pool intensity (potential arrivals per month)
+    pool_rate: (
+        np.ndarray
+    )  # [group, month of horizon]: pool intensity (potential arrivals per month)
     group_codes: list[str]
     start: int
     months: int
@@ -123,7 +134,10 @@ def frame_digest(frame: pl.DataFrame) -> str:
         h.update(np.packbits(col.is_null().to_numpy()).tobytes())
         if col.dtype == pl.Utf8:
             vocab = col.drop_nulls().unique().sort().to_list()
-            h.update(b"text" + b"".join(len(v.encode()).to_bytes(8, "little") + v.encode() for v in vocab))
+            h.update(
+                b"text"
+                + b"".join(len(v.encode()).to_bytes(8, "little") + v.encode() for v in vocab)
+            )
             values = col.cast(pl.Enum(vocab)).to_physical().fill_null(0).to_numpy().astype("<u4")
         elif col.dtype.is_temporal():
             values = col.to_physical().fill_null(0).to_numpy().astype("<i8")
@@ -141,7 +155,12 @@ def expected_inflow(profile: Profile, start: int, months: int) -> np.ndarray:
     t = np.arange(months)
     offset = (start - profile.start) / 12.0
     for gi, g in enumerate(profile.groups):
-        out[gi] = g.inflow_per_year / 12.0 * pow_array(1.0 + g.inflow_growth, offset + t / 12.0) * profile.scale
+        out[gi] = (
+            g.inflow_per_year
+            / 12.0
+            * pow_array(1.0 + g.inflow_growth, offset + t / 12.0)
+            * profile.scale
+        )
     return out
 
 
@@ -168,7 +187,11 @@ def _ho_params(profile: Profile) -> dict:
         out[f"{t}_share"] = s.share(f"{t}_share", 0.0)
         out[f"{t}_w"] = s.number(f"{t}_w", 0, lo=0)
     iw = out["ironing_w_by_household"]
-    if not isinstance(iw, list) or not iw or any(not isinstance(x, (int, float)) or x < 0 for x in iw):
+    if (
+        not isinstance(iw, list)
+        or not iw
+        or any(not isinstance(x, (int, float)) or x < 0 for x in iw)
+    ):
         raise s.error("ironing_w_by_household", f"{iw!r}", "minutes per household size 1, 2, 3, 4+")
     s.done()
     return out
@@ -202,7 +225,12 @@ def followup_slot_ids(client_id: np.ndarray, kind: np.ndarray) -> np.ndarray:
     kind) with the top bit set, so it depends on nothing else (not on how many slots other
     clients hold, nor on the population seed) and never meets the sequential ids 1, 2, ...
     of initial slots or an extract's numeric ids."""
-    bits = keyed_bits_np(0, P_FOLLOWUP_SLOT_ID, np.asarray(client_id, dtype=np.uint64), np.asarray(kind, dtype=np.int64))
+    bits = keyed_bits_np(
+        0,
+        P_FOLLOWUP_SLOT_ID,
+        np.asarray(client_id, dtype=np.uint64),
+        np.asarray(kind, dtype=np.int64),
+    )
     return bits | np.uint64(1 << 63)
 
 
@@ -212,8 +240,16 @@ def _normal_inv(u: np.ndarray) -> np.ndarray:
 
 
 def followup_slots(
-    profile: Profile, policy: Policy, seed: int, client_id: np.ndarray, birth: np.ndarray, ref: np.ndarray,
-    household: np.ndarray, holds_youth: np.ndarray, start: int, months: int,
+    profile: Profile,
+    policy: Policy,
+    seed: int,
+    client_id: np.ndarray,
+    birth: np.ndarray,
+    ref: np.ndarray,
+    household: np.ndarray,
+    holds_youth: np.ndarray,
+    start: int,
+    months: int,
 ) -> dict[str, np.ndarray]:
     """Reserved follow-up slots (verlengde jeugdhulp, then the Wmo hand-over) for youth
     clients who turn 18 within the horizon after their reference month (`turning_18`) and
@@ -237,7 +273,11 @@ def followup_slots(
     client_id = np.asarray(client_id, dtype=np.uint64)
     turning = turning_18(birth, np.asarray(ref, dtype=np.int64), start, months)
     turning = turning[np.asarray(holds_youth, dtype=bool)[turning]]
-    kinds = [(SLOT_KINDS.index(k), p) for k, p in (("verlengd", profile.verlengd_product), ("handover", profile.handover_product)) if profile.age18.get(k, 0) > 0]
+    kinds = [
+        (SLOT_KINDS.index(k), p)
+        for k, p in (("verlengd", profile.verlengd_product), ("handover", profile.handover_product))
+        if profile.age18.get(k, 0) > 0
+    ]
     owner = np.repeat(turning, len(kinds)).astype(np.int64)
     kind = np.tile(np.array([k for k, _ in kinds], dtype=np.int64), turning.size)
     prod = np.tile(np.array([products.index(p) for _, p in kinds], dtype=np.int64), turning.size)
@@ -256,30 +296,49 @@ def followup_slots(
             ho = _ho_params(profile)
             bounds = np.array([pdef.steps[i].minutes_max for i in pdef.band_steps])
             z = _normal_inv(keyed_uniform_np(seed, P_FOLLOWUP_CLEANING, cid[sel], kind[sel]))
-            minutes[sel, 0] = np.clip(np.round(ho["cleaning_median_w"] * exp_array(ho["cleaning_sigma"] * z)), 15, 600)
+            minutes[sel, 0] = np.clip(
+                np.round(ho["cleaning_median_w"] * exp_array(ho["cleaning_sigma"] * z)), 15, 600
+            )
             hh = np.asarray(household, dtype=np.int64)[owner[sel]]
             for ti, t in enumerate(HO_TASKS[1:], start=1):
-                has = keyed_uniform_np(seed, P_FOLLOWUP_TASK, cid[sel], 8 * kind[sel] + ti) < ho[f"{t}_share"]
+                has = (
+                    keyed_uniform_np(seed, P_FOLLOWUP_TASK, cid[sel], 8 * kind[sel] + ti)
+                    < ho[f"{t}_share"]
+                )
                 if t == "ironing":
                     iw = np.asarray(ho["ironing_w_by_household"], dtype=np.float64)
                     val = iw[np.clip(hh, 1, len(iw)) - 1]
                 else:
                     val = np.full(sel.size, ho[f"{t}_w"])
                 minutes[sel, ti] = np.where(has, val, 0)
-            step[sel] = np.array(pdef.band_steps)[ho_step_from_minutes(minutes[sel].sum(axis=1), bounds)]
+            step[sel] = np.array(pdef.band_steps)[
+                ho_step_from_minutes(minutes[sel].sum(axis=1), bounds)
+            ]
         else:
             for k in np.unique(kind[sel]):
                 sub = sel[kind[sel] == k]
-                cum = np.cumsum(np.asarray(slot_step_weights(profile, pcode, int(k)), dtype=np.float64))
-                step[sub] = np.minimum(np.searchsorted(cum / cum[-1], u_step[sub], side="right"), len(pdef.steps) - 1)
+                cum = np.cumsum(
+                    np.asarray(slot_step_weights(profile, pcode, int(k)), dtype=np.float64)
+                )
+                step[sub] = np.minimum(
+                    np.searchsorted(cum / cum[-1], u_step[sub], side="right"), len(pdef.steps) - 1
+                )
         s = profile.products[pcode].amount_sigma
         if s > 0:
             factor[sel] = exp_array(s * _normal_inv(u_factor[sel]) - s * s / 2).astype(np.float32)
     pgb = keyed_uniform_np(seed, P_FOLLOWUP_FUNDING, cid, kind) < profile.pgb_share
-    sub = (keyed_uniform_np(seed, P_FOLLOWUP_SUBCONTRACTED, cid, kind) < profile.subcontracted_share) & ~pgb
+    sub = (
+        keyed_uniform_np(seed, P_FOLLOWUP_SUBCONTRACTED, cid, kind) < profile.subcontracted_share
+    ) & ~pgb
     return {
-        "owner": owner, "kind": kind, "prod": prod, "step": step, "factor": factor,
-        "funding": pgb.astype(np.int64), "subcontracted": sub, "minutes": minutes,
+        "owner": owner,
+        "kind": kind,
+        "prod": prod,
+        "step": step,
+        "factor": factor,
+        "funding": pgb.astype(np.int64),
+        "subcontracted": sub,
+        "minutes": minutes,
         "arrangement_id": followup_slot_ids(cid, kind),
     }
 
@@ -299,7 +358,9 @@ def _int16_or_null(values: np.ndarray, null: np.ndarray) -> pl.Series:
     return pl.Series(values.astype(np.int16), dtype=pl.Int16).scatter(np.nonzero(null)[0], None)
 
 
-def generate(profile: Profile, policy: Policy, seed: int, months: int = 48, start: int | None = None) -> Population:
+def generate(
+    profile: Profile, policy: Policy, seed: int, months: int = 48, start: int | None = None
+) -> Population:
     """Draw the start stock and the inflow pool for `months` from `start` (default: the
     profile's stock month).
 
@@ -314,7 +375,11 @@ def generate(profile: Profile, policy: Policy, seed: int, months: int = 48, star
     ho = _ho_params(profile)
     products = policy.product_codes
     ho_product = next((p for p in policy.products if p.ho_minutes), None)
-    ho_bounds = np.array([ho_product.steps[i].minutes_max for i in ho_product.band_steps]) if ho_product else None
+    ho_bounds = (
+        np.array([ho_product.steps[i].minutes_max for i in ho_product.band_steps])
+        if ho_product
+        else None
+    )
     ho_band_steps = np.array(ho_product.band_steps) if ho_product else None
     group_codes = profile.group_codes
     pool_exp = expected_inflow(profile, start, months) * profile.pool_oversample
@@ -329,15 +394,56 @@ def generate(profile: Profile, policy: Policy, seed: int, months: int = 48, star
     step_offset = np.cumsum([0] + [len(x) for x in step_lists])[:-1]
     step_vocab = [c for x in step_lists for c in x]
 
-    youth_product = np.array([policy.product(p).domain == "jeugd" and p != profile.verlengd_product for p in products])
-    cl = {k: [] for k in ("gidx", "local", "domain", "birth", "household", "district", "wmo", "arrival", "stock", "holds_youth", *FLAGS)}
-    ar = {k: [] for k in ("gidx", "local", "kind", "prod", "step", "factor", "start", "planned_end", "ind_no", "since", "held", "funding", "sub", "minutes")}
+    youth_product = np.array(
+        [policy.product(p).domain == "jeugd" and p != profile.verlengd_product for p in products]
+    )
+    cl = {
+        k: []
+        for k in (
+            "gidx",
+            "local",
+            "domain",
+            "birth",
+            "household",
+            "district",
+            "wmo",
+            "arrival",
+            "stock",
+            "holds_youth",
+            *FLAGS,
+        )
+    }
+    ar = {
+        k: []
+        for k in (
+            "gidx",
+            "local",
+            "kind",
+            "prod",
+            "step",
+            "factor",
+            "start",
+            "planned_end",
+            "ind_no",
+            "since",
+            "held",
+            "funding",
+            "sub",
+            "minutes",
+        )
+    }
     for gi, g in enumerate(profile.groups):
         # two streams per group: the stock's, and the pool's (its size first)
-        stock_rng, pool_rng = (np.random.Generator(np.random.Philox(np.random.SeedSequence([seed, 0xCA5E, gi, part]))) for part in (0, 1))
+        stock_rng, pool_rng = (
+            np.random.Generator(np.random.Philox(np.random.SeedSequence([seed, 0xCA5E, gi, part])))
+            for part in (0, 1)
+        )
         n_stock = int(round(g.stock * profile.scale))
         pool_counts = pool_rng.poisson(pool_exp[gi])
-        parts = [(stock_rng, np.full(n_stock, -1, dtype=np.int32), True), (pool_rng, np.repeat(start + np.arange(months), pool_counts).astype(np.int32), False)]
+        parts = [
+            (stock_rng, np.full(n_stock, -1, dtype=np.int32), True),
+            (pool_rng, np.repeat(start + np.arange(months), pool_counts).astype(np.int32), False),
+        ]
         local0 = 0  # the part's first position among the group's clients
         for rng, arrival, in_stock in parts:
             n = arrival.size
@@ -347,7 +453,11 @@ def generate(profile: Profile, policy: Policy, seed: int, months: int = 48, star
             ref = np.where(stock, start, arrival)
             age_hi = g.age_max - (1 / 12 if g.domain == "jeugd" else 0)
             mode = min(max(g.age_mode, g.age_min), age_hi)
-            age_m = np.floor(rng.triangular(g.age_min, mode, age_hi, n) * 12).astype(np.int32) if age_hi > g.age_min else np.full(n, int(g.age_min * 12))
+            age_m = (
+                np.floor(rng.triangular(g.age_min, mode, age_hi, n) * 12).astype(np.int32)
+                if age_hi > g.age_min
+                else np.full(n, int(g.age_min * 12))
+            )
             birth = ref - age_m
             sizes = np.array(list(g.household))
             household = sizes[_choice(rng, list(g.household.values()), n)]
@@ -374,7 +484,9 @@ def generate(profile: Profile, policy: Policy, seed: int, months: int = 48, star
                 cl[f].append(flags[f])
             # --- arrangements: one primary product per client, extra products by chance ------
             prim_names = list(g.primary)
-            prim = np.array([products.index(p) for p in prim_names])[_choice(rng, list(g.primary.values()), n)]
+            prim = np.array([products.index(p) for p in prim_names])[
+                _choice(rng, list(g.primary.values()), n)
+            ]
             owners = [np.arange(n)]
             prods = [prim]
             order = [np.zeros(n, dtype=np.int32)]
@@ -405,7 +517,14 @@ def generate(profile: Profile, policy: Policy, seed: int, months: int = 48, star
                 beh = profile.products[pcode]
                 if pdef.ho_minutes:
                     hh = household[owner[sel]]
-                    clean = np.clip(np.round(ho["cleaning_median_w"] * exp_array(ho["cleaning_sigma"] * rng.standard_normal(sel.size))), 15, 600)
+                    clean = np.clip(
+                        np.round(
+                            ho["cleaning_median_w"]
+                            * exp_array(ho["cleaning_sigma"] * rng.standard_normal(sel.size))
+                        ),
+                        15,
+                        600,
+                    )
                     minutes[sel, 0] = clean
                     for ti, t in enumerate(HO_TASKS[1:], start=1):
                         has = rng.random(sel.size) < ho[f"{t}_share"]
@@ -415,12 +534,16 @@ def generate(profile: Profile, policy: Policy, seed: int, months: int = 48, star
                         else:
                             val = np.full(sel.size, ho[f"{t}_w"])
                         minutes[sel, ti] = np.where(has, val, 0)
-                    step[sel] = ho_band_steps[ho_step_from_minutes(minutes[sel].sum(axis=1), ho_bounds)]
+                    step[sel] = ho_band_steps[
+                        ho_step_from_minutes(minutes[sel].sum(axis=1), ho_bounds)
+                    ]
                 else:
                     step[sel] = _choice(rng, beh.step_weights, sel.size)
                 if beh.amount_sigma > 0:
                     s = beh.amount_sigma
-                    factor[sel] = exp_array(s * rng.standard_normal(sel.size) - s * s / 2).astype(np.float32)
+                    factor[sel] = exp_array(s * rng.standard_normal(sel.size) - s * s / 2).astype(
+                        np.float32
+                    )
             # indication timing: stock arrangements are part-way through support
             is_stock = stock[owner]
             ind = ind_months[prod]
@@ -450,12 +573,16 @@ def generate(profile: Profile, policy: Policy, seed: int, months: int = 48, star
     cl = {k: np.concatenate(v) for k, v in cl.items()}
     ar = {k: np.concatenate(v) for k, v in ar.items()}
     # stable ids: stock first (group order), then the pool by arrival month
-    order = np.lexsort((cl["local"], cl["gidx"], np.where(cl["stock"], np.int16(-32768), cl["arrival"])))
+    order = np.lexsort(
+        (cl["local"], cl["gidx"], np.where(cl["stock"], np.int16(-32768), cl["arrival"]))
+    )
     cl = {k: v[order] for k, v in cl.items()}
     n = order.size
     client_id = np.arange(1, n + 1, dtype=np.uint64)
     # each arrangement's client: the row of (group, local) among the sorted clients
-    group_base = np.concatenate([[0], np.cumsum(np.bincount(cl["gidx"], minlength=len(profile.groups)))])
+    group_base = np.concatenate(
+        [[0], np.cumsum(np.bincount(cl["gidx"], minlength=len(profile.groups)))]
+    )
     row_of = np.empty(n, dtype=np.int64)
     row_of[group_base[cl["gidx"]] + cl["local"]] = np.arange(n)
     arr_client = client_id[row_of[group_base[ar["gidx"]] + ar["local"]]]
@@ -467,19 +594,38 @@ def generate(profile: Profile, policy: Policy, seed: int, months: int = 48, star
     # after the client's initial slots, verlengd before handover
     ar["aid"] = np.arange(1, aorder.size + 1, dtype=np.uint64)
     fu = followup_slots(
-        profile, policy, seed, client_id, cl["birth"], np.where(cl["stock"], start, cl["arrival"]), cl["household"],
-        cl["holds_youth"] & (cl["domain"] == domains.index("jeugd")), start, months,
+        profile,
+        policy,
+        seed,
+        client_id,
+        cl["birth"],
+        np.where(cl["stock"], start, cl["arrival"]),
+        cl["household"],
+        cl["holds_youth"] & (cl["domain"] == domains.index("jeugd")),
+        start,
+        months,
     )
     k = fu["owner"].size
     follow = {
-        "kind": fu["kind"].astype(np.int8), "prod": fu["prod"].astype(np.int16), "step": (step_offset[fu["prod"]] + fu["step"]).astype(np.int16),
-        "factor": fu["factor"], "start": np.full(k, -1, dtype=np.int16), "planned_end": np.full(k, -1, dtype=np.int16),
-        "ind_no": np.zeros(k, dtype=np.int16), "since": np.full(k, -1, dtype=np.int16), "held": np.zeros(k, dtype=bool),
-        "funding": fu["funding"].astype(np.int8), "sub": fu["subcontracted"], "minutes": fu["minutes"], "aid": fu["arrangement_id"],
+        "kind": fu["kind"].astype(np.int8),
+        "prod": fu["prod"].astype(np.int16),
+        "step": (step_offset[fu["prod"]] + fu["step"]).astype(np.int16),
+        "factor": fu["factor"],
+        "start": np.full(k, -1, dtype=np.int16),
+        "planned_end": np.full(k, -1, dtype=np.int16),
+        "ind_no": np.zeros(k, dtype=np.int16),
+        "since": np.full(k, -1, dtype=np.int16),
+        "held": np.zeros(k, dtype=bool),
+        "funding": fu["funding"].astype(np.int8),
+        "sub": fu["subcontracted"],
+        "minutes": fu["minutes"],
+        "aid": fu["arrangement_id"],
     }
     ar = {key: np.concatenate([ar[key], follow[key]]) for key in follow}
     arr_client = np.concatenate([arr_client, client_id[fu["owner"]]])
-    aorder = np.lexsort((ar["kind"], arr_client))  # stable: a client's initial slots keep their order
+    aorder = np.lexsort(
+        (ar["kind"], arr_client)
+    )  # stable: a client's initial slots keep their order
     ar = {key: v[aorder] for key, v in ar.items()}
     arr_client = arr_client[aorder]
     m = aorder.size
@@ -515,12 +661,24 @@ def generate(profile: Profile, policy: Policy, seed: int, months: int = 48, star
         }
     )
     return Population(
-        clients=clients, arrangements=arrangements, pool_rate=pool_exp, group_codes=group_codes, start=start, months=months,
-        meta={"profile": profile.name, "population_seed": seed, "scale": profile.scale, "source": "synthetic"},
+        clients=clients,
+        arrangements=arrangements,
+        pool_rate=pool_exp,
+        group_codes=group_codes,
+        start=start,
+        months=months,
+        meta={
+            "profile": profile.name,
+            "population_seed": seed,
+            "scale": profile.scale,
+            "source": "synthetic",
+        },
     )
 
 
-def inflow_pool(profile: Profile, policy: Policy, seed: int, months: int = 48, start: int | None = None) -> Population:
+def inflow_pool(
+    profile: Profile, policy: Policy, seed: int, months: int = 48, start: int | None = None
+) -> Population:
     """The inflow pool alone: exactly the potential arrivals (ids, attributes, slots) of
     `generate` with these arguments, the synthetic start stock left out. `meta` says how
     many client ids (`stock_clients`) and sequential initial-slot ids (`stock_slots`; the
@@ -530,10 +688,20 @@ def inflow_pool(profile: Profile, policy: Policy, seed: int, months: int = 48, s
     is_pool = pl.col("arrival_month").is_not_null()
     clients = pop.clients.filter(is_pool)
     stock_ids = pop.clients.filter(~is_pool)["client_id"]
-    arrangements = pop.arrangements.filter(pl.col("client_id").is_in(clients["client_id"].implode()))
-    stock_slots = pop.arrangements.filter(~pl.col("client_id").is_in(clients["client_id"].implode()) & (pl.col("slot_kind") == "initial")).height
+    arrangements = pop.arrangements.filter(
+        pl.col("client_id").is_in(clients["client_id"].implode())
+    )
+    stock_slots = pop.arrangements.filter(
+        ~pl.col("client_id").is_in(clients["client_id"].implode())
+        & (pl.col("slot_kind") == "initial")
+    ).height
     return Population(
-        clients=clients, arrangements=arrangements, pool_rate=pop.pool_rate, group_codes=pop.group_codes, start=pop.start, months=pop.months,
+        clients=clients,
+        arrangements=arrangements,
+        pool_rate=pop.pool_rate,
+        group_codes=pop.group_codes,
+        start=pop.start,
+        months=pop.months,
         meta={**pop.meta, "stock_clients": stock_ids.len(), "stock_slots": stock_slots},
     )
 
@@ -546,10 +714,19 @@ def write_population(pop: Population, path: Path) -> None:
     table = flat.to_arrow()
     meta = {
         "caseload.population": json.dumps(
-            {**pop.meta, "start": pop.start, "months": pop.months, "group_codes": pop.group_codes, "pool_rate": pop.pool_rate.tolist(), "fingerprint": pop.fingerprint()}
+            {
+                **pop.meta,
+                "start": pop.start,
+                "months": pop.months,
+                "group_codes": pop.group_codes,
+                "pool_rate": pop.pool_rate.tolist(),
+                "fingerprint": pop.fingerprint(),
+            }
         )
     }
-    table = table.replace_schema_metadata({**(table.schema.metadata or {}), **{k.encode(): v.encode() for k, v in meta.items()}})
+    table = table.replace_schema_metadata(
+        {**(table.schema.metadata or {}), **{k.encode(): v.encode() for k, v in meta.items()}}
+    )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".partial")
@@ -567,17 +744,31 @@ def read_population(path: Path) -> Population:
         raise InputError(str(path), f"not a readable Parquet file: {exc}") from None
     raw = (table.schema.metadata or {}).get(b"caseload.population")
     if raw is None:
-        raise InputError(str(path), "no caseload population metadata", "a file written by `caseload population generate` (extracts: `caseload population validate`)")
+        raise InputError(
+            str(path),
+            "no caseload population metadata",
+            "a file written by `caseload population generate` (extracts: `caseload population validate`)",
+        )
     meta = json.loads(raw)
     flat = pl.from_arrow(table)
     missing = [c for c in list(CLIENT_SCHEMA) + list(ARRANGEMENT_SCHEMA) if c not in flat.columns]
     if missing:
         raise InputError(str(path), f"missing column {missing[0]!r}")
-    clients = flat.select(list(CLIENT_SCHEMA)).unique("client_id", keep="first", maintain_order=True)
+    clients = flat.select(list(CLIENT_SCHEMA)).unique(
+        "client_id", keep="first", maintain_order=True
+    )
     arrangements = flat.select(list(ARRANGEMENT_SCHEMA))
     pop = Population(
-        clients=clients, arrangements=arrangements, pool_rate=np.asarray(meta["pool_rate"], dtype=np.float64),
-        group_codes=meta["group_codes"], start=int(meta["start"]), months=int(meta["months"]),
-        meta={k: v for k, v in meta.items() if k not in ("pool_rate", "group_codes", "start", "months", "fingerprint")},
+        clients=clients,
+        arrangements=arrangements,
+        pool_rate=np.asarray(meta["pool_rate"], dtype=np.float64),
+        group_codes=meta["group_codes"],
+        start=int(meta["start"]),
+        months=int(meta["months"]),
+        meta={
+            k: v
+            for k, v in meta.items()
+            if k not in ("pool_rate", "group_codes", "start", "months", "fingerprint")
+        },
     )
     return pop

@@ -163,7 +163,11 @@ def profile_path(name_or_path: str | Path) -> Path:
     candidate = PROFILES / f"{name_or_path}.toml"
     if not candidate.exists():
         choices = sorted(f.stem for f in PROFILES.glob("*.toml") if not f.stem.endswith(".fitted"))
-        raise InputError("--profile", f"unknown profile {str(name_or_path)!r}", "one of: " + ", ".join(choices) + ", or a path to a profile .toml")
+        raise InputError(
+            "--profile",
+            f"unknown profile {str(name_or_path)!r}",
+            "one of: " + ", ".join(choices) + ", or a path to a profile .toml",
+        )
     return candidate
 
 
@@ -176,11 +180,11 @@ def _split_overrides(overrides: dict | None) -> tuple[dict, dict, dict]:
     prof, pol, fit = {}, {}, {}
     for k, v in (overrides or {}).items():
         if k.startswith("policy."):
-            pol[k[len("policy."):]] = v
+            pol[k[len("policy.") :]] = v
         elif k.startswith("fitted."):
-            fit[k[len("fitted."):]] = v
+            fit[k[len("fitted.") :]] = v
         else:
-            prof[k[len("profile."):] if k.startswith("profile.") else k] = v
+            prof[k[len("profile.") :] if k.startswith("profile.") else k] = v
     return prof, pol, fit
 
 
@@ -192,7 +196,11 @@ def _parse_targets(top: Section, f: str, groups: list[Group], policy: Policy) ->
     targets = {}
     for tname, tval in raw_targets.items():
         if isinstance(tval, bool) or not isinstance(tval, (int, float, dict)):
-            raise InputError(f"{f}: key targets.{tname}", f"{tval!r}", "a number or { period, domain, value | min | max, ... }")
+            raise InputError(
+                f"{f}: key targets.{tname}",
+                f"{tval!r}",
+                "a number or { period, domain, value | min | max, ... }",
+            )
         if not isinstance(tval, dict):
             targets[tname] = Target(tname, value=float(tval), fit=False)
             continue
@@ -216,14 +224,28 @@ def _parse_targets(top: Section, f: str, groups: list[Group], policy: Policy) ->
         if domain is not None and domain not in DOMAINS:
             raise ts.error("domain", f"unknown value {domain!r}", "one of: " + ", ".join(DOMAINS))
         if (period is None) != (domain is None):
-            raise ts.error("period" if period is None else "domain", "missing", "both period and domain (or neither, for a reference figure)")
+            raise ts.error(
+                "period" if period is None else "domain",
+                "missing",
+                "both period and domain (or neither, for a reference figure)",
+            )
         group = ts.raw("group", None)
         if group is not None and group_domain.get(group) != domain:
-            raise ts.error("group", f"{group!r}", f"a group of domain {domain}: " + ", ".join(c for c, d in group_domain.items() if d == domain))
+            raise ts.error(
+                "group",
+                f"{group!r}",
+                f"a group of domain {domain}: "
+                + ", ".join(c for c, d in group_domain.items() if d == domain),
+            )
         product = ts.raw("product", None)
         if product is not None:
             if product not in policy.product_codes or policy.product(product).domain != domain:
-                raise ts.error("product", f"{product!r}", f"a product of domain {domain}: " + ", ".join(p.code for p in policy.products if p.domain == domain))
+                raise ts.error(
+                    "product",
+                    f"{product!r}",
+                    f"a product of domain {domain}: "
+                    + ", ".join(p.code for p in policy.products if p.domain == domain),
+                )
             if group is not None:
                 raise ts.error("product", "a target names a group or a product, not both")
         if kw["metric"] == "gross_eur" and period is not None and "H" in period:
@@ -235,13 +257,22 @@ def _parse_targets(top: Section, f: str, groups: list[Group], policy: Policy) ->
             ts.raw(k, None)
         ts.done()
         targets[tname] = Target(
-            tname, period=period, domain=domain, group=group, product=product, fit=fit,
-            source=str(tval.get("source", "")), unit=str(tval.get("unit", "")), **kw,
+            tname,
+            period=period,
+            domain=domain,
+            group=group,
+            product=product,
+            fit=fit,
+            source=str(tval.get("source", "")),
+            unit=str(tval.get("unit", "")),
+            **kw,
         )
     return targets
 
 
-def _apply_fitted(path: Path, groups: list[Group], overrides: dict) -> tuple[list[Group], list[Param], dict]:
+def _apply_fitted(
+    path: Path, groups: list[Group], overrides: dict
+) -> tuple[list[Group], list[Param], dict]:
     """Read `<profile>.fitted.toml` and apply its multipliers per group."""
     raw = load_toml(path)
     if overrides:
@@ -253,14 +284,25 @@ def _apply_fitted(path: Path, groups: list[Group], overrides: dict) -> tuple[lis
     codes = [g.code for g in groups]
     unknown = sorted(set(gsec.data) - set(codes))
     if unknown:
-        raise gsec.error(unknown[0], f"unknown group {unknown[0]!r}", "a group of the profile: " + ", ".join(codes))
+        raise gsec.error(
+            unknown[0],
+            f"unknown group {unknown[0]!r}",
+            "a group of the profile: " + ", ".join(codes),
+        )
     mult = {}
     for code in gsec.data:
         s = gsec.section(code)
-        mult[code] = (s.number("inflow_multiplier", 1.0, lo=0.0, hi=20.0), s.number("exit_multiplier", 1.0, lo=0.0, hi=20.0))
+        mult[code] = (
+            s.number("inflow_multiplier", 1.0, lo=0.0, hi=20.0),
+            s.number("exit_multiplier", 1.0, lo=0.0, hi=20.0),
+        )
         s.done()
     top.done()
-    return apply_multipliers(groups, mult), [Param("fitted." + p.name, p.value, p.source, p.unit, p.note) for p in register], meta if isinstance(meta, dict) else {}
+    return (
+        apply_multipliers(groups, mult),
+        [Param("fitted." + p.name, p.value, p.source, p.unit, p.note) for p in register],
+        meta if isinstance(meta, dict) else {},
+    )
 
 
 def apply_multipliers(groups: list[Group], mult: dict[str, tuple[float, float]]) -> list[Group]:
@@ -272,11 +314,21 @@ def apply_multipliers(groups: list[Group], mult: dict[str, tuple[float, float]])
             out.append(g)
             continue
         a, h = mult[g.code]
-        out.append(replace(g, inflow_multiplier=a, exit_multiplier=h, moved_hazard_m=min(1.0, g.moved_hazard_m * h), wlz_hazard_m=min(1.0, g.wlz_hazard_m * h)))
+        out.append(
+            replace(
+                g,
+                inflow_multiplier=a,
+                exit_multiplier=h,
+                moved_hazard_m=min(1.0, g.moved_hazard_m * h),
+                wlz_hazard_m=min(1.0, g.wlz_hazard_m * h),
+            )
+        )
     return out
 
 
-def load_profile(name_or_path: str | Path, overrides: dict | None = None, fitted: bool = True) -> tuple[Profile, Policy]:
+def load_profile(
+    name_or_path: str | Path, overrides: dict | None = None, fitted: bool = True
+) -> tuple[Profile, Policy]:
     """Read a profile and the policy library it names. Overrides: `name=value` by dotted
     name; names starting with `policy.` go to the policy library, `fitted.` to the fitted
     parameters. The fitted parameters beside the profile (`<name>.fitted.toml`, written by
@@ -297,7 +349,10 @@ def load_profile(name_or_path: str | Path, overrides: dict | None = None, fitted
     sources = meta.raw("sources", {})
     meta.done()
     policy_ref = policy_name
-    if not (Path(__file__).parent.parent / "rules" / "library" / policy_name).exists() and (path.parent / policy_name).exists():
+    if (
+        not (Path(__file__).parent.parent / "rules" / "library" / policy_name).exists()
+        and (path.parent / policy_name).exists()
+    ):
         policy_ref = path.parent / policy_name
     try:
         policy = load_policy(policy_ref, pol_over)
@@ -319,13 +374,20 @@ def load_profile(name_or_path: str | Path, overrides: dict | None = None, fitted
     mort = top.section("mortality")
     age_from = mort.raw("age_from")
     hazard = mort.raw("hazard_m")
-    if not isinstance(age_from, list) or not isinstance(hazard, list) or len(age_from) != len(hazard) or not age_from:
+    if (
+        not isinstance(age_from, list)
+        or not isinstance(hazard, list)
+        or len(age_from) != len(hazard)
+        or not age_from
+    ):
         raise mort.error("hazard_m", "age_from and hazard_m must be lists of equal length")
     if age_from[0] != 0 or age_from != sorted(age_from):
         raise mort.error("age_from", f"{age_from!r}", "increasing ages starting at 0")
     for i, h in enumerate(hazard):
         if not isinstance(h, (int, float)) or not 0 <= h <= 1:
-            raise mort.error(f"hazard_m[{i}]", f"{h!r} is out of range", "a monthly hazard in [0, 1]")
+            raise mort.error(
+                f"hazard_m[{i}]", f"{h!r} is out of range", "a monthly hazard in [0, 1]"
+            )
     mort.done()
 
     groups_sec = top.section("groups")
@@ -337,20 +399,28 @@ def load_profile(name_or_path: str | Path, overrides: dict | None = None, fitted
         if not hh or sum(hh.values()) <= 0:
             raise gs.error("household", "no household sizes", "a table size = share")
         g = Group(
-            code=code, domain=domain,
-            stock=gs.number("stock", lo=0), inflow_per_year=gs.number("inflow_per_year", lo=0),
+            code=code,
+            domain=domain,
+            stock=gs.number("stock", lo=0),
+            inflow_per_year=gs.number("inflow_per_year", lo=0),
             inflow_growth=gs.number("inflow_growth", 0.0, lo=-0.5, hi=1.0),
-            age_min=gs.number("age_min", lo=0, hi=110), age_max=gs.number("age_max", lo=0, hi=110),
+            age_min=gs.number("age_min", lo=0, hi=110),
+            age_max=gs.number("age_max", lo=0, hi=110),
             age_mode=gs.number("age_mode", lo=0, hi=110),
             support_months_mean=gs.number("support_months_mean", lo=0.0),
-            moved_hazard_m=gs.share("moved_hazard_m"), wlz_hazard_m=gs.share("wlz_hazard_m"),
+            moved_hazard_m=gs.share("moved_hazard_m"),
+            wlz_hazard_m=gs.share("wlz_hazard_m"),
             household={int(k): v for k, v in hh.items()},
             flags=gs.weights("flags", FLAGS, {}),
             primary=gs.weights("primary", products),
             extra=gs.weights("extra", products, {}),
         )
         if not g.age_min <= g.age_mode <= g.age_max or g.age_min >= g.age_max:
-            raise gs.error("age_mode", f"ages {g.age_min}/{g.age_mode}/{g.age_max}", "age_min <= age_mode <= age_max and age_min < age_max")
+            raise gs.error(
+                "age_mode",
+                f"ages {g.age_min}/{g.age_mode}/{g.age_max}",
+                "age_min <= age_mode <= age_max and age_min < age_max",
+            )
         for k, v in g.flags.items():
             if v > 1:
                 raise gs.error(f"flags.{k}", f"{v!r} is out of range", "a share in [0, 1]")
@@ -361,7 +431,11 @@ def load_profile(name_or_path: str | Path, overrides: dict | None = None, fitted
             raise gs.error("primary", "no primary product", "a table product = weight")
         for p in list(g.primary) + list(g.extra):
             if policy.product(p).domain != domain:
-                raise gs.error("primary", f"product {p!r} is of domain {policy.product(p).domain}", f"products of domain {domain}")
+                raise gs.error(
+                    "primary",
+                    f"product {p!r} is of domain {policy.product(p).domain}",
+                    f"products of domain {domain}",
+                )
         gs.done()
         groups.append(g)
     if not groups:
@@ -372,18 +446,34 @@ def load_profile(name_or_path: str | Path, overrides: dict | None = None, fitted
     wmo_codes = [g.code for g in groups if g.domain == "wmo"]
     bands = youth.raw("age_bands", [0, 18])
     if not isinstance(bands, list) or bands != sorted(bands) or len(bands) != len(youth_codes) + 1:
-        raise youth.error("age_bands", f"{bands!r}", f"{len(youth_codes) + 1} increasing ages, one band per youth group ({', '.join(youth_codes)})")
+        raise youth.error(
+            "age_bands",
+            f"{bands!r}",
+            f"{len(youth_codes) + 1} increasing ages, one band per youth group ({', '.join(youth_codes)})",
+        )
     age18 = youth.weights("age18", ["end", "verlengd", "handover"], {"end": 1.0}, must_sum=True)
     handover_groups = youth.weights("handover_groups", wmo_codes, {})
     handover_product = youth.text("handover_product", "", choices=None)
     if age18.get("handover", 0) > 0:
         if handover_product not in products or policy.product(handover_product).domain != "wmo":
-            raise youth.error("handover_product", f"{handover_product!r}", "a Wmo product of the policy: " + ", ".join(p.code for p in policy.products if p.domain == "wmo"))
+            raise youth.error(
+                "handover_product",
+                f"{handover_product!r}",
+                "a Wmo product of the policy: "
+                + ", ".join(p.code for p in policy.products if p.domain == "wmo"),
+            )
         if not handover_groups:
             raise youth.error("handover_groups", "empty", "Wmo groups with weights")
     verlengd_product = youth.text("verlengd_product", "jeugd_verlengd")
-    if age18.get("verlengd", 0) > 0 and (verlengd_product not in products or policy.product(verlengd_product).domain != "jeugd"):
-        raise youth.error("verlengd_product", f"{verlengd_product!r}", "a youth product of the policy: " + ", ".join(p.code for p in policy.products if p.domain == "jeugd"))
+    if age18.get("verlengd", 0) > 0 and (
+        verlengd_product not in products or policy.product(verlengd_product).domain != "jeugd"
+    ):
+        raise youth.error(
+            "verlengd_product",
+            f"{verlengd_product!r}",
+            "a youth product of the policy: "
+            + ", ".join(p.code for p in policy.products if p.domain == "jeugd"),
+        )
     handover_steps = youth.raw("handover_step_weights", [1.0])
     verlengd_steps = youth.raw("verlengd_step_weights", [1.0])
     youth.done()
@@ -395,8 +485,17 @@ def load_profile(name_or_path: str | Path, overrides: dict | None = None, fitted
         pb = prod_sec.section(code, {})
         p = policy.product(code)
         sw = pb.raw("step_weights", None)
-        if sw is not None and (not isinstance(sw, list) or len(sw) != len(p.steps) or any((not isinstance(x, (int, float))) or x < 0 for x in sw) or sum(sw) <= 0):
-            raise pb.error("step_weights", f"{sw!r}", f"{len(p.steps)} non-negative weights, one per step of {code}")
+        if sw is not None and (
+            not isinstance(sw, list)
+            or len(sw) != len(p.steps)
+            or any((not isinstance(x, (int, float))) or x < 0 for x in sw)
+            or sum(sw) <= 0
+        ):
+            raise pb.error(
+                "step_weights",
+                f"{sw!r}",
+                f"{len(p.steps)} non-negative weights, one per step of {code}",
+            )
         if sw is None and not p.ho_minutes:
             sw = [1.0] + [0.0] * (len(p.steps) - 1)
         behaviour[code] = ProductBehaviour(
@@ -407,11 +506,22 @@ def load_profile(name_or_path: str | Path, overrides: dict | None = None, fitted
         pb.done()
     unknown = sorted(set(prod_sec.data) - set(products))
     if unknown:
-        raise prod_sec.error(unknown[0], f"unknown product {unknown[0]!r}", "one of: " + ", ".join(products))
-    for name_, w in (("youth.handover_step_weights", handover_steps), ("youth.verlengd_step_weights", verlengd_steps)):
+        raise prod_sec.error(
+            unknown[0], f"unknown product {unknown[0]!r}", "one of: " + ", ".join(products)
+        )
+    for name_, w in (
+        ("youth.handover_step_weights", handover_steps),
+        ("youth.verlengd_step_weights", verlengd_steps),
+    ):
         target = handover_product if "handover" in name_ else verlengd_product
-        if target in products and (not isinstance(w, list) or len(w) != len(policy.product(target).steps)):
-            raise InputError(f"{f}: key {name_}", f"{w!r}", f"{len(policy.product(target).steps)} weights, one per step of {target}")
+        if target in products and (
+            not isinstance(w, list) or len(w) != len(policy.product(target).steps)
+        ):
+            raise InputError(
+                f"{f}: key {name_}",
+                f"{w!r}",
+                f"{len(policy.product(target).steps)} weights, one per step of {target}",
+            )
     targets = _parse_targets(top, f, groups, policy)
     top.done()
     fit_file = fitted_path_for(path)
@@ -419,15 +529,40 @@ def load_profile(name_or_path: str | Path, overrides: dict | None = None, fitted
     if fitted and fit_file.exists():
         groups, fit_register, fit_meta = _apply_fitted(fit_file, groups, fit_over)
     elif fit_over:
-        raise InputError(f"{f} (--set)", f"unknown parameter {next(iter(fit_over))!r}", f"a fitted parameter, but {fit_file.name} does not exist (run `caseload calibrate`)")
+        raise InputError(
+            f"{f} (--set)",
+            f"unknown parameter {next(iter(fit_over))!r}",
+            f"a fitted parameter, but {fit_file.name} does not exist (run `caseload calibrate`)",
+        )
     profile = Profile(
-        name=name, path=path, description=description, policy_name=policy_name, start=start,
-        scale=scale, pool_oversample=oversample, districts=districts, pgb_share=pgb, subcontracted_share=sub, wlz_candidate_multiplier=wlz_mult,
-        targets=targets, mortality_age_from=[float(a) for a in age_from], mortality_hazard_m=[float(h) for h in hazard],
-        youth_age_bands=[float(b) for b in bands], age18=age18, handover_groups=handover_groups,
-        handover_product=handover_product, handover_step_weights=list(handover_steps), verlengd_product=verlengd_product,
-        verlengd_step_weights=list(verlengd_steps), ho_tasks=ho_tasks, products=behaviour, groups=groups,
-        sources=sources, register=[Param("profile." + p.name, p.value, p.source, p.unit, p.note) for p in register] + fit_register,
-        fitted_path=fit_file if fitted and fit_file.exists() else None, fitted_meta=fit_meta,
+        name=name,
+        path=path,
+        description=description,
+        policy_name=policy_name,
+        start=start,
+        scale=scale,
+        pool_oversample=oversample,
+        districts=districts,
+        pgb_share=pgb,
+        subcontracted_share=sub,
+        wlz_candidate_multiplier=wlz_mult,
+        targets=targets,
+        mortality_age_from=[float(a) for a in age_from],
+        mortality_hazard_m=[float(h) for h in hazard],
+        youth_age_bands=[float(b) for b in bands],
+        age18=age18,
+        handover_groups=handover_groups,
+        handover_product=handover_product,
+        handover_step_weights=list(handover_steps),
+        verlengd_product=verlengd_product,
+        verlengd_step_weights=list(verlengd_steps),
+        ho_tasks=ho_tasks,
+        products=behaviour,
+        groups=groups,
+        sources=sources,
+        register=[Param("profile." + p.name, p.value, p.source, p.unit, p.note) for p in register]
+        + fit_register,
+        fitted_path=fit_file if fitted and fit_file.exists() else None,
+        fitted_meta=fit_meta,
     )
     return profile, policy

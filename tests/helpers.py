@@ -76,11 +76,17 @@ def _scaled(frame: pl.DataFrame, factor_of) -> pl.DataFrame:
     """Money scaled per row by factor_of(product, month or year), rounded to cents."""
     f = np.array([factor_of(p, m) for p, m in zip(frame["product"], frame["_when"], strict=True)])
     gross = np.round(frame["gross_cents"].to_numpy() * f).astype(np.int64)
-    own = np.round(frame["own_contribution_cents"].to_numpy() * f).astype(np.int64) if "own_contribution_cents" in frame.columns else None
+    own = (
+        np.round(frame["own_contribution_cents"].to_numpy() * f).astype(np.int64)
+        if "own_contribution_cents" in frame.columns
+        else None
+    )
     out = frame.with_columns(pl.Series("gross_cents", gross))
     if own is not None:
         out = out.with_columns(pl.Series("own_contribution_cents", own))
-        out = out.with_columns((pl.col("gross_cents") - pl.col("own_contribution_cents")).alias("net_cents"))
+        out = out.with_columns(
+            (pl.col("gross_cents") - pl.col("own_contribution_cents")).alias("net_cents")
+        )
     return out
 
 
@@ -90,14 +96,24 @@ def _seed_factor(seed: int) -> float:
 
 def experiment_tables(toy_run, seeds=(1, 2, 3), measures=MEASURES) -> dict[str, pl.DataFrame]:
     arr = toy_run.tables["arrangements"]
-    monthly = arr.with_columns(pl.col("month").map_elements(_month_key, return_dtype=pl.Utf8).alias("_when"))
+    monthly = arr.with_columns(
+        pl.col("month").map_elements(_month_key, return_dtype=pl.Utf8).alias("_when")
+    )
     years = sorted(monthly["budget_year"].unique().to_list())
     names = [m[0] for m in measures]
 
     def yearly(frame):
-        return (frame.group_by(["budget_year", "domain", "group", "product", "step", "setting"])
-                .agg(pl.col("arrangements").sum().alias("arrangement_months"), pl.col("gross_cents").sum(), pl.col("own_contribution_cents").sum(), pl.col("net_cents").sum())
-                .with_columns(pl.col("budget_year").cast(pl.Int32)).sort(["budget_year", "domain", "group", "product", "step"]))
+        return (
+            frame.group_by(["budget_year", "domain", "group", "product", "step", "setting"])
+            .agg(
+                pl.col("arrangements").sum().alias("arrangement_months"),
+                pl.col("gross_cents").sum(),
+                pl.col("own_contribution_cents").sum(),
+                pl.col("net_cents").sum(),
+            )
+            .with_columns(pl.col("budget_year").cast(pl.Int32))
+            .sort(["budget_year", "domain", "group", "product", "step"])
+        )
 
     base_rows, pkg_rows, by_seed = [], [], []
     for seed in seeds:
@@ -105,17 +121,31 @@ def experiment_tables(toy_run, seeds=(1, 2, 3), measures=MEASURES) -> dict[str, 
         base_m = _scaled(monthly, lambda p, m, sf=sf: sf)
         # the net saving of every subset of measures, per year
         value: dict[tuple, dict[int, tuple[int, int]]] = {}
-        subsets = [c for r in range(len(measures) + 1) for c in itertools.combinations(range(len(measures)), r)]
-        base_y = base_m.group_by("budget_year").agg(pl.col("net_cents").sum(), pl.col("gross_cents").sum())
-        base_net = dict(zip(base_y["budget_year"].to_list(), base_y["net_cents"].to_list(), strict=True))
-        base_gross = dict(zip(base_y["budget_year"].to_list(), base_y["gross_cents"].to_list(), strict=True))
+        subsets = [
+            c
+            for r in range(len(measures) + 1)
+            for c in itertools.combinations(range(len(measures)), r)
+        ]
+        base_y = base_m.group_by("budget_year").agg(
+            pl.col("net_cents").sum(), pl.col("gross_cents").sum()
+        )
+        base_net = dict(
+            zip(base_y["budget_year"].to_list(), base_y["net_cents"].to_list(), strict=True)
+        )
+        base_gross = dict(
+            zip(base_y["budget_year"].to_list(), base_y["gross_cents"].to_list(), strict=True)
+        )
         for sub in subsets:
             ms = tuple(measures[i] for i in sub)
             run = _scaled(monthly, lambda p, m, sf=sf, ms=ms: sf * _factor(ms, p, m))
-            y = run.group_by("budget_year").agg(pl.col("net_cents").sum(), pl.col("gross_cents").sum())
+            y = run.group_by("budget_year").agg(
+                pl.col("net_cents").sum(), pl.col("gross_cents").sum()
+            )
             value[sub] = {int(b): (base_net[b] - n, base_gross[b] - g) for b, n, g in y.iter_rows()}
             if len(sub) == len(measures):
-                pkg_rows.append(yearly(run).with_columns(pl.lit(seed, dtype=pl.Int64).alias("seed")))
+                pkg_rows.append(
+                    yearly(run).with_columns(pl.lit(seed, dtype=pl.Int64).alias("seed"))
+                )
         base_rows.append(yearly(base_m).with_columns(pl.lit(seed, dtype=pl.Int64).alias("seed")))
         n = len(measures)
         full = tuple(range(n))
@@ -127,7 +157,11 @@ def experiment_tables(toy_run, seeds=(1, 2, 3), measures=MEASURES) -> dict[str, 
                     others = [j for j in range(n) if j != i]
                     for r in range(n):
                         for s in itertools.combinations(others, r):
-                            w = math.factorial(len(s)) * math.factorial(n - len(s) - 1) / math.factorial(n)
+                            w = (
+                                math.factorial(len(s))
+                                * math.factorial(n - len(s) - 1)
+                                / math.factorial(n)
+                            )
                             with_i = tuple(sorted((*s, i)))
                             phi[i] += w * (value[with_i][year][which] - value[s][year][which])
                 ints = np.round(phi).astype(np.int64)
@@ -135,99 +169,249 @@ def experiment_tables(toy_run, seeds=(1, 2, 3), measures=MEASURES) -> dict[str, 
                 shap[which] = ints
             for i, name in enumerate(names):
                 st_net, st_gross = value[(i,)][year]
-                by_seed.append((seed, name, year, st_net, st_gross, int(shap[0][i]), int(shap[1][i]), int(shap[0][i]) - st_net))
+                by_seed.append(
+                    (
+                        seed,
+                        name,
+                        year,
+                        st_net,
+                        st_gross,
+                        int(shap[0][i]),
+                        int(shap[1][i]),
+                        int(shap[0][i]) - st_net,
+                    )
+                )
             pk_net, pk_gross = value[full][year]
             sum_st = sum(value[(i,)][year][0] for i in range(n))
-            by_seed.append((seed, "package", year, pk_net, pk_gross, pk_net, pk_gross, pk_net - sum_st))
-    savings_by_seed = pl.DataFrame(by_seed, orient="row", schema={
-        "seed": pl.Int64, "measure": pl.Utf8, "budget_year": pl.Int32, "standalone_net_cents": pl.Int64, "standalone_gross_cents": pl.Int64,
-        "shapley_net_cents": pl.Int64, "shapley_gross_cents": pl.Int64, "interaction_net_cents": pl.Int64})
+            by_seed.append(
+                (seed, "package", year, pk_net, pk_gross, pk_net, pk_gross, pk_net - sum_st)
+            )
+    savings_by_seed = pl.DataFrame(
+        by_seed,
+        orient="row",
+        schema={
+            "seed": pl.Int64,
+            "measure": pl.Utf8,
+            "budget_year": pl.Int32,
+            "standalone_net_cents": pl.Int64,
+            "standalone_gross_cents": pl.Int64,
+            "shapley_net_cents": pl.Int64,
+            "shapley_gross_cents": pl.Int64,
+            "interaction_net_cents": pl.Int64,
+        },
+    )
     rows = []
     info = {m[0]: m for m in measures}
     for name in [*names, "package"]:
         for year in years:
-            sub = savings_by_seed.filter((pl.col("measure") == name) & (pl.col("budget_year") == year))
-            row = {"measure": name, "number": info[name][1] if name in info else None, "title": info[name][2] if name in info else "All measures together",
-                   "budget_year": year, "n_seeds": sub.height}
+            sub = savings_by_seed.filter(
+                (pl.col("measure") == name) & (pl.col("budget_year") == year)
+            )
+            row = {
+                "measure": name,
+                "number": info[name][1] if name in info else None,
+                "title": info[name][2] if name in info else "All measures together",
+                "budget_year": year,
+                "n_seeds": sub.height,
+            }
             for x in ("standalone_net", "shapley_net", "interaction_net"):
                 v = sub[f"{x}_cents"].to_numpy() / 100.0
                 row[f"{x}_eur_mean"] = float(v.mean())
-                row[f"{x}_eur_p5"], row[f"{x}_eur_p50"], row[f"{x}_eur_p95"] = (float(q) for q in np.percentile(v, [5, 50, 95])) if len(v) > 1 else (float(v.mean()),) * 3
-                row[f"{x}_eur_mcse"] = float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else None
+                row[f"{x}_eur_p5"], row[f"{x}_eur_p50"], row[f"{x}_eur_p95"] = (
+                    (float(q) for q in np.percentile(v, [5, 50, 95]))
+                    if len(v) > 1
+                    else (float(v.mean()),) * 3
+                )
+                row[f"{x}_eur_mcse"] = (
+                    float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else None
+                )
             row["shapley_sampling_se_eur"] = 0.0
             rows.append(row)
-    savings = pl.DataFrame(rows).with_columns(pl.col("budget_year").cast(pl.Int32), pl.col("n_seeds").cast(pl.Int32), pl.col("number").cast(pl.Utf8))
+    savings = pl.DataFrame(rows).with_columns(
+        pl.col("budget_year").cast(pl.Int32),
+        pl.col("n_seeds").cast(pl.Int32),
+        pl.col("number").cast(pl.Utf8),
+    )
     # clients whose care a measure reduced or ended: a share of each group's clients
-    clients = toy_run.tables["clients"].group_by(["domain", "group"]).agg(pl.col("active_end").mean())
+    clients = (
+        toy_run.tables["clients"].group_by(["domain", "group"]).agg(pl.col("active_end").mean())
+    )
     aff = []
     for seed in seeds:
-        for mi, (name, _nr, _t, cuts, _s) in enumerate([*measures, ("package", None, None, {k: v for m in measures for k, v in m[3].items()}, None)]):
+        for mi, (name, _nr, _t, cuts, _s) in enumerate(
+            [
+                *measures,
+                ("package", None, None, {k: v for m in measures for k, v in m[3].items()}, None),
+            ]
+        ):
             for domain, group, mean in clients.sort(["domain", "group"]).iter_rows():
-                touched = (domain == "jeugd" and "jamb" in cuts) or (domain == "wmo" and ({"ho", "beg"} & set(cuts)))
+                touched = (domain == "jeugd" and "jamb" in cuts) or (
+                    domain == "wmo" and ({"ho", "beg"} & set(cuts))
+                )
                 if not touched:
                     continue
                 share = 0.12 + 0.03 * mi
                 aff.append((seed, name, domain, group, "care_reduced", int(mean * share) + seed))
-                aff.append((seed, name, domain, group, "care_ended", int(mean * share / 6) + (seed % 2)))
-    affected = pl.DataFrame(aff, orient="row", schema={"seed": pl.Int64, "measure": pl.Utf8, "domain": pl.Utf8, "group": pl.Utf8, "kind": pl.Utf8, "clients": pl.Int64})
+                aff.append(
+                    (seed, name, domain, group, "care_ended", int(mean * share / 6) + (seed % 2))
+                )
+    affected = pl.DataFrame(
+        aff,
+        orient="row",
+        schema={
+            "seed": pl.Int64,
+            "measure": pl.Utf8,
+            "domain": pl.Utf8,
+            "group": pl.Utf8,
+            "kind": pl.Utf8,
+            "clients": pl.Int64,
+        },
+    )
     # monthly cost per product, first seed, per scenario
     sf = _seed_factor(seeds[0])
     cm = []
-    for scen, ms in [("baseline", ()), *[(m[0], (m,)) for m in measures], ("package", tuple(measures))]:
+    for scen, ms in [
+        ("baseline", ()),
+        *[(m[0], (m,)) for m in measures],
+        ("package", tuple(measures)),
+    ]:
         run = _scaled(monthly, lambda p, m, sf=sf, ms=ms: sf * _factor(ms, p, m))
-        cm.append(run.group_by(["_when", "product"]).agg(pl.col("gross_cents").sum(), pl.col("net_cents").sum())
-                  .select(pl.lit(scen).alias("scenario"), pl.col("_when").alias("month"), "product", "gross_cents", "net_cents"))
+        cm.append(
+            run.group_by(["_when", "product"])
+            .agg(pl.col("gross_cents").sum(), pl.col("net_cents").sum())
+            .select(
+                pl.lit(scen).alias("scenario"),
+                pl.col("_when").alias("month"),
+                "product",
+                "gross_cents",
+                "net_cents",
+            )
+        )
     costs_monthly = pl.concat(cm).sort(["scenario", "month", "product"])
     from synthetic_population.profile import load_profile
 
     profile, policy = load_profile(toy_run.spec.profile)
     reg = [*profile.register, *policy.register]
-    assumptions = pl.DataFrame({"name": [r.name for r in reg], "value": [json.dumps(r.value, default=str) for r in reg],
-                                "unit": [r.unit for r in reg], "source": [r.source for r in reg], "note": [r.note for r in reg]})
+    assumptions = pl.DataFrame(
+        {
+            "name": [r.name for r in reg],
+            "value": [json.dumps(r.value, default=str) for r in reg],
+            "unit": [r.unit for r in reg],
+            "source": [r.source for r in reg],
+            "note": [r.note for r in reg],
+        }
+    )
     return {
-        "savings_by_seed": savings_by_seed, "savings": savings,
+        "savings_by_seed": savings_by_seed,
+        "savings": savings,
         "baseline_yearly": pl.concat(base_rows).select("seed", pl.exclude("seed")),
         "package_yearly": pl.concat(pkg_rows).select("seed", pl.exclude("seed")),
-        "affected": affected, "costs_monthly": costs_monthly, "assumptions": assumptions,
+        "affected": affected,
+        "costs_monthly": costs_monthly,
+        "assumptions": assumptions,
     }
 
 
-def experiment_manifest(toy_run, run_id: str, seeds, measures=MEASURES, years=(2024, 2025, 2026)) -> dict:
+def experiment_manifest(
+    toy_run, run_id: str, seeds, measures=MEASURES, years=(2024, 2025, 2026)
+) -> dict:
     return {
-        "kind": "experiment", "run_id": run_id, "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "caseload_version": "0.1.0",
-        "experiment": {"name": "toy-package", "file": "runs/experiments/toy-package.toml", "description": "three toy measures, exact Shapley attribution",
-                       "profile": toy_run.spec.profile, "policy": "toy", "start": "2024-01", "months": 36, "population_seed": 5, "seeds": list(seeds),
-                       "attribution": "shapley_exact", "permutations": None, "backend": "local", "workers": 2},
-        "measures": [{"name": m[0], "number": m[1], "title": m[2], "source": "test", "file": f"measures/{m[0]}.toml"} for m in measures],
+        "kind": "experiment",
+        "run_id": run_id,
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "caseload_version": "0.1.0",
+        "experiment": {
+            "name": "toy-package",
+            "file": "runs/experiments/toy-package.toml",
+            "description": "three toy measures, exact Shapley attribution",
+            "profile": toy_run.spec.profile,
+            "policy": "toy",
+            "start": "2024-01",
+            "months": 36,
+            "population_seed": 5,
+            "seeds": list(seeds),
+            "attribution": "shapley_exact",
+            "permutations": None,
+            "backend": "local",
+            "workers": 2,
+        },
+        "measures": [
+            {
+                "name": m[0],
+                "number": m[1],
+                "title": m[2],
+                "source": "test",
+                "file": f"measures/{m[0]}.toml",
+            }
+            for m in measures
+        ],
         "budget_years": list(years),
-        "hashes": {"population": toy_run.population.fingerprint(), "profile_file": "0" * 16, "policy_file": "0" * 16},
+        "hashes": {
+            "population": toy_run.population.fingerprint(),
+            "profile_file": "0" * 16,
+            "policy_file": "0" * 16,
+        },
         "timings": {"total_s": 1.0},
     }
 
 
-def write_experiment(out_dir: Path, run_id: str, toy_run, seeds=(1, 2, 3), measures=MEASURES) -> Path:
+def write_experiment(
+    out_dir: Path, run_id: str, toy_run, seeds=(1, 2, 3), measures=MEASURES
+) -> Path:
     tables = experiment_tables(toy_run, seeds, measures)
     years = sorted(tables["savings"]["budget_year"].unique().to_list())
     final = Path(out_dir) / run_id
     with atomic_folder(final) as tmp:
         for name, frame in tables.items():
             write_parquet(frame, tmp / f"{name}.parquet")
-        write_json(experiment_manifest(toy_run, run_id, seeds, measures, years), tmp / "manifest.json")
+        write_json(
+            experiment_manifest(toy_run, run_id, seeds, measures, years), tmp / "manifest.json"
+        )
     return final
 
 
 def write_sensitivity(out_dir: Path, run_id: str, toy_run, experiment: Path | None = None) -> Path:
-    varied = [("policy.products.ho.indication_months", 12, 9, 15), ("groups.oud.inflow_per_year", 100, 80, 120), ("policy.own_contribution.monthly_eur", 20.0, 15.0, 25.0)]
+    varied = [
+        ("policy.products.ho.indication_months", 12, 9, 15),
+        ("groups.oud.inflow_per_year", 100, 80, 120),
+        ("policy.own_contribution.monthly_eur", 20.0, 15.0, 25.0),
+    ]
     rows = []
     for pi, (name, base, low, high) in enumerate(varied):
         for mi, (m, *_rest) in enumerate([*MEASURES, ("package",)]):
             for year in (2024, 2025, 2026):
                 b = 1_000_000 * (mi + 1) * (year - 2023)
                 lo, hi = int(b * (1 - 0.2 / (pi + 1))), int(b * (1 + 0.3 / (pi + 1)))
-                rows.append((name, json.dumps(base), json.dumps(low), json.dumps(high), m, year, b, lo, hi, abs(hi - lo)))
-    frame = pl.DataFrame(rows, orient="row", schema={"parameter": pl.Utf8, "value_base": pl.Utf8, "value_low": pl.Utf8, "value_high": pl.Utf8, "measure": pl.Utf8,
-                                                     "budget_year": pl.Int32, "saving_base_net_cents": pl.Int64, "saving_low_net_cents": pl.Int64,
-                                                     "saving_high_net_cents": pl.Int64, "swing_net_cents": pl.Int64})
+                rows.append(
+                    (
+                        name,
+                        json.dumps(base),
+                        json.dumps(low),
+                        json.dumps(high),
+                        m,
+                        year,
+                        b,
+                        lo,
+                        hi,
+                        abs(hi - lo),
+                    )
+                )
+    frame = pl.DataFrame(
+        rows,
+        orient="row",
+        schema={
+            "parameter": pl.Utf8,
+            "value_base": pl.Utf8,
+            "value_low": pl.Utf8,
+            "value_high": pl.Utf8,
+            "measure": pl.Utf8,
+            "budget_year": pl.Int32,
+            "saving_base_net_cents": pl.Int64,
+            "saving_low_net_cents": pl.Int64,
+            "saving_high_net_cents": pl.Int64,
+            "swing_net_cents": pl.Int64,
+        },
+    )
     manifest = experiment_manifest(toy_run, run_id, (1,))
     manifest["kind"] = "sensitivity"
     manifest["varied"] = [{"name": n, "base": b, "low": lo, "high": hi} for n, b, lo, hi in varied]

@@ -16,7 +16,9 @@ def parse_set(values: list[str] | None) -> dict:
     out = {}
     for item in values or []:
         if "=" not in item:
-            raise InputError("--set", f"{item!r} has no '='", "NAME=VALUE, e.g. groups.ouderen.stock=17000")
+            raise InputError(
+                "--set", f"{item!r} has no '='", "NAME=VALUE, e.g. groups.ouderen.stock=17000"
+            )
         name, raw = item.split("=", 1)
         try:
             value = json.loads(raw)
@@ -27,15 +29,50 @@ def parse_set(values: list[str] | None) -> dict:
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--profile", default=None, help="profile name (synthetic_population/profiles/NAME.toml) or path; default: rotterdam")
-    p.add_argument("--start", default=None, help="first month, YYYY-MM (default: the profile's stock month, 2024-01)")
+    p.add_argument(
+        "--profile",
+        default=None,
+        help="profile name (synthetic_population/profiles/NAME.toml) or path; default: rotterdam",
+    )
+    p.add_argument(
+        "--start",
+        default=None,
+        help="first month, YYYY-MM (default: the profile's stock month, 2024-01)",
+    )
     p.add_argument("--months", type=int, default=None, help="horizon in months (default 48)")
-    p.add_argument("--seed", type=int, default=None, help="simulation seed: what happens to people (default 1)")
-    p.add_argument("--population-seed", type=int, default=None, help="population seed: who exists, incl. the inflow pool (default 1)")
-    p.add_argument("--population", default=None, metavar="FILE", help="a population file from `caseload population generate`, or a client extract (.csv/.parquet; see `caseload population validate`) as the start stock")
-    p.add_argument("--set", action="append", metavar="NAME=VALUE", help="override a parameter by its dotted name (see `caseload params`); repeatable")
-    p.add_argument("--threads", type=int, default=None, help="kernel threads (default: all cores); results do not depend on it")
-    p.add_argument("--rng", choices=["keyed", "sequential"], default="keyed", help="keyed common random numbers (default) or one sequential stream per client")
+    p.add_argument(
+        "--seed", type=int, default=None, help="simulation seed: what happens to people (default 1)"
+    )
+    p.add_argument(
+        "--population-seed",
+        type=int,
+        default=None,
+        help="population seed: who exists, incl. the inflow pool (default 1)",
+    )
+    p.add_argument(
+        "--population",
+        default=None,
+        metavar="FILE",
+        help="a population file from `caseload population generate`, or a client extract (.csv/.parquet; see `caseload population validate`) as the start stock",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="NAME=VALUE",
+        help="override a parameter by its dotted name (see `caseload params`); repeatable",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="kernel threads (default: all cores); results do not depend on it",
+    )
+    p.add_argument(
+        "--rng",
+        choices=["keyed", "sequential"],
+        default="keyed",
+        help="keyed common random numbers (default) or one sequential stream per client",
+    )
 
 
 def spec_from_args(args):
@@ -77,5 +114,8 @@ def register_folder(path: Path, args, prog=None) -> str | None:
     if prog:
         prog("catalog")
     if why and not args.quiet:
-        print(f"caseload: warning: {path} is complete but not in the catalog {cat}: {why}; `caseload runs rebuild` adds it", file=sys.stderr)
+        print(
+            f"caseload: warning: {path} is complete but not in the catalog {cat}: {why}; `caseload runs rebuild` adds it",
+            file=sys.stderr,
+        )
     return None if cat is None or why else str(cat)

@@ -59,11 +59,19 @@ def cmd_validate(args) -> int:
         raise ExtractError(report)
     by_domain = report.clients.group_by("domain").len().sort("domain")
     doms = ", ".join(f"{d} {n:,}" for d, n in by_domain.iter_rows())
-    print(f"{args.file}: a valid extract for profile {profile.name}, extract month {format_month(report.start)}")
-    print(f"  {report.rows:,} rows; start stock: {report.clients.height:,} clients ({doms}), {report.arrangements.height:,} arrangements")
+    print(
+        f"{args.file}: a valid extract for profile {profile.name}, extract month {format_month(report.start)}"
+    )
+    print(
+        f"  {report.rows:,} rows; start stock: {report.clients.height:,} clients ({doms}), {report.arrangements.height:,} arrangements"
+    )
     for note in report.notes:
         print(f"  note: {note}")
-    print("  nothing written; run it with: caseload run --population " + str(args.file) + (f" --profile {args.profile}" if args.profile != "rotterdam" else ""))
+    print(
+        "  nothing written; run it with: caseload run --population "
+        + str(args.file)
+        + (f" --profile {args.profile}" if args.profile != "rotterdam" else "")
+    )
     return 0
 
 
@@ -81,7 +89,9 @@ def cmd_export_extract(args) -> int:
     frame = stock_to_extract(pop, policy, "FAKE-{:06d}" if args.fake_ids else None)
     write_extract(frame, out)
     if not args.quiet:
-        print(f"wrote {out}: {frame.height:,} arrangements of {frame['client_id'].n_unique():,} clients (synthetic start stock {format_month(start)})")
+        print(
+            f"wrote {out}: {frame.height:,} arrangements of {frame['client_id'].n_unique():,} clients (synthetic start stock {format_month(start)})"
+        )
     return 0
 
 
@@ -91,12 +101,22 @@ def cmd_calibrate(args) -> int:
     start = parse_month(args.start, "--start") if args.start else None
     if args.iterations < 0:
         raise InputError("--iterations", f"{args.iterations}", "a whole number >= 0")
-    common = dict(seed=args.seed, population_seed=args.population_seed, months=args.months, start=start, out_dir=Path(args.out))
+    common = dict(
+        seed=args.seed,
+        population_seed=args.population_seed,
+        months=args.months,
+        start=start,
+        out_dir=Path(args.out),
+    )
     if args.report_only:
         result = report_only(args.profile, population_file=args.population, **common)
     else:
         if args.population:
-            raise InputError("--population", "is only for --report-only", "fit on the profile's synthetic population, then check an extract with --report-only")
+            raise InputError(
+                "--population",
+                "is only for --report-only",
+                "fit on the profile's synthetic population, then check an extract with --report-only",
+            )
         result = calibrate(args.profile, iterations=args.iterations, **common)
     if args.json:
         print(json.dumps(result.summary(), indent=2, default=str))
@@ -108,35 +128,80 @@ def cmd_calibrate(args) -> int:
 def register(subparsers, population_subparsers) -> None:
     """Add `population validate`, `population export-extract` and `calibrate`."""
     fmt = argparse.RawDescriptionHelpFormatter
-    v = population_subparsers.add_parser("validate", help="check a client extract (CSV/Parquet) against a profile; writes nothing",
-                                         epilog=EPILOG_VALIDATE, formatter_class=fmt)
-    v.add_argument("file", help="the extract: .csv or .parquet, one row per arrangement (schema: README, 'Client extracts')")
-    v.add_argument("--profile", default="rotterdam", help="profile name or path whose groups and policy the codes must match (default rotterdam)")
-    v.add_argument("--start", default=None, help="extract month YYYY-MM when the file has no extract_month column (default: the profile's start)")
-    v.add_argument("--json", action="store_true", help="print the full report (every problem) as JSON")
+    v = population_subparsers.add_parser(
+        "validate",
+        help="check a client extract (CSV/Parquet) against a profile; writes nothing",
+        epilog=EPILOG_VALIDATE,
+        formatter_class=fmt,
+    )
+    v.add_argument(
+        "file",
+        help="the extract: .csv or .parquet, one row per arrangement (schema: README, 'Client extracts')",
+    )
+    v.add_argument(
+        "--profile",
+        default="rotterdam",
+        help="profile name or path whose groups and policy the codes must match (default rotterdam)",
+    )
+    v.add_argument(
+        "--start",
+        default=None,
+        help="extract month YYYY-MM when the file has no extract_month column (default: the profile's start)",
+    )
+    v.add_argument(
+        "--json", action="store_true", help="print the full report (every problem) as JSON"
+    )
     v.set_defaults(func=cmd_validate)
 
-    e = population_subparsers.add_parser("export-extract", help="write a synthetic start stock in the extract format",
-                                         epilog=EPILOG_EXPORT, formatter_class=fmt)
-    e.add_argument("--profile", default="rotterdam", help="profile name or path (default rotterdam)")
+    e = population_subparsers.add_parser(
+        "export-extract",
+        help="write a synthetic start stock in the extract format",
+        epilog=EPILOG_EXPORT,
+        formatter_class=fmt,
+    )
+    e.add_argument(
+        "--profile", default="rotterdam", help="profile name or path (default rotterdam)"
+    )
     e.add_argument("--out", required=True, help="output file, .csv or .parquet")
     e.add_argument("--seed", type=int, default=1, help="population seed (default 1)")
     e.add_argument("--start", default=None, help="stock month YYYY-MM (default: the profile's)")
-    e.add_argument("--fake-ids", action="store_true", help="write ids as FAKE-000001 text (hashed on reading) instead of numbers")
+    e.add_argument(
+        "--fake-ids",
+        action="store_true",
+        help="write ids as FAKE-000001 text (hashed on reading) instead of numbers",
+    )
     e.add_argument("--quiet", action="store_true")
     e.set_defaults(func=cmd_export_extract)
 
-    c = subparsers.add_parser("calibrate", help="fit inflow and exit multipliers to a profile's targets; write the fitted parameters and a report",
-                              epilog=EPILOG_CALIBRATE, formatter_class=fmt)
+    c = subparsers.add_parser(
+        "calibrate",
+        help="fit inflow and exit multipliers to a profile's targets; write the fitted parameters and a report",
+        epilog=EPILOG_CALIBRATE,
+        formatter_class=fmt,
+    )
     c.add_argument("profile", help="profile name (synthetic_population/profiles/NAME.toml) or path")
-    c.add_argument("--iterations", type=int, default=8, help="at most this many fitting steps (default 8)")
-    c.add_argument("--months", type=int, default=None, help="horizon (default: through the last target period)")
+    c.add_argument(
+        "--iterations", type=int, default=8, help="at most this many fitting steps (default 8)"
+    )
+    c.add_argument(
+        "--months", type=int, default=None, help="horizon (default: through the last target period)"
+    )
     c.add_argument("--start", default=None, help="first month YYYY-MM (default: the profile's)")
     c.add_argument("--seed", type=int, default=1, help="simulation seed (default 1)")
     c.add_argument("--population-seed", type=int, default=1, help="population seed (default 1)")
-    c.add_argument("--report-only", action="store_true", help="report the targets under the current (fitted) parameters; fit nothing, change nothing beside the report")
-    c.add_argument("--population", default=None, metavar="FILE", help="with --report-only: a client extract or population file instead of the synthetic stock")
-    c.add_argument("--out", default="runs/out", help="folder for the report folder (default runs/out)")
+    c.add_argument(
+        "--report-only",
+        action="store_true",
+        help="report the targets under the current (fitted) parameters; fit nothing, change nothing beside the report",
+    )
+    c.add_argument(
+        "--population",
+        default=None,
+        metavar="FILE",
+        help="with --report-only: a client extract or population file instead of the synthetic stock",
+    )
+    c.add_argument(
+        "--out", default="runs/out", help="folder for the report folder (default runs/out)"
+    )
     c.add_argument("--json", action="store_true", help="print a machine-readable summary")
     c.set_defaults(func=cmd_calibrate)
-

@@ -31,12 +31,36 @@ are <rule>.<key>, e.g. wmo_weekly_cap_800.params.cap_eur_w.
 
 
 def _backend_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backend", choices=["process", "inprocess", "ray"], default="process", help="where sub-runs run: a local process pool (default), this process, or Ray; results are identical")
-    p.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core); results do not depend on it")
-    p.add_argument("--address", default=None, metavar="HOST:PORT", help="a running Ray cluster's head (with --backend ray); default: start a local Ray instance")
-    p.add_argument("--out", default="runs/out", help="folder for the result folder (default runs/out)")
-    p.add_argument("--run-id", default=None, help="name of the result folder (default NAME-DATE-TIME)")
-    p.add_argument("--catalog", default=None, metavar="FILE", help="register the result in this catalog (default: $CASELOAD_CATALOG, else catalog.duckdb beside --out; 'off': none)")
+    p.add_argument(
+        "--backend",
+        choices=["process", "inprocess", "ray"],
+        default="process",
+        help="where sub-runs run: a local process pool (default), this process, or Ray; results are identical",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="worker processes (default: one per core); results do not depend on it",
+    )
+    p.add_argument(
+        "--address",
+        default=None,
+        metavar="HOST:PORT",
+        help="a running Ray cluster's head (with --backend ray); default: start a local Ray instance",
+    )
+    p.add_argument(
+        "--out", default="runs/out", help="folder for the result folder (default runs/out)"
+    )
+    p.add_argument(
+        "--run-id", default=None, help="name of the result folder (default NAME-DATE-TIME)"
+    )
+    p.add_argument(
+        "--catalog",
+        default=None,
+        metavar="FILE",
+        help="register the result in this catalog (default: $CASELOAD_CATALOG, else catalog.duckdb beside --out; 'off': none)",
+    )
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     p.add_argument("--json", action="store_true", help="print a machine-readable summary")
 
@@ -47,7 +71,11 @@ def _result_id(args, default: str) -> str:
         raise InputError("--run-id", f"{args.run_id!r}", "a plain folder name")
     run_id = args.run_id or default
     if (Path(args.out) / run_id).exists():
-        raise InputError(str(Path(args.out) / run_id), "a folder with this id exists already", "another --run-id, or remove the folder")
+        raise InputError(
+            str(Path(args.out) / run_id),
+            "a folder with this id exists already",
+            "another --run-id, or remove the folder",
+        )
     return run_id
 
 
@@ -59,7 +87,13 @@ def _finish(args, tables: dict, manifest: dict, kind: str, table: str, printer) 
     path = write_experiment(tables, manifest, Path(args.out), manifest["run_id"])
     register_folder(path, args)  # a catalog failure is a warning: the folder is the source of truth
     if args.json:
-        print(json.dumps({f"{kind}_dir": str(path), "manifest": manifest, table: tables[table].to_dicts()}, indent=2, default=str))
+        print(
+            json.dumps(
+                {f"{kind}_dir": str(path), "manifest": manifest, table: tables[table].to_dicts()},
+                indent=2,
+                default=str,
+            )
+        )
     elif not args.quiet:
         printer(tables[table], manifest, path)
     return 0
@@ -67,7 +101,12 @@ def _finish(args, tables: dict, manifest: dict, kind: str, table: str, printer) 
 
 def cmd_experiment(args) -> int:
     from engine.reports import terminal as report
-    from engine.simulation.experiment import experiment_id, load_experiment, manifest_for, run_experiment
+    from engine.simulation.experiment import (
+        experiment_id,
+        load_experiment,
+        manifest_for,
+        run_experiment,
+    )
 
     spec = load_experiment(args.file)
     if args.replications is not None:
@@ -76,8 +115,17 @@ def cmd_experiment(args) -> int:
         spec.seeds = list(range(spec.seeds[0], spec.seeds[0] + args.replications))
     run_id = _result_id(args, experiment_id(spec))
     with report.Bar(args.quiet, f"{spec.name}: sub-runs") as bar:
-        tables, info, ctx = run_experiment(spec, backend=args.backend, workers=args.workers, address=args.address, progress=bar.advance, on_plan=bar.total)
-    manifest = manifest_for(spec, ctx, run_id, info["backend"], info["workers"], info["timings"], info["subruns"])
+        tables, info, ctx = run_experiment(
+            spec,
+            backend=args.backend,
+            workers=args.workers,
+            address=args.address,
+            progress=bar.advance,
+            on_plan=bar.total,
+        )
+    manifest = manifest_for(
+        spec, ctx, run_id, info["backend"], info["workers"], info["timings"], info["subruns"]
+    )
     return _finish(args, tables, manifest, "experiment", "savings", report.print_experiment)
 
 
@@ -93,10 +141,23 @@ def cmd_sensitivity(args) -> int:
         try:
             seeds = [int(s) for s in args.seeds.split(",")]
         except ValueError:
-            raise InputError("--seeds", f"{args.seeds!r}", "comma-separated whole numbers, e.g. 1,2,3") from None
-    run_id = _result_id(args, f"{spec.name}-sensitivity-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}")
+            raise InputError(
+                "--seeds", f"{args.seeds!r}", "comma-separated whole numbers, e.g. 1,2,3"
+            ) from None
+    run_id = _result_id(
+        args, f"{spec.name}-sensitivity-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    )
     with report.Bar(args.quiet, f"{spec.name}: sensitivity sub-runs") as bar:
-        tables, manifest = run_sensitivity(spec, varies, seeds, backend=args.backend, workers=args.workers, address=args.address, progress=bar.advance, on_plan=bar.total)
+        tables, manifest = run_sensitivity(
+            spec,
+            varies,
+            seeds,
+            backend=args.backend,
+            workers=args.workers,
+            address=args.address,
+            progress=bar.advance,
+            on_plan=bar.total,
+        )
     manifest["run_id"] = run_id
     return _finish(args, tables, manifest, "sensitivity", "sensitivity", report.print_sensitivity)
 
@@ -109,7 +170,12 @@ def register(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     e.add_argument("file", help="an experiment file (runs/scenarios/*-experiment.toml)")
-    e.add_argument("--replications", type=int, default=None, help="override the file's number of simulation seeds (from its first seed)")
+    e.add_argument(
+        "--replications",
+        type=int,
+        default=None,
+        help="override the file's number of simulation seeds (from its first seed)",
+    )
     _backend_options(e)
     e.set_defaults(func=cmd_experiment)
 
@@ -120,8 +186,23 @@ def register(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     s.add_argument("file", help="an experiment file: its baseline, measures and first seed")
-    s.add_argument("--vary", action="append", metavar="NAME=LOW:HIGH", help="an assumption and its low and high value; repeatable")
-    s.add_argument("--file", dest="vary_file", default=None, metavar="VARY.toml", help="a file of [[vary]] tables (name, low, high)")
-    s.add_argument("--seeds", default=None, help="simulation seeds to average over, comma-separated (default: the experiment's first seed)")
+    s.add_argument(
+        "--vary",
+        action="append",
+        metavar="NAME=LOW:HIGH",
+        help="an assumption and its low and high value; repeatable",
+    )
+    s.add_argument(
+        "--file",
+        dest="vary_file",
+        default=None,
+        metavar="VARY.toml",
+        help="a file of [[vary]] tables (name, low, high)",
+    )
+    s.add_argument(
+        "--seeds",
+        default=None,
+        help="simulation seeds to average over, comma-separated (default: the experiment's first seed)",
+    )
     _backend_options(s)
     s.set_defaults(func=cmd_sensitivity)

@@ -82,7 +82,11 @@ def _catalog(args) -> Path:
 
     cat = catalog_path(catalog=args.catalog, out_dir=Path(args.runs_dir))
     if cat is None:
-        raise InputError("--catalog", "the catalog is turned off (CASELOAD_CATALOG=off)", "a catalog file, --catalog FILE")
+        raise InputError(
+            "--catalog",
+            "the catalog is turned off (CASELOAD_CATALOG=off)",
+            "a catalog file, --catalog FILE",
+        )
     return cat
 
 
@@ -107,11 +111,25 @@ def _bar(quiet: bool, what: str):
     if quiet or not sys.stderr.isatty():
         yield lambda i, n: None
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     from engine.reports.terminal import console
 
-    with Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
         task = bar.add_task(what, total=None)
         yield lambda i, n: bar.update(task, completed=i, total=n)
 
@@ -119,7 +137,11 @@ def _bar(quiet: bool, what: str):
 # ----------------------------------------------------------------------------- runs
 def _seeds(seeds: list) -> str:
     """1,2,3 or 1-20 for a long consecutive list."""
-    if len(seeds) > 3 and all(isinstance(s, int) for s in seeds) and seeds == list(range(seeds[0], seeds[0] + len(seeds))):
+    if (
+        len(seeds) > 3
+        and all(isinstance(s, int) for s in seeds)
+        and seeds == list(range(seeds[0], seeds[0] + len(seeds)))
+    ):
         return f"{seeds[0]}-{seeds[-1]}"
     return ",".join(map(str, seeds))
 
@@ -137,12 +159,27 @@ def cmd_runs_list(args) -> int:
     from rich import box
     from rich.table import Table
 
-    table = Table(title=f"{len(rows)} folders in {_catalog(args)}", box=box.SIMPLE_HEAD, pad_edge=False)
-    for c, just in (("run id", "left"), ("kind", "left"), ("name", "left"), ("horizon", "left"), ("seeds", "left"), ("created", "left")):
+    table = Table(
+        title=f"{len(rows)} folders in {_catalog(args)}", box=box.SIMPLE_HEAD, pad_edge=False
+    )
+    for c, just in (
+        ("run id", "left"),
+        ("kind", "left"),
+        ("name", "left"),
+        ("horizon", "left"),
+        ("seeds", "left"),
+        ("created", "left"),
+    ):
         table.add_column(c, justify=just, no_wrap=c != "name", overflow="ellipsis")
     for r in rows:
-        table.add_row(r["run_id"], r["kind"] + ("" if r["complete"] else " (folder missing)"), str(r["name"]), f"{r['start']}+{r['months']}",
-                      _seeds(r["seeds"]), (r["created"] or "")[:16].replace("T", " "))
+        table.add_row(
+            r["run_id"],
+            r["kind"] + ("" if r["complete"] else " (folder missing)"),
+            str(r["name"]),
+            f"{r['start']}+{r['months']}",
+            _seeds(r["seeds"]),
+            (r["created"] or "")[:16].replace("T", " "),
+        )
     out.print(table)
     return 0
 
@@ -157,16 +194,44 @@ def cmd_runs_show(args) -> int:
         return 0
     if args.quiet:
         return 0
-    head = [["run id", entry["run_id"]], ["kind", entry["kind"]], ["name", entry["name"]], ["folder", entry["path"] + ("" if entry["complete"] else "  (MISSING: run `caseload runs rebuild`)")],
-            ["profile / policy", f"{entry['profile']} / {entry['policy']}"], ["horizon", f"{entry['start']} + {entry['months']} months"],
-            ["seeds", ", ".join(map(str, entry["seeds"]))], ["population seed / hash", f"{entry['population_seed']} / {entry['population_hash']}"],
-            ["created / registered", f"{entry['created']} / {entry['registered'][:19]}"], ["caseload version", entry["caseload_version"]]]
+    head = [
+        ["run id", entry["run_id"]],
+        ["kind", entry["kind"]],
+        ["name", entry["name"]],
+        [
+            "folder",
+            entry["path"]
+            + ("" if entry["complete"] else "  (MISSING: run `caseload runs rebuild`)"),
+        ],
+        ["profile / policy", f"{entry['profile']} / {entry['policy']}"],
+        ["horizon", f"{entry['start']} + {entry['months']} months"],
+        ["seeds", ", ".join(map(str, entry["seeds"]))],
+        ["population seed / hash", f"{entry['population_seed']} / {entry['population_hash']}"],
+        ["created / registered", f"{entry['created']} / {entry['registered'][:19]}"],
+        ["caseload version", entry["caseload_version"]],
+    ]
     if entry["description"]:
         head.append(["description", entry["description"]])
     out.print(_table(None, ["", ""], head))
     if entry["measures"]:
-        out.print(_table("measures", ["nr", "name", "title", "source"], [[m["number"], m["name"], m["title"], m["source"]] for m in entry["measures"]]))
-    out.print(_table("files (SQL view)", ["file", "view", "rows", "bytes"], [[f["name"] + ".parquet", f["view"], f"{f['rows']:,}", f"{f['bytes']:,}"] for f in entry["files"]], {2, 3}))
+        out.print(
+            _table(
+                "measures",
+                ["nr", "name", "title", "source"],
+                [[m["number"], m["name"], m["title"], m["source"]] for m in entry["measures"]],
+            )
+        )
+    out.print(
+        _table(
+            "files (SQL view)",
+            ["file", "view", "rows", "bytes"],
+            [
+                [f["name"] + ".parquet", f["view"], f"{f['rows']:,}", f"{f['bytes']:,}"]
+                for f in entry["files"]
+            ],
+            {2, 3},
+        )
+    )
     return 0
 
 
@@ -186,7 +251,11 @@ def cmd_runs_sql(args) -> int:
     if args.quiet:
         return 0
     shown = rows[: args.max_rows]
-    numeric = {i for i, _ in enumerate(cols) if shown and all(isinstance(r[i], (int, float)) or r[i] is None for r in shown)}
+    numeric = {
+        i
+        for i, _ in enumerate(cols)
+        if shown and all(isinstance(r[i], (int, float)) or r[i] is None for r in shown)
+    }
 
     def cell(v):
         if isinstance(v, float):
@@ -196,7 +265,11 @@ def cmd_runs_sql(args) -> int:
         return v
 
     out.print(_table(None, cols, [[cell(v) for v in r] for r in shown], numeric))
-    more = f" (first {args.max_rows} shown; --max-rows N, --csv or --json for all)" if len(rows) > args.max_rows else ""
+    more = (
+        f" (first {args.max_rows} shown; --max-rows N, --csv or --json for all)"
+        if len(rows) > args.max_rows
+        else ""
+    )
     out.print(f"{len(rows):,} rows{more}")
     return 0
 
@@ -213,14 +286,30 @@ def cmd_runs_rebuild(args) -> int:
     for e in result.registered:
         by_kind[e.kind] = by_kind.get(e.kind, 0) + 1
     if args.json:
-        _json({"catalog": str(result.catalog), "registered": len(result.registered), "by_kind": by_kind, "seconds": round(result.seconds, 3),
-               "skipped": [{"folder": str(p), "why": why} for p, why in result.skipped]})
+        _json(
+            {
+                "catalog": str(result.catalog),
+                "registered": len(result.registered),
+                "by_kind": by_kind,
+                "seconds": round(result.seconds, 3),
+                "skipped": [{"folder": str(p), "why": why} for p, why in result.skipped],
+            }
+        )
         return 0
     if not args.quiet:
-        report.out.print(_table("catalog rebuilt", ["kind", "folders"], [[k, v] for k, v in sorted(by_kind.items())] + [["total", len(result.registered)]], {1}))
+        report.out.print(
+            _table(
+                "catalog rebuilt",
+                ["kind", "folders"],
+                [[k, v] for k, v in sorted(by_kind.items())] + [["total", len(result.registered)]],
+                {1},
+            )
+        )
         for p, why in result.skipped:
             report.console.print(f"skipped {p}: {why}")
-        report.out.print(f"{result.catalog}: {len(result.registered)} folders in {result.seconds:.2f} s")
+        report.out.print(
+            f"{result.catalog}: {len(result.registered)} folders in {result.seconds:.2f} s"
+        )
     return 0
 
 
@@ -235,8 +324,14 @@ def cmd_export(args) -> int:
     if args.xlsx and Path(args.xlsx).suffix.lower() != ".xlsx":
         raise InputError("--xlsx", f"{args.xlsx!r}", "a file name ending in .xlsx")
     t0 = time.perf_counter()
-    with report.progress(args.quiet or args.json, "export", [("read", "reading the folder"), ("sheets", "building the sheets"), ("write", "writing")]) as prog:
-        folder = open_folder(args.folder, Path(args.runs_dir), args.catalog, kinds=("experiment", "run"))
+    with report.progress(
+        args.quiet or args.json,
+        "export",
+        [("read", "reading the folder"), ("sheets", "building the sheets"), ("write", "writing")],
+    ) as prog:
+        folder = open_folder(
+            args.folder, Path(args.runs_dir), args.catalog, kinds=("experiment", "run")
+        )
         prog("read")
         sheets = build_sheets(folder)
         prog("sheets")
@@ -248,20 +343,53 @@ def cmd_export(args) -> int:
         prog("write")
     seconds = time.perf_counter() - t0
     if args.json:
-        _json({"folder": str(folder.path), "kind": folder.kind, "xlsx": args.xlsx, "csv": [str(p) for p in written if p.suffix == ".csv"],
-               "sheets": [{"name": s.name, "rows": s.frame.height, "columns": s.frame.columns} for s in sheets], "seconds": round(seconds, 3)})
+        _json(
+            {
+                "folder": str(folder.path),
+                "kind": folder.kind,
+                "xlsx": args.xlsx,
+                "csv": [str(p) for p in written if p.suffix == ".csv"],
+                "sheets": [
+                    {"name": s.name, "rows": s.frame.height, "columns": s.frame.columns}
+                    for s in sheets
+                ],
+                "seconds": round(seconds, 3),
+            }
+        )
         return 0
     if not args.quiet:
-        report.out.print(_table(f"{folder.kind} {folder.run_id}: {len(sheets)} sheets", ["sheet", "rows", "what"], [[s.name, f"{s.frame.height:,}", s.title] for s in sheets], {1}))
+        report.out.print(
+            _table(
+                f"{folder.kind} {folder.run_id}: {len(sheets)} sheets",
+                ["sheet", "rows", "what"],
+                [[s.name, f"{s.frame.height:,}", s.title] for s in sheets],
+                {1},
+            )
+        )
         if folder.kind == "experiment":
             sv = next(s for s in sheets if s.name == "Savings").frame
             years = [c for c in sv.columns if c.isdigit()]
-            report.out.print(_table("net saving per measure (EUR)", ["measure", *years, "total"],
-                                    [[f"{r['Nr'] or ''} {r['Name']}".strip(), *[f"{r[y]:,.0f}" for y in years], f"{r['Total']:,.0f}"] for r in sv.iter_rows(named=True)], set(range(1, len(years) + 2))))
+            report.out.print(
+                _table(
+                    "net saving per measure (EUR)",
+                    ["measure", *years, "total"],
+                    [
+                        [
+                            f"{r['Nr'] or ''} {r['Name']}".strip(),
+                            *[f"{r[y]:,.0f}" for y in years],
+                            f"{r['Total']:,.0f}",
+                        ]
+                        for r in sv.iter_rows(named=True)
+                    ],
+                    set(range(1, len(years) + 2)),
+                )
+            )
         for p in written[:1] if args.xlsx else []:
             report.out.print(f"workbook: {p} ({p.stat().st_size:,} bytes)")
         if args.csv:
-            report.out.print(f"csv: {args.csv} ({sum(1 for p in written if p.suffix == '.csv')} files)")
+            report.out.print(
+                f"csv: {args.csv} ({sum(1 for p in written if p.suffix == '.csv')} files)"
+            )
     return 0
 
 
@@ -273,29 +401,62 @@ def cmd_report(args) -> int:
     if Path(args.out).suffix.lower() not in (".html", ".htm"):
         raise InputError("--out", f"{args.out!r}", "a file name ending in .html")
     t0 = time.perf_counter()
-    with report.progress(args.quiet or args.json, "report", [("read", "reading the folder"), ("charts", "drawing the charts"), ("write", "writing")]) as prog:
+    with report.progress(
+        args.quiet or args.json,
+        "report",
+        [("read", "reading the folder"), ("charts", "drawing the charts"), ("write", "writing")],
+    ) as prog:
         folder = open_folder(args.folder, Path(args.runs_dir), args.catalog)
-        sens = open_folder(args.sensitivity, Path(args.runs_dir), args.catalog, kinds=("sensitivity",)) if args.sensitivity else None
+        sens = (
+            open_folder(args.sensitivity, Path(args.runs_dir), args.catalog, kinds=("sensitivity",))
+            if args.sensitivity
+            else None
+        )
         prog("read")
         text = build_report(folder, sens)
         prog("charts")
         path = write_report(text, Path(args.out))
         prog("write")
     n_charts = text.count('<svg class="chart"')
-    info = {"report": str(path), "folder": str(folder.path), "kind": folder.kind, "bytes": path.stat().st_size, "charts": n_charts,
-            "sections": [s.split("</h2>")[0] for s in text.split("<h2>")[1:]], "seconds": round(time.perf_counter() - t0, 3)}
+    info = {
+        "report": str(path),
+        "folder": str(folder.path),
+        "kind": folder.kind,
+        "bytes": path.stat().st_size,
+        "charts": n_charts,
+        "sections": [s.split("</h2>")[0] for s in text.split("<h2>")[1:]],
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
     if args.json:
         _json(info)
         return 0
     if not args.quiet:
-        report.out.print(_table(f"report of {folder.kind} {folder.run_id}", ["section"], [[s] for s in info["sections"]]))
-        report.out.print(f"report: {path} ({info['bytes']:,} bytes, {n_charts} charts, self-contained)")
+        report.out.print(
+            _table(
+                f"report of {folder.kind} {folder.run_id}",
+                ["section"],
+                [[s] for s in info["sections"]],
+            )
+        )
+        report.out.print(
+            f"report: {path} ({info['bytes']:,} bytes, {n_charts} charts, self-contained)"
+        )
     return 0
 
 
 def _common(p: argparse.ArgumentParser, quiet: bool = True) -> None:
-    p.add_argument("--catalog", default=None, metavar="FILE", help="the catalog file (default: $CASELOAD_CATALOG, else runs/catalog.duckdb)")
-    p.add_argument("--runs-dir", default="runs/out", metavar="DIR", help="where run ids are looked up (default runs/out)")
+    p.add_argument(
+        "--catalog",
+        default=None,
+        metavar="FILE",
+        help="the catalog file (default: $CASELOAD_CATALOG, else runs/catalog.duckdb)",
+    )
+    p.add_argument(
+        "--runs-dir",
+        default="runs/out",
+        metavar="DIR",
+        help="where run ids are looked up (default runs/out)",
+    )
     p.add_argument("--json", action="store_true", help="print a machine-readable summary")
     if quiet:
         p.add_argument("--quiet", action="store_true", help="print nothing but errors")
@@ -303,43 +464,97 @@ def _common(p: argparse.ArgumentParser, quiet: bool = True) -> None:
 
 def register(subparsers) -> None:
     """Add `runs`, `export` and `report`."""
-    r = subparsers.add_parser("runs", help="the run catalog: list, show and query every run, comparison and experiment; rebuild it",
-                              description="The run catalog (DuckDB).", epilog=EPILOG_RUNS, formatter_class=FMT)
+    r = subparsers.add_parser(
+        "runs",
+        help="the run catalog: list, show and query every run, comparison and experiment; rebuild it",
+        description="The run catalog (DuckDB).",
+        epilog=EPILOG_RUNS,
+        formatter_class=FMT,
+    )
     rs = r.add_subparsers(dest="runs_command", metavar="SUBCOMMAND")
     rs.required = True
-    p = rs.add_parser("list", help="every registered folder", epilog="examples:\n  caseload runs list\n  caseload runs list --kind run --json", formatter_class=FMT)
-    p.add_argument("--kind", choices=["run", "comparison", "experiment", "sensitivity"], default=None, help="only folders of this kind")
+    p = rs.add_parser(
+        "list",
+        help="every registered folder",
+        epilog="examples:\n  caseload runs list\n  caseload runs list --kind run --json",
+        formatter_class=FMT,
+    )
+    p.add_argument(
+        "--kind",
+        choices=["run", "comparison", "experiment", "sensitivity"],
+        default=None,
+        help="only folders of this kind",
+    )
     _common(p)
     p.set_defaults(func=cmd_runs_list)
-    p = rs.add_parser("show", help="one folder: manifest, measures, files", epilog="examples:\n  caseload runs show baseline\n  caseload runs show boz-2024 --json", formatter_class=FMT)
+    p = rs.add_parser(
+        "show",
+        help="one folder: manifest, measures, files",
+        epilog="examples:\n  caseload runs show baseline\n  caseload runs show boz-2024 --json",
+        formatter_class=FMT,
+    )
     p.add_argument("run_id", help="a run id from `caseload runs list`")
     _common(p)
     p.set_defaults(func=cmd_runs_show)
-    p = rs.add_parser("sql", help="one read-only SQL query over the catalog and the views of every run's Parquet", epilog=EPILOG_SQL, formatter_class=FMT)
+    p = rs.add_parser(
+        "sql",
+        help="one read-only SQL query over the catalog and the views of every run's Parquet",
+        epilog=EPILOG_SQL,
+        formatter_class=FMT,
+    )
     p.add_argument("query", help="a DuckDB SELECT (quote it)")
     p.add_argument("--csv", action="store_true", help="print the result as CSV")
     p.add_argument("--max-rows", type=int, default=50, help="rows shown in the table (default 50)")
     _common(p)
     p.set_defaults(func=cmd_runs_sql)
-    p = rs.add_parser("rebuild", help="recreate the catalog from the folders", formatter_class=FMT,
-                      epilog="examples:\n  caseload runs rebuild\n  caseload runs rebuild --out runs/out --out /data/caseload-runs\n\n"
-                             "Reads every complete folder under the catalog's folder (up to three levels: runs/out/<id>,\n"
-                             "runs/out/demo/<id> for runs/catalog.duckdb) and beside the folders the catalog already lists;\n"
-                             "writes a new catalog and renames it over the old one.")
-    p.add_argument("--out", action="append", metavar="DIR", help="a folder holding run folders (repeatable; default: the catalog's folder)")
+    p = rs.add_parser(
+        "rebuild",
+        help="recreate the catalog from the folders",
+        formatter_class=FMT,
+        epilog="examples:\n  caseload runs rebuild\n  caseload runs rebuild --out runs/out --out /data/caseload-runs\n\n"
+        "Reads every complete folder under the catalog's folder (up to three levels: runs/out/<id>,\n"
+        "runs/out/demo/<id> for runs/catalog.duckdb) and beside the folders the catalog already lists;\n"
+        "writes a new catalog and renames it over the old one.",
+    )
+    p.add_argument(
+        "--out",
+        action="append",
+        metavar="DIR",
+        help="a folder holding run folders (repeatable; default: the catalog's folder)",
+    )
     _common(p)
     p.set_defaults(func=cmd_runs_rebuild)
 
-    e = subparsers.add_parser("export", help="the finance workbook of an experiment (or a run): Excel or CSV", epilog=EPILOG_EXPORT, formatter_class=FMT)
-    e.add_argument("folder", help="an experiment folder (or a run folder), or its id under --runs-dir")
+    e = subparsers.add_parser(
+        "export",
+        help="the finance workbook of an experiment (or a run): Excel or CSV",
+        epilog=EPILOG_EXPORT,
+        formatter_class=FMT,
+    )
+    e.add_argument(
+        "folder", help="an experiment folder (or a run folder), or its id under --runs-dir"
+    )
     e.add_argument("--xlsx", default=None, metavar="FILE", help="write an Excel workbook (.xlsx)")
     e.add_argument("--csv", default=None, metavar="DIR", help="write one CSV per sheet into DIR")
     _common(e)
     e.set_defaults(func=cmd_export)
 
-    h = subparsers.add_parser("report", help="a self-contained HTML report of a run, comparison or experiment", epilog=EPILOG_REPORT, formatter_class=FMT)
-    h.add_argument("folder", help="a run, comparison, experiment or sensitivity folder, or its id under --runs-dir")
+    h = subparsers.add_parser(
+        "report",
+        help="a self-contained HTML report of a run, comparison or experiment",
+        epilog=EPILOG_REPORT,
+        formatter_class=FMT,
+    )
+    h.add_argument(
+        "folder",
+        help="a run, comparison, experiment or sensitivity folder, or its id under --runs-dir",
+    )
     h.add_argument("--out", required=True, metavar="FILE.html", help="the report file")
-    h.add_argument("--sensitivity", default=None, metavar="FOLDER", help="a sensitivity folder for the tornado (default: one beside the experiment that varied it)")
+    h.add_argument(
+        "--sensitivity",
+        default=None,
+        metavar="FOLDER",
+        help="a sensitivity folder for the tornado (default: one beside the experiment that varied it)",
+    )
     _common(h)
     h.set_defaults(func=cmd_report)

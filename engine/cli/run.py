@@ -33,13 +33,21 @@ def cmd_run(args) -> int:
         prog("run")
         cat = register_folder(path, args, prog)
     if args.json:
-        print(json.dumps({"run_dir": str(path), "catalog": cat, **report.summary_json(result)}, indent=2))
+        print(
+            json.dumps(
+                {"run_dir": str(path), "catalog": cat, **report.summary_json(result)}, indent=2
+            )
+        )
     elif not args.quiet:
         report.print_run_summary(result, path)
     return 0
 
 
-RUN_STAGES = [("population", "generating the population"), ("run", "simulating and writing the run folder"), ("catalog", "registering in the catalog")]
+RUN_STAGES = [
+    ("population", "generating the population"),
+    ("run", "simulating and writing the run folder"),
+    ("catalog", "registering in the catalog"),
+]
 
 
 def cmd_compare(args) -> int:
@@ -52,7 +60,18 @@ def cmd_compare(args) -> int:
     path = write_comparison(result, base, meas, Path(args.out), args.name)
     cat = register_folder(path, args)
     if args.json:
-        print(json.dumps({"comparison_dir": str(path), "catalog": cat, "yearly": result["comparison_yearly"].to_dicts(), "by_group": result["affected_by_group"].to_dicts()}, indent=2, default=str))
+        print(
+            json.dumps(
+                {
+                    "comparison_dir": str(path),
+                    "catalog": cat,
+                    "yearly": result["comparison_yearly"].to_dicts(),
+                    "by_group": result["affected_by_group"].to_dicts(),
+                },
+                indent=2,
+                default=str,
+            )
+        )
     elif not args.quiet:
         report.print_comparison(result, path)
     return 0
@@ -66,7 +85,9 @@ def cmd_population_generate(args) -> int:
     profile, policy = load_profile(args.profile, parse_set(args.set))
     start = parse_month(args.start, "--start") if args.start else profile.start
     if args.months < 1:
-        raise InputError("--months", f"{args.months} is not a horizon", "a whole number of months >= 1")
+        raise InputError(
+            "--months", f"{args.months} is not a horizon", "a whole number of months >= 1"
+        )
     out = Path(args.out)
     if out.suffix != ".parquet":
         raise InputError("--out", f"{args.out!r}", "a file name ending in .parquet")
@@ -74,7 +95,9 @@ def cmd_population_generate(args) -> int:
         pop = generate(profile, policy, args.seed, args.months, start)
         write_population(pop, out)
     if not args.quiet:
-        print(f"wrote {out}: {pop.n_clients:,} clients (start stock and inflow pool), {pop.n_arrangements:,} arrangement slots")
+        print(
+            f"wrote {out}: {pop.n_clients:,} clients (start stock and inflow pool), {pop.n_arrangements:,} arrangement slots"
+        )
     return 0
 
 
@@ -96,32 +119,64 @@ def cmd_params(args) -> int:
     return 0
 
 
-
-
 def register(sub) -> argparse._SubParsersAction:
     """The commands of this module; returns the `population` subcommands for others to add to."""
-    p = sub.add_parser("run", help="run a scenario (default: the baseline of the default profile)", epilog=EPILOG_RUN, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("scenario", nargs="?", default=None, help="a scenario file (runs/scenarios/*.toml); options below override it")
-    p.add_argument("--measure", action="append", metavar="NAME|PATH", help="add a measure (policy library name or file); repeatable")
+    p = sub.add_parser(
+        "run",
+        help="run a scenario (default: the baseline of the default profile)",
+        epilog=EPILOG_RUN,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "scenario",
+        nargs="?",
+        default=None,
+        help="a scenario file (runs/scenarios/*.toml); options below override it",
+    )
+    p.add_argument(
+        "--measure",
+        action="append",
+        metavar="NAME|PATH",
+        help="add a measure (policy library name or file); repeatable",
+    )
     add_run_options(p)
     p.add_argument("--out", default="runs/out", help="folder for run folders (default runs/out)")
-    p.add_argument("--run-id", default=None, help="name of the run folder (default: NAME-DATE-TIME-HASH)")
+    p.add_argument(
+        "--run-id", default=None, help="name of the run folder (default: NAME-DATE-TIME-HASH)"
+    )
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     p.add_argument("--json", action="store_true", help="print a machine-readable summary")
-    p.add_argument("--catalog", default=None, metavar="FILE", help="register the run in this catalog (default: $CASELOAD_CATALOG, else catalog.duckdb beside --out; 'off': none)")
+    p.add_argument(
+        "--catalog",
+        default=None,
+        metavar="FILE",
+        help="register the run in this catalog (default: $CASELOAD_CATALOG, else catalog.duckdb beside --out; 'off': none)",
+    )
     p.set_defaults(func=cmd_run)
 
     pop = sub.add_parser("population", help="synthetic populations and client extracts")
     pop_sub = pop.add_subparsers(dest="population_command", metavar="SUBCOMMAND")
     pop_sub.required = True
-    g = pop_sub.add_parser("generate", help="draw a synthetic population and write it to Parquet",
-                           epilog="example:\n  caseload population generate --profile rotterdam --out runs/out/rotterdam-pop.parquet", formatter_class=argparse.RawDescriptionHelpFormatter)
-    g.add_argument("--profile", default="rotterdam", help="profile name or path (default rotterdam)")
+    g = pop_sub.add_parser(
+        "generate",
+        help="draw a synthetic population and write it to Parquet",
+        epilog="example:\n  caseload population generate --profile rotterdam --out runs/out/rotterdam-pop.parquet",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    g.add_argument(
+        "--profile", default="rotterdam", help="profile name or path (default rotterdam)"
+    )
     g.add_argument("--out", required=True, help="output file, .parquet")
     g.add_argument("--seed", type=int, default=1, help="population seed (default 1)")
-    g.add_argument("--months", type=int, default=48, help="horizon the inflow pool covers (default 48)")
-    g.add_argument("--start", default=None, help="first month, YYYY-MM (default: the profile's stock month)")
-    g.add_argument("--set", action="append", metavar="NAME=VALUE", help="override a profile parameter")
+    g.add_argument(
+        "--months", type=int, default=48, help="horizon the inflow pool covers (default 48)"
+    )
+    g.add_argument(
+        "--start", default=None, help="first month, YYYY-MM (default: the profile's stock month)"
+    )
+    g.add_argument(
+        "--set", action="append", metavar="NAME=VALUE", help="override a profile parameter"
+    )
     g.add_argument("--quiet", action="store_true")
     g.set_defaults(func=cmd_population_generate)
 
@@ -133,14 +188,28 @@ def register(sub) -> argparse._SubParsersAction:
     )
     c.add_argument("baseline", help="baseline run folder or run id (under --out)")
     c.add_argument("measure", help="measure run folder or run id")
-    c.add_argument("--out", default="runs/out", help="where run ids are looked up and the comparison folder is written")
-    c.add_argument("--name", default=None, help="comparison folder name (default compare-BASE--MEASURE)")
+    c.add_argument(
+        "--out",
+        default="runs/out",
+        help="where run ids are looked up and the comparison folder is written",
+    )
+    c.add_argument(
+        "--name", default=None, help="comparison folder name (default compare-BASE--MEASURE)"
+    )
     c.add_argument("--quiet", action="store_true")
     c.add_argument("--json", action="store_true")
-    c.add_argument("--catalog", default=None, metavar="FILE", help="register the comparison in this catalog (default: $CASELOAD_CATALOG, else catalog.duckdb beside --out; 'off': none)")
+    c.add_argument(
+        "--catalog",
+        default=None,
+        metavar="FILE",
+        help="register the comparison in this catalog (default: $CASELOAD_CATALOG, else catalog.duckdb beside --out; 'off': none)",
+    )
     c.set_defaults(func=cmd_compare)
 
-    pr = sub.add_parser("params", help="list every named parameter (assumption register) of a profile and its policy")
+    pr = sub.add_parser(
+        "params",
+        help="list every named parameter (assumption register) of a profile and its policy",
+    )
     pr.add_argument("--profile", default="rotterdam")
     pr.add_argument("--grep", default=None, help="only names containing this text")
     pr.add_argument("--json", action="store_true")

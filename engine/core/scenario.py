@@ -1,19 +1,19 @@
 """Scenario files: profile + baseline policy + zero or more measures + horizon + seeds.
 
-    [scenario]
-    name = "boz-2024"
-    profile = "rotterdam"
-    start = "2024-01"
-    months = 48
-    seed = 1
-    population_seed = 1
-    measures = ["m15_no_ironing", "m17_wmo_weekly_cap_800"]   # policy library measures, or paths
+[scenario]
+name = "boz-2024"
+profile = "rotterdam"
+start = "2024-01"
+months = 48
+seed = 1
+population_seed = 1
+measures = ["m15_no_ironing", "m17_wmo_weekly_cap_800"]   # policy library measures, or paths
 
-    [overrides]             # any profile parameter by dotted name; policy ones start with policy.
-    "groups.ouderen.inflow_per_year" = 4800
+[overrides]             # any profile parameter by dotted name; policy ones start with policy.
+"groups.ouderen.inflow_per_year" = 4800
 
-    [measure_overrides]     # any rule key: "<rule name>.<key>[.<key>]"
-    "wmo_weekly_cap_800.params.cap_eur_w" = 900
+[measure_overrides]     # any rule key: "<rule name>.<key>[.<key>]"
+"wmo_weekly_cap_800.params.cap_eur_w" = 900
 """
 
 from __future__ import annotations
@@ -49,7 +49,9 @@ class RunSpec:
 
     def validate(self) -> None:
         if self.months < 1:
-            raise InputError("--months", f"{self.months} is not a horizon", "a whole number of months >= 1")
+            raise InputError(
+                "--months", f"{self.months} is not a horizon", "a whole number of months >= 1"
+            )
         if self.months > 600:
             raise InputError("--months", f"{self.months} is too long", "at most 600 months")
         for name in ("seed", "population_seed"):
@@ -71,7 +73,11 @@ def load_scenario(path: str | Path) -> RunSpec:
     spec.description = sc.text("description", "")
     profile = sc.text("profile", spec.profile)
     # a profile given as a relative path is relative to the scenario file
-    spec.profile = str(path.parent / profile) if profile.endswith(".toml") and not Path(profile).is_absolute() else profile
+    spec.profile = (
+        str(path.parent / profile)
+        if profile.endswith(".toml") and not Path(profile).is_absolute()
+        else profile
+    )
     start = sc.raw("start", None)
     spec.start = parse_month(start, f"{f}: key scenario.start") if start is not None else None
     spec.months = sc.number("months", spec.months, lo=1, hi=600, integer=True)

@@ -76,15 +76,29 @@ def apply_overrides(tree: dict, overrides: dict[str, Any], where: str) -> dict:
         node = tree
         for i, part in enumerate(parts[:-1]):
             if not isinstance(node, dict) or part not in node:
-                raise InputError(where, f"unknown parameter {name!r}", f"a key under {'.'.join(parts[:i]) or 'the top level'}")
+                raise InputError(
+                    where,
+                    f"unknown parameter {name!r}",
+                    f"a key under {'.'.join(parts[:i]) or 'the top level'}",
+                )
             node = node[part]
             if _is_sourced(node):
-                raise InputError(where, f"unknown parameter {name!r}", f"{'.'.join(parts[: i + 1])} is a single value")
+                raise InputError(
+                    where,
+                    f"unknown parameter {name!r}",
+                    f"{'.'.join(parts[: i + 1])} is a single value",
+                )
         last = parts[-1]
         if not isinstance(node, dict) or last not in node:
-            raise InputError(where, f"unknown parameter {name!r}", "a dotted name from the parameter register")
+            raise InputError(
+                where, f"unknown parameter {name!r}", "a dotted name from the parameter register"
+            )
         if _is_sourced(node[last]):
-            node[last] = {**node[last], "value": value, "source": f"override (was: {node[last].get('source', '')})"}
+            node[last] = {
+                **node[last],
+                "value": value,
+                "source": f"override (was: {node[last].get('source', '')})",
+            }
         else:
             node[last] = value
     return tree
@@ -105,7 +119,9 @@ class Section:
         return f"{self.path}.{k}" if self.path else k
 
     def error(self, k: str | None, what: str, expected: str | None = None) -> InputError:
-        return InputError(f"{self.file}: key {self.key(k) if k else self.path or '(top level)'}", what, expected)
+        return InputError(
+            f"{self.file}: key {self.key(k) if k else self.path or '(top level)'}", what, expected
+        )
 
     def has(self, k: str) -> bool:
         return k in self.data
@@ -124,7 +140,14 @@ class Section:
             raise self.error(k, f"is {type(value).__name__}", "a table")
         return Section(value, self.file, self.key(k))
 
-    def number(self, k: str, default: Any = ..., lo: float | None = None, hi: float | None = None, integer: bool = False) -> float:
+    def number(
+        self,
+        k: str,
+        default: Any = ...,
+        lo: float | None = None,
+        hi: float | None = None,
+        integer: bool = False,
+    ) -> float:
         value = self.raw(k, default)
         if value is None and default is None:
             return None
@@ -133,7 +156,11 @@ class Section:
         if integer and int(value) != value:
             raise self.error(k, f"{value!r} is not a whole number", "an integer")
         if lo is not None and value < lo or hi is not None and value > hi:
-            raise self.error(k, f"{value!r} is out of range", f"a value in [{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}]")
+            raise self.error(
+                k,
+                f"{value!r} is out of range",
+                f"a value in [{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}]",
+            )
         return int(value) if integer else float(value)
 
     def share(self, k: str, default: Any = ...) -> float:
@@ -153,7 +180,9 @@ class Section:
             raise self.error(k, f"{value!r} is not true/false", "a boolean")
         return value
 
-    def weights(self, k: str, choices: list[str], default: Any = ..., must_sum: bool = False) -> dict[str, float]:
+    def weights(
+        self, k: str, choices: list[str], default: Any = ..., must_sum: bool = False
+    ) -> dict[str, float]:
         """A table name -> non-negative weight, names from `choices`."""
         value = self.raw(k, default)
         if not isinstance(value, dict):
@@ -161,9 +190,13 @@ class Section:
         out = {}
         for name, w in value.items():
             if name not in choices:
-                raise self.error(f"{k}.{name}", f"unknown name {name!r}", "one of: " + ", ".join(choices))
+                raise self.error(
+                    f"{k}.{name}", f"unknown name {name!r}", "one of: " + ", ".join(choices)
+                )
             if isinstance(w, bool) or not isinstance(w, (int, float)) or w < 0:
-                raise self.error(f"{k}.{name}", f"{w!r} is not a non-negative number", "a weight >= 0")
+                raise self.error(
+                    f"{k}.{name}", f"{w!r} is not a non-negative number", "a weight >= 0"
+                )
             out[name] = float(w)
         if must_sum and value and abs(sum(out.values()) - 1.0) > 1e-6:
             raise self.error(k, f"shares sum to {sum(out.values()):.6f}", "shares that sum to 1")
@@ -173,4 +206,8 @@ class Section:
         """Refuse keys nobody read: typos must not pass silently."""
         unknown = sorted(set(self.data) - self._seen)
         if unknown:
-            raise self.error(unknown[0], f"unknown key {unknown[0]!r}", "one of: " + ", ".join(sorted(self._seen)))
+            raise self.error(
+                unknown[0],
+                f"unknown key {unknown[0]!r}",
+                "one of: " + ", ".join(sorted(self._seen)),
+            )

@@ -145,10 +145,14 @@ def add_delta(M, ch, k, j):
     uch, uk, uj = U(ch), U(k), U(j)
     for y in range(M.traj_y.shape[2]):
         for f in range(2):
-            M.delta_y[uch, uk, U(y), U(f)] += M.traj_y[uch, uj, U(y), U(f)] - M.traj_y[uch, 0, U(y), U(f)]
+            M.delta_y[uch, uk, U(y), U(f)] += (
+                M.traj_y[uch, uj, U(y), U(f)] - M.traj_y[uch, 0, U(y), U(f)]
+            )
     for kind in range(2):
         for g in range(M.traj_aff.shape[3]):
-            M.delta_aff[uch, uk, U(kind), U(g)] += M.traj_aff[uch, uj, U(kind), U(g)] - M.traj_aff[uch, 0, U(kind), U(g)]
+            M.delta_aff[uch, uk, U(kind), U(g)] += (
+                M.traj_aff[uch, uj, U(kind), U(g)] - M.traj_aff[uch, 0, U(kind), U(g)]
+            )
 
 
 @jit

@@ -106,12 +106,20 @@ def rules_date_monthly(S, P, B, ch, c, m, t, w, seq):
         if rule_on(P, r, m, MO_DATE) and m == P.rules[r].date:
             for a in range(cl.arr_lo, cl.arr_hi):
                 s = S.slots[a]
-                if s.status == S_ACTIVE and product_in_scope(P, r, s.product) and due(S, P, a, r, m, seq):
+                if (
+                    s.status == S_ACTIVE
+                    and product_in_scope(P, r, s.product)
+                    and due(S, P, a, r, m, seq)
+                ):
                     act_or_touch(S, P, B, ch, c, a, r, m, t, w, seq, MO_DATE)
         if rule_on(P, r, m, MO_MONTHLY):
             for a in range(cl.arr_lo, cl.arr_hi):
                 s = S.slots[a]
-                if s.status == S_ACTIVE and product_in_scope(P, r, s.product) and due(S, P, a, r, m, seq):
+                if (
+                    s.status == S_ACTIVE
+                    and product_in_scope(P, r, s.product)
+                    and due(S, P, a, r, m, seq)
+                ):
                     act_or_touch(S, P, B, ch, c, a, r, m, t, w, seq, MO_MONTHLY)
 
 
@@ -124,7 +132,9 @@ def slot_dm_due(S, P, a, t, m, seq):
     for r in range(P.run[0].n_rules):
         if not product_in_scope(P, r, p):
             continue
-        if ((rule_on(P, r, m, MO_DATE) and m == P.rules[r].date) or rule_on(P, r, m, MO_MONTHLY)) and due(S, P, a, r, m, seq):
+        if (
+            (rule_on(P, r, m, MO_DATE) and m == P.rules[r].date) or rule_on(P, r, m, MO_MONTHLY)
+        ) and due(S, P, a, r, m, seq):
             return True
     return False
 
@@ -161,7 +171,11 @@ def next_dm_month(S, P, a, t, until, seq):
         rule = P.rules[r]
         if rule.moments & MO_DATE:
             d = rule.date - R.start
-            if t <= d < until and rule_on(P, r, rule.date, MO_DATE) and due(S, P, a, r, rule.date, seq):
+            if (
+                t <= d < until
+                and rule_on(P, r, rule.date, MO_DATE)
+                and due(S, P, a, r, rule.date, seq)
+            ):
                 until = d
         if rule.moments & MO_MONTHLY:
             lo = max(t, rule.eff_from - R.start)

@@ -28,7 +28,8 @@ from pathlib import Path
 from numba import njit
 from numba.core import caching, config
 
-ROOT = Path(__file__).resolve().parents[2]  # the folder holding engine/, rules/, synthetic_population/
+# the folder holding engine/, rules/, synthetic_population/
+ROOT = Path(__file__).resolve().parents[2]
 FIRST_PARTY = ("engine", "rules", "synthetic_population")
 
 

@@ -58,7 +58,14 @@ from engine.core.domain import (
     SLOT_VERLENGD,
     WMO,
 )
-from engine.model.arrangement import U, bit, domain_group, end_arrangement, weekly_base_cents, youth_band
+from engine.model.arrangement import (
+    U,
+    bit,
+    domain_group,
+    end_arrangement,
+    weekly_base_cents,
+    youth_band,
+)
 from engine.model.combinations import baseline_only, begin_client, end_trajectory, no_multi
 from engine.model.hooks import date_monthly_due, next_dm_month, rules_at, rules_date_monthly
 from engine.model.jit import jit, jit_call
@@ -120,7 +127,10 @@ from engine.model.rng import (
     uniform_from_entity_key,
 )
 
-Bins = namedtuple("Bins", ["arr", "cli", "served_half", "served_year", "events", "affected", "trace_cost", "trace_step"])
+Bins = namedtuple(
+    "Bins",
+    ["arr", "cli", "served_half", "served_year", "events", "affected", "trace_cost", "trace_step"],
+)
 
 _AGE18_M = 18 * 12
 
@@ -189,7 +199,9 @@ def client_keys(S, P, c, hk, mode):
     hk[H_MOVED] = entity_key(keys[D_MOVED], cl.cid)
     hk[H_WLZ] = entity_key(keys[D_WLZ], cl.cid)
     for a in range(cl.arr_lo, cl.arr_hi):
-        hk[H_GOAL0 + a - cl.arr_lo] = GOAL_UNSET if mode == MODE_KEYED else entity_key(keys[D_GOAL], S.slots[a].aid)
+        hk[H_GOAL0 + a - cl.arr_lo] = (
+            GOAL_UNSET if mode == MODE_KEYED else entity_key(keys[D_GOAL], S.slots[a].aid)
+        )
 
 
 @jit
@@ -211,7 +223,11 @@ def plan_exits(S, P, c, t, m, hg, w, hk):
     logs are precomputed (`*_lh`): the same hazards as `exit_hazards`."""
     grp = P.groups[hg]
     lh_wlz = grp.wlz_cand_lh if S.clients[c].flags & F_WLZ_CANDIDATE else grp.wlz_lh
-    w[W_EXIT_T] = t - 1 + months_from_log(uniform_from_entity_key(hk[H_DEATH], m), P.run[0].mort_lh[w[W_MORT]])
+    w[W_EXIT_T] = (
+        t
+        - 1
+        + months_from_log(uniform_from_entity_key(hk[H_DEATH], m), P.run[0].mort_lh[w[W_MORT]])
+    )
     w[W_EXIT_T + 1] = t - 1 + months_from_log(uniform_from_entity_key(hk[H_MOVED], m), grp.moved_lh)
     w[W_EXIT_T + 2] = t - 1 + months_from_log(uniform_from_entity_key(hk[H_WLZ], m), lh_wlz)
 
@@ -330,7 +346,11 @@ def end_all(S, P, B, ch, c, m, t, reason, w):
 @jit
 def ends_at_18(P, s):
     """A youth arrangement (other than verlengde jeugdhulp) that ends when its client turns 18."""
-    return s.status == S_ACTIVE and P.products[s.product].domain == JEUGD and s.product != P.run[0].p_verlengd
+    return (
+        s.status == S_ACTIVE
+        and P.products[s.product].domain == JEUGD
+        and s.product != P.run[0].p_verlengd
+    )
 
 
 @jit_call
@@ -353,7 +373,14 @@ def turn_18(S, P, B, ch, c, m, t, w, seq):
         follow = -1
         for a in range(lo, hi):
             s = S.slots[a]
-            if follow < 0 and s.status == S_PENDING and ((outcome == 1 and s.kind == SLOT_VERLENGD) or (outcome == 2 and s.kind == SLOT_HANDOVER)):
+            if (
+                follow < 0
+                and s.status == S_PENDING
+                and (
+                    (outcome == 1 and s.kind == SLOT_VERLENGD)
+                    or (outcome == 2 and s.kind == SLOT_HANDOVER)
+                )
+            ):
                 follow = a
         why = R_TRANSFER_OUT if (outcome == 2 and follow >= 0) else R_AGE
         for a in range(lo, hi):
@@ -677,7 +704,9 @@ def step_month(S, P, B, ch, c, t, w, seq, hk, mode, lo, hi, birth):
             dirty = True
         # keyed draws: only in a month in which a slot has an event (`plan_slots`); with
         # sequential draws every slot draws every month
-        if (mode != MODE_KEYED or t >= w[W_SLOT_NEXT]) and slot_events(S, P, B, ch, c, m, t, lo, hi, age_m, g_wmo, g_youth, w, seq, hk, mode):
+        if (mode != MODE_KEYED or t >= w[W_SLOT_NEXT]) and slot_events(
+            S, P, B, ch, c, m, t, lo, hi, age_m, g_wmo, g_youth, w, seq, hk, mode
+        ):
             dirty = True
         if P.months[t].dm_on and date_monthly_due(S, P, t, m, lo, hi, mode, seq):
             rules_date_monthly(S, P, B, ch, c, m, t, w, seq)
@@ -695,7 +724,12 @@ def step_month(S, P, B, ch, c, t, w, seq, hk, mode, lo, hi, birth):
     # opens a half-year or the run (clients served are counted once per period)
     now0 = g_wmo if active_d0 else -1
     now1 = g_youth if active_d1 else -1
-    if now0 != w[W_PREV + WMO] or now1 != w[W_PREV + JEUGD] or t == 0 or (U(P.run[0].start % 6) + U(t)) % U(6) == U(0):
+    if (
+        now0 != w[W_PREV + WMO]
+        or now1 != w[W_PREV + JEUGD]
+        or t == 0
+        or (U(P.run[0].start % 6) + U(t)) % U(6) == U(0)
+    ):
         book_flows(S, P, B, ch, c, m, t, active_d0, active_d1, g_wmo, g_youth, w)
     if mode == MODE_KEYED:
         next_event(S, P, c, t, birth, g_youth, w)
@@ -724,7 +758,9 @@ def run_client(S, P, B, ch, c, w, seq, hk, mode):
             break  # the client left (its outflow is booked) or was never admitted
         t = w[W_NEXT] if mode == MODE_KEYED else t + 1
     if t1 == T and mode == MODE_KEYED:
-        served_skipped(P, B, ch, T, w)  # still here at the end: the periods since the last month stepped
+        served_skipped(
+            P, B, ch, T, w
+        )  # still here at the end: the periods since the last month stepped
     flush_segments(S, P, B, ch, t1, lo, hi, w, hk)
 
 
@@ -750,13 +786,17 @@ def run_chunk(S, P, B, ch, n_chunks, w, seq, hk, M, init):
             if not multi:
                 k = -1
             elif k == 0 and w[W_TOUCHED] == 0:
-                baseline_only(B.affected, M, ch, w)  # the usual client: one trajectory for every combination
+                baseline_only(
+                    B.affected, M, ch, w
+                )  # the usual client: one trajectory for every combination
                 k = -1
             else:
                 k = end_trajectory(S, B.affected, M, init, ch, c, w, k)
 
 
-def run_kernel(S, P, B, n_chunks, multi=None, init=None, every_month=False, on_compile=None) -> float:
+def run_kernel(
+    S, P, B, n_chunks, multi=None, init=None, every_month=False, on_compile=None
+) -> float:
     """Step every client through the run (`run_client`): chunks of clients on
     `numba.get_num_threads()` threads, each chunk into its own bins. `every_month`: with keyed
     draws, step every month of every client instead of only the months in which something
@@ -782,13 +822,17 @@ def run_kernel(S, P, B, n_chunks, multi=None, init=None, every_month=False, on_c
     if multi is None:
         multi, init = no_multi(S, n_chunks)
     elif int(run["rng_mode"]) != MODE_KEYED or multi.traj_y.shape[2] != n_years:
-        raise ValueError("a multi-combination pass needs keyed draws and one year total per budget year")
+        raise ValueError(
+            "a multi-combination pass needs keyed draws and one year total per budget year"
+        )
 
     def chunk(ch):
         run_chunk(S, P, B, ch, n_chunks, work[ch], seqs[ch], hks[ch], multi, init)
 
     t0 = time.perf_counter()
-    compile_kernel(S, P, B, n_chunks, work[0], seqs[0], hks[0], multi, init, on_compile)  # in this thread, before the pool
+    compile_kernel(
+        S, P, B, n_chunks, work[0], seqs[0], hks[0], multi, init, on_compile
+    )  # in this thread, before the pool
     compile_s = time.perf_counter() - t0
     n_threads = max(1, min(numba.get_num_threads(), n_chunks))
     if n_threads == 1:
@@ -826,7 +870,11 @@ def compile_kernel(S, P, B, n_chunks, w, seq, hk, multi, init, on_compile=None) 
         timer.start()
     try:
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", category=NumbaExperimentalFeatureWarning, message="First-class function type")
+            warnings.filterwarnings(
+                "ignore",
+                category=NumbaExperimentalFeatureWarning,
+                message="First-class function type",
+            )
             run_chunk.compile(kernel_signature(*args))
     finally:
         if timer is not None:

@@ -107,10 +107,28 @@ PRODUCT = np.dtype(
         ("price_cents", "<i8", (MAX_STEPS,)),
     ]
 )
-GROUP = np.dtype([("domain", "i1"), ("moved", "<f8"), ("wlz", "<f8"), ("moved_lh", "<f8"), ("wlz_lh", "<f8"), ("wlz_cand_lh", "<f8")])
+GROUP = np.dtype(
+    [
+        ("domain", "i1"),
+        ("moved", "<f8"),
+        ("wlz", "<f8"),
+        ("moved_lh", "<f8"),
+        ("wlz_lh", "<f8"),
+        ("wlz_cand_lh", "<f8"),
+    ]
+)
 # per run month (one more: the end); `step_all`: the first month from this one in which every
 # client is stepped (the run's end, or each month when every month is stepped)
-MONTH = np.dtype([("days", "<i8"), ("price_index", "<f8"), ("oc_cents", "<i8"), ("scale", "<f8"), ("dm_on", "u1"), ("step_all", "<i8")])
+MONTH = np.dtype(
+    [
+        ("days", "<i8"),
+        ("price_index", "<f8"),
+        ("oc_cents", "<i8"),
+        ("scale", "<f8"),
+        ("dm_on", "u1"),
+        ("step_all", "<i8"),
+    ]
+)
 RULE = np.dtype(
     [
         ("prim", "<i8"),
@@ -140,21 +158,55 @@ GATE = np.dtype([("intake", "<u2"), ("reind", "<u2"), ("dm", "u1"), ("next_dm", 
 
 # ----------------------------------------------------------------------------- moments
 MO_INTAKE, MO_REINDICATION, MO_DATE, MO_MONTHLY = 1, 2, 4, 8
-MOMENT_BITS = {"intake": MO_INTAKE, "reindication": MO_REINDICATION, "date": MO_DATE, "monthly": MO_MONTHLY}
+MOMENT_BITS = {
+    "intake": MO_INTAKE,
+    "reindication": MO_REINDICATION,
+    "date": MO_DATE,
+    "monthly": MO_MONTHLY,
+}
 NO_END = 2**31 - 1  # a rule without effective_until
 
 # ----------------------------------------------------------------------------- bins
 # arrangement bins: [chunk, group, product, step, field, month] (the month innermost: the
 # kernel books an arrangement's months as one run, kernel.flush_segments)
 A_ACTIVE, A_GROSS, A_OC, A_REIND, A_STARTS, A_ENDS = range(6)
-ARR_FIELDS = ["arrangements", "gross_cents", "own_contribution_cents", "reindications", "starts", "ends"]
+ARR_FIELDS = [
+    "arrangements",
+    "gross_cents",
+    "own_contribution_cents",
+    "reindications",
+    "starts",
+    "ends",
+]
 # client bins: [chunk, domain, group, month, field]; outflow by reason r at C_OUT0 + r
 C_START, C_END, C_IN_NEW, C_IN_TRANSFER = range(4)
 C_OUT0 = 3
 CLI_FIELDS_BASE = ["active_start", "active_end", "inflow_new", "inflow_transfer"]
 # rule events: [chunk, rule, kind, group, product, month, field]
-EVENT_KINDS = ["capped", "exception", "wlz_exit", "task_removed", "frequency_changed", "phase_out", "shortened", "ended", "stepped_down", "reviewed"]
-EV_CAPPED, EV_EXCEPTION, EV_WLZ_EXIT, EV_TASK_REMOVED, EV_FREQUENCY, EV_PHASE_OUT, EV_SHORTENED, EV_ENDED, EV_STEPPED_DOWN, EV_REVIEWED = range(10)
+EVENT_KINDS = [
+    "capped",
+    "exception",
+    "wlz_exit",
+    "task_removed",
+    "frequency_changed",
+    "phase_out",
+    "shortened",
+    "ended",
+    "stepped_down",
+    "reviewed",
+]
+(
+    EV_CAPPED,
+    EV_EXCEPTION,
+    EV_WLZ_EXIT,
+    EV_TASK_REMOVED,
+    EV_FREQUENCY,
+    EV_PHASE_OUT,
+    EV_SHORTENED,
+    EV_ENDED,
+    EV_STEPPED_DOWN,
+    EV_REVIEWED,
+) = range(10)
 EVENT_FIELDS = ["count", "weekly_cents_changed", "weekly_minutes_changed"]
 # clients affected: [chunk, measure (last = all measures), kind, group]
 AFF_REDUCED, AFF_ENDED = 0, 1
@@ -178,9 +230,20 @@ W_RULES, W_TOUCHED, W_YEARS = 13, 14, 15
 # while they are open; the next month in which anything can happen to the client, the first
 # month in which one of its slots has an event (goal, planned end, youth end age), and the
 # last month stepped
-W_EXIT_T, W_HKEY, W_S0, W_DIRTY, W_OCSLOT, W_NEXT, W_SLOT_NEXT, W_LAST = 16, 19, 20, 21, 22, 23, 24, 25
+W_EXIT_T, W_HKEY, W_S0, W_DIRTY, W_OCSLOT, W_NEXT, W_SLOT_NEXT, W_LAST = (
+    16,
+    19,
+    20,
+    21,
+    22,
+    23,
+    24,
+    25,
+)
 W_YEAR_TOT = 26
-WORK_SIZE = 26  # the fixed part; with the budget years, padded to separate cache lines between chunks
+WORK_SIZE = (
+    26  # the fixed part; with the budget years, padded to separate cache lines between chunks
+)
 
 
 def work_size(n_years: int) -> int:

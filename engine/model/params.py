@@ -50,14 +50,18 @@ from engine.model.primitives import BY_NAME, CODES
 from engine.model.primitives.spec import RuleContext
 from engine.model.rng import MODE_KEYED, decision_keys
 
-Params = namedtuple("Params", ["run", "products", "groups", "months", "admit_p", "rules", "rule_prod", "gates"])
+Params = namedtuple(
+    "Params", ["run", "products", "groups", "months", "admit_p", "rules", "rule_prod", "gates"]
+)
 
 
 def log_survival(h: np.ndarray) -> np.ndarray:
     """log(1 - h) per monthly hazard; -inf for h >= 1, by engine.model.portable_math (as the
     kernel's own): the same bits on every CPU, unlike NumPy's vectorised log1p."""
     flat = np.asarray(h, dtype=np.float64).ravel().tolist()
-    return np.array([log1p(-x) if x < 1.0 else -math.inf for x in flat], dtype=np.float64).reshape(np.shape(h))
+    return np.array([log1p(-x) if x < 1.0 else -math.inf for x in flat], dtype=np.float64).reshape(
+        np.shape(h)
+    )
 
 
 def _fits(n: int, limit: int, what: str) -> None:
@@ -65,9 +69,19 @@ def _fits(n: int, limit: int, what: str) -> None:
         raise InputError(what, f"{n} is more than the engine holds", f"at most {limit}")
 
 
-def compile_params(profile, policy, pool_rate: np.ndarray, start: int, months: int, seed: int,
-                   rng_mode: int = MODE_KEYED, trace: bool = False, rules: list | None = None,
-                   measure_names: list[str] | None = None, events: bool = True) -> Params:
+def compile_params(
+    profile,
+    policy,
+    pool_rate: np.ndarray,
+    start: int,
+    months: int,
+    seed: int,
+    rng_mode: int = MODE_KEYED,
+    trace: bool = False,
+    rules: list | None = None,
+    measure_names: list[str] | None = None,
+    events: bool = True,
+) -> Params:
     """The kernel's parameters for a run of `months` from `start`. `rules`: rules.schema.Rule
     objects in scenario order (None or []: the baseline); `measure_names`: the measures the
     rules belong to, in order. `events=False`: rule events are not booked (experiment
@@ -96,12 +110,16 @@ def compile_params(profile, policy, pool_rate: np.ndarray, start: int, months: i
     band_steps = ho.band_steps if ho else [0]
     _fits(len(band_steps), MAX_BANDS, "policy: household-help minute bands")
     r0["ho_band_steps"][: len(band_steps)] = band_steps
-    r0["ho_bounds"][: len(band_steps)] = [ho.steps[i].minutes_max for i in band_steps] if ho else [1e9]
+    r0["ho_bounds"][: len(band_steps)] = (
+        [ho.steps[i].minutes_max for i in band_steps] if ho else [1e9]
+    )
     r0["n_ho_bands"] = len(band_steps)
     r0["ho_biweekly_step"] = ho.biweekly_step if ho else -1
     r0["ho_step_change"] = policy.ho_step_change_minutes
     codes = policy.product_codes
-    r0["p_verlengd"] = codes.index(profile.verlengd_product) if profile.verlengd_product in codes else -1
+    r0["p_verlengd"] = (
+        codes.index(profile.verlengd_product) if profile.verlengd_product in codes else -1
+    )
     mort_from = np.array(profile.mortality_age_from, dtype=np.float64) * 12
     mort_h = np.array(profile.mortality_hazard_m, dtype=np.float64)
     r0["n_mort"] = mort_from.shape[0]
@@ -115,7 +133,9 @@ def compile_params(profile, policy, pool_rate: np.ndarray, start: int, months: i
     r0["n_youth"] = len(youth)
     r0["youth_end_m"] = round(profile.youth_age_bands[-1] * 12)
     a18 = profile.age18
-    r0["age18_cum"] = np.cumsum([a18.get("end", 0.0), a18.get("verlengd", 0.0), a18.get("handover", 0.0)])
+    r0["age18_cum"] = np.cumsum(
+        [a18.get("end", 0.0), a18.get("verlengd", 0.0), a18.get("handover", 0.0)]
+    )
     r0["wlz_candidate_mult"] = profile.wlz_candidate_multiplier
     r0["trace"] = trace
     r0["events"] = events
@@ -130,7 +150,9 @@ def compile_params(profile, policy, pool_rate: np.ndarray, start: int, months: i
     product["ind"] = [p.indication_months for p in prods]
     product["goal"] = goal
     product["goal_lh"] = log_survival(goal)
-    product["reind_cum"] = np.cumsum(np.array([p.reindication for p in prods], dtype=np.float64), axis=1)[:, :3]
+    product["reind_cum"] = np.cumsum(
+        np.array([p.reindication for p in prods], dtype=np.float64), axis=1
+    )[:, :3]
     for i, p in enumerate(prods):
         cents = [int(round(s.price_w * 100)) for s in p.steps]
         product["price_cents"][i] = cents + [cents[-1]] * (MAX_STEPS - len(cents))
@@ -146,26 +168,43 @@ def compile_params(profile, policy, pool_rate: np.ndarray, start: int, months: i
     group["wlz_cand_lh"] = log_survival(wlz * np.float64(profile.wlz_candidate_multiplier))
 
     month = np.zeros(months + 1, dtype=MONTH)
-    price_index = np.array([policy.index_for_year(year_of(start + t)) for t in range(months)], dtype=np.float64)
+    price_index = np.array(
+        [policy.index_for_year(year_of(start + t)) for t in range(months)], dtype=np.float64
+    )
     days = days_array(start, months)
     month["days"][:months] = days
     month["price_index"][:months] = price_index
-    month["oc_cents"][:months] = np.round(policy.own_contribution_monthly_eur * 100 * price_index).astype(np.int64)
+    month["oc_cents"][:months] = np.round(
+        policy.own_contribution_monthly_eur * 100 * price_index
+    ).astype(np.int64)
     month["scale"][:months] = price_index * days / 7.0  # the cost of a month: weekly x scale
     month["step_all"] = months
 
     expected = admitted_inflow(profile, start, months)
     if pool_rate.shape != expected.shape:
-        raise ValueError(f"pool intensity {pool_rate.shape} does not match groups x months {expected.shape}")
+        raise ValueError(
+            f"pool intensity {pool_rate.shape} does not match groups x months {expected.shape}"
+        )
     with np.errstate(divide="ignore", invalid="ignore"):
         admit = np.where(pool_rate > 0, np.minimum(expected / pool_rate, 1.0), 0.0)
 
-    rule, rule_prod, gates = compile_rules(rules or [], policy, profile.group_codes, measure_names or [], start, months)
+    rule, rule_prod, gates = compile_rules(
+        rules or [], policy, profile.group_codes, measure_names or [], start, months
+    )
     r0["n_rules"] = rule.shape[0]
     month["dm_on"][:months] = gates["dm"][:months].any(axis=1)
     for p in range(len(prods)):
         gates["next_dm"][:, p] = next_rule_month(gates["dm"][:months, p].astype(bool))
-    return Params(run, product, group, month, np.ascontiguousarray(admit, dtype=np.float64), rule, rule_prod, gates)
+    return Params(
+        run,
+        product,
+        group,
+        month,
+        np.ascontiguousarray(admit, dtype=np.float64),
+        rule,
+        rule_prod,
+        gates,
+    )
 
 
 def next_rule_month(dm_on: np.ndarray) -> np.ndarray:
@@ -182,7 +221,9 @@ def _bits(names: list[str], vocabulary: list[str]) -> int:
     return sum(1 << vocabulary.index(x) for x in names)
 
 
-def compile_rules(rules: list, policy, group_codes: list[str], measure_names: list[str], start: int, months: int):
+def compile_rules(
+    rules: list, policy, group_codes: list[str], measure_names: list[str], start: int, months: int
+):
     """`P.rules`, `P.rule_prod` and `P.gates` for rules in scenario order."""
     _fits(len(measure_names), MAX_MEASURES, "measures in one scenario")
     R, NP = len(rules), len(policy.products)
@@ -207,7 +248,9 @@ def compile_rules(rules: list, policy, group_codes: list[str], measure_names: li
         for prod, steps in rl.steps.items():
             p = policy.product(prod)
             rule_prod[r, codes.index(prod)]["steps"] = _bits(steps, [s.code for s in p.steps])
-        packed = BY_NAME[rl.primitive].SPEC.pack(rl.params, RuleContext(policy, rl.products, rl.effective_from, group_codes))
+        packed = BY_NAME[rl.primitive].SPEC.pack(
+            rl.params, RuleContext(policy, rl.products, rl.effective_from, group_codes)
+        )
         for slot, value in packed.f.items():
             row["f"][slot] = value
         for slot, value in packed.i.items():

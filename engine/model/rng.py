@@ -67,7 +67,9 @@ POPULATION_DECISIONS = {
 }
 RETIRED_DECISIONS = {2, 3, 4, 5, 101, 102, 103, 104}
 _ids = list(DECISIONS.values()) + list(POPULATION_DECISIONS.values()) + sorted(RETIRED_DECISIONS)
-assert len(_ids) == len(set(_ids)), "decision ids must be unique (simulation, population and retired ids together)"
+assert len(_ids) == len(set(_ids)), (
+    "decision ids must be unique (simulation, population and retired ids together)"
+)
 
 D_ADMIT = DECISIONS["admit"]
 D_DEATH = DECISIONS["exit_death_wait"]
@@ -120,7 +122,9 @@ def entity_key(key, entity):
 @jit
 def bits_from_entity_key(ek, counter):
     """The 53 bits of a draw given its hoisted half (`uniform_from_bits` makes the uniform)."""
-    return splitmix64(ek ^ np.uint64(np.int64(counter) & np.int64(0x7FFFFFFFFFFFFFFF))) >> np.uint64(11)
+    return splitmix64(
+        ek ^ np.uint64(np.int64(counter) & np.int64(0x7FFFFFFFFFFFFFFF))
+    ) >> np.uint64(11)
 
 
 NEVER = 1 << 40  # months to an event of hazard 0
@@ -208,7 +212,9 @@ def _decision_keys(seed, out):
 
 def _entities_and_counters(entity, counter) -> tuple[np.ndarray, np.ndarray]:
     entity = np.ascontiguousarray(entity, dtype=np.uint64).ravel()
-    counter = np.ascontiguousarray(np.broadcast_to(np.asarray(counter, dtype=np.int64), entity.shape))
+    counter = np.ascontiguousarray(
+        np.broadcast_to(np.asarray(counter, dtype=np.int64), entity.shape)
+    )
     return entity, counter
 
 
@@ -239,4 +245,6 @@ def keyed_bits_np(seed: int, decision: int, entity: np.ndarray, counter) -> np.n
 def _bits_many(seed, decision, entity, counter, out):
     key = decision_key(seed, decision)
     for i in range(entity.shape[0]):
-        out[i] = splitmix64(entity_key(key, entity[i]) ^ np.uint64(counter[i] & np.int64(0x7FFFFFFFFFFFFFFF)))
+        out[i] = splitmix64(
+            entity_key(key, entity[i]) ^ np.uint64(counter[i] & np.int64(0x7FFFFFFFFFFFFFFF))
+        )

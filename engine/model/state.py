@@ -14,7 +14,15 @@ from collections import namedtuple
 import numpy as np
 import polars as pl
 
-from engine.core.domain import FLAGS, FREQUENCIES, FUNDING, HO_TASKS, S_ACTIVE, S_PENDING, SLOT_KINDS
+from engine.core.domain import (
+    FLAGS,
+    FREQUENCIES,
+    FUNDING,
+    HO_TASKS,
+    S_ACTIVE,
+    S_PENDING,
+    SLOT_KINDS,
+)
 from engine.core.errors import InputError
 from engine.model.layout import CLIENT, SLOT
 from rules.policy import Policy
@@ -25,13 +33,21 @@ NO_MONTH = -32768  # int16 sentinel: no month (stock clients have no arrival mon
 COLUMNS = {
     # clients
     "cid": ("clients", "id", "stable client id"),
-    "affected": ("clients", "bits", "affected by measure k (bit 2k care reduced, 2k+1 care ended; the last pair: any measure)"),
+    "affected": (
+        "clients",
+        "bits",
+        "affected by measure k (bit 2k care reduced, 2k+1 care ended; the last pair: any measure)",
+    ),
     "arr_lo": ("clients", "index", "first arrangement slot of the client"),
     "arr_hi": ("clients", "index", "one past the last arrangement slot"),
     "birth": ("clients", "month", "birth month"),
     "arrival": ("clients", "month", "inflow pool arrival month; NO_MONTH for the start stock"),
     "wmo_group": ("clients", "code", "Wmo group index (youth: group after hand-over; -1 none)"),
-    "pool_group": ("clients", "code", "group at the reference month (admission rates are per group)"),
+    "pool_group": (
+        "clients",
+        "code",
+        "group at the reference month (admission rates are per group)",
+    ),
     "flags": ("clients", "bits", "client flags: " + ", ".join(FLAGS)),
     "household": ("clients", "persons", "household size"),
     "admitted": ("clients", "flag", "inflow: -1 undecided, 0 not admitted, 1 admitted (stock: 1)"),
@@ -92,12 +108,21 @@ def _codes(series: pl.Series, choices: list[str], what: str) -> np.ndarray:
     return codes.cast(pl.Int32).fill_null(-1).to_numpy()
 
 
-def _step_codes(steps: pl.Series, product: np.ndarray, policy: Policy, products: list[str]) -> np.ndarray:
+def _step_codes(
+    steps: pl.Series, product: np.ndarray, policy: Policy, products: list[str]
+) -> np.ndarray:
     """Step text -> step index within the arrangement's product: every step text to one
     index, then a [product, text] table. HO steps may be missing (the minutes decide)."""
     names = sorted({st.code for p in products for st in policy.product(p).steps})
     unknown, missing = len(names), len(names) + 1
-    text = steps.cast(pl.Enum(names), strict=False).to_physical().cast(pl.Int32).fill_null(unknown).to_numpy().copy()
+    text = (
+        steps.cast(pl.Enum(names), strict=False)
+        .to_physical()
+        .cast(pl.Int32)
+        .fill_null(unknown)
+        .to_numpy()
+        .copy()
+    )
     text[steps.is_null().to_numpy()] = missing
     table = np.full((len(products), len(names) + 2), -1, dtype=np.int16)
     for pi, p in enumerate(products):
@@ -110,8 +135,14 @@ def _step_codes(steps: pl.Series, product: np.ndarray, policy: Policy, products:
     if bad.any():  # name the first product with a step it does not have
         pi = int(product[np.argmax(bad)])
         codes = [st.code for st in policy.product(products[pi]).steps]
-        wrong = steps.filter(pl.Series(bad & (product == pi))).unique(maintain_order=True).to_list()[:5]
-        raise InputError(f"arrangements.step of {products[pi]}", f"unknown code(s) {wrong}", "one of: " + ", ".join(codes))
+        wrong = (
+            steps.filter(pl.Series(bad & (product == pi))).unique(maintain_order=True).to_list()[:5]
+        )
+        raise InputError(
+            f"arrangements.step of {products[pi]}",
+            f"unknown code(s) {wrong}",
+            "one of: " + ", ".join(codes),
+        )
     return step.astype(np.int8)
 
 
@@ -126,10 +157,14 @@ def build_state(pop, policy: Policy, group_codes: list[str]) -> State:
     order = np.argsort(cid, kind="stable")
     pos = np.searchsorted(cid[order], owner_ids)
     if m and (pos.max() >= n or (cid[order][np.minimum(pos, n - 1)] != owner_ids).any()):
-        raise InputError("population", "an arrangement names a client id that is not in the clients table")
+        raise InputError(
+            "population", "an arrangement names a client id that is not in the clients table"
+        )
     owner = order[pos].astype(np.int32)
     if m and (np.diff(owner) < 0).any():
-        raise InputError("population", "arrangements must be ordered by client (contiguous per client)")
+        raise InputError(
+            "population", "arrangements must be ordered by client (contiguous per client)"
+        )
     counts = np.bincount(owner, minlength=n)
     arr_hi = np.cumsum(counts).astype(np.int32)
     arr_lo = (arr_hi - counts).astype(np.int32)
@@ -149,12 +184,20 @@ def build_state(pop, policy: Policy, group_codes: list[str]) -> State:
     wmo_product = np.array([policy.product(p).domain == "wmo" for p in products])
     if m and (wmo_product[product] & (wmo_group[owner] < 0)).any():
         a = int(np.argmax(wmo_product[product] & (wmo_group[owner] < 0)))
-        raise InputError("clients.wmo_group", f"missing for client {int(cid[owner[a]])}, who holds a Wmo arrangement", "one of: " + ", ".join(group_codes))
+        raise InputError(
+            "clients.wmo_group",
+            f"missing for client {int(cid[owner[a]])}, who holds a Wmo arrangement",
+            "one of: " + ", ".join(group_codes),
+        )
     kind = _codes(ar["slot_kind"], SLOT_KINDS, "arrangements.slot_kind").astype(np.int8)
     is_stock = arrival[owner] == NO_MONTH
     status = np.where((kind == 0) & is_stock, S_ACTIVE, S_PENDING).astype(np.int8)
     i16 = lambda col: ar[col].fill_null(NO_MONTH).to_numpy().astype(np.int16)  # noqa: E731
-    minutes = np.stack([ar[f"{t}_w"].fill_null(0).to_numpy().astype(np.int16) for t in HO_TASKS], axis=1) if m else np.zeros((0, len(HO_TASKS)), np.int16)
+    minutes = (
+        np.stack([ar[f"{t}_w"].fill_null(0).to_numpy().astype(np.int16) for t in HO_TASKS], axis=1)
+        if m
+        else np.zeros((0, len(HO_TASKS)), np.int16)
+    )
     clients = np.zeros(n, dtype=CLIENT)
     clients["cid"] = cid
     clients["arr_lo"] = arr_lo
@@ -182,7 +225,9 @@ def build_state(pop, policy: Policy, group_codes: list[str]) -> State:
     slots["kind"] = kind
     slots["funding"] = _codes(ar["funding"], FUNDING, "arrangements.funding").astype(np.uint8)
     slots["subcontracted"] = ar["subcontracted"].fill_null(False).to_numpy().astype(np.uint8)
-    slots["frequency"] = _codes(ar["frequency"], FREQUENCIES, "arrangements.frequency").astype(np.uint8)
+    slots["frequency"] = _codes(ar["frequency"], FREQUENCIES, "arrangements.frequency").astype(
+        np.uint8
+    )
     return State(clients, slots, np.zeros((n, 0), dtype=np.int8), np.zeros((m, 0), dtype=np.int8))
 
 
@@ -191,7 +236,12 @@ def with_rule_state(s: State, n_rules: int) -> State:
     standing undecided (-1), every slot's phase 0, nobody affected yet."""
     clients = s.clients.copy()
     clients["affected"] = 0
-    return State(clients, s.slots.copy(), np.full((clients.shape[0], n_rules), -1, dtype=np.int8), np.zeros((s.slots.shape[0], n_rules), dtype=np.int8))
+    return State(
+        clients,
+        s.slots.copy(),
+        np.full((clients.shape[0], n_rules), -1, dtype=np.int8),
+        np.zeros((s.slots.shape[0], n_rules), dtype=np.int8),
+    )
 
 
 def copy_state(s: State) -> State:

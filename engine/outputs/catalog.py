@@ -44,10 +44,31 @@ ENV = "CASELOAD_CATALOG"
 OFF = {"off", "none", "0", "no", "false"}
 CATALOG_NAME = "catalog.duckdb"
 SCHEMA_VERSION = 1
-RUN_TABLES = ("clients", "arrangements", "served", "clients_yearly", "arrangements_yearly", "summary", "events", "affected")
+RUN_TABLES = (
+    "clients",
+    "arrangements",
+    "served",
+    "clients_yearly",
+    "arrangements_yearly",
+    "summary",
+    "events",
+    "affected",
+)
 # Views that exist (empty) even before any folder provides them, so queries do not fail.
-KNOWN_VIEWS = (*RUN_TABLES, "comparison", "comparison_yearly", "affected_by_group", "savings", "savings_by_seed",
-               "baseline_yearly", "package_yearly", "experiment_affected", "costs_monthly", "assumptions", "sensitivity")
+KNOWN_VIEWS = (
+    *RUN_TABLES,
+    "comparison",
+    "comparison_yearly",
+    "affected_by_group",
+    "savings",
+    "savings_by_seed",
+    "baseline_yearly",
+    "package_yearly",
+    "experiment_affected",
+    "costs_monthly",
+    "assumptions",
+    "sensitivity",
+)
 
 
 LOCK_TIMEOUT_S = 120.0
@@ -71,7 +92,9 @@ _before_commit: Callable[[], None] = lambda: None  # noqa: E731
 
 
 # ----------------------------------------------------------------------------- locations
-def catalog_path(folder: Path | None = None, catalog: Path | str | None = None, out_dir: Path | None = None) -> Path | None:
+def catalog_path(
+    folder: Path | None = None, catalog: Path | str | None = None, out_dir: Path | None = None
+) -> Path | None:
     """The catalog for a folder (or an out dir): explicit, else $CASELOAD_CATALOG, else
     `<out_dir>/../catalog.duckdb`. None when registration is turned off."""
     if catalog is None:
@@ -104,7 +127,11 @@ def file_lock(catalog: Path, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
                 break
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    raise InputError(str(lock_path(catalog)), f"the catalog is locked by another process for more than {timeout:.0f} s", "try again later") from None
+                    raise InputError(
+                        str(lock_path(catalog)),
+                        f"the catalog is locked by another process for more than {timeout:.0f} s",
+                        "try again later",
+                    ) from None
                 time.sleep(0.02 + random.random() * 0.05)
         yield
     finally:
@@ -113,10 +140,14 @@ def file_lock(catalog: Path, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
 
 def _is_lock_error(exc: Exception) -> bool:
     text = str(exc).lower()
-    return isinstance(exc, duckdb.IOException) and ("lock" in text or "resource temporarily unavailable" in text)
+    return isinstance(exc, duckdb.IOException) and (
+        "lock" in text or "resource temporarily unavailable" in text
+    )
 
 
-def connect(catalog: Path, read_only: bool = False, timeout: float = LOCK_TIMEOUT_S) -> duckdb.DuckDBPyConnection:
+def connect(
+    catalog: Path, read_only: bool = False, timeout: float = LOCK_TIMEOUT_S
+) -> duckdb.DuckDBPyConnection:
     """Open the catalog, retrying with backoff while another process holds DuckDB's lock."""
     delay = 0.02
     deadline = time.monotonic() + timeout
@@ -125,9 +156,17 @@ def connect(catalog: Path, read_only: bool = False, timeout: float = LOCK_TIMEOU
             return duckdb.connect(str(catalog), read_only=read_only)
         except duckdb.Error as exc:
             if not _is_lock_error(exc):
-                raise InputError(str(catalog), f"cannot open the catalog: {str(exc).splitlines()[0]}", "a DuckDB file written by `caseload runs rebuild`") from None
+                raise InputError(
+                    str(catalog),
+                    f"cannot open the catalog: {str(exc).splitlines()[0]}",
+                    "a DuckDB file written by `caseload runs rebuild`",
+                ) from None
             if time.monotonic() > deadline:
-                raise InputError(str(catalog), f"the catalog is in use by another process for more than {timeout:.0f} s", "try again later") from None
+                raise InputError(
+                    str(catalog),
+                    f"the catalog is in use by another process for more than {timeout:.0f} s",
+                    "try again later",
+                ) from None
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 1.0)
 
@@ -137,7 +176,11 @@ def reading(catalog: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """A short read-only connection to an existing catalog."""
     catalog = Path(catalog)
     if not catalog.exists():
-        raise InputError(str(catalog), "no run catalog here", "a catalog written by `caseload run` or `caseload runs rebuild` (or --catalog FILE)")
+        raise InputError(
+            str(catalog),
+            "no run catalog here",
+            "a catalog written by `caseload run` or `caseload runs rebuild` (or --catalog FILE)",
+        )
     con = connect(catalog, read_only=True)
     try:
         yield con
@@ -162,24 +205,54 @@ class Entry:
         if self.kind == "run":
             sc = m.get("scenario", {})
             seeds = [m.get("seeds", {}).get("simulation")]
-            head = dict(name=sc.get("name"), profile=sc.get("profile"), policy=sc.get("policy"), start=sc.get("start"), months=sc.get("months"),
-                        population_seed=m.get("seeds", {}).get("population"), population_hash=m.get("hashes", {}).get("population"), description=sc.get("description"))
+            head = dict(
+                name=sc.get("name"),
+                profile=sc.get("profile"),
+                policy=sc.get("policy"),
+                start=sc.get("start"),
+                months=sc.get("months"),
+                population_seed=m.get("seeds", {}).get("population"),
+                population_hash=m.get("hashes", {}).get("population"),
+                description=sc.get("description"),
+            )
         elif self.kind == "comparison":
             b, me = m.get("baseline", {}), m.get("measure", {})
             sb, sm = b.get("scenario", {}), me.get("scenario", {})
             seeds = [m.get("seeds", {}).get("simulation")]
-            head = dict(name=f"{sm.get('name')} vs {sb.get('name')}", profile=sb.get("profile"), policy=sb.get("policy"), start=sb.get("start"), months=sb.get("months"),
-                        population_seed=m.get("seeds", {}).get("population"), population_hash=m.get("population"),
-                        description=f"baseline {b.get('run_id')} versus {me.get('run_id')}")
+            head = dict(
+                name=f"{sm.get('name')} vs {sb.get('name')}",
+                profile=sb.get("profile"),
+                policy=sb.get("policy"),
+                start=sb.get("start"),
+                months=sb.get("months"),
+                population_seed=m.get("seeds", {}).get("population"),
+                population_hash=m.get("population"),
+                description=f"baseline {b.get('run_id')} versus {me.get('run_id')}",
+            )
         else:
             ex = m.get("experiment", {})
             seeds = list(ex.get("seeds") or [])
-            head = dict(name=ex.get("name"), profile=ex.get("profile"), policy=ex.get("policy"), start=ex.get("start"), months=ex.get("months"),
-                        population_seed=ex.get("population_seed"), population_hash=m.get("hashes", {}).get("population"), description=ex.get("description"))
+            head = dict(
+                name=ex.get("name"),
+                profile=ex.get("profile"),
+                policy=ex.get("policy"),
+                start=ex.get("start"),
+                months=ex.get("months"),
+                population_seed=ex.get("population_seed"),
+                population_hash=m.get("hashes", {}).get("population"),
+                description=ex.get("description"),
+            )
         return dict(
-            run_id=self.run_id, kind=self.kind, path=str(self.path), created=m.get("created"), caseload_version=m.get("caseload_version"),
-            seeds=json.dumps(seeds), measures=",".join(x.get("name", "") for x in self.measures), n_measures=len(self.measures),
-            manifest=json.dumps(m, sort_keys=True, default=str), **head,
+            run_id=self.run_id,
+            kind=self.kind,
+            path=str(self.path),
+            created=m.get("created"),
+            caseload_version=m.get("caseload_version"),
+            seeds=json.dumps(seeds),
+            measures=",".join(x.get("name", "") for x in self.measures),
+            n_measures=len(self.measures),
+            manifest=json.dumps(m, sort_keys=True, default=str),
+            **head,
         )
 
 
@@ -193,9 +266,15 @@ def read_folder(folder: Path) -> Entry:
 
     folder = Path(folder)
     if not folder.is_dir():
-        raise InputError(str(folder), "no such folder", "a run, comparison, experiment or sensitivity folder")
+        raise InputError(
+            str(folder), "no such folder", "a run, comparison, experiment or sensitivity folder"
+        )
     if folder.name.startswith(PARTIAL_PREFIX) or folder.name.startswith("."):
-        raise InputError(str(folder), "an unfinished folder (a run that did not complete)", "a complete folder; unfinished ones are never registered")
+        raise InputError(
+            str(folder),
+            "an unfinished folder (a run that did not complete)",
+            "a complete folder; unfinished ones are never registered",
+        )
     path = folder / "manifest.json"
     if not path.exists():
         raise InputError(str(folder), "not a complete output folder: manifest.json is missing")
@@ -210,7 +289,11 @@ def read_folder(folder: Path) -> Entry:
         raise InputError(str(path), f"unknown kind {kind!r}", "one of: " + ", ".join(KINDS))
     for name in REQUIRED[kind]:
         if not (folder / f"{name}.parquet").exists():
-            raise InputError(str(folder), f"the {kind} folder is missing {name}.parquet", "a complete folder as `caseload` writes it")
+            raise InputError(
+                str(folder),
+                f"the {kind} folder is missing {name}.parquet",
+                "a complete folder as `caseload` writes it",
+            )
     files = []
     resolved = folder.resolve()
     for p in sorted(resolved.glob("*.parquet")):
@@ -243,13 +326,29 @@ def _insert(con: duckdb.DuckDBPyConnection, entry: Entry, now: dt.datetime) -> N
     row = entry.row()
     row["registered"] = now
     cols = list(row)
-    con.execute(f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})", [row[c] for c in cols])
+    con.execute(
+        f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
+        [row[c] for c in cols],
+    )
     if entry.files:
-        con.executemany("INSERT INTO files VALUES (?, ?, ?, ?, ?, ?)", [(entry.run_id, n, v, str(p), r, b) for n, v, p, r, b in entry.files])
+        con.executemany(
+            "INSERT INTO files VALUES (?, ?, ?, ?, ?, ?)",
+            [(entry.run_id, n, v, str(p), r, b) for n, v, p, r, b in entry.files],
+        )
     if entry.measures:
         con.executemany(
             "INSERT INTO measures VALUES (?, ?, ?, ?, ?, ?)",
-            [(entry.run_id, i, m.get("name"), None if m.get("number") is None else str(m.get("number")), m.get("title"), m.get("source")) for i, m in enumerate(entry.measures)],
+            [
+                (
+                    entry.run_id,
+                    i,
+                    m.get("name"),
+                    None if m.get("number") is None else str(m.get("number")),
+                    m.get("title"),
+                    m.get("source"),
+                )
+                for i, m in enumerate(entry.measures)
+            ],
         )
 
 
@@ -259,10 +358,14 @@ def _sql_text(s: str) -> str:
 
 def _refresh_views(con: duckdb.DuckDBPyConnection) -> None:
     """(Re)create one view per kind of file over every registered folder's Parquet files."""
-    for (name,) in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal AND schema_name = 'main' AND NOT temporary").fetchall():
+    for (name,) in con.execute(
+        "SELECT view_name FROM duckdb_views() WHERE NOT internal AND schema_name = 'main' AND NOT temporary"
+    ).fetchall():
         con.execute(f'DROP VIEW IF EXISTS "{name}"')
     by_view: dict[str, list[str]] = {}
-    for view, path in con.execute("SELECT view, path FROM files ORDER BY view, run_id, path").fetchall():
+    for view, path in con.execute(
+        "SELECT view, path FROM files ORDER BY view, run_id, path"
+    ).fetchall():
         if Path(path).exists():
             by_view.setdefault(view, []).append(path)
     for view in KNOWN_VIEWS:
@@ -337,7 +440,9 @@ def _candidates(root: Path, depth: int, seen: set, out: list) -> None:
             _candidates(child, depth - 1, seen, out)
 
 
-def scan(roots: list[Path], progress: Callable[[int, int], None] | None = None, depth: int = SCAN_DEPTH) -> tuple[list[Entry], list[tuple[Path, str]]]:
+def scan(
+    roots: list[Path], progress: Callable[[int, int], None] | None = None, depth: int = SCAN_DEPTH
+) -> tuple[list[Entry], list[tuple[Path, str]]]:
     """Complete output folders under each root (at most `depth` levels down, sorted) and the
     folders skipped with the reason."""
     candidates: list[Path] = []
@@ -363,7 +468,10 @@ def default_roots(catalog: Path) -> list[Path]:
     if Path(catalog).exists():
         try:
             with reading(catalog) as con:
-                roots += [Path(p).parent for (p,) in con.execute("SELECT DISTINCT path FROM runs").fetchall()]
+                roots += [
+                    Path(p).parent
+                    for (p,) in con.execute("SELECT DISTINCT path FROM runs").fetchall()
+                ]
         except (InputError, duckdb.Error):
             pass
     out, seen = [], set()
@@ -382,7 +490,11 @@ class RebuildResult:
     seconds: float
 
 
-def rebuild(catalog: Path, roots: list[Path] | None = None, progress: Callable[[int, int], None] | None = None) -> RebuildResult:
+def rebuild(
+    catalog: Path,
+    roots: list[Path] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> RebuildResult:
     """Recreate the catalog from the folders: a new file written beside it and renamed over
     it, so readers see the old catalog or the new one, never half of one."""
     t0 = time.perf_counter()
@@ -392,7 +504,9 @@ def rebuild(catalog: Path, roots: list[Path] | None = None, progress: Callable[[
     ids: dict[str, Path] = {}
     for e in entries:
         if e.run_id in ids and ids[e.run_id] != e.path:
-            skipped.append((e.path, f"run id {e.run_id!r} is also {ids[e.run_id]}; the first one is kept"))
+            skipped.append(
+                (e.path, f"run id {e.run_id!r} is also {ids[e.run_id]}; the first one is kept")
+            )
         ids.setdefault(e.run_id, e.path)
     entries = [e for e in entries if ids[e.run_id] == e.path]
     with file_lock(catalog):
@@ -417,7 +531,18 @@ def rebuild(catalog: Path, roots: list[Path] | None = None, progress: Callable[[
 
 
 # ----------------------------------------------------------------------------- reading
-LIST_COLUMNS = ["run_id", "kind", "name", "profile", "start", "months", "seeds", "n_measures", "created", "path"]
+LIST_COLUMNS = [
+    "run_id",
+    "kind",
+    "name",
+    "profile",
+    "start",
+    "months",
+    "seeds",
+    "n_measures",
+    "created",
+    "path",
+]
 
 
 def list_runs(catalog: Path, kind: str | None = None) -> list[dict]:
@@ -443,24 +568,50 @@ def show_run(catalog: Path, run_id: str) -> dict:
         cols = [d[0] for d in cur.description]
         row = cur.fetchone()
         if row is None:
-            near = [r for (r,) in con.execute("SELECT run_id FROM runs WHERE run_id ILIKE ? ORDER BY run_id LIMIT 5", [f"%{run_id}%"]).fetchall()]
-            raise InputError("runs show", f"unknown run id {run_id!r}", ("one of: " + ", ".join(near)) if near else "an id from `caseload runs list`")
+            near = [
+                r
+                for (r,) in con.execute(
+                    "SELECT run_id FROM runs WHERE run_id ILIKE ? ORDER BY run_id LIMIT 5",
+                    [f"%{run_id}%"],
+                ).fetchall()
+            ]
+            raise InputError(
+                "runs show",
+                f"unknown run id {run_id!r}",
+                ("one of: " + ", ".join(near)) if near else "an id from `caseload runs list`",
+            )
         entry = dict(zip(cols, row, strict=True))
-        files = [dict(name=n, view=v, path=p, rows=r, bytes=b) for n, v, p, r, b in con.execute("SELECT name, view, path, rows, bytes FROM files WHERE run_id = ? ORDER BY name", [run_id]).fetchall()]
-        measures = [dict(name=n, number=nr, title=t, source=s) for n, nr, t, s in con.execute("SELECT name, number, title, source FROM measures WHERE run_id = ? ORDER BY position", [run_id]).fetchall()]
+        files = [
+            dict(name=n, view=v, path=p, rows=r, bytes=b)
+            for n, v, p, r, b in con.execute(
+                "SELECT name, view, path, rows, bytes FROM files WHERE run_id = ? ORDER BY name",
+                [run_id],
+            ).fetchall()
+        ]
+        measures = [
+            dict(name=n, number=nr, title=t, source=s)
+            for n, nr, t, s in con.execute(
+                "SELECT name, number, title, source FROM measures WHERE run_id = ? ORDER BY position",
+                [run_id],
+            ).fetchall()
+        ]
     entry["manifest"] = json.loads(entry["manifest"])
     entry["seeds"] = json.loads(entry["seeds"]) if entry["seeds"] else []
     entry["registered"] = str(entry["registered"])
     entry["files"] = files
     entry["measures"] = measures
-    entry["complete"] = (Path(entry["path"]) / "manifest.json").exists() and all(Path(f["path"]).exists() for f in files)
+    entry["complete"] = (Path(entry["path"]) / "manifest.json").exists() and all(
+        Path(f["path"]).exists() for f in files
+    )
     return entry
 
 
 def query(catalog: Path, sql: str) -> tuple[list[str], list[tuple]]:
     """Run one read-only query against the catalog and its views."""
     if not sql.strip():
-        raise InputError("runs sql", "an empty query", 'a query, e.g. "SELECT run_id, kind FROM runs"')
+        raise InputError(
+            "runs sql", "an empty query", 'a query, e.g. "SELECT run_id, kind FROM runs"'
+        )
     with reading(catalog) as con:
         try:
             cur = con.execute(sql)
@@ -471,7 +622,9 @@ def query(catalog: Path, sql: str) -> tuple[list[str], list[tuple]]:
         except duckdb.Error as exc:
             first = str(exc).strip().splitlines()[0]
             hint = "a valid DuckDB SELECT over the tables runs, files, measures and the views (see `caseload runs sql --help`)"
-            if isinstance(exc, duckdb.IOException) and ("no files found" in first.lower() or "no such file" in first.lower()):
+            if isinstance(exc, duckdb.IOException) and (
+                "no files found" in first.lower() or "no such file" in first.lower()
+            ):
                 hint = "a registered folder was moved or deleted: run `caseload runs rebuild`"
             elif "read-only" in first.lower():
                 hint = "a read-only query: the catalog is rebuilt from the folders, never edited"
@@ -480,4 +633,9 @@ def query(catalog: Path, sql: str) -> tuple[list[str], list[tuple]]:
 
 def views(catalog: Path) -> list[str]:
     with reading(catalog) as con:
-        return [n for (n,) in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal AND schema_name = 'main' ORDER BY view_name").fetchall()]
+        return [
+            n
+            for (n,) in con.execute(
+                "SELECT view_name FROM duckdb_views() WHERE NOT internal AND schema_name = 'main' ORDER BY view_name"
+            ).fetchall()
+        ]

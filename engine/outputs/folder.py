@@ -41,7 +41,11 @@ def atomic_folder(final: Path):
     """Yield a temporary folder beside `final`; rename it to `final` on success."""
     final = Path(final)
     if final.exists():
-        raise InputError(str(final), "a run folder with this id exists already", "another --run-id, or remove the folder")
+        raise InputError(
+            str(final),
+            "a run folder with this id exists already",
+            "another --run-id, or remove the folder",
+        )
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.parent / f"{PARTIAL_PREFIX}{final.name}-{os.getpid()}"
     if tmp.exists():
@@ -91,11 +95,17 @@ class Folder:
         if name not in self._cache:
             p = self.path / f"{name}.parquet"
             if not p.exists():
-                raise InputError(str(self.path), f"the {self.kind} folder is missing {name}.parquet", f"a complete {self.kind} folder as `caseload` writes it")
+                raise InputError(
+                    str(self.path),
+                    f"the {self.kind} folder is missing {name}.parquet",
+                    f"a complete {self.kind} folder as `caseload` writes it",
+                )
             try:
                 self._cache[name] = pl.read_parquet(p)
             except Exception as exc:  # noqa: BLE001
-                raise InputError(str(p), f"not a readable Parquet file: {str(exc).splitlines()[0]}") from None
+                raise InputError(
+                    str(p), f"not a readable Parquet file: {str(exc).splitlines()[0]}"
+                ) from None
         return self._cache[name]
 
     def title(self) -> str:
@@ -132,13 +142,24 @@ def resolve(ref: str, out_dir: Path = Path("runs/out"), catalog: Path | None = N
     found = _lookup_catalog(ref, out_dir, catalog)
     if found is not None and found.is_dir():
         return found
-    raise InputError(ref, "unknown run id or folder", f"a folder, or a run id under {out_dir} (see `caseload runs list`)")
+    raise InputError(
+        ref,
+        "unknown run id or folder",
+        f"a folder, or a run id under {out_dir} (see `caseload runs list`)",
+    )
 
 
-def open_folder(ref: str, out_dir: Path = Path("runs/out"), catalog: Path | None = None, kinds: tuple[str, ...] = KINDS) -> Folder:
+def open_folder(
+    ref: str,
+    out_dir: Path = Path("runs/out"),
+    catalog: Path | None = None,
+    kinds: tuple[str, ...] = KINDS,
+) -> Folder:
     path = resolve(ref, out_dir, catalog)
     if path.name.startswith(PARTIAL_PREFIX):
-        raise InputError(str(path), "an unfinished folder (a run that did not complete)", "a complete folder")
+        raise InputError(
+            str(path), "an unfinished folder (a run that did not complete)", "a complete folder"
+        )
     mpath = path / "manifest.json"
     if not mpath.exists():
         raise InputError(str(path), "not a complete output folder: manifest.json is missing")
@@ -151,7 +172,11 @@ def open_folder(ref: str, out_dir: Path = Path("runs/out"), catalog: Path | None
         raise InputError(str(path), f"a {kind} folder", "a folder of kind " + " or ".join(kinds))
     for name in REQUIRED.get(kind, ()):
         if not (path / f"{name}.parquet").exists():
-            raise InputError(str(path), f"the {kind} folder is missing {name}.parquet", f"a complete {kind} folder as `caseload` writes it")
+            raise InputError(
+                str(path),
+                f"the {kind} folder is missing {name}.parquet",
+                f"a complete {kind} folder as `caseload` writes it",
+            )
     return Folder(path, kind, manifest)
 
 
@@ -169,7 +194,9 @@ def policy_for(folder: Folder):
         refs = [m.get("baseline", {}).get("scenario", {}).get("profile")]
         base = Path(m.get("baseline", {}).get("run_dir", ""))
         if (base / "manifest.json").exists():
-            refs.insert(0, json.loads((base / "manifest.json").read_text()).get("spec", {}).get("profile"))
+            refs.insert(
+                0, json.loads((base / "manifest.json").read_text()).get("spec", {}).get("profile")
+            )
         pol = [m.get("baseline", {}).get("scenario", {}).get("policy")]
     else:
         refs = [m.get("experiment", {}).get("profile")]

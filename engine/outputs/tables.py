@@ -25,14 +25,19 @@ def _month_dates(start: int, n: int) -> list[dt.date]:
     return [dt.date(year_of(start + t), month_of(start + t), 1) for t in range(n)]
 
 
-def arrangements_frame(arr: np.ndarray, start: int, policy: Policy, group_codes: list[str], group_domains: list[str]) -> pl.DataFrame:
+def arrangements_frame(
+    arr: np.ndarray, start: int, policy: Policy, group_codes: list[str], group_domains: list[str]
+) -> pl.DataFrame:
     """month x domain x group x product x step x setting; only cells with any activity."""
     T, G, P, S, F = arr.shape
     idx = np.nonzero(arr.reshape(-1, F).any(axis=1))[0]
     t, g, p, s = np.unravel_index(idx, (T, G, P, S))
     vals = arr.reshape(-1, F)[idx]
     prods = policy.products
-    step_code = np.array([[pr.steps[j].code if j < len(pr.steps) else "" for j in range(S)] for pr in prods], dtype=object)
+    step_code = np.array(
+        [[pr.steps[j].code if j < len(pr.steps) else "" for j in range(S)] for pr in prods],
+        dtype=object,
+    )
     dates = np.array(_month_dates(start, T), dtype=object)
     frame = pl.DataFrame(
         {
@@ -49,11 +54,28 @@ def arrangements_frame(arr: np.ndarray, start: int, policy: Policy, group_codes:
     frame = frame.with_columns(
         (pl.col("gross_cents") - pl.col("own_contribution_cents")).alias("net_cents"),
     )
-    order = ["month", "budget_year", "domain", "group", "product", "step", "setting", "arrangements", "gross_cents", "own_contribution_cents", "net_cents", "reindications", "starts", "ends"]
+    order = [
+        "month",
+        "budget_year",
+        "domain",
+        "group",
+        "product",
+        "step",
+        "setting",
+        "arrangements",
+        "gross_cents",
+        "own_contribution_cents",
+        "net_cents",
+        "reindications",
+        "starts",
+        "ends",
+    ]
     return frame.select(order).sort(["month", "domain", "group", "product", "step"])
 
 
-def clients_frame(cli: np.ndarray, start: int, group_codes: list[str], group_domains: list[str]) -> pl.DataFrame:
+def clients_frame(
+    cli: np.ndarray, start: int, group_codes: list[str], group_domains: list[str]
+) -> pl.DataFrame:
     """month x domain x group: stock, flows by kind and reason, clients served."""
     T, D, G, F = cli.shape
     rows = []
@@ -63,19 +85,52 @@ def clients_frame(cli: np.ndarray, start: int, group_codes: list[str], group_dom
             if not cli[:, d, g].any():
                 continue
             for t in range(T):
-                rows.append((dates[t], year_of(start + t), DOMAINS[d], group_codes[g], *cli[t, d, g].tolist()))
-    schema = {"month": pl.Date, "budget_year": pl.Int16, "domain": pl.Utf8, "group": pl.Utf8, **{f: pl.Int64 for f in CLI_FIELDS}}
+                rows.append(
+                    (
+                        dates[t],
+                        year_of(start + t),
+                        DOMAINS[d],
+                        group_codes[g],
+                        *cli[t, d, g].tolist(),
+                    )
+                )
+    schema = {
+        "month": pl.Date,
+        "budget_year": pl.Int16,
+        "domain": pl.Utf8,
+        "group": pl.Utf8,
+        **{f: pl.Int64 for f in CLI_FIELDS},
+    }
     frame = pl.DataFrame(rows, schema=schema, orient="row")
     frame = frame.with_columns(
         pl.col("active_end").alias("served"),
         pl.sum_horizontal(OUTFLOW_COLUMNS).alias("outflow"),
         (pl.col("inflow_new") + pl.col("inflow_transfer")).alias("inflow"),
     )
-    cols = ["month", "budget_year", "domain", "group", "active_start", "inflow", "inflow_new", "inflow_transfer", "outflow", *OUTFLOW_COLUMNS, "active_end", "served"]
+    cols = [
+        "month",
+        "budget_year",
+        "domain",
+        "group",
+        "active_start",
+        "inflow",
+        "inflow_new",
+        "inflow_transfer",
+        "outflow",
+        *OUTFLOW_COLUMNS,
+        "active_end",
+        "served",
+    ]
     return frame.select(cols).sort(["month", "domain", "group"])
 
 
-def served_frame(served_half: np.ndarray, served_year: np.ndarray, start: int, months: int, group_codes: list[str]) -> pl.DataFrame:
+def served_frame(
+    served_half: np.ndarray,
+    served_year: np.ndarray,
+    start: int,
+    months: int,
+    group_codes: list[str],
+) -> pl.DataFrame:
     """Clients served per half-year and per year, as the municipality counts them: a client
     counts once per period and domain, in the group of its first active month in the period.
     `complete` says whether the horizon covers the whole period."""
@@ -92,8 +147,26 @@ def served_frame(served_half: np.ndarray, served_year: np.ndarray, start: int, m
             for d in range(arr.shape[1]):
                 for g in range(arr.shape[2]):
                     if arr[i, d, g]:
-                        rows.append((kind, label, y, complete, DOMAINS[d], group_codes[g], int(arr[i, d, g])))
-    schema = {"period_kind": pl.Utf8, "period": pl.Utf8, "budget_year": pl.Int16, "complete": pl.Boolean, "domain": pl.Utf8, "group": pl.Utf8, "clients_served": pl.Int64}
+                        rows.append(
+                            (
+                                kind,
+                                label,
+                                y,
+                                complete,
+                                DOMAINS[d],
+                                group_codes[g],
+                                int(arr[i, d, g]),
+                            )
+                        )
+    schema = {
+        "period_kind": pl.Utf8,
+        "period": pl.Utf8,
+        "budget_year": pl.Int16,
+        "complete": pl.Boolean,
+        "domain": pl.Utf8,
+        "group": pl.Utf8,
+        "clients_served": pl.Int64,
+    }
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 
@@ -103,7 +176,11 @@ def arrangements_yearly(arrangements: pl.DataFrame) -> pl.DataFrame:
     sums = ["gross_cents", "own_contribution_cents", "net_cents", "reindications", "starts", "ends"]
     return (
         arrangements.group_by(keys)
-        .agg(pl.col("arrangements").sum().alias("arrangement_months"), *[pl.col(c).sum() for c in sums], pl.col("month").n_unique().alias("months"))
+        .agg(
+            pl.col("arrangements").sum().alias("arrangement_months"),
+            *[pl.col(c).sum() for c in sums],
+            pl.col("month").n_unique().alias("months"),
+        )
         .sort(keys)
     )
 
@@ -115,10 +192,21 @@ def clients_yearly(clients: pl.DataFrame, served: pl.DataFrame) -> pl.DataFrame:
     yearly = (
         clients.sort("month")
         .group_by(keys, maintain_order=True)
-        .agg(pl.col("active_start").first(), *[pl.col(c).sum() for c in flows], pl.col("active_end").last(), pl.col("month").n_unique().alias("months"))
+        .agg(
+            pl.col("active_start").first(),
+            *[pl.col(c).sum() for c in flows],
+            pl.col("active_end").last(),
+            pl.col("month").n_unique().alias("months"),
+        )
     )
-    year_served = served.filter(pl.col("period_kind") == "year").select(*keys, pl.col("clients_served").alias("served"))
-    return yearly.join(year_served, on=keys, how="left").with_columns(pl.col("served").fill_null(0)).sort(keys)
+    year_served = served.filter(pl.col("period_kind") == "year").select(
+        *keys, pl.col("clients_served").alias("served")
+    )
+    return (
+        yearly.join(year_served, on=keys, how="left")
+        .with_columns(pl.col("served").fill_null(0))
+        .sort(keys)
+    )
 
 
 def summary_by_domain_year(arr_yearly: pl.DataFrame, served: pl.DataFrame) -> pl.DataFrame:
@@ -129,12 +217,19 @@ def summary_by_domain_year(arr_yearly: pl.DataFrame, served: pl.DataFrame) -> pl
         (pl.col("own_contribution_cents").sum() / 100).alias("own_contribution_eur"),
         (pl.col("net_cents").sum() / 100).alias("net_eur"),
     )
-    clients = served.filter(pl.col("period_kind") == "year").group_by(["budget_year", "domain"]).agg(pl.col("clients_served").sum(), pl.col("complete").all())
-    return clients.join(money, on=["budget_year", "domain"], how="full", coalesce=True).sort(["domain", "budget_year"])
+    clients = (
+        served.filter(pl.col("period_kind") == "year")
+        .group_by(["budget_year", "domain"])
+        .agg(pl.col("clients_served").sum(), pl.col("complete").all())
+    )
+    return clients.join(money, on=["budget_year", "domain"], how="full", coalesce=True).sort(
+        ["domain", "budget_year"]
+    )
 
 
-
-def events_frame(events: np.ndarray, start: int, rules: list, policy: Policy, group_codes: list[str]) -> pl.DataFrame:
+def events_frame(
+    events: np.ndarray, start: int, rules: list, policy: Policy, group_codes: list[str]
+) -> pl.DataFrame:
     """Every rule event (long format): month, rule, measure, event, domain, group, product,
     count, weekly cents and weekly minutes it took away."""
     from engine.model.layout import EVENT_FIELDS, EVENT_KINDS
@@ -148,20 +243,34 @@ def events_frame(events: np.ndarray, start: int, rules: list, policy: Policy, gr
     schema_cols = {
         "month": pl.Series(dates[t].tolist(), dtype=pl.Date),
         "budget_year": pl.Series([year_of(start + int(x)) for x in t], dtype=pl.Int16),
-        "rule": pl.Series(np.array([ru.name for ru in rules] or [""], dtype=object)[r].tolist(), dtype=pl.Utf8),
-        "measure": pl.Series(np.array([ru.measure for ru in rules] or [""], dtype=object)[r].tolist(), dtype=pl.Utf8),
+        "rule": pl.Series(
+            np.array([ru.name for ru in rules] or [""], dtype=object)[r].tolist(), dtype=pl.Utf8
+        ),
+        "measure": pl.Series(
+            np.array([ru.measure for ru in rules] or [""], dtype=object)[r].tolist(), dtype=pl.Utf8
+        ),
         "event": pl.Series(np.array(EVENT_KINDS, dtype=object)[k].tolist(), dtype=pl.Utf8),
-        "domain": pl.Series(np.array([pr.domain for pr in prods], dtype=object)[p].tolist(), dtype=pl.Utf8),
+        "domain": pl.Series(
+            np.array([pr.domain for pr in prods], dtype=object)[p].tolist(), dtype=pl.Utf8
+        ),
         "group": pl.Series(np.array(group_codes, dtype=object)[g].tolist(), dtype=pl.Utf8),
-        "product": pl.Series(np.array([pr.code for pr in prods], dtype=object)[p].tolist(), dtype=pl.Utf8),
+        "product": pl.Series(
+            np.array([pr.code for pr in prods], dtype=object)[p].tolist(), dtype=pl.Utf8
+        ),
     }
-    names = {"count": "count", "weekly_cents_changed": "weekly_cents_changed", "weekly_minutes_changed": "weekly_minutes_changed"}
+    names = {
+        "count": "count",
+        "weekly_cents_changed": "weekly_cents_changed",
+        "weekly_minutes_changed": "weekly_minutes_changed",
+    }
     for i, f in enumerate(EVENT_FIELDS):
         schema_cols[names[f]] = pl.Series(flat[idx, i], dtype=pl.Int64)
     return pl.DataFrame(schema_cols).sort(["month", "rule", "event", "group", "product"])
 
 
-def affected_frame(affected: np.ndarray, measures: list, group_codes: list[str], group_domains: list[str]) -> pl.DataFrame:
+def affected_frame(
+    affected: np.ndarray, measures: list, group_codes: list[str], group_domains: list[str]
+) -> pl.DataFrame:
     """Distinct clients whose care a measure reduced or ended, per group (`measure` = "all"
     for the scenario's measures together)."""
     rows = []
@@ -172,4 +281,14 @@ def affected_frame(affected: np.ndarray, measures: list, group_codes: list[str],
         for kind, label in ((0, "care_reduced"), (1, "care_ended")):
             for g, code in enumerate(group_codes):
                 rows.append((name, label, group_domains[g], code, int(affected[mi, kind, g])))
-    return pl.DataFrame(rows, schema={"measure": pl.Utf8, "kind": pl.Utf8, "domain": pl.Utf8, "group": pl.Utf8, "clients": pl.Int64}, orient="row")
+    return pl.DataFrame(
+        rows,
+        schema={
+            "measure": pl.Utf8,
+            "kind": pl.Utf8,
+            "domain": pl.Utf8,
+            "group": pl.Utf8,
+            "clients": pl.Int64,
+        },
+        orient="row",
+    )

@@ -14,7 +14,18 @@ import math
 from dataclasses import dataclass
 
 # Okabe-Ito, readable by people with colour-vision deficiencies; baseline is dark grey.
-PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#8C6D31", "#7F7F7F", "#332288", "#117733"]
+PALETTE = [
+    "#0072B2",
+    "#E69F00",
+    "#009E73",
+    "#CC79A7",
+    "#56B4E9",
+    "#D55E00",
+    "#8C6D31",
+    "#7F7F7F",
+    "#332288",
+    "#117733",
+]
 BASELINE = "#8a8f98"
 PACKAGE = "#111111"
 GRID = "#e3e6ea"
@@ -50,9 +61,13 @@ def fmt_eur(v: float, span: float | None = None, step: float | None = None) -> s
     a = abs(v) if span is None else span
     sign = "-" if v < 0 else ""
     v = abs(v)
-    unit, suffix = next((u, s) for u, s in ((1e9, " bn"), (1e6, " m"), (1e3, " k"), (1.0, "")) if a >= u or u == 1.0)
+    unit, suffix = next(
+        (u, s) for u, s in ((1e9, " bn"), (1e6, " m"), (1e3, " k"), (1.0, "")) if a >= u or u == 1.0
+    )
     if step:
-        d = next((k for k in range(4) if abs(round(step / unit * 10**k) - step / unit * 10**k) < 1e-6), 3)
+        d = next(
+            (k for k in range(4) if abs(round(step / unit * 10**k) - step / unit * 10**k) < 1e-6), 3
+        )
     elif unit == 1e6:
         d = 0 if a >= 1e8 else (1 if a >= 1e7 else 2)
     elif unit == 1e9:
@@ -94,11 +109,23 @@ def _y_axis(out: list[str], ticks: list[float], y_of, left: float, right: float,
     step = _step(ticks)
     for t in ticks:
         y = y_of(t)
-        out.append(f'<line x1="{left}" x2="{right}" y1="{y:.1f}" y2="{y:.1f}" stroke="{GRID if t != 0 else AXIS}" stroke-width="1"/>')
-        out.append(f'<text x="{left - 8}" y="{y + 4:.1f}" text-anchor="end" fill="#5b616b">{esc(fmt(t, span, step))}</text>')
+        out.append(
+            f'<line x1="{left}" x2="{right}" y1="{y:.1f}" y2="{y:.1f}" stroke="{GRID if t != 0 else AXIS}" stroke-width="1"/>'
+        )
+        out.append(
+            f'<text x="{left - 8}" y="{y + 4:.1f}" text-anchor="end" fill="#5b616b">{esc(fmt(t, span, step))}</text>'
+        )
 
 
-def line_chart(series: list[Series], x_labels: list[str], label: str, fmt=fmt_eur, width: int = 760, height: int = 300, zero: bool = True) -> str:
+def line_chart(
+    series: list[Series],
+    x_labels: list[str],
+    label: str,
+    fmt=fmt_eur,
+    width: int = 760,
+    height: int = 300,
+    zero: bool = True,
+) -> str:
     """Lines over a shared x axis of months ('YYYY-MM'); a tick at each January."""
     left, right, top, bottom = 78, width - 16, 14, height - 34
     vals = [v for s in series for v in s.values if v is not None]
@@ -121,8 +148,12 @@ def line_chart(series: list[Series], x_labels: list[str], label: str, fmt=fmt_eu
     for i, lab in enumerate(x_labels):
         if lab.endswith("-01") or (i == 0 and n < 13):
             x = x_of(i)
-            out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{bottom}" y2="{bottom + 5}" stroke="{AXIS}"/>')
-            out.append(f'<text x="{x:.1f}" y="{bottom + 19}" text-anchor="middle" fill="#5b616b">{esc(lab[:4] if lab.endswith("-01") else lab)}</text>')
+            out.append(
+                f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{bottom}" y2="{bottom + 5}" stroke="{AXIS}"/>'
+            )
+            out.append(
+                f'<text x="{x:.1f}" y="{bottom + 19}" text-anchor="middle" fill="#5b616b">{esc(lab[:4] if lab.endswith("-01") else lab)}</text>'
+            )
     out.append(f'<line x1="{left}" x2="{right}" y1="{bottom}" y2="{bottom}" stroke="{AXIS}"/>')
     for s in series:
         pts = [(x_of(i), y_of(v)) for i, v in enumerate(s.values) if v is not None]
@@ -130,18 +161,34 @@ def line_chart(series: list[Series], x_labels: list[str], label: str, fmt=fmt_eu
             continue
         d = "M" + " L".join(f"{x:.1f},{y:.1f}" for x, y in pts)
         dash = f' stroke-dasharray="{s.dash}"' if s.dash else ""
-        out.append(f'<path class="mark" d="{d}" fill="none" stroke="{s.color}" stroke-width="{s.width}" stroke-linejoin="round" stroke-linecap="round"{dash}>'
-                   f"<title>{esc(s.name)}</title></path>")
+        out.append(
+            f'<path class="mark" d="{d}" fill="none" stroke="{s.color}" stroke-width="{s.width}" stroke-linejoin="round" stroke-linecap="round"{dash}>'
+            f"<title>{esc(s.name)}</title></path>"
+        )
     out.append("</svg>")
     return "".join(out)
 
 
-def bar_chart(categories: list[str], groups: list[tuple[str, str, list[float | None], list[float | None] | None, list[float | None] | None]],
-              label: str, fmt=fmt_eur, width: int = 760, height: int = 320) -> str:
+def bar_chart(
+    categories: list[str],
+    groups: list[
+        tuple[str, str, list[float | None], list[float | None] | None, list[float | None] | None]
+    ],
+    label: str,
+    fmt=fmt_eur,
+    width: int = 760,
+    height: int = 320,
+) -> str:
     """Grouped bars: for each category (e.g. a budget year) one bar per group (name, colour,
     values, interval low, interval high); whiskers where an interval is given."""
     left, right, top, bottom = 78, width - 16, 16, height - 34
-    vals = [v for _, _, vs, lo, hi in groups for arr in (vs, lo or [], hi or []) for v in arr if v is not None]
+    vals = [
+        v
+        for _, _, vs, lo, hi in groups
+        for arr in (vs, lo or [], hi or [])
+        for v in arr
+        if v is not None
+    ]
     if not vals or not categories:
         return ""
     ticks = nice_ticks(min(0.0, min(vals)), max(0.0, max(vals)))
@@ -158,7 +205,9 @@ def bar_chart(categories: list[str], groups: list[tuple[str, str, list[float | N
     span = max(abs(ylo), abs(yhi))
     for ci, cat in enumerate(categories):
         x0 = left + ci * slot + (slot - inner) / 2
-        out.append(f'<text x="{left + ci * slot + slot / 2:.1f}" y="{bottom + 19}" text-anchor="middle" fill="#5b616b">{esc(cat)}</text>')
+        out.append(
+            f'<text x="{left + ci * slot + slot / 2:.1f}" y="{bottom + 19}" text-anchor="middle" fill="#5b616b">{esc(cat)}</text>'
+        )
         for gi, (name, color, vs, lo, hi) in enumerate(groups):
             v = vs[ci]
             if v is None:
@@ -169,18 +218,30 @@ def bar_chart(categories: list[str], groups: list[tuple[str, str, list[float | N
             tip = f"{name}, {cat}: {fmt(v, span)}"
             if lo and hi and lo[ci] is not None and hi[ci] is not None:
                 tip += f" (5-95%: {fmt(lo[ci], span)} to {fmt(hi[ci], span)})"
-            out.append(f'<rect class="mark" x="{x + 1:.1f}" y="{y1:.1f}" width="{max(bw - 2, 1):.1f}" height="{h:.1f}" fill="{color}" rx="1.5"><title>{esc(tip)}</title></rect>')
+            out.append(
+                f'<rect class="mark" x="{x + 1:.1f}" y="{y1:.1f}" width="{max(bw - 2, 1):.1f}" height="{h:.1f}" fill="{color}" rx="1.5"><title>{esc(tip)}</title></rect>'
+            )
             if lo and hi and lo[ci] is not None and hi[ci] is not None and hi[ci] != lo[ci]:
                 xm = x + bw / 2
                 ya, yb = y_of(lo[ci]), y_of(hi[ci])
-                out.append(f'<path d="M{xm:.1f},{ya:.1f} V{yb:.1f} M{xm - 4:.1f},{ya:.1f} H{xm + 4:.1f} M{xm - 4:.1f},{yb:.1f} H{xm + 4:.1f}" stroke="#222" stroke-width="1.2" fill="none"/>')
-    out.append(f'<line x1="{left}" x2="{right}" y1="{y_of(0):.1f}" y2="{y_of(0):.1f}" stroke="{AXIS}"/>')
+                out.append(
+                    f'<path d="M{xm:.1f},{ya:.1f} V{yb:.1f} M{xm - 4:.1f},{ya:.1f} H{xm + 4:.1f} M{xm - 4:.1f},{yb:.1f} H{xm + 4:.1f}" stroke="#222" stroke-width="1.2" fill="none"/>'
+                )
+    out.append(
+        f'<line x1="{left}" x2="{right}" y1="{y_of(0):.1f}" y2="{y_of(0):.1f}" stroke="{AXIS}"/>'
+    )
     out.append("</svg>")
     return "".join(out)
 
 
-def hbar_chart(rows: list[tuple[str, list[float | None]]], parts: list[tuple[str, str]], label: str, fmt=fmt_int, width: int = 760,
-               suppressed_text: str = "<10") -> str:
+def hbar_chart(
+    rows: list[tuple[str, list[float | None]]],
+    parts: list[tuple[str, str]],
+    label: str,
+    fmt=fmt_int,
+    width: int = 760,
+    suppressed_text: str = "<10",
+) -> str:
     """Horizontal stacked bars, one row per label; `parts` are (name, colour) of the stacked
     segments. A None value is a suppressed cell: no bar, the text '<10' instead."""
     if not rows:
@@ -201,10 +262,14 @@ def hbar_chart(rows: list[tuple[str, list[float | None]]], parts: list[tuple[str
     for t in ticks:
         x = x_of(t)
         out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{bottom}" stroke="{GRID}"/>')
-        out.append(f'<text x="{x:.1f}" y="{bottom + 16}" text-anchor="middle" fill="#5b616b">{esc(fmt(t, None, _step(ticks)))}</text>')
+        out.append(
+            f'<text x="{x:.1f}" y="{bottom + 16}" text-anchor="middle" fill="#5b616b">{esc(fmt(t, None, _step(ticks)))}</text>'
+        )
     for ri, (name, vs) in enumerate(rows):
         y = top + ri * rh
-        out.append(f'<text x="{left - 8}" y="{y + rh / 2 + 4:.1f}" text-anchor="end">{esc(name)}</text>')
+        out.append(
+            f'<text x="{left - 8}" y="{y + rh / 2 + 4:.1f}" text-anchor="end">{esc(name)}</text>'
+        )
         x = left
         notes = []
         for (pname, color), v in zip(parts, vs, strict=True):
@@ -213,19 +278,29 @@ def hbar_chart(rows: list[tuple[str, list[float | None]]], parts: list[tuple[str
                 continue
             w = x_of(v) - left
             if w > 0:
-                out.append(f'<rect class="mark" x="{x:.1f}" y="{y + 4}" width="{w:.1f}" height="{rh - 8}" fill="{color}"><title>{esc(f"{name}, {pname}: {fmt(v)}")}</title></rect>')
+                out.append(
+                    f'<rect class="mark" x="{x:.1f}" y="{y + 4}" width="{w:.1f}" height="{rh - 8}" fill="{color}"><title>{esc(f"{name}, {pname}: {fmt(v)}")}</title></rect>'
+                )
             x += w
         total = sum(v for v in vs if v is not None)
         txt = fmt(total) if any(v is not None for v in vs) else ""
         if notes:
             txt = f"{txt} ({', '.join(notes)})" if txt else ", ".join(notes)
-        out.append(f'<text x="{x + 6:.1f}" y="{y + rh / 2 + 4:.1f}" fill="#5b616b">{esc(txt)}</text>')
+        out.append(
+            f'<text x="{x + 6:.1f}" y="{y + rh / 2 + 4:.1f}" fill="#5b616b">{esc(txt)}</text>'
+        )
     out.append(f'<line x1="{left}" x2="{left}" y1="{top}" y2="{bottom}" stroke="{AXIS}"/>')
     out.append("</svg>")
     return "".join(out)
 
 
-def tornado(rows: list[tuple[str, float, float, str, str]], base: float, label: str, fmt=fmt_eur, width: int = 760) -> str:
+def tornado(
+    rows: list[tuple[str, float, float, str, str]],
+    base: float,
+    label: str,
+    fmt=fmt_eur,
+    width: int = 760,
+) -> str:
     """One row per parameter, sorted by the caller (largest swing first): a bar from the base
     saving to the saving at the low value (upper half of the row) and one to the saving at the
     high value (lower half), so both show when they lie on the same side."""
@@ -248,18 +323,28 @@ def tornado(rows: list[tuple[str, float, float, str, str]], base: float, label: 
     for t in ticks:
         x = x_of(t)
         out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{bottom}" stroke="{GRID}"/>')
-        out.append(f'<text x="{x:.1f}" y="{bottom + 16}" text-anchor="middle" fill="#5b616b">{esc(fmt(t, span, step))}</text>')
+        out.append(
+            f'<text x="{x:.1f}" y="{bottom + 16}" text-anchor="middle" fill="#5b616b">{esc(fmt(t, span, step))}</text>'
+        )
     fine = step / 10 if step else None
     for ri, (name, lo, hi, lo_txt, hi_txt) in enumerate(rows):
         y = top + ri * rh
-        out.append(f'<text x="{left - 8}" y="{y + rh / 2 + 4:.1f}" text-anchor="end">{esc(name)}</text>')
+        out.append(
+            f'<text x="{left - 8}" y="{y + rh / 2 + 4:.1f}" text-anchor="end">{esc(name)}</text>'
+        )
         half = (rh - 8) / 2
         for k, (v, color, txt) in enumerate(((lo, PALETTE[4], lo_txt), (hi, PALETTE[5], hi_txt))):
             x1, x2 = sorted((x_of(base), x_of(v)))
-            out.append(f'<rect class="mark" x="{x1:.1f}" y="{y + 4 + k * half:.1f}" width="{max(x2 - x1, 1):.1f}" height="{half:.1f}" fill="{color}">'
-                       f"<title>{esc(f'{name} = {txt}: saving {fmt(v, span, fine)}')}</title></rect>")
+            out.append(
+                f'<rect class="mark" x="{x1:.1f}" y="{y + 4 + k * half:.1f}" width="{max(x2 - x1, 1):.1f}" height="{half:.1f}" fill="{color}">'
+                f"<title>{esc(f'{name} = {txt}: saving {fmt(v, span, fine)}')}</title></rect>"
+            )
     xb = x_of(base)
-    out.append(f'<line x1="{xb:.1f}" x2="{xb:.1f}" y1="{top - 6}" y2="{bottom}" stroke="{TEXT}" stroke-width="1.5"/>')
-    out.append(f'<text x="{xb:.1f}" y="{top - 10}" text-anchor="middle" font-weight="600">base {esc(fmt(base, span, fine))}</text>')
+    out.append(
+        f'<line x1="{xb:.1f}" x2="{xb:.1f}" y1="{top - 6}" y2="{bottom}" stroke="{TEXT}" stroke-width="1.5"/>'
+    )
+    out.append(
+        f'<text x="{xb:.1f}" y="{top - 10}" text-anchor="middle" font-weight="600">base {esc(fmt(base, span, fine))}</text>'
+    )
     out.append("</svg>")
     return "".join(out)

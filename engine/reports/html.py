@@ -83,16 +83,33 @@ def _count(v) -> str:
 
 def _legend(items: list[tuple[str, str, bool]]) -> str:
     """(name, colour, box?)"""
-    return '<div class="legend">' + "".join(f'<span><i class="{"box" if box else ""}" style="background:{c}"></i>{esc(n)}</span>' for n, c, box in items) + "</div>"
+    return (
+        '<div class="legend">'
+        + "".join(
+            f'<span><i class="{"box" if box else ""}" style="background:{c}"></i>{esc(n)}</span>'
+            for n, c, box in items
+        )
+        + "</div>"
+    )
 
 
-def _table(headers: list[str], rows: list[list], numeric: set[int] = frozenset(), total_last: bool = False) -> str:
+def _table(
+    headers: list[str], rows: list[list], numeric: set[int] = frozenset(), total_last: bool = False
+) -> str:
     out = ["<table><thead><tr>"]
-    out += [f'<th class="{"n" if i in numeric else ""}">{esc(h)}</th>' for i, h in enumerate(headers)]
+    out += [
+        f'<th class="{"n" if i in numeric else ""}">{esc(h)}</th>' for i, h in enumerate(headers)
+    ]
     out.append("</tr></thead><tbody>")
     for ri, r in enumerate(rows):
         cls = ' class="total"' if total_last and ri == len(rows) - 1 else ""
-        out.append(f"<tr{cls}>" + "".join(f'<td class="{"n" if i in numeric else ""}">{esc(v)}</td>' for i, v in enumerate(r)) + "</tr>")
+        out.append(
+            f"<tr{cls}>"
+            + "".join(
+                f'<td class="{"n" if i in numeric else ""}">{esc(v)}</td>' for i, v in enumerate(r)
+            )
+            + "</tr>"
+        )
     out.append("</tbody></table>")
     return "".join(out)
 
@@ -108,35 +125,79 @@ def _month_key(col: pl.Expr) -> pl.Expr:
 
 
 # ----------------------------------------------------------------------------- sections
-def _cost_section(costs: pl.DataFrame, scenarios: list[tuple[str, str]], small_products: set[str], lead: str) -> str:
+def _cost_section(
+    costs: pl.DataFrame, scenarios: list[tuple[str, str]], small_products: set[str], lead: str
+) -> str:
     """Cost per product over time: one panel for the total and one per product; a line per
     scenario. `costs`: scenario, month (YYYY-MM), product, net_cents."""
     if costs.height == 0:
         return ""
-    costs = costs.with_columns(pl.when(pl.col("product").is_in(list(small_products))).then(pl.lit("other products")).otherwise(pl.col("product")).alias("product"))
+    costs = costs.with_columns(
+        pl.when(pl.col("product").is_in(list(small_products)))
+        .then(pl.lit("other products"))
+        .otherwise(pl.col("product"))
+        .alias("product")
+    )
     months = sorted(costs["month"].unique().to_list())
     colours = {}
     legend = []
     for i, (key, name) in enumerate(scenarios):
-        c = BASELINE if i == 0 else (PACKAGE if key == "package" else PALETTE[(i - 1) % len(PALETTE)])
+        c = (
+            BASELINE
+            if i == 0
+            else (PACKAGE if key == "package" else PALETTE[(i - 1) % len(PALETTE)])
+        )
         colours[key] = c
         legend.append((name, c, False))
 
     def panel(frame: pl.DataFrame, title: str, width: int, height: int) -> str:
         series = []
         for i, (key, name) in enumerate(scenarios):
-            sub = frame.filter(pl.col("scenario") == key).group_by("month").agg(pl.col("net_cents").sum())
+            sub = (
+                frame.filter(pl.col("scenario") == key)
+                .group_by("month")
+                .agg(pl.col("net_cents").sum())
+            )
             by = dict(zip(sub["month"].to_list(), sub["net_cents"].to_list(), strict=True))
             vals = [by.get(m, 0) / 100.0 for m in months]
-            series.append(Series(name, vals, colours[key], width=3.2 if i == 0 else (2.2 if key == "package" else 1.6), dash="6 4" if key == "package" else None))
-        return _figure(title, charts.line_chart(series, months, f"{title}: net cost per month", width=width, height=height, zero=False))
+            series.append(
+                Series(
+                    name,
+                    vals,
+                    colours[key],
+                    width=3.2 if i == 0 else (2.2 if key == "package" else 1.6),
+                    dash="6 4" if key == "package" else None,
+                )
+            )
+        return _figure(
+            title,
+            charts.line_chart(
+                series,
+                months,
+                f"{title}: net cost per month",
+                width=width,
+                height=height,
+                zero=False,
+            ),
+        )
 
     total = panel(costs, "All products: net cost per month (EUR)", 1100, 300)
-    order = costs.filter(pl.col("scenario") == scenarios[0][0]).group_by("product").agg(pl.col("net_cents").sum()).sort("net_cents", descending=True)["product"].to_list()
+    order = (
+        costs.filter(pl.col("scenario") == scenarios[0][0])
+        .group_by("product")
+        .agg(pl.col("net_cents").sum())
+        .sort("net_cents", descending=True)["product"]
+        .to_list()
+    )
     panels = [panel(costs.filter(pl.col("product") == p), p, 540, 220) for p in order]
     return (
         "<section><h2>Cost per product over time</h2>"
-        f'<p class="lead">{esc(lead)}</p>' + _legend(legend) + total + '<div class="grid">' + "".join(panels) + "</div></section>"
+        f'<p class="lead">{esc(lead)}</p>'
+        + _legend(legend)
+        + total
+        + '<div class="grid">'
+        + "".join(panels)
+        + "</div></section>"
     )
 
 
@@ -159,40 +220,74 @@ def _savings_section(sv: pl.DataFrame, measures: list[dict]) -> str:
         sub = sv.filter(pl.col("measure") == name).sort("budget_year")
         by = {r["budget_year"]: r for r in sub.iter_rows(named=True)}
         vals = [by[y]["shapley_net_eur_mean"] if y in by else None for y in years]
-        lo = [by[y]["shapley_net_eur_p5"] if y in by else None for y in years] if n_seeds > 1 else None
-        hi = [by[y]["shapley_net_eur_p95"] if y in by else None for y in years] if n_seeds > 1 else None
+        lo = (
+            [by[y]["shapley_net_eur_p5"] if y in by else None for y in years]
+            if n_seeds > 1
+            else None
+        )
+        hi = (
+            [by[y]["shapley_net_eur_p95"] if y in by else None for y in years]
+            if n_seeds > 1
+            else None
+        )
         label = f"{titles[name].get('number') or ''} {titles[name].get('title') or name}".strip()
         groups.append((label, PALETTE[i % len(PALETTE)], vals, lo, hi))
         legend.append((label, PALETTE[i % len(PALETTE)], True))
-    svg = charts.bar_chart([str(y) for y in years], groups, "Net saving per measure and budget year", width=1100, height=340)
+    svg = charts.bar_chart(
+        [str(y) for y in years],
+        groups,
+        "Net saving per measure and budget year",
+        width=1100,
+        height=340,
+    )
     body = []
     for name in [*names, "package"]:
         sub = sv.filter(pl.col("measure") == name)
         by = {r["budget_year"]: r for r in sub.iter_rows(named=True)}
-        label = "Package (all measures)" if name == "package" else f"{titles[name].get('number') or ''} {titles[name].get('title') or name}".strip()
+        label = (
+            "Package (all measures)"
+            if name == "package"
+            else f"{titles[name].get('number') or ''} {titles[name].get('title') or name}".strip()
+        )
         cells = []
         for y in years:
             r = by.get(y)
             if r is None:
                 cells.append("")
             elif n_seeds > 1:
-                cells.append(f"{esc(fmt_eur(r['shapley_net_eur_mean']))}<div class=\"ci\">{esc(fmt_eur(r['shapley_net_eur_p5']))} to {esc(fmt_eur(r['shapley_net_eur_p95']))}</div>")
+                cells.append(
+                    f'{esc(fmt_eur(r["shapley_net_eur_mean"]))}<div class="ci">{esc(fmt_eur(r["shapley_net_eur_p5"]))} to {esc(fmt_eur(r["shapley_net_eur_p95"]))}</div>'
+                )
             else:
                 cells.append(esc(fmt_eur(r["shapley_net_eur_mean"])))
         total = sum(r["shapley_net_eur_mean"] for r in by.values())
         cls = ' class="total"' if name == "package" else ""
-        body.append(f"<tr{cls}><td>{esc(label)}</td>" + "".join(f'<td class="n">{c}</td>' for c in cells) + f'<td class="n">{esc(fmt_eur(total))}</td></tr>')
-    head = "<tr><th>Measure</th>" + "".join(f'<th class="n">{y}</th>' for y in years) + '<th class="n">Total</th></tr>'
+        body.append(
+            f"<tr{cls}><td>{esc(label)}</td>"
+            + "".join(f'<td class="n">{c}</td>' for c in cells)
+            + f'<td class="n">{esc(fmt_eur(total))}</td></tr>'
+        )
+    head = (
+        "<tr><th>Measure</th>"
+        + "".join(f'<th class="n">{y}</th>' for y in years)
+        + '<th class="n">Total</th></tr>'
+    )
     table = f"<table><thead>{head}</thead><tbody>{''.join(body)}</tbody></table>"
     if n_seeds > 1:
         table += '<p class="note">Below each mean: the 5-95% range over the seeds.</p>'
-    interval = f"bars are the mean over {n_seeds} seeds, whiskers the 5-95% range over the seeds" if n_seeds > 1 else "one seed: no interval"
+    interval = (
+        f"bars are the mean over {n_seeds} seeds, whiskers the 5-95% range over the seeds"
+        if n_seeds > 1
+        else "one seed: no interval"
+    )
     return (
         "<section><h2>Savings per measure</h2>"
         f'<p class="lead">Net saving (baseline net cost minus net cost with the measures) per budget year, in nominal euros. Each measure gets its '
         f"share of the package saving (Shapley attribution), so the measures add up to the package; {interval}.</p>"
-        + _legend(legend) + _figure("Net saving per measure and budget year", svg)
-        + table + "</section>"
+        + _legend(legend)
+        + _figure("Net saving per measure and budget year", svg)
+        + table
+        + "</section>"
     )
 
 
@@ -201,7 +296,10 @@ def _caseload_section(frame: pl.DataFrame, x_kind: str, lead: str) -> str:
     (months) or bars (years), one chart per domain; cells under 10 are left out."""
     if frame.height == 0:
         return ""
-    out = ["<section><h2>Caseload per domain and client group</h2>", f'<p class="lead">{esc(lead)}</p>']
+    out = [
+        "<section><h2>Caseload per domain and client group</h2>",
+        f'<p class="lead">{esc(lead)}</p>',
+    ]
     table_rows = []
     xs = sorted(frame["x"].unique().to_list())
     for domain in sorted(frame["domain"].unique().to_list(), key=lambda d: (d != "wmo", d)):
@@ -220,9 +318,23 @@ def _caseload_section(frame: pl.DataFrame, x_kind: str, lead: str) -> str:
             table_rows.append([domain, g, *[_count(v) for v in vals]])
         title = f"{'Wmo' if domain == 'wmo' else 'Youth care' if domain == 'jeugd' else domain}"
         if x_kind == "month":
-            svg = charts.line_chart(series, [str(x) for x in xs], f"{title}: clients per month by group", fmt=charts.fmt_int, width=1100, height=280)
+            svg = charts.line_chart(
+                series,
+                [str(x) for x in xs],
+                f"{title}: clients per month by group",
+                fmt=charts.fmt_int,
+                width=1100,
+                height=280,
+            )
         else:
-            svg = charts.bar_chart([str(x) for x in xs], bars, f"{title}: caseload per budget year by group", fmt=charts.fmt_int, width=1100, height=280)
+            svg = charts.bar_chart(
+                [str(x) for x in xs],
+                bars,
+                f"{title}: caseload per budget year by group",
+                fmt=charts.fmt_int,
+                width=1100,
+                height=280,
+            )
         out.append(_figure(title, svg, _legend(legend)))
     if x_kind == "month":
         keep = [x for x in xs if str(x).endswith("-01") or str(x).endswith("-07")]
@@ -231,8 +343,14 @@ def _caseload_section(frame: pl.DataFrame, x_kind: str, lead: str) -> str:
         heads = [str(x) for x in keep]
     else:
         heads = [str(x) for x in xs]
-    out.append("<details><summary>Table</summary>" + _table(["Domain", "Group", *heads], table_rows, set(range(2, 2 + len(heads)))) + "</details>")
-    out.append(f'<p class="note">Cells of fewer than {SMALL_CELL} are suppressed ("{SUPPRESSED}") and left out of the charts.</p></section>')
+    out.append(
+        "<details><summary>Table</summary>"
+        + _table(["Domain", "Group", *heads], table_rows, set(range(2, 2 + len(heads))))
+        + "</details>"
+    )
+    out.append(
+        f'<p class="note">Cells of fewer than {SMALL_CELL} are suppressed ("{SUPPRESSED}") and left out of the charts.</p></section>'
+    )
     return "".join(out)
 
 
@@ -247,27 +365,40 @@ def _affected_section(aff: pl.DataFrame, order: list[tuple[str, str]], lead: str
         if sub.height == 0:
             continue
         data = []
-        for (domain, group), g in sorted(sub.group_by(["domain", "group"]), key=lambda kv: (kv[0][0] != "wmo", kv[0])):
+        for (domain, group), g in sorted(
+            sub.group_by(["domain", "group"]), key=lambda kv: (kv[0][0] != "wmo", kv[0])
+        ):
             by = dict(g.select("kind", "clients").iter_rows())
             red, end = by.get("care_reduced", 0.0), by.get("care_ended", 0.0)
             if round(red) == 0 and round(end) == 0:
                 continue
-            vals = [red if round(red) >= SMALL_CELL else None, end if round(end) >= SMALL_CELL else None]
+            vals = [
+                red if round(red) >= SMALL_CELL else None,
+                end if round(end) >= SMALL_CELL else None,
+            ]
             data.append((f"{group}", vals))
             rows.append([label, domain, group, _count(red), _count(end)])
         if not data:
             continue
         svg = charts.hbar_chart(data, parts, f"{label}: clients affected by group", width=540)
         if 'class="mark"' not in svg:
-            figs.append(f'<figure><figcaption>{esc(label)}</figcaption><p class="note">Every group under {SMALL_CELL} clients: suppressed.</p></figure>')
+            figs.append(
+                f'<figure><figcaption>{esc(label)}</figcaption><p class="note">Every group under {SMALL_CELL} clients: suppressed.</p></figure>'
+            )
         else:
             figs.append(_figure(label, svg))
     if not rows:
         return ""
     return (
         "<section><h2>People affected per measure</h2>"
-        f'<p class="lead">{esc(lead)}</p>' + _legend([(n, c, True) for n, c in parts]) + '<div class="grid">' + "".join(figs) + "</div>"
-        + "<details><summary>Table</summary>" + _table(["Measure", "Domain", "Group", "Care reduced", "Care ended"], rows, {3, 4}) + "</details>"
+        f'<p class="lead">{esc(lead)}</p>'
+        + _legend([(n, c, True) for n, c in parts])
+        + '<div class="grid">'
+        + "".join(figs)
+        + "</div>"
+        + "<details><summary>Table</summary>"
+        + _table(["Measure", "Domain", "Group", "Care reduced", "Care ended"], rows, {3, 4})
+        + "</details>"
         + f'<p class="note">Distinct clients over the horizon. Cells of fewer than {SMALL_CELL} clients are suppressed ("{SUPPRESSED}").</p></section>'
     )
 
@@ -276,21 +407,49 @@ def _tornado_section(sens: Folder, measures: list[dict]) -> str:
     s = sens.table("sensitivity")
     if s.height == 0:
         return ""
-    titles = {m["name"]: f"{m.get('number') or ''} {m.get('title') or m['name']}".strip() for m in measures}
+    titles = {
+        m["name"]: f"{m.get('number') or ''} {m.get('title') or m['name']}".strip()
+        for m in measures
+    }
     titles["package"] = "Package (all measures)"
-    order = [m["name"] for m in measures if m["name"] in set(s["measure"])] + (["package"] if "package" in set(s["measure"]) else [])
+    order = [m["name"] for m in measures if m["name"] in set(s["measure"])] + (
+        ["package"] if "package" in set(s["measure"]) else []
+    )
     order += [m for m in sorted(set(s["measure"])) if m not in order]
     figs = []
     for m in order:
-        sub = s.filter(pl.col("measure") == m).group_by(["parameter", "value_base", "value_low", "value_high"]).agg(
-            pl.col("saving_base_net_cents").sum(), pl.col("saving_low_net_cents").sum(), pl.col("saving_high_net_cents").sum(), pl.col("swing_net_cents").sum()
-        ).sort("swing_net_cents", descending=True)
+        sub = (
+            s.filter(pl.col("measure") == m)
+            .group_by(["parameter", "value_base", "value_low", "value_high"])
+            .agg(
+                pl.col("saving_base_net_cents").sum(),
+                pl.col("saving_low_net_cents").sum(),
+                pl.col("saving_high_net_cents").sum(),
+                pl.col("swing_net_cents").sum(),
+            )
+            .sort("swing_net_cents", descending=True)
+        )
         if sub.height == 0:
             continue
         base = sub["saving_base_net_cents"][0] / 100.0
-        rows = [(f"{r['parameter']} ({json.loads(r['value_low'])} / {json.loads(r['value_high'])})", r["saving_low_net_cents"] / 100.0, r["saving_high_net_cents"] / 100.0,
-                 f"{json.loads(r['value_low'])}", f"{json.loads(r['value_high'])}") for r in sub.iter_rows(named=True)]
-        figs.append(_figure(titles.get(m, m), charts.tornado(rows, base, f"{titles.get(m, m)}: sensitivity of the saving", width=1100)))
+        rows = [
+            (
+                f"{r['parameter']} ({json.loads(r['value_low'])} / {json.loads(r['value_high'])})",
+                r["saving_low_net_cents"] / 100.0,
+                r["saving_high_net_cents"] / 100.0,
+                f"{json.loads(r['value_low'])}",
+                f"{json.loads(r['value_high'])}",
+            )
+            for r in sub.iter_rows(named=True)
+        ]
+        figs.append(
+            _figure(
+                titles.get(m, m),
+                charts.tornado(
+                    rows, base, f"{titles.get(m, m)}: sensitivity of the saving", width=1100
+                ),
+            )
+        )
     if not figs:
         return ""
     years = sorted(s["budget_year"].unique().to_list())
@@ -298,7 +457,13 @@ def _tornado_section(sens: Folder, measures: list[dict]) -> str:
         "<section><h2>Sensitivity</h2>"
         f'<p class="lead">How the net saving over {years[0]}-{years[-1]} moves when one assumption at a time is set to its low or high value; '
         "parameters with the largest swing first. The line is the saving at the base values.</p>"
-        + _legend([("saving at the low value", PALETTE[4], True), ("saving at the high value", PALETTE[5], True)]) + "".join(figs)
+        + _legend(
+            [
+                ("saving at the low value", PALETTE[4], True),
+                ("saving at the high value", PALETTE[5], True),
+            ]
+        )
+        + "".join(figs)
         + f'<p class="note">From {esc(sens.path)}.</p></section>'
     )
 
@@ -307,11 +472,21 @@ def _assumptions_section(frame: pl.DataFrame) -> str:
     if frame is None or frame.height == 0:
         return ""
     n_ass = frame.filter(pl.col("source").str.starts_with("assumption")).height
-    rows = [[r["name"], r["value"] if len(r["value"]) <= 60 else r["value"][:57] + "...", r["unit"], r["source"]] for r in frame.iter_rows(named=True)]
+    rows = [
+        [
+            r["name"],
+            r["value"] if len(r["value"]) <= 60 else r["value"][:57] + "...",
+            r["unit"],
+            r["source"],
+        ]
+        for r in frame.iter_rows(named=True)
+    ]
     return (
         "<section><h2>Assumptions</h2>"
         f'<p class="lead">{frame.height:,} named parameters; {n_ass:,} of them are marked "assumption" (a reasoned default where the documents are silent). '
-        "Each can be replaced by name.</p><details><summary>The register</summary>" + _table(["Parameter", "Value", "Unit", "Source"], rows) + "</details></section>"
+        "Each can be replaced by name.</p><details><summary>The register</summary>"
+        + _table(["Parameter", "Value", "Unit", "Source"], rows)
+        + "</details></section>"
     )
 
 
@@ -319,11 +494,22 @@ def _about_section(folder: Folder) -> str:
     from engine.reports.workbook import about_sheet
 
     rows = [list(r) for r in about_sheet(folder).frame.iter_rows()]
-    return "<section><h2>What ran</h2><details><summary>Run description</summary>" + _table(["Item", "Value"], rows) + "</details></section>"
+    return (
+        "<section><h2>What ran</h2><details><summary>Run description</summary>"
+        + _table(["Item", "Value"], rows)
+        + "</details></section>"
+    )
 
 
 def _kpis(items: list[tuple[str, str]]) -> str:
-    return '<div class="kpis">' + "".join(f'<div class="kpi"><div class="v">{esc(v)}</div><div class="l">{esc(k)}</div></div>' for k, v in items) + "</div>"
+    return (
+        '<div class="kpis">'
+        + "".join(
+            f'<div class="kpi"><div class="v">{esc(v)}</div><div class="l">{esc(k)}</div></div>'
+            for k, v in items
+        )
+        + "</div>"
+    )
 
 
 def _slug(text: str) -> str:
@@ -340,7 +526,7 @@ def _with_ids(body: str) -> tuple[str, str]:
         sid = _slug(heading)
         links.append(f'<a href="#{sid}">{heading}</a>')
         out.append(f'<section id="{sid}"><h2>{part}')
-    nav = '<nav>' + "".join(links) + "</nav>" if links else ""
+    nav = "<nav>" + "".join(links) + "</nav>" if links else ""
     return "".join(out), nav
 
 
@@ -369,34 +555,86 @@ def _experiment(folder: Folder, sens: Folder | None) -> tuple[str, str, str]:
     years = sorted(sv["budget_year"].unique().to_list())
     pkg = sv.filter(pl.col("measure") == "package")
     base_net = base["net_cents"].sum() / n_seeds / 100.0
-    kpis = [(f"baseline net cost {years[0]}-{years[-1]}", fmt_eur(base_net)),
-            (f"package saving {years[0]}-{years[-1]}", fmt_eur(pkg["shapley_net_eur_mean"].sum())),
-            (f"package saving {years[-1]}", fmt_eur(pkg.filter(pl.col("budget_year") == years[-1])["shapley_net_eur_mean"].sum())),
-            ("measures / seeds", f"{len(measures)} / {n_seeds}")]
+    kpis = [
+        (f"baseline net cost {years[0]}-{years[-1]}", fmt_eur(base_net)),
+        (f"package saving {years[0]}-{years[-1]}", fmt_eur(pkg["shapley_net_eur_mean"].sum())),
+        (
+            f"package saving {years[-1]}",
+            fmt_eur(pkg.filter(pl.col("budget_year") == years[-1])["shapley_net_eur_mean"].sum()),
+        ),
+        ("measures / seeds", f"{len(measures)} / {n_seeds}"),
+    ]
     body = [_kpis(kpis), _savings_section(sv, measures)]
     if folder.has("costs_monthly"):
         cm = folder.table("costs_monthly")
-        scen = [("baseline", "baseline")] + [(x["name"], f"{x.get('number') or ''} {x.get('title') or x['name']}".strip()) for x in measures if x["name"] in set(cm["scenario"])] + [("package", "package (all measures)")]
-        body.append(_cost_section(cm, scen, _small_products(base), "Net cost per month of the first seed: the baseline (grey), each measure on its own and the package (dashed)."))
+        scen = (
+            [("baseline", "baseline")]
+            + [
+                (x["name"], f"{x.get('number') or ''} {x.get('title') or x['name']}".strip())
+                for x in measures
+                if x["name"] in set(cm["scenario"])
+            ]
+            + [("package", "package (all measures)")]
+        )
+        body.append(
+            _cost_section(
+                cm,
+                scen,
+                _small_products(base),
+                "Net cost per month of the first seed: the baseline (grey), each measure on its own and the package (dashed).",
+            )
+        )
     if folder.has("baseline_clients"):
         cl = folder.table("baseline_clients")
         if "seed" in cl.columns:
             cl = cl.filter(pl.col("seed") == cl["seed"].min())
-        body.append(_caseload_section(cl.select("domain", "group", _month_key(pl.col("month")).alias("x"), pl.col("active_end").cast(pl.Float64).alias("value")), "month",
-                                      "Clients with an active arrangement at the end of each month, baseline, first seed."))
+        body.append(
+            _caseload_section(
+                cl.select(
+                    "domain",
+                    "group",
+                    _month_key(pl.col("month")).alias("x"),
+                    pl.col("active_end").cast(pl.Float64).alias("value"),
+                ),
+                "month",
+                "Clients with an active arrangement at the end of each month, baseline, first seed.",
+            )
+        )
     else:
         months_in_year = base.group_by(["seed", "budget_year"]).agg(pl.lit(12).alias("m"))
-        cl = (base.group_by(["seed", "budget_year", "domain", "group"]).agg(pl.col("arrangement_months").sum())
-              .join(months_in_year, on=["seed", "budget_year"]).group_by(["budget_year", "domain", "group"])
-              .agg((pl.col("arrangement_months") / pl.col("m")).mean().alias("value")))
-        body.append(_caseload_section(cl.select("domain", "group", pl.col("budget_year").cast(pl.Utf8).alias("x"), "value"), "year",
-                                      f"Average active arrangements per month in each budget year, baseline, mean of {n_seeds} seeds (a client with two products counts twice)."))
+        cl = (
+            base.group_by(["seed", "budget_year", "domain", "group"])
+            .agg(pl.col("arrangement_months").sum())
+            .join(months_in_year, on=["seed", "budget_year"])
+            .group_by(["budget_year", "domain", "group"])
+            .agg((pl.col("arrangement_months") / pl.col("m")).mean().alias("value"))
+        )
+        body.append(
+            _caseload_section(
+                cl.select(
+                    "domain", "group", pl.col("budget_year").cast(pl.Utf8).alias("x"), "value"
+                ),
+                "year",
+                f"Average active arrangements per month in each budget year, baseline, mean of {n_seeds} seeds (a client with two products counts twice).",
+            )
+        )
     if folder.has("affected"):
         aff = folder.table("affected")
         n = aff["seed"].n_unique() if "seed" in aff.columns else 1
-        aff = aff.group_by(["measure", "domain", "group", "kind"]).agg((pl.col("clients").sum() / max(n, 1)).alias("clients"))
-        order = [(x["name"], f"{x.get('number') or ''} {x.get('title') or x['name']}".strip()) for x in measures] + [("package", "Package (all measures)")]
-        body.append(_affected_section(aff, order, f"Clients whose care a measure reduced or ended, each measure on its own and the package{f', mean of {n} seeds' if n > 1 else ''}."))
+        aff = aff.group_by(["measure", "domain", "group", "kind"]).agg(
+            (pl.col("clients").sum() / max(n, 1)).alias("clients")
+        )
+        order = [
+            (x["name"], f"{x.get('number') or ''} {x.get('title') or x['name']}".strip())
+            for x in measures
+        ] + [("package", "Package (all measures)")]
+        body.append(
+            _affected_section(
+                aff,
+                order,
+                f"Clients whose care a measure reduced or ended, each measure on its own and the package{f', mean of {n} seeds' if n > 1 else ''}.",
+            )
+        )
     if sens is not None:
         body.append(_tornado_section(sens, measures))
     if folder.has("assumptions"):
@@ -409,27 +647,50 @@ def _experiment(folder: Folder, sens: Folder | None) -> tuple[str, str, str]:
 
 def _run_costs(folder: Folder, scenario: str) -> pl.DataFrame:
     arr = folder.table("arrangements")
-    return arr.group_by(["month", "product"]).agg(pl.col("net_cents").sum()).select(
-        pl.lit(scenario).alias("scenario"), _month_key(pl.col("month")).alias("month"), "product", "net_cents")
+    return (
+        arr.group_by(["month", "product"])
+        .agg(pl.col("net_cents").sum())
+        .select(
+            pl.lit(scenario).alias("scenario"),
+            _month_key(pl.col("month")).alias("month"),
+            "product",
+            "net_cents",
+        )
+    )
 
 
 def _run_caseload(folder: Folder) -> pl.DataFrame:
     cl = folder.table("clients")
-    return cl.select("domain", "group", _month_key(pl.col("month")).alias("x"), pl.col("active_end").cast(pl.Float64).alias("value"))
+    return cl.select(
+        "domain",
+        "group",
+        _month_key(pl.col("month")).alias("x"),
+        pl.col("active_end").cast(pl.Float64).alias("value"),
+    )
 
 
 def _events_section(ev: pl.DataFrame) -> str:
     if ev.height == 0:
         return ""
-    t = ev.group_by(["measure", "rule", "event", "budget_year"]).agg(pl.col("count").sum()).sort(["measure", "rule", "event", "budget_year"])
+    t = (
+        ev.group_by(["measure", "rule", "event", "budget_year"])
+        .agg(pl.col("count").sum())
+        .sort(["measure", "rule", "event", "budget_year"])
+    )
     years = sorted(t["budget_year"].unique().to_list())
     rows = []
     for (measure, rule, event), g in t.group_by(["measure", "rule", "event"], maintain_order=True):
         by = dict(g.select("budget_year", "count").iter_rows())
         rows.append([measure, rule, event, *[_count(by.get(y, 0)) for y in years]])
-    return ("<section><h2>Rule events</h2><p class=\"lead\">What each rule did, per budget year (arrangements capped, tasks removed, ended, ...).</p>"
-            + _table(["Measure", "Rule", "Event", *[str(y) for y in years]], rows, set(range(3, 3 + len(years))))
-            + f'<p class="note">Counts of fewer than {SMALL_CELL} are suppressed.</p></section>')
+    return (
+        '<section><h2>Rule events</h2><p class="lead">What each rule did, per budget year (arrangements capped, tasks removed, ended, ...).</p>'
+        + _table(
+            ["Measure", "Rule", "Event", *[str(y) for y in years]],
+            rows,
+            set(range(3, 3 + len(years))),
+        )
+        + f'<p class="note">Counts of fewer than {SMALL_CELL} are suppressed.</p></section>'
+    )
 
 
 def _run(folder: Folder) -> tuple[str, str, str]:
@@ -437,23 +698,79 @@ def _run(folder: Folder) -> tuple[str, str, str]:
     sc = m.get("scenario", {})
     summ = folder.table("summary")
     years = sorted(summ["budget_year"].unique().to_list())
-    kpis = [(f"net cost {years[0]}-{years[-1]}", fmt_eur(summ["net_eur"].sum())), (f"gross cost {years[0]}-{years[-1]}", fmt_eur(summ["gross_eur"].sum()))]
+    kpis = [
+        (f"net cost {years[0]}-{years[-1]}", fmt_eur(summ["net_eur"].sum())),
+        (f"gross cost {years[0]}-{years[-1]}", fmt_eur(summ["gross_eur"].sum())),
+    ]
     for d in ("wmo", "jeugd"):
         s = summ.filter((pl.col("domain") == d) & (pl.col("budget_year") == years[0]))
         if s.height:
-            kpis.append((f"{'Wmo' if d == 'wmo' else 'youth'} clients served {years[0]}", _count(s["clients_served"][0])))
-    rows = [[r["domain"], f"{r['budget_year']}{'' if r['complete'] else ' (part)'}", _count(r["clients_served"]), _eur(r["gross_eur"]), _eur(r["own_contribution_eur"]), _eur(r["net_eur"])]
-            for r in sorted(summ.iter_rows(named=True), key=lambda r: (r["domain"] != "wmo", r["domain"], r["budget_year"]))]
-    body = [_kpis(kpis), "<section><h2>Clients and cost per budget year</h2>"
-            + _table(["Domain", "Budget year", "Clients served", "Gross EUR", "Own contributions EUR", "Net EUR"], rows, {2, 3, 4, 5}) + "</section>"]
-    body.append(_cost_section(_run_costs(folder, "run"), [("run", sc.get("name") or "run")], _small_products(folder.table("arrangements_yearly")),
-                              "Net cost per month, all products and per product."))
-    body.append(_caseload_section(_run_caseload(folder), "month", "Clients with an active arrangement at the end of each month."))
+            kpis.append(
+                (
+                    f"{'Wmo' if d == 'wmo' else 'youth'} clients served {years[0]}",
+                    _count(s["clients_served"][0]),
+                )
+            )
+    rows = [
+        [
+            r["domain"],
+            f"{r['budget_year']}{'' if r['complete'] else ' (part)'}",
+            _count(r["clients_served"]),
+            _eur(r["gross_eur"]),
+            _eur(r["own_contribution_eur"]),
+            _eur(r["net_eur"]),
+        ]
+        for r in sorted(
+            summ.iter_rows(named=True),
+            key=lambda r: (r["domain"] != "wmo", r["domain"], r["budget_year"]),
+        )
+    ]
+    body = [
+        _kpis(kpis),
+        "<section><h2>Clients and cost per budget year</h2>"
+        + _table(
+            [
+                "Domain",
+                "Budget year",
+                "Clients served",
+                "Gross EUR",
+                "Own contributions EUR",
+                "Net EUR",
+            ],
+            rows,
+            {2, 3, 4, 5},
+        )
+        + "</section>",
+    ]
+    body.append(
+        _cost_section(
+            _run_costs(folder, "run"),
+            [("run", sc.get("name") or "run")],
+            _small_products(folder.table("arrangements_yearly")),
+            "Net cost per month, all products and per product.",
+        )
+    )
+    body.append(
+        _caseload_section(
+            _run_caseload(folder),
+            "month",
+            "Clients with an active arrangement at the end of each month.",
+        )
+    )
     if folder.has("affected") and folder.table("affected").height:
         aff = folder.table("affected")
         names = [x["name"] for x in sc.get("measures", [])]
-        titles = {x["name"]: f"{x.get('number') or ''} {x.get('title') or x['name']}".strip() for x in sc.get("measures", [])}
-        body.append(_affected_section(aff, [(n, titles[n]) for n in names] + [("all", "All measures together")], "Clients whose care a measure reduced or ended."))
+        titles = {
+            x["name"]: f"{x.get('number') or ''} {x.get('title') or x['name']}".strip()
+            for x in sc.get("measures", [])
+        }
+        body.append(
+            _affected_section(
+                aff,
+                [(n, titles[n]) for n in names] + [("all", "All measures together")],
+                "Clients whose care a measure reduced or ended.",
+            )
+        )
     if folder.has("events"):
         body.append(_events_section(folder.table("events")))
     body.append(_about_section(folder))
@@ -468,51 +785,167 @@ def _comparison(folder: Folder) -> tuple[str, str, str]:
     years = sorted(yearly["budget_year"].unique().to_list())
     domains = sorted(yearly["domain"].unique().to_list(), key=lambda d: (d != "wmo", d))
     mname, bname = m["measure"]["scenario"].get("name"), m["baseline"]["scenario"].get("name")
-    kpis = [(f"saving {years[0]}-{years[-1]}", fmt_eur(yearly["saving_net_cents"].sum() / 100.0)), (f"saving {years[-1]}", fmt_eur(yearly.filter(pl.col("budget_year") == years[-1])["saving_net_cents"].sum() / 100.0)),
-            (f"baseline net cost {years[0]}-{years[-1]}", fmt_eur(yearly["net_cents_baseline"].sum() / 100.0))]
+    kpis = [
+        (f"saving {years[0]}-{years[-1]}", fmt_eur(yearly["saving_net_cents"].sum() / 100.0)),
+        (
+            f"saving {years[-1]}",
+            fmt_eur(
+                yearly.filter(pl.col("budget_year") == years[-1])["saving_net_cents"].sum() / 100.0
+            ),
+        ),
+        (
+            f"baseline net cost {years[0]}-{years[-1]}",
+            fmt_eur(yearly["net_cents_baseline"].sum() / 100.0),
+        ),
+    ]
     groups = []
     for i, d in enumerate(domains):
-        by = dict(yearly.filter(pl.col("domain") == d).select("budget_year", "saving_net_cents").iter_rows())
-        groups.append(("Wmo" if d == "wmo" else "Youth care" if d == "jeugd" else d, PALETTE[i], [by.get(y, 0) / 100.0 for y in years], None, None))
-    svg = charts.bar_chart([str(y) for y in years], groups, "Net saving per budget year by domain", width=1100, height=320)
+        by = dict(
+            yearly.filter(pl.col("domain") == d)
+            .select("budget_year", "saving_net_cents")
+            .iter_rows()
+        )
+        groups.append(
+            (
+                "Wmo" if d == "wmo" else "Youth care" if d == "jeugd" else d,
+                PALETTE[i],
+                [by.get(y, 0) / 100.0 for y in years],
+                None,
+                None,
+            )
+        )
+    svg = charts.bar_chart(
+        [str(y) for y in years],
+        groups,
+        "Net saving per budget year by domain",
+        width=1100,
+        height=320,
+    )
     rows = []
     for y in years:
         s = yearly.filter(pl.col("budget_year") == y)
-        rows.append([str(y), _eur(s["net_cents_baseline"].sum() / 100), _eur(s["net_cents_measure"].sum() / 100), _eur(s["saving_net_cents"].sum() / 100), _eur(s["saving_gross_cents"].sum() / 100)])
-    body = [_kpis(kpis), "<section><h2>Savings per budget year</h2>"
-            f'<p class="lead">Baseline net cost minus net cost of {esc(mname)}, nominal euros, one seed.</p>'
-            + _legend([(g[0], g[1], True) for g in groups]) + _figure("Net saving per budget year", svg)
-            + _table(["Budget year", "Baseline net EUR", "Measure net EUR", "Saving net EUR", "Saving gross EUR"], rows, {1, 2, 3, 4}) + "</section>"]
-    base_dir, meas_dir = Path(m["baseline"].get("run_dir", "")), Path(m["measure"].get("run_dir", ""))
+        rows.append(
+            [
+                str(y),
+                _eur(s["net_cents_baseline"].sum() / 100),
+                _eur(s["net_cents_measure"].sum() / 100),
+                _eur(s["saving_net_cents"].sum() / 100),
+                _eur(s["saving_gross_cents"].sum() / 100),
+            ]
+        )
+    body = [
+        _kpis(kpis),
+        "<section><h2>Savings per budget year</h2>"
+        f'<p class="lead">Baseline net cost minus net cost of {esc(mname)}, nominal euros, one seed.</p>'
+        + _legend([(g[0], g[1], True) for g in groups])
+        + _figure("Net saving per budget year", svg)
+        + _table(
+            [
+                "Budget year",
+                "Baseline net EUR",
+                "Measure net EUR",
+                "Saving net EUR",
+                "Saving gross EUR",
+            ],
+            rows,
+            {1, 2, 3, 4},
+        )
+        + "</section>",
+    ]
+    base_dir, meas_dir = (
+        Path(m["baseline"].get("run_dir", "")),
+        Path(m["measure"].get("run_dir", "")),
+    )
     runs_there = all((p / "arrangements.parquet").exists() for p in (base_dir, meas_dir))
     if runs_there:
         b, me = open_folder(str(base_dir)), open_folder(str(meas_dir))
         costs = pl.concat([_run_costs(b, "baseline"), _run_costs(me, "measure")])
-        body.append(_cost_section(costs, [("baseline", "baseline" if bname == "baseline" else f"baseline ({bname})"), ("measure", mname)], _small_products(b.table("arrangements_yearly")),
-                                  "Net cost per month: the baseline (grey) against the measure run."))
-        body.append(_caseload_section(_run_caseload(b), "month", "Clients with an active arrangement at the end of each month, baseline run."))
+        body.append(
+            _cost_section(
+                costs,
+                [
+                    ("baseline", "baseline" if bname == "baseline" else f"baseline ({bname})"),
+                    ("measure", mname),
+                ],
+                _small_products(b.table("arrangements_yearly")),
+                "Net cost per month: the baseline (grey) against the measure run.",
+            )
+        )
+        body.append(
+            _caseload_section(
+                _run_caseload(b),
+                "month",
+                "Clients with an active arrangement at the end of each month, baseline run.",
+            )
+        )
     else:
-        body.append('<section><h2>Cost per product over time</h2><p class="note">The two run folders are not there any more; monthly charts need them.</p></section>')
+        body.append(
+            '<section><h2>Cost per product over time</h2><p class="note">The two run folders are not there any more; monthly charts need them.</p></section>'
+        )
     if runs_there and me.has("affected") and me.table("affected").height:
         sc = m["measure"]["scenario"]
-        titles = [(x["name"], f"{x.get('number') or ''} {x.get('title') or x['name']}".strip()) for x in sc.get("measures", [])]
-        body.append(_affected_section(me.table("affected"), [*titles, ("all", "All measures together")],
-                                      "Clients whose care each measure reduced or ended within the measure run, and all measures together, per client group."))
+        titles = [
+            (x["name"], f"{x.get('number') or ''} {x.get('title') or x['name']}".strip())
+            for x in sc.get("measures", [])
+        ]
+        body.append(
+            _affected_section(
+                me.table("affected"),
+                [*titles, ("all", "All measures together")],
+                "Clients whose care each measure reduced or ended within the measure run, and all measures together, per client group.",
+            )
+        )
     elif folder.has("affected_by_group"):
         ag = folder.table("affected_by_group")
-        aff = pl.concat([ag.select(pl.lit("all").alias("measure"), "domain", "group", pl.lit(k).alias("kind"), pl.col(k).cast(pl.Float64).alias("clients")) for k in ("care_reduced", "care_ended")])
-        body.append(_affected_section(aff, [("all", mname)], "Clients whose care the measures reduced or ended, per client group."))
+        aff = pl.concat(
+            [
+                ag.select(
+                    pl.lit("all").alias("measure"),
+                    "domain",
+                    "group",
+                    pl.lit(k).alias("kind"),
+                    pl.col(k).cast(pl.Float64).alias("clients"),
+                )
+                for k in ("care_reduced", "care_ended")
+            ]
+        )
+        body.append(
+            _affected_section(
+                aff,
+                [("all", mname)],
+                "Clients whose care the measures reduced or ended, per client group.",
+            )
+        )
     body.append(_about_section_comparison(folder))
-    return f"{mname} versus {bname}", f"Comparison {folder.run_id} | {m['baseline']['scenario'].get('start')} + {m['baseline']['scenario'].get('months')} months | seed {m.get('seeds', {}).get('simulation')}", "".join(body)
+    return (
+        f"{mname} versus {bname}",
+        f"Comparison {folder.run_id} | {m['baseline']['scenario'].get('start')} + {m['baseline']['scenario'].get('months')} months | seed {m.get('seeds', {}).get('simulation')}",
+        "".join(body),
+    )
 
 
 def _about_section_comparison(folder: Folder) -> str:
     m = folder.manifest
-    rows = [["Folder", str(folder.path)], ["Baseline run", f"{m['baseline'].get('run_id')} ({m['baseline'].get('run_dir')})"],
-            ["Measure run", f"{m['measure'].get('run_id')} ({m['measure'].get('run_dir')})"],
-            ["Measures", ", ".join(f"{x.get('number') or ''} {x.get('title') or x.get('name')}".strip() for x in m["measure"]["scenario"].get("measures", []))],
-            ["Seeds", json.dumps(m.get("seeds"))], ["Population", str(m.get("population"))], ["Created", str(m.get("created"))]]
-    return "<section><h2>What ran</h2><details><summary>Run description</summary>" + _table(["Item", "Value"], rows) + "</details></section>"
+    rows = [
+        ["Folder", str(folder.path)],
+        ["Baseline run", f"{m['baseline'].get('run_id')} ({m['baseline'].get('run_dir')})"],
+        ["Measure run", f"{m['measure'].get('run_id')} ({m['measure'].get('run_dir')})"],
+        [
+            "Measures",
+            ", ".join(
+                f"{x.get('number') or ''} {x.get('title') or x.get('name')}".strip()
+                for x in m["measure"]["scenario"].get("measures", [])
+            ),
+        ],
+        ["Seeds", json.dumps(m.get("seeds"))],
+        ["Population", str(m.get("population"))],
+        ["Created", str(m.get("created"))],
+    ]
+    return (
+        "<section><h2>What ran</h2><details><summary>Run description</summary>"
+        + _table(["Item", "Value"], rows)
+        + "</details></section>"
+    )
 
 
 def find_sensitivity(folder: Folder) -> Folder | None:
@@ -520,32 +953,50 @@ def find_sensitivity(folder: Folder) -> Folder | None:
     ex = folder.manifest.get("experiment", {})
     best = None
     for child in sorted(folder.path.parent.iterdir()):
-        if child.name.startswith(".") or not (child / "manifest.json").exists() or not (child / "sensitivity.parquet").exists():
+        if (
+            child.name.startswith(".")
+            or not (child / "manifest.json").exists()
+            or not (child / "sensitivity.parquet").exists()
+        ):
             continue
         try:
             man = json.loads((child / "manifest.json").read_text())
         except (OSError, json.JSONDecodeError):
             continue
         other = man.get("experiment", {})
-        if man.get("kind") == "sensitivity" and other.get("name") == ex.get("name") and other.get("file") == ex.get("file"):
-            if best is None or str(man.get("created", "")) >= str(best[0]):
-                best = (man.get("created", ""), child)
+        if (
+            man.get("kind") == "sensitivity"
+            and other.get("name") == ex.get("name")
+            and other.get("file") == ex.get("file")
+        ) and (best is None or str(man.get("created", "")) >= str(best[0])):
+            best = (man.get("created", ""), child)
     return open_folder(str(best[1]), kinds=("sensitivity",)) if best else None
 
 
 def build_report(folder: Folder, sensitivity: Folder | None = None) -> str:
     if folder.kind == "experiment":
-        title, sub, body = _experiment(folder, sensitivity if sensitivity is not None else find_sensitivity(folder))
+        title, sub, body = _experiment(
+            folder, sensitivity if sensitivity is not None else find_sensitivity(folder)
+        )
     elif folder.kind == "run":
         title, sub, body = _run(folder)
     elif folder.kind == "comparison":
         title, sub, body = _comparison(folder)
     elif folder.kind == "sensitivity":
         ex = folder.manifest.get("experiment", {})
-        title, sub = f"{ex.get('name') or folder.run_id}: sensitivity", f"Sensitivity {folder.run_id} | {len(folder.manifest.get('varied', []))} parameters varied"
-        body = _tornado_section(folder, folder.manifest.get("measures", [])) + _about_section(folder)
+        title, sub = (
+            f"{ex.get('name') or folder.run_id}: sensitivity",
+            f"Sensitivity {folder.run_id} | {len(folder.manifest.get('varied', []))} parameters varied",
+        )
+        body = _tornado_section(folder, folder.manifest.get("measures", [])) + _about_section(
+            folder
+        )
     else:
-        raise InputError(str(folder.path), f"a {folder.kind} folder", "a run, comparison, experiment or sensitivity folder")
+        raise InputError(
+            str(folder.path),
+            f"a {folder.kind} folder",
+            "a run, comparison, experiment or sensitivity folder",
+        )
     return _page(title, sub, body)
 
 

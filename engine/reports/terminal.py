@@ -12,7 +12,9 @@ from rich.table import Table
 console = Console(stderr=True)
 # what a user sees while Numba compiles the kernel (once per machine and engine version)
 COMPILING = "compiling the simulation kernel for this machine: first run only, about 1-2 minutes"
-out = Console() if sys.stdout.isatty() else Console(width=120)  # piped or logged: wide enough for a year table
+out = (
+    Console() if sys.stdout.isatty() else Console(width=120)
+)  # piped or logged: wide enough for a year table
 
 
 @contextlib.contextmanager
@@ -24,26 +26,46 @@ def progress(quiet: bool, what: str, stages: list[tuple[str, str]] | None = None
         yield lambda *a, **k: None
         return
     if not sys.stderr.isatty():  # a log: only the one thing worth a line, the first run's compile
+
         def log(stage, obj=None):
             if stage == "compiling":
                 print(f"caseload: {COMPILING}", file=sys.stderr, flush=True)
+
         yield log
         return
     if not stages:
         with console.status(f"[bold]{what}[/]") as status:
+
             def update(stage, obj=None):
                 if stage == "population" and obj is not None:
-                    status.update(f"[bold]{what}[/]: {obj.n_clients:,} clients, {obj.n_arrangements:,} arrangement slots")
+                    status.update(
+                        f"[bold]{what}[/]: {obj.n_clients:,} clients, {obj.n_arrangements:,} arrangement slots"
+                    )
                 elif stage == "compiling":
                     status.update(f"[bold]{what}[/]: {COMPILING}")
                 else:
                     status.update(f"[bold]{what}[/]: {stage}")
+
             yield update
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     keys = [k for k, _ in stages]
-    with Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
         task = bar.add_task(f"{what}: {stages[0][1]}", total=len(stages))
 
         def step(stage, obj=None):
@@ -58,6 +80,7 @@ def progress(quiet: bool, what: str, stages: list[tuple[str, str]] | None = None
             if stage == "population" and obj is not None:
                 text += f" ({obj.n_clients:,} clients, {obj.n_arrangements:,} arrangement slots)"
             bar.update(task, completed=i, description=text)
+
         yield step
 
 
@@ -73,9 +96,24 @@ class Bar:
 
     def __enter__(self):
         if self.live:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
 
-            self._p = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True)
+            self._p = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=console,
+                transient=True,
+            )
             self._p.__enter__()
             self._task = self._p.add_task(self.what, total=None)
         return self
@@ -97,42 +135,98 @@ class Bar:
 def summary_json(result) -> dict:
     m = result.manifest
     rows = result.tables["summary"].to_dicts()
-    return {"scenario": m["scenario"], "seeds": m["seeds"], "timings": m["timings"], "active_arrangement_months": m["active_arrangement_months"], "summary": rows}
+    return {
+        "scenario": m["scenario"],
+        "seeds": m["seeds"],
+        "timings": m["timings"],
+        "active_arrangement_months": m["active_arrangement_months"],
+        "summary": rows,
+    }
 
 
 def print_run_summary(result, path) -> None:
     m = result.manifest
     summary: pl.DataFrame = result.tables["summary"]
-    t = Table(title=f"{m['scenario']['name']}: {m['scenario']['profile']} {m['scenario']['start']} + {m['scenario']['months']} months, seed {m['seeds']['simulation']}")
-    for col, just in (("domain", "left"), ("budget year", "right"), ("clients served", "right"), ("gross EUR m", "right"), ("own contr. EUR m", "right"), ("net EUR m", "right")):
+    t = Table(
+        title=f"{m['scenario']['name']}: {m['scenario']['profile']} {m['scenario']['start']} + {m['scenario']['months']} months, seed {m['seeds']['simulation']}"
+    )
+    for col, just in (
+        ("domain", "left"),
+        ("budget year", "right"),
+        ("clients served", "right"),
+        ("gross EUR m", "right"),
+        ("own contr. EUR m", "right"),
+        ("net EUR m", "right"),
+    ):
         t.add_column(col, justify=just)
     for r in summary.iter_rows(named=True):
         mark = "" if r["complete"] else " (part)"
-        t.add_row(r["domain"], f"{r['budget_year']}{mark}", f"{r['clients_served']:,}", f"{r['gross_eur'] / 1e6:,.1f}", f"{r['own_contribution_eur'] / 1e6:,.1f}", f"{r['net_eur'] / 1e6:,.1f}")
+        t.add_row(
+            r["domain"],
+            f"{r['budget_year']}{mark}",
+            f"{r['clients_served']:,}",
+            f"{r['gross_eur'] / 1e6:,.1f}",
+            f"{r['own_contribution_eur'] / 1e6:,.1f}",
+            f"{r['net_eur'] / 1e6:,.1f}",
+        )
     out.print(t)
     tm = m["timings"]
     out.print(
         f"run folder: {path}\n"
         f"{m['population']['clients']:,} clients, {m['active_arrangement_months']:,} active arrangement-months; "
         f"kernel {tm.get('kernel_s', 0):.3f} s"
-        + (f", compile {tm['compile_s']:.1f} s (once per machine and engine version)" if tm.get("compile_s", 0) >= 1.0 else "")
+        + (
+            f", compile {tm['compile_s']:.1f} s (once per machine and engine version)"
+            if tm.get("compile_s", 0) >= 1.0
+            else ""
+        )
         + f", total {sum(v for k, v in tm.items() if k.endswith('_s')):.2f} s"
     )
 
 
 def print_comparison(result: dict, path) -> None:
     ma, mb = result["_manifests"]
-    t = Table(title=f"{mb['scenario']['name']} versus {ma['scenario']['name']}: saving (baseline minus measure)")
-    for col in ("domain", "budget year", "baseline net EUR m", "measure net EUR m", "saving net EUR m", "saving gross EUR m"):
+    t = Table(
+        title=f"{mb['scenario']['name']} versus {ma['scenario']['name']}: saving (baseline minus measure)"
+    )
+    for col in (
+        "domain",
+        "budget year",
+        "baseline net EUR m",
+        "measure net EUR m",
+        "saving net EUR m",
+        "saving gross EUR m",
+    ):
         t.add_column(col, justify="left" if col == "domain" else "right")
     for r in result["comparison_yearly"].iter_rows(named=True):
-        t.add_row(r["domain"], str(r["budget_year"]), f"{r['net_cents_baseline'] / 1e8:,.2f}", f"{r['net_cents_measure'] / 1e8:,.2f}", f"{r['saving_net_cents'] / 1e8:,.2f}", f"{r['saving_gross_cents'] / 1e8:,.2f}")
+        t.add_row(
+            r["domain"],
+            str(r["budget_year"]),
+            f"{r['net_cents_baseline'] / 1e8:,.2f}",
+            f"{r['net_cents_measure'] / 1e8:,.2f}",
+            f"{r['saving_net_cents'] / 1e8:,.2f}",
+            f"{r['saving_gross_cents'] / 1e8:,.2f}",
+        )
     out.print(t)
     g = Table(title="people affected and care lost, per client group (whole horizon)")
-    for col in ("domain", "group", "care reduced", "care ended", "EUR lost (gross)", "weekly hours lost"):
+    for col in (
+        "domain",
+        "group",
+        "care reduced",
+        "care ended",
+        "EUR lost (gross)",
+        "weekly hours lost",
+    ):
         g.add_column(col, justify="left" if col in ("domain", "group") else "right")
     for r in result["affected_by_group"].iter_rows(named=True):
-        g.add_row(r["domain"], r["group"], f"{r['care_reduced']:,}", f"{r['care_ended']:,}", f"{r['gross_cents_lost'] / 100:,.0f}", f"{r['weekly_hours_lost']:,.0f}")
+        g.add_row(
+            r["domain"],
+            r["group"],
+            f"{r['care_reduced']:,}",
+            f"{r['care_ended']:,}",
+            f"{r['gross_cents_lost'] / 100:,.0f}",
+            f"{r['weekly_hours_lost']:,.0f}",
+        )
     out.print(g)
     out.print(f"comparison folder: {path}")
 
@@ -162,42 +256,87 @@ def print_experiment(savings: pl.DataFrame, manifest: dict, path) -> None:
         return name if r["number"] is None else f"{r['number']}. {name}"
 
     seeds = f"mean of {n_seeds} seeds" if n_seeds > 1 else "1 seed"
-    t = Table(title=f"{ex['name']}: saving per measure and budget year, EUR million net ({what}, {seeds})")
+    t = Table(
+        title=f"{ex['name']}: saving per measure and budget year, EUR million net ({what}, {seeds})"
+    )
     t.add_column("measure", justify="left")
     for y in years:
         t.add_column(str(y), justify="right")
     t.add_column("total", justify="right")
     for name in order:
         vals = [by[(name, y)][f"{col}_mean"] or 0.0 for y in years]
-        t.add_row(label(name), *[_eur_m(v) for v in vals], _eur_m(sum(vals)), style="bold" if name == "package" else None)
+        t.add_row(
+            label(name),
+            *[_eur_m(v) for v in vals],
+            _eur_m(sum(vals)),
+            style="bold" if name == "package" else None,
+        )
     if shapley:
-        alone = [sum(by[(n, y)]["standalone_net_eur_mean"] for n in order if n != "package") for y in years]
-        t.add_row("sum of standalone savings", *[_eur_m(v) for v in alone], _eur_m(sum(alone)), style="dim")
+        alone = [
+            sum(by[(n, y)]["standalone_net_eur_mean"] for n in order if n != "package")
+            for y in years
+        ]
+        t.add_row(
+            "sum of standalone savings",
+            *[_eur_m(v) for v in alone],
+            _eur_m(sum(alone)),
+            style="dim",
+        )
         inter = [by[("package", y)]["interaction_net_eur_mean"] for y in years]
-        t.add_row("interaction (package - sum)", *[_eur_m(v) for v in inter], _eur_m(sum(inter)), style="dim")
+        t.add_row(
+            "interaction (package - sum)",
+            *[_eur_m(v) for v in inter],
+            _eur_m(sum(inter)),
+            style="dim",
+        )
     out.print(t)
     if n_seeds > 1:
-        t = Table(title=f"P5 - P95 across {n_seeds} seeds (paired with the baseline), EUR million net")
+        t = Table(
+            title=f"P5 - P95 across {n_seeds} seeds (paired with the baseline), EUR million net"
+        )
         t.add_column("measure", justify="left")
         for y in years:
             t.add_column(str(y), justify="right")
         for name in order:
-            t.add_row(label(name), *[f"{_eur_m(by[(name, y)][f'{col}_p5'])} - {_eur_m(by[(name, y)][f'{col}_p95'])}" for y in years])
+            t.add_row(
+                label(name),
+                *[
+                    f"{_eur_m(by[(name, y)][f'{col}_p5'])} - {_eur_m(by[(name, y)][f'{col}_p95'])}"
+                    for y in years
+                ],
+            )
         out.print(t)
     tm = manifest["timings"]
-    out.print(f"experiment folder: {path}\n{ex['subruns']} sub-runs on {ex['backend']} ({ex['workers']} worker{'s' if ex['workers'] > 1 else ''}) in {tm.get('subruns_s', 0):.1f} s")
+    out.print(
+        f"experiment folder: {path}\n{ex['subruns']} sub-runs on {ex['backend']} ({ex['workers']} worker{'s' if ex['workers'] > 1 else ''}) in {tm.get('subruns_s', 0):.1f} s"
+    )
 
 
 def print_sensitivity(table: pl.DataFrame, manifest: dict, path) -> None:
     """Per measure and assumption: the saving over the horizon at the low and high value."""
-    t = Table(title=f"{manifest['experiment']['name']}: saving over the horizon, EUR million net, per assumption (low / base / high)")
+    t = Table(
+        title=f"{manifest['experiment']['name']}: saving over the horizon, EUR million net, per assumption (low / base / high)"
+    )
     for c in ("measure", "assumption", "low", "base", "high", "swing"):
         t.add_column(c, justify="left" if c in ("measure", "assumption") else "right")
-    tot = table.group_by(["measure", "parameter"], maintain_order=True).agg(
-        pl.col("saving_low_net_cents").sum(), pl.col("saving_base_net_cents").sum(), pl.col("saving_high_net_cents").sum(), pl.col("swing_net_cents").sum()
-    ).sort(["measure", "swing_net_cents"], descending=[False, True])
+    tot = (
+        table.group_by(["measure", "parameter"], maintain_order=True)
+        .agg(
+            pl.col("saving_low_net_cents").sum(),
+            pl.col("saving_base_net_cents").sum(),
+            pl.col("saving_high_net_cents").sum(),
+            pl.col("swing_net_cents").sum(),
+        )
+        .sort(["measure", "swing_net_cents"], descending=[False, True])
+    )
     for r in tot.iter_rows(named=True):
-        t.add_row(r["measure"], r["parameter"], _eur_m(r["saving_low_net_cents"], False), _eur_m(r["saving_base_net_cents"], False),
-                  _eur_m(r["saving_high_net_cents"], False), _eur_m(r["swing_net_cents"], False))
+        t.add_row(
+            r["measure"],
+            r["parameter"],
+            _eur_m(r["saving_low_net_cents"], False),
+            _eur_m(r["saving_base_net_cents"], False),
+            _eur_m(r["saving_high_net_cents"], False),
+            _eur_m(r["swing_net_cents"], False),
+        )
     out.print(t)
     out.print(f"sensitivity folder: {path}")

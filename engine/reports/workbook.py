@@ -63,7 +63,9 @@ def suppress(values: list[float | int | None]) -> list:
 
 
 # ----------------------------------------------------------------------------- product info
-def product_info(folder: Folder, products: list[str], domains: dict[str, str] | None = None) -> pl.DataFrame:
+def product_info(
+    folder: Folder, products: list[str], domains: dict[str, str] | None = None
+) -> pl.DataFrame:
     """product -> area, IV3 task field (from the policy library the folder ran under)."""
     policy = policy_for(folder)
     rows = []
@@ -77,9 +79,22 @@ def product_info(folder: Folder, products: list[str], domains: dict[str, str] | 
                 pass
         if iv3 is None:
             dom = (domains or {}).get(code, "wmo")
-            iv3, src = default_iv3(dom, "extramural"), "not in the policy library: derived from the domain"
+            iv3, src = (
+                default_iv3(dom, "extramural"),
+                "not in the policy library: derived from the domain",
+            )
         rows.append((code, area, iv3, IV3_TASK_FIELDS[iv3], src))
-    return pl.DataFrame(rows, orient="row", schema={"product": pl.Utf8, "area": pl.Utf8, "iv3": pl.Utf8, "iv3_name": pl.Utf8, "iv3_from": pl.Utf8})
+    return pl.DataFrame(
+        rows,
+        orient="row",
+        schema={
+            "product": pl.Utf8,
+            "area": pl.Utf8,
+            "iv3": pl.Utf8,
+            "iv3_name": pl.Utf8,
+            "iv3_from": pl.Utf8,
+        },
+    )
 
 
 def _mean_over_seeds(frame: pl.DataFrame, keys: list[str], values: list[str]) -> pl.DataFrame:
@@ -90,57 +105,119 @@ def _mean_over_seeds(frame: pl.DataFrame, keys: list[str], values: list[str]) ->
     if "budget_year" in frame.columns:
         frame = frame.with_columns(pl.col("budget_year").cast(pl.Int32))
     per_seed = frame.group_by(["seed", *keys]).agg(*[pl.col(v).sum() for v in values])
-    return per_seed.group_by(keys).agg(*[(pl.col(v).sum() / n / (100.0 if v.endswith("_cents") else 1.0)).alias(v) for v in values]).sort(keys)
+    return (
+        per_seed.group_by(keys)
+        .agg(
+            *[
+                (pl.col(v).sum() / n / (100.0 if v.endswith("_cents") else 1.0)).alias(v)
+                for v in values
+            ]
+        )
+        .sort(keys)
+    )
 
 
-LINES = {"gross_cents": "Gross cost", "own_contribution_cents": "Own contributions", "net_cents": "Net cost",
-         "package_net": "Net cost with all measures", "saving": "Saving (net)"}
+LINES = {
+    "gross_cents": "Gross cost",
+    "own_contribution_cents": "Own contributions",
+    "net_cents": "Net cost",
+    "package_net": "Net cost with all measures",
+    "saving": "Saving (net)",
+}
 
 
-def _by_year(frame: pl.DataFrame, keys: list[str], values: list[str], years: list[int]) -> pl.DataFrame:
+def _by_year(
+    frame: pl.DataFrame, keys: list[str], values: list[str], years: list[int]
+) -> pl.DataFrame:
     """Budget lines: one row per key and line (gross, own contributions, net, ...), one
     column per budget year and a total."""
-    long = frame.unpivot(index=[*keys, "budget_year"], on=values, variable_name="_v", value_name="_eur")
+    long = frame.unpivot(
+        index=[*keys, "budget_year"], on=values, variable_name="_v", value_name="_eur"
+    )
     order = {v: i for i, v in enumerate(values)}
-    wide = long.pivot(on="budget_year", index=[*keys, "_v"], values="_eur", aggregate_function="sum")
+    wide = long.pivot(
+        on="budget_year", index=[*keys, "_v"], values="_eur", aggregate_function="sum"
+    )
     for y in years:
         if str(y) not in wide.columns:
             wide = wide.with_columns(pl.lit(0.0).alias(str(y)))
     wide = wide.with_columns(*[pl.col(str(y)).fill_null(0.0) for y in years])
-    wide = wide.with_columns(pl.sum_horizontal([str(y) for y in years]).alias("Total"), pl.col("_v").replace_strict(order).alias("_o"))
-    return wide.sort([(pl.col(k) != "wmo") if k == "domain" else pl.col(k) for k in keys] + [pl.col("_o")]).with_columns(pl.col("_v").replace_strict(LINES).alias("Line")).select(*keys, "Line", *[str(y) for y in years], "Total")
+    wide = wide.with_columns(
+        pl.sum_horizontal([str(y) for y in years]).alias("Total"),
+        pl.col("_v").replace_strict(order).alias("_o"),
+    )
+    return (
+        wide.sort(
+            [(pl.col(k) != "wmo") if k == "domain" else pl.col(k) for k in keys] + [pl.col("_o")]
+        )
+        .with_columns(pl.col("_v").replace_strict(LINES).alias("Line"))
+        .select(*keys, "Line", *[str(y) for y in years], "Total")
+    )
 
 
-def baseline_sheets(folder: Folder, yearly: pl.DataFrame, package: pl.DataFrame | None, n_seeds: int) -> list[Sheet]:
+def baseline_sheets(
+    folder: Folder, yearly: pl.DataFrame, package: pl.DataFrame | None, n_seeds: int
+) -> list[Sheet]:
     """Finance's budget lines: gross cost, own contributions and net cost per budget year,
     by product and by IV3 task field (rows: key x line; columns: the budget years)."""
-    info = product_info(folder, sorted(yearly["product"].unique().to_list()), dict(yearly.select("product", "domain").unique().iter_rows()))
+    info = product_info(
+        folder,
+        sorted(yearly["product"].unique().to_list()),
+        dict(yearly.select("product", "domain").unique().iter_rows()),
+    )
     years = sorted(int(y) for y in yearly["budget_year"].unique().to_list())
     money = ["gross_cents", "own_contribution_cents", "net_cents"]
-    by_p = _mean_over_seeds(yearly, ["domain", "product", "budget_year"], money).join(info, on="product", how="left")
+    by_p = _mean_over_seeds(yearly, ["domain", "product", "budget_year"], money).join(
+        info, on="product", how="left"
+    )
     seeds_txt = f"the mean of {n_seeds} seeds" if n_seeds > 1 else "one seed"
-    wide_p = _by_year(by_p, ["domain", "iv3", "product", "area"], money, years).rename({"domain": "Domain", "iv3": "IV3", "product": "Product", "area": "Area"})
+    wide_p = _by_year(by_p, ["domain", "iv3", "product", "area"], money, years).rename(
+        {"domain": "Domain", "iv3": "IV3", "product": "Product", "area": "Area"}
+    )
     product_sheet = Sheet(
         "Baseline by product",
         "Baseline cost per product and budget year (EUR)",
         f"Nominal EUR, {seeds_txt}. Net cost = gross cost - own contributions (Wmo abonnementstarief). IV3 task field from the policy library.",
-        wide_p, {**{str(y): MONEY for y in years}, "Total": MONEY}, freeze_cols=4,
+        wide_p,
+        {**{str(y): MONEY for y in years}, "Total": MONEY},
+        freeze_cols=4,
     )
     by_iv3 = by_p.group_by(["iv3", "budget_year"]).agg(*[pl.col(c).sum() for c in money])
-    grid = pl.DataFrame([(k, y) for k in IV3_TASK_FIELDS for y in years], orient="row", schema={"iv3": pl.Utf8, "budget_year": pl.Int32})
-    by_iv3 = grid.join(by_iv3, on=["iv3", "budget_year"], how="left").with_columns(pl.col(money).fill_null(0.0))
+    grid = pl.DataFrame(
+        [(k, y) for k in IV3_TASK_FIELDS for y in years],
+        orient="row",
+        schema={"iv3": pl.Utf8, "budget_year": pl.Int32},
+    )
+    by_iv3 = grid.join(by_iv3, on=["iv3", "budget_year"], how="left").with_columns(
+        pl.col(money).fill_null(0.0)
+    )
     lines = list(money)
     note = f"Nominal EUR, {seeds_txt}. All five task fields of social care are listed; a field no product books under shows 0."
     if package is not None:
-        pk = _mean_over_seeds(package, ["product", "budget_year"], ["net_cents"]).join(info.select("product", "iv3"), on="product", how="left")
+        pk = _mean_over_seeds(package, ["product", "budget_year"], ["net_cents"]).join(
+            info.select("product", "iv3"), on="product", how="left"
+        )
         pk = pk.group_by(["iv3", "budget_year"]).agg(pl.col("net_cents").sum().alias("package_net"))
-        by_iv3 = by_iv3.join(pk, on=["iv3", "budget_year"], how="left").with_columns(pl.col("package_net").fill_null(0.0))
+        by_iv3 = by_iv3.join(pk, on=["iv3", "budget_year"], how="left").with_columns(
+            pl.col("package_net").fill_null(0.0)
+        )
         by_iv3 = by_iv3.with_columns((pl.col("net_cents") - pl.col("package_net")).alias("saving"))
         lines += ["package_net", "saving"]
         note += " 'Net cost with all measures' is the package run; the saving is the baseline's net cost minus it."
     wide_i = _by_year(by_iv3, ["iv3"], lines, years)
-    wide_i = wide_i.with_columns(pl.col("iv3").replace_strict(IV3_TASK_FIELDS).alias("Task field")).rename({"iv3": "IV3"}).select("IV3", "Task field", pl.exclude("IV3", "Task field"))
-    iv3_sheet = Sheet("Baseline by IV3", "Baseline cost per IV3 task field and budget year (EUR)", note, wide_i, {**{str(y): MONEY for y in years}, "Total": MONEY}, freeze_cols=3)
+    wide_i = (
+        wide_i.with_columns(pl.col("iv3").replace_strict(IV3_TASK_FIELDS).alias("Task field"))
+        .rename({"iv3": "IV3"})
+        .select("IV3", "Task field", pl.exclude("IV3", "Task field"))
+    )
+    iv3_sheet = Sheet(
+        "Baseline by IV3",
+        "Baseline cost per IV3 task field and budget year (EUR)",
+        note,
+        wide_i,
+        {**{str(y): MONEY for y in years}, "Total": MONEY},
+        freeze_cols=3,
+    )
     return [product_sheet, iv3_sheet]
 
 
@@ -153,16 +230,35 @@ def savings_sheets(folder: Folder) -> list[Sheet]:
     sv = folder.table("savings")
     n_seeds = int(sv["n_seeds"].max()) if sv.height else 0
     order = {m: i for i, m in enumerate(_measure_order(folder))}
-    sv = sv.with_columns(pl.col("measure").replace_strict(order, default=len(order)).alias("_o")).sort(["_o", "budget_year"])
-    label = pl.when(pl.col("measure") == "package").then(pl.lit("Package (all measures)")).otherwise(pl.col("title")).alias("Measure")
+    sv = sv.with_columns(
+        pl.col("measure").replace_strict(order, default=len(order)).alias("_o")
+    ).sort(["_o", "budget_year"])
+    label = (
+        pl.when(pl.col("measure") == "package")
+        .then(pl.lit("Package (all measures)"))
+        .otherwise(pl.col("title"))
+        .alias("Measure")
+    )
     years = sorted(sv["budget_year"].unique().to_list())
-    wide = sv.pivot(on="budget_year", index=["_o", "number", "measure", "title"], values="shapley_net_eur_mean", aggregate_function="first").sort("_o")
+    wide = sv.pivot(
+        on="budget_year",
+        index=["_o", "number", "measure", "title"],
+        values="shapley_net_eur_mean",
+        aggregate_function="first",
+    ).sort("_o")
     wide = wide.with_columns(pl.sum_horizontal([str(y) for y in years]).alias("Total"))
     wide = wide.select(
-        pl.col("number").alias("Nr"), pl.col("measure").alias("Name"), label,
-        *[pl.col(str(y)) for y in years], pl.col("Total"),
+        pl.col("number").alias("Nr"),
+        pl.col("measure").alias("Name"),
+        label,
+        *[pl.col(str(y)) for y in years],
+        pl.col("Total"),
     )
-    seeds_txt = f"mean of {n_seeds} seeds; intervals on the next sheet" if n_seeds > 1 else "one seed (no interval)"
+    seeds_txt = (
+        f"mean of {n_seeds} seeds; intervals on the next sheet"
+        if n_seeds > 1
+        else "one seed (no interval)"
+    )
     attribution = folder.manifest.get("experiment", {}).get("attribution", "")
     overview = Sheet(
         "Savings",
@@ -172,16 +268,29 @@ def savings_sheets(folder: Folder) -> list[Sheet]:
         {**{str(y): MONEY for y in years}, "Total": MONEY},
         freeze_cols=3,
     )
-    cols = [pl.col("number").alias("Nr"), pl.col("measure").alias("Name"), label, pl.col("budget_year").alias("Budget year"), pl.col("n_seeds").alias("Seeds"),
-            pl.col("shapley_net_eur_mean").alias("Saving EUR (share of package)")]
+    cols = [
+        pl.col("number").alias("Nr"),
+        pl.col("measure").alias("Name"),
+        label,
+        pl.col("budget_year").alias("Budget year"),
+        pl.col("n_seeds").alias("Seeds"),
+        pl.col("shapley_net_eur_mean").alias("Saving EUR (share of package)"),
+    ]
     fmts = {"Budget year": TEXT, "Seeds": INT, "Saving EUR (share of package)": MONEY}
     if n_seeds > 1:
-        cols += [pl.col("shapley_net_eur_p5").alias("Saving 5% EUR"), pl.col("shapley_net_eur_p95").alias("Saving 95% EUR"), pl.col("shapley_net_eur_mcse").alias("Saving MC s.e. EUR")]
+        cols += [
+            pl.col("shapley_net_eur_p5").alias("Saving 5% EUR"),
+            pl.col("shapley_net_eur_p95").alias("Saving 95% EUR"),
+            pl.col("shapley_net_eur_mcse").alias("Saving MC s.e. EUR"),
+        ]
         fmts |= {"Saving 5% EUR": MONEY, "Saving 95% EUR": MONEY, "Saving MC s.e. EUR": MONEY}
     cols += [pl.col("standalone_net_eur_mean").alias("Saving alone EUR")]
     fmts["Saving alone EUR"] = MONEY
     if n_seeds > 1:
-        cols += [pl.col("standalone_net_eur_p5").alias("Saving alone 5% EUR"), pl.col("standalone_net_eur_p95").alias("Saving alone 95% EUR")]
+        cols += [
+            pl.col("standalone_net_eur_p5").alias("Saving alone 5% EUR"),
+            pl.col("standalone_net_eur_p95").alias("Saving alone 95% EUR"),
+        ]
         fmts |= {"Saving alone 5% EUR": MONEY, "Saving alone 95% EUR": MONEY}
     cols += [pl.col("interaction_net_eur_mean").alias("Interaction EUR")]
     fmts["Interaction EUR"] = MONEY
@@ -193,7 +302,11 @@ def savings_sheets(folder: Folder) -> list[Sheet]:
         "Net saving per measure and budget year, with intervals (EUR)",
         "Share of package: the measure's Shapley share of the package saving. Alone: baseline minus the measure on its own. "
         "Interaction: share minus alone (for the package: the package minus the sum of the measures alone). "
-        + ("5% / 95%: percentiles over the seeds; MC s.e.: the Monte Carlo standard error of the mean." if n_seeds > 1 else "One seed: no interval."),
+        + (
+            "5% / 95%: percentiles over the seeds; MC s.e.: the Monte Carlo standard error of the mean."
+            if n_seeds > 1
+            else "One seed: no interval."
+        ),
         sv.select(cols),
         fmts,
         freeze_cols=3,
@@ -206,25 +319,42 @@ def affected_sheet(folder: Folder) -> Sheet:
     n = max(aff["seed"].n_unique(), 1) if "seed" in aff.columns else 1
     keys = ["measure", "domain", "group", "kind"]
     mean = aff.group_by(keys).agg((pl.col("clients").sum() / n).alias("clients"))
-    wide = mean.pivot(on="kind", index=["measure", "domain", "group"], values="clients", aggregate_function="first")
+    wide = mean.pivot(
+        on="kind",
+        index=["measure", "domain", "group"],
+        values="clients",
+        aggregate_function="first",
+    )
     for k in ("care_reduced", "care_ended"):
         if k not in wide.columns:
             wide = wide.with_columns(pl.lit(0.0).alias(k))
     order = {m: i for i, m in enumerate(_measure_order(folder))}
-    titles = {m["name"]: (m.get("number"), m.get("title")) for m in folder.manifest.get("measures", [])}
-    wide = wide.with_columns(pl.col("measure").replace_strict(order, default=len(order)).alias("_o")).sort(["_o", "domain", "group"])
-    frame = pl.DataFrame({
-        "Nr": [titles.get(m, (None, None))[0] for m in wide["measure"]],
-        "Measure": ["Package (all measures)" if m == "package" else (titles.get(m, (None, m))[1] or m) for m in wide["measure"]],
-        "Domain": wide["domain"], "Group": wide["group"],
-        "Care reduced (clients)": [str(v) for v in suppress(wide["care_reduced"].to_list())],
-        "Care ended (clients)": [str(v) for v in suppress(wide["care_ended"].to_list())],
-    })
+    titles = {
+        m["name"]: (m.get("number"), m.get("title")) for m in folder.manifest.get("measures", [])
+    }
+    wide = wide.with_columns(
+        pl.col("measure").replace_strict(order, default=len(order)).alias("_o")
+    ).sort(["_o", "domain", "group"])
+    frame = pl.DataFrame(
+        {
+            "Nr": [titles.get(m, (None, None))[0] for m in wide["measure"]],
+            "Measure": [
+                "Package (all measures)" if m == "package" else (titles.get(m, (None, m))[1] or m)
+                for m in wide["measure"]
+            ],
+            "Domain": wide["domain"],
+            "Group": wide["group"],
+            "Care reduced (clients)": [str(v) for v in suppress(wide["care_reduced"].to_list())],
+            "Care ended (clients)": [str(v) for v in suppress(wide["care_ended"].to_list())],
+        }
+    )
     return Sheet(
         "Clients affected",
         "Clients whose care a measure reduced or ended, per client group",
         f"Distinct clients over the horizon, {f'the mean of {n} seeds, ' if n > 1 else ''}rounded; cells under {SMALL_CELL} clients are suppressed ('{SUPPRESSED}'). Each measure on its own, and the package.",
-        frame, {"Care reduced (clients)": INT, "Care ended (clients)": INT}, freeze_cols=2,
+        frame,
+        {"Care reduced (clients)": INT, "Care ended (clients)": INT},
+        freeze_cols=2,
     )
 
 
@@ -233,8 +363,15 @@ def assumptions_sheet(frame: pl.DataFrame) -> Sheet:
         "Assumptions",
         "Register of assumptions: every named parameter of the profile and the policy",
         "Source 'assumption' marks a reasoned default where the documents are silent; each can be replaced by name (caseload run --set NAME=VALUE).",
-        frame.select(pl.col("name").alias("Parameter"), pl.col("value").alias("Value"), pl.col("unit").alias("Unit"), pl.col("source").alias("Source"), pl.col("note").alias("Note")),
-        {}, freeze_cols=1,
+        frame.select(
+            pl.col("name").alias("Parameter"),
+            pl.col("value").alias("Value"),
+            pl.col("unit").alias("Unit"),
+            pl.col("source").alias("Source"),
+            pl.col("note").alias("Note"),
+        ),
+        {},
+        freeze_cols=1,
     )
 
 
@@ -244,51 +381,116 @@ def _register_of(folder: Folder) -> pl.DataFrame | None:
 
     spec = folder.manifest.get("spec", {})
     try:
-        profile, policy = load_profile(spec.get("profile") or folder.manifest["scenario"]["profile"], spec.get("overrides") or {})
+        profile, policy = load_profile(
+            spec.get("profile") or folder.manifest["scenario"]["profile"],
+            spec.get("overrides") or {},
+        )
     except Exception:  # noqa: BLE001 - the sheet is left out when the profile is gone
         return None
     reg = [*profile.register, *policy.register]
-    return pl.DataFrame({"name": [r.name for r in reg], "value": [json.dumps(r.value, default=str) for r in reg], "unit": [r.unit for r in reg],
-                         "source": [r.source for r in reg], "note": [r.note for r in reg]})
+    return pl.DataFrame(
+        {
+            "name": [r.name for r in reg],
+            "value": [json.dumps(r.value, default=str) for r in reg],
+            "unit": [r.unit for r in reg],
+            "source": [r.source for r in reg],
+            "note": [r.note for r in reg],
+        }
+    )
 
 
 def about_sheet(folder: Folder, extra: list[tuple[str, str]] = ()) -> Sheet:
     m = folder.manifest
-    rows: list[tuple[str, str]] = [("Folder", str(folder.path)), ("Kind", folder.kind), ("Run id", folder.run_id)]
+    rows: list[tuple[str, str]] = [
+        ("Folder", str(folder.path)),
+        ("Kind", folder.kind),
+        ("Run id", folder.run_id),
+    ]
     if folder.kind in ("experiment", "sensitivity"):
         ex = m.get("experiment", {})
-        rows += [("Experiment", ex.get("name", "")), ("Description", ex.get("description", "")), ("Experiment file", ex.get("file", "")),
-                 ("Profile", str(ex.get("profile", ""))), ("Policy", str(ex.get("policy", ""))), ("Start", ex.get("start", "")), ("Months", str(ex.get("months", ""))),
-                 ("Budget years", ", ".join(str(y) for y in m.get("budget_years", []))), ("Simulation seeds", ", ".join(str(s) for s in ex.get("seeds", []))),
-                 ("Population seed", str(ex.get("population_seed", ""))), ("Attribution", str(ex.get("attribution", "")) + (f" ({ex['permutations']} permutations)" if ex.get("permutations") else "")),
-                 ("Backend", f"{ex.get('backend', '')}, {ex.get('workers', '')} workers")]
+        rows += [
+            ("Experiment", ex.get("name", "")),
+            ("Description", ex.get("description", "")),
+            ("Experiment file", ex.get("file", "")),
+            ("Profile", str(ex.get("profile", ""))),
+            ("Policy", str(ex.get("policy", ""))),
+            ("Start", ex.get("start", "")),
+            ("Months", str(ex.get("months", ""))),
+            ("Budget years", ", ".join(str(y) for y in m.get("budget_years", []))),
+            ("Simulation seeds", ", ".join(str(s) for s in ex.get("seeds", []))),
+            ("Population seed", str(ex.get("population_seed", ""))),
+            (
+                "Attribution",
+                str(ex.get("attribution", ""))
+                + (f" ({ex['permutations']} permutations)" if ex.get("permutations") else ""),
+            ),
+            ("Backend", f"{ex.get('backend', '')}, {ex.get('workers', '')} workers"),
+        ]
         for ms in m.get("measures", []):
-            rows.append((f"Measure {ms.get('number') or ''}".strip(), f"{ms.get('title', '')} [{ms.get('name')}] source: {ms.get('source', '')}"))
+            rows.append(
+                (
+                    f"Measure {ms.get('number') or ''}".strip(),
+                    f"{ms.get('title', '')} [{ms.get('name')}] source: {ms.get('source', '')}",
+                )
+            )
     else:
         sc = m.get("scenario", {})
-        rows += [("Scenario", sc.get("name", "")), ("Description", sc.get("description", "")), ("Scenario file", str(sc.get("file") or "")),
-                 ("Profile", sc.get("profile", "")), ("Policy", sc.get("policy", "")), ("Start", sc.get("start", "")), ("Months", str(sc.get("months", ""))),
-                 ("Simulation seed", str(m.get("seeds", {}).get("simulation", ""))), ("Population seed", str(m.get("seeds", {}).get("population", ""))),
-                 ("Random streams", m.get("rng_mode", ""))]
+        rows += [
+            ("Scenario", sc.get("name", "")),
+            ("Description", sc.get("description", "")),
+            ("Scenario file", str(sc.get("file") or "")),
+            ("Profile", sc.get("profile", "")),
+            ("Policy", sc.get("policy", "")),
+            ("Start", sc.get("start", "")),
+            ("Months", str(sc.get("months", ""))),
+            ("Simulation seed", str(m.get("seeds", {}).get("simulation", ""))),
+            ("Population seed", str(m.get("seeds", {}).get("population", ""))),
+            ("Random streams", m.get("rng_mode", "")),
+        ]
         for ms in sc.get("measures", []):
-            rows.append((f"Measure {ms.get('number') or ''}".strip(), f"{ms.get('title', '')} [{ms.get('name')}] source: {ms.get('source', '')}"))
+            rows.append(
+                (
+                    f"Measure {ms.get('number') or ''}".strip(),
+                    f"{ms.get('title', '')} [{ms.get('name')}] source: {ms.get('source', '')}",
+                )
+            )
     rows += [("Created", m.get("created", "")), ("caseload version", m.get("caseload_version", ""))]
     for k, v in (m.get("hashes") or {}).items():
         if v:
             rows.append((f"Hash: {k}", str(v)))
     rows += list(extra)
-    rows += [("Amounts", "Nominal euros (base-year prices x the policy's yearly index); whole cents summed exactly, shown rounded to euros"),
-             ("Small cells", f"Client counts under {SMALL_CELL} are suppressed ('{SUPPRESSED}')"),
-             ("IV3 task fields", "; ".join(f"{k} {v}" for k, v in IV3_TASK_FIELDS.items()) + " (mapping per product: policy library, key products.<code>.iv3)")]
+    rows += [
+        (
+            "Amounts",
+            "Nominal euros (base-year prices x the policy's yearly index); whole cents summed exactly, shown rounded to euros",
+        ),
+        ("Small cells", f"Client counts under {SMALL_CELL} are suppressed ('{SUPPRESSED}')"),
+        (
+            "IV3 task fields",
+            "; ".join(f"{k} {v}" for k, v in IV3_TASK_FIELDS.items())
+            + " (mapping per product: policy library, key products.<code>.iv3)",
+        ),
+    ]
     frame = pl.DataFrame(rows, orient="row", schema={"Item": pl.Utf8, "Value": pl.Utf8})
-    return Sheet("About", "About this workbook", "What ran, with which inputs; the run folder is the source of truth.", frame, {}, freeze_cols=1)
+    return Sheet(
+        "About",
+        "About this workbook",
+        "What ran, with which inputs; the run folder is the source of truth.",
+        frame,
+        {},
+        freeze_cols=1,
+    )
 
 
 def build_sheets(folder: Folder) -> list[Sheet]:
     """The workbook's sheets for an experiment or a run folder; money rounded to cents."""
     sheets = _build_sheets(folder)
     for sh in sheets:
-        money = [c for c, k in sh.formats.items() if k == MONEY and c in sh.frame.columns and sh.frame.schema[c].is_float()]
+        money = [
+            c
+            for c, k in sh.formats.items()
+            if k == MONEY and c in sh.frame.columns and sh.frame.schema[c].is_float()
+        ]
         if money:
             sh.frame = sh.frame.with_columns(pl.col(money).round(2))
     return sheets
@@ -296,22 +498,35 @@ def build_sheets(folder: Folder) -> list[Sheet]:
 
 def _build_sheets(folder: Folder) -> list[Sheet]:
     if folder.kind == "experiment":
-        n_seeds = len(folder.manifest.get("experiment", {}).get("seeds", [])) or folder.table("baseline_yearly")["seed"].n_unique()
+        n_seeds = (
+            len(folder.manifest.get("experiment", {}).get("seeds", []))
+            or folder.table("baseline_yearly")["seed"].n_unique()
+        )
         package = folder.table("package_yearly") if folder.has("package_yearly") else None
-        sheets = [about_sheet(folder, [("Seeds in the means", str(n_seeds))]), *savings_sheets(folder),
-                  *baseline_sheets(folder, folder.table("baseline_yearly"), package, n_seeds)]
+        sheets = [
+            about_sheet(folder, [("Seeds in the means", str(n_seeds))]),
+            *savings_sheets(folder),
+            *baseline_sheets(folder, folder.table("baseline_yearly"), package, n_seeds),
+        ]
         if folder.has("affected"):
             sheets.append(affected_sheet(folder))
         if folder.has("assumptions"):
             sheets.append(assumptions_sheet(folder.table("assumptions")))
         return sheets
     if folder.kind == "run":
-        sheets = [about_sheet(folder), *baseline_sheets(folder, folder.table("arrangements_yearly"), None, 1)]
+        sheets = [
+            about_sheet(folder),
+            *baseline_sheets(folder, folder.table("arrangements_yearly"), None, 1),
+        ]
         reg = _register_of(folder)
         if reg is not None:
             sheets.append(assumptions_sheet(reg))
         return sheets
-    raise InputError(str(folder.path), f"a {folder.kind} folder", "an experiment folder (or a run folder: baseline sheets only)")
+    raise InputError(
+        str(folder.path),
+        f"a {folder.kind} folder",
+        "an experiment folder (or a run folder: baseline sheets only)",
+    )
 
 
 # ----------------------------------------------------------------------------- writing
@@ -329,11 +544,34 @@ def write_xlsx(sheets: list[Sheet], path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.partial")
-    wb = xlsxwriter.Workbook(str(tmp), {"nan_inf_to_errors": True, "strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False})
-    wb.set_properties({"title": sheets[0].title if sheets else "caseload", "subject": "caseload export", "author": "caseload"})
+    wb = xlsxwriter.Workbook(
+        str(tmp),
+        {
+            "nan_inf_to_errors": True,
+            "strings_to_numbers": False,
+            "strings_to_formulas": False,
+            "strings_to_urls": False,
+        },
+    )
+    wb.set_properties(
+        {
+            "title": sheets[0].title if sheets else "caseload",
+            "subject": "caseload export",
+            "author": "caseload",
+        }
+    )
     f_title = wb.add_format({"bold": True, "font_size": 14, "font_color": "#1f3b57"})
     f_note = wb.add_format({"italic": True, "font_color": "#555555", "text_wrap": False})
-    f_head = wb.add_format({"bold": True, "bg_color": "#1f3b57", "font_color": "#ffffff", "border": 1, "text_wrap": True, "valign": "top"})
+    f_head = wb.add_format(
+        {
+            "bold": True,
+            "bg_color": "#1f3b57",
+            "font_color": "#ffffff",
+            "border": 1,
+            "text_wrap": True,
+            "valign": "top",
+        }
+    )
     f_money = wb.add_format({"num_format": "#,##0"})
     f_int = wb.add_format({"num_format": "#,##0", "align": "right"})
     f_float = wb.add_format({"num_format": "#,##0.00"})
@@ -367,10 +605,18 @@ def write_xlsx(sheets: list[Sheet], path: Path) -> Path:
             table_name += "X"
         used.add(table_name)
         last_row = header_row + max(len(data), 1)
-        ws.add_table(header_row, 0, last_row, max(len(cols) - 1, 0), {
-            "name": table_name, "style": "Table Style Light 9", "autofilter": True,
-            "columns": [{"header": c, "header_format": f_head} for c in cols],
-        })
+        ws.add_table(
+            header_row,
+            0,
+            last_row,
+            max(len(cols) - 1, 0),
+            {
+                "name": table_name,
+                "style": "Table Style Light 9",
+                "autofilter": True,
+                "columns": [{"header": c, "header_format": f_head} for c in cols],
+            },
+        )
         ws.set_row(header_row, 30)
         ws.freeze_panes(header_row + 1, sh.freeze_cols)
     if sheets:

@@ -61,7 +61,9 @@ def apportion(numerators: list[int], denominator: int, total: int) -> list[int]:
         raise ValueError("shares do not add up to the total")
     floors = [num // denominator for num in numerators]
     rest = total - sum(floors)
-    order = sorted(range(len(numerators)), key=lambda i: (-(numerators[i] - floors[i] * denominator), i))
+    order = sorted(
+        range(len(numerators)), key=lambda i: (-(numerators[i] - floors[i] * denominator), i)
+    )
     for i in order[:rest]:
         floors[i] += 1
     return floors

@@ -88,7 +88,12 @@ def _pool_init(populations: dict[str, bytes], threads: int) -> None:
 
 def _pool_batch(cspec: ContextSpec, units: list[Unit], threads: int) -> list[SubResult]:
     blob = _worker_pops.get(cspec.key())
-    return _batch(cspec, pickle.loads(blob) if blob is not None and cspec.key() not in _worker_ctx else None, units, threads)
+    return _batch(
+        cspec,
+        pickle.loads(blob) if blob is not None and cspec.key() not in _worker_ctx else None,
+        units,
+        threads,
+    )
 
 
 def _run_pool(jobs, populations, workers, progress) -> list[list[SubResult]]:
@@ -99,7 +104,9 @@ def _run_pool(jobs, populations, workers, progress) -> list[list[SubResult]]:
     out = [[None] * len(units) for _, units in jobs]
     # spawn, not fork: the parent may hold threads (Numba, Polars), which fork does not copy
     mp = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp, initializer=_pool_init, initargs=(blobs, threads)) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=mp, initializer=_pool_init, initargs=(blobs, threads)
+    ) as pool:
         futures = {}
         for j, idx in _tasks(jobs, workers):
             cspec, units = jobs[j]
@@ -118,25 +125,40 @@ def check_address(address: str, timeout: float = 5.0) -> None:
     target = address.split("://", 1)[-1]
     host, _, port = target.rpartition(":")
     if not host or not port.isdigit():
-        raise InputError("--address", f"{address!r}", "HOST:PORT of a running Ray head, e.g. 127.0.0.1:6379")
+        raise InputError(
+            "--address", f"{address!r}", "HOST:PORT of a running Ray head, e.g. 127.0.0.1:6379"
+        )
     try:
         with socket.create_connection((host, int(port)), timeout=timeout):
             pass
     except OSError as exc:
-        raise InputError("--address", f"nothing answers at {address} ({exc.strerror or exc})", "the address of a running Ray head (`ray start --head --port PORT`)") from None
+        raise InputError(
+            "--address",
+            f"nothing answers at {address} ({exc.strerror or exc})",
+            "the address of a running Ray head (`ray start --head --port PORT`)",
+        ) from None
 
 
 def _run_ray(jobs, populations, workers, address, progress) -> tuple[list[list[SubResult]], int]:
     try:
         import ray
     except ImportError:
-        raise InputError("--backend ray", "Ray is not installed", "pip install 'ray>=2.9' in the project's environment") from None
+        raise InputError(
+            "--backend ray",
+            "Ray is not installed",
+            "pip install 'ray>=2.9' in the project's environment",
+        ) from None
     started = False
     if address:
         check_address(address)
         ray.init(address=address, log_to_driver=False, ignore_reinit_error=True)
     elif not ray.is_initialized():
-        ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
+        ray.init(
+            num_cpus=workers,
+            include_dashboard=False,
+            log_to_driver=False,
+            _node_ip_address="127.0.0.1",
+        )
         started = True
     try:
         n_workers = max(1, int(ray.cluster_resources().get("CPU", workers)))
@@ -164,8 +186,14 @@ def _run_ray(jobs, populations, workers, address, progress) -> tuple[list[list[S
 
 
 # ------------------------------------------------------------------------------ entry
-def run_jobs(jobs: list[tuple[ContextSpec, list[Unit]]], backend: str = "process", workers: int | None = None, address: str | None = None,
-             progress=None, contexts: dict[str, Context] | None = None) -> tuple[list[list[SubResult]], dict]:
+def run_jobs(
+    jobs: list[tuple[ContextSpec, list[Unit]]],
+    backend: str = "process",
+    workers: int | None = None,
+    address: str | None = None,
+    progress=None,
+    contexts: dict[str, Context] | None = None,
+) -> tuple[list[list[SubResult]], dict]:
     """Run every unit of every job (a context and its sub-runs); results per job in unit
     order. `contexts`: contexts already built here (their populations are shipped to the
     workers, not generated again). `progress(n)` is called as sub-runs end."""
@@ -192,6 +220,9 @@ def run_jobs(jobs: list[tuple[ContextSpec, list[Unit]]], backend: str = "process
             progress(len(idx))
         return out, {"backend": "inprocess", "workers": 1}
     if backend == "process":
-        return _run_pool(jobs, populations, workers, progress), {"backend": "process", "workers": workers}
+        return _run_pool(jobs, populations, workers, progress), {
+            "backend": "process",
+            "workers": workers,
+        }
     out, n = _run_ray(jobs, populations, workers, address, progress)
     return out, {"backend": "ray", "workers": n}

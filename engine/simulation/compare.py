@@ -39,7 +39,11 @@ def check_comparable(a: dict, b: dict) -> None:
     ]
     for what, x, y in checks:
         if x != y:
-            raise InputError("compare", f"the runs differ in {what}: {x} vs {y}", "a baseline and a measure run with the same population, seeds and horizon")
+            raise InputError(
+                "compare",
+                f"the runs differ in {what}: {x} vs {y}",
+                "a baseline and a measure run with the same population, seeds and horizon",
+            )
 
 
 def _read(run: Path, name: str) -> pl.DataFrame:
@@ -56,19 +60,37 @@ def compare_runs(baseline: Path, measure: Path) -> dict[str, pl.DataFrame]:
     b = _read(measure, "arrangements_yearly").select(*KEYS, *VALUES)
     joined = a.join(b, on=KEYS, how="full", coalesce=True, suffix="_measure").fill_null(0)
     joined = joined.rename({v: f"{v}_baseline" for v in VALUES})
-    joined = joined.with_columns(*[(pl.col(f"{v}_measure") - pl.col(f"{v}_baseline")).alias(f"{v}_difference") for v in VALUES])
-    detail = joined.select(*KEYS, *[f"{v}_{k}" for v in VALUES for k in ("baseline", "measure", "difference")]).sort(KEYS)
+    joined = joined.with_columns(
+        *[
+            (pl.col(f"{v}_measure") - pl.col(f"{v}_baseline")).alias(f"{v}_difference")
+            for v in VALUES
+        ]
+    )
+    detail = joined.select(
+        *KEYS, *[f"{v}_{k}" for v in VALUES for k in ("baseline", "measure", "difference")]
+    ).sort(KEYS)
     yearly = (
         detail.group_by(["budget_year", "domain"])
         .agg(*[pl.col(c).sum() for c in detail.columns if c not in KEYS])
-        .with_columns((-pl.col("net_cents_difference")).alias("saving_net_cents"), (-pl.col("gross_cents_difference")).alias("saving_gross_cents"))
+        .with_columns(
+            (-pl.col("net_cents_difference")).alias("saving_net_cents"),
+            (-pl.col("gross_cents_difference")).alias("saving_gross_cents"),
+        )
         .sort(["domain", "budget_year"])
     )
     events = _read(measure, "events")
     affected = _read(measure, "affected").filter(pl.col("measure") == "all")
-    lost = detail.group_by(["domain", "group"]).agg((-pl.col("gross_cents_difference").sum()).alias("gross_cents_lost"))
-    hours = events.group_by(["domain", "group"]).agg((pl.col("weekly_minutes_changed").sum() / 60.0).alias("weekly_hours_lost"))
-    people = affected.pivot(on="kind", index=["domain", "group"], values="clients") if affected.height else pl.DataFrame(schema={"domain": pl.Utf8, "group": pl.Utf8})
+    lost = detail.group_by(["domain", "group"]).agg(
+        (-pl.col("gross_cents_difference").sum()).alias("gross_cents_lost")
+    )
+    hours = events.group_by(["domain", "group"]).agg(
+        (pl.col("weekly_minutes_changed").sum() / 60.0).alias("weekly_hours_lost")
+    )
+    people = (
+        affected.pivot(on="kind", index=["domain", "group"], values="clients")
+        if affected.height
+        else pl.DataFrame(schema={"domain": pl.Utf8, "group": pl.Utf8})
+    )
     for col in ("care_reduced", "care_ended"):
         if col not in people.columns:
             people = people.with_columns(pl.lit(0, dtype=pl.Int64).alias(col))
@@ -76,13 +98,22 @@ def compare_runs(baseline: Path, measure: Path) -> dict[str, pl.DataFrame]:
         lost.join(hours, on=["domain", "group"], how="full", coalesce=True)
         .join(people, on=["domain", "group"], how="full", coalesce=True)
         .fill_null(0)
-        .select("domain", "group", "care_reduced", "care_ended", "gross_cents_lost", "weekly_hours_lost")
+        .select(
+            "domain", "group", "care_reduced", "care_ended", "gross_cents_lost", "weekly_hours_lost"
+        )
         .sort(["domain", "group"])
     )
-    return {"comparison": detail, "comparison_yearly": yearly, "affected_by_group": by_group, "_manifests": (ma, mb)}
+    return {
+        "comparison": detail,
+        "comparison_yearly": yearly,
+        "affected_by_group": by_group,
+        "_manifests": (ma, mb),
+    }
 
 
-def write_comparison(result: dict, baseline: Path, measure: Path, out_dir: Path, name: str | None = None) -> Path:
+def write_comparison(
+    result: dict, baseline: Path, measure: Path, out_dir: Path, name: str | None = None
+) -> Path:
     ma, mb = result["_manifests"]
     name = name or f"compare-{ma.get('run_id', baseline.name)}--{mb.get('run_id', measure.name)}"
     with atomic_folder(Path(out_dir) / name) as tmp:
@@ -93,8 +124,16 @@ def write_comparison(result: dict, baseline: Path, measure: Path, out_dir: Path,
             {
                 "kind": "comparison",
                 "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                "baseline": {"run_dir": str(baseline), "run_id": ma.get("run_id"), "scenario": ma["scenario"]},
-                "measure": {"run_dir": str(measure), "run_id": mb.get("run_id"), "scenario": mb["scenario"]},
+                "baseline": {
+                    "run_dir": str(baseline),
+                    "run_id": ma.get("run_id"),
+                    "scenario": ma["scenario"],
+                },
+                "measure": {
+                    "run_dir": str(measure),
+                    "run_id": mb.get("run_id"),
+                    "scenario": mb["scenario"],
+                },
                 "seeds": ma["seeds"],
                 "population": ma["hashes"]["population"],
             },

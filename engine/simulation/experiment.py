@@ -47,7 +47,14 @@ from engine.core.scenario import RunSpec, load_scenario
 from engine.core.sourced import Section, load_toml
 from engine.outputs.folder import atomic_folder, write_json, write_parquet
 from engine.simulation import attribution
-from engine.simulation.subrun import D_AFFECTED, D_ARRANGEMENTS, D_MONTHLY, Context, ContextSpec, Unit
+from engine.simulation.subrun import (
+    D_AFFECTED,
+    D_ARRANGEMENTS,
+    D_MONTHLY,
+    Context,
+    ContextSpec,
+    Unit,
+)
 
 MAX_MEASURES = 12  # 4,096 subsets for exact Shapley would be the ceiling; above max_exact we sample
 ATTRIBUTIONS = ("shapley", "standalone")
@@ -77,7 +84,9 @@ class ExperimentSpec:
             return "standalone"
         return "shapley_exact" if self.exact else "shapley_sampled"
 
-    def context_spec(self, overrides: dict | None = None, measure_overrides: dict | None = None) -> ContextSpec:
+    def context_spec(
+        self, overrides: dict | None = None, measure_overrides: dict | None = None
+    ) -> ContextSpec:
         b = self.baseline
         return ContextSpec(
             profile=b.profile,
@@ -96,7 +105,11 @@ class ExperimentSpec:
 def load_experiment(path: str | Path) -> ExperimentSpec:
     path = Path(path)
     if not path.is_file():
-        raise InputError(str(path), "experiment file not found", "a file like runs/scenarios/boz-2024-experiment.toml")
+        raise InputError(
+            str(path),
+            "experiment file not found",
+            "a file like runs/scenarios/boz-2024-experiment.toml",
+        )
     raw = load_toml(path)
     f = str(path)
     top = Section(raw, f)
@@ -106,12 +119,24 @@ def load_experiment(path: str | Path) -> ExperimentSpec:
     base_ref = ex.text("baseline", "baseline.toml")
     base_path = Path(base_ref) if Path(base_ref).is_absolute() else path.parent / base_ref
     if not base_path.is_file():
-        raise ex.error("baseline", f"{base_ref!r}: no such scenario file", "a scenario file, relative to the experiment file")
+        raise ex.error(
+            "baseline",
+            f"{base_ref!r}: no such scenario file",
+            "a scenario file, relative to the experiment file",
+        )
     baseline = load_scenario(base_path)
     if baseline.measures:
-        raise ex.error("baseline", f"{base_ref!r} has measures {baseline.measures}", "a baseline scenario without measures (list them under experiment.measures)")
+        raise ex.error(
+            "baseline",
+            f"{base_ref!r} has measures {baseline.measures}",
+            "a baseline scenario without measures (list them under experiment.measures)",
+        )
     measures = ex.raw("measures")
-    if not isinstance(measures, list) or not measures or any(not isinstance(m, str) for m in measures):
+    if (
+        not isinstance(measures, list)
+        or not measures
+        or any(not isinstance(m, str) for m in measures)
+    ):
         raise ex.error("measures", f"{measures!r}", "a non-empty list of measure names or paths")
     if len(set(measures)) != len(measures):
         raise ex.error("measures", "a measure is listed twice", "each measure once")
@@ -121,7 +146,11 @@ def load_experiment(path: str | Path) -> ExperimentSpec:
         raise ex.error("seeds", "both seeds and replications are given", "one of them")
     if ex.has("seeds"):
         seeds = ex.raw("seeds")
-        if not isinstance(seeds, list) or not seeds or any(not isinstance(s, int) or isinstance(s, bool) or s < 0 for s in seeds):
+        if (
+            not isinstance(seeds, list)
+            or not seeds
+            or any(not isinstance(s, int) or isinstance(s, bool) or s < 0 for s in seeds)
+        ):
             raise ex.error("seeds", f"{seeds!r}", "a non-empty list of whole numbers >= 0")
         if len(set(seeds)) != len(seeds):
             raise ex.error("seeds", "a seed is listed twice", "distinct seeds")
@@ -164,7 +193,9 @@ def plan(spec: ExperimentSpec, n: int) -> tuple[list[int], np.ndarray | None]:
     if spec.exact:
         return attribution.exact_masks(n), None
     orderings = attribution.sample_orderings(n, spec.permutations, spec.sampling_seed)
-    masks = sorted(set(attribution.ordering_masks(orderings)) | set(attribution.standalone_masks(n)))
+    masks = sorted(
+        set(attribution.ordering_masks(orderings)) | set(attribution.standalone_masks(n))
+    )
     return masks, orderings
 
 
@@ -200,7 +231,13 @@ def _pcts(values: np.ndarray) -> dict:
     }
 
 
-def savings_by_seed(spec: ExperimentSpec, names: list[str], years: list[int], results: dict, orderings: np.ndarray | None) -> tuple[pl.DataFrame, dict]:
+def savings_by_seed(
+    spec: ExperimentSpec,
+    names: list[str],
+    years: list[int],
+    results: dict,
+    orderings: np.ndarray | None,
+) -> tuple[pl.DataFrame, dict]:
     """Savings per seed, measure and budget year in exact cents (standalone, Shapley share,
     interaction; the row "package" holds the package saving and the package minus the sum of
     standalone savings), and the sampling standard error of sampled Shapley shares."""
@@ -231,24 +268,51 @@ def savings_by_seed(spec: ExperimentSpec, names: list[str], years: list[int], re
             sum_alone = sum(sav_net[1 << i] for i in range(n))
             for i, name in enumerate(names):
                 alone = sav_net[1 << i]
-                rows.append({
-                    "seed": seed, "measure": name, "budget_year": year,
-                    "standalone_net_cents": alone, "standalone_gross_cents": sav_gross[1 << i],
-                    "shapley_net_cents": sh_net[i], "shapley_gross_cents": sh_gross[i],
-                    "interaction_net_cents": None if sh_net[i] is None else sh_net[i] - alone,
-                })
-            rows.append({
-                "seed": seed, "measure": "package", "budget_year": year,
-                "standalone_net_cents": package_net, "standalone_gross_cents": package_gross,
-                "shapley_net_cents": package_net, "shapley_gross_cents": package_gross,
-                "interaction_net_cents": package_net - sum_alone,
-            })
-    schema = {"seed": pl.Int64, "measure": pl.Utf8, "budget_year": pl.Int32, "standalone_net_cents": pl.Int64, "standalone_gross_cents": pl.Int64,
-              "shapley_net_cents": pl.Int64, "shapley_gross_cents": pl.Int64, "interaction_net_cents": pl.Int64}
+                rows.append(
+                    {
+                        "seed": seed,
+                        "measure": name,
+                        "budget_year": year,
+                        "standalone_net_cents": alone,
+                        "standalone_gross_cents": sav_gross[1 << i],
+                        "shapley_net_cents": sh_net[i],
+                        "shapley_gross_cents": sh_gross[i],
+                        "interaction_net_cents": None if sh_net[i] is None else sh_net[i] - alone,
+                    }
+                )
+            rows.append(
+                {
+                    "seed": seed,
+                    "measure": "package",
+                    "budget_year": year,
+                    "standalone_net_cents": package_net,
+                    "standalone_gross_cents": package_gross,
+                    "shapley_net_cents": package_net,
+                    "shapley_gross_cents": package_gross,
+                    "interaction_net_cents": package_net - sum_alone,
+                }
+            )
+    schema = {
+        "seed": pl.Int64,
+        "measure": pl.Utf8,
+        "budget_year": pl.Int32,
+        "standalone_net_cents": pl.Int64,
+        "standalone_gross_cents": pl.Int64,
+        "shapley_net_cents": pl.Int64,
+        "shapley_gross_cents": pl.Int64,
+        "interaction_net_cents": pl.Int64,
+    }
     return pl.DataFrame(rows, schema=schema, orient="row"), sampling_se
 
 
-def summarise(by_seed: pl.DataFrame, spec: ExperimentSpec, names: list[str], years: list[int], sampling_se: dict, meta: dict | None = None) -> pl.DataFrame:
+def summarise(
+    by_seed: pl.DataFrame,
+    spec: ExperimentSpec,
+    names: list[str],
+    years: list[int],
+    sampling_se: dict,
+    meta: dict | None = None,
+) -> pl.DataFrame:
     """Per measure and budget year: mean, P5, P50, P95 and Monte Carlo standard error of
     the paired savings across seeds, in EUR."""
     meta = meta or {}
@@ -256,17 +320,38 @@ def summarise(by_seed: pl.DataFrame, spec: ExperimentSpec, names: list[str], yea
     for name in [*names, "package"]:
         for year in years:
             sub = by_seed.filter((pl.col("measure") == name) & (pl.col("budget_year") == year))
-            row = {"measure": name, "number": meta.get(name, {}).get("number"), "title": meta.get(name, {}).get("title", "all measures together" if name == "package" else ""),
-                   "budget_year": year, "n_seeds": sub.height}
+            row = {
+                "measure": name,
+                "number": meta.get(name, {}).get("number"),
+                "title": meta.get(name, {}).get(
+                    "title", "all measures together" if name == "package" else ""
+                ),
+                "budget_year": year,
+                "n_seeds": sub.height,
+            }
             for col in ("standalone_net", "shapley_net", "interaction_net"):
                 vals = sub[f"{col}_cents"].drop_nulls().to_numpy().astype(np.float64) / 100.0
-                stats = _pcts(vals) if vals.size else dict.fromkeys(("mean", "p5", "p50", "p95", "mcse"))
+                stats = (
+                    _pcts(vals)
+                    if vals.size
+                    else dict.fromkeys(("mean", "p5", "p50", "p95", "mcse"))
+                )
                 for k, v in stats.items():
                     row[f"{col}_eur_{k}"] = v
             se = sampling_se.get((name, year))  # per seed, cents; the package share has none
-            row["shapley_sampling_se_eur"] = float(np.mean(se) / 100.0) if se else (0.0 if spec.attribution == "shapley" else None)
+            row["shapley_sampling_se_eur"] = (
+                float(np.mean(se) / 100.0)
+                if se
+                else (0.0 if spec.attribution == "shapley" else None)
+            )
             rows.append(row)
-    schema = {"measure": pl.Utf8, "number": pl.Utf8, "title": pl.Utf8, "budget_year": pl.Int32, "n_seeds": pl.Int32}
+    schema = {
+        "measure": pl.Utf8,
+        "number": pl.Utf8,
+        "title": pl.Utf8,
+        "budget_year": pl.Int32,
+        "n_seeds": pl.Int32,
+    }
     for col in ("standalone_net", "shapley_net", "interaction_net"):
         for k in ("mean", "p5", "p50", "p95", "mcse"):
             schema[f"{col}_eur_{k}"] = pl.Float64
@@ -278,25 +363,34 @@ def _stack(frames: list[pl.DataFrame]) -> pl.DataFrame:
     return pl.concat(frames, how="vertical") if frames else pl.DataFrame()
 
 
-def experiment_tables(spec: ExperimentSpec, ctx: Context, results: dict, orderings) -> dict[str, pl.DataFrame]:
+def experiment_tables(
+    spec: ExperimentSpec, ctx: Context, results: dict, orderings
+) -> dict[str, pl.DataFrame]:
     names = [m.name for m in ctx.measures]
     n = len(names)
     full = attribution.full_mask(n)
     years = ctx.years
     by_seed, sampling_se = savings_by_seed(spec, names, years, results, orderings)
-    meta = {m.name: {"number": None if m.number is None else str(m.number), "title": m.title} for m in ctx.measures}
+    meta = {
+        m.name: {"number": None if m.number is None else str(m.number), "title": m.title}
+        for m in ctx.measures
+    }
     savings = summarise(by_seed, spec, names, years, sampling_se, meta)
     label = {0: "baseline", full: "package", **{1 << i: names[i] for i in range(n)}}
     base_y, pack_y, affected, monthly, clients = [], [], [], [], []
     for (seed, mask), r in sorted(results.items()):
         if r.arrangements is not None:
-            frame = ctx.arrangements_yearly(r.arrangements).with_columns(pl.lit(seed, dtype=pl.Int64).alias("seed"))
+            frame = ctx.arrangements_yearly(r.arrangements).with_columns(
+                pl.lit(seed, dtype=pl.Int64).alias("seed")
+            )
             frame = frame.select("seed", *[c for c in frame.columns if c != "seed"])
             (base_y if mask == 0 else pack_y).append(frame)
         if r.clients is not None and mask == 0 and seed == spec.seeds[0]:
             clients.append(ctx.clients_frame(r.clients))
         if r.affected is not None:
-            affected.append(ctx.affected_frame(r.affected, seed, "package" if mask == full else label[mask]))
+            affected.append(
+                ctx.affected_frame(r.affected, seed, "package" if mask == full else label[mask])
+            )
         if r.monthly is not None:
             monthly.append(ctx.monthly_frame(r.monthly, label[mask]))
     return {
@@ -311,7 +405,15 @@ def experiment_tables(spec: ExperimentSpec, ctx: Context, results: dict, orderin
     }
 
 
-def manifest_for(spec: ExperimentSpec, ctx: Context, run_id: str, backend: str, workers: int, timings: dict, n_subruns: int) -> dict:
+def manifest_for(
+    spec: ExperimentSpec,
+    ctx: Context,
+    run_id: str,
+    backend: str,
+    workers: int,
+    timings: dict,
+    n_subruns: int,
+) -> dict:
     return {
         "kind": "experiment",
         "run_id": run_id,
@@ -326,7 +428,9 @@ def manifest_for(spec: ExperimentSpec, ctx: Context, run_id: str, backend: str, 
             "baseline_scenario": spec.baseline.scenario_file,
             "start": format_month(ctx.start),
             "months": ctx.months,
-            "population_seed": ctx.population.meta.get("population_seed", spec.baseline.population_seed),
+            "population_seed": ctx.population.meta.get(
+                "population_seed", spec.baseline.population_seed
+            ),
             "seeds": spec.seeds,
             "attribution": spec.method,
             "permutations": None if spec.method != "shapley_sampled" else spec.permutations,
@@ -338,14 +442,26 @@ def manifest_for(spec: ExperimentSpec, ctx: Context, run_id: str, backend: str, 
             "workers": workers,
             "subruns": n_subruns,
         },
-        "measures": [{"name": m.name, "number": m.number, "title": m.title, "source": m.source, "file": str(m.path), "rules": [r.name for r in m.rules]} for m in ctx.measures],
+        "measures": [
+            {
+                "name": m.name,
+                "number": m.number,
+                "title": m.title,
+                "source": m.source,
+                "file": str(m.path),
+                "rules": [r.name for r in m.rules],
+            }
+            for m in ctx.measures
+        ],
         "budget_years": ctx.years,
         "hashes": ctx.hashes(),
         "timings": {k: round(v, 3) if isinstance(v, float) else v for k, v in timings.items()},
     }
 
 
-def write_experiment(tables: dict[str, pl.DataFrame], manifest: dict, out_dir: Path, run_id: str) -> Path:
+def write_experiment(
+    tables: dict[str, pl.DataFrame], manifest: dict, out_dir: Path, run_id: str
+) -> Path:
     final = Path(out_dir) / run_id
     with atomic_folder(final) as tmp:
         for name, frame in tables.items():
@@ -358,7 +474,14 @@ def experiment_id(spec: ExperimentSpec) -> str:
     return f"{spec.name}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
 
-def run_experiment(spec: ExperimentSpec, backend: str = "process", workers: int | None = None, address: str | None = None, progress=None, on_plan=None) -> tuple[dict, dict, Context]:
+def run_experiment(
+    spec: ExperimentSpec,
+    backend: str = "process",
+    workers: int | None = None,
+    address: str | None = None,
+    progress=None,
+    on_plan=None,
+) -> tuple[dict, dict, Context]:
     """Every sub-run the attribution needs, on the backend; the experiment's tables.
     `on_plan(n_subruns)` is called once the work is known (to size a progress bar)."""
     import time
@@ -376,10 +499,24 @@ def run_experiment(spec: ExperimentSpec, backend: str = "process", workers: int 
     if on_plan:
         on_plan(len(units))
     t0 = time.perf_counter()
-    (results,), used = run_jobs([(cspec, units)], backend=backend, workers=workers, address=address, progress=progress, contexts={cspec.key(): ctx})
+    (results,), used = run_jobs(
+        [(cspec, units)],
+        backend=backend,
+        workers=workers,
+        address=address,
+        progress=progress,
+        contexts={cspec.key(): ctx},
+    )
     timings["subruns_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    tables = experiment_tables(spec, ctx, {(u.seed, u.mask): r for u, r in zip(units, results, strict=True)}, orderings)
+    tables = experiment_tables(
+        spec, ctx, {(u.seed, u.mask): r for u, r in zip(units, results, strict=True)}, orderings
+    )
     timings["tables_s"] = time.perf_counter() - t0
-    info = {"backend": used["backend"], "workers": used["workers"], "timings": timings, "subruns": len(units)}
+    info = {
+        "backend": used["backend"],
+        "workers": used["workers"],
+        "timings": timings,
+        "subruns": len(units),
+    }
     return tables, info, ctx

@@ -24,8 +24,8 @@ from engine.core.domain import MODE_KEYED
 from engine.core.errors import InputError
 from engine.core.months import format_month
 from engine.core.scenario import RunSpec
-from engine.outputs.folder import atomic_folder, write_json, write_parquet
 from engine.outputs import tables as aggregate
+from engine.outputs.folder import atomic_folder, write_json, write_parquet
 from engine.simulation.simulate import SimResult, simulate
 from synthetic_population.generator import Population, generate
 from synthetic_population.profile import load_profile
@@ -46,7 +46,9 @@ def _file_hash(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
-def simulate_scenario(spec: RunSpec, population: Population | None = None, progress=None) -> RunResult:
+def simulate_scenario(
+    spec: RunSpec, population: Population | None = None, progress=None
+) -> RunResult:
     spec.validate()
     timings = {}
     t0 = time.perf_counter()
@@ -58,7 +60,14 @@ def simulate_scenario(spec: RunSpec, population: Population | None = None, progr
         if spec.population_file:
             from synthetic_population.extract import load_population_file
 
-            population = load_population_file(Path(spec.population_file), profile, policy, spec.population_seed, spec.months, spec.start)
+            population = load_population_file(
+                Path(spec.population_file),
+                profile,
+                policy,
+                spec.population_seed,
+                spec.months,
+                spec.start,
+            )
             if population.meta.get("source") == "extract":
                 start = population.start  # an extract's month is the run's start
         else:
@@ -68,8 +77,18 @@ def simulate_scenario(spec: RunSpec, population: Population | None = None, progr
         progress("population", population)
     measures = load_measures(spec, profile, policy)
     on_compile = (lambda: progress("compiling")) if progress else None
-    sim = simulate(profile, policy, population, start, spec.months, spec.seed, measures=measures, rng_mode=spec.rng_mode, threads=spec.threads,
-                   on_compile=on_compile)
+    sim = simulate(
+        profile,
+        policy,
+        population,
+        start,
+        spec.months,
+        spec.seed,
+        measures=measures,
+        rng_mode=spec.rng_mode,
+        threads=spec.threads,
+        on_compile=on_compile,
+    )
     timings.update(sim.timings)
     t0 = time.perf_counter()
     groups = profile.group_codes
@@ -85,7 +104,9 @@ def simulate_scenario(spec: RunSpec, population: Population | None = None, progr
         "clients_yearly": aggregate.clients_yearly(clients, served),
         "arrangements_yearly": arr_y,
         "summary": aggregate.summary_by_domain_year(arr_y, served),
-        "events": aggregate.events_frame(sim.events, start, [r for ms in measures for r in ms.rules], policy, groups),
+        "events": aggregate.events_frame(
+            sim.events, start, [r for ms in measures for r in ms.rules], policy, groups
+        ),
         "affected": aggregate.affected_frame(sim.affected, measures, groups, domains),
     }
     timings["aggregate_s"] = time.perf_counter() - t0
@@ -96,7 +117,17 @@ def simulate_scenario(spec: RunSpec, population: Population | None = None, progr
             "name": spec.name,
             "profile": profile.name,
             "policy": policy.name,
-            "measures": [{"name": ms.name, "number": ms.number, "title": ms.title, "source": ms.source, "file": str(ms.path), "rules": [r.name for r in ms.rules]} for ms in measures],
+            "measures": [
+                {
+                    "name": ms.name,
+                    "number": ms.number,
+                    "title": ms.title,
+                    "source": ms.source,
+                    "file": str(ms.path),
+                    "rules": [r.name for r in ms.rules],
+                }
+                for ms in measures
+            ],
             "measure_overrides": spec.measure_overrides,
             "description": spec.description,
             "file": spec.scenario_file,
@@ -104,7 +135,10 @@ def simulate_scenario(spec: RunSpec, population: Population | None = None, progr
             "months": spec.months,
             "overrides": spec.overrides,
         },
-        "seeds": {"simulation": spec.seed, "population": population.meta.get("population_seed", spec.population_seed)},
+        "seeds": {
+            "simulation": spec.seed,
+            "population": population.meta.get("population_seed", spec.population_seed),
+        },
         "rng_mode": "keyed" if spec.rng_mode == MODE_KEYED else "sequential",
         "hashes": {
             "profile_file": _file_hash(profile.path),
@@ -146,7 +180,11 @@ def load_measures(spec: RunSpec, profile, policy) -> list:
         for key, value in spec.measure_overrides.items():
             rule = key.split(".", 1)[0]
             if rule not in by_rule or "." not in key:
-                raise InputError("measure_overrides", f"unknown rule {rule!r} in {key!r}", "<rule name>.<key>, rules: " + ", ".join(by_rule))
+                raise InputError(
+                    "measure_overrides",
+                    f"unknown rule {rule!r} in {key!r}",
+                    "<rule name>.<key>, rules: " + ", ".join(by_rule),
+                )
             per_measure.setdefault(by_rule[rule], {})[key] = value
         for i, over in per_measure.items():
             loaded[i] = load_measure(spec.measures[i], policy, groups, overrides=over, base=base)
@@ -157,7 +195,9 @@ def load_measures(spec: RunSpec, profile, policy) -> list:
 
 
 def run_id_for(spec: RunSpec) -> str:
-    digest = hashlib.sha256(json.dumps(asdict(spec), sort_keys=True, default=str).encode()).hexdigest()[:6]
+    digest = hashlib.sha256(
+        json.dumps(asdict(spec), sort_keys=True, default=str).encode()
+    ).hexdigest()[:6]
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     return f"{spec.name}-{stamp}-{digest}"
 
@@ -175,7 +215,9 @@ def write_run(result: RunResult, out_dir: Path, run_id: str | None = None) -> Pa
     return final
 
 
-def execute(spec: RunSpec, out_dir: Path = DEFAULT_OUT, run_id: str | None = None, progress=None) -> tuple[RunResult, Path]:
+def execute(
+    spec: RunSpec, out_dir: Path = DEFAULT_OUT, run_id: str | None = None, progress=None
+) -> tuple[RunResult, Path]:
     result = simulate_scenario(spec, progress=progress)
     path = write_run(result, out_dir, run_id)
     return result, path

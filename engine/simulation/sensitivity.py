@@ -59,7 +59,9 @@ def parse_vary(items: list[str]) -> list[Vary]:
         name, eq, rng = item.partition("=")
         low, colon, high = rng.partition(":")
         if not eq or not colon or not name.strip() or not low or not high:
-            raise InputError("--vary", f"{item!r}", "NAME=LOW:HIGH, e.g. ho_provider_review.params.share=0.1:0.5")
+            raise InputError(
+                "--vary", f"{item!r}", "NAME=LOW:HIGH, e.g. ho_provider_review.params.share=0.1:0.5"
+            )
         out.append(Vary(name.strip(), _value(low), _value(high)))
     return out
 
@@ -71,7 +73,9 @@ def load_vary_file(path: str | Path) -> list[Vary]:
     top = Section(load_toml(path), str(path))
     items = top.raw("vary")
     if not isinstance(items, list) or not items:
-        raise top.error("vary", "no [[vary]] tables", "one or more [[vary]] tables with name, low, high")
+        raise top.error(
+            "vary", "no [[vary]] tables", "one or more [[vary]] tables with name, low, high"
+        )
     out = []
     for i, it in enumerate(items):
         sec = Section(it, str(path), f"vary[{i}]")
@@ -100,24 +104,40 @@ def resolve(varies: list[Vary], ctx: Context) -> list[Vary]:
         raise InputError("--vary", "an assumption is varied twice", "each name once")
     for v in varies:
         if v.name.startswith("profile."):
-            v.name = v.name[len("profile."):]
+            v.name = v.name[len("profile.") :]
         head, _, rest = v.name.partition(".")
         if head in rules:
             v.kind = "rule"
             r = rules[head]
             parts = rest.split(".")
-            v.base = _lookup(r.params, parts[1:]) if parts[0] == "params" else getattr(r, parts[0], None)
+            v.base = (
+                _lookup(r.params, parts[1:]) if parts[0] == "params" else getattr(r, parts[0], None)
+            )
         else:
             v.kind = "parameter"
             key = v.name if v.name.startswith("policy.") else "profile." + v.name
             if key not in register:
-                raise InputError("--vary", f"unknown assumption {v.name!r}", "a name from `caseload params` or <rule>.<key> of one of the measures (rules: " + ", ".join(rules) + ")")
+                raise InputError(
+                    "--vary",
+                    f"unknown assumption {v.name!r}",
+                    "a name from `caseload params` or <rule>.<key> of one of the measures (rules: "
+                    + ", ".join(rules)
+                    + ")",
+                )
             v.base = register[key]
     return varies
 
 
-def run_sensitivity(spec: ExperimentSpec, varies: list[Vary], seeds: list[int] | None = None, backend: str = "process",
-                    workers: int | None = None, address: str | None = None, progress=None, on_plan=None) -> tuple[dict, dict]:
+def run_sensitivity(
+    spec: ExperimentSpec,
+    varies: list[Vary],
+    seeds: list[int] | None = None,
+    backend: str = "process",
+    workers: int | None = None,
+    address: str | None = None,
+    progress=None,
+    on_plan=None,
+) -> tuple[dict, dict]:
     """Standalone savings of every measure and the package's, at the base and at each
     assumption's low and high value; the table and the manifest."""
     import time
@@ -140,9 +160,13 @@ def run_sensitivity(spec: ExperimentSpec, varies: list[Vary], seeds: list[int] |
     for v in varies:
         for side in ("low", "high"):
             value = getattr(v, side)
-            if v.kind == "parameter":  # the population is drawn again under the variant (in the worker)
+            if (
+                v.kind == "parameter"
+            ):  # the population is drawn again under the variant (in the worker)
                 cs = spec.context_spec(overrides={v.name: value})
-                load_profile(cs.profile, cs.overrides)  # bad values are errors here, not in a worker
+                load_profile(
+                    cs.profile, cs.overrides
+                )  # bad values are errors here, not in a worker
             else:  # a rule key: same population; building the context validates the key and value
                 cs = spec.context_spec(measure_overrides={v.name: value})
                 contexts[cs.key()] = Context.build(cs, population=base_ctx.population)
@@ -150,7 +174,14 @@ def run_sensitivity(spec: ExperimentSpec, varies: list[Vary], seeds: list[int] |
     jobs = [(cs, [Unit(seed=s, mask=m) for s in seeds for m in masks]) for _, _, cs in variants]
     if on_plan:
         on_plan(sum(len(u) for _, u in jobs))
-    results, used = run_jobs(jobs, backend=backend, workers=workers, address=address, progress=progress, contexts=contexts)
+    results, used = run_jobs(
+        jobs,
+        backend=backend,
+        workers=workers,
+        address=address,
+        progress=progress,
+        contexts=contexts,
+    )
     names = [m.name for m in base_ctx.measures]
     full = attribution.full_mask(n)
     label = {full: "package", **{1 << i: names[i] for i in range(n)}}
@@ -177,28 +208,66 @@ def run_sensitivity(spec: ExperimentSpec, varies: list[Vary], seeds: list[int] |
                 b = sum(base_sav[(name, s, yi)] for s in seeds) // len(seeds)
                 low = sum(lo[(name, s, yi)] for s in seeds) // len(seeds)
                 high = sum(hi[(name, s, yi)] for s in seeds) // len(seeds)
-                rows.append({
-                    "parameter": v.name, "value_base": json.dumps(v.base, default=str), "value_low": json.dumps(v.low), "value_high": json.dumps(v.high),
-                    "measure": name, "budget_year": year,
-                    "saving_base_net_cents": b, "saving_low_net_cents": low, "saving_high_net_cents": high, "swing_net_cents": abs(high - low),
-                })
-    schema = {"parameter": pl.Utf8, "value_base": pl.Utf8, "value_low": pl.Utf8, "value_high": pl.Utf8, "measure": pl.Utf8, "budget_year": pl.Int32,
-              "saving_base_net_cents": pl.Int64, "saving_low_net_cents": pl.Int64, "saving_high_net_cents": pl.Int64, "swing_net_cents": pl.Int64}
+                rows.append(
+                    {
+                        "parameter": v.name,
+                        "value_base": json.dumps(v.base, default=str),
+                        "value_low": json.dumps(v.low),
+                        "value_high": json.dumps(v.high),
+                        "measure": name,
+                        "budget_year": year,
+                        "saving_base_net_cents": b,
+                        "saving_low_net_cents": low,
+                        "saving_high_net_cents": high,
+                        "swing_net_cents": abs(high - low),
+                    }
+                )
+    schema = {
+        "parameter": pl.Utf8,
+        "value_base": pl.Utf8,
+        "value_low": pl.Utf8,
+        "value_high": pl.Utf8,
+        "measure": pl.Utf8,
+        "budget_year": pl.Int32,
+        "saving_base_net_cents": pl.Int64,
+        "saving_low_net_cents": pl.Int64,
+        "saving_high_net_cents": pl.Int64,
+        "swing_net_cents": pl.Int64,
+    }
     table = pl.DataFrame(rows, schema=schema, orient="row")
     manifest = {
         "kind": "sensitivity",
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "caseload_version": engine.__version__,
         "experiment": {
-            "name": spec.name, "file": spec.file, "description": spec.description,
-            "profile": base_ctx.profile.name, "policy": base_ctx.policy.name,
-            "start": format_month(base_ctx.start), "months": base_ctx.months,
-            "population_seed": spec.baseline.population_seed, "seeds": seeds,
-            "attribution": "standalone", "backend": used["backend"], "workers": used["workers"],
+            "name": spec.name,
+            "file": spec.file,
+            "description": spec.description,
+            "profile": base_ctx.profile.name,
+            "policy": base_ctx.policy.name,
+            "start": format_month(base_ctx.start),
+            "months": base_ctx.months,
+            "population_seed": spec.baseline.population_seed,
+            "seeds": seeds,
+            "attribution": "standalone",
+            "backend": used["backend"],
+            "workers": used["workers"],
             "subruns": sum(len(u) for _, u in jobs),
         },
-        "varied": [{"name": v.name, "kind": v.kind, "base": v.base, "low": v.low, "high": v.high} for v in varies],
-        "measures": [{"name": m.name, "number": m.number, "title": m.title, "source": m.source, "file": str(m.path)} for m in base_ctx.measures],
+        "varied": [
+            {"name": v.name, "kind": v.kind, "base": v.base, "low": v.low, "high": v.high}
+            for v in varies
+        ],
+        "measures": [
+            {
+                "name": m.name,
+                "number": m.number,
+                "title": m.title,
+                "source": m.source,
+                "file": str(m.path),
+            }
+            for m in base_ctx.measures
+        ],
         "budget_years": base_ctx.years,
         "hashes": base_ctx.hashes(),
         "timings": {"total_s": round(time.perf_counter() - t0, 3)},

@@ -49,7 +49,9 @@ def n_periods(start: int, months: int, per: int) -> int:
     return (start + months - 1) // per - start // per + 1
 
 
-def allocate_bins(P: Params, n_groups: int, n_products: int, n_chunks: int, n_arr: int, n_measures: int = 0) -> Bins:
+def allocate_bins(
+    P: Params, n_groups: int, n_products: int, n_chunks: int, n_arr: int, n_measures: int = 0
+) -> Bins:
     run = P.run[0]
     T = int(run["T"])
     start = int(run["start"])
@@ -62,7 +64,18 @@ def allocate_bins(P: Params, n_groups: int, n_products: int, n_chunks: int, n_ar
         cli=np.zeros((n_chunks, 2, n_groups, T, nf_cli), dtype=np.int64),
         served_half=np.zeros((n_chunks, n_periods(start, T, 6), 2, n_groups), dtype=np.int64),
         served_year=np.zeros((n_chunks, n_periods(start, T, 12), 2, n_groups), dtype=np.int64),
-        events=np.zeros((n_chunks, n_rules, len(EVENT_KINDS), n_groups, n_products, T if run["events"] else 0, len(EVENT_FIELDS)), dtype=np.int64),
+        events=np.zeros(
+            (
+                n_chunks,
+                n_rules,
+                len(EVENT_KINDS),
+                n_groups,
+                n_products,
+                T if run["events"] else 0,
+                len(EVENT_FIELDS),
+            ),
+            dtype=np.int64,
+        ),
         affected=np.zeros((n_chunks, n_measures + 1, 2, n_groups), dtype=np.int64),
         trace_cost=np.zeros((n_arr, T) if trace else (0, T), dtype=np.int64),
         trace_step=np.full((n_arr, T) if trace else (0, T), -1, dtype=np.int8),
@@ -75,7 +88,9 @@ class MultiResult:
 
     gross_y: np.ndarray  # [subset, budget year] int64 cents
     oc_y: np.ndarray  # [subset, budget year] own contributions
-    affected: np.ndarray  # [subset, kind, group]: clients whose care the subset's measures reduced / ended
+    affected: (
+        np.ndarray
+    )  # [subset, kind, group]: clients whose care the subset's measures reduced / ended
     combinations: int  # distinct rule combinations stepped for (the baseline included)
     trajectories: int  # client trajectories stepped (at most combinations x clients)
     clients: int
@@ -96,7 +111,9 @@ def _rules_of(measures: list) -> list:
     names = [r.name for r in rules]
     if len(set(names)) != len(names):
         dup = next(n for n in names if names.count(n) > 1)
-        raise InputError("measures", f"rule name {dup!r} appears twice in the scenario", "unique rule names")
+        raise InputError(
+            "measures", f"rule name {dup!r} appears twice in the scenario", "unique rule names"
+        )
     return rules
 
 
@@ -134,7 +151,11 @@ def simulate_many(
     t0 = time.perf_counter()
     _check_window(pop, start, months)
     if not multi_supported(measures, MODE_KEYED):
-        raise InputError("measures", f"{sum(len(ms.rules) for ms in measures)} rules", f"at most {MAX_RULES} rules in one multi-combination pass")
+        raise InputError(
+            "measures",
+            f"{sum(len(ms.rules) for ms in measures)} rules",
+            f"at most {MAX_RULES} rules in one multi-combination pass",
+        )
     rules = _rules_of(measures)
     rule_measure = [i for i, ms in enumerate(measures) for _ in ms.rules]
 
@@ -142,12 +163,24 @@ def simulate_many(
         return sum(1 << r for r, i in enumerate(rule_measure) if mask >> i & 1)
 
     wanted = [rule_mask(m) for m in masks]
-    combos = sorted({0, *wanted}, key=lambda x: (bin(x).count("1"), x))  # baseline first, then by popcount
+    combos = sorted(
+        {0, *wanted}, key=lambda x: (bin(x).count("1"), x)
+    )  # baseline first, then by popcount
     combo_arr = np.array([x - (1 << 64) if x >= 1 << 63 else x for x in combos], dtype=np.int64)
     S0 = base_state if base_state is not None else build_state(pop, policy, profile.group_codes)
     S = with_rule_state(S0, len(rules))
-    P = compile_params(profile, policy, pop.pool_rate[:, :months], start, months, seed, rng_mode=MODE_KEYED, rules=rules,
-                       measure_names=[ms.name for ms in measures], events=False)
+    P = compile_params(
+        profile,
+        policy,
+        pop.pool_rate[:, :months],
+        start,
+        months,
+        seed,
+        rng_mode=MODE_KEYED,
+        rules=rules,
+        measure_names=[ms.name for ms in measures],
+        events=False,
+    )
     weekly_base_cents_all(S, P)
     n_clients = S.n_clients
     n_chunks = _chunks(threads, n_clients)
@@ -166,9 +199,15 @@ def simulate_many(
     delta_aff = M.delta_aff.sum(axis=0)
     at = [combos.index(x) for x in wanted]
     return MultiResult(
-        gross_y=np.stack([base_y[:, 0] + delta_y[k, :, 0] for k in at]) if at else np.zeros((0, base_y.shape[0]), np.int64),
-        oc_y=np.stack([base_y[:, 1] + delta_y[k, :, 1] for k in at]) if at else np.zeros((0, base_y.shape[0]), np.int64),
-        affected=np.stack([base_aff + delta_aff[k] for k in at]) if at else np.zeros((0, 2, n_groups), np.int64),
+        gross_y=np.stack([base_y[:, 0] + delta_y[k, :, 0] for k in at])
+        if at
+        else np.zeros((0, base_y.shape[0]), np.int64),
+        oc_y=np.stack([base_y[:, 1] + delta_y[k, :, 1] for k in at])
+        if at
+        else np.zeros((0, base_y.shape[0]), np.int64),
+        affected=np.stack([base_aff + delta_aff[k] for k in at])
+        if at
+        else np.zeros((0, 2, n_groups), np.int64),
         combinations=len(combos),
         trajectories=int(M.stats[:, 0].sum()),
         clients=int(n_clients),
@@ -205,15 +244,30 @@ def simulate(
     rules = _rules_of(measures)
     S0 = base_state if base_state is not None else build_state(pop, policy, profile.group_codes)
     S = with_rule_state(S0, len(rules))
-    P = compile_params(profile, policy, pop.pool_rate[:, :months], start, months, seed, rng_mode=rng_mode, trace=trace, rules=rules,
-                       measure_names=[ms.name for ms in measures], events=events)
+    P = compile_params(
+        profile,
+        policy,
+        pop.pool_rate[:, :months],
+        start,
+        months,
+        seed,
+        rng_mode=rng_mode,
+        trace=trace,
+        rules=rules,
+        measure_names=[ms.name for ms in measures],
+        events=events,
+    )
     weekly_base_cents_all(S, P)
     timings["prepare_s"] = time.perf_counter() - t0
     n_chunks = _chunks(threads, S.n_clients)
     n_threads = numba.get_num_threads()
-    B = allocate_bins(P, len(profile.groups), len(policy.products), n_chunks, S.n_slots, len(measures))
+    B = allocate_bins(
+        P, len(profile.groups), len(policy.products), n_chunks, S.n_slots, len(measures)
+    )
     t1 = time.perf_counter()
-    timings["compile_s"] = run_kernel(S, P, B, n_chunks, every_month=every_month, on_compile=on_compile)
+    timings["compile_s"] = run_kernel(
+        S, P, B, n_chunks, every_month=every_month, on_compile=on_compile
+    )
     timings["kernel_s"] = time.perf_counter() - t1 - timings["compile_s"]
     timings["threads"] = n_threads
     return SimResult(

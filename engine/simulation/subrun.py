@@ -64,10 +64,14 @@ def multi_unit(unit: Unit) -> bool:
 class SubResult:
     net_y: np.ndarray  # [budget year] int64 cents
     gross_y: np.ndarray
-    affected: np.ndarray | None = None  # [kind, group]: clients whose care the measures reduced / ended
+    affected: np.ndarray | None = (
+        None  # [kind, group]: clients whose care the measures reduced / ended
+    )
     arrangements: np.ndarray | None = None  # [month, group, product, step, field] bins
     monthly: np.ndarray | None = None  # [month, product, (gross, net)] cents
-    clients: np.ndarray | None = None  # [month, domain, group, field] client bins (with arrangements)
+    clients: np.ndarray | None = (
+        None  # [month, domain, group, field] client bins (with arrangements)
+    )
     kernel_s: float = 0.0
 
 
@@ -83,7 +87,9 @@ class Context:
     months: int
     years: list[int]
     year_idx: np.ndarray  # [month] -> index into years
-    last_multi_stats: dict | None = None  # the last run_many pass: combinations, trajectories stepped, clients
+    last_multi_stats: dict | None = (
+        None  # the last run_many pass: combinations, trajectories stepped, clients
+    )
 
     @classmethod
     def build(cls, spec: ContextSpec, population=None) -> Context:
@@ -99,24 +105,58 @@ class Context:
             if spec.population_file:
                 from synthetic_population.extract import load_population_file
 
-                population = load_population_file(Path(spec.population_file), profile, policy, spec.population_seed, spec.months, spec.start)
+                population = load_population_file(
+                    Path(spec.population_file),
+                    profile,
+                    policy,
+                    spec.population_seed,
+                    spec.months,
+                    spec.start,
+                )
                 start = population.start
             else:
                 population = generate(profile, policy, spec.population_seed, spec.months, start)
-        rs = RunSpec(profile=spec.profile, measures=list(spec.measures), measure_overrides=dict(spec.measure_overrides), base_dir=spec.base_dir)
+        rs = RunSpec(
+            profile=spec.profile,
+            measures=list(spec.measures),
+            measure_overrides=dict(spec.measure_overrides),
+            base_dir=spec.base_dir,
+        )
         measures = load_measures(rs, profile, policy)
         state = build_state(population, policy, profile.group_codes)
         ys = [year_of(start + t) for t in range(spec.months)]
         years = sorted(set(ys))
-        return cls(spec, profile, policy, population, state, measures, start, spec.months, years, np.array([years.index(y) for y in ys], dtype=np.int64))
+        return cls(
+            spec,
+            profile,
+            policy,
+            population,
+            state,
+            measures,
+            start,
+            spec.months,
+            years,
+            np.array([years.index(y) for y in ys], dtype=np.int64),
+        )
 
     # ------------------------------------------------------------------ one sub-run
     def run(self, unit: Unit, threads: int | None = None) -> SubResult:
         from engine.simulation.simulate import simulate
 
         ms = [m for i, m in enumerate(self.measures) if unit.mask >> i & 1]
-        sim = simulate(self.profile, self.policy, self.population, self.start, self.months, unit.seed, measures=ms,
-                       rng_mode=self.spec.rng_mode, threads=threads, base_state=self.state, events=False)
+        sim = simulate(
+            self.profile,
+            self.policy,
+            self.population,
+            self.start,
+            self.months,
+            unit.seed,
+            measures=ms,
+            rng_mode=self.spec.rng_mode,
+            threads=threads,
+            base_state=self.state,
+            events=False,
+        )
         arr = sim.arr  # [T, G, P, S, F]
         gross_tp = arr[..., A_GROSS].sum(axis=(1, 3))  # [T, P]
         oc_tp = arr[..., A_OC].sum(axis=(1, 3))
@@ -148,10 +188,25 @@ class Context:
             return []
         if not multi_supported(self.measures, self.spec.rng_mode):
             return [self.run(Unit(seed, m, D_AFFECTED), threads=threads) for m in masks]
-        mr = simulate_many(self.profile, self.policy, self.population, self.start, self.months, seed,
-                           measures=self.measures, masks=masks, threads=threads, base_state=self.state)
-        self.last_multi_stats = {"masks": len(masks), "combinations": mr.combinations, "trajectories": mr.trajectories, "clients": mr.clients,
-                                 "kernel_s": round(mr.timings["kernel_s"], 4)}
+        mr = simulate_many(
+            self.profile,
+            self.policy,
+            self.population,
+            self.start,
+            self.months,
+            seed,
+            measures=self.measures,
+            masks=masks,
+            threads=threads,
+            base_state=self.state,
+        )
+        self.last_multi_stats = {
+            "masks": len(masks),
+            "combinations": mr.combinations,
+            "trajectories": mr.trajectories,
+            "clients": mr.clients,
+            "kernel_s": round(mr.timings["kernel_s"], 4),
+        }
         n_y = len(self.years)
         out = []
         for k in range(len(masks)):
@@ -159,7 +214,14 @@ class Context:
             net_y = np.zeros(n_y, dtype=np.int64)
             gross_y[:] = mr.gross_y[k]
             net_y[:] = mr.gross_y[k] - mr.oc_y[k]
-            out.append(SubResult(net_y=net_y, gross_y=gross_y, affected=mr.affected[k].copy(), kernel_s=mr.timings["kernel_s"] / len(masks)))
+            out.append(
+                SubResult(
+                    net_y=net_y,
+                    gross_y=gross_y,
+                    affected=mr.affected[k].copy(),
+                    kernel_s=mr.timings["kernel_s"] / len(masks),
+                )
+            )
         return out
 
     def run_units(self, units: list[Unit], threads: int | None = None) -> list[SubResult]:
@@ -173,7 +235,9 @@ class Context:
         for seed, idx in by_seed.items():
             if len(idx) < 2:
                 continue
-            for i, r in zip(idx, self.run_many(seed, [units[i].mask for i in idx], threads=threads), strict=True):
+            for i, r in zip(
+                idx, self.run_many(seed, [units[i].mask for i in idx], threads=threads), strict=True
+            ):
                 if not units[i].detail & D_AFFECTED:
                     r.affected = None
                 out[i] = r
@@ -188,18 +252,35 @@ class Context:
         return [g.domain for g in self.profile.groups]
 
     def arrangements_yearly(self, arr: np.ndarray) -> pl.DataFrame:
-        frame = aggregate.arrangements_frame(arr, self.start, self.policy, self.profile.group_codes, self.group_domains)
+        frame = aggregate.arrangements_frame(
+            arr, self.start, self.policy, self.profile.group_codes, self.group_domains
+        )
         return aggregate.arrangements_yearly(frame)
 
     def clients_frame(self, cli: np.ndarray) -> pl.DataFrame:
-        return aggregate.clients_frame(cli, self.start, self.profile.group_codes, self.group_domains)
+        return aggregate.clients_frame(
+            cli, self.start, self.profile.group_codes, self.group_domains
+        )
 
     def affected_frame(self, affected: np.ndarray, seed: int, measure: str) -> pl.DataFrame:
         rows = []
         for kind, label in ((0, "care_reduced"), (1, "care_ended")):
             for g, code in enumerate(self.profile.group_codes):
-                rows.append((seed, measure, self.group_domains[g], code, label, int(affected[kind, g])))
-        return pl.DataFrame(rows, schema={"seed": pl.Int64, "measure": pl.Utf8, "domain": pl.Utf8, "group": pl.Utf8, "kind": pl.Utf8, "clients": pl.Int64}, orient="row")
+                rows.append(
+                    (seed, measure, self.group_domains[g], code, label, int(affected[kind, g]))
+                )
+        return pl.DataFrame(
+            rows,
+            schema={
+                "seed": pl.Int64,
+                "measure": pl.Utf8,
+                "domain": pl.Utf8,
+                "group": pl.Utf8,
+                "kind": pl.Utf8,
+                "clients": pl.Int64,
+            },
+            orient="row",
+        )
 
     def monthly_frame(self, monthly: np.ndarray, scenario: str) -> pl.DataFrame:
         T, P, _ = monthly.shape
@@ -212,15 +293,36 @@ class Context:
                 "gross_cents": monthly[..., 0].reshape(-1).astype(np.int64),
                 "net_cents": monthly[..., 1].reshape(-1).astype(np.int64),
             },
-            schema={"scenario": pl.Utf8, "month": pl.Utf8, "product": pl.Utf8, "gross_cents": pl.Int64, "net_cents": pl.Int64},
+            schema={
+                "scenario": pl.Utf8,
+                "month": pl.Utf8,
+                "product": pl.Utf8,
+                "gross_cents": pl.Int64,
+                "net_cents": pl.Int64,
+            },
         )
 
     def assumptions_frame(self) -> pl.DataFrame:
         rows = [
-            {"name": p.name, "value": json.dumps(p.value, default=str), "unit": getattr(p, "unit", None), "source": p.source, "note": getattr(p, "note", None)}
+            {
+                "name": p.name,
+                "value": json.dumps(p.value, default=str),
+                "unit": getattr(p, "unit", None),
+                "source": p.source,
+                "note": getattr(p, "note", None),
+            }
             for p in [*self.profile.register, *self.policy.register]
         ]
-        return pl.DataFrame(rows, schema={"name": pl.Utf8, "value": pl.Utf8, "unit": pl.Utf8, "source": pl.Utf8, "note": pl.Utf8})
+        return pl.DataFrame(
+            rows,
+            schema={
+                "name": pl.Utf8,
+                "value": pl.Utf8,
+                "unit": pl.Utf8,
+                "source": pl.Utf8,
+                "note": pl.Utf8,
+            },
+        )
 
     def hashes(self) -> dict:
         from engine.simulation.run import _file_hash

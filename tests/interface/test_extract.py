@@ -15,7 +15,13 @@ from engine.cli import main
 from engine.simulation.run import RunSpec, simulate_scenario
 from engine.simulation.simulate import simulate
 from synthetic_population import extract as ex
-from synthetic_population.extract import PROBLEM_KINDS, population_from_extract, stock_to_extract, validate_extract, write_extract
+from synthetic_population.extract import (
+    PROBLEM_KINDS,
+    population_from_extract,
+    stock_to_extract,
+    validate_extract,
+    write_extract,
+)
 from synthetic_population.generator import generate
 from synthetic_population.profile import load_profile
 from tests.helpers import TOY_PROFILE
@@ -45,11 +51,12 @@ def run_cli(args, capsys):
 def test_broken_extract_has_every_kind_of_problem(broken_report):
     # a real 64-bit hash collision cannot be written into a file: see the collision test
     assert set(broken_report.counts()) == set(PROBLEM_KINDS) - {"id_collision"}
-    assert broken_report.clients is None and broken_report.arrangements is None
+    assert broken_report.clients is None
+    assert broken_report.arrangements is None
 
 
 @pytest.mark.parametrize(
-    "row, column, kind",
+    ("row", "column", "kind"),
     [
         (None, "household", "missing_column"),
         (3, "client_id", "missing_value"),
@@ -80,7 +87,9 @@ def test_broken_extract_has_every_kind_of_problem(broken_report):
     ],
 )
 def test_each_broken_row_is_reported_with_its_row_column_and_kind(broken_report, row, column, kind):
-    hits = [p for p in broken_report.problems if p.row == row and p.column == column and p.kind == kind]
+    hits = [
+        p for p in broken_report.problems if p.row == row and p.column == column and p.kind == kind
+    ]
     assert len(hits) == 1, [p.line() for p in broken_report.problems if p.row == row]
     assert hits[0].expected  # says what was expected
 
@@ -89,14 +98,35 @@ def test_the_valid_row_of_the_broken_extract_has_no_problem(broken_report):
     assert not [p for p in broken_report.problems if p.row == 2]
 
 
-def test_run_with_a_broken_extract_prints_a_summary_and_rows_exits_2_and_writes_nothing(tmp_path, capsys):
-    code, out, err = run_cli(["run", "--population", str(BROKEN), "--months", "12", "--out", str(tmp_path / "runs"), "--run-id", "x"], capsys)
-    assert code == 2 and out == ""
+def test_run_with_a_broken_extract_prints_a_summary_and_rows_exits_2_and_writes_nothing(
+    tmp_path, capsys
+):
+    code, out, err = run_cli(
+        [
+            "run",
+            "--population",
+            str(BROKEN),
+            "--months",
+            "12",
+            "--out",
+            str(tmp_path / "runs"),
+            "--run-id",
+            "x",
+        ],
+        capsys,
+    )
+    assert code == 2
+    assert out == ""
     lines = err.strip().splitlines()
-    assert lines[0].startswith(f"caseload: error: {BROKEN}: 27 problems in 23 rows and the header (missing_column 1,")
+    assert lines[0].startswith(
+        f"caseload: error: {BROKEN}: 27 problems in 23 rows and the header (missing_column 1,"
+    )
     assert "nothing written" in lines[0]
     assert "  row 4, column birth_month: '1950-13' is not a month (expected" in err
-    assert len([x for x in lines[1:] if x.startswith("  row ") or x.startswith("  header")]) == ex.MAX_SHOWN
+    assert (
+        len([x for x in lines[1:] if x.startswith("  row ") or x.startswith("  header")])
+        == ex.MAX_SHOWN
+    )
     assert lines[-1].startswith("  ... 7 more")
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
@@ -105,15 +135,32 @@ def test_validate_json_lists_every_problem(capsys):
     code, out, _ = run_cli(["population", "validate", str(BROKEN), "--json"], capsys)
     assert code == 2
     report = json.loads(out)
-    assert len(report["problems"]) == 27 and report["ok"] is False
+    assert len(report["problems"]) == 27
+    assert report["ok"] is False
 
 
 def test_example_extract_is_valid_and_runs(tmp_path, capsys):
     code, out, err = run_cli(["population", "validate", str(EXAMPLE)], capsys)
     assert code == 0, err
-    assert "28 clients" in out and "33 arrangements" in out
-    assert "1 row ended before 2024-01" in out and "1 row start after 2024-01" in out
-    code, out, err = run_cli(["run", "--population", str(EXAMPLE), "--months", "12", "--out", str(tmp_path), "--run-id", "ex", "--json"], capsys)
+    assert "28 clients" in out
+    assert "33 arrangements" in out
+    assert "1 row ended before 2024-01" in out
+    assert "1 row start after 2024-01" in out
+    code, out, err = run_cli(
+        [
+            "run",
+            "--population",
+            str(EXAMPLE),
+            "--months",
+            "12",
+            "--out",
+            str(tmp_path),
+            "--run-id",
+            "ex",
+            "--json",
+        ],
+        capsys,
+    )
     assert code == 0, err
     manifest = json.loads((tmp_path / "ex" / "manifest.json").read_text())
     assert manifest["population"]["source"] == "extract"
@@ -124,11 +171,21 @@ def test_extract_weekly_amounts_are_what_the_kernel_pays(rotterdam):
     profile, policy = rotterdam
     pop = population_from_extract(EXAMPLE, profile, policy, seed=1, months=1)
     sim = simulate(profile, policy, pop, pop.start, 1, 1)
-    stock = pop.arrangements.with_row_index("slot").filter(pl.col("client_id") >= 2**63)  # hashed FAKE-... ids
+    stock = pop.arrangements.with_row_index("slot").filter(
+        pl.col("client_id") >= 2**63
+    )  # hashed FAKE-... ids
     flat = pl.read_csv(EXAMPLE, infer_schema=False)
-    units = flat["units"].cast(pl.Float64) * flat["unit_price_eur"].cast(pl.Float64) * flat["period"].replace_strict({"week": 1.0, "four_weeks": 0.25}, default=None)
-    amounts = flat.with_columns(pl.col("weekly_amount_eur").cast(pl.Float64).fill_null(units).alias("w"))
-    amounts = amounts.filter((pl.col("indication_start") <= "2024-01") & (pl.col("indication_end") >= "2024-01"))
+    units = (
+        flat["units"].cast(pl.Float64)
+        * flat["unit_price_eur"].cast(pl.Float64)
+        * flat["period"].replace_strict({"week": 1.0, "four_weeks": 0.25}, default=None)
+    )
+    amounts = flat.with_columns(
+        pl.col("weekly_amount_eur").cast(pl.Float64).fill_null(units).alias("w")
+    )
+    amounts = amounts.filter(
+        (pl.col("indication_start") <= "2024-01") & (pl.col("indication_end") >= "2024-01")
+    )
     assert stock.height == amounts.height == 33
     paid = np.sort(sim.state.weekly_cents[stock["slot"].to_numpy()])
     expected = np.sort(np.round(amounts["w"].to_numpy() * 100).astype(np.int64))
@@ -171,13 +228,27 @@ def test_round_trip_with_youth_turning_18_gives_identical_aggregates(tmp_path, c
     48 months, in which youth clients turn 18 and are handed over or continue in verlengde
     jeugdhulp, gives the synthetic run's aggregates bit for bit."""
     path = tmp_path / "stock.csv"
-    code, _, err = run_cli(["population", "export-extract", "--profile", "rotterdam", "--seed", "2", "--out", str(path), "--quiet"], capsys)
+    code, _, err = run_cli(
+        [
+            "population",
+            "export-extract",
+            "--profile",
+            "rotterdam",
+            "--seed",
+            "2",
+            "--out",
+            str(path),
+            "--quiet",
+        ],
+        capsys,
+    )
     assert code == 0, err
     kw = dict(months=48, seed=3, population_seed=2)
     synthetic = simulate_scenario(RunSpec(**kw))
     from_extract = simulate_scenario(RunSpec(population_file=str(path), **kw))
     handed_over = synthetic.tables["clients"]["outflow_transfer_out"].sum()
-    assert handed_over > 100 and followups_activated(synthetic) > 300
+    assert handed_over > 100
+    assert followups_activated(synthetic) > 300
     assert followups_activated(from_extract) == followups_activated(synthetic)
     assert_same_run(synthetic, from_extract)
 
@@ -190,11 +261,18 @@ def test_follow_up_slots_are_keyed_on_the_client_not_on_the_stream(rotterdam):
     stock = a.clients.filter(pl.col("arrival_month").is_null())["client_id"].implode()
 
     def follow(p):
-        return p.arrangements.filter((pl.col("slot_kind") != "initial") & pl.col("client_id").is_in(stock))
+        return p.arrangements.filter(
+            (pl.col("slot_kind") != "initial") & pl.col("client_id").is_in(stock)
+        )
 
     fa, fb = follow(a), follow(b)
-    assert fa.height > 0 and fb.height > fa.height  # a longer horizon: more clients turn 18
-    assert fb.join(fa, on="arrangement_id", how="semi").sort("arrangement_id").equals(fa.sort("arrangement_id"))
+    assert fa.height > 0
+    assert fb.height > fa.height
+    assert (
+        fb.join(fa, on="arrangement_id", how="semi")
+        .sort("arrangement_id")
+        .equals(fa.sort("arrangement_id"))
+    )
     assert (fa["arrangement_id"] >= 2**63).all()  # hashed apart from the sequential initial ids
 
 
@@ -207,7 +285,13 @@ def test_youth_stock_turning_18_gets_the_generators_follow_up_slots(tmp_path):
     key = list(read.arrangements.columns)
 
     def follow(p):
-        return p.arrangements.filter((pl.col("slot_kind") != "initial") & pl.col("client_id").is_in(stock_ids.implode())).select(key).sort(key)
+        return (
+            p.arrangements.filter(
+                (pl.col("slot_kind") != "initial") & pl.col("client_id").is_in(stock_ids.implode())
+            )
+            .select(key)
+            .sort(key)
+        )
 
     assert follow(pop).height > 0
     assert follow(read).equals(follow(pop))
@@ -220,7 +304,8 @@ def test_numeric_ids_are_kept_and_text_ids_hashed_apart():
     keys, collisions = ex.id_keys(["123", "C-123", "00123", "9223372036854775808"], "client")
     assert keys["123"] == 123
     assert all(keys[t] >= 2**63 for t in ("C-123", "00123", "9223372036854775808"))
-    assert len(set(keys.values())) == 4 and not collisions
+    assert len(set(keys.values())) == 4
+    assert not collisions
     assert keys["C-123"] == ex.hash_id("C-123", "client")  # stable across runs and extracts
 
 
@@ -250,43 +335,86 @@ def test_semicolon_csv_with_decimal_commas_and_dutch_codes_reads_the_same(tmp_pa
     a = validate_extract(EXAMPLE, *rotterdam)
     b = validate_extract(path, *rotterdam)
     assert b.ok, b.render() if not b.ok else ""
-    assert a.clients.equals(b.clients) and a.arrangements.equals(b.arrangements)
+    assert a.clients.equals(b.clients)
+    assert a.arrangements.equals(b.arrangements)
 
 
 def test_extract_month_is_the_run_start_and_a_different_start_is_refused(tmp_path, capsys):
-    code, _, err = run_cli(["run", "--population", str(EXAMPLE), "--start", "2025-01", "--months", "6", "--out", str(tmp_path)], capsys)
-    assert code == 2 and "--start: 2025-01, but" in err and "(extract_month)" in err
+    code, _, err = run_cli(
+        [
+            "run",
+            "--population",
+            str(EXAMPLE),
+            "--start",
+            "2025-01",
+            "--months",
+            "6",
+            "--out",
+            str(tmp_path),
+        ],
+        capsys,
+    )
+    assert code == 2
+    assert "--start: 2025-01, but" in err
+    assert "(extract_month)" in err
     assert len(err.strip().splitlines()) == 1
     flat = pl.read_csv(EXAMPLE, infer_schema=False).drop("extract_month")
     path = tmp_path / "no_month.csv"
     flat.write_csv(path)
     profile, policy = load_profile("rotterdam")
-    report = validate_extract(path, profile, policy, start=profile.start + 2)  # 2024-03: FAKE-A0035 (from 2024-04) still future
-    assert report.ok and report.start == profile.start + 2
-    assert report.arrangements.height < 33  # indications that ended in 2024-01 or 2024-02 are not stock
+    report = validate_extract(
+        path, profile, policy, start=profile.start + 2
+    )  # 2024-03: FAKE-A0035 (from 2024-04) still future
+    assert report.ok
+    assert report.start == profile.start + 2
+    assert (
+        report.arrangements.height < 33
+    )  # indications that ended in 2024-01 or 2024-02 are not stock
 
 
 def test_a_missing_or_unreadable_file_is_one_clear_line(tmp_path, capsys):
     code, _, err = run_cli(["population", "validate", str(tmp_path / "nope.csv")], capsys)
-    assert code == 2 and "nope.csv: file not found" in err
+    assert code == 2
+    assert "nope.csv: file not found" in err
     (tmp_path / "x.xlsx").write_text("x")
     code, _, err = run_cli(["population", "validate", str(tmp_path / "x.xlsx")], capsys)
-    assert code == 2 and "unknown file type '.xlsx'" in err and len(err.strip().splitlines()) == 1
+    assert code == 2
+    assert "unknown file type '.xlsx'" in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_export_extract_writes_a_valid_extract(tmp_path, capsys):
     out = tmp_path / "stock.csv"
-    code, _, err = run_cli(["population", "export-extract", "--profile", TOY_PROFILE, "--out", str(out), "--fake-ids", "--quiet"], capsys)
+    code, _, err = run_cli(
+        [
+            "population",
+            "export-extract",
+            "--profile",
+            TOY_PROFILE,
+            "--out",
+            str(out),
+            "--fake-ids",
+            "--quiet",
+        ],
+        capsys,
+    )
     assert code == 0, err
     profile, policy = load_profile(TOY_PROFILE)
     report = validate_extract(out, profile, policy)
-    assert report.ok and report.clients.height == pl.read_csv(out)["client_id"].n_unique()
+    assert report.ok
+    assert report.clients.height == pl.read_csv(out)["client_id"].n_unique()
     assert not list(tmp_path.glob("*.partial"))
 
 
 def test_data_commands_have_help_with_examples():
-    for args in (["population", "validate", "--help"], ["calibrate", "--help"], ["population", "export-extract", "--help"]):
-        out = subprocess.run([sys.executable, "-m", "engine.cli", *args], capture_output=True, text=True, cwd=ROOT)
+    for args in (
+        ["population", "validate", "--help"],
+        ["calibrate", "--help"],
+        ["population", "export-extract", "--help"],
+    ):
+        out = subprocess.run(
+            [sys.executable, "-m", "engine.cli", *args], capture_output=True, text=True, cwd=ROOT
+        )
         assert out.returncode == 0 and "examples:" in out.stdout, args
 
 

@@ -33,7 +33,17 @@ def comparison(tmp_path_factory):
     out = tmp_path_factory.mktemp("cmp") / "out"
     measure = out.parent / "measure.toml"
     measure.write_text(GOOD)
-    common = ["--profile", TOY_PROFILE, "--months", "24", "--out", str(out), "--catalog", "off", "--quiet"]
+    common = [
+        "--profile",
+        TOY_PROFILE,
+        "--months",
+        "24",
+        "--out",
+        str(out),
+        "--catalog",
+        "off",
+        "--quiet",
+    ]
     assert main(["run", *common, "--run-id", "base"]) == 0
     assert main(["run", *common, "--run-id", "cap", "--measure", str(measure)]) == 0
     assert main(["compare", "base", "cap", "--out", str(out), "--catalog", "off", "--quiet"]) == 0
@@ -44,7 +54,12 @@ def comparison(tmp_path_factory):
 def reports(folders, comparison, tmp_path_factory):
     d = tmp_path_factory.mktemp("html")
     paths = {}
-    for name, ref in (("exp", folders["exp"]), ("run", folders["run"]), ("sens", folders["sens"]), ("cmp", comparison)):
+    for name, ref in (
+        ("exp", folders["exp"]),
+        ("run", folders["run"]),
+        ("sens", folders["sens"]),
+        ("cmp", comparison),
+    ):
         paths[name] = d / f"{name}.html"
         assert main(["report", str(ref), "--out", str(paths[name]), "--quiet"]) == 0
     return paths
@@ -62,11 +77,23 @@ def test_the_report_is_self_contained(reports):
 
 def test_the_experiment_report_shows_every_item(reports, folders):
     text = reports["exp"].read_text(encoding="utf-8")
-    for h in ("Savings per measure", "Cost per product over time", "Caseload per domain and client group", "People affected per measure", "Sensitivity", "Assumptions", "What ran"):
+    for h in (
+        "Savings per measure",
+        "Cost per product over time",
+        "Caseload per domain and client group",
+        "People affected per measure",
+        "Sensitivity",
+        "Assumptions",
+        "What ran",
+    ):
         assert f"<h2>{h}</h2>" in text, h
     assert "whiskers the 5-95% range" in text
-    assert text.count('aria-label="Youth weekly ceiling EUR 4,000: sensitivity of the saving"') == 0  # labels carry the number
-    assert "4 Youth weekly ceiling EUR 4,000: sensitivity of the saving" in text  # the tornado was found beside the experiment
+    assert (
+        text.count('aria-label="Youth weekly ceiling EUR 4,000: sensitivity of the saving"') == 0
+    )  # labels carry the number
+    assert (
+        "4 Youth weekly ceiling EUR 4,000: sensitivity of the saving" in text
+    )  # the tornado was found beside the experiment
     assert "&lt;10" in text  # suppressed cells
 
 
@@ -77,17 +104,27 @@ def test_small_cells_are_never_shown(reports, folders):
     text = reports["exp"].read_text(encoding="utf-8")
     table = text.split("<h2>People affected per measure</h2>")[1].split("</section>")[0]
     cells = re.findall(r'<td class="n">([^<]*)</td>', table)
-    assert cells and all(c == "&lt;10" or int(c.replace(",", "")) >= 10 for c in cells)
+    assert cells
+    assert all(c == "&lt;10" or int(c.replace(",", "")) >= 10 for c in cells)
     aff = pl.read_parquet(folders["exp"] / "affected.parquet")
     assert (aff["clients"] < 10).any()  # the fixture has small cells to suppress
 
 
 def test_run_and_comparison_reports(reports):
     run = reports["run"].read_text(encoding="utf-8")
-    for h in ("Clients and cost per budget year", "Cost per product over time", "Caseload per domain and client group", "What ran"):
+    for h in (
+        "Clients and cost per budget year",
+        "Cost per product over time",
+        "Caseload per domain and client group",
+        "What ran",
+    ):
         assert f"<h2>{h}</h2>" in run, h
     cmp_ = reports["cmp"].read_text(encoding="utf-8")
-    for h in ("Savings per budget year", "Cost per product over time", "People affected per measure"):
+    for h in (
+        "Savings per budget year",
+        "Cost per product over time",
+        "People affected per measure",
+    ):
         assert f"<h2>{h}</h2>" in cmp_, h
     assert "<h2>Sensitivity</h2>" in reports["sens"].read_text(encoding="utf-8")
 
@@ -105,7 +142,9 @@ def test_reports_render_in_headless_chromium_with_every_chart_drawn(reports, tmp
         for name, path in reports.items():
             page.open(path.resolve().as_uri())
             assert page.errors() == [], (name, page.errors())
-            external = [u for u in page.requests() if not u.startswith(("file:", "data:", "about:"))]
+            external = [
+                u for u in page.requests() if not u.startswith(("file:", "data:", "about:"))
+            ]
             assert external == [], (name, external)
             charts = page.evaluate(cdp.CHARTS_JS)
             assert charts, name
@@ -113,7 +152,9 @@ def test_reports_render_in_headless_chromium_with_every_chart_drawn(reports, tmp
                 assert c["width"] > 100 and c["height"] > 50, (name, c)
                 assert c["marks"] > 0 and c["drawn"] == c["marks"], (name, c)
                 assert c["paths_rects"] > 0, (name, c)
-            assert page.evaluate("document.querySelectorAll('svg.chart').length") == reports[name].read_text().count('<svg class="chart"')
+            assert page.evaluate("document.querySelectorAll('svg.chart').length") == reports[
+                name
+            ].read_text().count('<svg class="chart"')
         if os.environ.get("CASELOAD_SCREENSHOTS"):
             out = Path(os.environ["CASELOAD_SCREENSHOTS"])
             out.mkdir(parents=True, exist_ok=True)
@@ -126,32 +167,45 @@ def test_the_browser_check_sees_errors_and_requests(tmp_path):
     """The negative control: a page that loads something and throws is caught."""
     _need_chromium()
     bad = tmp_path / "bad.html"
-    bad.write_text('<!doctype html><html><body><img src="http://127.0.0.1:9/x.png"><script>console.error("boom"); undefined_function();</script></body></html>')
+    bad.write_text(
+        '<!doctype html><html><body><img src="http://127.0.0.1:9/x.png"><script>console.error("boom"); undefined_function();</script></body></html>'
+    )
     with cdp.Page() as page:
         page.open(bad.resolve().as_uri())
         errors = page.errors()
-        assert any("boom" in e for e in errors) and any(e.startswith("exception") for e in errors), errors
+        assert any("boom" in e for e in errors) and any(
+            e.startswith("exception") for e in errors
+        ), errors
         assert any(u.startswith("http://127.0.0.1:9/") for u in page.requests())
 
 
 def test_report_json_summary(folders, tmp_path, capsys):
     out = tmp_path / "r.html"
-    assert main(["report", "exp", "--runs-dir", str(folders["out"]), "--out", str(out), "--json"]) == 0
+    assert (
+        main(["report", "exp", "--runs-dir", str(folders["out"]), "--out", str(out), "--json"]) == 0
+    )
     info = json.loads(capsys.readouterr().out)
-    assert info["kind"] == "experiment" and info["charts"] >= 8 and info["bytes"] == out.stat().st_size
+    assert info["kind"] == "experiment"
+    assert info["charts"] >= 8
+    assert info["bytes"] == out.stat().st_size
     assert "Savings per measure" in info["sections"]
 
 
 @pytest.mark.parametrize(
-    "args, message",
+    ("args", "message"),
     [
         (["report", "no-such-run", "--out", "r.html"], "no-such-run: unknown run id or folder"),
         (["report", "{exp}", "--out", "r.pdf"], "a file name ending in .html"),
         (["report", "{broken}", "--out", "r.html"], "the run folder is missing summary.parquet"),
-        (["report", "{exp}", "--sensitivity", "{run}", "--out", "r.html"], "a run folder (expected a folder of kind sensitivity)"),
+        (
+            ["report", "{exp}", "--sensitivity", "{run}", "--out", "r.html"],
+            "a run folder (expected a folder of kind sensitivity)",
+        ),
     ],
 )
-def test_bad_report_input_is_one_line_and_exit_2(folders, tmp_path, capsys, monkeypatch, args, message):
+def test_bad_report_input_is_one_line_and_exit_2(
+    folders, tmp_path, capsys, monkeypatch, args, message
+):
     broken = tmp_path / "broken"
     shutil.copytree(folders["run"], broken)
     (broken / "summary.parquet").unlink()
@@ -160,5 +214,6 @@ def test_bad_report_input_is_one_line_and_exit_2(folders, tmp_path, capsys, monk
     code = main(args)
     err = capsys.readouterr().err
     assert code == 2, err
-    assert message in err and len(err.strip().splitlines()) == 1
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "r.html").exists()

@@ -17,7 +17,21 @@ def run(tmp_path, capsys, text: str, *extra):
     f = tmp_path / "measure.toml"
     f.write_text(text)
     out = tmp_path / "out"
-    code = main(["run", "--profile", TOY_PROFILE, "--months", "12", "--measure", str(f), "--out", str(out), "--quiet", *extra])
+    code = main(
+        [
+            "run",
+            "--profile",
+            TOY_PROFILE,
+            "--months",
+            "12",
+            "--measure",
+            str(f),
+            "--out",
+            str(out),
+            "--quiet",
+            *extra,
+        ]
+    )
     _, err = capsys.readouterr()
     return code, err, out
 
@@ -30,19 +44,63 @@ def test_a_good_measure_runs(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(
-    "old, new, message",
+    ("old", "new", "message"),
     [
-        ('primitive = "weekly_cap"', 'primitive = "weekly_limit"', "key rules[0].primitive: unknown value 'weekly_limit' (expected one of: max_duration, remove_task, review, set_frequency, weekly_cap)"),
-        ("params = { cap_eur_w = 250.0 }", "params = { cap_eur_w = 250.0, cap_per_week = 1 }", "key rules[0].params.cap_per_week: unknown key 'cap_per_week'"),
-        ('products = ["beg"]', 'products = ["begeleiding"]', "key rules[0].scope.products: unknown name 'begeleiding' (expected one of: ho, beg, bw)"),
-        ('steps = ["beg2", "beg3"]', 'steps = ["beg9"]', "key rules[0].scope.steps: unknown name 'beg9'"),
-        ('scope = { domain = "wmo",', 'scope = { domain = "wmo", groups = ["kind"],', "key rules[0].scope.groups: unknown name 'kind' (expected one of: oud, jong)"),
-        ("approved_share = 0.1", "approved_share = 1.5", "key rules[0].exceptions.approved_share: 1.5 is out of range (expected a value in [0.0, 1.0])"),
-        ("cap_eur_w = 250.0", "cap_eur_w = -5.0", "key rules[0].params.cap_eur_w: -5.0 is out of range"),
-        ('effective_from = "2024-07"', 'effective_from = "2024-07"\neffective_until = "2024-01"', "key rules[0].effective_until: ends before it starts"),
-        ('effective_from = "2024-07"', 'effective_from = "july"', "is not a month (expected YYYY-MM"),
-        ('moments = ["intake", "reindication"]', 'moments = ["monthly"]', "weekly_cap does not act at 'monthly'"),
-        ('moments = ["intake", "reindication"]', "moments = []\nfoo = 1", "key rules[0].foo: unknown key 'foo'"),
+        (
+            'primitive = "weekly_cap"',
+            'primitive = "weekly_limit"',
+            "key rules[0].primitive: unknown value 'weekly_limit' (expected one of: max_duration, remove_task, review, set_frequency, weekly_cap)",
+        ),
+        (
+            "params = { cap_eur_w = 250.0 }",
+            "params = { cap_eur_w = 250.0, cap_per_week = 1 }",
+            "key rules[0].params.cap_per_week: unknown key 'cap_per_week'",
+        ),
+        (
+            'products = ["beg"]',
+            'products = ["begeleiding"]',
+            "key rules[0].scope.products: unknown name 'begeleiding' (expected one of: ho, beg, bw)",
+        ),
+        (
+            'steps = ["beg2", "beg3"]',
+            'steps = ["beg9"]',
+            "key rules[0].scope.steps: unknown name 'beg9'",
+        ),
+        (
+            'scope = { domain = "wmo",',
+            'scope = { domain = "wmo", groups = ["kind"],',
+            "key rules[0].scope.groups: unknown name 'kind' (expected one of: oud, jong)",
+        ),
+        (
+            "approved_share = 0.1",
+            "approved_share = 1.5",
+            "key rules[0].exceptions.approved_share: 1.5 is out of range (expected a value in [0.0, 1.0])",
+        ),
+        (
+            "cap_eur_w = 250.0",
+            "cap_eur_w = -5.0",
+            "key rules[0].params.cap_eur_w: -5.0 is out of range",
+        ),
+        (
+            'effective_from = "2024-07"',
+            'effective_from = "2024-07"\neffective_until = "2024-01"',
+            "key rules[0].effective_until: ends before it starts",
+        ),
+        (
+            'effective_from = "2024-07"',
+            'effective_from = "july"',
+            "is not a month (expected YYYY-MM",
+        ),
+        (
+            'moments = ["intake", "reindication"]',
+            'moments = ["monthly"]',
+            "weekly_cap does not act at 'monthly'",
+        ),
+        (
+            'moments = ["intake", "reindication"]',
+            "moments = []\nfoo = 1",
+            "key rules[0].foo: unknown key 'foo'",
+        ),
     ],
 )
 def test_bad_measure_is_named_exit_2_nothing_written(tmp_path, capsys, old, new, message):
@@ -58,15 +116,21 @@ def test_bad_measure_is_named_exit_2_nothing_written(tmp_path, capsys, old, new,
 def test_unknown_measure_name_lists_the_library(tmp_path, capsys):
     code = main(["run", "--measure", "m99_nothing", "--out", str(tmp_path), "--quiet"])
     _, err = capsys.readouterr()
-    assert code == 2 and "unknown measure 'm99_nothing'" in err and "m17_wmo_weekly_cap_800" in err
+    assert code == 2
+    assert "unknown measure 'm99_nothing'" in err
+    assert "m17_wmo_weekly_cap_800" in err
 
 
 def test_unknown_rule_in_measure_overrides(tmp_path, capsys):
     sc = tmp_path / "sc.toml"
-    sc.write_text('[scenario]\nname = "x"\nmeasures = ["m17_wmo_weekly_cap_800"]\nmonths = 12\n[measure_overrides]\n"no_such_rule.params.cap_eur_w" = 900.0\n')
+    sc.write_text(
+        '[scenario]\nname = "x"\nmeasures = ["m17_wmo_weekly_cap_800"]\nmonths = 12\n[measure_overrides]\n"no_such_rule.params.cap_eur_w" = 900.0\n'
+    )
     code = main(["run", str(sc), "--out", str(tmp_path / "out"), "--quiet"])
     _, err = capsys.readouterr()
-    assert code == 2 and "unknown rule 'no_such_rule'" in err and "wmo_weekly_cap_800" in err
+    assert code == 2
+    assert "unknown rule 'no_such_rule'" in err
+    assert "wmo_weekly_cap_800" in err
 
 
 def test_compare_gives_savings_and_refuses_different_runs(tmp_path, capsys):
@@ -83,11 +147,18 @@ def test_compare_gives_savings_and_refuses_different_runs(tmp_path, capsys):
     saving = sum(r["saving_gross_cents"] for r in result["yearly"])
     assert saving > 0
     folder = Path(result["comparison_dir"])
-    for name in ("comparison.parquet", "comparison_yearly.parquet", "affected_by_group.parquet", "manifest.json"):
+    for name in (
+        "comparison.parquet",
+        "comparison_yearly.parquet",
+        "affected_by_group.parquet",
+        "manifest.json",
+    ):
         assert (folder / name).exists()
     code = main(["compare", "base", "other-seed", "--out", str(out)])
     _, err = capsys.readouterr()
-    assert code == 2 and "the runs differ in simulation seed: 1 vs 2" in err
+    assert code == 2
+    assert "the runs differ in simulation seed: 1 vs 2" in err
     code = main(["compare", "base", "nope", "--out", str(out)])
     _, err = capsys.readouterr()
-    assert code == 2 and "no such run folder" in err
+    assert code == 2
+    assert "no such run folder" in err

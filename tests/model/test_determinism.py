@@ -13,7 +13,9 @@ def _read_all(folder):
     return {p.name: pl.read_parquet(p) for p in sorted(folder.glob("*.parquet"))}
 
 
-@pytest.mark.parametrize("make_spec", [toy_spec, lambda **kw: RunSpec(months=24, **kw)], ids=["toy", "default"])
+@pytest.mark.parametrize(
+    "make_spec", [toy_spec, lambda **kw: RunSpec(months=24, **kw)], ids=["toy", "default"]
+)
 def test_same_seeds_identical_parquet_with_1_and_2_threads(tmp_path, make_spec):
     default = numba.get_num_threads()
     try:
@@ -24,7 +26,8 @@ def test_same_seeds_identical_parquet_with_1_and_2_threads(tmp_path, make_spec):
     finally:
         numba.set_num_threads(default)
     a, b = (_read_all(f) for f in folders)
-    assert a.keys() == b.keys() and len(a) >= 5
+    assert a.keys() == b.keys()
+    assert len(a) >= 5
     for name in a:
         assert a[name].equals(b[name]), name
 

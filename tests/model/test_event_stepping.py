@@ -25,7 +25,13 @@ from tests.helpers import TOY_PROFILE
 wait = months_to_event.py_func  # the same code, uncompiled (scalar)
 
 TOY_MEASURES = ["t1_youth_cap", "t2_max_duration", "t3_no_ironing", "t4_review", "t5_wmo_cap"]
-BOZ_MEASURES = ["m04_youth_weekly_cap_4000", "m12_max_three_years", "m15_no_ironing", "m16_biweekly_household_help", "m17_wmo_weekly_cap_800"]
+BOZ_MEASURES = [
+    "m04_youth_weekly_cap_4000",
+    "m12_max_three_years",
+    "m15_no_ironing",
+    "m16_biweekly_household_help",
+    "m17_wmo_weekly_cap_800",
+]
 
 
 @pytest.mark.parametrize("h", [0.0005, 0.014, 0.2, 0.7])
@@ -49,14 +55,22 @@ def test_waiting_time_edges_never_and_at_once():
 
 
 @settings(max_examples=200, deadline=None)
-@given(u=st.floats(0.0, 1.0, exclude_max=True), h1=st.floats(1e-6, 0.999), h2=st.floats(1e-6, 0.999))
+@given(
+    u=st.floats(0.0, 1.0, exclude_max=True), h1=st.floats(1e-6, 0.999), h2=st.floats(1e-6, 0.999)
+)
 def test_a_lower_hazard_never_brings_the_event_earlier(u, h1, h2):
     lo, hi = sorted((h1, h2))
     assert wait(u, lo) >= wait(u, hi) >= 1
 
 
 def _sim(profile_name, months, measures, every_month, start=None, seed=5, population_seed=2):
-    spec = RunSpec(profile=profile_name, months=months, seed=seed, population_seed=population_seed, measures=measures)
+    spec = RunSpec(
+        profile=profile_name,
+        months=months,
+        seed=seed,
+        population_seed=population_seed,
+        measures=measures,
+    )
     profile, policy = load_profile(spec.profile)
     start = profile.start if start is None else start
     pop = generate(profile, policy, spec.population_seed, months, start)
@@ -65,16 +79,23 @@ def _sim(profile_name, months, measures, every_month, start=None, seed=5, popula
 
 
 @pytest.mark.parametrize(
-    "profile_name,months,measures,start",
+    ("profile_name", "months", "measures", "start"),
     [
         ("rotterdam", 36, [], None),
         ("rotterdam", 24, BOZ_MEASURES, None),
         (str(TOY_PROFILE), 60, TOY_MEASURES, None),
-        (str(TOY_PROFILE), 40, [], month_index(1999, 4)),  # month indices < 0, half-years and years not aligned with the start
+        (
+            str(TOY_PROFILE),
+            40,
+            [],
+            month_index(1999, 4),
+        ),  # month indices < 0, half-years and years not aligned with the start
     ],
     ids=["default-baseline", "default-boz", "toy-measures", "toy-before-2000-april"],
 )
-def test_stepping_only_event_months_gives_the_same_outputs_as_stepping_every_month(profile_name, months, measures, start):
+def test_stepping_only_event_months_gives_the_same_outputs_as_stepping_every_month(
+    profile_name, months, measures, start
+):
     """Skipping the months between events is sound (`next_event`, `served_skipped`): both
     runs share the event planning itself (`plan_slots`, `plan_exits`), which the golden
     digests and the calibration tests cover."""
@@ -84,5 +105,8 @@ def test_stepping_only_event_months_gives_the_same_outputs_as_stepping_every_mon
         a, b = getattr(skip, name), getattr(every, name)
         assert a.shape == b.shape and np.array_equal(a, b), name
     for name in skip.state._fields:
-        assert np.array_equal(getattr(skip.state, name), getattr(every.state, name)), f"state.{name}"
-    assert skip.active_arrangement_months > 0 and skip.served_half.sum() > 0  # the test has teeth
+        assert np.array_equal(getattr(skip.state, name), getattr(every.state, name)), (
+            f"state.{name}"
+        )
+    assert skip.active_arrangement_months > 0
+    assert skip.served_half.sum() > 0

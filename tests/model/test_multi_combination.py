@@ -24,13 +24,21 @@ from engine.simulation.subrun import D_AFFECTED, D_ARRANGEMENTS, Context, Contex
 from tests.helpers import TOY_PROFILE
 
 TOY_MEASURES = ["t1_youth_cap", "t2_max_duration", "t3_no_ironing", "t4_review", "t5_wmo_cap"]
-BOZ_MEASURES = ["m04_youth_weekly_cap_4000", "m12_max_three_years", "m15_no_ironing", "m16_biweekly_household_help", "m17_wmo_weekly_cap_800"]
+BOZ_MEASURES = [
+    "m04_youth_weekly_cap_4000",
+    "m12_max_three_years",
+    "m15_no_ironing",
+    "m16_biweekly_household_help",
+    "m17_wmo_weekly_cap_800",
+]
 ALL_32 = list(range(32))
 
 
 @pytest.fixture(scope="module")
 def toy_ctx():
-    return Context.build(ContextSpec(profile=TOY_PROFILE, months=36, population_seed=5, measures=TOY_MEASURES))
+    return Context.build(
+        ContextSpec(profile=TOY_PROFILE, months=36, population_seed=5, measures=TOY_MEASURES)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +55,8 @@ def _assert_same(masks, expected, got):
     for mask, a, b in zip(masks, expected, got, strict=True):
         assert np.array_equal(a.net_y, b.net_y), mask
         assert np.array_equal(a.gross_y, b.gross_y), mask
-        assert a.affected is not None and b.affected is not None
+        assert a.affected is not None
+        assert b.affected is not None
         assert a.affected.dtype == b.affected.dtype and np.array_equal(a.affected, b.affected), mask
 
 
@@ -55,14 +64,17 @@ def test_run_many_over_all_32_subsets_equals_32_separate_runs_on_the_toy_profile
     expected = _separate(toy_ctx, 3, ALL_32)
     got = toy_ctx.run_many(3, ALL_32)
     _assert_same(ALL_32, expected, got)
-    assert len({tuple(r.net_y) for r in expected}) == 32  # every measure changes something: the test has teeth
+    assert (
+        len({tuple(r.net_y) for r in expected}) == 32
+    )  # every measure changes something: the test has teeth
     assert any(r.affected.sum() > 0 for r in expected)
 
 
 def test_run_many_steps_far_fewer_trajectories_than_subsets_times_clients(toy_ctx):
     toy_ctx.run_many(4, ALL_32)
     st_ = toy_ctx.last_multi_stats
-    assert st_["combinations"] == 32 and st_["clients"] == toy_ctx.state.cid.shape[0]
+    assert st_["combinations"] == 32
+    assert st_["clients"] == toy_ctx.state.cid.shape[0]
     assert st_["clients"] < st_["trajectories"] < 3 * st_["clients"]
 
 
@@ -76,7 +88,9 @@ def test_run_many_over_all_32_subsets_equals_32_separate_runs_on_the_default_pro
     assert st_["trajectories"] < 2 * st_["clients"]
 
 
-@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(seed=st.integers(0, 2**31 - 1), masks=st.lists(st.integers(0, 31), min_size=1, max_size=6))
 def test_run_many_equals_separate_runs_for_random_seeds_and_subsets(toy_ctx, seed, masks):
     _assert_same(masks, _separate(toy_ctx, seed, masks), toy_ctx.run_many(seed, masks))
@@ -89,7 +103,15 @@ def test_run_many_does_not_depend_on_the_number_of_threads(toy_ctx):
 
 
 def test_sequential_draws_fall_back_to_one_pass_per_subset_and_still_match():
-    ctx = Context.build(ContextSpec(profile=TOY_PROFILE, months=24, population_seed=5, measures=TOY_MEASURES, rng_mode=MODE_SEQUENTIAL))
+    ctx = Context.build(
+        ContextSpec(
+            profile=TOY_PROFILE,
+            months=24,
+            population_seed=5,
+            measures=TOY_MEASURES,
+            rng_mode=MODE_SEQUENTIAL,
+        )
+    )
     masks = [0, 1, 6, 31, 17]
     got = ctx.run_many(9, masks)
     assert ctx.last_multi_stats is None  # no multi-combination pass was made
@@ -102,15 +124,37 @@ def test_restoring_a_client_undoes_everything_the_kernel_wrote(toy_ctx):
     state before the run, field for field (and the run did change it)."""
     ctx = toy_ctx
     rules = [r for m in ctx.measures for r in m.rules]
-    P = compile_params(ctx.profile, ctx.policy, ctx.population.pool_rate[:, : ctx.months], ctx.start, ctx.months, 2, rules=rules,
-                       measure_names=[m.name for m in ctx.measures], events=False)
+    P = compile_params(
+        ctx.profile,
+        ctx.policy,
+        ctx.population.pool_rate[:, : ctx.months],
+        ctx.start,
+        ctx.months,
+        2,
+        rules=rules,
+        measure_names=[m.name for m in ctx.measures],
+        events=False,
+    )
     S = with_rule_state(ctx.state, len(rules))
     weekly_base_cents_all(S, P)
     before = State(*(a.copy() for a in S))
-    B = allocate_bins(P, len(ctx.profile.groups), len(ctx.policy.products), 2, S.n_slots, len(ctx.measures))
+    B = allocate_bins(
+        P, len(ctx.profile.groups), len(ctx.policy.products), 2, S.n_slots, len(ctx.measures)
+    )
     run_kernel(S, P, B, 2)
-    changed = {name for name in ("status", "weekly_cents", "admitted", "affected", "minutes") if not np.array_equal(getattr(before, name), getattr(S, name))}
-    assert changed == {"status", "weekly_cents", "admitted", "affected", "minutes"} and not np.array_equal(before.rule_c, S.rule_c)
+    changed = {
+        name
+        for name in ("status", "weekly_cents", "admitted", "affected", "minutes")
+        if not np.array_equal(getattr(before, name), getattr(S, name))
+    }
+    assert changed == {
+        "status",
+        "weekly_cents",
+        "admitted",
+        "affected",
+        "minutes",
+    }
+    assert not np.array_equal(before.rule_c, S.rule_c)
     for c in range(S.n_clients):
         restore_client(before, S, c)
     for name in State._fields:
@@ -119,7 +163,9 @@ def test_restoring_a_client_undoes_everything_the_kernel_wrote(toy_ctx):
 
 # ------------------------------------------------------------------------------ experiments
 def _toy_experiment(tmp_path, seeds=(1, 2)):
-    (tmp_path / "base.toml").write_text(f'[scenario]\nname = "toy-base"\nprofile = "{TOY_PROFILE}"\nstart = "2024-01"\nmonths = 24\nseed = 1\npopulation_seed = 5\n')
+    (tmp_path / "base.toml").write_text(
+        f'[scenario]\nname = "toy-base"\nprofile = "{TOY_PROFILE}"\nstart = "2024-01"\nmonths = 24\nseed = 1\npopulation_seed = 5\n'
+    )
     (tmp_path / "exp.toml").write_text(
         '[experiment]\nname = "toy-exp"\nbaseline = "base.toml"\n'
         f"measures = {TOY_MEASURES!r}\nseeds = {list(seeds)!r}\n".replace("'", '"')
@@ -133,7 +179,11 @@ def test_experiment_units_of_one_seed_without_detail_go_in_one_task(tmp_path):
     units = units_for(spec, 5, masks)
     tasks = _tasks([(spec.context_spec(), units)], workers=2)
     assert sorted(i for _, idx in tasks for i in idx) == list(range(len(units)))
-    multi = [idx for _, idx in tasks if all(units[i].detail & ~D_AFFECTED == 0 for i in idx) and len(idx) > 1]
+    multi = [
+        idx
+        for _, idx in tasks
+        if all(units[i].detail & ~D_AFFECTED == 0 for i in idx) and len(idx) > 1
+    ]
     assert len(multi) == len(spec.seeds)
     for idx in multi:
         seeds = {units[i].seed for i in idx}
@@ -161,7 +211,10 @@ def test_multi_combination_tasks_give_the_sub_runs_one_pass_each_gives(tmp_path,
 @pytest.mark.slow
 def test_experiment_tables_identical_on_every_backend_and_worker_count(tmp_path):
     spec = _toy_experiment(tmp_path, seeds=(1, 2, 3))
-    runs = [run_experiment(spec, backend=b, workers=w)[0] for b, w in (("inprocess", None), ("process", 1), ("process", 2))]
+    runs = [
+        run_experiment(spec, backend=b, workers=w)[0]
+        for b, w in (("inprocess", None), ("process", 1), ("process", 2))
+    ]
     first = runs[0]
     assert first["savings"].height > 0
     for other in runs[1:]:

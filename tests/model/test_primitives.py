@@ -31,7 +31,11 @@ from tests.helpers import TOY_PROFILE
 CASES_PER_PRIMITIVE = 1500
 # where each primitive is exercised: a profile, the measures that use it, a population scale
 WHERE = [
-    (TOY_PROFILE, ["t1_youth_cap", "t2_max_duration", "t3_no_ironing", "t4_review", "t5_wmo_cap"], None),
+    (
+        TOY_PROFILE,
+        ["t1_youth_cap", "t2_max_duration", "t3_no_ironing", "t4_review", "t5_wmo_cap"],
+        None,
+    ),
     ("rotterdam", ["m16_biweekly_household_help"], 0.01),
 ]
 
@@ -42,7 +46,16 @@ def _context(profile_ref, measure_refs, scale):
     groups = {g.code: g.domain for g in profile.groups}
     measures = [load_measure(ref, policy, groups) for ref in measure_refs]
     rules = [r for ms in measures for r in ms.rules]
-    P = compile_params(profile, policy, pop.pool_rate, profile.start, 24, 7, rules=rules, measure_names=[ms.name for ms in measures])
+    P = compile_params(
+        profile,
+        policy,
+        pop.pool_rate,
+        profile.start,
+        24,
+        7,
+        rules=rules,
+        measure_names=[ms.name for ms in measures],
+    )
     S = with_rule_state(build_state(pop, policy, profile.group_codes), len(rules))
     return profile, policy, measures, rules, P, S
 
@@ -71,7 +84,9 @@ def _random_params(spec, rule, rng):
             voc = p.vocabulary()
             out[p.name] = [v for v in voc if rng.random() < 0.4]
         else:
-            out[p.name] = rule.params[p.name] if p.default is REQUIRED else rule.params.get(p.name, p.default)
+            out[p.name] = (
+                rule.params[p.name] if p.default is REQUIRED else rule.params.get(p.name, p.default)
+            )
     return out
 
 
@@ -84,7 +99,11 @@ def _randomise_client(S, P, c, m, r, rng):
     for a in range(int(cl["arr_lo"]), int(cl["arr_hi"])):
         s = S.slots[a]
         s["status"] = rng.choice([1, 1, 1, 1, 2, 0])
-        s["product"] = rng.choice(in_scope) if in_scope.size and rng.random() < 0.7 else rng.integers(0, n_products)
+        s["product"] = (
+            rng.choice(in_scope)
+            if in_scope.size and rng.random() < 0.7
+            else rng.integers(0, n_products)
+        )
         s["step"] = rng.integers(0, P.products[s["product"]]["nsteps"])
         s["minutes"] = rng.integers(0, 160, size=6) * (rng.random(6) < 0.6)
         s["frequency"] = rng.integers(0, 2)
@@ -102,7 +121,9 @@ def _same(a: State, b: State) -> bool:
 @pytest.mark.parametrize("module", MODULES, ids=[m.SPEC.name for m in MODULES])
 def test_would_act_is_true_wherever_act_changes_the_state(contexts, module):
     name = module.SPEC.name
-    found = [(ctx, r) for ctx in contexts for r, rule in enumerate(ctx[3]) if rule.primitive == name]
+    found = [
+        (ctx, r) for ctx in contexts for r, rule in enumerate(ctx[3]) if rule.primitive == name
+    ]
     assert found, f"no test measure uses primitive {name}: add one to WHERE"
     rng = np.random.default_rng(12)
     acted = quiet = 0
@@ -129,7 +150,9 @@ def test_would_act_is_true_wherever_act_changes_the_state(contexts, module):
         a = int(rng.integers(S.clients[c]["arr_lo"], S.clients[c]["arr_hi"]))
         moment = MOMENT_BITS[str(rng.choice(list(module.SPEC.moments)))]
         seq = np.zeros(8, dtype=np.uint64)
-        if moment == MOMENT_BITS["monthly"] and rng.random() < 0.7:  # most often a month the rule is due
+        if (
+            moment == MOMENT_BITS["monthly"] and rng.random() < 0.7
+        ):  # most often a month the rule is due
             due = [u for u in range(24) if hooks.due(S, P, a, r, start + u, seq)]
             if due:
                 t = int(rng.choice(due))
@@ -146,7 +169,9 @@ def test_would_act_is_true_wherever_act_changes_the_state(contexts, module):
             before.rule_c[c, r] = S.rule_c[c, r]
         if not _same(before, S):
             acted += 1
-            assert would, f"{name}: act changed the state where would_act said it would not (case {k})"
+            assert would, (
+                f"{name}: act changed the state where would_act said it would not (case {k})"
+            )
         elif would:
             quiet += 1
     assert acted >= 10, f"{name} acted in only {acted} cases: the test has no teeth"
@@ -155,6 +180,12 @@ def test_would_act_is_true_wherever_act_changes_the_state(contexts, module):
 def test_every_registered_primitive_declares_moments_and_named_parameters():
     for m in MODULES:
         spec = m.SPEC
-        assert spec.name in BY_NAME and set(spec.moments) <= set(MOMENT_BITS)
-        assert spec.params and all(p.doc and p.kind in ("number", "share", "bool", "choice", "names", "table") for p in spec.params)
-        assert callable(m.act) and callable(m.would_act)
+        assert spec.name in BY_NAME
+        assert set(spec.moments) <= set(MOMENT_BITS)
+        assert spec.params
+        assert all(
+            p.doc and p.kind in ("number", "share", "bool", "choice", "names", "table")
+            for p in spec.params
+        )
+        assert callable(m.act)
+        assert callable(m.would_act)

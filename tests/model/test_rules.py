@@ -33,7 +33,9 @@ def sim(measures: tuple = (), overrides: tuple = ()):
     profile, policy, pop = _setup()
     spec = RunSpec(measures=list(measures), measure_overrides=dict(overrides))
     loaded = load_measures(spec, profile, policy)
-    return simulate(profile, policy, pop, profile.start, MONTHS, 1, measures=loaded, trace=True), loaded
+    return simulate(
+        profile, policy, pop, profile.start, MONTHS, 1, measures=loaded, trace=True
+    ), loaded
 
 
 def product_mask(codes):
@@ -43,14 +45,20 @@ def product_mask(codes):
 
 def test_a_ceiling_above_every_amount_changes_nothing():
     base, _ = sim()
-    high = (("wmo_weekly_cap_800.params.cap_eur_w", 1e7), ("youth_weekly_cap_4000.params.cap_eur_w", 1e7))
+    high = (
+        ("wmo_weekly_cap_800.params.cap_eur_w", 1e7),
+        ("youth_weekly_cap_4000.params.cap_eur_w", 1e7),
+    )
     run, _ = sim(("m17_wmo_weekly_cap_800", "m04_youth_weekly_cap_4000"), high)
     assert np.array_equal(base.trace_cost, run.trace_cost)
-    assert np.array_equal(base.arr, run.arr) and np.array_equal(base.cli, run.cli)
+    assert np.array_equal(base.arr, run.arr)
+    assert np.array_equal(base.cli, run.cli)
     assert run.events.sum() == 0
 
 
-@pytest.mark.parametrize("measure", ["m17_wmo_weekly_cap_800", "m04_youth_weekly_cap_4000", "m15_no_ironing"])
+@pytest.mark.parametrize(
+    "measure", ["m17_wmo_weekly_cap_800", "m04_youth_weekly_cap_4000", "m15_no_ironing"]
+)
 def test_a_ceiling_or_task_removal_never_raises_any_arrangement_month(measure):
     base, _ = sim()
     run, _ = sim((measure,))
@@ -62,7 +70,9 @@ def test_youth_ceiling_changes_nothing_for_clients_without_youth_care():
     base, _ = sim()
     run, _ = sim(("m04_youth_weekly_cap_4000",))
     S = base.state
-    youth = product_mask([p for p in _setup()[1].product_codes if _setup()[1].product(p).domain == "jeugd"])
+    youth = product_mask(
+        [p for p in _setup()[1].product_codes if _setup()[1].product(p).domain == "jeugd"]
+    )
     ever_youth = np.zeros(S.cid.shape[0], bool)
     ever_youth[S.owner[youth[S.product]]] = True
     untouched = ~ever_youth[S.owner]
@@ -75,18 +85,25 @@ def test_wmo_ceiling_changes_nothing_in_youth_care():
     base, _ = sim()
     run, _ = sim(("m17_wmo_weekly_cap_800",))
     policy = _setup()[1]
-    youth = product_mask([p for p in policy.product_codes if policy.product(p).domain == "jeugd"])[base.state.product]
+    youth = product_mask([p for p in policy.product_codes if policy.product(p).domain == "jeugd"])[
+        base.state.product
+    ]
     assert np.array_equal(base.trace_cost[youth], run.trace_cost[youth])
     assert not np.array_equal(base.trace_cost[~youth], run.trace_cost[~youth])
 
 
-@pytest.mark.parametrize("measure, cap_cents", [("m17_wmo_weekly_cap_800", 80_000), ("m04_youth_weekly_cap_4000", 400_000)])
+@pytest.mark.parametrize(
+    ("measure", "cap_cents"),
+    [("m17_wmo_weekly_cap_800", 80_000), ("m04_youth_weekly_cap_4000", 400_000)],
+)
 def test_after_a_ceiling_no_client_is_above_it_without_exception_or_wlz_exit(measure, cap_cents):
     run, loaded = sim((measure,))
     rule = loaded[0].rules[0]
     S = run.state
     in_scope = product_mask(rule.products)[S.product] & (S.status == S_ACTIVE)
-    totals = np.bincount(S.owner[in_scope], weights=S.weekly_cents[in_scope], minlength=S.cid.shape[0])
+    totals = np.bincount(
+        S.owner[in_scope], weights=S.weekly_cents[in_scope], minlength=S.cid.shape[0]
+    )
     # clients whose in-scope indications all started under the rule
     old = np.zeros(S.cid.shape[0], bool)
     old[S.owner[in_scope & (S.start < FROM)]] = True
@@ -158,7 +175,7 @@ def test_max_duration_no_medium_or_heavy_step_after_the_bound():
         assert not bad.any(), (a, since[a], bound[a], steps)
         checked += 1
     assert checked > 1000
-    assert (run.arr[..., 1].sum() < base_state.weekly_cents.sum() * 10**9)  # the run is real
+    assert run.arr[..., 1].sum() < base_state.weekly_cents.sum() * 10**9  # the run is real
     assert run.events.sum() > 0
 
 
@@ -184,7 +201,10 @@ def test_a_measure_meets_the_same_luck_alone_and_in_the_package():
     assert ev_alone[EV_TASK_REMOVED] > 0
     # the ironing rule acts on (nearly) the same arrangements; differences come only from
     # clients the ceiling moved to the Wlz
-    assert abs(int(ev_alone[EV_TASK_REMOVED]) - int(ev_pkg[EV_TASK_REMOVED])) <= 0.01 * ev_alone[EV_TASK_REMOVED]
+    assert (
+        abs(int(ev_alone[EV_TASK_REMOVED]) - int(ev_pkg[EV_TASK_REMOVED]))
+        <= 0.01 * ev_alone[EV_TASK_REMOVED]
+    )
 
 
 def test_events_and_affected_are_reported(tmp_path):
@@ -195,4 +215,8 @@ def test_events_and_affected_are_reported(tmp_path):
     assert set(ev["event"].unique()) <= {"capped", "exception", "wlz_exit"}
     assert ev.filter(pl.col("event") == "capped")["weekly_cents_changed"].sum() > 0
     aff = r.tables["affected"]
-    assert aff.filter(pl.col("measure") == "all")["clients"].sum() == aff.filter(pl.col("measure") == "wmo_cap_800")["clients"].sum() > 0
+    assert (
+        aff.filter(pl.col("measure") == "all")["clients"].sum()
+        == aff.filter(pl.col("measure") == "wmo_cap_800")["clients"].sum()
+        > 0
+    )

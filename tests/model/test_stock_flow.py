@@ -10,11 +10,17 @@ from tests.helpers import toy_spec
 
 
 def assert_stock_flow(clients: pl.DataFrame) -> None:
-    bad = clients.filter(pl.col("active_end") != pl.col("active_start") + pl.col("inflow") - pl.col("outflow"))
+    bad = clients.filter(
+        pl.col("active_end") != pl.col("active_start") + pl.col("inflow") - pl.col("outflow")
+    )
     assert bad.height == 0, bad
     # active at the start of a month = active at the end of the month before
-    chained = clients.sort("month").with_columns(pl.col("active_end").shift(1).over(["domain", "group"]).alias("prev_end"))
-    gaps = chained.filter(pl.col("prev_end").is_not_null() & (pl.col("prev_end") != pl.col("active_start")))
+    chained = clients.sort("month").with_columns(
+        pl.col("active_end").shift(1).over(["domain", "group"]).alias("prev_end")
+    )
+    gaps = chained.filter(
+        pl.col("prev_end").is_not_null() & (pl.col("prev_end") != pl.col("active_start"))
+    )
     assert gaps.height == 0, gaps
 
 
@@ -22,7 +28,10 @@ def assert_money(arrangements: pl.DataFrame) -> None:
     assert arrangements.filter(pl.col("gross_cents") < 0).height == 0
     assert arrangements.filter(pl.col("own_contribution_cents") < 0).height == 0
     assert arrangements.filter(pl.col("net_cents") < 0).height == 0
-    assert (arrangements["net_cents"] == arrangements["gross_cents"] - arrangements["own_contribution_cents"]).all()
+    assert (
+        arrangements["net_cents"]
+        == arrangements["gross_cents"] - arrangements["own_contribution_cents"]
+    ).all()
 
 
 def test_stock_flow_identity_holds_every_month(toy_run):
@@ -52,7 +61,9 @@ def test_costs_are_never_negative(toy_run):
     assert_money(toy_run.tables["arrangements"])
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(seed=st.integers(0, 2**40), pop_seed=st.integers(0, 2**40), months=st.integers(1, 40))
 def test_stock_flow_identity_for_any_seeds_and_horizon(seed, pop_seed, months):
     run = simulate_scenario(toy_spec(seed=seed, population_seed=pop_seed, months=months))
@@ -60,7 +71,11 @@ def test_stock_flow_identity_for_any_seeds_and_horizon(seed, pop_seed, months):
     assert_money(run.tables["arrangements"])
     served = run.tables["served"].filter(pl.col("period_kind") == "year")
     active = run.tables["clients"].group_by("budget_year", "domain").agg(pl.col("active_end").max())
-    joined = served.group_by("budget_year", "domain").agg(pl.col("clients_served").sum()).join(active, on=["budget_year", "domain"])
+    joined = (
+        served.group_by("budget_year", "domain")
+        .agg(pl.col("clients_served").sum())
+        .join(active, on=["budget_year", "domain"])
+    )
     assert (joined["clients_served"] >= joined["active_end"]).all()
 
 
@@ -91,7 +106,11 @@ def test_stocks_equal_an_independent_count_of_active_clients():
             if d == WMO:
                 groups = S.wmo_group[holders].astype(np.int64)
             else:
-                band = np.clip(np.searchsorted(bands, m - S.birth[holders].astype(np.int64), side="right") - 1, 0, len(youth_groups) - 1)
+                band = np.clip(
+                    np.searchsorted(bands, m - S.birth[holders].astype(np.int64), side="right") - 1,
+                    0,
+                    len(youth_groups) - 1,
+                )
                 groups = np.array(youth_groups)[band]
             counted = np.bincount(groups, minlength=len(profile.groups))
             assert np.array_equal(counted, sim.cli[t, d, :, 1]), (t, d)

@@ -32,9 +32,16 @@ ho_gross_2024 = { min = 1, metric = "gross_eur", period = "2024", domain = "wmo"
 def test_default_profile_meets_its_targets(default_run):
     profile, policy = load_profile("rotterdam")
     targets = [t for t in profile.targets.values() if t.declarative]
-    assert {t.name for t in targets} == {"wmo_served_2024h1", "wmo_served_2026h1_min", "jeugd_served_2024", "ouderen_served_2024h1_min"}
+    assert {t.name for t in targets} == {
+        "wmo_served_2024h1",
+        "wmo_served_2026h1_min",
+        "jeugd_served_2024",
+        "ouderen_served_2024h1_min",
+    }
     for t in targets:
-        value = measure(t, default_run.sim, default_run.tables["served"], profile, policy, profile.start)
+        value = measure(
+            t, default_run.sim, default_run.tables["served"], profile, policy, profile.start
+        )
         assert t.passes(value), (t.describe(), value)
 
 
@@ -47,7 +54,11 @@ def test_youth_costs_are_concentrated(default_run):
     sim = simulate(profile, policy, pop, profile.start, 12, 1, trace=True)
     youth_products = [i for i, p in enumerate(policy.products) if p.domain == "jeugd"]
     is_youth = np.isin(sim.state.product, youth_products)
-    per_client = np.bincount(sim.state.owner[is_youth], weights=sim.trace_cost[is_youth].sum(axis=1), minlength=sim.state.cid.shape[0])
+    per_client = np.bincount(
+        sim.state.owner[is_youth],
+        weights=sim.trace_cost[is_youth].sum(axis=1),
+        minlength=sim.state.cid.shape[0],
+    )
     costs = np.sort(per_client[per_client > 0])[::-1]
     top20 = costs[: len(costs) // 5].sum() / costs.sum()
     assert top20 > 0.6
@@ -65,27 +76,55 @@ def toy_fit(tmp_path_factory):
 def test_calibrate_brings_every_target_within_its_tolerance(toy_fit):
     _, result = toy_fit
     fitted = result.table.filter(pl.col("fitted"))
-    assert fitted["target"].to_list() == ["wmo_served_2024h1", "oud_served_2025", "jeugd_served_2025"]
-    before_ok = [t.passes(v) for t, v in zip(_toy_targets(), fitted["before"].to_list(), strict=True)]
+    assert fitted["target"].to_list() == [
+        "wmo_served_2024h1",
+        "oud_served_2025",
+        "jeugd_served_2025",
+    ]
+    before_ok = [
+        t.passes(v) for t, v in zip(_toy_targets(), fitted["before"].to_list(), strict=True)
+    ]
     assert before_ok == [False, False, False]
     assert fitted["within_tolerance"].to_list() == [True, True, True]
     assert result.multipliers["oud"][0] < 1 < result.multipliers["jong"][0]
 
 
 def _toy_targets():
-    return [Target("w", value=545, tolerance=0.03), Target("o", value=395, tolerance=0.03), Target("j", value=290, tolerance=0.05)]
+    return [
+        Target("w", value=545, tolerance=0.03),
+        Target("o", value=395, tolerance=0.03),
+        Target("j", value=290, tolerance=0.05),
+    ]
 
 
 def test_calibrate_writes_the_fitted_file_and_a_report(toy_fit):
     folder, result = toy_fit
-    assert result.fitted_file == folder / "profile.fitted.toml" and result.fitted_file.exists()
-    for name in ("calibration.parquet", "calibration.csv", "calibration.html", "fitted.toml", "meta.json"):
+    assert result.fitted_file == folder / "profile.fitted.toml"
+    assert result.fitted_file.exists()
+    for name in (
+        "calibration.parquet",
+        "calibration.csv",
+        "calibration.html",
+        "fitted.toml",
+        "meta.json",
+    ):
         assert (result.report_dir / name).exists(), name
     table = pl.read_parquet(result.report_dir / "calibration.parquet")
-    assert {"target", "value", "before", "simulated", "difference", "difference_pct", "within_tolerance"} <= set(table.columns)
+    assert {
+        "target",
+        "value",
+        "before",
+        "simulated",
+        "difference",
+        "difference_pct",
+        "within_tolerance",
+    } <= set(table.columns)
     html = (result.report_dir / "calibration.html").read_text()
-    assert "<svg" in html and "wmo_served_2024h1" in html and "http" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
-    assert not list(folder.glob("*.partial*")) and not list((folder / "out").glob(".partial-*"))
+    assert "<svg" in html
+    assert "wmo_served_2024h1" in html
+    assert "http" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert not list(folder.glob("*.partial*"))
+    assert not list((folder / "out").glob(".partial-*"))
 
 
 def test_later_runs_reuse_the_fit_and_reproduce_the_report(toy_fit):
@@ -95,7 +134,9 @@ def test_later_runs_reuse_the_fit_and_reproduce_the_report(toy_fit):
     assert profile.group("jong").inflow_multiplier == pytest.approx(result.multipliers["jong"][0])
     run = simulate_scenario(RunSpec(profile=str(folder / "profile.toml"), months=24))
     served = run.tables["served"]
-    got = served.filter((pl.col("period") == "2024H1") & (pl.col("domain") == "wmo"))["clients_served"].sum()
+    got = served.filter((pl.col("period") == "2024H1") & (pl.col("domain") == "wmo"))[
+        "clients_served"
+    ].sum()
     assert got == result.table.filter(pl.col("target") == "wmo_served_2024h1")["simulated"][0]
     assert run.manifest["hashes"]["fitted_file"] is not None
 
@@ -104,14 +145,18 @@ def test_a_fit_moves_admission_never_the_pool(toy_fit):
     folder, _ = toy_fit
     fitted, policy = load_profile(folder / "profile.toml")
     plain, _ = load_profile(folder / "profile.toml", fitted=False)
-    assert generate(fitted, policy, 1, 24).fingerprint() == generate(plain, policy, 1, 24).fingerprint()
+    assert (
+        generate(fitted, policy, 1, 24).fingerprint()
+        == generate(plain, policy, 1, 24).fingerprint()
+    )
 
 
 def test_report_only_measures_without_fitting(toy_fit):
     folder, _ = toy_fit
     before = (folder / "profile.fitted.toml").read_text()
     result = report_only(folder / "profile.toml", out_dir=folder / "out")
-    assert result.fitted_file is None and (folder / "profile.fitted.toml").read_text() == before
+    assert result.fitted_file is None
+    assert (folder / "profile.fitted.toml").read_text() == before
     assert result.table["within_tolerance"].to_list() == [True, True, True, True]
     assert not any("changed since" in n for n in result.notes)
 
@@ -128,7 +173,9 @@ def test_report_only_says_when_the_profile_changed_since_the_fit(toy_fit, tmp_pa
 
 def test_fitted_parameters_are_listed_and_can_be_overridden(toy_fit):
     folder, _ = toy_fit
-    profile, _ = load_profile(folder / "profile.toml", {"fitted.groups.jong.inflow_multiplier": 1.0})
+    profile, _ = load_profile(
+        folder / "profile.toml", {"fitted.groups.jong.inflow_multiplier": 1.0}
+    )
     assert profile.group("jong").inflow_multiplier == 1.0
     assert any(p.name == "fitted.groups.oud.exit_multiplier" for p in profile.register)
 
@@ -141,19 +188,33 @@ def _profile_with_targets(tmp_path: Path, targets: str) -> Path:
 
 
 def test_old_style_targets_still_load_as_reference_figures(tmp_path):
-    path = _profile_with_targets(tmp_path, '\n[targets]\nclients = 500\nserved = { value = 37_000, tolerance = 0.05, source = "x" }\n')
+    path = _profile_with_targets(
+        tmp_path,
+        '\n[targets]\nclients = 500\nserved = { value = 37_000, tolerance = 0.05, source = "x" }\n',
+    )
     profile, _ = load_profile(path)
-    assert profile.targets["clients"].value == 500 and not profile.targets["clients"].declarative
-    assert profile.targets["served"].tolerance == 0.05 and not profile.targets["served"].fit
+    assert profile.targets["clients"].value == 500
+    assert not profile.targets["clients"].declarative
+    assert profile.targets["served"].tolerance == 0.05
+    assert not profile.targets["served"].fit
 
 
 @pytest.mark.parametrize(
-    "target, message",
+    ("target", "message"),
     [
         ('{ value = 1, period = "2024Q1", domain = "wmo" }', "key targets.t.period: '2024Q1'"),
-        ('{ value = 1, period = "2024", domain = "zorg" }', "key targets.t.domain: unknown value 'zorg'"),
-        ('{ value = 1, period = "2024", domain = "wmo", group = "kind" }', "key targets.t.group: 'kind'"),
-        ('{ value = 1, period = "2024", domain = "wmo", tolerence = 0.1 }', "unknown key 'tolerence'"),
+        (
+            '{ value = 1, period = "2024", domain = "zorg" }',
+            "key targets.t.domain: unknown value 'zorg'",
+        ),
+        (
+            '{ value = 1, period = "2024", domain = "wmo", group = "kind" }',
+            "key targets.t.group: 'kind'",
+        ),
+        (
+            '{ value = 1, period = "2024", domain = "wmo", tolerence = 0.1 }',
+            "unknown key 'tolerence'",
+        ),
         ('{ period = "2024", domain = "wmo" }', "no figure"),
     ],
 )
@@ -169,9 +230,17 @@ def test_calibrate_command_fits_and_refuses_a_profile_without_targets(tmp_path, 
 
     assert main(["calibrate", TOY_PROFILE, "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert "key targets: no target with period and domain" in err and len(err.strip().splitlines()) == 1
-    assert not any(tmp_path.iterdir()) and not (DATA / "toy" / "profile.fitted.toml").exists()
+    assert "key targets: no target with period and domain" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not any(tmp_path.iterdir())
+    assert not (DATA / "toy" / "profile.fitted.toml").exists()
     path = _profile_with_targets(tmp_path, TOY_TARGETS)
-    assert main(["calibrate", str(path), "--iterations", "0", "--out", str(tmp_path / "out"), "--json"]) == 0
+    assert (
+        main(
+            ["calibrate", str(path), "--iterations", "0", "--out", str(tmp_path / "out"), "--json"]
+        )
+        == 0
+    )
     assert '"mode": "fit"' in capsys.readouterr().out
-    assert (tmp_path / "profile.fitted.toml").exists() and len(list((tmp_path / "out").iterdir())) == 1
+    assert (tmp_path / "profile.fitted.toml").exists()
+    assert len(list((tmp_path / "out").iterdir())) == 1

@@ -25,10 +25,20 @@ CASES = {
     "toy_sequential": lambda: toy_spec(seed=12, population_seed=6, rng_mode=MODE_SEQUENTIAL),
     "toy_long": lambda: toy_spec(seed=3, population_seed=7, months=60),
     "default_24m": lambda: RunSpec(months=24, seed=5, population_seed=2),
-    "toy_before_2000": lambda: toy_spec(seed=4, population_seed=2, start=month_index(1999, 7), months=30),  # month indices < 0
+    "toy_before_2000": lambda: toy_spec(
+        seed=4, population_seed=2, start=month_index(1999, 7), months=30
+    ),  # month indices < 0
     "default_24m_boz": lambda: RunSpec(
-        months=24, seed=5, population_seed=2,
-        measures=["m04_youth_weekly_cap_4000", "m12_max_three_years", "m15_no_ironing", "m16_biweekly_household_help", "m17_wmo_weekly_cap_800"],
+        months=24,
+        seed=5,
+        population_seed=2,
+        measures=[
+            "m04_youth_weekly_cap_4000",
+            "m12_max_three_years",
+            "m15_no_ironing",
+            "m16_biweekly_household_help",
+            "m17_wmo_weekly_cap_800",
+        ],
     ),
 }
 
@@ -55,7 +65,18 @@ def digests(spec: RunSpec) -> dict[str, str]:
     out["bins"] = _arrays_digest([r.sim.arr, r.sim.cli, r.sim.served_half, r.sim.served_year])
     s = r.sim.state
     out["state"] = _arrays_digest(
-        [s.admitted, s.status, s.step, s.start, s.planned_end, s.ind_no, s.minutes, s.weekly_cents, s.end_month, s.end_reason]
+        [
+            s.admitted,
+            s.status,
+            s.step,
+            s.start,
+            s.planned_end,
+            s.ind_no,
+            s.minutes,
+            s.weekly_cents,
+            s.end_month,
+            s.end_reason,
+        ]
     )
     out["population:clients"] = _frame_digest(r.population.clients)
     out["population:arrangements"] = _frame_digest(r.population.arrangements)
@@ -73,5 +94,7 @@ def test_outputs_match_the_recorded_digests(name):
 
 
 if __name__ == "__main__":  # python -m tests.test_golden: re-record the digests of the current code
-    GOLDEN_FILE.write_text(json.dumps({name: digests(make()) for name, make in CASES.items()}, indent=1) + "\n")
+    GOLDEN_FILE.write_text(
+        json.dumps({name: digests(make()) for name, make in CASES.items()}, indent=1) + "\n"
+    )
     print(f"recorded {GOLDEN_FILE}")

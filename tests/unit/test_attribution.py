@@ -37,18 +37,19 @@ def test_a_pure_interaction_is_shared_equally_with_the_cents_left_over_to_the_fi
 
 def test_all_orderings_sampled_give_the_exact_shares():
     rng = np.random.default_rng(3)
-    saving = {m: int(rng.integers(-10**9, 10**9)) if m else 0 for m in range(8)}
+    saving = {m: int(rng.integers(-(10**9), 10**9)) if m else 0 for m in range(8)}
     orderings = np.array(list(permutations(range(3))))
     shares, se = shapley_sampled(saving, orderings)
     assert shares == shapley_exact(saving, 3)
-    assert len(se) == 3 and all(s >= 0 for s in se)
+    assert len(se) == 3
+    assert all(s >= 0 for s in se)
 
 
 @settings(max_examples=60, deadline=None)
 @given(st.integers(1, 6), st.integers(0, 2**32 - 1))
 def test_exact_shapley_shares_always_add_up_to_the_package_saving(n, seed):
     rng = np.random.default_rng(seed)
-    saving = {m: int(rng.integers(-10**11, 10**11)) if m else 0 for m in range(1 << n)}
+    saving = {m: int(rng.integers(-(10**11), 10**11)) if m else 0 for m in range(1 << n)}
     shares = shapley_exact(saving, n)
     assert sum(shares) == saving[full_mask(n)]
 
@@ -58,12 +59,14 @@ def test_exact_shapley_shares_always_add_up_to_the_package_saving(n, seed):
 def test_sampled_shapley_shares_always_add_up_to_the_package_saving(n, k, seed):
     rng = np.random.default_rng(seed)
     orderings = sample_orderings(n, k, seed)
-    saving = {m: int(rng.integers(-10**11, 10**11)) if m else 0 for m in ordering_masks(orderings)}
+    saving = {
+        m: int(rng.integers(-(10**11), 10**11)) if m else 0 for m in ordering_masks(orderings)
+    }
     shares, _ = shapley_sampled(saving, orderings)
     assert sum(shares) == saving[full_mask(n)]
 
 
-@given(st.lists(st.integers(-10**12, 10**12), min_size=1, max_size=8), st.integers(1, 720))
+@given(st.lists(st.integers(-(10**12), 10**12), min_size=1, max_size=8), st.integers(1, 720))
 def test_apportion_rounds_each_share_by_less_than_a_cent(nums, denom):
     total_num = sum(nums)
     # make the numerators add up to a whole total

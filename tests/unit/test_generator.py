@@ -18,10 +18,11 @@ def test_a_start_before_2000_keeps_pool_arrivals_and_support_months():
     n_stock = sum(int(round(g.stock * profile.scale)) for g in profile.groups)
     assert clients["arrival_month"].null_count() == n_stock
     arrivals = clients["arrival_month"].drop_nulls()
-    assert arrivals.min() == start and (arrivals < 0).sum() > 0  # 1999 arrivals are pool clients
-    held = pop.arrangements.join(clients.select("client_id", "arrival_month"), on="client_id").filter(
-        pl.col("arrival_month").is_null() & (pl.col("slot_kind") == "initial")
-    )
+    assert arrivals.min() == start
+    assert (arrivals < 0).sum() > 0
+    held = pop.arrangements.join(
+        clients.select("client_id", "arrival_month"), on="client_id"
+    ).filter(pl.col("arrival_month").is_null() & (pl.col("slot_kind") == "initial"))
     for col in ["start_month", "planned_end_month", "support_since_month"]:
         assert held[col].null_count() == 0, col
     assert (held["support_since_month"] < 0).sum() > 0

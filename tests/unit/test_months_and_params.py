@@ -19,9 +19,12 @@ def test_bad_month_is_a_clear_error(bad):
 
 
 def test_sourced_parameters_unwrap_into_a_register():
-    tree, register = unwrap({"a": {"value": 3, "source": "doc:x", "unit": "clients"}, "b": {"c": 1}})
+    tree, register = unwrap(
+        {"a": {"value": 3, "source": "doc:x", "unit": "clients"}, "b": {"c": 1}}
+    )
     assert tree == {"a": 3, "b": {"c": 1}}
-    assert register[0].name == "a" and register[0].source == "doc:x"
+    assert register[0].name == "a"
+    assert register[0].source == "doc:x"
 
 
 def test_override_by_dotted_name_marks_the_source():

@@ -19,11 +19,28 @@ MODEL = ROOT / "engine" / "model"
 
 def test_the_kernel_depends_on_every_compiled_module_it_calls_and_not_on_python_side_modules():
     deps = {str(p.relative_to(ROOT)) for p in dependency_files(MODEL / "kernel.py")}
-    for needed in ("layout.py", "rng.py", "portable_math.py", "arrangement.py", "hooks.py", "combinations.py", "primitives/__init__.py",
-                   "primitives/weekly_cap.py", "primitives/review.py", "primitives/common.py"):
+    for needed in (
+        "layout.py",
+        "rng.py",
+        "portable_math.py",
+        "arrangement.py",
+        "hooks.py",
+        "combinations.py",
+        "primitives/__init__.py",
+        "primitives/weekly_cap.py",
+        "primitives/review.py",
+        "primitives/common.py",
+    ):
         assert f"engine/model/{needed}" in deps, needed
     assert "engine/core/domain.py" in deps  # constants the kernel reads
-    for unrelated in ("engine/model/params.py", "engine/model/state.py", "engine/cli/__init__.py", "engine/simulation/run.py", "rules/schema.py", "engine/__init__.py"):
+    for unrelated in (
+        "engine/model/params.py",
+        "engine/model/state.py",
+        "engine/cli/__init__.py",
+        "engine/simulation/run.py",
+        "rules/schema.py",
+        "engine/__init__.py",
+    ):
         assert unrelated not in deps, unrelated
 
 
@@ -37,7 +54,14 @@ _RUN = (
 
 def _run(root: Path) -> tuple[int, int]:
     env = {"PATH": "/usr/bin:/bin", "HOME": str(root)}
-    done = subprocess.run([sys.executable, "-c", _RUN.format(root=str(root))], capture_output=True, text=True, env=env, cwd=root, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", _RUN.format(root=str(root))],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=root,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     value, hits = done.stdout.split()
     return int(value), int(hits)
@@ -52,14 +76,18 @@ def test_an_edit_to_a_callee_recompiles_its_caller_and_an_unrelated_edit_does_no
     (tmp_path / "engine" / "__init__.py").write_text("")
     (pkg / "__init__.py").write_text("")
     shutil.copy(Path(model_jit.__file__), pkg / "jit.py")
-    (pkg / "callee.py").write_text("from engine.model.jit import jit\n\n\n@jit\ndef g():\n    return 1\n")
+    (pkg / "callee.py").write_text(
+        "from engine.model.jit import jit\n\n\n@jit\ndef g():\n    return 1\n"
+    )
     (pkg / "caller.py").write_text(_CALLER)
     (pkg / "other.py").write_text("X = 1\n")
     assert _run(tmp_path) == (2, 0)  # compiled
     assert _run(tmp_path) == (2, 1)  # loaded from the cache
     (pkg / "other.py").write_text("X = 2\n")
     assert _run(tmp_path) == (2, 1)  # an unrelated edit keeps the cache
-    (pkg / "callee.py").write_text("from engine.model.jit import jit\n\n\n@jit\ndef g():\n    return 41\n")
+    (pkg / "callee.py").write_text(
+        "from engine.model.jit import jit\n\n\n@jit\ndef g():\n    return 41\n"
+    )
     assert _run(tmp_path) == (42, 0)  # the caller saw its callee change: recompiled, not stale
     assert (tmp_path / ".numba-cache").is_dir()
 
@@ -70,8 +98,21 @@ def test_importing_the_engine_makes_no_folder_and_sets_no_environment(tmp_path):
         "import engine, engine.simulation.run, engine.model.kernel\n"
         "print(dict(os.environ) == before)\n"
     )
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(ROOT), "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "PYTHONPATH": str(ROOT),
+        "NUMBA_CACHE_DIR": str(tmp_path / "cache"),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "True"
-    assert not (tmp_path / "cache").exists() and list(tmp_path.iterdir()) == []
+    assert not (tmp_path / "cache").exists()
+    assert list(tmp_path.iterdir()) == []

@@ -25,9 +25,20 @@ def _ulps(got: np.ndarray, ref: np.ndarray) -> np.ndarray:
 
 def test_exp_and_log_are_within_one_ulp_of_the_c_library():
     rng = np.random.default_rng(1)
-    x = np.concatenate([rng.uniform(-700, 700, 20_000), rng.uniform(-1, 1, 20_000), rng.uniform(-1e-9, 1e-9, 1_000)])
+    x = np.concatenate(
+        [
+            rng.uniform(-700, 700, 20_000),
+            rng.uniform(-1, 1, 20_000),
+            rng.uniform(-1e-9, 1e-9, 1_000),
+        ]
+    )
     assert _ulps(pm.exp_array(x), np.array([math.exp(v) for v in x])).max() <= 1.0
-    b = np.concatenate([rng.uniform(1e-9, 10, 20_000), np.array([math.exp(v) for v in rng.uniform(-700, 700, 5_000)])])
+    b = np.concatenate(
+        [
+            rng.uniform(1e-9, 10, 20_000),
+            np.array([math.exp(v) for v in rng.uniform(-700, 700, 5_000)]),
+        ]
+    )
     assert _ulps(np.array([pm.log(v) for v in b]), np.array([math.log(v) for v in b])).max() <= 1.0
 
 
@@ -53,15 +64,25 @@ def test_normal_quantile_matches_the_standard_library():
 
 @pytest.mark.parametrize(
     ("fn", "x", "want"),
-    [(pm.exp, 0.0, 1.0), (pm.exp, 710.0, math.inf), (pm.exp, -800.0, 0.0), (pm.log, 1.0, 0.0), (pm.log, 0.0, -math.inf),
-     (pm.log1p, -1.0, -math.inf), (pm.log1p, 0.0, 0.0), (pm.log1p, 1e-300, 1e-300)],
+    [
+        (pm.exp, 0.0, 1.0),
+        (pm.exp, 710.0, math.inf),
+        (pm.exp, -800.0, 0.0),
+        (pm.log, 1.0, 0.0),
+        (pm.log, 0.0, -math.inf),
+        (pm.log1p, -1.0, -math.inf),
+        (pm.log1p, 0.0, 0.0),
+        (pm.log1p, 1e-300, 1e-300),
+    ],
 )
 def test_edge_values(fn, x, want):
     assert fn(x) == want
 
 
 def test_special_arguments_give_nan():
-    assert math.isnan(pm.log(-1.0)) and math.isnan(pm.exp(math.nan)) and math.isnan(pm.pow(-2.0, 0.5))
+    assert math.isnan(pm.log(-1.0))
+    assert math.isnan(pm.exp(math.nan))
+    assert math.isnan(pm.pow(-2.0, 0.5))
 
 
 # ------------------------------------------------------------------------ reduced CPU features
@@ -96,7 +117,9 @@ def _dispatched_features() -> list[str]:
 def _digests_in_subprocess(env_extra: dict) -> dict:
     env = {**os.environ, **env_extra, "PYTHONPATH": str(ROOT)}
     code = _DIGESTS % {"toy": str(ROOT / "tests" / "data" / "toy" / "profile.toml")}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600, cwd=ROOT
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 

@@ -1,6 +1,13 @@
 import numpy as np
 
-from engine.model.rng import DECISIONS, POPULATION_DECISIONS, RETIRED_DECISIONS, decision_keys, keyed_bits_np, keyed_uniform_np
+from engine.model.rng import (
+    DECISIONS,
+    POPULATION_DECISIONS,
+    RETIRED_DECISIONS,
+    decision_keys,
+    keyed_bits_np,
+    keyed_uniform_np,
+)
 
 
 def test_decision_ids_are_unique_and_explicit():
@@ -10,15 +17,19 @@ def test_decision_ids_are_unique_and_explicit():
 
 def test_population_decision_ids_are_unique_and_apart_from_the_simulations():
     ids = list(POPULATION_DECISIONS.values())
-    assert len(set(ids)) == len(ids) and all(isinstance(v, int) and v > 0 for v in ids)
-    assert not set(ids) & set(DECISIONS.values()) and not set(ids) & RETIRED_DECISIONS
+    assert len(set(ids)) == len(ids)
+    assert all(isinstance(v, int) and v > 0 for v in ids)
+    assert not set(ids) & set(DECISIONS.values())
+    assert not set(ids) & RETIRED_DECISIONS
     assert not RETIRED_DECISIONS & set(DECISIONS.values())
 
 
 def test_keyed_bits_are_the_hashes_behind_keyed_uniforms():
     ids = np.arange(1, 1001, dtype=np.uint64)
     bits = keyed_bits_np(7, 106, ids, 2)
-    assert np.array_equal((bits >> np.uint64(11)).astype(np.float64) / 2.0**53, keyed_uniform_np(7, 106, ids, 2))
+    assert np.array_equal(
+        (bits >> np.uint64(11)).astype(np.float64) / 2.0**53, keyed_uniform_np(7, 106, ids, 2)
+    )
 
 
 def test_keyed_draws_depend_only_on_their_keys():
@@ -33,7 +44,8 @@ def test_keyed_draws_depend_only_on_their_keys():
 
 def test_keyed_draws_are_uniform_enough():
     u = keyed_uniform_np(1, 5, np.arange(200_000, dtype=np.uint64), 0)
-    assert 0.0 <= u.min() and u.max() < 1.0
+    assert u.min() >= 0.0
+    assert u.max() < 1.0
     hist, _ = np.histogram(u, bins=20, range=(0, 1))
     assert np.abs(hist / len(u) - 0.05).max() < 0.003
     assert abs(np.corrcoef(u[:-1], u[1:])[0, 1]) < 0.01

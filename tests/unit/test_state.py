@@ -19,21 +19,38 @@ def toy():
 
 def _with(pop: Population, frame: str, col: str, row: int, value) -> Population:
     df = getattr(pop, frame)
-    df = df.with_columns(pl.when(pl.int_range(pl.len()) == row).then(pl.lit(value, dtype=df[col].dtype)).otherwise(pl.col(col)).alias(col))
+    df = df.with_columns(
+        pl.when(pl.int_range(pl.len()) == row)
+        .then(pl.lit(value, dtype=df[col].dtype))
+        .otherwise(pl.col(col))
+        .alias(col)
+    )
     parts = {"clients": pop.clients, "arrangements": pop.arrangements, frame: df}
-    return Population(parts["clients"], parts["arrangements"], pop.pool_rate, pop.group_codes, pop.start, pop.months)
+    return Population(
+        parts["clients"],
+        parts["arrangements"],
+        pop.pool_rate,
+        pop.group_codes,
+        pop.start,
+        pop.months,
+    )
 
 
 def test_codes_map_to_the_policy_catalogue(toy):
     profile, policy, pop = toy
     s = build_state(pop, policy, profile.group_codes)
     products = policy.product_codes
-    got = [(products[p], policy.product(products[p]).steps[st].code) for p, st in zip(s.product.tolist(), s.step.tolist(), strict=True)]
-    assert got == list(zip(pop.arrangements["product"].to_list(), pop.arrangements["step"].to_list(), strict=True))
+    got = [
+        (products[p], policy.product(products[p]).steps[st].code)
+        for p, st in zip(s.product.tolist(), s.step.tolist(), strict=True)
+    ]
+    assert got == list(
+        zip(pop.arrangements["product"].to_list(), pop.arrangements["step"].to_list(), strict=True)
+    )
 
 
 @pytest.mark.parametrize(
-    "col, value, message",
+    ("col", "value", "message"),
     [
         ("product", "nope", "arrangements.product: unknown code(s) ['nope']"),
         ("product", None, "arrangements.product: missing"),

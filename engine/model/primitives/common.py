@@ -112,7 +112,7 @@ def standing_of(S, P, r, c, seq):
 def stands(S, P, r, c, seq):
     """Would `standing` let rule r act (it applies, or the client leaves)?"""
     st = standing_of(S, P, r, c, seq)
-    return st == X_APPLIES or st == X_LEAVES
+    return st in (X_APPLIES, X_LEAVES)
 
 
 @jit
@@ -121,7 +121,9 @@ def leave_system(S, P, B, ch, c, r, m, t, g, w):
     cl = S.clients[c]
     for b in range(cl.arr_lo, cl.arr_hi):
         if S.slots[b].status == S_ACTIVE:
-            book_event(P, B, ch, r, EV_WLZ_EXIT, g, S.slots[b].product, t, S.slots[b].weekly_cents, 0)
+            book_event(
+                P, B, ch, r, EV_WLZ_EXIT, g, S.slots[b].product, t, S.slots[b].weekly_cents, 0
+            )
             end_arrangement(S, P, B, ch, c, b, m, t, R_WLZ, w)
     mark_affected(S, P, B, ch, c, r, g, AFF_ENDED)
 
@@ -153,7 +155,7 @@ def reprice(S, P, B, ch, c, a, r, t, g, kind, minutes):
 def has_tasks(S, a, tasks):
     """Does slot a have minutes for any task in the bit mask `tasks`?"""
     s = S.slots[a]
-    for k in range(s.minutes.shape[0]):
+    for k in range(s.minutes.shape[0]):  # noqa: SIM110 - compiled code: no generators
         if (tasks >> k) & 1 and s.minutes[k] > 0:
             return True
     return False
@@ -170,4 +172,3 @@ def remove_tasks(S, P, B, ch, c, a, r, t, g, tasks):
             s.minutes[k] = 0
     if removed > 0:
         reprice(S, P, B, ch, c, a, r, t, g, EV_TASK_REMOVED, removed)
-

@@ -9,7 +9,16 @@ import numpy as np
 from engine.core.domain import R_RULE_END, S_ACTIVE
 from engine.model.arrangement import end_arrangement
 from engine.model.jit import jit
-from engine.model.layout import AFF_ENDED, EV_ENDED, EV_PHASE_OUT, EV_SHORTENED, EV_STEPPED_DOWN, MO_REINDICATION, X_APPLIES, X_LEAVES
+from engine.model.layout import (
+    AFF_ENDED,
+    EV_ENDED,
+    EV_PHASE_OUT,
+    EV_SHORTENED,
+    EV_STEPPED_DOWN,
+    MO_REINDICATION,
+    X_APPLIES,
+    X_LEAVES,
+)
 from engine.model.primitives.common import book_event, mark_affected, reprice, standing, standing_of
 from engine.model.primitives.spec import Packed, Param, Primitive
 from engine.model.rng import D_RULE_SHARE, draw
@@ -27,20 +36,31 @@ def check(params: dict, ctx, sec) -> None:
     step_to = params["step_down_to"]
     for prod in ctx.products:
         if prod not in step_to:
-            raise sec.error("step_down_to", f"no step for product {prod!r}", "a step for every product in scope")
+            raise sec.error(
+                "step_down_to", f"no step for product {prod!r}", "a step for every product in scope"
+            )
     for prod, code in step_to.items():
         if prod not in ctx.products:
-            raise sec.error(f"step_down_to.{prod}", f"product {prod!r} is not in the rule's scope", "one of: " + ", ".join(ctx.products))
+            raise sec.error(
+                f"step_down_to.{prod}",
+                f"product {prod!r} is not in the rule's scope",
+                "one of: " + ", ".join(ctx.products),
+            )
         codes = [s.code for s in ctx.policy.product(prod).steps]
         if code not in codes:
-            raise sec.error(f"step_down_to.{prod}", f"unknown step {code!r}", "one of: " + ", ".join(codes))
+            raise sec.error(
+                f"step_down_to.{prod}", f"unknown step {code!r}", "one of: " + ", ".join(codes)
+            )
 
 
 def pack(params: dict, ctx) -> Packed:
     return Packed(
         f={F_END_SHARE: params["end_share"]},
         i={I_MAX_MONTHS: params["max_months"], I_PHASE_OUT_MONTHS: params["phase_out_months"]},
-        step_to={prod: ctx.policy.product(prod).step_index(code) for prod, code in params["step_down_to"].items()},
+        step_to={
+            prod: ctx.policy.product(prod).step_index(code)
+            for prod, code in params["step_down_to"].items()
+        },
     )
 
 
@@ -49,10 +69,33 @@ SPEC = Primitive(
     doc="support runs at most max_months; then a share ends and the rest steps down (a phase-out for those already past it)",
     moments=("intake", "reindication"),
     params=(
-        Param("max_months", "number", "months of continuous support at most", unit="months", lo=1, hi=600, integer=True),
-        Param("phase_out_months", "number", "length of the final indication of a client already past the maximum", unit="months", default=12, lo=0, hi=600, integer=True),
-        Param("end_share", "share", "share of clients whose support ends at the maximum (the rest steps down)"),
-        Param("step_down_to", "table", "per product in scope: the step code the rest steps down to"),
+        Param(
+            "max_months",
+            "number",
+            "months of continuous support at most",
+            unit="months",
+            lo=1,
+            hi=600,
+            integer=True,
+        ),
+        Param(
+            "phase_out_months",
+            "number",
+            "length of the final indication of a client already past the maximum",
+            unit="months",
+            default=12,
+            lo=0,
+            hi=600,
+            integer=True,
+        ),
+        Param(
+            "end_share",
+            "share",
+            "share of clients whose support ends at the maximum (the rest steps down)",
+        ),
+        Param(
+            "step_down_to", "table", "per product in scope: the step code the rest steps down to"
+        ),
     ),
     pack=pack,
     check=check,
@@ -68,10 +111,12 @@ def change(S, P, a, r, m, moment):
     since = np.int64(s.since)
     max_m = rule.i[I_MAX_MONTHS]
     phase = S.rule_a[a, r]
-    if phase == PHASE_OUT or phase == PHASE_DONE:
+    if phase in (PHASE_OUT, PHASE_DONE):
         return DECIDE  # end of the phase-out, or back in scope
     if moment == MO_REINDICATION and m - since >= max_m:
-        first_under_rule = m - P.products[s.product].ind < rule.eff_from  # the indication now ending began before the rule
+        first_under_rule = (
+            m - P.products[s.product].ind < rule.eff_from
+        )  # the indication now ending began before the rule
         if since + max_m <= rule.eff_from and first_under_rule:
             return START_PHASE_OUT  # already past the maximum when the rule started
         return DECIDE
@@ -87,7 +132,10 @@ def final_decision(S, P, B, ch, c, a, r, m, t, g, w, seq):
     p = s.product
     S.rule_a[a, r] = PHASE_DONE
     R = P.run[0]
-    if draw(R.rng_mode, seq, R.keys, D_RULE_SHARE, s.aid, P.rules[r].key) < P.rules[r].f[F_END_SHARE]:
+    if (
+        draw(R.rng_mode, seq, R.keys, D_RULE_SHARE, s.aid, P.rules[r].key)
+        < P.rules[r].f[F_END_SHARE]
+    ):
         book_event(P, B, ch, r, EV_ENDED, g, p, t, s.weekly_cents, 0)
         end_arrangement(S, P, B, ch, c, a, m, t, R_RULE_END, w)
         mark_affected(S, P, B, ch, c, r, g, AFF_ENDED)

@@ -16,7 +16,13 @@ F_SHARE = 0  # share of reviewed clients who lose the tasks
 
 
 def pack(params: dict, ctx) -> Packed:
-    return Packed(f={F_SHARE: params["share"]}, i={I_TASKS: sum(1 << HO_TASKS.index(t) for t in params["tasks"]), I_WINDOW: params["window_months"]})
+    return Packed(
+        f={F_SHARE: params["share"]},
+        i={
+            I_TASKS: sum(1 << HO_TASKS.index(t) for t in params["tasks"]),
+            I_WINDOW: params["window_months"],
+        },
+    )
 
 
 SPEC = Primitive(
@@ -25,7 +31,15 @@ SPEC = Primitive(
     moments=("monthly",),
     params=(
         Param("tasks", "names", "the tasks dropped when not needed", choices="ho_tasks"),
-        Param("window_months", "number", "months from effective_from in which every client is reviewed once", unit="months", lo=1, hi=600, integer=True),
+        Param(
+            "window_months",
+            "number",
+            "months from effective_from in which every client is reviewed once",
+            unit="months",
+            lo=1,
+            hi=600,
+            integer=True,
+        ),
         Param("share", "share", "share of reviewed clients who lose the tasks"),
     ),
     pack=pack,
@@ -40,7 +54,9 @@ def review_month(S, P, a, r, seq):
     rule = P.rules[r]
     R = P.run[0]
     window = rule.i[I_WINDOW]
-    rm = rule.eff_from + np.int64(draw(R.rng_mode, seq, R.keys, D_REVIEW_MONTH, S.slots[a].aid, rule.key) * window)
+    rm = rule.eff_from + np.int64(
+        draw(R.rng_mode, seq, R.keys, D_REVIEW_MONTH, S.slots[a].aid, rule.key) * window
+    )
     return rm if rm < rule.eff_from + window else -1
 
 
@@ -62,7 +78,10 @@ def drops(S, P, a, r, seq):
     """Does the review drop the slot's tasks (it has some, and its draw falls in the share)?"""
     R = P.run[0]
     rule = P.rules[r]
-    return has_tasks(S, a, rule.i[I_TASKS]) and draw(R.rng_mode, seq, R.keys, D_RULE_SHARE, S.slots[a].aid, rule.key) < rule.f[F_SHARE]
+    return (
+        has_tasks(S, a, rule.i[I_TASKS])
+        and draw(R.rng_mode, seq, R.keys, D_RULE_SHARE, S.slots[a].aid, rule.key) < rule.f[F_SHARE]
+    )
 
 
 @jit

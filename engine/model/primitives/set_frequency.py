@@ -20,10 +20,18 @@ def check(params: dict, ctx, sec) -> None:
     if params["frequency"] == "biweekly":
         prod = ctx.policy.product(ctx.ho_products[0])
         if prod.biweekly_step < 0:
-            raise sec.error("frequency", f"product {prod.code} has no biweekly step", "a step with biweekly = true in the policy catalogue")
+            raise sec.error(
+                "frequency",
+                f"product {prod.code} has no biweekly step",
+                "a step with biweekly = true in the policy catalogue",
+            )
         vf = prod.steps[prod.biweekly_step].valid_from
         if vf is not None and ctx.effective_from < vf:
-            raise sec.error("frequency", f"the biweekly step of {prod.code} is valid only from month {vf}", "effective_from on or after the step's valid_from")
+            raise sec.error(
+                "frequency",
+                f"the biweekly step of {prod.code} is valid only from month {vf}",
+                "effective_from on or after the step's valid_from",
+            )
 
 
 def pack(params: dict, ctx) -> Packed:
@@ -43,9 +51,30 @@ SPEC = Primitive(
     moments=("intake", "reindication"),
     params=(
         Param("frequency", "choice", "the new frequency", choices="frequencies"),
-        Param("cleaning_minutes", "number", "cleaning minutes after the change (per two weeks when biweekly)", unit="minutes", lo=0, hi=10000, integer=True),
-        Param("max_cleaning_minutes_w", "number", "eligible when cleaning is at most this", unit="minutes/week", lo=0.0, hi=10000.0),
-        Param("require_flags", "names", "client flags required to be eligible", default=[], choices="flags"),
+        Param(
+            "cleaning_minutes",
+            "number",
+            "cleaning minutes after the change (per two weeks when biweekly)",
+            unit="minutes",
+            lo=0,
+            hi=10000,
+            integer=True,
+        ),
+        Param(
+            "max_cleaning_minutes_w",
+            "number",
+            "eligible when cleaning is at most this",
+            unit="minutes/week",
+            lo=0.0,
+            hi=10000.0,
+        ),
+        Param(
+            "require_flags",
+            "names",
+            "client flags required to be eligible",
+            default=[],
+            choices="flags",
+        ),
     ),
     pack=pack,
     check=check,
@@ -60,7 +89,9 @@ def eligible(S, P, c, a, r):
     req = rule.i[I_REQUIRE_FLAGS]
     if s.frequency == rule.i[I_FREQUENCY] or (S.clients[c].flags & req) != req:
         return False
-    return not s.minutes[T_CLEANING] > rule.f[F_MAX_CLEANING]  # cleaning above the norm: not eligible
+    return (
+        not s.minutes[T_CLEANING] > rule.f[F_MAX_CLEANING]
+    )  # cleaning above the norm: not eligible
 
 
 @jit
@@ -71,7 +102,9 @@ def act(S, P, B, ch, c, a, r, m, t, g, w, seq, moment):
         old_w = np.int64(s.minutes[T_CLEANING])
         s.frequency = freq
         s.minutes[T_CLEANING] = P.rules[r].i[I_CLEANING_MINUTES]
-        new_w = np.int64(s.minutes[T_CLEANING]) // 2 if freq == 1 else np.int64(s.minutes[T_CLEANING])
+        new_w = (
+            np.int64(s.minutes[T_CLEANING]) // 2 if freq == 1 else np.int64(s.minutes[T_CLEANING])
+        )
         reprice(S, P, B, ch, c, a, r, t, g, EV_FREQUENCY, old_w - new_w)
 
 

@@ -39,7 +39,11 @@ class Param:
     choices: tuple[str, ...] | str | None = None
 
     def vocabulary(self) -> list[str]:
-        return list(VOCABULARIES[self.choices]) if isinstance(self.choices, str) else list(self.choices or ())
+        return (
+            list(VOCABULARIES[self.choices])
+            if isinstance(self.choices, str)
+            else list(self.choices or ())
+        )
 
     def describe(self) -> str:
         """One line for --help and the rules README."""
@@ -49,7 +53,9 @@ class Param:
         elif self.kind == "share":
             what = "share [0, 1]"
         elif self.kind in ("choice", "names"):
-            what = ("one of " if self.kind == "choice" else "list of ") + ", ".join(self.vocabulary())
+            what = ("one of " if self.kind == "choice" else "list of ") + ", ".join(
+                self.vocabulary()
+            )
         else:
             what = self.kind
         unit = f" {self.unit}" if self.unit else ""
@@ -89,7 +95,9 @@ class Primitive:
     moments: tuple[str, ...]
     params: tuple[Param, ...]
     pack: Callable[[dict, RuleContext], Packed]
-    check: Callable[[dict, RuleContext, Any], None] | None = None  # cross-field checks; raises via the section
+    check: Callable[[dict, RuleContext, Any], None] | None = (
+        None  # cross-field checks; raises via the section
+    )
     needs_ho: bool = False  # a household-help product must be in scope
 
     def read_params(self, sec, ctx: RuleContext) -> dict:
@@ -113,7 +121,9 @@ class Primitive:
                     raise sec.error(p.name, f"{value!r}", "a list of names")
                 bad = [v for v in value if v not in p.vocabulary()]
                 if bad:
-                    raise sec.error(p.name, f"unknown name {bad[0]!r}", "one of: " + ", ".join(p.vocabulary()))
+                    raise sec.error(
+                        p.name, f"unknown name {bad[0]!r}", "one of: " + ", ".join(p.vocabulary())
+                    )
                 out[p.name] = value
             elif p.kind == "table":
                 value = sec.raw(p.name, p.default)
@@ -121,7 +131,9 @@ class Primitive:
                     raise sec.error(p.name, f"{value!r}", "a table")
                 out[p.name] = dict(value)
             else:  # a registry entry with a kind nobody reads is a bug, not bad input
-                raise ValueError(f"primitive {self.name}: parameter {p.name} has unknown kind {p.kind!r}")
+                raise ValueError(
+                    f"primitive {self.name}: parameter {p.name} has unknown kind {p.kind!r}"
+                )
         if self.check is not None:
             self.check(out, ctx, sec)
         sec.done()

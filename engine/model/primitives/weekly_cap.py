@@ -18,7 +18,9 @@ I_INDEXED = 0  # 1: the ceiling is in base-year cents; 0: nominal (divided by th
 
 
 def pack(params: dict, ctx) -> Packed:
-    return Packed(f={F_CAP_CENTS: params["cap_eur_w"] * 100.0}, i={I_INDEXED: int(params["indexed"])})
+    return Packed(
+        f={F_CAP_CENTS: params["cap_eur_w"] * 100.0}, i={I_INDEXED: int(params["indexed"])}
+    )
 
 
 SPEC = Primitive(
@@ -27,8 +29,15 @@ SPEC = Primitive(
     moments=("intake", "reindication"),
     params=(
         Param("cap_eur_w", "number", "the weekly ceiling", unit="EUR/week", lo=0.0, hi=1e9),
-        Param("per", "choice", "what the ceiling applies to", default="client", choices=("client",)),
-        Param("indexed", "bool", "true: the ceiling is in base-year euros and grows with the price index", default=False),
+        Param(
+            "per", "choice", "what the ceiling applies to", default="client", choices=("client",)
+        ),
+        Param(
+            "indexed",
+            "bool",
+            "true: the ceiling is in base-year euros and grows with the price index",
+            default=False,
+        ),
     ),
     pack=pack,
 )
@@ -45,7 +54,9 @@ def excess_cents(S, P, c, r, t, g):
     rule = P.rules[r]
     cap = rule.f[F_CAP_CENTS]
     if rule.i[I_INDEXED] == 0:
-        cap = cap / P.months[t].price_index  # the cap is in nominal euros; amounts in base-year cents
+        cap = (
+            cap / P.months[t].price_index
+        )  # the cap is in nominal euros; amounts in base-year cents
     return total - np.int64(np.floor(cap + 1e-9))
 
 
@@ -57,9 +68,12 @@ def act(S, P, B, ch, c, a, r, m, t, g, w, seq, moment):
         while excess > 0:
             top = -1
             for b in range(cl.arr_lo, cl.arr_hi):
-                if S.slots[b].status == S_ACTIVE and in_scope(S, P, r, b, g) and S.slots[b].weekly_cents > 0:
-                    if top < 0 or S.slots[b].weekly_cents > S.slots[top].weekly_cents:
-                        top = b
+                if (
+                    S.slots[b].status == S_ACTIVE
+                    and in_scope(S, P, r, b, g)
+                    and S.slots[b].weekly_cents > 0
+                ) and (top < 0 or S.slots[b].weekly_cents > S.slots[top].weekly_cents):
+                    top = b
             if top < 0:
                 break
             cut = min(excess, np.int64(S.slots[top].weekly_cents))
