@@ -1,6 +1,6 @@
 """The run catalog: one embedded DuckDB file that lists every complete run, comparison,
-experiment and sensitivity folder, with views over their Parquet files so that one query can
-compare any runs (DESIGN section 6).
+experiment, sensitivity and decomposition (`caseload explain`) folder, with views over their
+Parquet files so that one query can compare any runs (DESIGN section 6).
 
 The folders are the source of truth; the catalog is an index that can always be rebuilt from
 them (`rebuild`). A folder is registered once it is complete (after `atomic_folder` renamed
@@ -44,7 +44,7 @@ ENV = "CASELOAD_CATALOG"
 OFF = {"off", "none", "0", "no", "false"}
 CATALOG_NAME = "catalog.duckdb"
 SCHEMA_VERSION = 1
-KINDS = ("run", "comparison", "experiment", "sensitivity")
+KINDS = ("run", "comparison", "experiment", "sensitivity", "decomposition")
 
 # The files a complete folder of each kind must hold (beside manifest.json).
 REQUIRED = {
@@ -52,11 +52,13 @@ REQUIRED = {
     "comparison": ("comparison", "comparison_yearly"),
     "experiment": ("savings", "savings_by_seed", "baseline_yearly"),
     "sensitivity": ("sensitivity",),
+    "decomposition": ("decomposition",),
 }
 RUN_TABLES = ("clients", "arrangements", "served", "clients_yearly", "arrangements_yearly", "summary", "events", "affected")
 # Views that exist (empty) even before any folder provides them, so queries do not fail.
 KNOWN_VIEWS = (*RUN_TABLES, "comparison", "comparison_yearly", "affected_by_group", "savings", "savings_by_seed",
-               "baseline_yearly", "package_yearly", "experiment_affected", "costs_monthly", "assumptions", "sensitivity")
+               "baseline_yearly", "package_yearly", "experiment_affected", "costs_monthly", "assumptions", "sensitivity",
+               "decomposition")
 
 LOCK_TIMEOUT_S = 120.0
 
@@ -179,6 +181,13 @@ class Entry:
             head = dict(name=f"{sm.get('name')} vs {sb.get('name')}", profile=sb.get("profile"), policy=sb.get("policy"), start=sb.get("start"), months=sb.get("months"),
                         population_seed=m.get("seeds", {}).get("population"), population_hash=m.get("population"),
                         description=f"baseline {b.get('run_id')} versus {me.get('run_id')}")
+        elif self.kind == "decomposition":  # `caseload explain`: the two periods it splits
+            a, b = m.get("from", {}), m.get("to", {})
+            seeds = [m.get("seeds", {}).get("simulation")]
+            span = f"{a.get('year')} -> {b.get('year')}" if m.get("mode") == "years" else ", ".join(str(y) for y in a.get("years", []))
+            head = dict(name=f"explain {a.get('run_id')}" + ("" if m.get("mode") == "years" else f" vs {b.get('run_id')}"), profile=m.get("profile"),
+                        policy=m.get("policy"), start=m.get("start"), months=m.get("months"), population_seed=m.get("seeds", {}).get("population"),
+                        population_hash=m.get("population"), description=f"volume, mix and price of the net cost change, {span}")
         else:
             ex = m.get("experiment", {})
             seeds = list(ex.get("seeds") or [])
