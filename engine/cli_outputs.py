@@ -61,6 +61,7 @@ by product and Baseline by IV3 (budget lines: gross cost, own contributions and 
 one column per budget year; IV3 task fields 6.6, 6.71, 6.72, 6.81, 6.82 from the policy
 library), Clients affected
 (cells under 10 clients shown as "<10"), Assumptions (the register with sources).
+A decomposition folder (`caseload explain`): About and Cost drivers (volume, mix and price).
 --csv writes one CSV per sheet.
 """
 
@@ -256,7 +257,7 @@ def cmd_export(args) -> int:
         raise InputError("--xlsx", f"{args.xlsx!r}", "a file name ending in .xlsx")
     t0 = time.perf_counter()
     with report.progress(args.quiet or args.json, "export", [("read", "reading the folder"), ("sheets", "building the sheets"), ("write", "writing")]) as prog:
-        folder = open_folder(args.folder, Path(args.runs_dir), args.catalog, kinds=("experiment", "run"))
+        folder = open_folder(args.folder, Path(args.runs_dir), args.catalog, kinds=("experiment", "run", "decomposition"))
         prog("read")
         sheets = build_sheets(folder)
         prog("sheets")

@@ -48,10 +48,13 @@ and go all the time (a step indicated for the first time, a product a group no l
 
 Only the price relatives r_c = P1_c / P0_c are needed, and a tariff exists for every step
 of the catalogue whether or not the cell has arrangements, so cells that enter or leave need
-no imputed price: a cell with no arrangement-months in one period has m_c = 0 there, and its
-whole cost moves by volume and mix. A step whose tariff is 0 in either period gets r_c = 1
-(no price change). A line that has no arrangement-months at all in one period (it enters or
-leaves as a whole) moves by volume only: there is no mix to compare with.
+no imputed price: a cell with no arrangement-months in one period has m_c = 0 there and is
+treated like any other cell. Its cost moves by mix (the share it gains or loses) and by
+volume, and by price only through the interaction of that share with the tariff change
+(half of the mix x price term, a third of the three-factor term), as for a cell that grows.
+A step whose tariff is 0 in either period gets r_c = 1 (no price change). A line that has no
+arrangement-months at all in one period (it enters or leaves as a whole) moves by volume
+only: there is no mix to compare with.
 
 Net cost = gross cost - own contributions
 -----------------------------------------
