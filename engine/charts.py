@@ -272,7 +272,8 @@ DOWN = "#009E73"  # a part that lowers it
 
 def waterfall(start: tuple[str, float], parts: list[tuple[str, float]], end: tuple[str, float], label: str, fmt=fmt_eur, width: int = 540, height: int = 260) -> str:
     """A total, the parts that move it (floating bars from the running level: up in
-    vermillion, down in green, dashed connectors) and the new total (grey). When every level
+    vermillion, down in green, a hairline for 0; dashed connectors; each part labelled in
+    its own unit, so a small one does not read as 0) and the new total (grey). When every level
     lies far from zero the axis starts near the lowest level (the tick labels say where),
     so that parts of a few percent stay visible."""
     left, right, top, bottom = 78, width - 12, 22, height - 34
@@ -295,7 +296,7 @@ def waterfall(start: tuple[str, float], parts: list[tuple[str, float]], end: tup
     _y_axis(out, ticks, y_of, left, right, fmt)
     bars = [(start[0], ylo if ylo > 0 else 0.0, start[1], BASELINE, fmt(start[1], span))]
     for (name, v), a, b in zip(parts, levels[:-1], levels[1:], strict=True):
-        bars.append((name, a, b, UP if v > 0 else DOWN, ("+" if v > 0 else "") + fmt(v, span)))
+        bars.append((name, a, b, UP if v > 0 else DOWN if v < 0 else AXIS, ("+" if v > 0 else "") + fmt(v)))
     bars.append((end[0], ylo if ylo > 0 else 0.0, end[1], BASELINE, fmt(end[1], span)))
     slot = (right - left) / len(bars)
     bw = slot * 0.62

@@ -382,3 +382,25 @@ def test_workbook_sheet_and_report_waterfalls(runs, capsys, tmp_path):
     for svg in charts:
         assert svg.count('class="mark"') == 5  # from, volume, mix, price, to
     assert "Why net cost moves" in text and "<script" not in text
+
+
+def test_the_waterfalls_render_in_headless_chromium(runs, capsys, tmp_path):
+    import os
+
+    from tests import cdp
+
+    if not cdp.available():
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing: `make chromium` installs it")
+        pytest.skip("chromium is not installed (make chromium)")
+    code, out, err = explain(capsys, runs, "base", "measure", "--name", "why-measure", "--quiet")
+    assert code == 0, err
+    html = tmp_path / "why-measure.html"
+    assert main(["report", str(runs / "why-measure"), "--out", str(html), "--quiet"]) == 0
+    with cdp.Page() as page:
+        page.open(html.resolve().as_uri())
+        assert page.errors() == []
+        charts = page.evaluate(cdp.CHARTS_JS)
+        assert len(charts) == 2 * 3  # a waterfall per domain and budget year (2024-2026)
+        for c in charts:
+            assert c["marks"] == 5 and c["drawn"] == 5 and c["width"] > 100 and c["height"] > 50, c
