@@ -570,7 +570,7 @@ def _decomposition(folder: Folder) -> tuple[str, str, str]:
         + '<p class="note">Each chart\'s axis starts near its lowest level, not at zero, so that parts of a few percent show; the tick labels say where.</p>'
         + _table(["Years", "Domain", "From EUR", "To EUR", "Change EUR", "Volume EUR", "Mix EUR", "Price EUR"], rows, set(range(2, 8)))
         + "<details><summary>Per product</summary>" + _table(["Years", "Domain", "Product", "Change EUR", "Volume EUR", "Mix EUR", "Price EUR"], prod_rows, {3, 4, 5, 6})
-        + f'<p class="note">Products with fewer than {SMALL_CELL} arrangements a month on average in both periods are left out. Each product is split on its own steps, '
+        + f'<p class="note">Products with fewer than {SMALL_CELL} arrangements a month on average in both periods are left out. Each product is split on its own cells (steps and groups), '
         "so the products\' parts do not add up to the domain\'s (the domain\'s mix also holds the shifts between products).</p></details></section>"
     )
     body.append(_about_section(folder))
