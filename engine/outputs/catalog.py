@@ -1,6 +1,6 @@
 """The run catalog: one embedded DuckDB file that lists every complete run, comparison,
-experiment and sensitivity folder, with views over their Parquet files so that one query can
-compare any runs (DESIGN section 6).
+experiment, sensitivity and decomposition (`caseload explain`) folder, with views over their
+Parquet files so that one query can compare any runs (DESIGN section 6).
 
 The folders are the source of truth; the catalog is an index that can always be rebuilt from
 them (`rebuild`). A folder is registered once it is complete (after `atomic_folder` renamed
@@ -68,6 +68,7 @@ KNOWN_VIEWS = (
     "costs_monthly",
     "assumptions",
     "sensitivity",
+    "decomposition",
 )
 
 
@@ -228,6 +229,25 @@ class Entry:
                 population_seed=m.get("seeds", {}).get("population"),
                 population_hash=m.get("population"),
                 description=f"baseline {b.get('run_id')} versus {me.get('run_id')}",
+            )
+        elif self.kind == "decomposition":  # `caseload explain`: the two periods it splits
+            a, b = m.get("from", {}), m.get("to", {})
+            seeds = [m.get("seeds", {}).get("simulation")]
+            span = (
+                f"{a.get('year')} -> {b.get('year')}"
+                if m.get("mode") == "years"
+                else ", ".join(str(y) for y in a.get("years", []))
+            )
+            head = dict(
+                name=f"explain {a.get('run_id')}"
+                + ("" if m.get("mode") == "years" else f" vs {b.get('run_id')}"),
+                profile=m.get("profile"),
+                policy=m.get("policy"),
+                start=m.get("start"),
+                months=m.get("months"),
+                population_seed=m.get("seeds", {}).get("population"),
+                population_hash=m.get("population"),
+                description=f"volume, mix and price of the net cost change, {span}",
             )
         else:
             ex = m.get("experiment", {})
