@@ -89,9 +89,7 @@ from engine.model.layout import (
     W_YOUTH,
     work_size,
 )
-from engine.model.rng import (
-    MODE_KEYED,
-)
+from engine.model.rng import MODE_KEYED, MODE_SEQUENTIAL
 from engine.model.slots import (
     arrive,
     client_keys,
@@ -276,15 +274,14 @@ def run_client(S, P, B, ch, c, w, seq, hk, mode):
     flush_segments(S, P, B, ch, t1, lo, hi, w, hk)
 
 
-@jit_call
-def run_chunk(S, P, B, ch, n_chunks, w, seq, hk, M, init):
+@jit
+def run_clients(S, P, B, ch, n_chunks, w, seq, hk, M, init, mode):
     """Step clients ch, ch + n_chunks, ... through the run (`run_client`), booking into
     chunk ch's bins. Striding spreads stock clients and late arrivals evenly over the chunks.
 
     With combinations (M.combos, keyed draws only: engine.model.combinations) each client is
     stepped once per trajectory the memo cannot reuse, from its initial state (`init`), under
     that combination's rules; otherwise once, every rule on."""
-    mode = P.run[0].rng_mode
     multi = mode == MODE_KEYED and M.combos.shape[0] > 0
     w[W_RULES] = -1  # every rule on
     w[W_TOUCHED] = 0
@@ -304,6 +301,24 @@ def run_chunk(S, P, B, ch, n_chunks, w, seq, hk, M, init):
                 k = -1
             else:
                 k = end_trajectory(S, B.affected, M, init, ch, c, w, k)
+
+
+# The two entry points, one per draw mode: the mode is a constant in each, so LLVM (which
+# inlines everything the month reaches) drops the other mode's code. The sequential one is
+# compiled only when a run asks for sequential draws. nogil: run_kernel runs chunks on threads.
+@jit_call
+def run_chunk_keyed(S, P, B, ch, n_chunks, w, seq, hk, M, init):
+    run_clients(S, P, B, ch, n_chunks, w, seq, hk, M, init, MODE_KEYED)
+
+
+@jit_call
+def run_chunk_sequential(S, P, B, ch, n_chunks, w, seq, hk, M, init):
+    run_clients(S, P, B, ch, n_chunks, w, seq, hk, M, init, MODE_SEQUENTIAL)
+
+
+def entry_point(P):
+    """The compiled entry point for P's draw mode."""
+    return run_chunk_keyed if int(P.run[0]["rng_mode"]) == MODE_KEYED else run_chunk_sequential
 
 
 def run_kernel(
@@ -338,6 +353,8 @@ def run_kernel(
             "a multi-combination pass needs keyed draws and one year total per budget year"
         )
 
+    run_chunk = entry_point(P)
+
     def chunk(ch):
         run_chunk(S, P, B, ch, n_chunks, work[ch], seqs[ch], hks[ch], multi, init)
 
@@ -358,17 +375,17 @@ def run_kernel(
 
 
 def kernel_signature(*args) -> tuple:
-    """The Numba types of `run_chunk`'s arguments."""
+    """The Numba types of the entry point's arguments."""
     return tuple(numba.typeof(x) for x in args)
 
 
 def is_compiled(*args) -> bool:
-    """Is `run_chunk` compiled (or loaded from the cache) for these argument types?"""
-    return kernel_signature(*args) in run_chunk.overloads
+    """Is the entry point for these arguments compiled (or loaded from the cache)?"""
+    return kernel_signature(*args) in entry_point(args[1]).overloads
 
 
 def compile_kernel(S, P, B, n_chunks, w, seq, hk, multi, init, on_compile=None) -> None:
-    """Compile `run_chunk` for these argument types, or load it from the cache.
+    """Compile the entry point for these argument types, or load it from the cache.
     `on_compile()` is called (from a timer thread) when this takes longer than loading from
     the cache does, so a user is told a compile is running. The rule hooks dispatch over a
     tuple of compiled functions (engine.model.hooks), which Numba types with a feature it
@@ -387,7 +404,7 @@ def compile_kernel(S, P, B, n_chunks, w, seq, hk, multi, init, on_compile=None) 
                 category=NumbaExperimentalFeatureWarning,
                 message="First-class function type",
             )
-            run_chunk.compile(kernel_signature(*args))
+            entry_point(P).compile(kernel_signature(*args))
     finally:
         if timer is not None:
             timer.cancel()
