@@ -22,7 +22,7 @@ from engine.model.primitives.common import in_scope, product_in_scope, rule_on
 from engine.model.rng import MODE_KEYED
 
 
-@jit
+@jit_call
 def apply_rule(S, P, B, ch, c, a, r, m, t, w, seq, moment):
     """Rule r on slot a of client c at month m, at `moment`: its primitive's `act`, if the
     slot is active and in the rule's scope."""
@@ -43,7 +43,7 @@ def _act(prim, S, P, B, ch, c, a, r, m, t, g, w, seq, moment):
             code_act[1](S, P, B, ch, c, a, r, m, t, g, w, seq, moment)
 
 
-@jit
+@jit_call
 def would_act(S, P, c, a, r, m, t, seq, moment):
     """Might rule r, were it on, act on slot a here: change any state or take a draw? The
     gates of `apply_rule`, then the primitive's own `would_act`. Keyed draws only."""
@@ -89,7 +89,7 @@ def act_or_touch(S, P, B, ch, c, a, r, m, t, w, seq, moment):
             w[W_TOUCHED] |= b
 
 
-@jit
+@jit_call
 def rules_at(S, P, B, ch, c, a, m, t, w, seq, moment):
     """The rules of the moment intake or reindication, in scenario order, on slot a."""
     for r in range(P.run[0].n_rules):
