@@ -401,15 +401,18 @@ def _svg(table: pl.DataFrame, title: str) -> str:
     lo_r, hi_r = 0.8, 1.2
     x = lambda r: left + (min(max(r, lo_r), hi_r) - lo_r) / (hi_r - lo_r) * (w - left - right)  # noqa: E731
     out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">',
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
+        'font-family="sans-serif" font-size="12">',
         f'<text x="10" y="20" font-weight="bold">{html.escape(title)}</text>',
     ]
     for tick in (0.8, 0.9, 0.95, 1.0, 1.05, 1.1, 1.2):
         out.append(
-            f'<line x1="{x(tick):.1f}" y1="{top - 8}" x2="{x(tick):.1f}" y2="{h - 30}" stroke="#ddd"/>'
+            f'<line x1="{x(tick):.1f}" y1="{top - 8}" x2="{x(tick):.1f}" y2="{h - 30}" '
+            'stroke="#ddd"/>'
         )
         out.append(
-            f'<text x="{x(tick):.1f}" y="{h - 14}" text-anchor="middle" fill="#555">{(tick - 1) * 100:+.0f}%</text>'
+            f'<text x="{x(tick):.1f}" y="{h - 14}" text-anchor="middle" '
+            f'fill="#555">{(tick - 1) * 100:+.0f}%</text>'
         )
     for i, r in enumerate(rows):
         y = top + i * rh + rh / 2
@@ -419,23 +422,27 @@ def _svg(table: pl.DataFrame, title: str) -> str:
             else (r["min"] if r["min"] is not None else r["max"])
         )
         out.append(
-            f'<text x="{left - 8}" y="{y + 4:.1f}" text-anchor="end">{html.escape(r["target"])}</text>'
+            f'<text x="{left - 8}" y="{y + 4:.1f}" '
+            f'text-anchor="end">{html.escape(r["target"])}</text>'
         )
         if not ref:
             continue
         lo = r["lower"] / ref if r["lower"] is not None else lo_r
         hi = r["upper"] / ref if r["upper"] is not None else hi_r
         out.append(
-            f'<rect x="{x(lo):.1f}" y="{y - 8:.1f}" width="{max(x(hi) - x(lo), 1):.1f}" height="16" fill="#cfe8cf"/>'
+            f'<rect x="{x(lo):.1f}" y="{y - 8:.1f}" width="{max(x(hi) - x(lo), 1):.1f}" '
+            'height="16" fill="#cfe8cf"/>'
         )
         if r["before"] is not None:
             out.append(
-                f'<circle cx="{x(r["before"] / ref):.1f}" cy="{y:.1f}" r="5" fill="none" stroke="#888" stroke-width="2"><title>before: {r["before"]:,.0f}</title></circle>'
+                f'<circle cx="{x(r["before"] / ref):.1f}" cy="{y:.1f}" r="5" fill="none" '
+                f'stroke="#888" stroke-width="2"><title>before: {r["before"]:,.0f}</title></circle>'
             )
         if r["simulated"] is not None:
             color = "#1a7f37" if r["within_tolerance"] else "#c62828"
             out.append(
-                f'<circle cx="{x(r["simulated"] / ref):.1f}" cy="{y:.1f}" r="5" fill="{color}"><title>simulated: {r["simulated"]:,.0f}</title></circle>'
+                f'<circle cx="{x(r["simulated"] / ref):.1f}" cy="{y:.1f}" r="5" '
+                f'fill="{color}"><title>simulated: {r["simulated"]:,.0f}</title></circle>'
             )
     out.append("</svg>")
     return "\n".join(out)
@@ -476,15 +483,19 @@ def _html(table: pl.DataFrame, title: str, multipliers: dict, meta: dict) -> str
     )
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>body{{font-family:sans-serif;margin:24px;color:#222}} table{{border-collapse:collapse;margin:12px 0}}
-td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}} td:first-child,th:first-child{{text-align:left}}</style></head>
+<style>body{{font-family:sans-serif;margin:24px;color:#222}} \
+table{{border-collapse:collapse;margin:12px 0}}
+td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}} \
+td:first-child,th:first-child{{text-align:left}}</style></head>
 <body><h1>{html.escape(title)}</h1>
-<p>Simulated figure against each target: the green band is what the target accepts; hollow = before, filled = after
+<p>Simulated figure against each target: the green band is what the target accepts; \
+hollow = before, filled = after
 (green within tolerance, red outside). Axis: difference from the target figure.</p>
 {_svg(table, title)}
 <table><tr>{"".join(f"<th>{h}</th>" for h in head)}</tr>{"".join(cells)}</table>
 <h2>Multipliers per group</h2>
-<table><tr><th>group</th><th>inflow</th><th>exit hazards</th></tr>{mult or '<tr><td colspan="3">none (all 1)</td></tr>'}</table>
+<table><tr><th>group</th><th>inflow</th><th>exit hazards</th></tr>\
+{mult or '<tr><td colspan="3">none (all 1)</td></tr>'}</table>
 <pre>{html.escape(json.dumps(meta, indent=2, default=str))}</pre>
 </body></html>
 """
@@ -504,7 +515,8 @@ def _toml_value(v) -> str:
 
 def _fitted_toml(profile: Profile, mult: dict[str, tuple[float, float]], meta: dict) -> str:
     lines = [
-        f"# Fitted by `caseload calibrate {profile.name}`: multipliers per client group that make the",
+        f"# Fitted by `caseload calibrate {profile.name}`: multipliers per client group that make "
+        "the",
         "# baseline meet the profile's [targets]. load_profile applies them to every run of the",
         "# profile (baseline and measures); delete this file to run the profile as written.",
         "# Inflow: a factor on admission from the inflow pool (the pool itself never changes).",
@@ -517,8 +529,10 @@ def _fitted_toml(profile: Profile, mult: dict[str, tuple[float, float]], meta: d
         lines += [
             "",
             f"[groups.{code}]",
-            f'inflow_multiplier = {{ value = {a:.4f}, unit = "factor on admission", source = "fitted: caseload calibrate" }}',
-            f'exit_multiplier = {{ value = {h:.4f}, unit = "factor on moved and Wlz hazards", source = "fitted: caseload calibrate" }}',
+            f'inflow_multiplier = {{ value = {a:.4f}, unit = "factor on admission", source = '
+            f'"fitted: caseload calibrate" }}',
+            f'exit_multiplier = {{ value = {h:.4f}, unit = "factor on moved and Wlz hazards", '
+            f'source = "fitted: caseload calibrate" }}',
         ]
     return "\n".join(lines) + "\n"
 
@@ -627,8 +641,8 @@ def calibrate(
     ]
     if misses:
         notes.append(
-            "not met after fitting (the levers cannot reach them; check stock, products or prices): "
-            + ", ".join(misses)
+            "not met after fitting (the levers cannot reach them; check stock, products or "
+            "prices): " + ", ".join(misses)
         )
     report_dir = _write_report(
         out_dir, profile.name, table, f"Calibration of {profile.name}", mult, meta, text
@@ -681,7 +695,8 @@ def report_only(
     fitted_to = profile.fitted_meta.get("profile_sha256")
     if fitted_to and fitted_to != hashlib.sha256(Path(profile.path).read_bytes()).hexdigest()[:16]:
         notes.append(
-            f"{profile.path.name} changed since {profile.fitted_path.name} was fitted: run `caseload calibrate {profile.name}` again"
+            f"{profile.path.name} changed since {profile.fitted_path.name} was fitted: run "
+            f"`caseload calibrate {profile.name}` again"
         )
     table = _table(targets, {}, values)
     mult = {

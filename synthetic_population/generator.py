@@ -747,7 +747,8 @@ def read_population(path: Path) -> Population:
         raise InputError(
             str(path),
             "no caseload population metadata",
-            "a file written by `caseload population generate` (extracts: `caseload population validate`)",
+            "a file written by `caseload population generate` (extracts: `caseload population "
+            "validate`)",
         )
     meta = json.loads(raw)
     flat = pl.from_arrow(table)

@@ -449,7 +449,8 @@ def load_profile(
         raise youth.error(
             "age_bands",
             f"{bands!r}",
-            f"{len(youth_codes) + 1} increasing ages, one band per youth group ({', '.join(youth_codes)})",
+            f"{len(youth_codes) + 1} increasing ages, one band per youth group "
+            f"({', '.join(youth_codes)})",
         )
     age18 = youth.weights("age18", ["end", "verlengd", "handover"], {"end": 1.0}, must_sum=True)
     handover_groups = youth.weights("handover_groups", wmo_codes, {})

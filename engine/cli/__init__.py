@@ -12,7 +12,10 @@ from engine.core.errors import CaseloadError
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="caseload",
-        description="Client caseload microsimulation for Dutch municipal social care (Wmo maatwerk and Jeugdwet).",
+        description=(
+            "Client caseload microsimulation for Dutch municipal social care (Wmo maatwerk and "
+            "Jeugdwet)."
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Run `caseload COMMAND --help` for a command's options and examples.",
     )

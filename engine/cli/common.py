@@ -53,7 +53,10 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         "--population",
         default=None,
         metavar="FILE",
-        help="a population file from `caseload population generate`, or a client extract (.csv/.parquet; see `caseload population validate`) as the start stock",
+        help=(
+            "a population file from `caseload population generate`, or a client extract "
+            "(.csv/.parquet; see `caseload population validate`) as the start stock"
+        ),
     )
     p.add_argument(
         "--set",
@@ -115,7 +118,8 @@ def register_folder(path: Path, args, prog=None) -> str | None:
         prog("catalog")
     if why and not args.quiet:
         print(
-            f"caseload: warning: {path} is complete but not in the catalog {cat}: {why}; `caseload runs rebuild` adds it",
+            f"caseload: warning: {path} is complete but not in the catalog {cat}: {why}; `caseload "
+            "runs rebuild` adds it",
             file=sys.stderr,
         )
     return None if cat is None or why else str(cat)

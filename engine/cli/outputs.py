@@ -16,7 +16,8 @@ from engine.core.errors import InputError
 
 FMT = argparse.RawDescriptionHelpFormatter
 
-EPILOG_RUNS = """The catalog (runs/catalog.duckdb) lists every complete run, comparison, experiment and
+EPILOG_RUNS = """\
+The catalog (runs/catalog.duckdb) lists every complete run, comparison, experiment and
 sensitivity folder; `caseload run` and `caseload compare` register what they write. The folders
 are the source of truth: `caseload runs rebuild` recreates the catalog from them.
 
@@ -24,14 +25,16 @@ examples:
   caseload runs list
   caseload runs list --kind experiment --json
   caseload runs show baseline
-  caseload runs sql "SELECT run_id, budget_year, sum(net_cents)/100 AS net_eur FROM arrangements_yearly GROUP BY ALL ORDER BY ALL"
+  caseload runs sql "SELECT run_id, budget_year, sum(net_cents)/100 AS net_eur \
+FROM arrangements_yearly GROUP BY ALL ORDER BY ALL"
   caseload runs rebuild
 
 Where the catalog is: --catalog FILE, else $CASELOAD_CATALOG, else catalog.duckdb beside the
 folder that holds the run folders (runs/out -> runs/catalog.duckdb).
 """
 
-EPILOG_SQL = """Tables: runs (one row per folder: run_id, kind, name, profile, policy, start, months,
+EPILOG_SQL = """\
+Tables: runs (one row per folder: run_id, kind, name, profile, policy, start, months,
 seeds, population_seed, measures, created, path, manifest as JSON), files, measures.
 Views (every registered folder's Parquet, run_id first): arrangements, arrangements_yearly,
 clients, clients_yearly, served, summary, events, affected (runs); comparison,
@@ -42,8 +45,10 @@ baseline_yearly, package_yearly, experiment_affected, costs_monthly, assumptions
 examples:
   caseload runs sql "SELECT run_id, kind, name, start, months FROM runs ORDER BY created"
   caseload runs sql "SELECT r.name, a.budget_year, sum(a.net_cents)/100 AS net_eur
-                     FROM arrangements_yearly a JOIN runs r USING (run_id) GROUP BY ALL ORDER BY ALL"
-  caseload runs sql "SELECT run_id, measure, budget_year, shapley_net_eur_mean FROM savings WHERE measure = 'package'"
+                     FROM arrangements_yearly a JOIN runs r USING (run_id) \
+GROUP BY ALL ORDER BY ALL"
+  caseload runs sql "SELECT run_id, measure, budget_year, shapley_net_eur_mean FROM savings \
+WHERE measure = 'package'"
   caseload runs sql "SELECT * FROM summary" --csv > summary.csv
 
 The query runs on a read-only connection; an SQL error exits with code 2.
@@ -65,7 +70,8 @@ library), Clients affected
 
 EPILOG_REPORT = """examples:
   caseload report runs/out/demo/compare-baseline--boz-2024 --out report.html
-  caseload report boz-2024-experiment --out boz-2024.html      a sensitivity folder beside it is found
+  caseload report boz-2024-experiment --out boz-2024.html      a sensitivity folder \
+beside it is found
   caseload report boz-2024-experiment --sensitivity runs/out/boz-2024-sensitivity --out boz.html
   caseload report baseline --out baseline.html
 
@@ -466,7 +472,9 @@ def register(subparsers) -> None:
     """Add `runs`, `export` and `report`."""
     r = subparsers.add_parser(
         "runs",
-        help="the run catalog: list, show and query every run, comparison and experiment; rebuild it",
+        help=(
+            "the run catalog: list, show and query every run, comparison and experiment; rebuild it"
+        ),
         description="The run catalog (DuckDB).",
         epilog=EPILOG_RUNS,
         formatter_class=FMT,
@@ -511,10 +519,14 @@ def register(subparsers) -> None:
         "rebuild",
         help="recreate the catalog from the folders",
         formatter_class=FMT,
-        epilog="examples:\n  caseload runs rebuild\n  caseload runs rebuild --out runs/out --out /data/caseload-runs\n\n"
-        "Reads every complete folder under the catalog's folder (up to three levels: runs/out/<id>,\n"
-        "runs/out/demo/<id> for runs/catalog.duckdb) and beside the folders the catalog already lists;\n"
-        "writes a new catalog and renames it over the old one.",
+        epilog=(
+            "examples:\n"
+            "  caseload runs rebuild\n"
+            "  caseload runs rebuild --out runs/out --out /data/caseload-runs\n\n"
+            "Reads every complete folder under the catalog's folder (up to three levels: "
+            "runs/out/<id>,\nruns/out/demo/<id> for runs/catalog.duckdb) and beside the folders "
+            "the catalog already lists;\nwrites a new catalog and renames it over the old one."
+        ),
     )
     p.add_argument(
         "--out",
@@ -554,7 +566,10 @@ def register(subparsers) -> None:
         "--sensitivity",
         default=None,
         metavar="FOLDER",
-        help="a sensitivity folder for the tornado (default: one beside the experiment that varied it)",
+        help=(
+            "a sensitivity folder for the tornado (default: one beside the experiment that varied "
+            "it)"
+        ),
     )
     _common(h)
     h.set_defaults(func=cmd_report)

@@ -82,8 +82,10 @@ CREATE TABLE IF NOT EXISTS runs (
     seeds VARCHAR, population_seed BIGINT, population_hash VARCHAR,
     measures VARCHAR, n_measures INTEGER, description VARCHAR, manifest VARCHAR
 );
-CREATE TABLE IF NOT EXISTS files (run_id VARCHAR NOT NULL, name VARCHAR NOT NULL, view VARCHAR NOT NULL, path VARCHAR NOT NULL, rows BIGINT, bytes BIGINT);
-CREATE TABLE IF NOT EXISTS measures (run_id VARCHAR NOT NULL, position INTEGER, name VARCHAR, number VARCHAR, title VARCHAR, source VARCHAR);
+CREATE TABLE IF NOT EXISTS files (run_id VARCHAR NOT NULL, name VARCHAR NOT NULL, \
+view VARCHAR NOT NULL, path VARCHAR NOT NULL, rows BIGINT, bytes BIGINT);
+CREATE TABLE IF NOT EXISTS measures (run_id VARCHAR NOT NULL, position INTEGER, name VARCHAR, \
+number VARCHAR, title VARCHAR, source VARCHAR);
 """
 
 # Test hook: called inside the registration transaction, before the commit (a test kills
@@ -359,7 +361,8 @@ def _sql_text(s: str) -> str:
 def _refresh_views(con: duckdb.DuckDBPyConnection) -> None:
     """(Re)create one view per kind of file over every registered folder's Parquet files."""
     for (name,) in con.execute(
-        "SELECT view_name FROM duckdb_views() WHERE NOT internal AND schema_name = 'main' AND NOT temporary"
+        "SELECT view_name FROM duckdb_views() WHERE NOT internal AND schema_name = 'main' AND NOT "
+        "temporary"
     ).fetchall():
         con.execute(f'DROP VIEW IF EXISTS "{name}"')
     by_view: dict[str, list[str]] = {}
@@ -591,7 +594,8 @@ def show_run(catalog: Path, run_id: str) -> dict:
         measures = [
             dict(name=n, number=nr, title=t, source=s)
             for n, nr, t, s in con.execute(
-                "SELECT name, number, title, source FROM measures WHERE run_id = ? ORDER BY position",
+                "SELECT name, number, title, source FROM measures WHERE run_id = ? ORDER BY "
+                "position",
                 [run_id],
             ).fetchall()
         ]
@@ -621,7 +625,10 @@ def query(catalog: Path, sql: str) -> tuple[list[str], list[tuple]]:
             return cols, cur.fetchall()
         except duckdb.Error as exc:
             first = str(exc).strip().splitlines()[0]
-            hint = "a valid DuckDB SELECT over the tables runs, files, measures and the views (see `caseload runs sql --help`)"
+            hint = (
+                "a valid DuckDB SELECT over the tables runs, files, measures and the views (see "
+                "`caseload runs sql --help`)"
+            )
             if isinstance(exc, duckdb.IOException) and (
                 "no files found" in first.lower() or "no such file" in first.lower()
             ):
@@ -636,6 +643,7 @@ def views(catalog: Path) -> list[str]:
         return [
             n
             for (n,) in con.execute(
-                "SELECT view_name FROM duckdb_views() WHERE NOT internal AND schema_name = 'main' ORDER BY view_name"
+                "SELECT view_name FROM duckdb_views() WHERE NOT internal AND schema_name = 'main' "
+                "ORDER BY view_name"
             ).fetchall()
         ]

@@ -32,7 +32,8 @@ from engine.reports.workbook import SMALL_CELL, SUPPRESSED
 CSS = """
 :root{--ink:#1f2933;--muted:#5b6571;--line:#dfe3e8;--accent:#1f3b57;--bg:#f6f7f9}
 *{box-sizing:border-box}
-body{margin:0;background:var(--bg);color:var(--ink);font:15px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,'Helvetica Neue',Arial,sans-serif}
+body{margin:0;background:var(--bg);color:var(--ink);\
+font:15px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,'Helvetica Neue',Arial,sans-serif}
 header{background:var(--accent);color:#fff;padding:28px 40px 22px}
 header h1{margin:0 0 4px;font-size:26px;font-weight:650;letter-spacing:-.01em}
 header p{margin:0;color:#d5dee8;font-size:14px}
@@ -40,12 +41,15 @@ nav{margin:14px 0 0;display:flex;flex-wrap:wrap;gap:6px 18px;font-size:13px}
 nav a{color:#fff;text-decoration:none;border-bottom:1px solid rgba(255,255,255,.35)}
 nav a:hover{border-bottom-color:#fff}
 main{max-width:1180px;margin:0 auto;padding:24px 40px 48px}
-section{background:#fff;border:1px solid var(--line);border-radius:8px;padding:20px 24px;margin:0 0 22px}
+section{background:#fff;border:1px solid var(--line);border-radius:8px;padding:20px 24px;\
+margin:0 0 22px}
 h2{font-size:19px;margin:0 0 4px;color:var(--accent)}
 h3{font-size:15px;margin:14px 0 4px}
 .lead{color:var(--muted);margin:0 0 12px;font-size:14px}
-.kpis{display:grid;grid-template-columns:repeat(auto-fit,minmax(200px,1fr));gap:14px;margin:0 0 22px}
-.kpi{background:#fff;border:1px solid var(--line);border-left:4px solid var(--accent);border-radius:8px;padding:12px 16px}
+.kpis{display:grid;grid-template-columns:repeat(auto-fit,minmax(200px,1fr));gap:14px;\
+margin:0 0 22px}
+.kpi{background:#fff;border:1px solid var(--line);border-left:4px solid var(--accent);\
+border-radius:8px;padding:12px 16px}
 .kpi .v{font-size:22px;font-weight:650;font-variant-numeric:tabular-nums}
 .kpi .l{color:var(--muted);font-size:13px}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(360px,1fr));gap:10px 22px}
@@ -56,7 +60,8 @@ svg.chart{max-width:100%;height:auto;display:block}
 .legend span{display:inline-flex;align-items:center;gap:6px}
 .legend i{display:inline-block;width:14px;height:4px;border-radius:2px}
 .legend i.box{height:12px;width:12px;border-radius:2px}
-table{border-collapse:collapse;width:100%;font-size:13px;font-variant-numeric:tabular-nums;margin:6px 0}
+table{border-collapse:collapse;width:100%;font-size:13px;font-variant-numeric:tabular-nums;\
+margin:6px 0}
 th,td{padding:5px 8px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
 th{background:#eef1f5;font-weight:600;position:sticky;top:0}
 td.n,th.n{text-align:right;white-space:nowrap}
@@ -66,7 +71,9 @@ details{margin:8px 0}
 summary{cursor:pointer;color:var(--accent);font-weight:600;font-size:14px}
 .note{color:var(--muted);font-size:13px}
 footer{color:var(--muted);font-size:12px;text-align:center;padding:0 0 30px}
-@media print{nav{display:none}body{background:#fff}header{background:#fff;color:var(--ink);border-bottom:2px solid var(--accent)}header p{color:var(--muted)}section{break-inside:avoid;border:none;padding:0}}
+@media print{nav{display:none}body{background:#fff}\
+header{background:#fff;color:var(--ink);border-bottom:2px solid var(--accent)}\
+header p{color:var(--muted)}section{break-inside:avoid;border:none;padding:0}}
 """
 
 
@@ -256,7 +263,9 @@ def _savings_section(sv: pl.DataFrame, measures: list[dict]) -> str:
                 cells.append("")
             elif n_seeds > 1:
                 cells.append(
-                    f'{esc(fmt_eur(r["shapley_net_eur_mean"]))}<div class="ci">{esc(fmt_eur(r["shapley_net_eur_p5"]))} to {esc(fmt_eur(r["shapley_net_eur_p95"]))}</div>'
+                    f"{esc(fmt_eur(r['shapley_net_eur_mean']))}<div "
+                    f'class="ci">{esc(fmt_eur(r["shapley_net_eur_p5"]))} to '
+                    f"{esc(fmt_eur(r['shapley_net_eur_p95']))}</div>"
                 )
             else:
                 cells.append(esc(fmt_eur(r["shapley_net_eur_mean"])))
@@ -282,8 +291,10 @@ def _savings_section(sv: pl.DataFrame, measures: list[dict]) -> str:
     )
     return (
         "<section><h2>Savings per measure</h2>"
-        f'<p class="lead">Net saving (baseline net cost minus net cost with the measures) per budget year, in nominal euros. Each measure gets its '
-        f"share of the package saving (Shapley attribution), so the measures add up to the package; {interval}.</p>"
+        '<p class="lead">Net saving (baseline net cost minus net cost with the measures) per '
+        "budget year, in nominal euros. Each measure gets its "
+        "share of the package saving (Shapley attribution), so the measures add up to the "
+        f"package; {interval}.</p>"
         + _legend(legend)
         + _figure("Net saving per measure and budget year", svg)
         + table
@@ -349,7 +360,8 @@ def _caseload_section(frame: pl.DataFrame, x_kind: str, lead: str) -> str:
         + "</details>"
     )
     out.append(
-        f'<p class="note">Cells of fewer than {SMALL_CELL} are suppressed ("{SUPPRESSED}") and left out of the charts.</p></section>'
+        f'<p class="note">Cells of fewer than {SMALL_CELL} are suppressed ("{SUPPRESSED}") and '
+        "left out of the charts.</p></section>"
     )
     return "".join(out)
 
@@ -383,7 +395,8 @@ def _affected_section(aff: pl.DataFrame, order: list[tuple[str, str]], lead: str
         svg = charts.hbar_chart(data, parts, f"{label}: clients affected by group", width=540)
         if 'class="mark"' not in svg:
             figs.append(
-                f'<figure><figcaption>{esc(label)}</figcaption><p class="note">Every group under {SMALL_CELL} clients: suppressed.</p></figure>'
+                f'<figure><figcaption>{esc(label)}</figcaption><p class="note">Every group under '
+                f"{SMALL_CELL} clients: suppressed.</p></figure>"
             )
         else:
             figs.append(_figure(label, svg))
@@ -399,7 +412,8 @@ def _affected_section(aff: pl.DataFrame, order: list[tuple[str, str]], lead: str
         + "<details><summary>Table</summary>"
         + _table(["Measure", "Domain", "Group", "Care reduced", "Care ended"], rows, {3, 4})
         + "</details>"
-        + f'<p class="note">Distinct clients over the horizon. Cells of fewer than {SMALL_CELL} clients are suppressed ("{SUPPRESSED}").</p></section>'
+        + '<p class="note">Distinct clients over the horizon. Cells of fewer than '
+        f'{SMALL_CELL} clients are suppressed ("{SUPPRESSED}").</p></section>'
     )
 
 
@@ -455,7 +469,8 @@ def _tornado_section(sens: Folder, measures: list[dict]) -> str:
     years = sorted(s["budget_year"].unique().to_list())
     return (
         "<section><h2>Sensitivity</h2>"
-        f'<p class="lead">How the net saving over {years[0]}-{years[-1]} moves when one assumption at a time is set to its low or high value; '
+        f'<p class="lead">How the net saving over {years[0]}-{years[-1]} moves when one assumption '
+        "at a time is set to its low or high value; "
         "parameters with the largest swing first. The line is the saving at the base values.</p>"
         + _legend(
             [
@@ -483,7 +498,8 @@ def _assumptions_section(frame: pl.DataFrame) -> str:
     ]
     return (
         "<section><h2>Assumptions</h2>"
-        f'<p class="lead">{frame.height:,} named parameters; {n_ass:,} of them are marked "assumption" (a reasoned default where the documents are silent). '
+        f'<p class="lead">{frame.height:,} named parameters; {n_ass:,} of them are marked '
+        '"assumption" (a reasoned default where the documents are silent). '
         "Each can be replaced by name.</p><details><summary>The register</summary>"
         + _table(["Parameter", "Value", "Unit", "Source"], rows)
         + "</details></section>"
@@ -536,10 +552,12 @@ def _page(title: str, subtitle: str, body: str) -> str:
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">"
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; style-src '
+        "'unsafe-inline'; img-src data:\">"
         f"<title>{esc(title)}</title><style>{CSS}</style></head><body>"
         f"<header><h1>{esc(title)}</h1><p>{esc(subtitle)}</p>{nav}</header><main>{body}</main>"
-        f"<footer>caseload report, written {esc(stamp)}. Aggregates only: no client-level data; cells of fewer than {SMALL_CELL} clients suppressed.</footer>"
+        f"<footer>caseload report, written {esc(stamp)}. Aggregates only: no client-level data; "
+        f"cells of fewer than {SMALL_CELL} clients suppressed.</footer>"
         "</body></html>"
     )
 
@@ -581,7 +599,8 @@ def _experiment(folder: Folder, sens: Folder | None) -> tuple[str, str, str]:
                 cm,
                 scen,
                 _small_products(base),
-                "Net cost per month of the first seed: the baseline (grey), each measure on its own and the package (dashed).",
+                "Net cost per month of the first seed: the baseline (grey), each measure on its "
+                "own and the package (dashed).",
             )
         )
     if folder.has("baseline_clients"):
@@ -597,7 +616,8 @@ def _experiment(folder: Folder, sens: Folder | None) -> tuple[str, str, str]:
                     pl.col("active_end").cast(pl.Float64).alias("value"),
                 ),
                 "month",
-                "Clients with an active arrangement at the end of each month, baseline, first seed.",
+                "Clients with an active arrangement at the end of each month, baseline, first "
+                "seed.",
             )
         )
     else:
@@ -615,7 +635,8 @@ def _experiment(folder: Folder, sens: Folder | None) -> tuple[str, str, str]:
                     "domain", "group", pl.col("budget_year").cast(pl.Utf8).alias("x"), "value"
                 ),
                 "year",
-                f"Average active arrangements per month in each budget year, baseline, mean of {n_seeds} seeds (a client with two products counts twice).",
+                "Average active arrangements per month in each budget year, baseline, mean of "
+                f"{n_seeds} seeds (a client with two products counts twice).",
             )
         )
     if folder.has("affected"):
@@ -632,7 +653,8 @@ def _experiment(folder: Folder, sens: Folder | None) -> tuple[str, str, str]:
             _affected_section(
                 aff,
                 order,
-                f"Clients whose care a measure reduced or ended, each measure on its own and the package{f', mean of {n} seeds' if n > 1 else ''}.",
+                "Clients whose care a measure reduced or ended, each measure on its own and the "
+                f"package{f', mean of {n} seeds' if n > 1 else ''}.",
             )
         )
     if sens is not None:
@@ -641,7 +663,11 @@ def _experiment(folder: Folder, sens: Folder | None) -> tuple[str, str, str]:
         body.append(_assumptions_section(folder.table("assumptions")))
     body.append(_about_section(folder))
     title = f"{ex.get('name') or folder.run_id}: savings of {len(measures)} measures"
-    sub = f"Experiment {folder.run_id} | profile {Path(str(ex.get('profile', ''))).stem} | {ex.get('start')} + {ex.get('months')} months | seeds {', '.join(map(str, ex.get('seeds', [])))}"
+    sub = (
+        f"Experiment {folder.run_id} | profile {Path(str(ex.get('profile', ''))).stem} | "
+        f"{ex.get('start')} + {ex.get('months')} months | seeds "
+        f"{', '.join(map(str, ex.get('seeds', [])))}"
+    )
     return title, sub, "".join(body)
 
 
@@ -683,7 +709,8 @@ def _events_section(ev: pl.DataFrame) -> str:
         by = dict(g.select("budget_year", "count").iter_rows())
         rows.append([measure, rule, event, *[_count(by.get(y, 0)) for y in years]])
     return (
-        '<section><h2>Rule events</h2><p class="lead">What each rule did, per budget year (arrangements capped, tasks removed, ended, ...).</p>'
+        '<section><h2>Rule events</h2><p class="lead">What each rule did, per budget year '
+        "(arrangements capped, tasks removed, ended, ...).</p>"
         + _table(
             ["Measure", "Rule", "Event", *[str(y) for y in years]],
             rows,
@@ -775,7 +802,10 @@ def _run(folder: Folder) -> tuple[str, str, str]:
         body.append(_events_section(folder.table("events")))
     body.append(_about_section(folder))
     title = f"{sc.get('name') or folder.run_id}: clients and costs"
-    sub = f"Run {folder.run_id} | profile {sc.get('profile')} | {sc.get('start')} + {sc.get('months')} months | seed {m.get('seeds', {}).get('simulation')}"
+    sub = (
+        f"Run {folder.run_id} | profile {sc.get('profile')} | {sc.get('start')} + "
+        f"{sc.get('months')} months | seed {m.get('seeds', {}).get('simulation')}"
+    )
     return title, sub, "".join(body)
 
 
@@ -836,7 +866,8 @@ def _comparison(folder: Folder) -> tuple[str, str, str]:
     body = [
         _kpis(kpis),
         "<section><h2>Savings per budget year</h2>"
-        f'<p class="lead">Baseline net cost minus net cost of {esc(mname)}, nominal euros, one seed.</p>'
+        f'<p class="lead">Baseline net cost minus net cost of {esc(mname)}, nominal euros, one '
+        "seed.</p>"
         + _legend([(g[0], g[1], True) for g in groups])
         + _figure("Net saving per budget year", svg)
         + _table(
@@ -880,7 +911,8 @@ def _comparison(folder: Folder) -> tuple[str, str, str]:
         )
     else:
         body.append(
-            '<section><h2>Cost per product over time</h2><p class="note">The two run folders are not there any more; monthly charts need them.</p></section>'
+            '<section><h2>Cost per product over time</h2><p class="note">The two run folders are '
+            "not there any more; monthly charts need them.</p></section>"
         )
     if runs_there and me.has("affected") and me.table("affected").height:
         sc = m["measure"]["scenario"]
@@ -892,7 +924,8 @@ def _comparison(folder: Folder) -> tuple[str, str, str]:
             _affected_section(
                 me.table("affected"),
                 [*titles, ("all", "All measures together")],
-                "Clients whose care each measure reduced or ended within the measure run, and all measures together, per client group.",
+                "Clients whose care each measure reduced or ended within the measure run, and all "
+                "measures together, per client group.",
             )
         )
     elif folder.has("affected_by_group"):
@@ -919,7 +952,9 @@ def _comparison(folder: Folder) -> tuple[str, str, str]:
     body.append(_about_section_comparison(folder))
     return (
         f"{mname} versus {bname}",
-        f"Comparison {folder.run_id} | {m['baseline']['scenario'].get('start')} + {m['baseline']['scenario'].get('months')} months | seed {m.get('seeds', {}).get('simulation')}",
+        f"Comparison {folder.run_id} | {m['baseline']['scenario'].get('start')} + "
+        f"{m['baseline']['scenario'].get('months')} months | seed "
+        f"{m.get('seeds', {}).get('simulation')}",
         "".join(body),
     )
 
@@ -986,7 +1021,8 @@ def build_report(folder: Folder, sensitivity: Folder | None = None) -> str:
         ex = folder.manifest.get("experiment", {})
         title, sub = (
             f"{ex.get('name') or folder.run_id}: sensitivity",
-            f"Sensitivity {folder.run_id} | {len(folder.manifest.get('varied', []))} parameters varied",
+            f"Sensitivity {folder.run_id} | {len(folder.manifest.get('varied', []))} parameters "
+            "varied",
         )
         body = _tornado_section(folder, folder.manifest.get("measures", [])) + _about_section(
             folder

@@ -177,7 +177,8 @@ def baseline_sheets(
     product_sheet = Sheet(
         "Baseline by product",
         "Baseline cost per product and budget year (EUR)",
-        f"Nominal EUR, {seeds_txt}. Net cost = gross cost - own contributions (Wmo abonnementstarief). IV3 task field from the policy library.",
+        f"Nominal EUR, {seeds_txt}. Net cost = gross cost - own contributions (Wmo "
+        "abonnementstarief). IV3 task field from the policy library.",
         wide_p,
         {**{str(y): MONEY for y in years}, "Total": MONEY},
         freeze_cols=4,
@@ -192,7 +193,10 @@ def baseline_sheets(
         pl.col(money).fill_null(0.0)
     )
     lines = list(money)
-    note = f"Nominal EUR, {seeds_txt}. All five task fields of social care are listed; a field no product books under shows 0."
+    note = (
+        f"Nominal EUR, {seeds_txt}. All five task fields of social care are listed; a field no "
+        "product books under shows 0."
+    )
     if package is not None:
         pk = _mean_over_seeds(package, ["product", "budget_year"], ["net_cents"]).join(
             info.select("product", "iv3"), on="product", how="left"
@@ -203,7 +207,10 @@ def baseline_sheets(
         )
         by_iv3 = by_iv3.with_columns((pl.col("net_cents") - pl.col("package_net")).alias("saving"))
         lines += ["package_net", "saving"]
-        note += " 'Net cost with all measures' is the package run; the saving is the baseline's net cost minus it."
+        note += (
+            " 'Net cost with all measures' is the package run; the saving is the baseline's net "
+            "cost minus it."
+        )
     wide_i = _by_year(by_iv3, ["iv3"], lines, years)
     wide_i = (
         wide_i.with_columns(pl.col("iv3").replace_strict(IV3_TASK_FIELDS).alias("Task field"))
@@ -263,7 +270,9 @@ def savings_sheets(folder: Folder) -> list[Sheet]:
     overview = Sheet(
         "Savings",
         "Net saving per measure and budget year (EUR)",
-        f"Baseline net cost minus net cost with the measures; each measure's share of the package saving ({attribution.replace('_', ' ')}), so the measures add up to the package. Nominal EUR, {seeds_txt}.",
+        "Baseline net cost minus net cost with the measures; each measure's share of the package "
+        f"saving ({attribution.replace('_', ' ')}), so the measures add up to the package. Nominal "
+        f"EUR, {seeds_txt}.",
         wide,
         {**{str(y): MONEY for y in years}, "Total": MONEY},
         freeze_cols=3,
@@ -300,10 +309,13 @@ def savings_sheets(folder: Folder) -> list[Sheet]:
     detail = Sheet(
         "Savings detail",
         "Net saving per measure and budget year, with intervals (EUR)",
-        "Share of package: the measure's Shapley share of the package saving. Alone: baseline minus the measure on its own. "
-        "Interaction: share minus alone (for the package: the package minus the sum of the measures alone). "
+        "Share of package: the measure's Shapley share of the package saving. Alone: baseline "
+        "minus the measure on its own. "
+        "Interaction: share minus alone (for the package: the package minus the sum of the "
+        "measures alone). "
         + (
-            "5% / 95%: percentiles over the seeds; MC s.e.: the Monte Carlo standard error of the mean."
+            "5% / 95%: percentiles over the seeds; MC s.e.: the Monte Carlo standard error of the "
+            "mean."
             if n_seeds > 1
             else "One seed: no interval."
         ),
@@ -351,7 +363,9 @@ def affected_sheet(folder: Folder) -> Sheet:
     return Sheet(
         "Clients affected",
         "Clients whose care a measure reduced or ended, per client group",
-        f"Distinct clients over the horizon, {f'the mean of {n} seeds, ' if n > 1 else ''}rounded; cells under {SMALL_CELL} clients are suppressed ('{SUPPRESSED}'). Each measure on its own, and the package.",
+        f"Distinct clients over the horizon, {f'the mean of {n} seeds, ' if n > 1 else ''}rounded; "
+        f"cells under {SMALL_CELL} clients are suppressed ('{SUPPRESSED}'). Each measure on its "
+        "own, and the package.",
         frame,
         {"Care reduced (clients)": INT, "Care ended (clients)": INT},
         freeze_cols=2,
@@ -362,7 +376,8 @@ def assumptions_sheet(frame: pl.DataFrame) -> Sheet:
     return Sheet(
         "Assumptions",
         "Register of assumptions: every named parameter of the profile and the policy",
-        "Source 'assumption' marks a reasoned default where the documents are silent; each can be replaced by name (caseload run --set NAME=VALUE).",
+        "Source 'assumption' marks a reasoned default where the documents are silent; each can be "
+        "replaced by name (caseload run --set NAME=VALUE).",
         frame.select(
             pl.col("name").alias("Parameter"),
             pl.col("value").alias("Value"),
@@ -462,7 +477,8 @@ def about_sheet(folder: Folder, extra: list[tuple[str, str]] = ()) -> Sheet:
     rows += [
         (
             "Amounts",
-            "Nominal euros (base-year prices x the policy's yearly index); whole cents summed exactly, shown rounded to euros",
+            "Nominal euros (base-year prices x the policy's yearly index); whole cents summed "
+            "exactly, shown rounded to euros",
         ),
         ("Small cells", f"Client counts under {SMALL_CELL} are suppressed ('{SUPPRESSED}')"),
         (

@@ -186,7 +186,9 @@ class Page:
 CHARTS_JS = """(() => [...document.querySelectorAll('svg.chart')].map(s => {
   const r = s.getBoundingClientRect();
   const marks = [...s.querySelectorAll('.mark')];
-  const drawn = marks.filter(m => { const b = m.getBoundingClientRect(); return b.width > 0 || b.height > 0; }).length;
+  const drawn = marks.filter(m => { const b = m.getBoundingClientRect(); \
+return b.width > 0 || b.height > 0; }).length;
   const pr = s.querySelectorAll('path, rect').length;
-  return {label: s.getAttribute('aria-label'), width: r.width, height: r.height, marks: marks.length, drawn: drawn, paths_rects: pr};
+  return {label: s.getAttribute('aria-label'), width: r.width, height: r.height, \
+marks: marks.length, drawn: drawn, paths_rects: pr};
 }))()"""

@@ -30,10 +30,14 @@ M04, M12, M15, M16, M17 = (
 def write_experiment(folder: Path, measures, months=24, replications=2, name="exp", **keys) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "base.toml").write_text(
-        f'[scenario]\nname = "base"\nprofile = "rotterdam"\nstart = "2024-01"\nmonths = {months}\nseed = 1\npopulation_seed = 1\nmeasures = []\n'
+        '[scenario]\nname = "base"\nprofile = "rotterdam"\nstart = "2024-01"\nmonths = '
+        f"{months}\nseed = 1\npopulation_seed = 1\nmeasures = []\n"
     )
     extra = "".join(f"{k} = {json.dumps(v)}\n" for k, v in keys.items())
-    body = f'[experiment]\nname = "{name}"\nbaseline = "base.toml"\nmeasures = {json.dumps(list(measures))}\n'
+    body = (
+        f'[experiment]\nname = "{name}"\nbaseline = "base.toml"\nmeasures = '
+        f"{json.dumps(list(measures))}\n"
+    )
     if "seeds" not in keys:
         body += f"replications = {replications}\n"
     path = folder / f"{name}.toml"

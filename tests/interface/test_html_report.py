@@ -168,7 +168,9 @@ def test_the_browser_check_sees_errors_and_requests(tmp_path):
     _need_chromium()
     bad = tmp_path / "bad.html"
     bad.write_text(
-        '<!doctype html><html><body><img src="http://127.0.0.1:9/x.png"><script>console.error("boom"); undefined_function();</script></body></html>'
+        "<!doctype html><html><body><img "
+        'src="http://127.0.0.1:9/x.png"><script>console.error("boom"); '
+        "undefined_function();</script></body></html>"
     )
     with cdp.Page() as page:
         page.open(bad.resolve().as_uri())

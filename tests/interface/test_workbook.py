@@ -284,7 +284,10 @@ def test_iv3_is_validated_per_domain(tmp_path):
     )
     with pytest.raises(
         InputError,
-        match=r"key products.jamb.iv3: '6.71' is not an IV3 task field for a jeugd product \(expected one of: 6.72, 6.82",
+        match=(
+            r"key products.jamb.iv3: '6.71' is not an IV3 task field for a jeugd product "
+            r"\(expected one of: 6.72, 6.82"
+        ),
     ):
         load_policy(bad)
     bad.write_text(

@@ -1,6 +1,6 @@
-"""Several measure combinations in one kernel pass (engine.model.combinations, `Context.run_many`): exact,
-bit for bit the sub-runs one pass per combination gives, and wired into experiments on
-every backend.
+"""Several measure combinations in one kernel pass (engine.model.combinations,
+`Context.run_many`): exact, bit for bit the sub-runs one pass per combination gives, and wired
+into experiments on every backend.
 
 The toy measures (tests/data/toy/measures) cover every primitive the toy policy supports
 with overlapping scopes; the default profile runs the five BOZ measures (set_frequency too).
@@ -164,7 +164,8 @@ def test_restoring_a_client_undoes_everything_the_kernel_wrote(toy_ctx):
 # ------------------------------------------------------------------------------ experiments
 def _toy_experiment(tmp_path, seeds=(1, 2)):
     (tmp_path / "base.toml").write_text(
-        f'[scenario]\nname = "toy-base"\nprofile = "{TOY_PROFILE}"\nstart = "2024-01"\nmonths = 24\nseed = 1\npopulation_seed = 5\n'
+        f'[scenario]\nname = "toy-base"\nprofile = "{TOY_PROFILE}"\nstart = "2024-01"\nmonths = '
+        "24\nseed = 1\npopulation_seed = 5\n"
     )
     (tmp_path / "exp.toml").write_text(
         '[experiment]\nname = "toy-exp"\nbaseline = "base.toml"\n'
