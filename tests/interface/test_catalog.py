@@ -195,7 +195,8 @@ def test_a_registration_killed_before_its_commit_leaves_the_catalog_as_it_was(ou
         text=True,
         timeout=120,
     )
-    assert proc.returncode == -signal.SIGKILL and "ready" in proc.stdout, proc.stderr
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert "ready" in proc.stdout, proc.stderr
     assert stable_rows(cat) == before  # nothing of "exp": not half-registered
     catalog.register(out / "exp")  # the lock died with the process; the catalog works
     assert {r["run_id"] for r in catalog.list_runs(cat)} == {"base-a", "exp"}

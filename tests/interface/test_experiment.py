@@ -329,7 +329,8 @@ def test_zero_replications_and_bad_keys_are_clear_errors(tmp_path, capsys, keys,
     code, err = _cli(
         ["experiment", str(path), "--out", str(tmp_path / "out"), "--quiet", *flag], capsys
     )
-    assert code == 2 and message in err, err
+    assert code == 2, err
+    assert message in err, err
     assert not (tmp_path / "out").exists()
 
 
@@ -354,7 +355,8 @@ def test_a_ray_address_where_nothing_listens_is_answered_within_30_seconds(tmp_p
         capsys,
     )
     assert time.perf_counter() - t0 < 30
-    assert code == 2 and f"nothing answers at 127.0.0.1:{port}" in err, err
+    assert code == 2, err
+    assert f"nothing answers at 127.0.0.1:{port}" in err, err
     assert not (tmp_path / "out").exists()
 
 

@@ -56,10 +56,9 @@ def test_sheets_and_formatting(workbook):
         "Assumptions",
     ]
     for ws in wb.worksheets:
-        assert ws.freeze_panes is not None and ws.freeze_panes[1:] == "5", (
-            ws.title,
-            ws.freeze_panes,
-        )  # header row 4 frozen
+        # header row 4 frozen
+        assert ws.freeze_panes is not None, ws.title
+        assert ws.freeze_panes[1:] == "5", (ws.title, ws.freeze_panes)
         assert len(ws.tables) == 1, ws.title  # one table per sheet
         assert ws.column_dimensions["A"].width
         assert ws.column_dimensions["A"].width >= 8
