@@ -677,7 +677,7 @@ def report_only(
     profile, policy = load_profile(profile_name)
     targets, start, months = _setup(profile, months, start)
     if population_file:
-        from synthetic_population.extract import load_population_file
+        from synthetic_population.extract.convert import load_population_file
 
         pop = load_population_file(
             Path(population_file), profile, policy, population_seed, months, start

@@ -48,7 +48,8 @@ Parquet, CSV and a self-contained HTML chart to runs/out/calibration-<profile>-<
 
 
 def cmd_validate(args) -> int:
-    from synthetic_population.extract import ExtractError, validate_extract
+    from synthetic_population.extract.report import ExtractError
+    from synthetic_population.extract.validate import validate_extract
     from synthetic_population.profile import load_profile
 
     profile, policy = load_profile(args.profile)
@@ -80,7 +81,7 @@ def cmd_validate(args) -> int:
 
 
 def cmd_export_extract(args) -> int:
-    from synthetic_population.extract import stock_to_extract, write_extract
+    from synthetic_population.extract.convert import stock_to_extract, write_extract
     from synthetic_population.generator import generate
     from synthetic_population.profile import load_profile
 
