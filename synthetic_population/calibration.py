@@ -1,7 +1,7 @@
 """Calibration: fit a profile's inflow and exit hazards to its `[targets]`, and report how
 well any population (synthetic, or a real extract) meets them.
 
-A target (`profile.Target`) names a metric (`clients_served`, as the municipality counts
+A target (`targets.Target`) names a metric (`clients_served`, as the municipality counts
 them, or `gross_eur`), a period (`2024H1` or `2024`), a domain and optionally one group or
 one product, with a value and tolerance and/or a min or max.
 
@@ -46,11 +46,11 @@ from rules.policy import Policy
 from synthetic_population.generator import Population, generate
 from synthetic_population.profile import (
     Profile,
-    Target,
     apply_multipliers,
     fitted_path_for,
     load_profile,
 )
+from synthetic_population.targets import Target
 
 INFLOW_BOUNDS = (0.2, None)  # upper bound: the profile's pool oversample factor
 EXIT_BOUNDS = (0.25, 4.0)

@@ -14,7 +14,8 @@ from engine.core.errors import InputError
 from engine.simulation.run import RunSpec, simulate_scenario
 from synthetic_population.calibration import calibrate, measure, report_only
 from synthetic_population.generator import generate
-from synthetic_population.profile import Target, load_profile
+from synthetic_population.profile import load_profile
+from synthetic_population.targets import Target
 from tests.helpers import DATA
 
 # Targets for the toy profile's fitting mechanics, set away from what it does unfitted
