@@ -23,7 +23,7 @@ with its row, column, value and what was expected. `read_extract` raises `Extrac
 - household help without task minutes gets cleaning minutes inside its step's band;
 - youth clients turning 18 within the horizon who hold a youth arrangement get the
   reserved follow-up slots (verlengde jeugdhulp, the Wmo hand-over) from the generator's
-  own function, `generator.followup_slots`: every attribute (step, amount factor, funding,
+  own function, `followup.followup_slots`: every attribute (step, amount factor, funding,
   subcontracted, household-help minutes) is a keyed draw on (population seed, decision,
   client id, slot kind), and the slot id a hash of (client id, slot kind), so a synthetic
   stock written as an extract gets back exactly the generator's follow-up slots;

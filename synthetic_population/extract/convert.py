@@ -20,12 +20,11 @@ from engine.model.rng import P_WMO_GROUP_AT_18, keyed_uniform_np
 from rules.policy import Policy
 from synthetic_population.extract.report import ExtractReport
 from synthetic_population.extract.validate import read_extract
+from synthetic_population.followup import followup_slot_ids, followup_slots
 from synthetic_population.generator import (
     ARRANGEMENT_SCHEMA,
     CLIENT_SCHEMA,
     Population,
-    followup_slot_ids,
-    followup_slots,
     inflow_pool,
 )
 from synthetic_population.profile import Profile
@@ -35,7 +34,7 @@ def _followups(
     report: ExtractReport, profile: Profile, policy: Policy, seed: int, months: int
 ) -> pl.DataFrame:
     """Reserved follow-up slots for the stock's youth clients who turn 18 in the horizon:
-    `generator.followup_slots`, the generator's own function, on the extract's clients."""
+    `followup.followup_slots`, the generator's own function, on the extract's clients."""
     cl = report.clients
     start = report.start
     youth_products = [
