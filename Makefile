@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test bench lint clean clean-cache chromium
+.PHONY: demo test test-fast bench lint clean clean-cache chromium
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,8 +41,15 @@ demo: $(STAMP)
 	@echo "report: $(abspath $(DEMO_REPORT))"
 	@echo "workbook: $(abspath $(DEMO_WORKBOOK))"
 
+# What CI runs (.ci/run): the linter and the formatter's check first, then every test.
 test: $(STAMP) chromium
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest -q
+
+# The unit tests alone, for the edit-test loop (under a minute with a warm Numba cache).
+test-fast: $(STAMP)
+	$(PY) -m pytest tests/unit -q
 
 bench: $(STAMP)
 	$(PY) -m pytest bench -q -p no:cacheprovider --benchmark-only --benchmark-columns=min,median,max,rounds
@@ -51,6 +58,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 # Numba caches compiled kernels in .numba-cache/<hash of the engine's sources> (engine/__init__.py),
 # so an edit compiles afresh; this removes the caches of every version (and any left beside the sources).
