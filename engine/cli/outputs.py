@@ -323,7 +323,8 @@ def cmd_runs_rebuild(args) -> int:
 def cmd_export(args) -> int:
     from engine.outputs.folder import open_folder
     from engine.reports import terminal as report
-    from engine.reports.workbook import build_sheets, write_csv, write_xlsx
+    from engine.reports.workbook import build_sheets
+    from engine.reports.xlsx import write_csv, write_xlsx
 
     if not args.xlsx and not args.csv:
         raise InputError("export", "nothing to write", "--xlsx FILE.xlsx and/or --csv DIR")

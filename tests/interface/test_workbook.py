@@ -13,7 +13,7 @@ import pytest
 
 from engine.cli import main
 from engine.core.errors import InputError
-from engine.reports.workbook import read_xlsx_sheet
+from engine.reports.xlsx import read_xlsx_sheet
 from engine.simulation.run import write_run
 from rules.policy import load_policy
 from tests.helpers import write_experiment
