@@ -6,10 +6,11 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: demo test test-fast bench lint clean clean-cache chromium
 
-$(STAMP): pyproject.toml
+# constraints.txt pins every dependency to the versions the tests and golden digests ran on
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[test]"
 	@touch $(STAMP)
 
 # Headless Chromium for the report test (Debian's package); skipped when it is there.

@@ -1,24 +1,26 @@
-"""Scaling figures: the default profile, 10x and national scale for 48 months.
+"""Scaling figures: the default profile, 10x and national scale for 48 months, the baseline
+and the BOZ measure package, optionally beside another checkout (before and after a change,
+in one run, on the same machine).
 
     python bench/scaling.py --out bench/out/scaling.json
+    python bench/scaling.py --vs /path/to/older/checkout --sizes national --no-compile
 
-Per size, each measurement in its own subprocess (so peak RSS is that size's alone):
-  kernel     best and median of --repeats calls of `run_kernel` (warm), active
-             arrangement-months and arrangement-months per second; also the CPU seconds
-             of those calls (all threads): on a machine shared with other jobs, active
-             arrangement-months per (CPU seconds / threads) is what the cores would do
-             undisturbed;
-  end to end `caseload run` as a user runs it (generate, build state, kernel, aggregate,
-             write the run folder), wall time of the whole process with a warm Numba cache,
-             best of --e2e-repeats, and its peak RSS;
-  compile    the same command with an empty Numba cache (a temporary NUMBA_CACHE_DIR):
-             cold minus warm wall time.
-Then the common-random-numbers figure (DESIGN section 5): the spread across simulation
-seeds of (measure - baseline) total gross cost, with keyed and with sequential draws, and
-for reference with independent seeds for the two runs (no common random numbers at all).
-The "measure" is a parameter override that changes nothing for most clients (--crn-set):
-by default `products.begeleiding.goal_hazard_m` 0.014 -> 0.012 (fewer begeleiding clients
-reach their goal each month).
+Per size and checkout, each measurement in its own subprocess (so peak RSS is its own):
+  kernel     `run_kernel` of the baseline and of the package, alternated, --repeats each
+             (warm); best and median wall seconds, CPU seconds of all threads, active
+             arrangement-months per second; the package's kernel over the baseline's;
+  end to end `caseload run` of the baseline and the package as a user runs them (generate,
+             build state, kernel, aggregate, write the folder) with a warm Numba cache, best
+             of --e2e-repeats, and the peak RSS;
+  compile    the package run with an empty Numba cache (a temporary NUMBA_CACHE_DIR):
+             its whole-process wall time and the compile seconds its manifest reports.
+`--vs DIR` measures DIR the same way, with DIR's own virtual environment (DIR/.venv), and
+prints the two side by side: run it on an idle machine, and read the ratios.
+Then the common-random-numbers figure: the spread across simulation seeds of (measure -
+baseline) total gross cost, with keyed and with sequential draws, and for reference with
+independent seeds for the two runs. The "measure" is a parameter override that changes
+nothing for most clients (--crn-set): by default `products.begeleiding.goal_hazard_m` 0.014
+-> 0.012.
 
 The machine is shared: figures are noisy; the load average is recorded beside them.
 """
@@ -38,69 +40,146 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SIZES = {
-    "default": 1.0,
-    "10x": 10.0,
-    "national": 14.0,
-}  # scale 14: about 2.5 million arrangement slots
+SIZES = {"default": 1.0, "10x": 10.0, "national": 14.0}  # scale 14: about 2.5 million slots
 MONTHS = 48
+PACKAGE = [
+    "m04_youth_weekly_cap_4000",
+    "m12_max_three_years",
+    "m15_no_ironing",
+    "m16_biweekly_household_help",
+    "m17_wmo_weekly_cap_800",
+]
 CRN_OVERRIDE = {"products.begeleiding.goal_hazard_m": 0.012}  # baseline 0.014
 
 
 # ----------------------------------------------------------------------------- child: kernel
+def _kernel_api():
+    """run_kernel and friends of the checkout on sys.path: this layout, or the flat one the
+    engine had before (for before-and-after runs against an older checkout)."""
+    try:
+        from engine.model.kernel import run_kernel, weekly_base_cents_all
+        from engine.model.params import compile_params
+        from engine.model.state import build_state, with_rule_state
+        from engine.simulation.simulate import CHUNKS_PER_THREAD, allocate_bins
+
+        def params(profile, policy, pop, rules, names):
+            return compile_params(
+                profile,
+                policy,
+                pop.pool_rate,
+                profile.start,
+                MONTHS,
+                1,
+                rules=rules,
+                measure_names=names,
+            )
+
+        def bins(P, profile, policy, n_chunks, S, n_measures):
+            return allocate_bins(
+                P, len(profile.groups), len(policy.products), n_chunks, S.n_slots, n_measures
+            )
+
+    except ImportError:
+        from engine.compile import compile_params
+        from engine.kernel import run_kernel, weekly_base_cents_all
+        from engine.simulate import CHUNKS_PER_THREAD, allocate_bins
+        from engine.state import build_state, with_rule_state
+        from rules.compile import compile_rules
+
+        def params(profile, policy, pop, rules, names):
+            arrays = compile_rules(rules, policy, profile.group_codes, names, profile.start, MONTHS)
+            return compile_params(
+                profile, policy, pop.pool_rate, profile.start, MONTHS, 1, rules=arrays
+            )
+
+        def bins(P, profile, policy, n_chunks, S, n_measures):
+            steps = P.price_cents.shape[1]
+            return allocate_bins(
+                P,
+                len(profile.groups),
+                len(policy.products),
+                steps,
+                n_chunks,
+                S.aid.shape[0],
+                n_measures,
+            )
+
+    return (
+        run_kernel,
+        weekly_base_cents_all,
+        build_state,
+        with_rule_state,
+        CHUNKS_PER_THREAD,
+        params,
+        bins,
+    )
+
+
 def child_kernel(scale: float, repeats: int) -> dict:
     import numba
 
-    from engine.model.kernel import run_kernel, weekly_base_cents_all
-    from engine.model.state import copy_state
-    from engine.simulation.simulate import (
-        CHUNKS_PER_THREAD,
-        allocate_bins,
-        build_state,
-        compile_params,
-    )
+    from rules.schema import load_measure
     from synthetic_population.generator import generate
     from synthetic_population.profile import load_profile
 
+    run_kernel, base_cents, build_state, with_rule_state, per_thread, params, bins = _kernel_api()
     profile, policy = load_profile("rotterdam", {"population.scale": scale})
     pop = generate(profile, policy, 1, MONTHS)
     state = build_state(pop, policy, profile.group_codes)
-    params = compile_params(profile, policy, pop.pool_rate, profile.start, MONTHS, 1)
-    n_chunks = numba.get_num_threads() * CHUNKS_PER_THREAD
-    times, cpus = [], []
+    groups = {g.code: g.domain for g in profile.groups}
+    n_chunks = numba.get_num_threads() * per_thread
+    setups = {}
+    for label, refs in (("baseline", []), ("package", PACKAGE)):
+        measures = [load_measure(r, policy, groups) for r in refs]
+        rules = [r for m in measures for r in m.rules]
+        setups[label] = (
+            params(profile, policy, pop, rules, [m.name for m in measures]),
+            len(rules),
+            len(measures),
+        )
+    times = {k: [] for k in setups}
+    cpus = {k: [] for k in setups}
+    am = {}
     for i in range(repeats + 1):
-        s = copy_state(state)
-        weekly_base_cents_all(s, params)
-        b = allocate_bins(params, len(profile.groups), len(policy.products), n_chunks, s.n_slots)
-        c0, t0 = time.process_time(), time.perf_counter()
-        run_kernel(s, params, b, n_chunks)
-        if i:  # the first call loads the cache
-            times.append(time.perf_counter() - t0)
-            cpus.append(time.process_time() - c0)
-    am = int(b.arr[..., 0, :].sum())
-    best = min(times)
-    return {
+        for label, (P, n_rules, n_measures) in setups.items():
+            s = with_rule_state(state, n_rules)
+            base_cents(s, P)
+            b = bins(P, profile, policy, n_chunks, s, n_measures)
+            c0, t0 = time.process_time(), time.perf_counter()
+            run_kernel(s, P, b, n_chunks)
+            if i:  # the first call compiles or loads the cache
+                times[label].append(time.perf_counter() - t0)
+                cpus[label].append(time.process_time() - c0)
+            am[label] = int(b.arr[..., 0, :].sum())
+    out = {
         "clients": pop.n_clients,
         "arrangement_slots": pop.n_arrangements,
-        "active_arrangement_months": am,
-        "kernel_s_best": round(best, 4),
-        "kernel_s_median": round(statistics.median(times), 4),
-        "kernel_s_all": [round(x, 4) for x in times],
-        "arrangement_months_per_s": round(am / best),
-        "kernel_cpu_s_best": round(min(cpus), 4),
-        "arrangement_months_per_cpu_s_per_thread": round(
-            am / (min(cpus) / numba.get_num_threads())
-        ),
         "threads": numba.get_num_threads(),
     }
+    for label in setups:
+        best = min(times[label])
+        out[label] = {
+            "active_arrangement_months": am[label],
+            "kernel_s_best": round(best, 4),
+            "kernel_s_median": round(statistics.median(times[label]), 4),
+            "kernel_cpu_s_best": round(min(cpus[label]), 4),
+            "arrangement_months_per_s": round(am[label] / best),
+        }
+    out["package_over_baseline_best"] = round(
+        out["package"]["kernel_s_best"] / out["baseline"]["kernel_s_best"], 2
+    )
+    out["package_over_baseline_median"] = round(
+        out["package"]["kernel_s_median"] / out["baseline"]["kernel_s_median"], 2
+    )
+    return out
 
 
 # ----------------------------------------------------------------------------- parent
-def _run(cmd: list[str], env: dict | None = None) -> tuple[float, int, str]:
+def _run(cmd: list[str], env: dict | None = None, cwd: Path = ROOT) -> tuple[float, int, str]:
     """Wall seconds, peak RSS (KiB) and stdout of one subprocess."""
     with tempfile.TemporaryFile("w+") as out:
         t0 = time.perf_counter()
-        p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.PIPE, env=env, cwd=ROOT, text=True)
+        p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.PIPE, env=env, cwd=cwd, text=True)
         _, status, usage = os.wait4(p.pid, 0)
         wall = time.perf_counter() - t0
         err = p.stderr.read()
@@ -112,16 +191,19 @@ def _run(cmd: list[str], env: dict | None = None) -> tuple[float, int, str]:
         return wall, usage.ru_maxrss, out.read()
 
 
+def _python(checkout: Path) -> str:
+    return str(checkout / ".venv" / "bin" / "python") if checkout != ROOT else sys.executable
+
+
 def _cli_run(
-    scale: float, out_dir: str, run_id: str, env: dict | None = None
-) -> tuple[float, int, dict]:
+    checkout: Path, scenario: str, scale: float, out_dir: str, run_id: str, env: dict | None = None
+):
     cmd = [
-        sys.executable,
-        "-m",
-        "engine.cli",
+        _python(checkout),
+        "-c",
+        "import sys; from engine.cli import main; sys.exit(main(sys.argv[1:]))",
         "run",
-        "--months",
-        str(MONTHS),
+        scenario,
         "--set",
         f"population.scale={scale}",
         "--out",
@@ -129,40 +211,65 @@ def _cli_run(
         "--run-id",
         run_id,
         "--json",
+        "--catalog",
+        "off",
     ]
-    wall, rss, stdout = _run(cmd, env)
+    env = {**(env or os.environ), "PYTHONPATH": str(checkout)}
+    wall, rss, stdout = _run(cmd, env, cwd=checkout)
     summary = json.loads(stdout)
     manifest = json.loads((Path(summary["run_dir"]) / "manifest.json").read_text())
     return wall, rss, manifest
 
 
 def measure_size(
-    name: str, scale: float, repeats: int, e2e_repeats: int, compile_time: bool
+    checkout: Path, name: str, scale: float, repeats: int, e2e_repeats: int, compile_time: bool
 ) -> dict:
-    print(f"[{name}] scale {scale}: kernel ...", flush=True)
-    _, _, stdout = _run(
-        [sys.executable, __file__, "--child-kernel", str(scale), "--repeats", str(repeats)]
-    )
-    row = {"size": name, "scale": scale, **json.loads(stdout)}
-    print(f"[{name}] end to end ...", flush=True)
+    tag = "this checkout" if checkout == ROOT else str(checkout)
+    print(f"[{name} | {tag}] scale {scale}: kernel ...", flush=True)
+    env = {**os.environ, "PYTHONPATH": str(checkout)}
+    cmd = [
+        _python(checkout),
+        str(Path(__file__).resolve()),
+        "--child-kernel",
+        str(scale),
+        "--repeats",
+        str(repeats),
+    ]
+    _, _, stdout = _run(cmd, env, cwd=checkout)
+    row = {
+        "size": name,
+        "scale": scale,
+        "checkout": tag,
+        **json.loads(stdout.strip().splitlines()[-1]),
+    }
+    print(f"[{name} | {tag}] end to end ...", flush=True)
     with tempfile.TemporaryDirectory() as out_dir:
-        runs = [_cli_run(scale, out_dir, f"warm{i}") for i in range(e2e_repeats + 1)][
-            1:
-        ]  # the first warms the cache
-        walls = [w for w, _, _ in runs]
-        best = min(range(len(runs)), key=lambda i: walls[i])
-        row["e2e_s_best"] = round(walls[best], 3)
-        row["e2e_s_all"] = [round(w, 3) for w in walls]
-        row["e2e_timings"] = runs[best][2]["timings"]
-        row["peak_rss_mib"] = round(max(r for _, r, _ in runs) / 1024)
+        for label, scenario in (
+            ("baseline", "runs/scenarios/baseline.toml"),
+            ("package", "runs/scenarios/boz-2024.toml"),
+        ):
+            runs = [
+                _cli_run(checkout, scenario, scale, out_dir, f"{label}{i}")
+                for i in range(e2e_repeats + 1)
+            ][1:]
+            walls = [w for w, _, _ in runs]
+            best = min(range(len(runs)), key=lambda i: walls[i])
+            row[label]["e2e_s_best"] = round(walls[best], 3)
+            row[label]["e2e_timings"] = runs[best][2]["timings"]
+            row[label]["peak_rss_mib"] = round(max(r for _, r, _ in runs) / 1024)
         if compile_time:
-            print(f"[{name}] cold cache ...", flush=True)
+            print(f"[{name} | {tag}] cold cache ...", flush=True)
             with tempfile.TemporaryDirectory() as cache:
-                cold, _, _ = _cli_run(
-                    scale, out_dir, "cold", env={**os.environ, "NUMBA_CACHE_DIR": cache}
+                cold, _, manifest = _cli_run(
+                    checkout,
+                    "runs/scenarios/boz-2024.toml",
+                    scale,
+                    out_dir,
+                    "cold",
+                    {**os.environ, "NUMBA_CACHE_DIR": cache},
                 )
-            row["e2e_cold_s"] = round(cold, 3)
-            row["compile_s"] = round(cold - walls[best], 3)
+            row["cold_package_run_s"] = round(cold, 1)
+            row["compile_s_reported"] = manifest["timings"].get("compile_s")
     return row
 
 
@@ -230,11 +337,9 @@ def crn_spread(seeds: int, override: dict = CRN_OVERRIDE) -> dict:
 
 def machine() -> dict:
     model = ""
-    with contextlib.suppress(OSError, StopIteration):
+    with contextlib.suppress(OSError, StopIteration), open("/proc/cpuinfo") as fh:
         model = next(
-            line.split(":", 1)[1].strip()
-            for line in open("/proc/cpuinfo")
-            if line.startswith("model name")
+            line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")
         )
     import numba
     import numpy
@@ -252,37 +357,35 @@ def machine() -> dict:
 
 
 def print_table(result: dict) -> None:
-    rows = result["sizes"]
     head = [
         "size",
-        "scale",
-        "clients",
-        "slots",
+        "checkout",
         "arr-months",
-        "kernel s",
-        "M arr-m/s",
-        "cpu s",
-        "M/s by cpu",
-        "e2e s",
-        "compile s",
+        "base s",
+        "base M/s",
+        "pkg s",
+        "pkg/base",
+        "e2e base s",
+        "e2e pkg s",
         "peak MiB",
+        "cold pkg s",
     ]
     table = [head]
-    for r in rows:
+    for r in result["sizes"]:
+        b, p = r["baseline"], r["package"]
         table.append(
             [
                 r["size"],
-                f"{r['scale']:g}",
-                f"{r['clients']:,}",
-                f"{r['arrangement_slots']:,}",
-                f"{r['active_arrangement_months']:,}",
-                f"{r['kernel_s_best']:.3f}",
-                f"{r['arrangement_months_per_s'] / 1e6:.1f}",
-                f"{r['kernel_cpu_s_best']:.3f}",
-                f"{r['arrangement_months_per_cpu_s_per_thread'] / 1e6:.1f}",
-                f"{r['e2e_s_best']:.2f}",
-                f"{r['compile_s']:.1f}" if "compile_s" in r else "-",
-                f"{r['peak_rss_mib']:,}",
+                r["checkout"][-24:],
+                f"{b['active_arrangement_months']:,}",
+                f"{b['kernel_s_best']:.3f}",
+                f"{b['arrangement_months_per_s'] / 1e6:.1f}",
+                f"{p['kernel_s_best']:.3f}",
+                f"{r['package_over_baseline_best']:.2f}",
+                f"{b['e2e_s_best']:.2f}",
+                f"{p['e2e_s_best']:.2f}",
+                f"{max(b['peak_rss_mib'], p['peak_rss_mib']):,}",
+                f"{r['cold_package_run_s']:.0f}" if "cold_package_run_s" in r else "-",
             ]
         )
     widths = [max(len(row[i]) for row in table) for i in range(len(head))]
@@ -292,24 +395,20 @@ def print_table(result: dict) -> None:
             print("  ".join("-" * w for w in widths))
     crn = result.get("crn")
     if crn:
-        print(
-            f"\nCRN: measure {crn['measure']} (baseline {crn['baseline_values']}) over {crn['seeds']} seeds,"
-        )
-        print("     (measure - baseline) total gross EUR over 48 months:")
+        print(f"\nCRN: measure {crn['measure']} (baseline {crn['baseline_values']}),")
+        print(f"     {crn['seeds']} seeds, (measure - baseline) total gross EUR over 48 months:")
         for label in ("keyed", "sequential", "independent"):
             r = crn[label]
             print(f"  {label:12s} mean {r['diff_mean_eur']:>12,}  sd {r['diff_sd_eur']:>11,}")
-        print(
-            f"  sd sequential / keyed {crn['sd_ratio_sequential_over_keyed']} (about {crn['seeds_for_equal_precision']}x the seeds for the same precision);"
-        )
+        print(f"  sd sequential / keyed {crn['sd_ratio_sequential_over_keyed']};")
         print(f"  sd independent / keyed {crn['sd_ratio_independent_over_keyed']}")
-    print(
-        "\nkernel s: wall, best of the repeats; cpu s: CPU seconds of all threads; M/s by cpu: active"
-    )
-    print("arrangement-months per (CPU seconds / threads), what the cores do when not shared")
+    print("\nkernel s: wall, best of the repeats (baseline and package alternated);")
+    print("pkg/base: the package's kernel over the baseline's; e2e: a whole `caseload run`")
+    print("process, warm cache; cold pkg s: the package run with an empty Numba cache")
     m = result["machine"]
     print(
-        f"\n{m['cores']} cores, {m['cpu']}; load average {m['load_average']} at the start, {result['load_average_end']} at the end"
+        f"\n{m['cores']} cores, {m['cpu']}; load average {m['load_average']} at the start,"
+        f" {result['load_average_end']} at the end"
     )
 
 
@@ -324,6 +423,9 @@ def main(argv=None) -> int:
     )
     ap.add_argument("--e2e-repeats", type=int, default=3, help="warm end-to-end runs per size")
     ap.add_argument("--no-compile", action="store_true", help="skip the cold-cache runs")
+    ap.add_argument(
+        "--vs", metavar="DIR", help="another checkout (with its .venv) to measure beside this one"
+    )
     ap.add_argument("--crn-seeds", type=int, default=30, help="seeds for the CRN figure (0: skip)")
     ap.add_argument(
         "--crn-set",
@@ -333,20 +435,24 @@ def main(argv=None) -> int:
     )
     ap.add_argument("--child-kernel", type=float, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    sys.path.insert(0, str(ROOT))
     if args.child_kernel is not None:
         print(json.dumps(child_kernel(args.child_kernel, args.repeats)))
         return 0
+    sys.path.insert(0, str(ROOT))
     result = {
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "months": MONTHS,
         "machine": machine(),
         "sizes": [],
     }
+    checkouts = [Path(args.vs).resolve(), ROOT] if args.vs else [ROOT]
     for name in args.sizes.split(","):
-        result["sizes"].append(
-            measure_size(name, SIZES[name], args.repeats, args.e2e_repeats, not args.no_compile)
-        )
+        for checkout in checkouts:
+            result["sizes"].append(
+                measure_size(
+                    checkout, name, SIZES[name], args.repeats, args.e2e_repeats, not args.no_compile
+                )
+            )
     if args.crn_seeds:
         print(f"[crn] {args.crn_seeds} seeds x keyed/sequential x baseline/measure ...", flush=True)
         override = (

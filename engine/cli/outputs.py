@@ -1,6 +1,7 @@
 """Command-line subcommands for what the data team, finance and the council see:
-`runs list|show|sql|rebuild` (the catalog), `export` (the finance workbook) and `report`
-(the HTML report). `engine.cli` calls `register`; errors are `InputError`s (exit code 2)."""
+`runs list|show|sql|rebuild` (the catalog), `export` (the finance workbook), `report`
+(the HTML report) and `explain` (why costs move: volume, mix and price). `engine.cli` calls
+`register`; errors are `InputError`s (exit code 2)."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ Views (every registered folder's Parquet, run_id first): arrangements, arrangeme
 clients, clients_yearly, served, summary, events, affected (runs); comparison,
 comparison_yearly, affected_by_group (comparisons); savings, savings_by_seed,
 baseline_yearly, package_yearly, experiment_affected, costs_monthly, assumptions
-(experiments); sensitivity. Money columns are int64 cents (*_cents) or EUR (*_eur).
+(experiments); sensitivity; decomposition (`caseload explain`). Money columns are int64 cents (*_cents) or EUR (*_eur).
 
 examples:
   caseload runs sql "SELECT run_id, kind, name, start, months FROM runs ORDER BY created"
@@ -65,6 +66,7 @@ by product and Baseline by IV3 (budget lines: gross cost, own contributions and 
 one column per budget year; IV3 task fields 6.6, 6.71, 6.72, 6.81, 6.82 from the policy
 library), Clients affected
 (cells under 10 clients shown as "<10"), Assumptions (the register with sources).
+A decomposition folder (`caseload explain`): About and Cost drivers (volume, mix and price).
 --csv writes one CSV per sheet.
 """
 
@@ -80,6 +82,26 @@ figures, savings per measure and year with intervals, cost per product over time
 against each measure), caseload per domain and group, people affected per measure, the
 sensitivity tornado, the assumptions and what ran. Cells of fewer than 10 clients are
 suppressed.
+"""
+
+EPILOG_EXPLAIN = """examples:
+  caseload explain baseline                          first and last complete budget year of the run
+  caseload explain baseline --from 2024 --to 2027
+  caseload explain baseline boz-2024 --year 2027     a measure run against its baseline
+
+Splits the change of net cost (to minus from: the later year minus the earlier one, the
+measure run minus the baseline; a saving is negative) per domain, product and client group
+into volume (arrangement-months), mix (steps and products within the line and the amount per
+arrangement-month at constant tariffs) and price (the step's tariff x the price index of the
+policy the run used): the Shapley value over the three factors in exact arithmetic, rounded
+so that the parts add up to the change to the cent (see engine/simulation/decomposition.py). Net cost =
+gross cost - own contributions, each split the same way.
+
+Writes a folder `explain-RUN-FROM-TO` (or `explain-BASELINE--MEASURE`) under --out with
+decomposition.parquet (one row per line and level: total, domain, domain_product,
+domain_group, domain_product_group) and registers it in the catalog (view `decomposition`);
+`caseload export` and `caseload report` take the folder (sheet "Cost drivers", a waterfall
+chart per domain).
 """
 
 
@@ -337,7 +359,10 @@ def cmd_export(args) -> int:
         [("read", "reading the folder"), ("sheets", "building the sheets"), ("write", "writing")],
     ) as prog:
         folder = open_folder(
-            args.folder, Path(args.runs_dir), args.catalog, kinds=("experiment", "run")
+            args.folder,
+            Path(args.runs_dir),
+            args.catalog,
+            kinds=("experiment", "run", "decomposition"),
         )
         prog("read")
         sheets = build_sheets(folder)
@@ -451,6 +476,113 @@ def cmd_report(args) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- explain
+def cmd_explain(args) -> int:
+    import polars as pl
+
+    from engine.cli.common import register_folder
+    from engine.outputs.folder import open_folder
+    from engine.reports import terminal as report
+    from engine.simulation.decomposition import (
+        default_name,
+        explain_runs,
+        explain_years,
+        write_decomposition,
+    )
+
+    if len(args.runs) > 2:
+        raise InputError(
+            "explain",
+            f"{len(args.runs)} runs given",
+            "one run (two budget years) or two runs (a baseline and a measure run)",
+        )
+    if len(args.runs) == 2 and (args.year_from is not None or args.year_to is not None):
+        raise InputError(
+            "--from/--to",
+            "compare two budget years of one run",
+            "one run with --from and --to, or two runs with --year YEAR",
+        )
+    if len(args.runs) == 1 and args.year:
+        raise InputError(
+            "--year",
+            "is for two runs in the same budget year",
+            "two runs (BASELINE MEASURE), or --from and --to for one run",
+        )
+    out_dir = Path(args.out)
+    runs = [open_folder(r, out_dir, args.catalog, kinds=("run",)) for r in args.runs]
+    if len(runs) == 1:
+        frame, info = explain_years(runs[0], args.year_from, args.year_to)
+    else:
+        frame, info = explain_runs(runs[0], runs[1], args.year)
+    name = args.name or default_name(info)
+    if "/" in name or name.startswith("."):
+        raise InputError("--name", f"{name!r}", "a plain folder name")
+    path = write_decomposition(frame, info, out_dir, name)
+    cat = register_folder(path, args)
+    head = frame.filter(pl.col("level").is_in(["domain", "total"])).sort(
+        ["to_year", pl.col("level") == "total", "domain"]
+    )
+    if args.json:
+        _json(
+            {
+                "folder": str(path),
+                "catalog": cat,
+                "rows": head.select(
+                    "from_run",
+                    "from_year",
+                    "to_run",
+                    "to_year",
+                    "level",
+                    "domain",
+                    "net_cents_from",
+                    "net_cents_to",
+                    "net_cents_change",
+                    "volume_cents",
+                    "mix_cents",
+                    "price_cents",
+                    "residual_cents",
+                ).to_dicts(),
+            }
+        )
+        return 0
+    if not args.quiet:
+
+        def eur(c):
+            return f"{c / 100:,.0f}"
+
+        a, b = info["from"], info["to"]
+        title = (
+            f"{a['run_id']}: net cost {a['year']} -> {b['year']} (EUR)"
+            if info["mode"] == "years"
+            else f"{b['run_id']} minus {a['run_id']}: net cost (EUR; a saving is negative)"
+        )
+        rows = [
+            [
+                str(r["to_year"]) if info["mode"] == "runs" else f"{r['from_year']}-{r['to_year']}",
+                r["domain"] or "all",
+                eur(r["net_cents_from"]),
+                eur(r["net_cents_to"]),
+                eur(r["net_cents_change"]),
+                eur(r["volume_cents"]),
+                eur(r["mix_cents"]),
+                eur(r["price_cents"]),
+            ]
+            for r in head.iter_rows(named=True)
+        ]
+        report.out.print(
+            _table(
+                title,
+                ["year", "domain", "from", "to", "change", "volume", "mix", "price"],
+                rows,
+                set(range(2, 8)),
+            )
+        )
+        report.out.print(
+            f"decomposition: {path / 'decomposition.parquet'} ({frame.height:,} lines; volume + mix + price = change to the cent)"
+        )
+    return 0
+
+
 def _common(p: argparse.ArgumentParser, quiet: bool = True) -> None:
     p.add_argument(
         "--catalog",
@@ -470,7 +602,7 @@ def _common(p: argparse.ArgumentParser, quiet: bool = True) -> None:
 
 
 def register(subparsers) -> None:
-    """Add `runs`, `export` and `report`."""
+    """Add `runs`, `export`, `report` and `explain`."""
     r = subparsers.add_parser(
         "runs",
         help=(
@@ -490,7 +622,7 @@ def register(subparsers) -> None:
     )
     p.add_argument(
         "--kind",
-        choices=["run", "comparison", "experiment", "sensitivity"],
+        choices=["run", "comparison", "experiment", "sensitivity", "decomposition"],
         default=None,
         help="only folders of this kind",
     )
@@ -574,3 +706,60 @@ def register(subparsers) -> None:
     )
     _common(h)
     h.set_defaults(func=cmd_report)
+
+    x = subparsers.add_parser(
+        "explain",
+        help="why costs move: the net cost change split into volume, mix and price, exact to the cent",
+        epilog=EPILOG_EXPLAIN,
+        formatter_class=FMT,
+    )
+    x.add_argument(
+        "runs",
+        nargs="+",
+        metavar="RUN",
+        help="a run folder or id (two budget years), or BASELINE MEASURE (the same budget year)",
+    )
+    x.add_argument(
+        "--from",
+        dest="year_from",
+        type=int,
+        default=None,
+        metavar="YEAR",
+        help="one run: the earlier budget year (default: the first complete one)",
+    )
+    x.add_argument(
+        "--to",
+        dest="year_to",
+        type=int,
+        default=None,
+        metavar="YEAR",
+        help="one run: the later budget year (default: the last complete one)",
+    )
+    x.add_argument(
+        "--year",
+        type=int,
+        action="append",
+        default=None,
+        metavar="YEAR",
+        help="two runs: a budget year (repeatable; default: every budget year)",
+    )
+    x.add_argument(
+        "--out",
+        default="runs/out",
+        metavar="DIR",
+        help="where run ids are looked up and the folder is written (default runs/out)",
+    )
+    x.add_argument(
+        "--name",
+        default=None,
+        help="folder name (default explain-RUN-FROM-TO or explain-BASELINE--MEASURE)",
+    )
+    x.add_argument(
+        "--catalog",
+        default=None,
+        metavar="FILE",
+        help="register the folder in this catalog (default: $CASELOAD_CATALOG, else catalog.duckdb beside --out; 'off': none)",
+    )
+    x.add_argument("--json", action="store_true", help="print a machine-readable summary")
+    x.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    x.set_defaults(func=cmd_explain)

@@ -33,7 +33,8 @@ Glossary of the short names the kernel uses everywhere:
 
 Modules: `layout` (record types and index constants), `jit` (the one decorator and the
 compile cache), `rng` (keyed draws), `portable_math`, `arrangement` (what a slot is worth),
-`kernel` (the month step and its driver), `hooks` (where rules act), `primitives/` (one
-module per rule primitive and their registry), `combinations` (several measure subsets in
+`kernel` (the month step and its driver), `exits` (step 1), `slots` (steps 0, 2, 3: intake,
+goal, reindication, turning 18), `accrual` (step 5: costs, flows, clients served), `hooks`
+(where rules act), `primitives/` (one module per rule primitive and their registry), `combinations` (several measure subsets in
 one pass), `state` and `params` (building the arrays from a population, profile and policy).
 """

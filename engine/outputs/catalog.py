@@ -1,6 +1,6 @@
 """The run catalog: one embedded DuckDB file that lists every complete run, comparison,
-experiment and sensitivity folder, with views over their Parquet files so that one query can
-compare any runs (DESIGN section 6).
+experiment, sensitivity and decomposition (`caseload explain`) folder, with views over their
+Parquet files so that one query can compare any runs (DESIGN section 6).
 
 The folders are the source of truth; the catalog is an index that can always be rebuilt from
 them (`rebuild`). A folder is registered once it is complete (after `atomic_folder` renamed
@@ -58,6 +58,7 @@ KNOWN_VIEWS = (
     "costs_monthly",
     "assumptions",
     "sensitivity",
+    "decomposition",
 )
 
 

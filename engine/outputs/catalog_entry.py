@@ -65,6 +65,25 @@ class Entry:
                 population_hash=m.get("population"),
                 description=f"baseline {b.get('run_id')} versus {me.get('run_id')}",
             )
+        elif self.kind == "decomposition":  # `caseload explain`: the two periods it splits
+            a, b = m.get("from", {}), m.get("to", {})
+            seeds = [m.get("seeds", {}).get("simulation")]
+            span = (
+                f"{a.get('year')} -> {b.get('year')}"
+                if m.get("mode") == "years"
+                else ", ".join(str(y) for y in a.get("years", []))
+            )
+            head = dict(
+                name=f"explain {a.get('run_id')}"
+                + ("" if m.get("mode") == "years" else f" vs {b.get('run_id')}"),
+                profile=m.get("profile"),
+                policy=m.get("policy"),
+                start=m.get("start"),
+                months=m.get("months"),
+                population_seed=m.get("seeds", {}).get("population"),
+                population_hash=m.get("population"),
+                description=f"volume, mix and price of the net cost change, {span}",
+            )
         else:
             ex = m.get("experiment", {})
             seeds = list(ex.get("seeds") or [])

@@ -20,7 +20,7 @@ from engine.core.errors import InputError
 
 PARTIAL_PREFIX = ".partial-"
 
-KINDS = ("run", "comparison", "experiment", "sensitivity")
+KINDS = ("run", "comparison", "experiment", "sensitivity", "decomposition")
 
 # The files a complete folder of each kind must hold (beside manifest.json).
 REQUIRED = {
@@ -28,6 +28,7 @@ REQUIRED = {
     "comparison": ("comparison", "comparison_yearly"),
     "experiment": ("savings", "savings_by_seed", "baseline_yearly"),
     "sensitivity": ("sensitivity",),
+    "decomposition": ("decomposition",),
 }
 
 

@@ -4,7 +4,8 @@ element; data marks carry the class `mark` (the browser test counts them).
 
 Charts: `line_chart` (series over months), `bar_chart` (grouped bars per category, with
 optional interval whiskers), `hbar_chart` (horizontal stacked bars with labels, for
-suppressed small cells), `tornado` (low and high around a base value).
+suppressed small cells), `tornado` (low and high around a base value), `waterfall` (a total,
+the parts that move it, the new total).
 """
 
 from __future__ import annotations
@@ -363,5 +364,72 @@ def tornado(
         f'<text x="{xb:.1f}" y="{top - 10}" text-anchor="middle" font-weight="600">base '
         f"{esc(fmt(base, span, fine))}</text>"
     )
+    out.append("</svg>")
+    return "".join(out)
+
+
+UP = "#D55E00"  # a part that raises cost
+DOWN = "#009E73"  # a part that lowers it
+
+
+def waterfall(
+    start: tuple[str, float],
+    parts: list[tuple[str, float]],
+    end: tuple[str, float],
+    label: str,
+    fmt=fmt_eur,
+    width: int = 540,
+    height: int = 260,
+) -> str:
+    """A total, the parts that move it (floating bars from the running level: up in
+    vermillion, down in green, a hairline for 0; dashed connectors; each part labelled in
+    its own unit, so a small one does not read as 0) and the new total (grey). When every level
+    lies far from zero the axis starts near the lowest level (the tick labels say where),
+    so that parts of a few percent stay visible."""
+    left, right, top, bottom = 78, width - 12, 22, height - 34
+    levels = [start[1]]
+    for _, v in parts:
+        levels.append(levels[-1] + v)
+    lo, hi = min([*levels, end[1]]), max([*levels, end[1]])
+    if lo > 0 and hi > 0 and (hi - lo) < 0.6 * hi:
+        pad = max((hi - lo) * 0.15, abs(hi) * 0.01)
+        ticks = nice_ticks(lo - pad, hi + pad)
+    else:
+        ticks = nice_ticks(min(0.0, lo), max(0.0, hi))
+    ylo, yhi = ticks[0], ticks[-1]
+    span = max(abs(ylo), abs(yhi))
+
+    def y_of(v):
+        return bottom - (bottom - top) * ((v - ylo) / (yhi - ylo))
+
+    out = _svg_open(width, height, label)
+    _y_axis(out, ticks, y_of, left, right, fmt)
+    bars = [(start[0], ylo if ylo > 0 else 0.0, start[1], BASELINE, fmt(start[1], span))]
+    for (name, v), a, b in zip(parts, levels[:-1], levels[1:], strict=True):
+        bars.append(
+            (name, a, b, UP if v > 0 else DOWN if v < 0 else AXIS, ("+" if v > 0 else "") + fmt(v))
+        )
+    bars.append((end[0], ylo if ylo > 0 else 0.0, end[1], BASELINE, fmt(end[1], span)))
+    slot = (right - left) / len(bars)
+    bw = slot * 0.62
+    for i, (name, a, b, color, txt) in enumerate(bars):
+        x = left + i * slot + (slot - bw) / 2
+        y1, y2 = sorted((y_of(a), y_of(b)))
+        out.append(
+            f'<rect class="mark" x="{x:.1f}" y="{y1:.1f}" width="{bw:.1f}" height="{max(y2 - y1, 0.8):.1f}" fill="{color}" rx="1.5"><title>{esc(f"{name}: {txt}")}</title></rect>'
+        )
+        out.append(
+            f'<text x="{x + bw / 2:.1f}" y="{y1 - 5:.1f}" text-anchor="middle" font-size="11">{esc(txt)}</text>'
+        )
+        out.append(
+            f'<text x="{x + bw / 2:.1f}" y="{bottom + 19}" text-anchor="middle" fill="#5b616b">{esc(name)}</text>'
+        )
+        if 0 < i < len(bars) - 1 or i == 0:
+            nxt = x + slot
+            level = b
+            out.append(
+                f'<line x1="{x + bw:.1f}" x2="{nxt:.1f}" y1="{y_of(level):.1f}" y2="{y_of(level):.1f}" stroke="{AXIS}" stroke-dasharray="3 3"/>'
+            )
+    out.append(f'<line x1="{left}" x2="{right}" y1="{bottom}" y2="{bottom}" stroke="{AXIS}"/>')
     out.append("</svg>")
     return "".join(out)

@@ -10,7 +10,9 @@ folder. What it shows (where the folder has it):
 - caseload per domain and client group;
 - people affected per measure: care reduced or ended, by client group;
 - the sensitivity tornado (a sensitivity folder, given or found beside the experiment);
-- rule events (run), the register of assumptions and what ran.
+- rule events (run), the register of assumptions and what ran;
+- why net cost moves (a `caseload explain` folder): a waterfall per domain from one total to
+  the other through volume, mix and price, and the parts per product.
 Client counts under 10 are suppressed everywhere ("<10", no bar); products with fewer than
 10 arrangements a month on average are shown together as "other products".
 """
@@ -27,6 +29,7 @@ from engine.core.errors import InputError
 from engine.outputs.folder import Folder, open_folder
 from engine.reports import charts
 from engine.reports.charts import PALETTE, esc, fmt_eur
+from engine.reports.html_decomposition import _decomposition
 from engine.reports.html_sections import (
     _about_section,
     _about_section_comparison,
@@ -514,6 +517,8 @@ def build_report(folder: Folder, sensitivity: Folder | None = None) -> str:
         title, sub, body = _run(folder)
     elif folder.kind == "comparison":
         title, sub, body = _comparison(folder)
+    elif folder.kind == "decomposition":
+        title, sub, body = _decomposition(folder)
     elif folder.kind == "sensitivity":
         ex = folder.manifest.get("experiment", {})
         title, sub = (

@@ -13,6 +13,8 @@ Sheets (one table each; amounts in nominal EUR, the mean over the experiment's s
 - Clients affected: clients whose care a measure reduced or ended, per domain and group;
   cells under 10 clients are shown as "<10"
 - Assumptions: the register of assumptions (every named parameter and its source)
+- Cost drivers (a `caseload explain` folder): the net cost change per line split into
+  volume, mix and price (engine.simulation.decomposition)
 """
 
 from __future__ import annotations
@@ -389,6 +391,57 @@ def assumptions_sheet(frame: pl.DataFrame) -> Sheet:
     )
 
 
+LEVEL_NAMES = {
+    "total": "All",
+    "domain": "Domain",
+    "domain_product": "Product",
+    "domain_group": "Client group",
+    "domain_product_group": "Product x group",
+}
+
+
+def decomposition_sheet(frame: pl.DataFrame) -> Sheet:
+    """Cost drivers: the net cost change per line split into volume, mix and price (EUR)."""
+    order = {k: i for i, k in enumerate(LEVEL_NAMES)}
+    f = frame.with_columns(
+        pl.col("level").replace_strict(order, default=len(order)).alias("_o")
+    ).sort(["from_year", "to_year", "_o", pl.col("domain") != "wmo", "domain", "product", "group"])
+    eur = {
+        "net_cents_from": "Net from EUR",
+        "net_cents_to": "Net to EUR",
+        "net_cents_change": "Change EUR",
+        "volume_cents": "Volume EUR",
+        "mix_cents": "Mix EUR",
+        "price_cents": "Price EUR",
+    }
+    out = f.select(
+        pl.col("from_run").alias("From run"),
+        pl.col("from_year").cast(pl.Utf8).alias("From year"),
+        pl.col("to_run").alias("To run"),
+        pl.col("to_year").cast(pl.Utf8).alias("To year"),
+        pl.col("level").replace_strict(LEVEL_NAMES, default=pl.col("level")).alias("Level"),
+        pl.col("domain").fill_null("all").alias("Domain"),
+        pl.col("product").fill_null("all").alias("Product"),
+        pl.col("group").fill_null("all").alias("Group"),
+        pl.col("arrangement_months_from").alias("Arrangement-months from"),
+        pl.col("arrangement_months_to").alias("Arrangement-months to"),
+        *[(pl.col(c) / 100.0).alias(n) for c, n in eur.items()],
+    )
+    return Sheet(
+        "Cost drivers",
+        "Why net cost moves: volume, mix and price per line (EUR)",
+        "Change = to minus from (a saving is negative) = volume + mix + price, exact to the cent. Volume: arrangement-months. Mix: steps and products within the line "
+        "and the amount per arrangement-month at constant tariffs. Price: the step tariff x the price index. Shapley value over the three factors; each line on its own cells.",
+        out,
+        {
+            "Arrangement-months from": INT,
+            "Arrangement-months to": INT,
+            **{n: MONEY for n in eur.values()},
+        },
+        freeze_cols=8,
+    )
+
+
 def _register_of(folder: Folder) -> pl.DataFrame | None:
     """A run's assumption register, from its profile (with the run's overrides)."""
     from synthetic_population.profile import load_profile
@@ -420,7 +473,28 @@ def about_sheet(folder: Folder, extra: list[tuple[str, str]] = ()) -> Sheet:
         ("Kind", folder.kind),
         ("Run id", folder.run_id),
     ]
-    if folder.kind in ("experiment", "sensitivity"):
+    if folder.kind == "decomposition":
+        a, b = m.get("from", {}), m.get("to", {})
+        span = (
+            f"{a.get('run_id')} {a.get('year')} -> {b.get('year')}"
+            if m.get("mode") == "years"
+            else f"{a.get('run_id')} -> {b.get('run_id')}, budget years {', '.join(str(y) for y in a.get('years', []))}"
+        )
+        rows += [
+            ("Decomposition", span),
+            ("From run", f"{a.get('run_id')} ({a.get('run_dir')})"),
+            ("To run", f"{b.get('run_id')} ({b.get('run_dir')})"),
+            ("Profile", str(m.get("profile", ""))),
+            ("Policy", str(m.get("policy", ""))),
+            ("Start", str(m.get("start", ""))),
+            ("Months", str(m.get("months", ""))),
+            ("Method", m.get("method", "")),
+            (
+                "Sign",
+                "Change = to minus from (later year minus earlier; measure run minus baseline): a saving is negative",
+            ),
+        ]
+    elif folder.kind in ("experiment", "sensitivity"):
         ex = m.get("experiment", {})
         rows += [
             ("Experiment", ex.get("name", "")),
@@ -537,8 +611,10 @@ def _build_sheets(folder: Folder) -> list[Sheet]:
         if reg is not None:
             sheets.append(assumptions_sheet(reg))
         return sheets
+    if folder.kind == "decomposition":
+        return [about_sheet(folder), decomposition_sheet(folder.table("decomposition"))]
     raise InputError(
         str(folder.path),
         f"a {folder.kind} folder",
-        "an experiment folder (or a run folder: baseline sheets only)",
+        "an experiment folder (or a run folder: baseline sheets only, a decomposition folder: cost drivers)",
     )

@@ -130,11 +130,19 @@ def _digests_in_subprocess(env_extra: dict) -> dict:
 
 
 @pytest.mark.slow
-def test_outputs_do_not_depend_on_numpy_simd_paths():
+def test_outputs_do_not_depend_on_the_cpu():
     """A population (default profile: growth factors, lognormal amounts) and a run of it,
-    once as this machine runs them and once with every NumPy SIMD extension it has switched
-    off (NPY_DISABLE_CPU_FEATURES): every digest the same."""
+    once as this machine runs them, and once as a plain x86-64 CPU would: every NumPy SIMD
+    extension this machine has switched off (NPY_DISABLE_CPU_FEATURES) and the kernel
+    compiled for a generic CPU (NUMBA_CPU_NAME=generic: no AVX, no FMA). Every digest and
+    table the same."""
     features = _dispatched_features()
     normal = _digests_in_subprocess({"NPY_DISABLE_CPU_FEATURES": ""})
-    reduced = _digests_in_subprocess({"NPY_DISABLE_CPU_FEATURES": " ".join(features)})
+    reduced = _digests_in_subprocess(
+        {
+            "NPY_DISABLE_CPU_FEATURES": " ".join(features),
+            "NUMBA_CPU_NAME": "generic",
+            "NUMBA_CPU_FEATURES": "",
+        }
+    )
     assert reduced == normal
