@@ -578,7 +578,8 @@ def cmd_explain(args) -> int:
             )
         )
         report.out.print(
-            f"decomposition: {path / 'decomposition.parquet'} ({frame.height:,} lines; volume + mix + price = change to the cent)"
+            f"decomposition: {path / 'decomposition.parquet'} ({frame.height:,} lines; volume + "
+            "mix + price = change to the cent)"
         )
     return 0
 
@@ -709,7 +710,10 @@ def register(subparsers) -> None:
 
     x = subparsers.add_parser(
         "explain",
-        help="why costs move: the net cost change split into volume, mix and price, exact to the cent",
+        help=(
+            "why costs move: the net cost change split into volume, mix and price, exact to the "
+            "cent"
+        ),
         epilog=EPILOG_EXPLAIN,
         formatter_class=FMT,
     )
@@ -758,7 +762,10 @@ def register(subparsers) -> None:
         "--catalog",
         default=None,
         metavar="FILE",
-        help="register the folder in this catalog (default: $CASELOAD_CATALOG, else catalog.duckdb beside --out; 'off': none)",
+        help=(
+            "register the folder in this catalog (default: $CASELOAD_CATALOG, else catalog.duckdb "
+            "beside --out; 'off': none)"
+        ),
     )
     x.add_argument("--json", action="store_true", help="print a machine-readable summary")
     x.add_argument("--quiet", action="store_true", help="print nothing but errors")

@@ -416,19 +416,24 @@ def waterfall(
         x = left + i * slot + (slot - bw) / 2
         y1, y2 = sorted((y_of(a), y_of(b)))
         out.append(
-            f'<rect class="mark" x="{x:.1f}" y="{y1:.1f}" width="{bw:.1f}" height="{max(y2 - y1, 0.8):.1f}" fill="{color}" rx="1.5"><title>{esc(f"{name}: {txt}")}</title></rect>'
+            f'<rect class="mark" x="{x:.1f}" y="{y1:.1f}" width="{bw:.1f}" '
+            f'height="{max(y2 - y1, 0.8):.1f}" fill="{color}" '
+            f'rx="1.5"><title>{esc(f"{name}: {txt}")}</title></rect>'
         )
         out.append(
-            f'<text x="{x + bw / 2:.1f}" y="{y1 - 5:.1f}" text-anchor="middle" font-size="11">{esc(txt)}</text>'
+            f'<text x="{x + bw / 2:.1f}" y="{y1 - 5:.1f}" text-anchor="middle" '
+            f'font-size="11">{esc(txt)}</text>'
         )
         out.append(
-            f'<text x="{x + bw / 2:.1f}" y="{bottom + 19}" text-anchor="middle" fill="#5b616b">{esc(name)}</text>'
+            f'<text x="{x + bw / 2:.1f}" y="{bottom + 19}" text-anchor="middle" '
+            f'fill="#5b616b">{esc(name)}</text>'
         )
         if 0 < i < len(bars) - 1 or i == 0:
             nxt = x + slot
             level = b
             out.append(
-                f'<line x1="{x + bw:.1f}" x2="{nxt:.1f}" y1="{y_of(level):.1f}" y2="{y_of(level):.1f}" stroke="{AXIS}" stroke-dasharray="3 3"/>'
+                f'<line x1="{x + bw:.1f}" x2="{nxt:.1f}" y1="{y_of(level):.1f}" '
+                f'y2="{y_of(level):.1f}" stroke="{AXIS}" stroke-dasharray="3 3"/>'
             )
     out.append(f'<line x1="{left}" x2="{right}" y1="{bottom}" y2="{bottom}" stroke="{AXIS}"/>')
     out.append("</svg>")

@@ -126,8 +126,10 @@ def _decomposition(folder: Folder) -> tuple[str, str, str]:
     )
     body.append(
         "<section><h2>Why net cost moves</h2>"
-        f'<p class="lead">The change of net cost ({esc(sign)}) split into volume (arrangement-months), mix (steps and products within the domain and the amount '
-        "per arrangement-month at constant tariffs) and price (step tariffs x the price index), in nominal euros. The three parts add up to the change to the cent "
+        f'<p class="lead">The change of net cost ({esc(sign)}) split into volume '
+        "(arrangement-months), mix (steps and products within the domain and the amount "
+        "per arrangement-month at constant tariffs) and price (step tariffs x the price index), in "
+        "nominal euros. The three parts add up to the change to the cent "
         "(Shapley value over the three factors).</p>"
         + _legend(
             [
@@ -161,7 +163,8 @@ def _decomposition(folder: Folder) -> tuple[str, str, str]:
             {3, 4, 5, 6},
         )
         + f'<p class="note">Products with fewer than {SMALL_CELL} arrangements a month on average in both periods are left out. Each product is split on its own cells (steps and groups), '
-        "so the products' parts do not add up to the domain's (the domain's mix also holds the shifts between products).</p></details></section>"
+        "so the products' parts do not add up to the domain's (the domain's mix also holds the "
+        "shifts between products).</p></details></section>"
     )
     body.append(_about_section(folder))
     title = (
@@ -169,5 +172,8 @@ def _decomposition(folder: Folder) -> tuple[str, str, str]:
         if years_mode
         else f"Why costs move: {b.get('run_id')} against {a.get('run_id')}"
     )
-    sub = f"Decomposition {folder.run_id} | profile {m.get('profile')} | {m.get('start')} + {m.get('months')} months | volume, mix and price"
+    sub = (
+        f"Decomposition {folder.run_id} | profile {m.get('profile')} | {m.get('start')} + "
+        f"{m.get('months')} months | volume, mix and price"
+    )
     return title, sub, "".join(body)

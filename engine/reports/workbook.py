@@ -430,8 +430,10 @@ def decomposition_sheet(frame: pl.DataFrame) -> Sheet:
     return Sheet(
         "Cost drivers",
         "Why net cost moves: volume, mix and price per line (EUR)",
-        "Change = to minus from (a saving is negative) = volume + mix + price, exact to the cent. Volume: arrangement-months. Mix: steps and products within the line "
-        "and the amount per arrangement-month at constant tariffs. Price: the step tariff x the price index. Shapley value over the three factors; each line on its own cells.",
+        "Change = to minus from (a saving is negative) = volume + mix + price, exact to the cent. "
+        "Volume: arrangement-months. Mix: steps and products within the line "
+        "and the amount per arrangement-month at constant tariffs. Price: the step tariff x the "
+        "price index. Shapley value over the three factors; each line on its own cells.",
         out,
         {
             "Arrangement-months from": INT,
@@ -478,7 +480,10 @@ def about_sheet(folder: Folder, extra: list[tuple[str, str]] = ()) -> Sheet:
         span = (
             f"{a.get('run_id')} {a.get('year')} -> {b.get('year')}"
             if m.get("mode") == "years"
-            else f"{a.get('run_id')} -> {b.get('run_id')}, budget years {', '.join(str(y) for y in a.get('years', []))}"
+            else (
+                f"{a.get('run_id')} -> {b.get('run_id')}, budget years "
+                f"{', '.join(str(y) for y in a.get('years', []))}"
+            )
         )
         rows += [
             ("Decomposition", span),
@@ -491,7 +496,8 @@ def about_sheet(folder: Folder, extra: list[tuple[str, str]] = ()) -> Sheet:
             ("Method", m.get("method", "")),
             (
                 "Sign",
-                "Change = to minus from (later year minus earlier; measure run minus baseline): a saving is negative",
+                "Change = to minus from (later year minus earlier; measure run minus baseline): a "
+                "saving is negative",
             ),
         ]
     elif folder.kind in ("experiment", "sensitivity"):
@@ -616,5 +622,6 @@ def _build_sheets(folder: Folder) -> list[Sheet]:
     raise InputError(
         str(folder.path),
         f"a {folder.kind} folder",
-        "an experiment folder (or a run folder: baseline sheets only, a decomposition folder: cost drivers)",
+        "an experiment folder (or a run folder: baseline sheets only, a decomposition folder: cost "
+        "drivers)",
     )
