@@ -453,3 +453,13 @@ def write_sensitivity(out_dir: Path, run_id: str, toy_run, experiment: Path | No
         write_parquet(frame, tmp / "sensitivity.parquet")
         write_json(manifest, tmp / "manifest.json")
     return final
+
+
+def decomposition_row(frame: pl.DataFrame, level: str, **keys) -> dict:
+    """The one row of a decomposition table at a level (total, domain, domain_product, ...)
+    for the given domain, product and group; the keys not given are null in that row."""
+    f = frame.filter(pl.col("level") == level)
+    for k in ("domain", "product", "group"):
+        f = f.filter(pl.col(k) == keys[k]) if k in keys else f.filter(pl.col(k).is_null())
+    assert f.height == 1, (level, keys, f)
+    return f.row(0, named=True)

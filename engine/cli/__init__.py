@@ -21,12 +21,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    from engine.cli import data, experiments, outputs, run
+    from engine.cli import data, experiments, explain, outputs, run
 
     pop_sub = run.register(sub)
     data.register(sub, pop_sub)
     experiments.register(sub)
     outputs.register(sub)
+    explain.register(sub)
     return parser
 
 

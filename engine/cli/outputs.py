@@ -1,6 +1,6 @@
 """Command-line subcommands for what the data team, finance and the council see:
-`runs list|show|sql|rebuild` (the catalog), `export` (the finance workbook), `report`
-(the HTML report) and `explain` (why costs move: volume, mix and price). `engine.cli` calls
+`runs list|show|sql|rebuild` (the catalog), `export` (the finance workbook) and `report`
+(the HTML report); `explain` (why costs move) is in engine.cli.explain. `engine.cli` calls
 `register`; errors are `InputError`s (exit code 2)."""
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
-import json
 import sys
 import time
 from pathlib import Path
 
+from engine.cli.common import print_json, rich_table
 from engine.core.errors import InputError
 
 FMT = argparse.RawDescriptionHelpFormatter
@@ -41,7 +41,8 @@ Views (every registered folder's Parquet, run_id first): arrangements, arrangeme
 clients, clients_yearly, served, summary, events, affected (runs); comparison,
 comparison_yearly, affected_by_group (comparisons); savings, savings_by_seed,
 baseline_yearly, package_yearly, experiment_affected, costs_monthly, assumptions
-(experiments); sensitivity; decomposition (`caseload explain`). Money columns are int64 cents (*_cents) or EUR (*_eur).
+(experiments); sensitivity; decomposition (`caseload explain`). Money columns are int64 \
+cents (*_cents) or EUR (*_eur).
 
 examples:
   caseload runs sql "SELECT run_id, kind, name, start, months FROM runs ORDER BY created"
@@ -84,26 +85,6 @@ sensitivity tornado, the assumptions and what ran. Cells of fewer than 10 client
 suppressed.
 """
 
-EPILOG_EXPLAIN = """examples:
-  caseload explain baseline                          first and last complete budget year of the run
-  caseload explain baseline --from 2024 --to 2027
-  caseload explain baseline boz-2024 --year 2027     a measure run against its baseline
-
-Splits the change of net cost (to minus from: the later year minus the earlier one, the
-measure run minus the baseline; a saving is negative) per domain, product and client group
-into volume (arrangement-months), mix (steps and products within the line and the amount per
-arrangement-month at constant tariffs) and price (the step's tariff x the price index of the
-policy the run used): the Shapley value over the three factors in exact arithmetic, rounded
-so that the parts add up to the change to the cent (see engine/simulation/decomposition.py). Net cost =
-gross cost - own contributions, each split the same way.
-
-Writes a folder `explain-RUN-FROM-TO` (or `explain-BASELINE--MEASURE`) under --out with
-decomposition.parquet (one row per line and level: total, domain, domain_product,
-domain_group, domain_product_group) and registers it in the catalog (view `decomposition`);
-`caseload export` and `caseload report` take the folder (sheet "Cost drivers", a waterfall
-chart per domain).
-"""
-
 
 def _catalog(args) -> Path:
     from engine.outputs.catalog import catalog_path
@@ -116,21 +97,6 @@ def _catalog(args) -> Path:
             "a catalog file, --catalog FILE",
         )
     return cat
-
-
-def _json(obj) -> None:
-    print(json.dumps(obj, indent=2, default=str))
-
-
-def _table(title: str | None, columns: list[str], rows: list[list], right: set[int] = frozenset()):
-    from rich.table import Table
-
-    t = Table(title=title)
-    for i, c in enumerate(columns):
-        t.add_column(c, justify="right" if i in right else "left", overflow="fold")
-    for r in rows:
-        t.add_row(*["" if v is None else str(v) for v in r])
-    return t
 
 
 @contextlib.contextmanager
@@ -180,7 +146,7 @@ def cmd_runs_list(args) -> int:
 
     rows = catalog.list_runs(_catalog(args), args.kind)
     if args.json:
-        _json(rows)
+        print_json(rows)
         return 0
     if args.quiet:
         return 0
@@ -218,7 +184,7 @@ def cmd_runs_show(args) -> int:
 
     entry = catalog.show_run(_catalog(args), args.run_id)
     if args.json:
-        _json(entry)
+        print_json(entry)
         return 0
     if args.quiet:
         return 0
@@ -240,17 +206,17 @@ def cmd_runs_show(args) -> int:
     ]
     if entry["description"]:
         head.append(["description", entry["description"]])
-    out.print(_table(None, ["", ""], head))
+    out.print(rich_table(None, ["", ""], head))
     if entry["measures"]:
         out.print(
-            _table(
+            rich_table(
                 "measures",
                 ["nr", "name", "title", "source"],
                 [[m["number"], m["name"], m["title"], m["source"]] for m in entry["measures"]],
             )
         )
     out.print(
-        _table(
+        rich_table(
             "files (SQL view)",
             ["file", "view", "rows", "bytes"],
             [
@@ -269,7 +235,7 @@ def cmd_runs_sql(args) -> int:
 
     cols, rows = catalog.query(_catalog(args), args.query)
     if args.json:
-        _json([dict(zip(cols, r, strict=True)) for r in rows])
+        print_json([dict(zip(cols, r, strict=True)) for r in rows])
         return 0
     if args.csv:
         w = csv.writer(sys.stdout)
@@ -292,7 +258,7 @@ def cmd_runs_sql(args) -> int:
             return f"{v:,}" if abs(v) >= 10_000 else str(v)
         return v
 
-    out.print(_table(None, cols, [[cell(v) for v in r] for r in shown], numeric))
+    out.print(rich_table(None, cols, [[cell(v) for v in r] for r in shown], numeric))
     more = (
         f" (first {args.max_rows} shown; --max-rows N, --csv or --json for all)"
         if len(rows) > args.max_rows
@@ -314,7 +280,7 @@ def cmd_runs_rebuild(args) -> int:
     for e in result.registered:
         by_kind[e.kind] = by_kind.get(e.kind, 0) + 1
     if args.json:
-        _json(
+        print_json(
             {
                 "catalog": str(result.catalog),
                 "registered": len(result.registered),
@@ -326,7 +292,7 @@ def cmd_runs_rebuild(args) -> int:
         return 0
     if not args.quiet:
         report.out.print(
-            _table(
+            rich_table(
                 "catalog rebuilt",
                 ["kind", "folders"],
                 [[k, v] for k, v in sorted(by_kind.items())] + [["total", len(result.registered)]],
@@ -375,7 +341,7 @@ def cmd_export(args) -> int:
         prog("write")
     seconds = time.perf_counter() - t0
     if args.json:
-        _json(
+        print_json(
             {
                 "folder": str(folder.path),
                 "kind": folder.kind,
@@ -391,7 +357,7 @@ def cmd_export(args) -> int:
         return 0
     if not args.quiet:
         report.out.print(
-            _table(
+            rich_table(
                 f"{folder.kind} {folder.run_id}: {len(sheets)} sheets",
                 ["sheet", "rows", "what"],
                 [[s.name, f"{s.frame.height:,}", s.title] for s in sheets],
@@ -402,7 +368,7 @@ def cmd_export(args) -> int:
             sv = next(s for s in sheets if s.name == "Savings").frame
             years = [c for c in sv.columns if c.isdigit()]
             report.out.print(
-                _table(
+                rich_table(
                     "net saving per measure (EUR)",
                     ["measure", *years, "total"],
                     [
@@ -460,11 +426,11 @@ def cmd_report(args) -> int:
         "seconds": round(time.perf_counter() - t0, 3),
     }
     if args.json:
-        _json(info)
+        print_json(info)
         return 0
     if not args.quiet:
         report.out.print(
-            _table(
+            rich_table(
                 f"report of {folder.kind} {folder.run_id}",
                 ["section"],
                 [[s] for s in info["sections"]],
@@ -472,114 +438,6 @@ def cmd_report(args) -> int:
         )
         report.out.print(
             f"report: {path} ({info['bytes']:,} bytes, {n_charts} charts, self-contained)"
-        )
-    return 0
-
-
-# ----------------------------------------------------------------------------- explain
-def cmd_explain(args) -> int:
-    import polars as pl
-
-    from engine.cli.common import register_folder
-    from engine.outputs.folder import open_folder
-    from engine.reports import terminal as report
-    from engine.simulation.decomposition import (
-        default_name,
-        explain_runs,
-        explain_years,
-        write_decomposition,
-    )
-
-    if len(args.runs) > 2:
-        raise InputError(
-            "explain",
-            f"{len(args.runs)} runs given",
-            "one run (two budget years) or two runs (a baseline and a measure run)",
-        )
-    if len(args.runs) == 2 and (args.year_from is not None or args.year_to is not None):
-        raise InputError(
-            "--from/--to",
-            "compare two budget years of one run",
-            "one run with --from and --to, or two runs with --year YEAR",
-        )
-    if len(args.runs) == 1 and args.year:
-        raise InputError(
-            "--year",
-            "is for two runs in the same budget year",
-            "two runs (BASELINE MEASURE), or --from and --to for one run",
-        )
-    out_dir = Path(args.out)
-    runs = [open_folder(r, out_dir, args.catalog, kinds=("run",)) for r in args.runs]
-    if len(runs) == 1:
-        frame, info = explain_years(runs[0], args.year_from, args.year_to)
-    else:
-        frame, info = explain_runs(runs[0], runs[1], args.year)
-    name = args.name or default_name(info)
-    if "/" in name or name.startswith("."):
-        raise InputError("--name", f"{name!r}", "a plain folder name")
-    path = write_decomposition(frame, info, out_dir, name)
-    cat = register_folder(path, args)
-    head = frame.filter(pl.col("level").is_in(["domain", "total"])).sort(
-        ["to_year", pl.col("level") == "total", "domain"]
-    )
-    if args.json:
-        _json(
-            {
-                "folder": str(path),
-                "catalog": cat,
-                "rows": head.select(
-                    "from_run",
-                    "from_year",
-                    "to_run",
-                    "to_year",
-                    "level",
-                    "domain",
-                    "net_cents_from",
-                    "net_cents_to",
-                    "net_cents_change",
-                    "volume_cents",
-                    "mix_cents",
-                    "price_cents",
-                    "residual_cents",
-                ).to_dicts(),
-            }
-        )
-        return 0
-    if not args.quiet:
-
-        def eur(c):
-            return f"{c / 100:,.0f}"
-
-        a, b = info["from"], info["to"]
-        title = (
-            f"{a['run_id']}: net cost {a['year']} -> {b['year']} (EUR)"
-            if info["mode"] == "years"
-            else f"{b['run_id']} minus {a['run_id']}: net cost (EUR; a saving is negative)"
-        )
-        rows = [
-            [
-                str(r["to_year"]) if info["mode"] == "runs" else f"{r['from_year']}-{r['to_year']}",
-                r["domain"] or "all",
-                eur(r["net_cents_from"]),
-                eur(r["net_cents_to"]),
-                eur(r["net_cents_change"]),
-                eur(r["volume_cents"]),
-                eur(r["mix_cents"]),
-                eur(r["price_cents"]),
-            ]
-            for r in head.iter_rows(named=True)
-        ]
-        report.out.print(
-            _table(
-                title,
-                ["year", "domain", "from", "to", "change", "volume", "mix", "price"],
-                rows,
-                set(range(2, 8)),
-            )
-        )
-        report.out.print(
-            f"decomposition: {path / 'decomposition.parquet'} ({frame.height:,} lines; volume + "
-            "mix + price = change to the cent)"
         )
     return 0
 
@@ -603,7 +461,7 @@ def _common(p: argparse.ArgumentParser, quiet: bool = True) -> None:
 
 
 def register(subparsers) -> None:
-    """Add `runs`, `export`, `report` and `explain`."""
+    """Add `runs`, `export` and `report`."""
     r = subparsers.add_parser(
         "runs",
         help=(
@@ -707,66 +565,3 @@ def register(subparsers) -> None:
     )
     _common(h)
     h.set_defaults(func=cmd_report)
-
-    x = subparsers.add_parser(
-        "explain",
-        help=(
-            "why costs move: the net cost change split into volume, mix and price, exact to the "
-            "cent"
-        ),
-        epilog=EPILOG_EXPLAIN,
-        formatter_class=FMT,
-    )
-    x.add_argument(
-        "runs",
-        nargs="+",
-        metavar="RUN",
-        help="a run folder or id (two budget years), or BASELINE MEASURE (the same budget year)",
-    )
-    x.add_argument(
-        "--from",
-        dest="year_from",
-        type=int,
-        default=None,
-        metavar="YEAR",
-        help="one run: the earlier budget year (default: the first complete one)",
-    )
-    x.add_argument(
-        "--to",
-        dest="year_to",
-        type=int,
-        default=None,
-        metavar="YEAR",
-        help="one run: the later budget year (default: the last complete one)",
-    )
-    x.add_argument(
-        "--year",
-        type=int,
-        action="append",
-        default=None,
-        metavar="YEAR",
-        help="two runs: a budget year (repeatable; default: every budget year)",
-    )
-    x.add_argument(
-        "--out",
-        default="runs/out",
-        metavar="DIR",
-        help="where run ids are looked up and the folder is written (default runs/out)",
-    )
-    x.add_argument(
-        "--name",
-        default=None,
-        help="folder name (default explain-RUN-FROM-TO or explain-BASELINE--MEASURE)",
-    )
-    x.add_argument(
-        "--catalog",
-        default=None,
-        metavar="FILE",
-        help=(
-            "register the folder in this catalog (default: $CASELOAD_CATALOG, else catalog.duckdb "
-            "beside --out; 'off': none)"
-        ),
-    )
-    x.add_argument("--json", action="store_true", help="print a machine-readable summary")
-    x.add_argument("--quiet", action="store_true", help="print nothing but errors")
-    x.set_defaults(func=cmd_explain)

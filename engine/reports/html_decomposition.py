@@ -141,7 +141,8 @@ def _decomposition(folder: Folder) -> tuple[str, str, str]:
         + '<div class="grid">'
         + "".join(figs)
         + "</div>"
-        + '<p class="note">Each chart\'s axis starts near its lowest level, not at zero, so that parts of a few percent show; the tick labels say where.</p>'
+        + '<p class="note">Each chart\'s axis starts near its lowest level, not at zero, so '
+        "that parts of a few percent show; the tick labels say where.</p>"
         + _table(
             [
                 "Years",
@@ -162,7 +163,9 @@ def _decomposition(folder: Folder) -> tuple[str, str, str]:
             prod_rows,
             {3, 4, 5, 6},
         )
-        + f'<p class="note">Products with fewer than {SMALL_CELL} arrangements a month on average in both periods are left out. Each product is split on its own cells (steps and groups), '
+        + f'<p class="note">Products with fewer than {SMALL_CELL} arrangements a month on '
+        "average in both periods are left out. Each product is split on its own cells (steps "
+        "and groups), "
         "so the products' parts do not add up to the domain's (the domain's mix also holds the "
         "shifts between products).</p></details></section>"
     )

@@ -523,7 +523,8 @@ def write_decomposition(frame: pl.DataFrame, info: dict, out_dir: Path, name: st
             {
                 "kind": "decomposition",
                 "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                "method": "Shapley value over volume (arrangement-months), mix (care per arrangement-month at constant tariffs) and "
+                "method": "Shapley value over volume (arrangement-months), mix (care per "
+                "arrangement-month at constant tariffs) and "
                 "price (step tariff x price index), exact rational arithmetic, parts rounded to "
                 "cents by the largest remainder; "
                 "net = gross - own contributions; change = to - from",
