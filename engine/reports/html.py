@@ -51,7 +51,7 @@ from engine.reports.html_sections import (
     _table,
     _tornado_section,
 )
-from engine.reports.workbook import SMALL_CELL
+from engine.reports.sheet import SMALL_CELL
 
 CSS = """
 :root{--ink:#1f2933;--muted:#5b6571;--line:#dfe3e8;--accent:#1f3b57;--bg:#f6f7f9}

@@ -10,7 +10,7 @@ from engine.outputs.folder import Folder
 from engine.reports import charts
 from engine.reports.charts import BASELINE, esc, fmt_eur
 from engine.reports.html_sections import _about_section, _eur, _figure, _kpis, _legend, _table
-from engine.reports.workbook import SMALL_CELL
+from engine.reports.sheet import SMALL_CELL
 
 
 def _decomposition(folder: Folder) -> tuple[str, str, str]:

@@ -12,7 +12,7 @@ import polars as pl
 from engine.outputs.folder import Folder
 from engine.reports import charts
 from engine.reports.charts import BASELINE, PACKAGE, PALETTE, Series, esc, fmt_eur
-from engine.reports.workbook import SMALL_CELL, SUPPRESSED
+from engine.reports.sheet import SMALL_CELL, SUPPRESSED
 
 
 def _eur(v) -> str:

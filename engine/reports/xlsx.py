@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.reports.workbook import FLOAT, INT, MONEY, TEXT, Sheet
+from engine.reports.sheet import FLOAT, INT, MONEY, TEXT, Sheet
 
 
 # ----------------------------------------------------------------------------- writing
