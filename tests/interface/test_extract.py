@@ -420,7 +420,7 @@ def test_data_commands_have_help_with_examples():
 
 
 def test_readme_documents_every_extract_column_and_problem_kind():
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "synthetic_population" / "README.md").read_text()
     for col in columns.EXTRACT_COLUMNS:
         assert f"`{col.name}`" in readme, col.name
     for kind in PROBLEM_KINDS:
