@@ -143,7 +143,7 @@ def open_segments(S, P, t, lo, hi, g_wmo, g_youth, w, hk):
 @jit
 def flush_segments(S, P, B, ch, t1, lo, hi, w, hk):
     """5b. Book the open cost segments' months, t0 .. t1 - 1, and close them: per month the
-    weekly amount x price index x days / 7 (`P.months[t].scale`), rounded once to cents; the
+    weekly amount x price index x days / 7 (`P.month_scale[t]`), rounded once to cents; the
     own contribution (the month's amount, at most the gross) on the paying slot; in a
     multi-combination pass the totals per budget year (w[W_YEAR_TOT:]). The months lie side
     by side in the bins, so the usual segment is one tight loop over neighbouring cells."""
@@ -151,7 +151,8 @@ def flush_segments(S, P, B, ch, t1, lo, hi, w, hk):
     ocs = w[W_OCSLOT]
     uch = U(ch)
     R = P.run[0]
-    months = P.months
+    scale = P.month_scale
+    month_oc = P.month_oc
     arr = B.arr
     slow = R.trace or w[W_YEARS] != 0
     for k in range(hi - lo):
@@ -166,26 +167,26 @@ def flush_segments(S, P, B, ch, t1, lo, hi, w, hk):
         us = hk[e + U(2)]
         wc = np.float64(np.int64(hk[e + U(3)]))
         for t in range(t0, t1):
-            gross = np.int64(np.floor(wc * months[U(t)].scale + 0.5))
+            gross = np.int64(np.floor(wc * scale[U(t)] + 0.5))
             arr[uch, ug, up, us, A_ACTIVE, U(t)] += 1
             arr[uch, ug, up, us, A_GROSS, U(t)] += gross
         own = np.int64(k) == ocs
         if own:
             for t in range(t0, t1):
-                gross = np.int64(np.floor(wc * months[U(t)].scale + 0.5))
-                oc_left = months[U(t)].oc_cents
+                gross = np.int64(np.floor(wc * scale[U(t)] + 0.5))
+                oc_left = month_oc[U(t)]
                 if oc_left > 0:
                     arr[uch, ug, up, us, A_OC, U(t)] += min(oc_left, gross)
         if slow:
             for t in range(t0, t1):
                 ut = U(t)
-                gross = np.int64(np.floor(wc * months[ut].scale + 0.5))
+                gross = np.int64(np.floor(wc * scale[ut] + 0.5))
                 if R.trace:
                     B.trace_cost[a, ut] = gross
                     B.trace_step[a, ut] = us
                 if w[W_YEARS]:
                     y2 = U(W_YEAR_TOT) + U(2) * ((U(R.start % 12) + ut) // U(12))
                     w[y2] += gross
-                    oc_left = months[ut].oc_cents
+                    oc_left = month_oc[ut]
                     if own and oc_left > 0:
                         w[y2 + U(1)] += min(oc_left, gross)

@@ -10,6 +10,11 @@ slots its primitive defines (engine.model.primitives).
     P.groups     per group: domain, monthly hazards of moving away and Wlz and their logs
     P.months     per run month (one more: the end): days, price index, own contribution,
                  cost scale (index x days / 7), date/monthly rules in force
+    P.month_scale, P.month_oc
+                 the cost scale and the own contribution per month again, as contiguous
+                 arrays: the cost accrual's loop over a segment's months reads them (a
+                 strided read from the month records kept it from vectorising: 10% of the
+                 kernel)
     P.admit_p    [group, month]: admission probability of a pool client
     P.rules      per rule, in scenario order: primitive, moments, validity, key, measure,
                  groups, exceptions, parameter slots
@@ -51,7 +56,19 @@ from engine.model.primitives.spec import RuleContext
 from engine.model.rng import MODE_KEYED, decision_keys
 
 Params = namedtuple(
-    "Params", ["run", "products", "groups", "months", "admit_p", "rules", "rule_prod", "gates"]
+    "Params",
+    [
+        "run",
+        "products",
+        "groups",
+        "months",
+        "month_scale",
+        "month_oc",
+        "admit_p",
+        "rules",
+        "rule_prod",
+        "gates",
+    ],
 )
 
 
@@ -200,6 +217,8 @@ def compile_params(
         product,
         group,
         month,
+        np.ascontiguousarray(month["scale"]),
+        np.ascontiguousarray(month["oc_cents"]),
         np.ascontiguousarray(admit, dtype=np.float64),
         rule,
         rule_prod,
