@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test bench lint clean clean-cache chromium
+.PHONY: demo test test-fast bench lint clean clean-cache chromium
 
 # constraints.txt pins every dependency to the versions the tests and golden digests ran on
 $(STAMP): pyproject.toml constraints.txt
@@ -42,8 +42,15 @@ demo: $(STAMP)
 	@echo "report: $(abspath $(DEMO_REPORT))"
 	@echo "workbook: $(abspath $(DEMO_WORKBOOK))"
 
+# What CI runs (.ci/run): the linter and the formatter's check first, then every test.
 test: $(STAMP) chromium
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest -q
+
+# The unit tests alone, for the edit-test loop (under a minute with a warm Numba cache).
+test-fast: $(STAMP)
+	$(PY) -m pytest tests/unit -q
 
 bench: $(STAMP)
 	$(PY) -m pytest bench -q -p no:cacheprovider --benchmark-only --benchmark-columns=min,median,max,rounds
@@ -52,6 +59,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 # Numba caches compiled kernels in .numba-cache/<hash of the engine's sources> (engine/__init__.py),
 # so an edit compiles afresh; this removes the caches of every version (and any left beside the sources).

@@ -131,6 +131,8 @@ def policy_path(name_or_path: str | Path) -> Path:
 
 
 def load_policy(name_or_path: str | Path, overrides: dict | None = None) -> Policy:
+    """Read a policy library's baseline.toml (with `name=value` overrides by dotted name):
+    products and their steps, prices, own contributions, household-help norms."""
     path = policy_path(name_or_path)
     raw = load_toml(path)
     if overrides:
@@ -144,17 +146,7 @@ def load_policy(name_or_path: str | Path, overrides: dict | None = None) -> Poli
     sources = meta.raw("sources", {})
     meta.done()
 
-    prices = top.section("prices")
-    index_raw = prices.raw("index")
-    if not isinstance(index_raw, dict) or not index_raw:
-        raise prices.error("index", "must be a table year = factor")
-    price_index = {}
-    for y, f in index_raw.items():
-        if not str(y).isdigit() or isinstance(f, bool) or not isinstance(f, (int, float)) or f <= 0:
-            raise prices.error(f"index.{y}", f"{y} = {f!r}", "a year = a positive factor")
-        price_index[int(y)] = float(f)
-    prices.number("index_2019_2024", 1.0, lo=0.0)
-    prices.done()
+    price_index = _read_price_index(top)
 
     oc = top.section("own_contribution")
     oc_monthly = oc.number("monthly_eur", lo=0.0)
@@ -166,88 +158,7 @@ def load_policy(name_or_path: str | Path, overrides: dict | None = None) -> Poli
     ho_change = ho.number("step_change_minutes", lo=0, integer=True)
     ho.done()
 
-    products_sec = top.section("products")
-    products = []
-    for code in products_sec.data:
-        ps = products_sec.section(code)
-        domain = ps.text("domain", choices=DOMAINS)
-        area = ps.text("area")
-        setting = ps.text("setting", choices=SETTINGS)
-        iv3 = ps.text("iv3") if ps.has("iv3") else default_iv3(domain, setting)
-        if iv3 not in IV3_BY_DOMAIN[domain]:
-            raise ps.error(
-                "iv3",
-                f"{iv3!r} is not an IV3 task field for a {domain} product",
-                "one of: "
-                + ", ".join(IV3_BY_DOMAIN[domain])
-                + f" ({', '.join(f'{k} {v}' for k, v in IV3_TASK_FIELDS.items())})",
-            )
-        own = ps.boolean("own_contribution", False)
-        ho_min = ps.boolean("ho_minutes", False)
-        ind = ps.number("indication_months", lo=1, hi=600, integer=True)
-        reind_raw = ps.weights("reindication", REIND_OUTCOMES, must_sum=True)
-        missing = [o for o in REIND_OUTCOMES if o not in reind_raw]
-        if missing:
-            raise ps.error(
-                "reindication",
-                f"missing outcome {missing[0]!r}",
-                "continue, step_down, step_up, end",
-            )
-        steps_raw = ps.raw("steps")
-        if not isinstance(steps_raw, list) or not steps_raw:
-            raise ps.error("steps", "must be a non-empty list of {code, price_w}")
-        steps = []
-        for i, st in enumerate(steps_raw):
-            ss = Section(st, str(path), f"products.{code}.steps[{i}]")
-            scode = ss.text("code")
-            price = ss.number("price_w", lo=0.0)
-            biweekly = ss.boolean("biweekly", False)
-            if biweekly and not ho_min:
-                raise ss.error(
-                    "biweekly", "only household help (ho_minutes = true) has a biweekly step"
-                )
-            mmax = (
-                ss.number("minutes_max", None if (not ho_min or biweekly) else ..., lo=0.0)
-                if (ho_min or ss.has("minutes_max"))
-                else None
-            )
-            vf = ss.raw("valid_from", None)
-            valid_from = (
-                parse_month(vf, f"{path}: key products.{code}.steps[{i}].valid_from")
-                if vf is not None
-                else None
-            )
-            ss.done()
-            steps.append(Step(scode, price, mmax, biweekly, valid_from))
-        if len({s.code for s in steps}) != len(steps):
-            raise ps.error("steps", "step codes must be unique")
-        if sum(s.biweekly for s in steps) > 1:
-            raise ps.error("steps", "more than one biweekly step")
-        if ho_min:
-            bounds = [s.minutes_max for s in steps if not s.biweekly]
-            if bounds != sorted(bounds):
-                raise ps.error("steps", "minutes_max must increase step by step")
-        ps.done()
-        products.append(
-            Product(
-                code,
-                domain,
-                area,
-                setting,
-                iv3,
-                own,
-                ho_min,
-                ind,
-                tuple(reind_raw[o] for o in REIND_OUTCOMES),
-                tuple(steps),
-            )
-        )
-    if not products:
-        raise products_sec.error(None, "no products", "at least one [products.<code>] table")
-    if sum(p.ho_minutes for p in products) > 1:
-        raise products_sec.error(
-            None, "more than one product has ho_minutes = true", "one household-help product"
-        )
+    products = _read_products(top, path)
     top.done()
     return Policy(
         name=name,
@@ -263,3 +174,118 @@ def load_policy(name_or_path: str | Path, overrides: dict | None = None) -> Poli
         sources=sources,
         register=[Param("policy." + p.name, p.value, p.source, p.unit, p.note) for p in register],
     )
+
+
+def _read_price_index(top: Section) -> dict[int, float]:
+    """[prices]: the yearly price index, year = a positive factor on base-year prices."""
+    prices = top.section("prices")
+    index_raw = prices.raw("index")
+    if not isinstance(index_raw, dict) or not index_raw:
+        raise prices.error("index", "must be a table year = factor")
+    price_index = {}
+    for y, f in index_raw.items():
+        if not str(y).isdigit() or isinstance(f, bool) or not isinstance(f, (int, float)) or f <= 0:
+            raise prices.error(f"index.{y}", f"{y} = {f!r}", "a year = a positive factor")
+        price_index[int(y)] = float(f)
+    prices.number("index_2019_2024", 1.0, lo=0.0)
+    prices.done()
+    return price_index
+
+
+def _read_products(top: Section, path: Path) -> list[Product]:
+    """[products.<code>]: at least one product, at most one of them household help (the
+    kernel keeps one set of task minutes per client)."""
+    products_sec = top.section("products")
+    products = [_read_product(products_sec.section(code), code, path) for code in products_sec.data]
+    if not products:
+        raise products_sec.error(None, "no products", "at least one [products.<code>] table")
+    if sum(p.ho_minutes for p in products) > 1:
+        raise products_sec.error(
+            None, "more than one product has ho_minutes = true", "one household-help product"
+        )
+    return products
+
+
+def _read_product(ps: Section, code: str, path: Path) -> Product:
+    """One product: domain, area, setting and its IV3 task field, own contribution,
+    indication length, reindication outcomes and steps."""
+    domain = ps.text("domain", choices=DOMAINS)
+    area = ps.text("area")
+    setting = ps.text("setting", choices=SETTINGS)
+    iv3 = ps.text("iv3") if ps.has("iv3") else default_iv3(domain, setting)
+    if iv3 not in IV3_BY_DOMAIN[domain]:
+        raise ps.error(
+            "iv3",
+            f"{iv3!r} is not an IV3 task field for a {domain} product",
+            "one of: "
+            + ", ".join(IV3_BY_DOMAIN[domain])
+            + f" ({', '.join(f'{k} {v}' for k, v in IV3_TASK_FIELDS.items())})",
+        )
+    own = ps.boolean("own_contribution", False)
+    ho_min = ps.boolean("ho_minutes", False)
+    ind = ps.number("indication_months", lo=1, hi=600, integer=True)
+    reind_raw = ps.weights("reindication", REIND_OUTCOMES, must_sum=True)
+    missing = [o for o in REIND_OUTCOMES if o not in reind_raw]
+    if missing:
+        raise ps.error(
+            "reindication",
+            f"missing outcome {missing[0]!r}",
+            "continue, step_down, step_up, end",
+        )
+    steps = _read_steps(ps, code, path, ho_min)
+    ps.done()
+    return Product(
+        code,
+        domain,
+        area,
+        setting,
+        iv3,
+        own,
+        ho_min,
+        ind,
+        tuple(reind_raw[o] for o in REIND_OUTCOMES),
+        tuple(steps),
+    )
+
+
+def _read_steps(ps: Section, code: str, path: Path, ho_min: bool) -> list[Step]:
+    """A product's steps: unique codes, at most one biweekly step, and for household help
+    minutes bands that increase step by step."""
+    steps_raw = ps.raw("steps")
+    if not isinstance(steps_raw, list) or not steps_raw:
+        raise ps.error("steps", "must be a non-empty list of {code, price_w}")
+    steps = [_read_step(st, code, i, path, ho_min) for i, st in enumerate(steps_raw)]
+    if len({s.code for s in steps}) != len(steps):
+        raise ps.error("steps", "step codes must be unique")
+    if sum(s.biweekly for s in steps) > 1:
+        raise ps.error("steps", "more than one biweekly step")
+    if ho_min:
+        bounds = [s.minutes_max for s in steps if not s.biweekly]
+        if bounds != sorted(bounds):
+            raise ps.error("steps", "minutes_max must increase step by step")
+    return steps
+
+
+def _read_step(st: dict, code: str, i: int, path: Path, ho_min: bool) -> Step:
+    """One step: code, weekly price, whether it is household help's biweekly step, and for
+    household help the upper end of its weekly-minutes band (required but on the biweekly
+    step); a valid_from month for a step that opens later."""
+    ss = Section(st, str(path), f"products.{code}.steps[{i}]")
+    scode = ss.text("code")
+    price = ss.number("price_w", lo=0.0)
+    biweekly = ss.boolean("biweekly", False)
+    if biweekly and not ho_min:
+        raise ss.error("biweekly", "only household help (ho_minutes = true) has a biweekly step")
+    mmax = (
+        ss.number("minutes_max", None if (not ho_min or biweekly) else ..., lo=0.0)
+        if (ho_min or ss.has("minutes_max"))
+        else None
+    )
+    vf = ss.raw("valid_from", None)
+    valid_from = (
+        parse_month(vf, f"{path}: key products.{code}.steps[{i}].valid_from")
+        if vf is not None
+        else None
+    )
+    ss.done()
+    return Step(scode, price, mmax, biweekly, valid_from)

@@ -7,7 +7,6 @@ against its policy library and returns a `Profile`.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from engine.core.errors import InputError
 from engine.core.months import parse_month
 from engine.core.sourced import Param, Section, apply_overrides, load_toml, unwrap
 from rules.policy import Policy, load_policy
+from synthetic_population.targets import Target, parse_targets
 
 PROFILES = Path(__file__).parent / "profiles"
 
@@ -42,67 +42,6 @@ class Group:
     # multiplier is already applied to moved_hazard_m and wlz_hazard_m and kept for the record.
     inflow_multiplier: float = 1.0
     exit_multiplier: float = 1.0
-
-
-TARGET_METRICS = ["clients_served", "gross_eur"]
-_PERIOD_RE = re.compile(r"^(\d{4})(H[12])?$")
-
-
-@dataclass(frozen=True)
-class Target:
-    """A figure a baseline must reproduce: a metric in a period (`2024H1` or `2024`) for a
-    domain, optionally one group or one product, with a `value` and relative `tolerance`
-    and/or a `min` / `max` bound. Targets without period and domain (the old form) are kept
-    for reference and not checked."""
-
-    name: str
-    value: float | None = None
-    tolerance: float = 0.05
-    min: float | None = None
-    max: float | None = None
-    metric: str = "clients_served"
-    period: str | None = None
-    domain: str | None = None
-    group: str | None = None
-    product: str | None = None
-    fit: bool = True
-    source: str = ""
-    unit: str = ""
-
-    @property
-    def declarative(self) -> bool:
-        return self.period is not None and self.domain is not None
-
-    @property
-    def bounds(self) -> tuple[float, float]:
-        """The accepted range: value +/- tolerance, intersected with min and max."""
-        lo, hi = -float("inf"), float("inf")
-        if self.value is not None:
-            lo, hi = self.value * (1 - self.tolerance), self.value * (1 + self.tolerance)
-        if self.min is not None:
-            lo = max(lo, self.min)
-        if self.max is not None:
-            hi = min(hi, self.max)
-        return lo, hi
-
-    def passes(self, simulated: float) -> bool:
-        lo, hi = self.bounds
-        return lo <= simulated <= hi
-
-    def figure(self, joiner: str = " and ") -> str:
-        """The target as people read it: '37,000 +/- 5%', '>= 40,000'."""
-        parts = []
-        if self.value is not None:
-            parts.append(f"{self.value:,.0f} +/- {self.tolerance:.0%}")
-        if self.min is not None:
-            parts.append(f">= {self.min:,.0f}")
-        if self.max is not None:
-            parts.append(f"<= {self.max:,.0f}")
-        return joiner.join(parts)
-
-    def describe(self) -> str:
-        scope = "/".join(x for x in (self.domain, self.group, self.product) if x)
-        return f"{self.metric} {scope} {self.period}: {self.figure()}"
 
 
 @dataclass(frozen=True)
@@ -188,88 +127,6 @@ def _split_overrides(overrides: dict | None) -> tuple[dict, dict, dict]:
     return prof, pol, fit
 
 
-def _parse_targets(top: Section, f: str, groups: list[Group], policy: Policy) -> dict[str, Target]:
-    raw_targets = top.raw("targets", {})
-    if not isinstance(raw_targets, dict):
-        raise top.error("targets", f"is {type(raw_targets).__name__}", "a table of targets")
-    group_domain = {g.code: g.domain for g in groups}
-    targets = {}
-    for tname, tval in raw_targets.items():
-        if isinstance(tval, bool) or not isinstance(tval, (int, float, dict)):
-            raise InputError(
-                f"{f}: key targets.{tname}",
-                f"{tval!r}",
-                "a number or { period, domain, value | min | max, ... }",
-            )
-        if not isinstance(tval, dict):
-            targets[tname] = Target(tname, value=float(tval), fit=False)
-            continue
-        ts = Section(tval, f, f"targets.{tname}")
-        kw = {}
-        for key in ("value", "min", "max"):
-            if ts.has(key):
-                kw[key] = ts.number(key, lo=0.0)
-        if not kw:
-            raise ts.error(None, "no figure", "value (with tolerance), min or max")
-        kw["tolerance"] = ts.number("tolerance", 0.05 if "value" in kw else 0.0, lo=0.0, hi=1.0)
-        if "value" not in kw and kw["tolerance"]:
-            # a tolerance on a bound loosens it
-            kw["min"] = kw["min"] * (1 - kw["tolerance"]) if "min" in kw else None
-            kw["max"] = kw["max"] * (1 + kw["tolerance"]) if "max" in kw else None
-        kw["metric"] = ts.text("metric", "clients_served", choices=TARGET_METRICS)
-        period = ts.raw("period", None)
-        if period is not None and (not isinstance(period, str) or not _PERIOD_RE.match(period)):
-            raise ts.error("period", f"{period!r}", "a year '2024' or a half-year '2024H1'")
-        domain = ts.raw("domain", None)
-        if domain is not None and domain not in DOMAINS:
-            raise ts.error("domain", f"unknown value {domain!r}", "one of: " + ", ".join(DOMAINS))
-        if (period is None) != (domain is None):
-            raise ts.error(
-                "period" if period is None else "domain",
-                "missing",
-                "both period and domain (or neither, for a reference figure)",
-            )
-        group = ts.raw("group", None)
-        if group is not None and group_domain.get(group) != domain:
-            raise ts.error(
-                "group",
-                f"{group!r}",
-                f"a group of domain {domain}: "
-                + ", ".join(c for c, d in group_domain.items() if d == domain),
-            )
-        product = ts.raw("product", None)
-        if product is not None:
-            if product not in policy.product_codes or policy.product(product).domain != domain:
-                raise ts.error(
-                    "product",
-                    f"{product!r}",
-                    f"a product of domain {domain}: "
-                    + ", ".join(p.code for p in policy.products if p.domain == domain),
-                )
-            if group is not None:
-                raise ts.error("product", "a target names a group or a product, not both")
-        if kw["metric"] == "gross_eur" and period is not None and "H" in period:
-            raise ts.error("period", f"{period!r}", "a budget year for gross_eur")
-        fit = ts.boolean("fit", period is not None and kw["metric"] == "clients_served")
-        if fit and period is None:
-            raise ts.error("fit", "a target without period and domain cannot be fitted")
-        for k in ("source", "unit", "how", "note", "line"):
-            ts.raw(k, None)
-        ts.done()
-        targets[tname] = Target(
-            tname,
-            period=period,
-            domain=domain,
-            group=group,
-            product=product,
-            fit=fit,
-            source=str(tval.get("source", "")),
-            unit=str(tval.get("unit", "")),
-            **kw,
-        )
-    return targets
-
-
 def _apply_fitted(
     path: Path, groups: list[Group], overrides: dict
 ) -> tuple[list[Group], list[Param], dict]:
@@ -340,14 +197,72 @@ def load_profile(
         raw = apply_overrides(raw, prof_over, f"{path} (--set)")
     tree, register = unwrap(raw)
     f = str(path)
+    # sections in file order, so that of several mistakes the first is reported
     top = Section(tree, f)
+    meta = _read_meta(top, f)
+    policy = _profile_policy(meta["policy_name"], path, pol_over)
+    population = _read_population(top)
+    age_from, hazard = _read_mortality(top)
+    groups = _read_groups(top, policy)
+    youth = _read_youth(top, groups, policy)
+    ho_tasks = top.raw("ho_tasks", {})
+    behaviour = _read_product_behaviour(top, policy)
+    _check_followup_step_weights(f, youth, policy)
+    targets = parse_targets(top, f, groups, policy)
+    top.done()
+    fit_file = fitted_path_for(path)
+    fit_register, fit_meta = [], {}
+    if fitted and fit_file.exists():
+        groups, fit_register, fit_meta = _apply_fitted(fit_file, groups, fit_over)
+    elif fit_over:
+        raise InputError(
+            f"{f} (--set)",
+            f"unknown parameter {next(iter(fit_over))!r}",
+            f"a fitted parameter, but {fit_file.name} does not exist (run `caseload calibrate`)",
+        )
+    profile = Profile(
+        path=path,
+        **meta,
+        **population,
+        targets=targets,
+        mortality_age_from=[float(a) for a in age_from],
+        mortality_hazard_m=[float(h) for h in hazard],
+        youth_age_bands=[float(b) for b in youth["bands"]],
+        age18=youth["age18"],
+        handover_groups=youth["handover_groups"],
+        handover_product=youth["handover_product"],
+        handover_step_weights=list(youth["handover_steps"]),
+        verlengd_product=youth["verlengd_product"],
+        verlengd_step_weights=list(youth["verlengd_steps"]),
+        ho_tasks=ho_tasks,
+        products=behaviour,
+        groups=groups,
+        register=[Param("profile." + p.name, p.value, p.source, p.unit, p.note) for p in register]
+        + fit_register,
+        fitted_path=fit_file if fitted and fit_file.exists() else None,
+        fitted_meta=fit_meta,
+    )
+    return profile, policy
+
+
+def _read_meta(top: Section, f: str) -> dict:
+    """[meta]: name, description, the policy library, the month the stock describes and the
+    sources (as Profile's keywords)."""
     meta = top.section("meta")
-    name = meta.text("name")
-    description = meta.text("description", "")
-    policy_name = meta.text("policy")
-    start = parse_month(meta.text("start"), f"{f}: key meta.start")
-    sources = meta.raw("sources", {})
+    out = {
+        "name": meta.text("name"),
+        "description": meta.text("description", ""),
+        "policy_name": meta.text("policy"),
+        "start": parse_month(meta.text("start"), f"{f}: key meta.start"),
+        "sources": meta.raw("sources", {}),
+    }
     meta.done()
+    return out
+
+
+def _profile_policy(policy_name: str, path: Path, overrides: dict) -> Policy:
+    """The policy library the profile names: one of the library's, else a file beside the
+    profile. An unknown name is reported against the profile's key meta.policy."""
     policy_ref = policy_name
     if (
         not (Path(__file__).parent.parent / "rules" / "library" / policy_name).exists()
@@ -355,22 +270,31 @@ def load_profile(
     ):
         policy_ref = path.parent / policy_name
     try:
-        policy = load_policy(policy_ref, pol_over)
+        return load_policy(policy_ref, overrides)
     except InputError as exc:
         if "unknown policy library" in str(exc):
-            raise InputError(f"{f}: key meta.policy", str(exc).split(": ", 1)[1]) from None
+            raise InputError(f"{path}: key meta.policy", str(exc).split(": ", 1)[1]) from None
         raise
-    products = policy.product_codes
 
+
+def _read_population(top: Section) -> dict:
+    """[population]: scale, pool oversampling, districts and the shares drawn for every
+    client (as Profile's keywords)."""
     pop = top.section("population")
-    scale = pop.number("scale", 1.0, lo=1e-6)
-    oversample = pop.number("pool_oversample", 1.6, lo=1.0, hi=20.0)
-    districts = pop.number("districts", 1, lo=1, hi=255, integer=True)
-    pgb = pop.share("pgb_share", 0.0)
-    sub = pop.share("subcontracted_share", 0.0)
-    wlz_mult = pop.number("wlz_candidate_multiplier", 1.0, lo=0.0)
+    out = {
+        "scale": pop.number("scale", 1.0, lo=1e-6),
+        "pool_oversample": pop.number("pool_oversample", 1.6, lo=1.0, hi=20.0),
+        "districts": pop.number("districts", 1, lo=1, hi=255, integer=True),
+        "pgb_share": pop.share("pgb_share", 0.0),
+        "subcontracted_share": pop.share("subcontracted_share", 0.0),
+        "wlz_candidate_multiplier": pop.number("wlz_candidate_multiplier", 1.0, lo=0.0),
+    }
     pop.done()
+    return out
 
+
+def _read_mortality(top: Section) -> tuple[list, list]:
+    """[mortality]: monthly hazards by age band, bands from age 0 upwards."""
     mort = top.section("mortality")
     age_from = mort.raw("age_from")
     hazard = mort.raw("hazard_m")
@@ -389,58 +313,78 @@ def load_profile(
                 f"hazard_m[{i}]", f"{h!r} is out of range", "a monthly hazard in [0, 1]"
             )
     mort.done()
+    return age_from, hazard
 
+
+def _read_groups(top: Section, policy: Policy) -> list[Group]:
+    """[groups.<code>]: at least one client group."""
     groups_sec = top.section("groups")
-    groups = []
-    for code in groups_sec.data:
-        gs = groups_sec.section(code)
-        domain = gs.text("domain", choices=DOMAINS)
-        hh = gs.weights("household", [str(i) for i in range(1, 10)])
-        if not hh or sum(hh.values()) <= 0:
-            raise gs.error("household", "no household sizes", "a table size = share")
-        g = Group(
-            code=code,
-            domain=domain,
-            stock=gs.number("stock", lo=0),
-            inflow_per_year=gs.number("inflow_per_year", lo=0),
-            inflow_growth=gs.number("inflow_growth", 0.0, lo=-0.5, hi=1.0),
-            age_min=gs.number("age_min", lo=0, hi=110),
-            age_max=gs.number("age_max", lo=0, hi=110),
-            age_mode=gs.number("age_mode", lo=0, hi=110),
-            support_months_mean=gs.number("support_months_mean", lo=0.0),
-            moved_hazard_m=gs.share("moved_hazard_m"),
-            wlz_hazard_m=gs.share("wlz_hazard_m"),
-            household={int(k): v for k, v in hh.items()},
-            flags=gs.weights("flags", FLAGS, {}),
-            primary=gs.weights("primary", products),
-            extra=gs.weights("extra", products, {}),
-        )
-        if not g.age_min <= g.age_mode <= g.age_max or g.age_min >= g.age_max:
-            raise gs.error(
-                "age_mode",
-                f"ages {g.age_min}/{g.age_mode}/{g.age_max}",
-                "age_min <= age_mode <= age_max and age_min < age_max",
-            )
-        for k, v in g.flags.items():
-            if v > 1:
-                raise gs.error(f"flags.{k}", f"{v!r} is out of range", "a share in [0, 1]")
-        for k, v in g.extra.items():
-            if v > 1:
-                raise gs.error(f"extra.{k}", f"{v!r} is out of range", "a chance in [0, 1]")
-        if not g.primary or sum(g.primary.values()) <= 0:
-            raise gs.error("primary", "no primary product", "a table product = weight")
-        for p in list(g.primary) + list(g.extra):
-            if policy.product(p).domain != domain:
-                raise gs.error(
-                    "primary",
-                    f"product {p!r} is of domain {policy.product(p).domain}",
-                    f"products of domain {domain}",
-                )
-        gs.done()
-        groups.append(g)
+    groups = [_read_group(groups_sec.section(code), code, policy) for code in groups_sec.data]
     if not groups:
         raise groups_sec.error(None, "no groups", "at least one [groups.<code>] table")
+    return groups
 
+
+def _read_group(gs: Section, code: str, policy: Policy) -> Group:
+    """One client group: size, inflow, ages, exits, households, flags and the products it
+    holds, which must be of its own domain."""
+    products = policy.product_codes
+    domain = gs.text("domain", choices=DOMAINS)
+    hh = gs.weights("household", [str(i) for i in range(1, 10)])
+    if not hh or sum(hh.values()) <= 0:
+        raise gs.error("household", "no household sizes", "a table size = share")
+    g = Group(
+        code=code,
+        domain=domain,
+        stock=gs.number("stock", lo=0),
+        inflow_per_year=gs.number("inflow_per_year", lo=0),
+        inflow_growth=gs.number("inflow_growth", 0.0, lo=-0.5, hi=1.0),
+        age_min=gs.number("age_min", lo=0, hi=110),
+        age_max=gs.number("age_max", lo=0, hi=110),
+        age_mode=gs.number("age_mode", lo=0, hi=110),
+        support_months_mean=gs.number("support_months_mean", lo=0.0),
+        moved_hazard_m=gs.share("moved_hazard_m"),
+        wlz_hazard_m=gs.share("wlz_hazard_m"),
+        household={int(k): v for k, v in hh.items()},
+        flags=gs.weights("flags", FLAGS, {}),
+        primary=gs.weights("primary", products),
+        extra=gs.weights("extra", products, {}),
+    )
+    _check_group(gs, g, policy)
+    gs.done()
+    return g
+
+
+def _check_group(gs: Section, g: Group, policy: Policy) -> None:
+    """What the group's values must satisfy together: ages in order, shares and chances at
+    most 1, a primary product, every product of the group's domain."""
+    if not g.age_min <= g.age_mode <= g.age_max or g.age_min >= g.age_max:
+        raise gs.error(
+            "age_mode",
+            f"ages {g.age_min}/{g.age_mode}/{g.age_max}",
+            "age_min <= age_mode <= age_max and age_min < age_max",
+        )
+    for k, v in g.flags.items():
+        if v > 1:
+            raise gs.error(f"flags.{k}", f"{v!r} is out of range", "a share in [0, 1]")
+    for k, v in g.extra.items():
+        if v > 1:
+            raise gs.error(f"extra.{k}", f"{v!r} is out of range", "a chance in [0, 1]")
+    if not g.primary or sum(g.primary.values()) <= 0:
+        raise gs.error("primary", "no primary product", "a table product = weight")
+    for p in list(g.primary) + list(g.extra):
+        if policy.product(p).domain != g.domain:
+            raise gs.error(
+                "primary",
+                f"product {p!r} is of domain {policy.product(p).domain}",
+                f"products of domain {g.domain}",
+            )
+
+
+def _read_youth(top: Section, groups: list[Group], policy: Policy) -> dict:
+    """[youth]: one age band per youth group, and what happens at 18 (end, verlengde
+    jeugdhulp, hand-over to the Wmo) with the products and groups that takes."""
+    products = policy.product_codes
     youth = top.section("youth", {})
     youth_codes = [g.code for g in groups if g.domain == "jeugd"]
     wmo_codes = [g.code for g in groups if g.domain == "wmo"]
@@ -449,7 +393,8 @@ def load_profile(
         raise youth.error(
             "age_bands",
             f"{bands!r}",
-            f"{len(youth_codes) + 1} increasing ages, one band per youth group ({', '.join(youth_codes)})",
+            f"{len(youth_codes) + 1} increasing ages, one band per youth group "
+            f"({', '.join(youth_codes)})",
         )
     age18 = youth.weights("age18", ["end", "verlengd", "handover"], {"end": 1.0}, must_sum=True)
     handover_groups = youth.weights("handover_groups", wmo_codes, {})
@@ -474,11 +419,23 @@ def load_profile(
             "a youth product of the policy: "
             + ", ".join(p.code for p in policy.products if p.domain == "jeugd"),
         )
-    handover_steps = youth.raw("handover_step_weights", [1.0])
-    verlengd_steps = youth.raw("verlengd_step_weights", [1.0])
+    out = {
+        "bands": bands,
+        "age18": age18,
+        "handover_groups": handover_groups,
+        "handover_product": handover_product,
+        "handover_steps": youth.raw("handover_step_weights", [1.0]),
+        "verlengd_product": verlengd_product,
+        "verlengd_steps": youth.raw("verlengd_step_weights", [1.0]),
+    }
     youth.done()
+    return out
 
-    ho_tasks = top.raw("ho_tasks", {})
+
+def _read_product_behaviour(top: Section, policy: Policy) -> dict[str, ProductBehaviour]:
+    """[products.<code>]: per product of the policy, goal hazard, step weights and amount
+    spread; a product the policy does not have is a mistake."""
+    products = policy.product_codes
     prod_sec = top.section("products", {})
     behaviour = {}
     for code in products:
@@ -509,11 +466,18 @@ def load_profile(
         raise prod_sec.error(
             unknown[0], f"unknown product {unknown[0]!r}", "one of: " + ", ".join(products)
         )
+    return behaviour
+
+
+def _check_followup_step_weights(f: str, youth: dict, policy: Policy) -> None:
+    """The step weights of the hand-over and verlengd products: one per step of the product
+    (checked once the products are known)."""
+    products = policy.product_codes
     for name_, w in (
-        ("youth.handover_step_weights", handover_steps),
-        ("youth.verlengd_step_weights", verlengd_steps),
+        ("youth.handover_step_weights", youth["handover_steps"]),
+        ("youth.verlengd_step_weights", youth["verlengd_steps"]),
     ):
-        target = handover_product if "handover" in name_ else verlengd_product
+        target = youth["handover_product"] if "handover" in name_ else youth["verlengd_product"]
         if target in products and (
             not isinstance(w, list) or len(w) != len(policy.product(target).steps)
         ):
@@ -522,47 +486,3 @@ def load_profile(
                 f"{w!r}",
                 f"{len(policy.product(target).steps)} weights, one per step of {target}",
             )
-    targets = _parse_targets(top, f, groups, policy)
-    top.done()
-    fit_file = fitted_path_for(path)
-    fit_register, fit_meta = [], {}
-    if fitted and fit_file.exists():
-        groups, fit_register, fit_meta = _apply_fitted(fit_file, groups, fit_over)
-    elif fit_over:
-        raise InputError(
-            f"{f} (--set)",
-            f"unknown parameter {next(iter(fit_over))!r}",
-            f"a fitted parameter, but {fit_file.name} does not exist (run `caseload calibrate`)",
-        )
-    profile = Profile(
-        name=name,
-        path=path,
-        description=description,
-        policy_name=policy_name,
-        start=start,
-        scale=scale,
-        pool_oversample=oversample,
-        districts=districts,
-        pgb_share=pgb,
-        subcontracted_share=sub,
-        wlz_candidate_multiplier=wlz_mult,
-        targets=targets,
-        mortality_age_from=[float(a) for a in age_from],
-        mortality_hazard_m=[float(h) for h in hazard],
-        youth_age_bands=[float(b) for b in bands],
-        age18=age18,
-        handover_groups=handover_groups,
-        handover_product=handover_product,
-        handover_step_weights=list(handover_steps),
-        verlengd_product=verlengd_product,
-        verlengd_step_weights=list(verlengd_steps),
-        ho_tasks=ho_tasks,
-        products=behaviour,
-        groups=groups,
-        sources=sources,
-        register=[Param("profile." + p.name, p.value, p.source, p.unit, p.note) for p in register]
-        + fit_register,
-        fitted_path=fit_file if fitted and fit_file.exists() else None,
-        fitted_meta=fit_meta,
-    )
-    return profile, policy

@@ -95,97 +95,21 @@ def _seed_factor(seed: int) -> float:
 
 
 def experiment_tables(toy_run, seeds=(1, 2, 3), measures=MEASURES) -> dict[str, pl.DataFrame]:
+    """An experiment folder's tables, made from the toy run: savings per seed with exact
+    Shapley shares, their summary, the baseline's and the package's yearly costs, clients
+    affected, monthly costs and the assumptions register."""
     arr = toy_run.tables["arrangements"]
     monthly = arr.with_columns(
         pl.col("month").map_elements(_month_key, return_dtype=pl.Utf8).alias("_when")
     )
     years = sorted(monthly["budget_year"].unique().to_list())
-    names = [m[0] for m in measures]
-
-    def yearly(frame):
-        return (
-            frame.group_by(["budget_year", "domain", "group", "product", "step", "setting"])
-            .agg(
-                pl.col("arrangements").sum().alias("arrangement_months"),
-                pl.col("gross_cents").sum(),
-                pl.col("own_contribution_cents").sum(),
-                pl.col("net_cents").sum(),
-            )
-            .with_columns(pl.col("budget_year").cast(pl.Int32))
-            .sort(["budget_year", "domain", "group", "product", "step"])
-        )
-
     base_rows, pkg_rows, by_seed = [], [], []
     for seed in seeds:
-        sf = _seed_factor(seed)
-        base_m = _scaled(monthly, lambda p, m, sf=sf: sf)
-        # the net saving of every subset of measures, per year
-        value: dict[tuple, dict[int, tuple[int, int]]] = {}
-        subsets = [
-            c
-            for r in range(len(measures) + 1)
-            for c in itertools.combinations(range(len(measures)), r)
-        ]
-        base_y = base_m.group_by("budget_year").agg(
-            pl.col("net_cents").sum(), pl.col("gross_cents").sum()
-        )
-        base_net = dict(
-            zip(base_y["budget_year"].to_list(), base_y["net_cents"].to_list(), strict=True)
-        )
-        base_gross = dict(
-            zip(base_y["budget_year"].to_list(), base_y["gross_cents"].to_list(), strict=True)
-        )
-        for sub in subsets:
-            ms = tuple(measures[i] for i in sub)
-            run = _scaled(monthly, lambda p, m, sf=sf, ms=ms: sf * _factor(ms, p, m))
-            y = run.group_by("budget_year").agg(
-                pl.col("net_cents").sum(), pl.col("gross_cents").sum()
-            )
-            value[sub] = {int(b): (base_net[b] - n, base_gross[b] - g) for b, n, g in y.iter_rows()}
-            if len(sub) == len(measures):
-                pkg_rows.append(
-                    yearly(run).with_columns(pl.lit(seed, dtype=pl.Int64).alias("seed"))
-                )
-        base_rows.append(yearly(base_m).with_columns(pl.lit(seed, dtype=pl.Int64).alias("seed")))
-        n = len(measures)
-        full = tuple(range(n))
+        value, base_yearly, pkg_yearly = _subset_savings(monthly, seed, measures)
+        pkg_rows.append(pkg_yearly)
+        base_rows.append(base_yearly)
         for year in years:
-            shap = {}
-            for which in (0, 1):  # net, gross
-                phi = np.zeros(n)
-                for i in range(n):
-                    others = [j for j in range(n) if j != i]
-                    for r in range(n):
-                        for s in itertools.combinations(others, r):
-                            w = (
-                                math.factorial(len(s))
-                                * math.factorial(n - len(s) - 1)
-                                / math.factorial(n)
-                            )
-                            with_i = tuple(sorted((*s, i)))
-                            phi[i] += w * (value[with_i][year][which] - value[s][year][which])
-                ints = np.round(phi).astype(np.int64)
-                ints[int(np.argmax(np.abs(ints)))] += value[full][year][which] - int(ints.sum())
-                shap[which] = ints
-            for i, name in enumerate(names):
-                st_net, st_gross = value[(i,)][year]
-                by_seed.append(
-                    (
-                        seed,
-                        name,
-                        year,
-                        st_net,
-                        st_gross,
-                        int(shap[0][i]),
-                        int(shap[1][i]),
-                        int(shap[0][i]) - st_net,
-                    )
-                )
-            pk_net, pk_gross = value[full][year]
-            sum_st = sum(value[(i,)][year][0] for i in range(n))
-            by_seed.append(
-                (seed, "package", year, pk_net, pk_gross, pk_net, pk_gross, pk_net - sum_st)
-            )
+            by_seed += _savings_rows(value, seed, year, measures)
     savings_by_seed = pl.DataFrame(
         by_seed,
         orient="row",
@@ -200,9 +124,114 @@ def experiment_tables(toy_run, seeds=(1, 2, 3), measures=MEASURES) -> dict[str, 
             "interaction_net_cents": pl.Int64,
         },
     )
+    return {
+        "savings_by_seed": savings_by_seed,
+        "savings": _savings_summary(savings_by_seed, years, measures),
+        "baseline_yearly": pl.concat(base_rows).select("seed", pl.exclude("seed")),
+        "package_yearly": pl.concat(pkg_rows).select("seed", pl.exclude("seed")),
+        "affected": _affected(toy_run, seeds, measures),
+        "costs_monthly": _costs_monthly(monthly, seeds[0], measures),
+        "assumptions": _assumptions(toy_run),
+    }
+
+
+def _yearly(frame: pl.DataFrame) -> pl.DataFrame:
+    """Yearly costs per domain, group, product, step and setting (baseline_yearly's rows)."""
+    return (
+        frame.group_by(["budget_year", "domain", "group", "product", "step", "setting"])
+        .agg(
+            pl.col("arrangements").sum().alias("arrangement_months"),
+            pl.col("gross_cents").sum(),
+            pl.col("own_contribution_cents").sum(),
+            pl.col("net_cents").sum(),
+        )
+        .with_columns(pl.col("budget_year").cast(pl.Int32))
+        .sort(["budget_year", "domain", "group", "product", "step"])
+    )
+
+
+def _subset_savings(
+    monthly: pl.DataFrame, seed: int, measures
+) -> tuple[dict, pl.DataFrame, pl.DataFrame]:
+    """The net and gross saving of every subset of measures per year, for one seed (its
+    baseline is the toy run scaled by the seed's factor). Returns the savings by subset
+    (tuples of measure positions), the baseline's and the package's yearly costs."""
+    sf = _seed_factor(seed)
+    base_m = _scaled(monthly, lambda p, m, sf=sf: sf)
+    value: dict[tuple, dict[int, tuple[int, int]]] = {}
+    subsets = [
+        c for r in range(len(measures) + 1) for c in itertools.combinations(range(len(measures)), r)
+    ]
+    base_y = base_m.group_by("budget_year").agg(
+        pl.col("net_cents").sum(), pl.col("gross_cents").sum()
+    )
+    base_net = dict(
+        zip(base_y["budget_year"].to_list(), base_y["net_cents"].to_list(), strict=True)
+    )
+    base_gross = dict(
+        zip(base_y["budget_year"].to_list(), base_y["gross_cents"].to_list(), strict=True)
+    )
+    pkg_yearly = None
+    for sub in subsets:
+        ms = tuple(measures[i] for i in sub)
+        run = _scaled(monthly, lambda p, m, sf=sf, ms=ms: sf * _factor(ms, p, m))
+        y = run.group_by("budget_year").agg(pl.col("net_cents").sum(), pl.col("gross_cents").sum())
+        value[sub] = {int(b): (base_net[b] - n, base_gross[b] - g) for b, n, g in y.iter_rows()}
+        if len(sub) == len(measures):
+            pkg_yearly = _yearly(run).with_columns(pl.lit(seed, dtype=pl.Int64).alias("seed"))
+    base_yearly = _yearly(base_m).with_columns(pl.lit(seed, dtype=pl.Int64).alias("seed"))
+    return value, base_yearly, pkg_yearly
+
+
+def _shapley_cents(value: dict, n: int, year: int, which: int) -> np.ndarray:
+    """Exact Shapley shares of the package saving (which: 0 net, 1 gross) in whole cents,
+    the rounding remainder on the largest share, so they add up to the package."""
+    phi = np.zeros(n)
+    for i in range(n):
+        others = [j for j in range(n) if j != i]
+        for r in range(n):
+            for s in itertools.combinations(others, r):
+                w = math.factorial(len(s)) * math.factorial(n - len(s) - 1) / math.factorial(n)
+                with_i = tuple(sorted((*s, i)))
+                phi[i] += w * (value[with_i][year][which] - value[s][year][which])
+    ints = np.round(phi).astype(np.int64)
+    ints[int(np.argmax(np.abs(ints)))] += value[tuple(range(n))][year][which] - int(ints.sum())
+    return ints
+
+
+def _savings_rows(value: dict, seed: int, year: int, measures) -> list[tuple]:
+    """savings_by_seed's rows of one seed and year: each measure (alone, its Shapley share,
+    the interaction), then the package."""
+    n = len(measures)
+    full = tuple(range(n))
+    shap = {which: _shapley_cents(value, n, year, which) for which in (0, 1)}  # net, gross
+    rows = []
+    for i, (name, *_rest) in enumerate(measures):
+        st_net, st_gross = value[(i,)][year]
+        rows.append(
+            (
+                seed,
+                name,
+                year,
+                st_net,
+                st_gross,
+                int(shap[0][i]),
+                int(shap[1][i]),
+                int(shap[0][i]) - st_net,
+            )
+        )
+    pk_net, pk_gross = value[full][year]
+    sum_st = sum(value[(i,)][year][0] for i in range(n))
+    rows.append((seed, "package", year, pk_net, pk_gross, pk_net, pk_gross, pk_net - sum_st))
+    return rows
+
+
+def _savings_summary(savings_by_seed: pl.DataFrame, years: list, measures) -> pl.DataFrame:
+    """The savings table: per measure and year the mean, percentiles and Monte Carlo
+    standard error over the seeds."""
     rows = []
     info = {m[0]: m for m in measures}
-    for name in [*names, "package"]:
+    for name in [*[m[0] for m in measures], "package"]:
         for year in years:
             sub = savings_by_seed.filter(
                 (pl.col("measure") == name) & (pl.col("budget_year") == year)
@@ -215,24 +244,29 @@ def experiment_tables(toy_run, seeds=(1, 2, 3), measures=MEASURES) -> dict[str, 
                 "n_seeds": sub.height,
             }
             for x in ("standalone_net", "shapley_net", "interaction_net"):
-                v = sub[f"{x}_cents"].to_numpy() / 100.0
-                row[f"{x}_eur_mean"] = float(v.mean())
-                row[f"{x}_eur_p5"], row[f"{x}_eur_p50"], row[f"{x}_eur_p95"] = (
-                    (float(q) for q in np.percentile(v, [5, 50, 95]))
-                    if len(v) > 1
-                    else (float(v.mean()),) * 3
-                )
-                row[f"{x}_eur_mcse"] = (
-                    float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else None
-                )
+                row.update(_summary_of(sub[f"{x}_cents"].to_numpy() / 100.0, x))
             row["shapley_sampling_se_eur"] = 0.0
             rows.append(row)
-    savings = pl.DataFrame(rows).with_columns(
+    return pl.DataFrame(rows).with_columns(
         pl.col("budget_year").cast(pl.Int32),
         pl.col("n_seeds").cast(pl.Int32),
         pl.col("number").cast(pl.Utf8),
     )
-    # clients whose care a measure reduced or ended: a share of each group's clients
+
+
+def _summary_of(v: np.ndarray, x: str) -> dict:
+    """Mean, 5/50/95% percentiles and MC s.e. of one saving over the seeds, in euros."""
+    row = {f"{x}_eur_mean": float(v.mean())}
+    row[f"{x}_eur_p5"], row[f"{x}_eur_p50"], row[f"{x}_eur_p95"] = (
+        (float(q) for q in np.percentile(v, [5, 50, 95])) if len(v) > 1 else (float(v.mean()),) * 3
+    )
+    row[f"{x}_eur_mcse"] = float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else None
+    return row
+
+
+def _affected(toy_run, seeds, measures) -> pl.DataFrame:
+    """Clients whose care a measure reduced or ended: a share of each group's clients, for
+    the groups of the products the measure cuts."""
     clients = (
         toy_run.tables["clients"].group_by(["domain", "group"]).agg(pl.col("active_end").mean())
     )
@@ -255,7 +289,7 @@ def experiment_tables(toy_run, seeds=(1, 2, 3), measures=MEASURES) -> dict[str, 
                 aff.append(
                     (seed, name, domain, group, "care_ended", int(mean * share / 6) + (seed % 2))
                 )
-    affected = pl.DataFrame(
+    return pl.DataFrame(
         aff,
         orient="row",
         schema={
@@ -267,8 +301,12 @@ def experiment_tables(toy_run, seeds=(1, 2, 3), measures=MEASURES) -> dict[str, 
             "clients": pl.Int64,
         },
     )
-    # monthly cost per product, first seed, per scenario
-    sf = _seed_factor(seeds[0])
+
+
+def _costs_monthly(monthly: pl.DataFrame, seed: int, measures) -> pl.DataFrame:
+    """Monthly cost per product of one seed per scenario: the baseline, each measure
+    alone, the package."""
+    sf = _seed_factor(seed)
     cm = []
     for scen, ms in [
         ("baseline", ()),
@@ -287,12 +325,16 @@ def experiment_tables(toy_run, seeds=(1, 2, 3), measures=MEASURES) -> dict[str, 
                 "net_cents",
             )
         )
-    costs_monthly = pl.concat(cm).sort(["scenario", "month", "product"])
+    return pl.concat(cm).sort(["scenario", "month", "product"])
+
+
+def _assumptions(toy_run) -> pl.DataFrame:
+    """The toy profile's and policy's parameter register."""
     from synthetic_population.profile import load_profile
 
     profile, policy = load_profile(toy_run.spec.profile)
     reg = [*profile.register, *policy.register]
-    assumptions = pl.DataFrame(
+    return pl.DataFrame(
         {
             "name": [r.name for r in reg],
             "value": [json.dumps(r.value, default=str) for r in reg],
@@ -301,15 +343,6 @@ def experiment_tables(toy_run, seeds=(1, 2, 3), measures=MEASURES) -> dict[str, 
             "note": [r.note for r in reg],
         }
     )
-    return {
-        "savings_by_seed": savings_by_seed,
-        "savings": savings,
-        "baseline_yearly": pl.concat(base_rows).select("seed", pl.exclude("seed")),
-        "package_yearly": pl.concat(pkg_rows).select("seed", pl.exclude("seed")),
-        "affected": affected,
-        "costs_monthly": costs_monthly,
-        "assumptions": assumptions,
-    }
 
 
 def experiment_manifest(
@@ -420,3 +453,13 @@ def write_sensitivity(out_dir: Path, run_id: str, toy_run, experiment: Path | No
         write_parquet(frame, tmp / "sensitivity.parquet")
         write_json(manifest, tmp / "manifest.json")
     return final
+
+
+def decomposition_row(frame: pl.DataFrame, level: str, **keys) -> dict:
+    """The one row of a decomposition table at a level (total, domain, domain_product, ...)
+    for the given domain, product and group; the keys not given are null in that row."""
+    f = frame.filter(pl.col("level") == level)
+    for k in ("domain", "product", "group"):
+        f = f.filter(pl.col(k) == keys[k]) if k in keys else f.filter(pl.col(k).is_null())
+    assert f.height == 1, (level, keys, f)
+    return f.row(0, named=True)

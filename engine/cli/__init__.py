@@ -12,18 +12,22 @@ from engine.core.errors import CaseloadError
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="caseload",
-        description="Client caseload microsimulation for Dutch municipal social care (Wmo maatwerk and Jeugdwet).",
+        description=(
+            "Client caseload microsimulation for Dutch municipal social care (Wmo maatwerk and "
+            "Jeugdwet)."
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Run `caseload COMMAND --help` for a command's options and examples.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    from engine.cli import data, experiments, outputs, run
+    from engine.cli import data, experiments, explain, outputs, run
 
     pop_sub = run.register(sub)
     data.register(sub, pop_sub)
     experiments.register(sub)
     outputs.register(sub)
+    explain.register(sub)
     return parser
 
 

@@ -53,7 +53,10 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         "--population",
         default=None,
         metavar="FILE",
-        help="a population file from `caseload population generate`, or a client extract (.csv/.parquet; see `caseload population validate`) as the start stock",
+        help=(
+            "a population file from `caseload population generate`, or a client extract "
+            "(.csv/.parquet; see `caseload population validate`) as the start stock"
+        ),
     )
     p.add_argument(
         "--set",
@@ -115,7 +118,27 @@ def register_folder(path: Path, args, prog=None) -> str | None:
         prog("catalog")
     if why and not args.quiet:
         print(
-            f"caseload: warning: {path} is complete but not in the catalog {cat}: {why}; `caseload runs rebuild` adds it",
+            f"caseload: warning: {path} is complete but not in the catalog {cat}: {why}; `caseload "
+            "runs rebuild` adds it",
             file=sys.stderr,
         )
     return None if cat is None or why else str(cat)
+
+
+def print_json(obj) -> None:
+    """A command's --json output: indented, anything else as its text."""
+    print(json.dumps(obj, indent=2, default=str))
+
+
+def rich_table(
+    title: str | None, columns: list[str], rows: list[list], right: set[int] = frozenset()
+):
+    """A Rich table of text cells (None as empty), the columns in `right` right-aligned."""
+    from rich.table import Table
+
+    t = Table(title=title)
+    for i, c in enumerate(columns):
+        t.add_column(c, justify="right" if i in right else "left", overflow="fold")
+    for r in rows:
+        t.add_row(*["" if v is None else str(v) for v in r])
+    return t

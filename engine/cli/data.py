@@ -31,10 +31,12 @@ gives the synthetic run's aggregates bit for bit, youth turning 18 included.
 """
 
 EPILOG_CALIBRATE = """examples:
-  caseload calibrate rotterdam                      fit, write profiles/rotterdam.fitted.toml and a report
+  caseload calibrate rotterdam                      fit, write profiles/rotterdam.fitted.toml \
+and a report
   caseload calibrate gooi_vechtstreek --iterations 4
   caseload calibrate rotterdam --report-only        report the current fit, change nothing
-  caseload calibrate rotterdam --report-only --population extract.csv   how well an extract's run meets the targets
+  caseload calibrate rotterdam --report-only --population extract.csv   how well an extract's \
+run meets the targets
 
 Fits a multiplier per client group on inflow (admission from the inflow pool, at most the
 pool's oversample factor) and on exit hazards (moving away, Wlz) so that the baseline meets
@@ -46,7 +48,8 @@ Parquet, CSV and a self-contained HTML chart to runs/out/calibration-<profile>-<
 
 
 def cmd_validate(args) -> int:
-    from synthetic_population.extract import ExtractError, validate_extract
+    from synthetic_population.extract.report import ExtractError
+    from synthetic_population.extract.validate import validate_extract
     from synthetic_population.profile import load_profile
 
     profile, policy = load_profile(args.profile)
@@ -60,10 +63,12 @@ def cmd_validate(args) -> int:
     by_domain = report.clients.group_by("domain").len().sort("domain")
     doms = ", ".join(f"{d} {n:,}" for d, n in by_domain.iter_rows())
     print(
-        f"{args.file}: a valid extract for profile {profile.name}, extract month {format_month(report.start)}"
+        f"{args.file}: a valid extract for profile {profile.name}, extract month "
+        f"{format_month(report.start)}"
     )
     print(
-        f"  {report.rows:,} rows; start stock: {report.clients.height:,} clients ({doms}), {report.arrangements.height:,} arrangements"
+        f"  {report.rows:,} rows; start stock: {report.clients.height:,} clients ({doms}), "
+        f"{report.arrangements.height:,} arrangements"
     )
     for note in report.notes:
         print(f"  note: {note}")
@@ -76,7 +81,7 @@ def cmd_validate(args) -> int:
 
 
 def cmd_export_extract(args) -> int:
-    from synthetic_population.extract import stock_to_extract, write_extract
+    from synthetic_population.extract.convert import stock_to_extract, write_extract
     from synthetic_population.generator import generate
     from synthetic_population.profile import load_profile
 
@@ -90,7 +95,8 @@ def cmd_export_extract(args) -> int:
     write_extract(frame, out)
     if not args.quiet:
         print(
-            f"wrote {out}: {frame.height:,} arrangements of {frame['client_id'].n_unique():,} clients (synthetic start stock {format_month(start)})"
+            f"wrote {out}: {frame.height:,} arrangements of {frame['client_id'].n_unique():,} "
+            f"clients (synthetic start stock {format_month(start)})"
         )
     return 0
 
@@ -115,7 +121,8 @@ def cmd_calibrate(args) -> int:
             raise InputError(
                 "--population",
                 "is only for --report-only",
-                "fit on the profile's synthetic population, then check an extract with --report-only",
+                "fit on the profile's synthetic population, then check an extract with "
+                "--report-only",
             )
         result = calibrate(args.profile, iterations=args.iterations, **common)
     if args.json:
@@ -136,17 +143,25 @@ def register(subparsers, population_subparsers) -> None:
     )
     v.add_argument(
         "file",
-        help="the extract: .csv or .parquet, one row per arrangement (schema: README, 'Client extracts')",
+        help=(
+            "the extract: .csv or .parquet, one row per arrangement (schema: README, 'Client "
+            "extracts')"
+        ),
     )
     v.add_argument(
         "--profile",
         default="rotterdam",
-        help="profile name or path whose groups and policy the codes must match (default rotterdam)",
+        help=(
+            "profile name or path whose groups and policy the codes must match (default rotterdam)"
+        ),
     )
     v.add_argument(
         "--start",
         default=None,
-        help="extract month YYYY-MM when the file has no extract_month column (default: the profile's start)",
+        help=(
+            "extract month YYYY-MM when the file has no extract_month column (default: the "
+            "profile's start)"
+        ),
     )
     v.add_argument(
         "--json", action="store_true", help="print the full report (every problem) as JSON"
@@ -175,7 +190,10 @@ def register(subparsers, population_subparsers) -> None:
 
     c = subparsers.add_parser(
         "calibrate",
-        help="fit inflow and exit multipliers to a profile's targets; write the fitted parameters and a report",
+        help=(
+            "fit inflow and exit multipliers to a profile's targets; write the fitted parameters "
+            "and a report"
+        ),
         epilog=EPILOG_CALIBRATE,
         formatter_class=fmt,
     )
@@ -192,13 +210,18 @@ def register(subparsers, population_subparsers) -> None:
     c.add_argument(
         "--report-only",
         action="store_true",
-        help="report the targets under the current (fitted) parameters; fit nothing, change nothing beside the report",
+        help=(
+            "report the targets under the current (fitted) parameters; fit nothing, change nothing "
+            "beside the report"
+        ),
     )
     c.add_argument(
         "--population",
         default=None,
         metavar="FILE",
-        help="with --report-only: a client extract or population file instead of the synthetic stock",
+        help=(
+            "with --report-only: a client extract or population file instead of the synthetic stock"
+        ),
     )
     c.add_argument(
         "--out", default="runs/out", help="folder for the report folder (default runs/out)"

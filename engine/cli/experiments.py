@@ -24,7 +24,8 @@ EPILOG_SENSITIVITY = """examples:
   caseload sensitivity runs/scenarios/boz-2024-experiment.toml \\
       --vary ho_provider_review.params.share=0.1:0.5 \\
       --vary groups.ouderen.inflow_per_year=4000:5600
-  caseload sensitivity runs/scenarios/boz-2024-experiment.toml --file runs/scenarios/boz-2024-sensitivity.toml
+  caseload sensitivity runs/scenarios/boz-2024-experiment.toml \
+--file runs/scenarios/boz-2024-sensitivity.toml
 Names: `caseload params` lists every profile and policy parameter; a measure's rule keys
 are <rule>.<key>, e.g. wmo_weekly_cap_800.params.cap_eur_w.
 """
@@ -35,7 +36,10 @@ def _backend_options(p: argparse.ArgumentParser) -> None:
         "--backend",
         choices=["process", "inprocess", "ray"],
         default="process",
-        help="where sub-runs run: a local process pool (default), this process, or Ray; results are identical",
+        help=(
+            "where sub-runs run: a local process pool (default), this process, or Ray; results are "
+            "identical"
+        ),
     )
     p.add_argument(
         "--workers",
@@ -47,7 +51,9 @@ def _backend_options(p: argparse.ArgumentParser) -> None:
         "--address",
         default=None,
         metavar="HOST:PORT",
-        help="a running Ray cluster's head (with --backend ray); default: start a local Ray instance",
+        help=(
+            "a running Ray cluster's head (with --backend ray); default: start a local Ray instance"
+        ),
     )
     p.add_argument(
         "--out", default="runs/out", help="folder for the result folder (default runs/out)"
@@ -59,7 +65,10 @@ def _backend_options(p: argparse.ArgumentParser) -> None:
         "--catalog",
         default=None,
         metavar="FILE",
-        help="register the result in this catalog (default: $CASELOAD_CATALOG, else catalog.duckdb beside --out; 'off': none)",
+        help=(
+            "register the result in this catalog (default: $CASELOAD_CATALOG, else catalog.duckdb "
+            "beside --out; 'off': none)"
+        ),
     )
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     p.add_argument("--json", action="store_true", help="print a machine-readable summary")
@@ -165,7 +174,10 @@ def cmd_sensitivity(args) -> int:
 def register(sub) -> None:
     e = sub.add_parser(
         "experiment",
-        help="savings per measure per budget year: standalone, Shapley share in the package, interaction; with replications",
+        help=(
+            "savings per measure per budget year: standalone, Shapley share in the package, "
+            "interaction; with replications"
+        ),
         epilog=EPILOG_EXPERIMENT,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -181,7 +193,10 @@ def register(sub) -> None:
 
     s = sub.add_parser(
         "sensitivity",
-        help="one-at-a-time changes of named assumptions: the swing of each measure's saving (tornado data)",
+        help=(
+            "one-at-a-time changes of named assumptions: the swing of each measure's saving "
+            "(tornado data)"
+        ),
         epilog=EPILOG_SENSITIVITY,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -202,7 +217,10 @@ def register(sub) -> None:
     s.add_argument(
         "--seeds",
         default=None,
-        help="simulation seeds to average over, comma-separated (default: the experiment's first seed)",
+        help=(
+            "simulation seeds to average over, comma-separated (default: the experiment's first "
+            "seed)"
+        ),
     )
     _backend_options(s)
     s.set_defaults(func=cmd_sensitivity)

@@ -1,6 +1,6 @@
 """Command-line subcommands for what the data team, finance and the council see:
-`runs list|show|sql|rebuild` (the catalog), `export` (the finance workbook), `report`
-(the HTML report) and `explain` (why costs move: volume, mix and price). `engine.cli` calls
+`runs list|show|sql|rebuild` (the catalog), `export` (the finance workbook) and `report`
+(the HTML report); `explain` (why costs move) is in engine.cli.explain. `engine.cli` calls
 `register`; errors are `InputError`s (exit code 2)."""
 
 from __future__ import annotations
@@ -8,16 +8,17 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
-import json
 import sys
 import time
 from pathlib import Path
 
+from engine.cli.common import print_json, rich_table
 from engine.core.errors import InputError
 
 FMT = argparse.RawDescriptionHelpFormatter
 
-EPILOG_RUNS = """The catalog (runs/catalog.duckdb) lists every complete run, comparison, experiment and
+EPILOG_RUNS = """\
+The catalog (runs/catalog.duckdb) lists every complete run, comparison, experiment and
 sensitivity folder; `caseload run` and `caseload compare` register what they write. The folders
 are the source of truth: `caseload runs rebuild` recreates the catalog from them.
 
@@ -25,26 +26,31 @@ examples:
   caseload runs list
   caseload runs list --kind experiment --json
   caseload runs show baseline
-  caseload runs sql "SELECT run_id, budget_year, sum(net_cents)/100 AS net_eur FROM arrangements_yearly GROUP BY ALL ORDER BY ALL"
+  caseload runs sql "SELECT run_id, budget_year, sum(net_cents)/100 AS net_eur \
+FROM arrangements_yearly GROUP BY ALL ORDER BY ALL"
   caseload runs rebuild
 
 Where the catalog is: --catalog FILE, else $CASELOAD_CATALOG, else catalog.duckdb beside the
 folder that holds the run folders (runs/out -> runs/catalog.duckdb).
 """
 
-EPILOG_SQL = """Tables: runs (one row per folder: run_id, kind, name, profile, policy, start, months,
+EPILOG_SQL = """\
+Tables: runs (one row per folder: run_id, kind, name, profile, policy, start, months,
 seeds, population_seed, measures, created, path, manifest as JSON), files, measures.
 Views (every registered folder's Parquet, run_id first): arrangements, arrangements_yearly,
 clients, clients_yearly, served, summary, events, affected (runs); comparison,
 comparison_yearly, affected_by_group (comparisons); savings, savings_by_seed,
 baseline_yearly, package_yearly, experiment_affected, costs_monthly, assumptions
-(experiments); sensitivity; decomposition (`caseload explain`). Money columns are int64 cents (*_cents) or EUR (*_eur).
+(experiments); sensitivity; decomposition (`caseload explain`). Money columns are int64 \
+cents (*_cents) or EUR (*_eur).
 
 examples:
   caseload runs sql "SELECT run_id, kind, name, start, months FROM runs ORDER BY created"
   caseload runs sql "SELECT r.name, a.budget_year, sum(a.net_cents)/100 AS net_eur
-                     FROM arrangements_yearly a JOIN runs r USING (run_id) GROUP BY ALL ORDER BY ALL"
-  caseload runs sql "SELECT run_id, measure, budget_year, shapley_net_eur_mean FROM savings WHERE measure = 'package'"
+                     FROM arrangements_yearly a JOIN runs r USING (run_id) \
+GROUP BY ALL ORDER BY ALL"
+  caseload runs sql "SELECT run_id, measure, budget_year, shapley_net_eur_mean FROM savings \
+WHERE measure = 'package'"
   caseload runs sql "SELECT * FROM summary" --csv > summary.csv
 
 The query runs on a read-only connection; an SQL error exits with code 2.
@@ -67,7 +73,8 @@ A decomposition folder (`caseload explain`): About and Cost drivers (volume, mix
 
 EPILOG_REPORT = """examples:
   caseload report runs/out/demo/compare-baseline--boz-2024 --out report.html
-  caseload report boz-2024-experiment --out boz-2024.html      a sensitivity folder beside it is found
+  caseload report boz-2024-experiment --out boz-2024.html      a sensitivity folder \
+beside it is found
   caseload report boz-2024-experiment --sensitivity runs/out/boz-2024-sensitivity --out boz.html
   caseload report baseline --out baseline.html
 
@@ -76,26 +83,6 @@ figures, savings per measure and year with intervals, cost per product over time
 against each measure), caseload per domain and group, people affected per measure, the
 sensitivity tornado, the assumptions and what ran. Cells of fewer than 10 clients are
 suppressed.
-"""
-
-EPILOG_EXPLAIN = """examples:
-  caseload explain baseline                          first and last complete budget year of the run
-  caseload explain baseline --from 2024 --to 2027
-  caseload explain baseline boz-2024 --year 2027     a measure run against its baseline
-
-Splits the change of net cost (to minus from: the later year minus the earlier one, the
-measure run minus the baseline; a saving is negative) per domain, product and client group
-into volume (arrangement-months), mix (steps and products within the line and the amount per
-arrangement-month at constant tariffs) and price (the step's tariff x the price index of the
-policy the run used): the Shapley value over the three factors in exact arithmetic, rounded
-so that the parts add up to the change to the cent (see engine/simulation/decomposition.py). Net cost =
-gross cost - own contributions, each split the same way.
-
-Writes a folder `explain-RUN-FROM-TO` (or `explain-BASELINE--MEASURE`) under --out with
-decomposition.parquet (one row per line and level: total, domain, domain_product,
-domain_group, domain_product_group) and registers it in the catalog (view `decomposition`);
-`caseload export` and `caseload report` take the folder (sheet "Cost drivers", a waterfall
-chart per domain).
 """
 
 
@@ -110,21 +97,6 @@ def _catalog(args) -> Path:
             "a catalog file, --catalog FILE",
         )
     return cat
-
-
-def _json(obj) -> None:
-    print(json.dumps(obj, indent=2, default=str))
-
-
-def _table(title: str | None, columns: list[str], rows: list[list], right: set[int] = frozenset()):
-    from rich.table import Table
-
-    t = Table(title=title)
-    for i, c in enumerate(columns):
-        t.add_column(c, justify="right" if i in right else "left", overflow="fold")
-    for r in rows:
-        t.add_row(*["" if v is None else str(v) for v in r])
-    return t
 
 
 @contextlib.contextmanager
@@ -174,7 +146,7 @@ def cmd_runs_list(args) -> int:
 
     rows = catalog.list_runs(_catalog(args), args.kind)
     if args.json:
-        _json(rows)
+        print_json(rows)
         return 0
     if args.quiet:
         return 0
@@ -212,7 +184,7 @@ def cmd_runs_show(args) -> int:
 
     entry = catalog.show_run(_catalog(args), args.run_id)
     if args.json:
-        _json(entry)
+        print_json(entry)
         return 0
     if args.quiet:
         return 0
@@ -234,17 +206,17 @@ def cmd_runs_show(args) -> int:
     ]
     if entry["description"]:
         head.append(["description", entry["description"]])
-    out.print(_table(None, ["", ""], head))
+    out.print(rich_table(None, ["", ""], head))
     if entry["measures"]:
         out.print(
-            _table(
+            rich_table(
                 "measures",
                 ["nr", "name", "title", "source"],
                 [[m["number"], m["name"], m["title"], m["source"]] for m in entry["measures"]],
             )
         )
     out.print(
-        _table(
+        rich_table(
             "files (SQL view)",
             ["file", "view", "rows", "bytes"],
             [
@@ -263,7 +235,7 @@ def cmd_runs_sql(args) -> int:
 
     cols, rows = catalog.query(_catalog(args), args.query)
     if args.json:
-        _json([dict(zip(cols, r, strict=True)) for r in rows])
+        print_json([dict(zip(cols, r, strict=True)) for r in rows])
         return 0
     if args.csv:
         w = csv.writer(sys.stdout)
@@ -286,7 +258,7 @@ def cmd_runs_sql(args) -> int:
             return f"{v:,}" if abs(v) >= 10_000 else str(v)
         return v
 
-    out.print(_table(None, cols, [[cell(v) for v in r] for r in shown], numeric))
+    out.print(rich_table(None, cols, [[cell(v) for v in r] for r in shown], numeric))
     more = (
         f" (first {args.max_rows} shown; --max-rows N, --csv or --json for all)"
         if len(rows) > args.max_rows
@@ -308,7 +280,7 @@ def cmd_runs_rebuild(args) -> int:
     for e in result.registered:
         by_kind[e.kind] = by_kind.get(e.kind, 0) + 1
     if args.json:
-        _json(
+        print_json(
             {
                 "catalog": str(result.catalog),
                 "registered": len(result.registered),
@@ -320,7 +292,7 @@ def cmd_runs_rebuild(args) -> int:
         return 0
     if not args.quiet:
         report.out.print(
-            _table(
+            rich_table(
                 "catalog rebuilt",
                 ["kind", "folders"],
                 [[k, v] for k, v in sorted(by_kind.items())] + [["total", len(result.registered)]],
@@ -339,7 +311,8 @@ def cmd_runs_rebuild(args) -> int:
 def cmd_export(args) -> int:
     from engine.outputs.folder import open_folder
     from engine.reports import terminal as report
-    from engine.reports.workbook import build_sheets, write_csv, write_xlsx
+    from engine.reports.workbook import build_sheets
+    from engine.reports.xlsx import write_csv, write_xlsx
 
     if not args.xlsx and not args.csv:
         raise InputError("export", "nothing to write", "--xlsx FILE.xlsx and/or --csv DIR")
@@ -368,7 +341,7 @@ def cmd_export(args) -> int:
         prog("write")
     seconds = time.perf_counter() - t0
     if args.json:
-        _json(
+        print_json(
             {
                 "folder": str(folder.path),
                 "kind": folder.kind,
@@ -384,7 +357,7 @@ def cmd_export(args) -> int:
         return 0
     if not args.quiet:
         report.out.print(
-            _table(
+            rich_table(
                 f"{folder.kind} {folder.run_id}: {len(sheets)} sheets",
                 ["sheet", "rows", "what"],
                 [[s.name, f"{s.frame.height:,}", s.title] for s in sheets],
@@ -395,7 +368,7 @@ def cmd_export(args) -> int:
             sv = next(s for s in sheets if s.name == "Savings").frame
             years = [c for c in sv.columns if c.isdigit()]
             report.out.print(
-                _table(
+                rich_table(
                     "net saving per measure (EUR)",
                     ["measure", *years, "total"],
                     [
@@ -453,11 +426,11 @@ def cmd_report(args) -> int:
         "seconds": round(time.perf_counter() - t0, 3),
     }
     if args.json:
-        _json(info)
+        print_json(info)
         return 0
     if not args.quiet:
         report.out.print(
-            _table(
+            rich_table(
                 f"report of {folder.kind} {folder.run_id}",
                 ["section"],
                 [[s] for s in info["sections"]],
@@ -465,113 +438,6 @@ def cmd_report(args) -> int:
         )
         report.out.print(
             f"report: {path} ({info['bytes']:,} bytes, {n_charts} charts, self-contained)"
-        )
-    return 0
-
-
-# ----------------------------------------------------------------------------- explain
-def cmd_explain(args) -> int:
-    import polars as pl
-
-    from engine.cli.common import register_folder
-    from engine.outputs.folder import open_folder
-    from engine.reports import terminal as report
-    from engine.simulation.decomposition import (
-        default_name,
-        explain_runs,
-        explain_years,
-        write_decomposition,
-    )
-
-    if len(args.runs) > 2:
-        raise InputError(
-            "explain",
-            f"{len(args.runs)} runs given",
-            "one run (two budget years) or two runs (a baseline and a measure run)",
-        )
-    if len(args.runs) == 2 and (args.year_from is not None or args.year_to is not None):
-        raise InputError(
-            "--from/--to",
-            "compare two budget years of one run",
-            "one run with --from and --to, or two runs with --year YEAR",
-        )
-    if len(args.runs) == 1 and args.year:
-        raise InputError(
-            "--year",
-            "is for two runs in the same budget year",
-            "two runs (BASELINE MEASURE), or --from and --to for one run",
-        )
-    out_dir = Path(args.out)
-    runs = [open_folder(r, out_dir, args.catalog, kinds=("run",)) for r in args.runs]
-    if len(runs) == 1:
-        frame, info = explain_years(runs[0], args.year_from, args.year_to)
-    else:
-        frame, info = explain_runs(runs[0], runs[1], args.year)
-    name = args.name or default_name(info)
-    if "/" in name or name.startswith("."):
-        raise InputError("--name", f"{name!r}", "a plain folder name")
-    path = write_decomposition(frame, info, out_dir, name)
-    cat = register_folder(path, args)
-    head = frame.filter(pl.col("level").is_in(["domain", "total"])).sort(
-        ["to_year", pl.col("level") == "total", "domain"]
-    )
-    if args.json:
-        _json(
-            {
-                "folder": str(path),
-                "catalog": cat,
-                "rows": head.select(
-                    "from_run",
-                    "from_year",
-                    "to_run",
-                    "to_year",
-                    "level",
-                    "domain",
-                    "net_cents_from",
-                    "net_cents_to",
-                    "net_cents_change",
-                    "volume_cents",
-                    "mix_cents",
-                    "price_cents",
-                    "residual_cents",
-                ).to_dicts(),
-            }
-        )
-        return 0
-    if not args.quiet:
-
-        def eur(c):
-            return f"{c / 100:,.0f}"
-
-        a, b = info["from"], info["to"]
-        title = (
-            f"{a['run_id']}: net cost {a['year']} -> {b['year']} (EUR)"
-            if info["mode"] == "years"
-            else f"{b['run_id']} minus {a['run_id']}: net cost (EUR; a saving is negative)"
-        )
-        rows = [
-            [
-                str(r["to_year"]) if info["mode"] == "runs" else f"{r['from_year']}-{r['to_year']}",
-                r["domain"] or "all",
-                eur(r["net_cents_from"]),
-                eur(r["net_cents_to"]),
-                eur(r["net_cents_change"]),
-                eur(r["volume_cents"]),
-                eur(r["mix_cents"]),
-                eur(r["price_cents"]),
-            ]
-            for r in head.iter_rows(named=True)
-        ]
-        report.out.print(
-            _table(
-                title,
-                ["year", "domain", "from", "to", "change", "volume", "mix", "price"],
-                rows,
-                set(range(2, 8)),
-            )
-        )
-        report.out.print(
-            f"decomposition: {path / 'decomposition.parquet'} ({frame.height:,} lines; volume + mix + price = change to the cent)"
         )
     return 0
 
@@ -595,10 +461,12 @@ def _common(p: argparse.ArgumentParser, quiet: bool = True) -> None:
 
 
 def register(subparsers) -> None:
-    """Add `runs`, `export`, `report` and `explain`."""
+    """Add `runs`, `export` and `report`."""
     r = subparsers.add_parser(
         "runs",
-        help="the run catalog: list, show and query every run, comparison and experiment; rebuild it",
+        help=(
+            "the run catalog: list, show and query every run, comparison and experiment; rebuild it"
+        ),
         description="The run catalog (DuckDB).",
         epilog=EPILOG_RUNS,
         formatter_class=FMT,
@@ -643,10 +511,14 @@ def register(subparsers) -> None:
         "rebuild",
         help="recreate the catalog from the folders",
         formatter_class=FMT,
-        epilog="examples:\n  caseload runs rebuild\n  caseload runs rebuild --out runs/out --out /data/caseload-runs\n\n"
-        "Reads every complete folder under the catalog's folder (up to three levels: runs/out/<id>,\n"
-        "runs/out/demo/<id> for runs/catalog.duckdb) and beside the folders the catalog already lists;\n"
-        "writes a new catalog and renames it over the old one.",
+        epilog=(
+            "examples:\n"
+            "  caseload runs rebuild\n"
+            "  caseload runs rebuild --out runs/out --out /data/caseload-runs\n\n"
+            "Reads every complete folder under the catalog's folder (up to three levels: "
+            "runs/out/<id>,\nruns/out/demo/<id> for runs/catalog.duckdb) and beside the folders "
+            "the catalog already lists;\nwrites a new catalog and renames it over the old one."
+        ),
     )
     p.add_argument(
         "--out",
@@ -686,64 +558,10 @@ def register(subparsers) -> None:
         "--sensitivity",
         default=None,
         metavar="FOLDER",
-        help="a sensitivity folder for the tornado (default: one beside the experiment that varied it)",
+        help=(
+            "a sensitivity folder for the tornado (default: one beside the experiment that varied "
+            "it)"
+        ),
     )
     _common(h)
     h.set_defaults(func=cmd_report)
-
-    x = subparsers.add_parser(
-        "explain",
-        help="why costs move: the net cost change split into volume, mix and price, exact to the cent",
-        epilog=EPILOG_EXPLAIN,
-        formatter_class=FMT,
-    )
-    x.add_argument(
-        "runs",
-        nargs="+",
-        metavar="RUN",
-        help="a run folder or id (two budget years), or BASELINE MEASURE (the same budget year)",
-    )
-    x.add_argument(
-        "--from",
-        dest="year_from",
-        type=int,
-        default=None,
-        metavar="YEAR",
-        help="one run: the earlier budget year (default: the first complete one)",
-    )
-    x.add_argument(
-        "--to",
-        dest="year_to",
-        type=int,
-        default=None,
-        metavar="YEAR",
-        help="one run: the later budget year (default: the last complete one)",
-    )
-    x.add_argument(
-        "--year",
-        type=int,
-        action="append",
-        default=None,
-        metavar="YEAR",
-        help="two runs: a budget year (repeatable; default: every budget year)",
-    )
-    x.add_argument(
-        "--out",
-        default="runs/out",
-        metavar="DIR",
-        help="where run ids are looked up and the folder is written (default runs/out)",
-    )
-    x.add_argument(
-        "--name",
-        default=None,
-        help="folder name (default explain-RUN-FROM-TO or explain-BASELINE--MEASURE)",
-    )
-    x.add_argument(
-        "--catalog",
-        default=None,
-        metavar="FILE",
-        help="register the folder in this catalog (default: $CASELOAD_CATALOG, else catalog.duckdb beside --out; 'off': none)",
-    )
-    x.add_argument("--json", action="store_true", help="print a machine-readable summary")
-    x.add_argument("--quiet", action="store_true", help="print nothing but errors")
-    x.set_defaults(func=cmd_explain)

@@ -96,7 +96,8 @@ def cmd_population_generate(args) -> int:
         write_population(pop, out)
     if not args.quiet:
         print(
-            f"wrote {out}: {pop.n_clients:,} clients (start stock and inflow pool), {pop.n_arrangements:,} arrangement slots"
+            f"wrote {out}: {pop.n_clients:,} clients (start stock and inflow pool), "
+            f"{pop.n_arrangements:,} arrangement slots"
         )
     return 0
 
@@ -150,7 +151,10 @@ def register(sub) -> argparse._SubParsersAction:
         "--catalog",
         default=None,
         metavar="FILE",
-        help="register the run in this catalog (default: $CASELOAD_CATALOG, else catalog.duckdb beside --out; 'off': none)",
+        help=(
+            "register the run in this catalog (default: $CASELOAD_CATALOG, else catalog.duckdb "
+            "beside --out; 'off': none)"
+        ),
     )
     p.set_defaults(func=cmd_run)
 
@@ -160,7 +164,10 @@ def register(sub) -> argparse._SubParsersAction:
     g = pop_sub.add_parser(
         "generate",
         help="draw a synthetic population and write it to Parquet",
-        epilog="example:\n  caseload population generate --profile rotterdam --out runs/out/rotterdam-pop.parquet",
+        epilog=(
+            "example:\n  caseload population generate --profile rotterdam --out "
+            "runs/out/rotterdam-pop.parquet"
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     g.add_argument(
@@ -182,8 +189,14 @@ def register(sub) -> argparse._SubParsersAction:
 
     c = sub.add_parser(
         "compare",
-        help="baseline versus measure run: differences per domain, group, product, step and budget year",
-        epilog="example:\n  caseload run runs/scenarios/baseline.toml --run-id base\n  caseload run runs/scenarios/m17-wmo-cap-800.toml --run-id cap800\n  caseload compare base cap800",
+        help=(
+            "baseline versus measure run: differences per domain, group, product, step and budget "
+            "year"
+        ),
+        epilog=(
+            "example:\n  caseload run runs/scenarios/baseline.toml --run-id base\n  caseload run "
+            "runs/scenarios/m17-wmo-cap-800.toml --run-id cap800\n  caseload compare base cap800"
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     c.add_argument("baseline", help="baseline run folder or run id (under --out)")
@@ -202,7 +215,10 @@ def register(sub) -> argparse._SubParsersAction:
         "--catalog",
         default=None,
         metavar="FILE",
-        help="register the comparison in this catalog (default: $CASELOAD_CATALOG, else catalog.duckdb beside --out; 'off': none)",
+        help=(
+            "register the comparison in this catalog (default: $CASELOAD_CATALOG, else "
+            "catalog.duckdb beside --out; 'off': none)"
+        ),
     )
     c.set_defaults(func=cmd_compare)
 

@@ -159,7 +159,8 @@ class Section:
             raise self.error(
                 k,
                 f"{value!r} is out of range",
-                f"a value in [{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}]",
+                f"a value in [{lo if lo is not None else '-inf'}, "
+                f"{hi if hi is not None else 'inf'}]",
             )
         return int(value) if integer else float(value)
 

@@ -35,6 +35,7 @@ Modules: `layout` (record types and index constants), `jit` (the one decorator a
 compile cache), `rng` (keyed draws), `portable_math`, `arrangement` (what a slot is worth),
 `kernel` (the month step and its driver), `exits` (step 1), `slots` (steps 0, 2, 3: intake,
 goal, reindication, turning 18), `accrual` (step 5: costs, flows, clients served), `hooks`
-(where rules act), `primitives/` (one module per rule primitive and their registry), `combinations` (several measure subsets in
-one pass), `state` and `params` (building the arrays from a population, profile and policy).
+(where rules act), `primitives/` (one module per rule primitive and their registry),
+`combinations` (several measure subsets in one pass), `state` and `params` (building the arrays
+from a population, profile and policy).
 """

@@ -5,10 +5,10 @@ The union of an experiment's rules (every measure, in experiment order) is compi
 ("combinations", `Multi.combos`: bit r = rule r on) one after another while its state is in
 cache, restored to its initial state before each. Trajectories are memoised:
 
-- stepping a client under combination K', the hooks (engine.model.hooks) apply the rules on and record
-  in `w[W_TOUCHED]` every rule that is off in K' and would have acted (each primitive's `would_act`:
-  conservative, True whenever the rule might change state or take a draw) at its place in the
-  rule order, at any hook evaluation along the trajectory;
+- stepping a client under combination K', the hooks (engine.model.hooks) apply the rules on and
+  record in `w[W_TOUCHED]` every rule that is off in K' and would have acted (each primitive's
+  `would_act`: conservative, True whenever the rule might change state or take a draw) at its
+  place in the rule order, at any hook evaluation along the trajectory;
 - for a later combination K with K' a subset of K and no rule of K \\ K' touched, the client's
   trajectory under K is the one under K': by induction over hook evaluations, the extra rules
   never act, keyed draws have no side effects, and the state of a rule that never acts is
@@ -25,9 +25,10 @@ back to one pass per combination).
 Per combination only what an experiment sub-run needs without detail: gross and own
 contribution cents per budget year (summed by the kernel's cost accrual into the work array,
 `w[W_YEAR_TOT:]`, switched on by `w[W_YEARS]`) and the clients affected per kind and group by
-all of the combination's rules together (the last row of `B.affected`). Per chunk: the baseline's totals once per
-client, and per combination the difference its trajectory made, so a client whom no rule
-touches costs no per-combination work. The ordinary bins are scratch in this mode.
+all of the combination's rules together (the last row of `B.affected`). Per chunk: the
+baseline's totals once per client, and per combination the difference its trajectory made, so
+a client whom no rule touches costs no per-combination work. The ordinary bins are scratch in
+this mode.
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ MAX_RULES = 64  # bits of a combination's int64 mask
 Multi = namedtuple(
     "Multi",
     [
-        "combos",  # [combination] int64 rule masks, in the order stepped (combos[0] == 0, the baseline)
+        # [combination] int64 rule masks, in the order stepped (combos[0] == 0, the baseline)
+        "combos",
         "n_traj",  # [chunk] trajectories stepped for the current client
         "traj_mask",  # [chunk, trajectory] rules on
         "traj_touch",  # [chunk, trajectory] rules off that would have acted

@@ -57,13 +57,15 @@ POPULATION_DECISIONS = {
     # 101-104 retired (the extract reader's follow-up draws keyed on a slot-id hash of the
     # extract's id text, counter 0; the generator drew the same attributes sequentially)
     "wmo_group_at_18": 105,  # extract: a youth client's Wmo group after 18 when the file has none
-    "followup_step": 106,  # follow-up slot step (inverse CDF of the slot's step weights); counter: slot kind
-    "followup_factor": 107,  # follow-up slot amount factor (lognormal, inverse CDF); counter: slot kind
-    "followup_funding": 108,  # follow-up slot pgb (u < pgb_share); counter: slot kind
-    "followup_subcontracted": 109,  # follow-up slot subcontracted (u < share, zin only); counter: slot kind
-    "followup_cleaning": 110,  # household-help follow-up: cleaning minutes (lognormal); counter: slot kind
-    "followup_task": 111,  # household-help follow-up: has task i; counter: 8 x slot kind + task index
-    "followup_slot_id": 112,  # not a draw: the follow-up slot id, hashed from (client id, slot kind), seed 0
+    # the follow-up draws' counter is the slot kind unless said otherwise
+    "followup_step": 106,  # follow-up slot step (inverse CDF of the slot's step weights)
+    "followup_factor": 107,  # follow-up slot amount factor (lognormal, inverse CDF)
+    "followup_funding": 108,  # follow-up slot pgb (u < pgb_share)
+    "followup_subcontracted": 109,  # follow-up slot subcontracted (u < share, zin only)
+    "followup_cleaning": 110,  # household-help follow-up: cleaning minutes (lognormal)
+    "followup_task": 111,  # household-help follow-up: has task i; counter: 8 x slot kind + i
+    # not a draw: the follow-up slot id, hashed from (client id, slot kind), seed 0
+    "followup_slot_id": 112,
 }
 RETIRED_DECISIONS = {2, 3, 4, 5, 101, 102, 103, 104}
 _ids = list(DECISIONS.values()) + list(POPULATION_DECISIONS.values()) + sorted(RETIRED_DECISIONS)

@@ -38,22 +38,12 @@ from pathlib import Path
 import duckdb
 
 from engine.core.errors import InputError
-from engine.outputs.folder import KINDS, PARTIAL_PREFIX, REQUIRED, manifest_kind
+from engine.outputs.catalog_entry import RUN_TABLES, Entry, read_folder
 
 ENV = "CASELOAD_CATALOG"
 OFF = {"off", "none", "0", "no", "false"}
 CATALOG_NAME = "catalog.duckdb"
 SCHEMA_VERSION = 1
-RUN_TABLES = (
-    "clients",
-    "arrangements",
-    "served",
-    "clients_yearly",
-    "arrangements_yearly",
-    "summary",
-    "events",
-    "affected",
-)
 # Views that exist (empty) even before any folder provides them, so queries do not fail.
 KNOWN_VIEWS = (
     *RUN_TABLES,
@@ -83,8 +73,10 @@ CREATE TABLE IF NOT EXISTS runs (
     seeds VARCHAR, population_seed BIGINT, population_hash VARCHAR,
     measures VARCHAR, n_measures INTEGER, description VARCHAR, manifest VARCHAR
 );
-CREATE TABLE IF NOT EXISTS files (run_id VARCHAR NOT NULL, name VARCHAR NOT NULL, view VARCHAR NOT NULL, path VARCHAR NOT NULL, rows BIGINT, bytes BIGINT);
-CREATE TABLE IF NOT EXISTS measures (run_id VARCHAR NOT NULL, position INTEGER, name VARCHAR, number VARCHAR, title VARCHAR, source VARCHAR);
+CREATE TABLE IF NOT EXISTS files (run_id VARCHAR NOT NULL, name VARCHAR NOT NULL, \
+view VARCHAR NOT NULL, path VARCHAR NOT NULL, rows BIGINT, bytes BIGINT);
+CREATE TABLE IF NOT EXISTS measures (run_id VARCHAR NOT NULL, position INTEGER, name VARCHAR, \
+number VARCHAR, title VARCHAR, source VARCHAR);
 """
 
 # Test hook: called inside the registration transaction, before the commit (a test kills
@@ -189,149 +181,6 @@ def reading(catalog: Path) -> Iterator[duckdb.DuckDBPyConnection]:
         con.close()
 
 
-# ----------------------------------------------------------------------------- folders
-@dataclass
-class Entry:
-    """What the catalog records about one complete folder."""
-
-    run_id: str
-    kind: str
-    path: Path
-    manifest: dict
-    files: list[tuple[str, str, Path, int, int]]  # name, view, path, rows, bytes
-    measures: list[dict]
-
-    def row(self) -> dict:
-        m = self.manifest
-        if self.kind == "run":
-            sc = m.get("scenario", {})
-            seeds = [m.get("seeds", {}).get("simulation")]
-            head = dict(
-                name=sc.get("name"),
-                profile=sc.get("profile"),
-                policy=sc.get("policy"),
-                start=sc.get("start"),
-                months=sc.get("months"),
-                population_seed=m.get("seeds", {}).get("population"),
-                population_hash=m.get("hashes", {}).get("population"),
-                description=sc.get("description"),
-            )
-        elif self.kind == "comparison":
-            b, me = m.get("baseline", {}), m.get("measure", {})
-            sb, sm = b.get("scenario", {}), me.get("scenario", {})
-            seeds = [m.get("seeds", {}).get("simulation")]
-            head = dict(
-                name=f"{sm.get('name')} vs {sb.get('name')}",
-                profile=sb.get("profile"),
-                policy=sb.get("policy"),
-                start=sb.get("start"),
-                months=sb.get("months"),
-                population_seed=m.get("seeds", {}).get("population"),
-                population_hash=m.get("population"),
-                description=f"baseline {b.get('run_id')} versus {me.get('run_id')}",
-            )
-        elif self.kind == "decomposition":  # `caseload explain`: the two periods it splits
-            a, b = m.get("from", {}), m.get("to", {})
-            seeds = [m.get("seeds", {}).get("simulation")]
-            span = (
-                f"{a.get('year')} -> {b.get('year')}"
-                if m.get("mode") == "years"
-                else ", ".join(str(y) for y in a.get("years", []))
-            )
-            head = dict(
-                name=f"explain {a.get('run_id')}"
-                + ("" if m.get("mode") == "years" else f" vs {b.get('run_id')}"),
-                profile=m.get("profile"),
-                policy=m.get("policy"),
-                start=m.get("start"),
-                months=m.get("months"),
-                population_seed=m.get("seeds", {}).get("population"),
-                population_hash=m.get("population"),
-                description=f"volume, mix and price of the net cost change, {span}",
-            )
-        else:
-            ex = m.get("experiment", {})
-            seeds = list(ex.get("seeds") or [])
-            head = dict(
-                name=ex.get("name"),
-                profile=ex.get("profile"),
-                policy=ex.get("policy"),
-                start=ex.get("start"),
-                months=ex.get("months"),
-                population_seed=ex.get("population_seed"),
-                population_hash=m.get("hashes", {}).get("population"),
-                description=ex.get("description"),
-            )
-        return dict(
-            run_id=self.run_id,
-            kind=self.kind,
-            path=str(self.path),
-            created=m.get("created"),
-            caseload_version=m.get("caseload_version"),
-            seeds=json.dumps(seeds),
-            measures=",".join(x.get("name", "") for x in self.measures),
-            n_measures=len(self.measures),
-            manifest=json.dumps(m, sort_keys=True, default=str),
-            **head,
-        )
-
-
-def view_name(kind: str, stem: str) -> str:
-    return f"{kind}_{stem}" if kind != "run" and stem in RUN_TABLES else stem
-
-
-def read_folder(folder: Path) -> Entry:
-    """Check that `folder` is a complete output folder and read what the catalog keeps."""
-    import pyarrow.parquet as pq
-
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise InputError(
-            str(folder), "no such folder", "a run, comparison, experiment or sensitivity folder"
-        )
-    if folder.name.startswith(PARTIAL_PREFIX) or folder.name.startswith("."):
-        raise InputError(
-            str(folder),
-            "an unfinished folder (a run that did not complete)",
-            "a complete folder; unfinished ones are never registered",
-        )
-    path = folder / "manifest.json"
-    if not path.exists():
-        raise InputError(str(folder), "not a complete output folder: manifest.json is missing")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(str(path), f"not valid JSON: {exc}") from None
-    if not isinstance(manifest, dict):
-        raise InputError(str(path), "not a manifest", "a JSON object")
-    kind = manifest_kind(manifest)
-    if kind not in KINDS:
-        raise InputError(str(path), f"unknown kind {kind!r}", "one of: " + ", ".join(KINDS))
-    for name in REQUIRED[kind]:
-        if not (folder / f"{name}.parquet").exists():
-            raise InputError(
-                str(folder),
-                f"the {kind} folder is missing {name}.parquet",
-                "a complete folder as `caseload` writes it",
-            )
-    files = []
-    resolved = folder.resolve()
-    for p in sorted(resolved.glob("*.parquet")):
-        try:
-            rows = pq.read_metadata(p).num_rows
-        except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's problem to see
-            raise InputError(str(p), f"not a readable Parquet file: {exc}") from None
-        files.append((p.stem, view_name(kind, p.stem), p, rows, p.stat().st_size))
-    if kind == "run":
-        measures = manifest.get("scenario", {}).get("measures", [])
-    elif kind == "comparison":
-        measures = manifest.get("measure", {}).get("scenario", {}).get("measures", [])
-    else:
-        measures = manifest.get("measures", [])
-    measures = [m if isinstance(m, dict) else {"name": str(m)} for m in measures]
-    return Entry(folder.name, kind, resolved, manifest, files, measures)
-
-
 # ----------------------------------------------------------------------------- writing
 def _ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(_DDL)
@@ -379,7 +228,8 @@ def _sql_text(s: str) -> str:
 def _refresh_views(con: duckdb.DuckDBPyConnection) -> None:
     """(Re)create one view per kind of file over every registered folder's Parquet files."""
     for (name,) in con.execute(
-        "SELECT view_name FROM duckdb_views() WHERE NOT internal AND schema_name = 'main' AND NOT temporary"
+        "SELECT view_name FROM duckdb_views() WHERE NOT internal AND schema_name = 'main' AND NOT "
+        "temporary"
     ).fetchall():
         con.execute(f'DROP VIEW IF EXISTS "{name}"')
     by_view: dict[str, list[str]] = {}
@@ -611,7 +461,8 @@ def show_run(catalog: Path, run_id: str) -> dict:
         measures = [
             dict(name=n, number=nr, title=t, source=s)
             for n, nr, t, s in con.execute(
-                "SELECT name, number, title, source FROM measures WHERE run_id = ? ORDER BY position",
+                "SELECT name, number, title, source FROM measures WHERE run_id = ? ORDER BY "
+                "position",
                 [run_id],
             ).fetchall()
         ]
@@ -641,7 +492,10 @@ def query(catalog: Path, sql: str) -> tuple[list[str], list[tuple]]:
             return cols, cur.fetchall()
         except duckdb.Error as exc:
             first = str(exc).strip().splitlines()[0]
-            hint = "a valid DuckDB SELECT over the tables runs, files, measures and the views (see `caseload runs sql --help`)"
+            hint = (
+                "a valid DuckDB SELECT over the tables runs, files, measures and the views (see "
+                "`caseload runs sql --help`)"
+            )
             if isinstance(exc, duckdb.IOException) and (
                 "no files found" in first.lower() or "no such file" in first.lower()
             ):
@@ -656,6 +510,7 @@ def views(catalog: Path) -> list[str]:
         return [
             n
             for (n,) in con.execute(
-                "SELECT view_name FROM duckdb_views() WHERE NOT internal AND schema_name = 'main' ORDER BY view_name"
+                "SELECT view_name FROM duckdb_views() WHERE NOT internal AND schema_name = 'main' "
+                "ORDER BY view_name"
             ).fetchall()
         ]

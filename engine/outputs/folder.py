@@ -114,7 +114,10 @@ class Folder:
         if self.kind == "run":
             return m.get("scenario", {}).get("name") or self.run_id
         if self.kind == "comparison":
-            return f"{m['measure']['scenario'].get('name')} versus {m['baseline']['scenario'].get('name')}"
+            return (
+                f"{m['measure']['scenario'].get('name')} versus "
+                f"{m['baseline']['scenario'].get('name')}"
+            )
         return m.get("experiment", {}).get("name") or self.run_id
 
 

@@ -80,7 +80,9 @@ def fmt_eur(v: float, span: float | None = None, step: float | None = None) -> s
 
 def fmt_int(v: float, span: float | None = None, step: float | None = None) -> str:
     if step and step < 1:
-        return f"{v:,.{next((k for k in range(4) if abs(round(step * 10**k) - step * 10**k) < 1e-6), 3)}f}"
+        # the fewest decimals (at most 3) that show the step exactly
+        d = next((k for k in range(4) if abs(round(step * 10**k) - step * 10**k) < 1e-6), 3)
+        return f"{v:,.{d}f}"
     return f"{v:,.0f}"
 
 
@@ -99,7 +101,8 @@ class Series:
 
 def _svg_open(w: int, h: int, label: str) -> list[str]:
     return [
-        f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" aria-label="{esc(label)}" '
+        f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="{w}" '
+        f'height="{h}" role="img" aria-label="{esc(label)}" '
         f'font-family="{FONT}" font-size="12" fill="{TEXT}">',
         f"<title>{esc(label)}</title>",
     ]
@@ -111,10 +114,12 @@ def _y_axis(out: list[str], ticks: list[float], y_of, left: float, right: float,
     for t in ticks:
         y = y_of(t)
         out.append(
-            f'<line x1="{left}" x2="{right}" y1="{y:.1f}" y2="{y:.1f}" stroke="{GRID if t != 0 else AXIS}" stroke-width="1"/>'
+            f'<line x1="{left}" x2="{right}" y1="{y:.1f}" y2="{y:.1f}" '
+            f'stroke="{GRID if t != 0 else AXIS}" stroke-width="1"/>'
         )
         out.append(
-            f'<text x="{left - 8}" y="{y + 4:.1f}" text-anchor="end" fill="#5b616b">{esc(fmt(t, span, step))}</text>'
+            f'<text x="{left - 8}" y="{y + 4:.1f}" text-anchor="end" '
+            f'fill="#5b616b">{esc(fmt(t, span, step))}</text>'
         )
 
 
@@ -153,7 +158,8 @@ def line_chart(
                 f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{bottom}" y2="{bottom + 5}" stroke="{AXIS}"/>'
             )
             out.append(
-                f'<text x="{x:.1f}" y="{bottom + 19}" text-anchor="middle" fill="#5b616b">{esc(lab[:4] if lab.endswith("-01") else lab)}</text>'
+                f'<text x="{x:.1f}" y="{bottom + 19}" text-anchor="middle" '
+                f'fill="#5b616b">{esc(lab[:4] if lab.endswith("-01") else lab)}</text>'
             )
     out.append(f'<line x1="{left}" x2="{right}" y1="{bottom}" y2="{bottom}" stroke="{AXIS}"/>')
     for s in series:
@@ -163,7 +169,8 @@ def line_chart(
         d = "M" + " L".join(f"{x:.1f},{y:.1f}" for x, y in pts)
         dash = f' stroke-dasharray="{s.dash}"' if s.dash else ""
         out.append(
-            f'<path class="mark" d="{d}" fill="none" stroke="{s.color}" stroke-width="{s.width}" stroke-linejoin="round" stroke-linecap="round"{dash}>'
+            f'<path class="mark" d="{d}" fill="none" stroke="{s.color}" stroke-width="{s.width}" '
+            f'stroke-linejoin="round" stroke-linecap="round"{dash}>'
             f"<title>{esc(s.name)}</title></path>"
         )
     out.append("</svg>")
@@ -207,7 +214,8 @@ def bar_chart(
     for ci, cat in enumerate(categories):
         x0 = left + ci * slot + (slot - inner) / 2
         out.append(
-            f'<text x="{left + ci * slot + slot / 2:.1f}" y="{bottom + 19}" text-anchor="middle" fill="#5b616b">{esc(cat)}</text>'
+            f'<text x="{left + ci * slot + slot / 2:.1f}" y="{bottom + 19}" text-anchor="middle" '
+            f'fill="#5b616b">{esc(cat)}</text>'
         )
         for gi, (name, color, vs, lo, hi) in enumerate(groups):
             v = vs[ci]
@@ -220,13 +228,16 @@ def bar_chart(
             if lo and hi and lo[ci] is not None and hi[ci] is not None:
                 tip += f" (5-95%: {fmt(lo[ci], span)} to {fmt(hi[ci], span)})"
             out.append(
-                f'<rect class="mark" x="{x + 1:.1f}" y="{y1:.1f}" width="{max(bw - 2, 1):.1f}" height="{h:.1f}" fill="{color}" rx="1.5"><title>{esc(tip)}</title></rect>'
+                f'<rect class="mark" x="{x + 1:.1f}" y="{y1:.1f}" width="{max(bw - 2, 1):.1f}" '
+                f'height="{h:.1f}" fill="{color}" rx="1.5"><title>{esc(tip)}</title></rect>'
             )
             if lo and hi and lo[ci] is not None and hi[ci] is not None and hi[ci] != lo[ci]:
                 xm = x + bw / 2
                 ya, yb = y_of(lo[ci]), y_of(hi[ci])
                 out.append(
-                    f'<path d="M{xm:.1f},{ya:.1f} V{yb:.1f} M{xm - 4:.1f},{ya:.1f} H{xm + 4:.1f} M{xm - 4:.1f},{yb:.1f} H{xm + 4:.1f}" stroke="#222" stroke-width="1.2" fill="none"/>'
+                    f'<path d="M{xm:.1f},{ya:.1f} V{yb:.1f} M{xm - 4:.1f},{ya:.1f} H{xm + 4:.1f} '
+                    f'M{xm - 4:.1f},{yb:.1f} H{xm + 4:.1f}" stroke="#222" stroke-width="1.2" '
+                    'fill="none"/>'
                 )
     out.append(
         f'<line x1="{left}" x2="{right}" y1="{y_of(0):.1f}" y2="{y_of(0):.1f}" stroke="{AXIS}"/>'
@@ -264,7 +275,8 @@ def hbar_chart(
         x = x_of(t)
         out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{bottom}" stroke="{GRID}"/>')
         out.append(
-            f'<text x="{x:.1f}" y="{bottom + 16}" text-anchor="middle" fill="#5b616b">{esc(fmt(t, None, _step(ticks)))}</text>'
+            f'<text x="{x:.1f}" y="{bottom + 16}" text-anchor="middle" '
+            f'fill="#5b616b">{esc(fmt(t, None, _step(ticks)))}</text>'
         )
     for ri, (name, vs) in enumerate(rows):
         y = top + ri * rh
@@ -280,7 +292,8 @@ def hbar_chart(
             w = x_of(v) - left
             if w > 0:
                 out.append(
-                    f'<rect class="mark" x="{x:.1f}" y="{y + 4}" width="{w:.1f}" height="{rh - 8}" fill="{color}"><title>{esc(f"{name}, {pname}: {fmt(v)}")}</title></rect>'
+                    f'<rect class="mark" x="{x:.1f}" y="{y + 4}" width="{w:.1f}" height="{rh - 8}" '
+                    f'fill="{color}"><title>{esc(f"{name}, {pname}: {fmt(v)}")}</title></rect>'
                 )
             x += w
         total = sum(v for v in vs if v is not None)
@@ -325,7 +338,8 @@ def tornado(
         x = x_of(t)
         out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{bottom}" stroke="{GRID}"/>')
         out.append(
-            f'<text x="{x:.1f}" y="{bottom + 16}" text-anchor="middle" fill="#5b616b">{esc(fmt(t, span, step))}</text>'
+            f'<text x="{x:.1f}" y="{bottom + 16}" text-anchor="middle" '
+            f'fill="#5b616b">{esc(fmt(t, span, step))}</text>'
         )
     fine = step / 10 if step else None
     for ri, (name, lo, hi, lo_txt, hi_txt) in enumerate(rows):
@@ -337,15 +351,18 @@ def tornado(
         for k, (v, color, txt) in enumerate(((lo, PALETTE[4], lo_txt), (hi, PALETTE[5], hi_txt))):
             x1, x2 = sorted((x_of(base), x_of(v)))
             out.append(
-                f'<rect class="mark" x="{x1:.1f}" y="{y + 4 + k * half:.1f}" width="{max(x2 - x1, 1):.1f}" height="{half:.1f}" fill="{color}">'
+                f'<rect class="mark" x="{x1:.1f}" y="{y + 4 + k * half:.1f}" '
+                f'width="{max(x2 - x1, 1):.1f}" height="{half:.1f}" fill="{color}">'
                 f"<title>{esc(f'{name} = {txt}: saving {fmt(v, span, fine)}')}</title></rect>"
             )
     xb = x_of(base)
     out.append(
-        f'<line x1="{xb:.1f}" x2="{xb:.1f}" y1="{top - 6}" y2="{bottom}" stroke="{TEXT}" stroke-width="1.5"/>'
+        f'<line x1="{xb:.1f}" x2="{xb:.1f}" y1="{top - 6}" y2="{bottom}" stroke="{TEXT}" '
+        'stroke-width="1.5"/>'
     )
     out.append(
-        f'<text x="{xb:.1f}" y="{top - 10}" text-anchor="middle" font-weight="600">base {esc(fmt(base, span, fine))}</text>'
+        f'<text x="{xb:.1f}" y="{top - 10}" text-anchor="middle" font-weight="600">base '
+        f"{esc(fmt(base, span, fine))}</text>"
     )
     out.append("</svg>")
     return "".join(out)
@@ -399,19 +416,24 @@ def waterfall(
         x = left + i * slot + (slot - bw) / 2
         y1, y2 = sorted((y_of(a), y_of(b)))
         out.append(
-            f'<rect class="mark" x="{x:.1f}" y="{y1:.1f}" width="{bw:.1f}" height="{max(y2 - y1, 0.8):.1f}" fill="{color}" rx="1.5"><title>{esc(f"{name}: {txt}")}</title></rect>'
+            f'<rect class="mark" x="{x:.1f}" y="{y1:.1f}" width="{bw:.1f}" '
+            f'height="{max(y2 - y1, 0.8):.1f}" fill="{color}" '
+            f'rx="1.5"><title>{esc(f"{name}: {txt}")}</title></rect>'
         )
         out.append(
-            f'<text x="{x + bw / 2:.1f}" y="{y1 - 5:.1f}" text-anchor="middle" font-size="11">{esc(txt)}</text>'
+            f'<text x="{x + bw / 2:.1f}" y="{y1 - 5:.1f}" text-anchor="middle" '
+            f'font-size="11">{esc(txt)}</text>'
         )
         out.append(
-            f'<text x="{x + bw / 2:.1f}" y="{bottom + 19}" text-anchor="middle" fill="#5b616b">{esc(name)}</text>'
+            f'<text x="{x + bw / 2:.1f}" y="{bottom + 19}" text-anchor="middle" '
+            f'fill="#5b616b">{esc(name)}</text>'
         )
         if 0 < i < len(bars) - 1 or i == 0:
             nxt = x + slot
             level = b
             out.append(
-                f'<line x1="{x + bw:.1f}" x2="{nxt:.1f}" y1="{y_of(level):.1f}" y2="{y_of(level):.1f}" stroke="{AXIS}" stroke-dasharray="3 3"/>'
+                f'<line x1="{x + bw:.1f}" x2="{nxt:.1f}" y1="{y_of(level):.1f}" '
+                f'y2="{y_of(level):.1f}" stroke="{AXIS}" stroke-dasharray="3 3"/>'
             )
     out.append(f'<line x1="{left}" x2="{right}" y1="{bottom}" y2="{bottom}" stroke="{AXIS}"/>')
     out.append("</svg>")

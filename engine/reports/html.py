@@ -28,13 +28,36 @@ import polars as pl
 from engine.core.errors import InputError
 from engine.outputs.folder import Folder, open_folder
 from engine.reports import charts
-from engine.reports.charts import BASELINE, PACKAGE, PALETTE, Series, esc, fmt_eur
-from engine.reports.workbook import SMALL_CELL, SUPPRESSED
+from engine.reports.charts import PALETTE, esc, fmt_eur
+from engine.reports.html_decomposition import _decomposition
+from engine.reports.html_sections import (
+    _about_section,
+    _about_section_comparison,
+    _affected_section,
+    _assumptions_section,
+    _caseload_section,
+    _cost_section,
+    _count,
+    _eur,
+    _events_section,
+    _figure,
+    _kpis,
+    _legend,
+    _month_key,
+    _run_caseload,
+    _run_costs,
+    _savings_section,
+    _small_products,
+    _table,
+    _tornado_section,
+)
+from engine.reports.sheet import SMALL_CELL
 
 CSS = """
 :root{--ink:#1f2933;--muted:#5b6571;--line:#dfe3e8;--accent:#1f3b57;--bg:#f6f7f9}
 *{box-sizing:border-box}
-body{margin:0;background:var(--bg);color:var(--ink);font:15px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,'Helvetica Neue',Arial,sans-serif}
+body{margin:0;background:var(--bg);color:var(--ink);\
+font:15px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,'Helvetica Neue',Arial,sans-serif}
 header{background:var(--accent);color:#fff;padding:28px 40px 22px}
 header h1{margin:0 0 4px;font-size:26px;font-weight:650;letter-spacing:-.01em}
 header p{margin:0;color:#d5dee8;font-size:14px}
@@ -42,12 +65,15 @@ nav{margin:14px 0 0;display:flex;flex-wrap:wrap;gap:6px 18px;font-size:13px}
 nav a{color:#fff;text-decoration:none;border-bottom:1px solid rgba(255,255,255,.35)}
 nav a:hover{border-bottom-color:#fff}
 main{max-width:1180px;margin:0 auto;padding:24px 40px 48px}
-section{background:#fff;border:1px solid var(--line);border-radius:8px;padding:20px 24px;margin:0 0 22px}
+section{background:#fff;border:1px solid var(--line);border-radius:8px;padding:20px 24px;\
+margin:0 0 22px}
 h2{font-size:19px;margin:0 0 4px;color:var(--accent)}
 h3{font-size:15px;margin:14px 0 4px}
 .lead{color:var(--muted);margin:0 0 12px;font-size:14px}
-.kpis{display:grid;grid-template-columns:repeat(auto-fit,minmax(200px,1fr));gap:14px;margin:0 0 22px}
-.kpi{background:#fff;border:1px solid var(--line);border-left:4px solid var(--accent);border-radius:8px;padding:12px 16px}
+.kpis{display:grid;grid-template-columns:repeat(auto-fit,minmax(200px,1fr));gap:14px;\
+margin:0 0 22px}
+.kpi{background:#fff;border:1px solid var(--line);border-left:4px solid var(--accent);\
+border-radius:8px;padding:12px 16px}
 .kpi .v{font-size:22px;font-weight:650;font-variant-numeric:tabular-nums}
 .kpi .l{color:var(--muted);font-size:13px}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(360px,1fr));gap:10px 22px}
@@ -58,7 +84,8 @@ svg.chart{max-width:100%;height:auto;display:block}
 .legend span{display:inline-flex;align-items:center;gap:6px}
 .legend i{display:inline-block;width:14px;height:4px;border-radius:2px}
 .legend i.box{height:12px;width:12px;border-radius:2px}
-table{border-collapse:collapse;width:100%;font-size:13px;font-variant-numeric:tabular-nums;margin:6px 0}
+table{border-collapse:collapse;width:100%;font-size:13px;font-variant-numeric:tabular-nums;\
+margin:6px 0}
 th,td{padding:5px 8px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
 th{background:#eef1f5;font-weight:600;position:sticky;top:0}
 td.n,th.n{text-align:right;white-space:nowrap}
@@ -68,450 +95,10 @@ details{margin:8px 0}
 summary{cursor:pointer;color:var(--accent);font-weight:600;font-size:14px}
 .note{color:var(--muted);font-size:13px}
 footer{color:var(--muted);font-size:12px;text-align:center;padding:0 0 30px}
-@media print{nav{display:none}body{background:#fff}header{background:#fff;color:var(--ink);border-bottom:2px solid var(--accent)}header p{color:var(--muted)}section{break-inside:avoid;border:none;padding:0}}
+@media print{nav{display:none}body{background:#fff}\
+header{background:#fff;color:var(--ink);border-bottom:2px solid var(--accent)}\
+header p{color:var(--muted)}section{break-inside:avoid;border:none;padding:0}}
 """
-
-
-def _eur(v) -> str:
-    return "" if v is None else f"{v:,.0f}"
-
-
-def _count(v) -> str:
-    if v is None:
-        return ""
-    n = int(round(v))
-    return SUPPRESSED if n < SMALL_CELL else f"{n:,}"
-
-
-def _legend(items: list[tuple[str, str, bool]]) -> str:
-    """(name, colour, box?)"""
-    return (
-        '<div class="legend">'
-        + "".join(
-            f'<span><i class="{"box" if box else ""}" style="background:{c}"></i>{esc(n)}</span>'
-            for n, c, box in items
-        )
-        + "</div>"
-    )
-
-
-def _table(
-    headers: list[str], rows: list[list], numeric: set[int] = frozenset(), total_last: bool = False
-) -> str:
-    out = ["<table><thead><tr>"]
-    out += [
-        f'<th class="{"n" if i in numeric else ""}">{esc(h)}</th>' for i, h in enumerate(headers)
-    ]
-    out.append("</tr></thead><tbody>")
-    for ri, r in enumerate(rows):
-        cls = ' class="total"' if total_last and ri == len(rows) - 1 else ""
-        out.append(
-            f"<tr{cls}>"
-            + "".join(
-                f'<td class="{"n" if i in numeric else ""}">{esc(v)}</td>' for i, v in enumerate(r)
-            )
-            + "</tr>"
-        )
-    out.append("</tbody></table>")
-    return "".join(out)
-
-
-def _figure(title: str, svg: str, legend: str = "") -> str:
-    if not svg:
-        return ""
-    return f"<figure><figcaption>{esc(title)}</figcaption>{legend}{svg}</figure>"
-
-
-def _month_key(col: pl.Expr) -> pl.Expr:
-    return col.dt.strftime("%Y-%m")
-
-
-# ----------------------------------------------------------------------------- sections
-def _cost_section(
-    costs: pl.DataFrame, scenarios: list[tuple[str, str]], small_products: set[str], lead: str
-) -> str:
-    """Cost per product over time: one panel for the total and one per product; a line per
-    scenario. `costs`: scenario, month (YYYY-MM), product, net_cents."""
-    if costs.height == 0:
-        return ""
-    costs = costs.with_columns(
-        pl.when(pl.col("product").is_in(list(small_products)))
-        .then(pl.lit("other products"))
-        .otherwise(pl.col("product"))
-        .alias("product")
-    )
-    months = sorted(costs["month"].unique().to_list())
-    colours = {}
-    legend = []
-    for i, (key, name) in enumerate(scenarios):
-        c = (
-            BASELINE
-            if i == 0
-            else (PACKAGE if key == "package" else PALETTE[(i - 1) % len(PALETTE)])
-        )
-        colours[key] = c
-        legend.append((name, c, False))
-
-    def panel(frame: pl.DataFrame, title: str, width: int, height: int) -> str:
-        series = []
-        for i, (key, name) in enumerate(scenarios):
-            sub = (
-                frame.filter(pl.col("scenario") == key)
-                .group_by("month")
-                .agg(pl.col("net_cents").sum())
-            )
-            by = dict(zip(sub["month"].to_list(), sub["net_cents"].to_list(), strict=True))
-            vals = [by.get(m, 0) / 100.0 for m in months]
-            series.append(
-                Series(
-                    name,
-                    vals,
-                    colours[key],
-                    width=3.2 if i == 0 else (2.2 if key == "package" else 1.6),
-                    dash="6 4" if key == "package" else None,
-                )
-            )
-        return _figure(
-            title,
-            charts.line_chart(
-                series,
-                months,
-                f"{title}: net cost per month",
-                width=width,
-                height=height,
-                zero=False,
-            ),
-        )
-
-    total = panel(costs, "All products: net cost per month (EUR)", 1100, 300)
-    order = (
-        costs.filter(pl.col("scenario") == scenarios[0][0])
-        .group_by("product")
-        .agg(pl.col("net_cents").sum())
-        .sort("net_cents", descending=True)["product"]
-        .to_list()
-    )
-    panels = [panel(costs.filter(pl.col("product") == p), p, 540, 220) for p in order]
-    return (
-        "<section><h2>Cost per product over time</h2>"
-        f'<p class="lead">{esc(lead)}</p>'
-        + _legend(legend)
-        + total
-        + '<div class="grid">'
-        + "".join(panels)
-        + "</div></section>"
-    )
-
-
-def _small_products(yearly: pl.DataFrame) -> set[str]:
-    """Products with fewer than 10 arrangements a month on average (of the first seed)."""
-    if "seed" in yearly.columns:
-        yearly = yearly.filter(pl.col("seed") == yearly["seed"].min())
-    months = max(yearly.select(pl.col("budget_year").n_unique()).item() * 12, 1)
-    per = yearly.group_by("product").agg(pl.col("arrangement_months").sum())
-    return {p for p, am in per.iter_rows() if am / months < SMALL_CELL}
-
-
-def _savings_section(sv: pl.DataFrame, measures: list[dict]) -> str:
-    years = sorted(sv["budget_year"].unique().to_list())
-    n_seeds = int(sv["n_seeds"].max())
-    titles = {m["name"]: m for m in measures}
-    names = [m["name"] for m in measures if m["name"] in set(sv["measure"])]
-    groups, legend = [], []
-    for i, name in enumerate(names):
-        sub = sv.filter(pl.col("measure") == name).sort("budget_year")
-        by = {r["budget_year"]: r for r in sub.iter_rows(named=True)}
-        vals = [by[y]["shapley_net_eur_mean"] if y in by else None for y in years]
-        lo = (
-            [by[y]["shapley_net_eur_p5"] if y in by else None for y in years]
-            if n_seeds > 1
-            else None
-        )
-        hi = (
-            [by[y]["shapley_net_eur_p95"] if y in by else None for y in years]
-            if n_seeds > 1
-            else None
-        )
-        label = f"{titles[name].get('number') or ''} {titles[name].get('title') or name}".strip()
-        groups.append((label, PALETTE[i % len(PALETTE)], vals, lo, hi))
-        legend.append((label, PALETTE[i % len(PALETTE)], True))
-    svg = charts.bar_chart(
-        [str(y) for y in years],
-        groups,
-        "Net saving per measure and budget year",
-        width=1100,
-        height=340,
-    )
-    body = []
-    for name in [*names, "package"]:
-        sub = sv.filter(pl.col("measure") == name)
-        by = {r["budget_year"]: r for r in sub.iter_rows(named=True)}
-        label = (
-            "Package (all measures)"
-            if name == "package"
-            else f"{titles[name].get('number') or ''} {titles[name].get('title') or name}".strip()
-        )
-        cells = []
-        for y in years:
-            r = by.get(y)
-            if r is None:
-                cells.append("")
-            elif n_seeds > 1:
-                cells.append(
-                    f'{esc(fmt_eur(r["shapley_net_eur_mean"]))}<div class="ci">{esc(fmt_eur(r["shapley_net_eur_p5"]))} to {esc(fmt_eur(r["shapley_net_eur_p95"]))}</div>'
-                )
-            else:
-                cells.append(esc(fmt_eur(r["shapley_net_eur_mean"])))
-        total = sum(r["shapley_net_eur_mean"] for r in by.values())
-        cls = ' class="total"' if name == "package" else ""
-        body.append(
-            f"<tr{cls}><td>{esc(label)}</td>"
-            + "".join(f'<td class="n">{c}</td>' for c in cells)
-            + f'<td class="n">{esc(fmt_eur(total))}</td></tr>'
-        )
-    head = (
-        "<tr><th>Measure</th>"
-        + "".join(f'<th class="n">{y}</th>' for y in years)
-        + '<th class="n">Total</th></tr>'
-    )
-    table = f"<table><thead>{head}</thead><tbody>{''.join(body)}</tbody></table>"
-    if n_seeds > 1:
-        table += '<p class="note">Below each mean: the 5-95% range over the seeds.</p>'
-    interval = (
-        f"bars are the mean over {n_seeds} seeds, whiskers the 5-95% range over the seeds"
-        if n_seeds > 1
-        else "one seed: no interval"
-    )
-    return (
-        "<section><h2>Savings per measure</h2>"
-        f'<p class="lead">Net saving (baseline net cost minus net cost with the measures) per budget year, in nominal euros. Each measure gets its '
-        f"share of the package saving (Shapley attribution), so the measures add up to the package; {interval}.</p>"
-        + _legend(legend)
-        + _figure("Net saving per measure and budget year", svg)
-        + table
-        + "</section>"
-    )
-
-
-def _caseload_section(frame: pl.DataFrame, x_kind: str, lead: str) -> str:
-    """frame: domain, group, x (month 'YYYY-MM' or budget year), value. A line per group
-    (months) or bars (years), one chart per domain; cells under 10 are left out."""
-    if frame.height == 0:
-        return ""
-    out = [
-        "<section><h2>Caseload per domain and client group</h2>",
-        f'<p class="lead">{esc(lead)}</p>',
-    ]
-    table_rows = []
-    xs = sorted(frame["x"].unique().to_list())
-    for domain in sorted(frame["domain"].unique().to_list(), key=lambda d: (d != "wmo", d)):
-        sub = frame.filter(pl.col("domain") == domain)
-        groups = sorted(sub["group"].unique().to_list())
-        legend, series, bars = [], [], []
-        for i, g in enumerate(groups):
-            by = dict(sub.filter(pl.col("group") == g).select("x", "value").iter_rows())
-            vals = [by.get(x) for x in xs]
-            shown = [v if v is not None and round(v) >= SMALL_CELL else None for v in vals]
-            color = PALETTE[i % len(PALETTE)]
-            if any(v is not None for v in shown):
-                legend.append((g, color, x_kind != "month"))
-                series.append(Series(g, shown, color))
-                bars.append((g, color, shown, None, None))
-            table_rows.append([domain, g, *[_count(v) for v in vals]])
-        title = f"{'Wmo' if domain == 'wmo' else 'Youth care' if domain == 'jeugd' else domain}"
-        if x_kind == "month":
-            svg = charts.line_chart(
-                series,
-                [str(x) for x in xs],
-                f"{title}: clients per month by group",
-                fmt=charts.fmt_int,
-                width=1100,
-                height=280,
-            )
-        else:
-            svg = charts.bar_chart(
-                [str(x) for x in xs],
-                bars,
-                f"{title}: caseload per budget year by group",
-                fmt=charts.fmt_int,
-                width=1100,
-                height=280,
-            )
-        out.append(_figure(title, svg, _legend(legend)))
-    if x_kind == "month":
-        keep = [x for x in xs if str(x).endswith("-01") or str(x).endswith("-07")]
-        idx = [xs.index(x) for x in keep]
-        table_rows = [[r[0], r[1], *[r[2 + i] for i in idx]] for r in table_rows]
-        heads = [str(x) for x in keep]
-    else:
-        heads = [str(x) for x in xs]
-    out.append(
-        "<details><summary>Table</summary>"
-        + _table(["Domain", "Group", *heads], table_rows, set(range(2, 2 + len(heads))))
-        + "</details>"
-    )
-    out.append(
-        f'<p class="note">Cells of fewer than {SMALL_CELL} are suppressed ("{SUPPRESSED}") and left out of the charts.</p></section>'
-    )
-    return "".join(out)
-
-
-def _affected_section(aff: pl.DataFrame, order: list[tuple[str, str]], lead: str) -> str:
-    """aff: measure, domain, group, kind, clients (mean over seeds)."""
-    if aff.height == 0:
-        return ""
-    parts = [("care reduced", PALETTE[0]), ("care ended", PALETTE[5])]
-    figs, rows = [], []
-    for key, label in order:
-        sub = aff.filter(pl.col("measure") == key)
-        if sub.height == 0:
-            continue
-        data = []
-        for (domain, group), g in sorted(
-            sub.group_by(["domain", "group"]), key=lambda kv: (kv[0][0] != "wmo", kv[0])
-        ):
-            by = dict(g.select("kind", "clients").iter_rows())
-            red, end = by.get("care_reduced", 0.0), by.get("care_ended", 0.0)
-            if round(red) == 0 and round(end) == 0:
-                continue
-            vals = [
-                red if round(red) >= SMALL_CELL else None,
-                end if round(end) >= SMALL_CELL else None,
-            ]
-            data.append((f"{group}", vals))
-            rows.append([label, domain, group, _count(red), _count(end)])
-        if not data:
-            continue
-        svg = charts.hbar_chart(data, parts, f"{label}: clients affected by group", width=540)
-        if 'class="mark"' not in svg:
-            figs.append(
-                f'<figure><figcaption>{esc(label)}</figcaption><p class="note">Every group under {SMALL_CELL} clients: suppressed.</p></figure>'
-            )
-        else:
-            figs.append(_figure(label, svg))
-    if not rows:
-        return ""
-    return (
-        "<section><h2>People affected per measure</h2>"
-        f'<p class="lead">{esc(lead)}</p>'
-        + _legend([(n, c, True) for n, c in parts])
-        + '<div class="grid">'
-        + "".join(figs)
-        + "</div>"
-        + "<details><summary>Table</summary>"
-        + _table(["Measure", "Domain", "Group", "Care reduced", "Care ended"], rows, {3, 4})
-        + "</details>"
-        + f'<p class="note">Distinct clients over the horizon. Cells of fewer than {SMALL_CELL} clients are suppressed ("{SUPPRESSED}").</p></section>'
-    )
-
-
-def _tornado_section(sens: Folder, measures: list[dict]) -> str:
-    s = sens.table("sensitivity")
-    if s.height == 0:
-        return ""
-    titles = {
-        m["name"]: f"{m.get('number') or ''} {m.get('title') or m['name']}".strip()
-        for m in measures
-    }
-    titles["package"] = "Package (all measures)"
-    order = [m["name"] for m in measures if m["name"] in set(s["measure"])] + (
-        ["package"] if "package" in set(s["measure"]) else []
-    )
-    order += [m for m in sorted(set(s["measure"])) if m not in order]
-    figs = []
-    for m in order:
-        sub = (
-            s.filter(pl.col("measure") == m)
-            .group_by(["parameter", "value_base", "value_low", "value_high"])
-            .agg(
-                pl.col("saving_base_net_cents").sum(),
-                pl.col("saving_low_net_cents").sum(),
-                pl.col("saving_high_net_cents").sum(),
-                pl.col("swing_net_cents").sum(),
-            )
-            .sort("swing_net_cents", descending=True)
-        )
-        if sub.height == 0:
-            continue
-        base = sub["saving_base_net_cents"][0] / 100.0
-        rows = [
-            (
-                f"{r['parameter']} ({json.loads(r['value_low'])} / {json.loads(r['value_high'])})",
-                r["saving_low_net_cents"] / 100.0,
-                r["saving_high_net_cents"] / 100.0,
-                f"{json.loads(r['value_low'])}",
-                f"{json.loads(r['value_high'])}",
-            )
-            for r in sub.iter_rows(named=True)
-        ]
-        figs.append(
-            _figure(
-                titles.get(m, m),
-                charts.tornado(
-                    rows, base, f"{titles.get(m, m)}: sensitivity of the saving", width=1100
-                ),
-            )
-        )
-    if not figs:
-        return ""
-    years = sorted(s["budget_year"].unique().to_list())
-    return (
-        "<section><h2>Sensitivity</h2>"
-        f'<p class="lead">How the net saving over {years[0]}-{years[-1]} moves when one assumption at a time is set to its low or high value; '
-        "parameters with the largest swing first. The line is the saving at the base values.</p>"
-        + _legend(
-            [
-                ("saving at the low value", PALETTE[4], True),
-                ("saving at the high value", PALETTE[5], True),
-            ]
-        )
-        + "".join(figs)
-        + f'<p class="note">From {esc(sens.path)}.</p></section>'
-    )
-
-
-def _assumptions_section(frame: pl.DataFrame) -> str:
-    if frame is None or frame.height == 0:
-        return ""
-    n_ass = frame.filter(pl.col("source").str.starts_with("assumption")).height
-    rows = [
-        [
-            r["name"],
-            r["value"] if len(r["value"]) <= 60 else r["value"][:57] + "...",
-            r["unit"],
-            r["source"],
-        ]
-        for r in frame.iter_rows(named=True)
-    ]
-    return (
-        "<section><h2>Assumptions</h2>"
-        f'<p class="lead">{frame.height:,} named parameters; {n_ass:,} of them are marked "assumption" (a reasoned default where the documents are silent). '
-        "Each can be replaced by name.</p><details><summary>The register</summary>"
-        + _table(["Parameter", "Value", "Unit", "Source"], rows)
-        + "</details></section>"
-    )
-
-
-def _about_section(folder: Folder) -> str:
-    from engine.reports.workbook import about_sheet
-
-    rows = [list(r) for r in about_sheet(folder).frame.iter_rows()]
-    return (
-        "<section><h2>What ran</h2><details><summary>Run description</summary>"
-        + _table(["Item", "Value"], rows)
-        + "</details></section>"
-    )
-
-
-def _kpis(items: list[tuple[str, str]]) -> str:
-    return (
-        '<div class="kpis">'
-        + "".join(
-            f'<div class="kpi"><div class="v">{esc(v)}</div><div class="l">{esc(k)}</div></div>'
-            for k, v in items
-        )
-        + "</div>"
-    )
 
 
 def _slug(text: str) -> str:
@@ -538,10 +125,12 @@ def _page(title: str, subtitle: str, body: str) -> str:
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">"
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; style-src '
+        "'unsafe-inline'; img-src data:\">"
         f"<title>{esc(title)}</title><style>{CSS}</style></head><body>"
         f"<header><h1>{esc(title)}</h1><p>{esc(subtitle)}</p>{nav}</header><main>{body}</main>"
-        f"<footer>caseload report, written {esc(stamp)}. Aggregates only: no client-level data; cells of fewer than {SMALL_CELL} clients suppressed.</footer>"
+        f"<footer>caseload report, written {esc(stamp)}. Aggregates only: no client-level data; "
+        f"cells of fewer than {SMALL_CELL} clients suppressed.</footer>"
         "</body></html>"
     )
 
@@ -583,7 +172,8 @@ def _experiment(folder: Folder, sens: Folder | None) -> tuple[str, str, str]:
                 cm,
                 scen,
                 _small_products(base),
-                "Net cost per month of the first seed: the baseline (grey), each measure on its own and the package (dashed).",
+                "Net cost per month of the first seed: the baseline (grey), each measure on its "
+                "own and the package (dashed).",
             )
         )
     if folder.has("baseline_clients"):
@@ -599,7 +189,8 @@ def _experiment(folder: Folder, sens: Folder | None) -> tuple[str, str, str]:
                     pl.col("active_end").cast(pl.Float64).alias("value"),
                 ),
                 "month",
-                "Clients with an active arrangement at the end of each month, baseline, first seed.",
+                "Clients with an active arrangement at the end of each month, baseline, first "
+                "seed.",
             )
         )
     else:
@@ -617,7 +208,8 @@ def _experiment(folder: Folder, sens: Folder | None) -> tuple[str, str, str]:
                     "domain", "group", pl.col("budget_year").cast(pl.Utf8).alias("x"), "value"
                 ),
                 "year",
-                f"Average active arrangements per month in each budget year, baseline, mean of {n_seeds} seeds (a client with two products counts twice).",
+                "Average active arrangements per month in each budget year, baseline, mean of "
+                f"{n_seeds} seeds (a client with two products counts twice).",
             )
         )
     if folder.has("affected"):
@@ -634,7 +226,8 @@ def _experiment(folder: Folder, sens: Folder | None) -> tuple[str, str, str]:
             _affected_section(
                 aff,
                 order,
-                f"Clients whose care a measure reduced or ended, each measure on its own and the package{f', mean of {n} seeds' if n > 1 else ''}.",
+                "Clients whose care a measure reduced or ended, each measure on its own and the "
+                f"package{f', mean of {n} seeds' if n > 1 else ''}.",
             )
         )
     if sens is not None:
@@ -643,56 +236,12 @@ def _experiment(folder: Folder, sens: Folder | None) -> tuple[str, str, str]:
         body.append(_assumptions_section(folder.table("assumptions")))
     body.append(_about_section(folder))
     title = f"{ex.get('name') or folder.run_id}: savings of {len(measures)} measures"
-    sub = f"Experiment {folder.run_id} | profile {Path(str(ex.get('profile', ''))).stem} | {ex.get('start')} + {ex.get('months')} months | seeds {', '.join(map(str, ex.get('seeds', [])))}"
+    sub = (
+        f"Experiment {folder.run_id} | profile {Path(str(ex.get('profile', ''))).stem} | "
+        f"{ex.get('start')} + {ex.get('months')} months | seeds "
+        f"{', '.join(map(str, ex.get('seeds', [])))}"
+    )
     return title, sub, "".join(body)
-
-
-def _run_costs(folder: Folder, scenario: str) -> pl.DataFrame:
-    arr = folder.table("arrangements")
-    return (
-        arr.group_by(["month", "product"])
-        .agg(pl.col("net_cents").sum())
-        .select(
-            pl.lit(scenario).alias("scenario"),
-            _month_key(pl.col("month")).alias("month"),
-            "product",
-            "net_cents",
-        )
-    )
-
-
-def _run_caseload(folder: Folder) -> pl.DataFrame:
-    cl = folder.table("clients")
-    return cl.select(
-        "domain",
-        "group",
-        _month_key(pl.col("month")).alias("x"),
-        pl.col("active_end").cast(pl.Float64).alias("value"),
-    )
-
-
-def _events_section(ev: pl.DataFrame) -> str:
-    if ev.height == 0:
-        return ""
-    t = (
-        ev.group_by(["measure", "rule", "event", "budget_year"])
-        .agg(pl.col("count").sum())
-        .sort(["measure", "rule", "event", "budget_year"])
-    )
-    years = sorted(t["budget_year"].unique().to_list())
-    rows = []
-    for (measure, rule, event), g in t.group_by(["measure", "rule", "event"], maintain_order=True):
-        by = dict(g.select("budget_year", "count").iter_rows())
-        rows.append([measure, rule, event, *[_count(by.get(y, 0)) for y in years]])
-    return (
-        '<section><h2>Rule events</h2><p class="lead">What each rule did, per budget year (arrangements capped, tasks removed, ended, ...).</p>'
-        + _table(
-            ["Measure", "Rule", "Event", *[str(y) for y in years]],
-            rows,
-            set(range(3, 3 + len(years))),
-        )
-        + f'<p class="note">Counts of fewer than {SMALL_CELL} are suppressed.</p></section>'
-    )
 
 
 def _run(folder: Folder) -> tuple[str, str, str]:
@@ -777,7 +326,10 @@ def _run(folder: Folder) -> tuple[str, str, str]:
         body.append(_events_section(folder.table("events")))
     body.append(_about_section(folder))
     title = f"{sc.get('name') or folder.run_id}: clients and costs"
-    sub = f"Run {folder.run_id} | profile {sc.get('profile')} | {sc.get('start')} + {sc.get('months')} months | seed {m.get('seeds', {}).get('simulation')}"
+    sub = (
+        f"Run {folder.run_id} | profile {sc.get('profile')} | {sc.get('start')} + "
+        f"{sc.get('months')} months | seed {m.get('seeds', {}).get('simulation')}"
+    )
     return title, sub, "".join(body)
 
 
@@ -838,7 +390,8 @@ def _comparison(folder: Folder) -> tuple[str, str, str]:
     body = [
         _kpis(kpis),
         "<section><h2>Savings per budget year</h2>"
-        f'<p class="lead">Baseline net cost minus net cost of {esc(mname)}, nominal euros, one seed.</p>'
+        f'<p class="lead">Baseline net cost minus net cost of {esc(mname)}, nominal euros, one '
+        "seed.</p>"
         + _legend([(g[0], g[1], True) for g in groups])
         + _figure("Net saving per budget year", svg)
         + _table(
@@ -882,7 +435,8 @@ def _comparison(folder: Folder) -> tuple[str, str, str]:
         )
     else:
         body.append(
-            '<section><h2>Cost per product over time</h2><p class="note">The two run folders are not there any more; monthly charts need them.</p></section>'
+            '<section><h2>Cost per product over time</h2><p class="note">The two run folders are '
+            "not there any more; monthly charts need them.</p></section>"
         )
     if runs_there and me.has("affected") and me.table("affected").height:
         sc = m["measure"]["scenario"]
@@ -894,7 +448,8 @@ def _comparison(folder: Folder) -> tuple[str, str, str]:
             _affected_section(
                 me.table("affected"),
                 [*titles, ("all", "All measures together")],
-                "Clients whose care each measure reduced or ended within the measure run, and all measures together, per client group.",
+                "Clients whose care each measure reduced or ended within the measure run, and all "
+                "measures together, per client group.",
             )
         )
     elif folder.has("affected_by_group"):
@@ -921,193 +476,11 @@ def _comparison(folder: Folder) -> tuple[str, str, str]:
     body.append(_about_section_comparison(folder))
     return (
         f"{mname} versus {bname}",
-        f"Comparison {folder.run_id} | {m['baseline']['scenario'].get('start')} + {m['baseline']['scenario'].get('months')} months | seed {m.get('seeds', {}).get('simulation')}",
+        f"Comparison {folder.run_id} | {m['baseline']['scenario'].get('start')} + "
+        f"{m['baseline']['scenario'].get('months')} months | seed "
+        f"{m.get('seeds', {}).get('simulation')}",
         "".join(body),
     )
-
-
-def _about_section_comparison(folder: Folder) -> str:
-    m = folder.manifest
-    rows = [
-        ["Folder", str(folder.path)],
-        ["Baseline run", f"{m['baseline'].get('run_id')} ({m['baseline'].get('run_dir')})"],
-        ["Measure run", f"{m['measure'].get('run_id')} ({m['measure'].get('run_dir')})"],
-        [
-            "Measures",
-            ", ".join(
-                f"{x.get('number') or ''} {x.get('title') or x.get('name')}".strip()
-                for x in m["measure"]["scenario"].get("measures", [])
-            ),
-        ],
-        ["Seeds", json.dumps(m.get("seeds"))],
-        ["Population", str(m.get("population"))],
-        ["Created", str(m.get("created"))],
-    ]
-    return (
-        "<section><h2>What ran</h2><details><summary>Run description</summary>"
-        + _table(["Item", "Value"], rows)
-        + "</details></section>"
-    )
-
-
-def _decomposition(folder: Folder) -> tuple[str, str, str]:
-    """Why net cost moves: per pair of periods a waterfall per domain (from-total, volume, mix,
-    price, to-total), the domain table and, folded, the parts per product."""
-    from engine.simulation.decomposition import months_of_year
-
-    m = folder.manifest
-    d = folder.table("decomposition")
-    a, b = m.get("from", {}), m.get("to", {})
-    years_mode = m.get("mode") == "years"
-    pairs = d.select("from_year", "to_year").unique().sort(["from_year", "to_year"]).rows()
-
-    def name_of(year: int, run: str) -> str:
-        return str(year) if years_mode else f"{run} {year}"
-
-    def dom(x) -> str:
-        return (
-            "All domains"
-            if x is None
-            else "Wmo"
-            if x == "wmo"
-            else "Youth care"
-            if x == "jeugd"
-            else str(x)
-        )
-
-    last = d.filter(
-        (pl.col("from_year") == pairs[-1][0])
-        & (pl.col("to_year") == pairs[-1][1])
-        & (pl.col("level") == "total")
-    ).row(0, named=True)
-    what = (
-        f"{pairs[-1][0]} -> {pairs[-1][1]}"
-        if years_mode
-        else f"{b.get('run_id')} - {a.get('run_id')}, {pairs[-1][1]}"
-    )
-    kpis = [
-        (f"net cost change {what}", fmt_eur(last["net_cents_change"] / 100)),
-        ("of which volume", fmt_eur(last["volume_cents"] / 100)),
-        ("of which mix", fmt_eur(last["mix_cents"] / 100)),
-        ("of which price", fmt_eur(last["price_cents"] / 100)),
-    ]
-    body = [_kpis(kpis)]
-    figs, rows, prod_rows = [], [], []
-    for fy, ty in pairs:
-        pair = d.filter((pl.col("from_year") == fy) & (pl.col("to_year") == ty))
-        doms = pair.filter(pl.col("level") == "domain").sort(pl.col("domain") != "wmo", "domain")
-        for r in [
-            *doms.iter_rows(named=True),
-            pair.filter(pl.col("level") == "total").row(0, named=True),
-        ]:
-            start = (name_of(fy, a.get("run_id")), r["net_cents_from"] / 100)
-            end = (name_of(ty, b.get("run_id")), r["net_cents_to"] / 100)
-            parts = [
-                ("volume", r["volume_cents"] / 100),
-                ("mix", r["mix_cents"] / 100),
-                ("price", r["price_cents"] / 100),
-            ]
-            if r["domain"] is not None:
-                title = (
-                    f"{dom(r['domain'])}: {start[0]} -> {end[0]}"
-                    if years_mode
-                    else f"{dom(r['domain'])}, {ty}: {a.get('run_id')} -> {b.get('run_id')}"
-                )
-                figs.append(
-                    _figure(
-                        title,
-                        charts.waterfall(
-                            start, parts, end, f"{title}: net cost change by volume, mix and price"
-                        ),
-                    )
-                )
-            rows.append(
-                [
-                    f"{fy} -> {ty}" if years_mode else str(ty),
-                    dom(r["domain"]),
-                    _eur(r["net_cents_from"] / 100),
-                    _eur(r["net_cents_to"] / 100),
-                    _eur(r["net_cents_change"] / 100),
-                    _eur(r["volume_cents"] / 100),
-                    _eur(r["mix_cents"] / 100),
-                    _eur(r["price_cents"] / 100),
-                ]
-            )
-        n0 = max(len(months_of_year(m["start"], m["months"], fy)), 1) if m.get("start") else 12
-        n1 = max(len(months_of_year(m["start"], m["months"], ty)), 1) if m.get("start") else 12
-        for r in (
-            pair.filter(pl.col("level") == "domain_product")
-            .sort(pl.col("domain") != "wmo", "domain", "product")
-            .iter_rows(named=True)
-        ):
-            if (
-                r["arrangement_months_from"] / n0 < SMALL_CELL
-                and r["arrangement_months_to"] / n1 < SMALL_CELL
-            ):
-                continue
-            prod_rows.append(
-                [
-                    f"{fy} -> {ty}" if years_mode else str(ty),
-                    dom(r["domain"]),
-                    r["product"],
-                    _eur(r["net_cents_change"] / 100),
-                    _eur(r["volume_cents"] / 100),
-                    _eur(r["mix_cents"] / 100),
-                    _eur(r["price_cents"] / 100),
-                ]
-            )
-    sign = (
-        "the later year minus the earlier one"
-        if years_mode
-        else f"{b.get('run_id')} minus {a.get('run_id')}: a saving is negative"
-    )
-    body.append(
-        "<section><h2>Why net cost moves</h2>"
-        f'<p class="lead">The change of net cost ({esc(sign)}) split into volume (arrangement-months), mix (steps and products within the domain and the amount '
-        "per arrangement-month at constant tariffs) and price (step tariffs x the price index), in nominal euros. The three parts add up to the change to the cent "
-        "(Shapley value over the three factors).</p>"
-        + _legend(
-            [
-                ("total", BASELINE, True),
-                ("raises cost", charts.UP, True),
-                ("lowers cost", charts.DOWN, True),
-            ]
-        )
-        + '<div class="grid">'
-        + "".join(figs)
-        + "</div>"
-        + '<p class="note">Each chart\'s axis starts near its lowest level, not at zero, so that parts of a few percent show; the tick labels say where.</p>'
-        + _table(
-            [
-                "Years",
-                "Domain",
-                "From EUR",
-                "To EUR",
-                "Change EUR",
-                "Volume EUR",
-                "Mix EUR",
-                "Price EUR",
-            ],
-            rows,
-            set(range(2, 8)),
-        )
-        + "<details><summary>Per product</summary>"
-        + _table(
-            ["Years", "Domain", "Product", "Change EUR", "Volume EUR", "Mix EUR", "Price EUR"],
-            prod_rows,
-            {3, 4, 5, 6},
-        )
-        + f'<p class="note">Products with fewer than {SMALL_CELL} arrangements a month on average in both periods are left out. Each product is split on its own cells (steps and groups), '
-        "so the products' parts do not add up to the domain's (the domain's mix also holds the shifts between products).</p></details></section>"
-    )
-    body.append(_about_section(folder))
-    title = (
-        f"Why costs move: {a.get('run_id')} {pairs[0][0]} -> {pairs[-1][1]}"
-        if years_mode
-        else f"Why costs move: {b.get('run_id')} against {a.get('run_id')}"
-    )
-    sub = f"Decomposition {folder.run_id} | profile {m.get('profile')} | {m.get('start')} + {m.get('months')} months | volume, mix and price"
-    return title, sub, "".join(body)
 
 
 def find_sensitivity(folder: Folder) -> Folder | None:
@@ -1150,7 +523,8 @@ def build_report(folder: Folder, sensitivity: Folder | None = None) -> str:
         ex = folder.manifest.get("experiment", {})
         title, sub = (
             f"{ex.get('name') or folder.run_id}: sensitivity",
-            f"Sensitivity {folder.run_id} | {len(folder.manifest.get('varied', []))} parameters varied",
+            f"Sensitivity {folder.run_id} | {len(folder.manifest.get('varied', []))} parameters "
+            "varied",
         )
         body = _tornado_section(folder, folder.manifest.get("measures", [])) + _about_section(
             folder

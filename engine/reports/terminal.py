@@ -39,7 +39,8 @@ def progress(quiet: bool, what: str, stages: list[tuple[str, str]] | None = None
             def update(stage, obj=None):
                 if stage == "population" and obj is not None:
                     status.update(
-                        f"[bold]{what}[/]: {obj.n_clients:,} clients, {obj.n_arrangements:,} arrangement slots"
+                        f"[bold]{what}[/]: {obj.n_clients:,} clients, {obj.n_arrangements:,} "
+                        "arrangement slots"
                     )
                 elif stage == "compiling":
                     status.update(f"[bold]{what}[/]: {COMPILING}")
@@ -148,7 +149,10 @@ def print_run_summary(result, path) -> None:
     m = result.manifest
     summary: pl.DataFrame = result.tables["summary"]
     t = Table(
-        title=f"{m['scenario']['name']}: {m['scenario']['profile']} {m['scenario']['start']} + {m['scenario']['months']} months, seed {m['seeds']['simulation']}"
+        title=(
+            f"{m['scenario']['name']}: {m['scenario']['profile']} {m['scenario']['start']} + "
+            f"{m['scenario']['months']} months, seed {m['seeds']['simulation']}"
+        )
     )
     for col, just in (
         ("domain", "left"),
@@ -173,7 +177,8 @@ def print_run_summary(result, path) -> None:
     tm = m["timings"]
     out.print(
         f"run folder: {path}\n"
-        f"{m['population']['clients']:,} clients, {m['active_arrangement_months']:,} active arrangement-months; "
+        f"{m['population']['clients']:,} clients, {m['active_arrangement_months']:,} active "
+        "arrangement-months; "
         f"kernel {tm.get('kernel_s', 0):.3f} s"
         + (
             f", compile {tm['compile_s']:.1f} s (once per machine and engine version)"
@@ -187,7 +192,10 @@ def print_run_summary(result, path) -> None:
 def print_comparison(result: dict, path) -> None:
     ma, mb = result["_manifests"]
     t = Table(
-        title=f"{mb['scenario']['name']} versus {ma['scenario']['name']}: saving (baseline minus measure)"
+        title=(
+            f"{mb['scenario']['name']} versus {ma['scenario']['name']}: saving (baseline minus "
+            "measure)"
+        )
     )
     for col in (
         "domain",
@@ -308,14 +316,18 @@ def print_experiment(savings: pl.DataFrame, manifest: dict, path) -> None:
         out.print(t)
     tm = manifest["timings"]
     out.print(
-        f"experiment folder: {path}\n{ex['subruns']} sub-runs on {ex['backend']} ({ex['workers']} worker{'s' if ex['workers'] > 1 else ''}) in {tm.get('subruns_s', 0):.1f} s"
+        f"experiment folder: {path}\n{ex['subruns']} sub-runs on {ex['backend']} ({ex['workers']} "
+        f"worker{'s' if ex['workers'] > 1 else ''}) in {tm.get('subruns_s', 0):.1f} s"
     )
 
 
 def print_sensitivity(table: pl.DataFrame, manifest: dict, path) -> None:
     """Per measure and assumption: the saving over the horizon at the low and high value."""
     t = Table(
-        title=f"{manifest['experiment']['name']}: saving over the horizon, EUR million net, per assumption (low / base / high)"
+        title=(
+            f"{manifest['experiment']['name']}: saving over the horizon, EUR million net, per "
+            "assumption (low / base / high)"
+        )
     )
     for c in ("measure", "assumption", "low", "base", "high", "swing"):
         t.add_column(c, justify="left" if c in ("measure", "assumption") else "right")

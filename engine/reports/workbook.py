@@ -20,48 +20,14 @@ Sheets (one table each; amounts in nominal EUR, the mean over the experiment's s
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import polars as pl
 
 from engine.core.errors import InputError
 from engine.outputs.folder import Folder, policy_for
+from engine.reports.experiment_sheets import affected_sheet, savings_sheets
+from engine.reports.sheet import INT, MONEY, SMALL_CELL, SUPPRESSED, Sheet
 from rules.policy import IV3_TASK_FIELDS, default_iv3
-
-SMALL_CELL = 10
-SUPPRESSED = "<10"
-
-MONEY = "money"
-INT = "int"
-TEXT = "text"
-FLOAT = "float"
-
-
-@dataclass
-class Sheet:
-    name: str  # sheet name (at most 31 characters)
-    title: str
-    note: str
-    frame: pl.DataFrame
-    formats: dict[str, str] = field(default_factory=dict)  # column -> MONEY | INT | FLOAT | TEXT
-    freeze_cols: int = 0
-
-    @property
-    def slug(self) -> str:
-        return self.name.lower().replace(" ", "_")
-
-
-def suppress(values: list[float | int | None]) -> list:
-    """Client counts under 10 become "<10"; the rest whole numbers."""
-    out = []
-    for v in values:
-        if v is None:
-            out.append(None)
-            continue
-        n = int(round(v))
-        out.append(SUPPRESSED if n < SMALL_CELL else n)
-    return out
 
 
 # ----------------------------------------------------------------------------- product info
@@ -179,7 +145,8 @@ def baseline_sheets(
     product_sheet = Sheet(
         "Baseline by product",
         "Baseline cost per product and budget year (EUR)",
-        f"Nominal EUR, {seeds_txt}. Net cost = gross cost - own contributions (Wmo abonnementstarief). IV3 task field from the policy library.",
+        f"Nominal EUR, {seeds_txt}. Net cost = gross cost - own contributions (Wmo "
+        "abonnementstarief). IV3 task field from the policy library.",
         wide_p,
         {**{str(y): MONEY for y in years}, "Total": MONEY},
         freeze_cols=4,
@@ -194,7 +161,10 @@ def baseline_sheets(
         pl.col(money).fill_null(0.0)
     )
     lines = list(money)
-    note = f"Nominal EUR, {seeds_txt}. All five task fields of social care are listed; a field no product books under shows 0."
+    note = (
+        f"Nominal EUR, {seeds_txt}. All five task fields of social care are listed; a field no "
+        "product books under shows 0."
+    )
     if package is not None:
         pk = _mean_over_seeds(package, ["product", "budget_year"], ["net_cents"]).join(
             info.select("product", "iv3"), on="product", how="left"
@@ -205,7 +175,10 @@ def baseline_sheets(
         )
         by_iv3 = by_iv3.with_columns((pl.col("net_cents") - pl.col("package_net")).alias("saving"))
         lines += ["package_net", "saving"]
-        note += " 'Net cost with all measures' is the package run; the saving is the baseline's net cost minus it."
+        note += (
+            " 'Net cost with all measures' is the package run; the saving is the baseline's net "
+            "cost minus it."
+        )
     wide_i = _by_year(by_iv3, ["iv3"], lines, years)
     wide_i = (
         wide_i.with_columns(pl.col("iv3").replace_strict(IV3_TASK_FIELDS).alias("Task field"))
@@ -223,148 +196,12 @@ def baseline_sheets(
     return [product_sheet, iv3_sheet]
 
 
-# ----------------------------------------------------------------------------- experiment
-def _measure_order(folder: Folder) -> list[str]:
-    return [m["name"] for m in folder.manifest.get("measures", [])] + ["package"]
-
-
-def savings_sheets(folder: Folder) -> list[Sheet]:
-    sv = folder.table("savings")
-    n_seeds = int(sv["n_seeds"].max()) if sv.height else 0
-    order = {m: i for i, m in enumerate(_measure_order(folder))}
-    sv = sv.with_columns(
-        pl.col("measure").replace_strict(order, default=len(order)).alias("_o")
-    ).sort(["_o", "budget_year"])
-    label = (
-        pl.when(pl.col("measure") == "package")
-        .then(pl.lit("Package (all measures)"))
-        .otherwise(pl.col("title"))
-        .alias("Measure")
-    )
-    years = sorted(sv["budget_year"].unique().to_list())
-    wide = sv.pivot(
-        on="budget_year",
-        index=["_o", "number", "measure", "title"],
-        values="shapley_net_eur_mean",
-        aggregate_function="first",
-    ).sort("_o")
-    wide = wide.with_columns(pl.sum_horizontal([str(y) for y in years]).alias("Total"))
-    wide = wide.select(
-        pl.col("number").alias("Nr"),
-        pl.col("measure").alias("Name"),
-        label,
-        *[pl.col(str(y)) for y in years],
-        pl.col("Total"),
-    )
-    seeds_txt = (
-        f"mean of {n_seeds} seeds; intervals on the next sheet"
-        if n_seeds > 1
-        else "one seed (no interval)"
-    )
-    attribution = folder.manifest.get("experiment", {}).get("attribution", "")
-    overview = Sheet(
-        "Savings",
-        "Net saving per measure and budget year (EUR)",
-        f"Baseline net cost minus net cost with the measures; each measure's share of the package saving ({attribution.replace('_', ' ')}), so the measures add up to the package. Nominal EUR, {seeds_txt}.",
-        wide,
-        {**{str(y): MONEY for y in years}, "Total": MONEY},
-        freeze_cols=3,
-    )
-    cols = [
-        pl.col("number").alias("Nr"),
-        pl.col("measure").alias("Name"),
-        label,
-        pl.col("budget_year").alias("Budget year"),
-        pl.col("n_seeds").alias("Seeds"),
-        pl.col("shapley_net_eur_mean").alias("Saving EUR (share of package)"),
-    ]
-    fmts = {"Budget year": TEXT, "Seeds": INT, "Saving EUR (share of package)": MONEY}
-    if n_seeds > 1:
-        cols += [
-            pl.col("shapley_net_eur_p5").alias("Saving 5% EUR"),
-            pl.col("shapley_net_eur_p95").alias("Saving 95% EUR"),
-            pl.col("shapley_net_eur_mcse").alias("Saving MC s.e. EUR"),
-        ]
-        fmts |= {"Saving 5% EUR": MONEY, "Saving 95% EUR": MONEY, "Saving MC s.e. EUR": MONEY}
-    cols += [pl.col("standalone_net_eur_mean").alias("Saving alone EUR")]
-    fmts["Saving alone EUR"] = MONEY
-    if n_seeds > 1:
-        cols += [
-            pl.col("standalone_net_eur_p5").alias("Saving alone 5% EUR"),
-            pl.col("standalone_net_eur_p95").alias("Saving alone 95% EUR"),
-        ]
-        fmts |= {"Saving alone 5% EUR": MONEY, "Saving alone 95% EUR": MONEY}
-    cols += [pl.col("interaction_net_eur_mean").alias("Interaction EUR")]
-    fmts["Interaction EUR"] = MONEY
-    if "shapley_sampling_se_eur" in sv.columns and attribution != "shapley_exact":
-        cols += [pl.col("shapley_sampling_se_eur").alias("Attribution sampling s.e. EUR")]
-        fmts["Attribution sampling s.e. EUR"] = MONEY
-    detail = Sheet(
-        "Savings detail",
-        "Net saving per measure and budget year, with intervals (EUR)",
-        "Share of package: the measure's Shapley share of the package saving. Alone: baseline minus the measure on its own. "
-        "Interaction: share minus alone (for the package: the package minus the sum of the measures alone). "
-        + (
-            "5% / 95%: percentiles over the seeds; MC s.e.: the Monte Carlo standard error of the mean."
-            if n_seeds > 1
-            else "One seed: no interval."
-        ),
-        sv.select(cols),
-        fmts,
-        freeze_cols=3,
-    )
-    return [overview, detail]
-
-
-def affected_sheet(folder: Folder) -> Sheet:
-    aff = folder.table("affected")
-    n = max(aff["seed"].n_unique(), 1) if "seed" in aff.columns else 1
-    keys = ["measure", "domain", "group", "kind"]
-    mean = aff.group_by(keys).agg((pl.col("clients").sum() / n).alias("clients"))
-    wide = mean.pivot(
-        on="kind",
-        index=["measure", "domain", "group"],
-        values="clients",
-        aggregate_function="first",
-    )
-    for k in ("care_reduced", "care_ended"):
-        if k not in wide.columns:
-            wide = wide.with_columns(pl.lit(0.0).alias(k))
-    order = {m: i for i, m in enumerate(_measure_order(folder))}
-    titles = {
-        m["name"]: (m.get("number"), m.get("title")) for m in folder.manifest.get("measures", [])
-    }
-    wide = wide.with_columns(
-        pl.col("measure").replace_strict(order, default=len(order)).alias("_o")
-    ).sort(["_o", "domain", "group"])
-    frame = pl.DataFrame(
-        {
-            "Nr": [titles.get(m, (None, None))[0] for m in wide["measure"]],
-            "Measure": [
-                "Package (all measures)" if m == "package" else (titles.get(m, (None, m))[1] or m)
-                for m in wide["measure"]
-            ],
-            "Domain": wide["domain"],
-            "Group": wide["group"],
-            "Care reduced (clients)": [str(v) for v in suppress(wide["care_reduced"].to_list())],
-            "Care ended (clients)": [str(v) for v in suppress(wide["care_ended"].to_list())],
-        }
-    )
-    return Sheet(
-        "Clients affected",
-        "Clients whose care a measure reduced or ended, per client group",
-        f"Distinct clients over the horizon, {f'the mean of {n} seeds, ' if n > 1 else ''}rounded; cells under {SMALL_CELL} clients are suppressed ('{SUPPRESSED}'). Each measure on its own, and the package.",
-        frame,
-        {"Care reduced (clients)": INT, "Care ended (clients)": INT},
-        freeze_cols=2,
-    )
-
-
 def assumptions_sheet(frame: pl.DataFrame) -> Sheet:
     return Sheet(
         "Assumptions",
         "Register of assumptions: every named parameter of the profile and the policy",
-        "Source 'assumption' marks a reasoned default where the documents are silent; each can be replaced by name (caseload run --set NAME=VALUE).",
+        "Source 'assumption' marks a reasoned default where the documents are silent; each can be "
+        "replaced by name (caseload run --set NAME=VALUE).",
         frame.select(
             pl.col("name").alias("Parameter"),
             pl.col("value").alias("Value"),
@@ -416,8 +253,10 @@ def decomposition_sheet(frame: pl.DataFrame) -> Sheet:
     return Sheet(
         "Cost drivers",
         "Why net cost moves: volume, mix and price per line (EUR)",
-        "Change = to minus from (a saving is negative) = volume + mix + price, exact to the cent. Volume: arrangement-months. Mix: steps and products within the line "
-        "and the amount per arrangement-month at constant tariffs. Price: the step tariff x the price index. Shapley value over the three factors; each line on its own cells.",
+        "Change = to minus from (a saving is negative) = volume + mix + price, exact to the cent. "
+        "Volume: arrangement-months. Mix: steps and products within the line "
+        "and the amount per arrangement-month at constant tariffs. Price: the step tariff x the "
+        "price index. Shapley value over the three factors; each line on its own cells.",
         out,
         {
             "Arrangement-months from": INT,
@@ -464,7 +303,10 @@ def about_sheet(folder: Folder, extra: list[tuple[str, str]] = ()) -> Sheet:
         span = (
             f"{a.get('run_id')} {a.get('year')} -> {b.get('year')}"
             if m.get("mode") == "years"
-            else f"{a.get('run_id')} -> {b.get('run_id')}, budget years {', '.join(str(y) for y in a.get('years', []))}"
+            else (
+                f"{a.get('run_id')} -> {b.get('run_id')}, budget years "
+                f"{', '.join(str(y) for y in a.get('years', []))}"
+            )
         )
         rows += [
             ("Decomposition", span),
@@ -477,7 +319,8 @@ def about_sheet(folder: Folder, extra: list[tuple[str, str]] = ()) -> Sheet:
             ("Method", m.get("method", "")),
             (
                 "Sign",
-                "Change = to minus from (later year minus earlier; measure run minus baseline): a saving is negative",
+                "Change = to minus from (later year minus earlier; measure run minus baseline): a "
+                "saving is negative",
             ),
         ]
     elif folder.kind in ("experiment", "sensitivity"):
@@ -536,7 +379,8 @@ def about_sheet(folder: Folder, extra: list[tuple[str, str]] = ()) -> Sheet:
     rows += [
         (
             "Amounts",
-            "Nominal euros (base-year prices x the policy's yearly index); whole cents summed exactly, shown rounded to euros",
+            "Nominal euros (base-year prices x the policy's yearly index); whole cents summed "
+            "exactly, shown rounded to euros",
         ),
         ("Small cells", f"Client counts under {SMALL_CELL} are suppressed ('{SUPPRESSED}')"),
         (
@@ -601,127 +445,6 @@ def _build_sheets(folder: Folder) -> list[Sheet]:
     raise InputError(
         str(folder.path),
         f"a {folder.kind} folder",
-        "an experiment folder (or a run folder: baseline sheets only, a decomposition folder: cost drivers)",
+        "an experiment folder (or a run folder: baseline sheets only, a decomposition folder: cost "
+        "drivers)",
     )
-
-
-# ----------------------------------------------------------------------------- writing
-def _cell_text(v) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, float):
-        return f"{v:,.0f}"
-    return str(v)
-
-
-def write_xlsx(sheets: list[Sheet], path: Path) -> Path:
-    import xlsxwriter
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    wb = xlsxwriter.Workbook(
-        str(tmp),
-        {
-            "nan_inf_to_errors": True,
-            "strings_to_numbers": False,
-            "strings_to_formulas": False,
-            "strings_to_urls": False,
-        },
-    )
-    wb.set_properties(
-        {
-            "title": sheets[0].title if sheets else "caseload",
-            "subject": "caseload export",
-            "author": "caseload",
-        }
-    )
-    f_title = wb.add_format({"bold": True, "font_size": 14, "font_color": "#1f3b57"})
-    f_note = wb.add_format({"italic": True, "font_color": "#555555", "text_wrap": False})
-    f_head = wb.add_format(
-        {
-            "bold": True,
-            "bg_color": "#1f3b57",
-            "font_color": "#ffffff",
-            "border": 1,
-            "text_wrap": True,
-            "valign": "top",
-        }
-    )
-    f_money = wb.add_format({"num_format": "#,##0"})
-    f_int = wb.add_format({"num_format": "#,##0", "align": "right"})
-    f_float = wb.add_format({"num_format": "#,##0.00"})
-    f_text = wb.add_format({})
-    fmt_of = {MONEY: f_money, INT: f_int, FLOAT: f_float, TEXT: f_text}
-    used = set()
-    for sh in sheets:
-        name = sh.name[:31]
-        ws = wb.add_worksheet(name)
-        ws.write(0, 0, sh.title, f_title)
-        ws.write(1, 0, sh.note, f_note)
-        header_row = 3
-        cols = sh.frame.columns
-        data = sh.frame.rows()
-        for j, c in enumerate(cols):
-            kind = sh.formats.get(c, TEXT)
-            for i, row in enumerate(data):
-                v = row[j]
-                if v is None:
-                    continue
-                if kind == INT and isinstance(v, str) and v.isdigit():
-                    v = int(v)  # a count kept as text beside suppressed cells
-                if isinstance(v, (int, float)) and not isinstance(v, bool):
-                    ws.write_number(header_row + 1 + i, j, v, fmt_of[kind])
-                else:
-                    ws.write_string(header_row + 1 + i, j, str(v), f_int if kind == INT else f_text)
-            width = max([len(c)] + [len(_cell_text(r[j])) for r in data[:2000]]) + 2
-            ws.set_column(j, j, min(max(width, 8), 70 if j == len(cols) - 1 else 45))
-        table_name = "".join(ch for ch in sh.name.title() if ch.isalnum())
-        while table_name in used:
-            table_name += "X"
-        used.add(table_name)
-        last_row = header_row + max(len(data), 1)
-        ws.add_table(
-            header_row,
-            0,
-            last_row,
-            max(len(cols) - 1, 0),
-            {
-                "name": table_name,
-                "style": "Table Style Light 9",
-                "autofilter": True,
-                "columns": [{"header": c, "header_format": f_head} for c in cols],
-            },
-        )
-        ws.set_row(header_row, 30)
-        ws.freeze_panes(header_row + 1, sh.freeze_cols)
-    if sheets:
-        wb.worksheets()[0].activate()
-    wb.close()
-    tmp.replace(path)
-    return path
-
-
-def write_csv(sheets: list[Sheet], folder: Path) -> list[Path]:
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    out = []
-    for sh in sheets:
-        p = folder / f"{sh.slug}.csv"
-        sh.frame.write_csv(p)
-        out.append(p)
-    return out
-
-
-def read_xlsx_sheet(path: Path, sheet: str) -> list[dict]:
-    """Read a sheet this module wrote back into dicts (header on row 4): for tests and checks."""
-    import openpyxl
-
-    wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    try:
-        ws = wb[sheet]
-        rows = list(ws.iter_rows(min_row=4, values_only=True))
-    finally:
-        wb.close()
-    header = rows[0]
-    return [dict(zip(header, r, strict=False)) for r in rows[1:] if any(v is not None for v in r)]

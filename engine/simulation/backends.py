@@ -6,7 +6,8 @@ not depend on threads, workers or machine, so every backend gives identical resu
 goes out in batches of sub-runs (a worker builds its context, population included, once);
 results come back as small NumPy arrays and are put back in unit order. The sub-runs of one
 context and seed that need only yearly totals and clients affected go out as one task: one
-multi-combination kernel pass (`Context.run_units`, engine.model.combinations), identical to running each.
+multi-combination kernel pass (`Context.run_units`, engine.model.combinations), identical to
+running each.
 """
 
 from __future__ import annotations

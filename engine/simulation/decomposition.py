@@ -451,7 +451,8 @@ def explain_years(
         if y not in complete:
             raise InputError(
                 opt,
-                f"budget year {y} is only partly in run {folder.run_id} ({len(years[y])} of 12 months)",
+                f"budget year {y} is only partly in run {folder.run_id} ({len(years[y])} of 12 "
+                "months)",
                 f"a complete budget year: {_year_list(complete)}"
                 if complete
                 else "a run covering whole budget years",
@@ -522,8 +523,10 @@ def write_decomposition(frame: pl.DataFrame, info: dict, out_dir: Path, name: st
             {
                 "kind": "decomposition",
                 "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                "method": "Shapley value over volume (arrangement-months), mix (care per arrangement-month at constant tariffs) and "
-                "price (step tariff x price index), exact rational arithmetic, parts rounded to cents by the largest remainder; "
+                "method": "Shapley value over volume (arrangement-months), mix (care per "
+                "arrangement-month at constant tariffs) and "
+                "price (step tariff x price index), exact rational arithmetic, parts rounded to "
+                "cents by the largest remainder; "
                 "net = gross - own contributions; change = to - from",
                 **info,
             },

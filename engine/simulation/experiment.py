@@ -3,31 +3,35 @@ replications (issue 4; DESIGN sections 5 and 8).
 
     [experiment]
     name = "boz-2024-experiment"
-    baseline = "baseline.toml"            # a scenario file without measures (relative to this file)
-    measures = ["m04_youth_weekly_cap_4000", "m12_max_three_years"]   # policy library names or paths
+    baseline = "baseline.toml"            # a scenario file without measures (relative to it)
+    # policy library names or paths
+    measures = ["m04_youth_weekly_cap_4000", "m12_max_three_years"]
     replications = 20                     # simulation seeds first_seed .. first_seed + 19
     first_seed = 1                        # (or: seeds = [1, 7, 9])
-    attribution = "shapley"               # "shapley": exact up to max_exact measures, sampled orderings above;
-                                          # "standalone": each measure alone and the package only
+    attribution = "shapley"               # "shapley": exact up to max_exact measures, sampled
+                                          # orderings above; "standalone": each measure alone
+                                          # and the package only
     max_exact = 6
     permutations = 200                    # sampled orderings (more than max_exact measures)
     sampling_seed = 1
 
-    [overrides]                           # profile or policy parameters, on top of the baseline scenario's
+    [overrides]                           # profile or policy parameters, on top of the
+                                          # baseline scenario's
     [measure_overrides]                   # "<rule>.<key>" = value
 
 The population is generated once and shared by every combination and seed (common random
 numbers: a measure's effect is the difference the rule made, not noise). Each combination
 of measures is a sub-run in memory, with no folder of its own: the kernel with the measures of
-the subset, its costs reduced to cents per budget year (`engine.simulation.subrun`). The sub-runs of
-one seed that need only yearly totals and clients affected (all but the baseline's and the
-package's, which keep arrangement bins, and the first seed's monthly detail) come from one
-multi-combination kernel pass (`Context.run_many`, engine.model.combinations): each client stepped once
-per distinct trajectory rather than once per subset, identical results. Sub-runs go to a
-backend (`engine.simulation.backends`): in-process, a local process pool (default) or Ray; results are
-identical on every backend and for any number of workers. The experiment folder holds Arrow
-tables of savings per measure and budget year (standalone, Shapley share, interaction; per
-seed and summarised across seeds) plus the baseline's and the package's costs.
+the subset, its costs reduced to cents per budget year (`engine.simulation.subrun`). The
+sub-runs of one seed that need only yearly totals and clients affected (all but the baseline's
+and the package's, which keep arrangement bins, and the first seed's monthly detail) come from
+one multi-combination kernel pass (`Context.run_many`, engine.model.combinations): each client
+stepped once per distinct trajectory rather than once per subset, identical results. Sub-runs
+go to a backend (`engine.simulation.backends`): in-process, a local process pool (default) or
+Ray; results are identical on every backend and for any number of workers. The experiment
+folder holds Arrow tables of savings per measure and budget year (standalone, Shapley share,
+interaction; per seed and summarised across seeds) plus the baseline's and the package's
+costs.
 """
 
 from __future__ import annotations

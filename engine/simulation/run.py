@@ -58,7 +58,7 @@ def simulate_scenario(
     t0 = time.perf_counter()
     if population is None:
         if spec.population_file:
-            from synthetic_population.extract import load_population_file
+            from synthetic_population.extract.convert import load_population_file
 
             population = load_population_file(
                 Path(spec.population_file),

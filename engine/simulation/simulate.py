@@ -1,6 +1,7 @@
 """One simulation in memory: population + profile + policy (+ rules) -> bins.
 
-No files here: `engine.outputs.folder` writes run folders, `engine.simulation.run` ties the two together.
+No files here: `engine.outputs.folder` writes run folders, `engine.simulation.run` ties the two
+together.
 """
 
 from __future__ import annotations
@@ -101,7 +102,8 @@ def _check_window(pop: Population, start: int, months: int) -> None:
     if months > pop.months or start != pop.start:
         raise InputError(
             "population",
-            f"covers {format_month(pop.start)} for {pop.months} months; the run asks {format_month(start)} for {months}",
+            f"covers {format_month(pop.start)} for {pop.months} months; the run asks "
+            f"{format_month(start)} for {months}",
             "a population generated for the run's start and horizon",
         )
 
@@ -143,9 +145,9 @@ def simulate_many(
     base_state: State | None = None,
     on_compile=None,
 ) -> MultiResult:
-    """Several subsets of `measures` in one kernel pass (engine.model.combinations), exact: per subset
-    (bit i of a mask: measures[i]) the gross cost and own contributions per budget year and
-    the clients affected by the subset's measures together, identical to `simulate` with
+    """Several subsets of `measures` in one kernel pass (engine.model.combinations), exact: per
+    subset (bit i of a mask: measures[i]) the gross cost and own contributions per budget year
+    and the clients affected by the subset's measures together, identical to `simulate` with
     those measures (rules in the order of `measures`), events off. Keyed draws only."""
     timings = {}
     t0 = time.perf_counter()

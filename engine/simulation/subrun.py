@@ -103,7 +103,7 @@ class Context:
         start = profile.start if spec.start is None else spec.start
         if population is None:
             if spec.population_file:
-                from synthetic_population.extract import load_population_file
+                from synthetic_population.extract.convert import load_population_file
 
                 population = load_population_file(
                     Path(spec.population_file),

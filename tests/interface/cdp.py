@@ -5,6 +5,7 @@ page loads, then a script evaluated in the page. Only `websocket-client` is need
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import shutil
 import subprocess
@@ -163,10 +164,8 @@ class Page:
     def close(self) -> None:
         try:
             if getattr(self, "ws", None):
-                try:
+                with contextlib.suppress(Exception):  # closing is best effort
                     self.ws.send(json.dumps({"id": 10**6, "method": "Browser.close"}))
-                except Exception:  # noqa: BLE001
-                    pass
                 self.ws.close()
         finally:
             try:
@@ -186,7 +185,9 @@ class Page:
 CHARTS_JS = """(() => [...document.querySelectorAll('svg.chart')].map(s => {
   const r = s.getBoundingClientRect();
   const marks = [...s.querySelectorAll('.mark')];
-  const drawn = marks.filter(m => { const b = m.getBoundingClientRect(); return b.width > 0 || b.height > 0; }).length;
+  const drawn = marks.filter(m => { const b = m.getBoundingClientRect(); \
+return b.width > 0 || b.height > 0; }).length;
   const pr = s.querySelectorAll('path, rect').length;
-  return {label: s.getAttribute('aria-label'), width: r.width, height: r.height, marks: marks.length, drawn: drawn, paths_rects: pr};
+  return {label: s.getAttribute('aria-label'), width: r.width, height: r.height, \
+marks: marks.length, drawn: drawn, paths_rects: pr};
 }))()"""

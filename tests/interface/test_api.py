@@ -22,7 +22,9 @@ def _scenario(path, name, measures=()):
 def test_the_readme_quickstart_runs_from_python(tmp_path):
     out = tmp_path / "out"
     base_file = _scenario(tmp_path / "base.toml", "base")
-    cap_file = _scenario(tmp_path / "cap.toml", "cap", [str(DATA / "toy" / "measures" / "t5_wmo_cap.toml")])
+    cap_file = _scenario(
+        tmp_path / "cap.toml", "cap", [str(DATA / "toy" / "measures" / "t5_wmo_cap.toml")]
+    )
     base = engine.run(base_file, out=out, run_id="base")
     cap = engine.run(cap_file, out=out, run_id="cap")
     assert base == out / "base"

@@ -50,7 +50,8 @@ def stable_rows(cat: Path) -> dict:
         "measures": rows(cat, "SELECT * FROM measures ORDER BY run_id, position"),
         "net": rows(
             cat,
-            "SELECT run_id, budget_year, sum(net_cents) FROM arrangements_yearly GROUP BY ALL ORDER BY ALL",
+            "SELECT run_id, budget_year, sum(net_cents) FROM arrangements_yearly GROUP BY ALL "
+            "ORDER BY ALL",
         ),
         "savings": rows(cat, "SELECT * FROM savings ORDER BY ALL"),
     }
@@ -99,7 +100,8 @@ def test_register_every_kind_once_and_query_across_runs(out, toy_run):
     sv = pl.read_parquet(out / "exp" / "savings.parquet")
     got = rows(
         cat,
-        "SELECT measure, budget_year, shapley_net_eur_mean FROM savings WHERE run_id = 'exp' ORDER BY ALL",
+        "SELECT measure, budget_year, shapley_net_eur_mean FROM savings WHERE run_id = 'exp' ORDER "
+        "BY ALL",
     )
     assert got == sorted(sv.select("measure", "budget_year", "shapley_net_eur_mean").rows())
     assert rows(cat, "SELECT count(DISTINCT seed) FROM savings_by_seed")[0][0] == 2
@@ -193,7 +195,8 @@ def test_a_registration_killed_before_its_commit_leaves_the_catalog_as_it_was(ou
         text=True,
         timeout=120,
     )
-    assert proc.returncode == -signal.SIGKILL and "ready" in proc.stdout, proc.stderr
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert "ready" in proc.stdout, proc.stderr
     assert stable_rows(cat) == before  # nothing of "exp": not half-registered
     catalog.register(out / "exp")  # the lock died with the process; the catalog works
     assert {r["run_id"] for r in catalog.list_runs(cat)} == {"base-a", "exp"}
@@ -312,7 +315,8 @@ def test_a_reader_holding_the_catalog_only_delays_a_writer(out):
         [
             sys.executable,
             "-c",
-            f"import duckdb, time; c = duckdb.connect({str(cat)!r}, read_only=True); print('open', flush=True); time.sleep(1.5); c.close()",
+            f"import duckdb, time; c = duckdb.connect({str(cat)!r}, read_only=True); print('open', "
+            "flush=True); time.sleep(1.5); c.close()",
         ],
         stdout=subprocess.PIPE,
         text=True,

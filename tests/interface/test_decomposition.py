@@ -4,32 +4,25 @@ Toy frames where the answer is known (only prices indexed -> price; more arrange
 same mix and prices -> volume; a shift between steps -> mix; a worked example by hand), the
 parts checked against a Shapley value computed here from its definition (a weighted sum over
 coalitions of the four factors Q, shares, intensity and tariff, not the module's four corner
-values), sums exact to the cent on random frames, and toy runs through the command line:
-totals equal to the run's yearly files, an index that moves is all price, a measure has no
-price part, bad input is one line and exit code 2, the catalog view, the workbook sheet and
-the report's waterfalls.
+values) and sums exact to the cent on random frames. Toy runs through the command line are
+in test_explain.py.
 
 Sign convention under test: change = to minus from; a saving is negative.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import random
-import re
 from fractions import Fraction
 from itertools import combinations
-from pathlib import Path
 
 import polars as pl
 import pytest
 
-from engine.cli import main
-from engine.reports.workbook import read_xlsx_sheet
 from engine.simulation.decomposition import LEVELS, Period, decompose
-from engine.simulation.run import simulate_scenario, write_run
-from tests.helpers import TOY_PROFILE, toy_spec
+from tests.helpers import TOY_PROFILE
+from tests.helpers import decomposition_row as row
 
 PARTS = ("volume_cents", "mix_cents", "price_cents")
 SCHEMA = {
@@ -51,7 +44,8 @@ def period(
     year=2024,
     run="a",
 ) -> Period:
-    """cells: (domain, group, product, step, arrangement-months, gross cents, own contribution cents)."""
+    """cells: (domain, group, product, step, arrangement-months, gross cents, own contribution
+    cents)."""
     frame = pl.DataFrame(cells, schema=SCHEMA, orient="row")
     tariffs = pl.DataFrame(
         [(p, s, c) for (p, s), c in prices.items()],
@@ -59,14 +53,6 @@ def period(
         orient="row",
     )
     return Period(run, year, frame, tariffs, Fraction(scale), Fraction(own))
-
-
-def row(frame: pl.DataFrame, level: str, **keys) -> dict:
-    f = frame.filter(pl.col("level") == level)
-    for k in ("domain", "product", "group"):
-        f = f.filter(pl.col(k) == keys[k]) if k in keys else f.filter(pl.col(k).is_null())
-    assert f.height == 1, (level, keys, f)
-    return f.row(0, named=True)
 
 
 PRICES = {("ho", "hh1"): 1000, ("ho", "hh2"): 2000, ("beg", "beg1"): 500, ("jamb", "j1"): 3000}
@@ -89,7 +75,8 @@ def test_only_prices_indexed_is_all_price():
     )
     assert out.height > 0
     for r in out.iter_rows(named=True):
-        assert r["volume_cents"] == 0 and r["mix_cents"] == 0, r
+        assert r["volume_cents"] == 0, r
+        assert r["mix_cents"] == 0, r
         assert r["price_cents"] == r["net_cents_change"] == (r["net_cents_from"] * 5) // 100, r
     assert row(out, "total")["price_cents"] == (310_000 - 30_000) * 5 // 100  # 14,000 cents by hand
 
@@ -100,7 +87,8 @@ def test_more_arrangements_at_the_same_mix_and_prices_is_all_volume():
     ]
     out = decompose(period(A, PRICES), period(b_cells, PRICES, year=2025))
     for r in out.iter_rows(named=True):
-        assert r["mix_cents"] == 0 and r["price_cents"] == 0, r
+        assert r["mix_cents"] == 0, r
+        assert r["price_cents"] == 0, r
         assert r["volume_cents"] == r["net_cents_change"] == r["net_cents_from"] // 2, r
     assert row(out, "total")["volume_cents"] == 140_000
 
@@ -120,7 +108,8 @@ def test_a_shift_between_steps_at_constant_arrangements_is_mix():
         50_000,
         0,
     )
-    assert row(out, "total")["mix_cents"] == 50_000 and row(out, "total")["volume_cents"] == 0
+    assert row(out, "total")["mix_cents"] == 50_000
+    assert row(out, "total")["volume_cents"] == 0
     assert row(out, "domain", domain="jeugd")["net_cents_change"] == 0
 
 
@@ -184,7 +173,8 @@ def test_a_line_that_enters_is_all_volume_and_a_cell_that_enters_needs_no_impute
     # by hand: Q 100 -> 110 (lambda 1.1); Q0 x sum m P at the corners: 100,000 (m0 P0),
     # 110,000 (m0 P1), 120,000 / 1.1 (m1 P0), 120,000 (m1 P1); price = 1/3 x 10,000 +
     # 1/6 x 11,000 + 1/6 x (120,000 - 109,090.9) + 1/3 x 12,000 = 10,984.85
-    assert w["price_cents"] == 10_985 and w["net_cents_change"] == 32_000
+    assert w["price_cents"] == 10_985
+    assert w["net_cents_change"] == 32_000
 
 
 def test_net_is_gross_minus_own_contributions_part_by_part():
@@ -221,12 +211,10 @@ def test_net_is_gross_minus_own_contributions_part_by_part():
 def test_a_saving_is_negative():
     b_cells = [(d, g, p, s, q // 2, gross // 2, own // 2) for d, g, p, s, q, gross, own in A]
     r = row(decompose(period(A, PRICES), period(b_cells, PRICES, run="measure")), "total")
-    assert (
-        r["net_cents_change"] == -140_000
-        and r["volume_cents"] == -140_000
-        and r["from_run"] == "a"
-        and r["to_run"] == "measure"
-    )
+    assert r["net_cents_change"] == -140_000
+    assert r["volume_cents"] == -140_000
+    assert r["from_run"] == "a"
+    assert r["to_run"] == "measure"
 
 
 def test_the_tariff_is_the_step_price_times_the_index_and_the_days_of_the_year():
@@ -238,14 +226,14 @@ def test_the_tariff_is_the_step_price_times_the_index_and_the_days_of_the_year()
     p24 = period_of("x", 2024, cells, policy, months_of_year("2024-01", 36, 2024))
     p26 = period_of("x", 2026, cells, policy, months_of_year("2024-01", 36, 2026))
     # toy policy: index 1.00 in 2024 and 1.04 in 2026; own contribution EUR 20.00 a month
-    assert p24.scale == Fraction(366, 12 * 7) and p26.scale == Fraction(104, 100) * Fraction(
-        365, 12 * 7
-    )
+    assert p24.scale == Fraction(366, 12 * 7)
+    assert p26.scale == Fraction(104, 100) * Fraction(365, 12 * 7)
     assert (p24.own_cents, p26.own_cents) == (2_000, 2_080)
     tariff = {
         (r["product"], r["step"]): r["price_cents_w"] for r in p26.tariffs.iter_rows(named=True)
     }
-    assert tariff[("ho", "ho2")] == 6_000 and tariff[("jamb", "jamb2")] == 250_000
+    assert tariff[("ho", "ho2")] == 6_000
+    assert tariff[("jamb", "jamb2")] == 250_000
     # a run from 2024-07: budget year 2024 is July to December (184 days in 6 months)
     assert months_of_year("2024-07", 12, 2024) == [(2024, m) for m in range(7, 13)]
     assert period_of(
@@ -411,194 +399,3 @@ def line_cells(fa: pl.DataFrame, fb: pl.DataFrame, money: str, r_of) -> list:
         (q0, k0), (q1, k1) = ka.get(key, (0, 0)), kb.get(key, (0, 0))
         out.append((q0, q1, k0, k1, r_of(key[2:])))
     return out
-
-
-# ----------------------------------------------------------------------------- toy runs
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory, toy_run):
-    """base: the toy run (2024-01 + 36 months); indexed: the same with another price index;
-    measure: the same with a maximum duration of begeleiding; other-pop: another population."""
-    out = tmp_path_factory.mktemp("explain") / "out"
-    write_run(toy_run, out, "base")
-    index = {"2024": 1.0, "2025": 1.2, "2026": 1.3, "2027": 1.4}
-    write_run(
-        simulate_scenario(
-            toy_spec(seed=11, population_seed=5, overrides={"policy.prices.index": index})
-        ),
-        out,
-        "indexed",
-    )
-    write_run(
-        simulate_scenario(toy_spec(seed=11, population_seed=5, measures=["t2_max_duration"])),
-        out,
-        "measure",
-    )
-    write_run(simulate_scenario(toy_spec(seed=11, population_seed=6)), out, "other-pop")
-    return out
-
-
-def explain(capsys, runs: Path, *args: str) -> tuple[int, str, str]:
-    code = main(
-        ["explain", *args, "--out", str(runs), "--catalog", str(runs.parent / "catalog.duckdb")]
-    )
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def test_explain_one_run_splits_the_yearly_change_of_the_run(runs, capsys):
-    code, out, err = explain(capsys, runs, "base", "--json")
-    assert code == 0, err
-    folder = Path(json.loads(out)["folder"])
-    assert folder.name == "explain-base-2024-2026"
-    d = pl.read_parquet(folder / "decomposition.parquet")
-    yearly = pl.read_parquet(runs / "base" / "arrangements_yearly.parquet")
-    for dom in ("wmo", "jeugd"):
-        r = row(d, "domain", domain=dom)
-        net = {
-            y: int(
-                yearly.filter((pl.col("budget_year") == y) & (pl.col("domain") == dom))[
-                    "net_cents"
-                ].sum()
-            )
-            for y in (2024, 2026)
-        }
-        assert (r["from_year"], r["to_year"], r["net_cents_from"], r["net_cents_to"]) == (
-            2024,
-            2026,
-            net[2024],
-            net[2026],
-        )
-    assert (d["volume_cents"] + d["mix_cents"] + d["price_cents"] == d["net_cents_change"]).all()
-    assert (d["residual_cents"] == 0).all()
-    # the toy index rises 1.00 -> 1.04 from 2024 to 2026: the price part is about 4% of the cost
-    t = row(d, "total")
-    assert 0.02 * t["net_cents_from"] < t["price_cents"] < 0.06 * t["net_cents_to"]
-    # registered in the catalog: the view `decomposition`
-    code = main(
-        [
-            "runs",
-            "sql",
-            "SELECT DISTINCT level FROM decomposition WHERE run_id = 'explain-base-2024-2026'",
-            "--json",
-            "--catalog",
-            str(runs.parent / "catalog.duckdb"),
-        ]
-    )
-    out, err = capsys.readouterr()
-    assert code == 0, err
-    assert {r["level"] for r in json.loads(out)} == set(LEVELS)
-
-
-def test_an_index_that_moves_is_all_price(runs, capsys):
-    code, out, err = explain(capsys, runs, "base", "indexed", "--json")
-    assert code == 0, err
-    d = pl.read_parquet(Path(json.loads(out)["folder"]) / "decomposition.parquet")
-    assert sorted(d["to_year"].unique().to_list()) == [2024, 2025, 2026]
-    assert (d["volume_cents"] == 0).all()  # the same arrangement-months in every cell
-    same = d.filter(pl.col("to_year") == 2024)  # the index is 1.0 in 2024 in both
-    assert (
-        (same["net_cents_change"] == 0).all()
-        and (same["mix_cents"] == 0).all()
-        and (same["price_cents"] == 0).all()
-    )
-    for r in d.filter(pl.col("to_year") > 2024).iter_rows(named=True):
-        # cost is rounded to cents per arrangement-month: mix holds at most that rounding
-        assert abs(r["mix_cents"]) <= r["arrangement_months_to"], r
-        assert r["price_cents"] > 0 and r["price_cents"] == r["net_cents_change"] - r["mix_cents"]
-
-
-def test_a_measure_moves_volume_and_mix_and_no_price(runs, capsys):
-    code, out, err = explain(capsys, runs, "base", "measure", "--year", "2026", "--json")
-    assert code == 0, err
-    d = pl.read_parquet(Path(json.loads(out)["folder"]) / "decomposition.parquet")
-    assert (d["price_cents"] == 0).all() and (d["residual_cents"] == 0).all()
-    beg = row(d, "domain_product", domain="wmo", product="beg")
-    assert (
-        beg["net_cents_change"] < 0 and beg["volume_cents"] < 0
-    )  # care ended: fewer arrangement-months
-    assert row(d, "domain", domain="jeugd")["net_cents_change"] == 0  # the measure is Wmo only
-
-
-@pytest.mark.parametrize(
-    "args, message",
-    [
-        (["nope"], "nope: unknown run id or folder"),
-        (
-            ["base", "--from", "2030", "--to", "2026"],
-            "--from: 2030 is not a budget year of run base (expected a budget year in 2024-2026)",
-        ),
-        (["base", "--from", "2024", "--to", "2024"], "--from and --to are both 2024"),
-        (["base", "other-pop"], "the runs differ in population"),
-        (["base", "measure", "--from", "2024"], "--from/--to"),
-        (["base", "measure", "--year", "2031"], "--year: 2031 is not a budget year"),
-    ],
-)
-def test_bad_input_is_one_line_exit_2_and_no_folder(runs, capsys, args, message):
-    before = set(p.name for p in runs.iterdir())
-    code, out, err = explain(capsys, runs, *args)
-    assert code == 2
-    assert message in err and len(err.strip().splitlines()) == 1, err
-    assert set(p.name for p in runs.iterdir()) == before
-
-
-def test_a_budget_year_only_partly_in_the_run_is_refused(tmp_path, capsys, toy_run):
-    short = simulate_scenario(toy_spec(seed=11, population_seed=5, months=30))  # 2026: 6 months
-    write_run(short, tmp_path, "short")
-    code, out, err = explain(capsys, tmp_path, "short", "--from", "2024", "--to", "2026")
-    assert (
-        code == 2
-        and "budget year 2026 is only partly in run short (6 of 12 months)" in err
-        and "2024-2025" in err
-    )
-    code, out, err = explain(capsys, tmp_path, "short", "--json")  # default: the complete years
-    assert code == 0 and Path(json.loads(out)["folder"]).name == "explain-short-2024-2025"
-
-
-def test_workbook_sheet_and_report_waterfalls(runs, capsys, tmp_path):
-    code, out, err = explain(capsys, runs, "base", "--name", "why", "--quiet")
-    assert code == 0, err
-    d = pl.read_parquet(runs / "why" / "decomposition.parquet")
-    xlsx = tmp_path / "why.xlsx"
-    assert main(["export", str(runs / "why"), "--xlsx", str(xlsx), "--quiet"]) == 0
-    sheet = read_xlsx_sheet(xlsx, "Cost drivers")
-    assert len(sheet) == d.height
-
-    def cents(v: float) -> int:
-        return int(round(v * 100))
-
-    for r in sheet:
-        assert cents(r["Volume EUR"]) + cents(r["Mix EUR"]) + cents(r["Price EUR"]) == cents(
-            r["Change EUR"]
-        )
-    wmo = next(r for r in sheet if r["Level"] == "Domain" and r["Domain"] == "wmo")
-    assert cents(wmo["Change EUR"]) == row(d, "domain", domain="wmo")["net_cents_change"]
-    html = tmp_path / "why.html"
-    assert main(["report", str(runs / "why"), "--out", str(html), "--quiet"]) == 0
-    text = html.read_text(encoding="utf-8")
-    charts = re.findall(r'<svg class="chart".*?</svg>', text, re.S)
-    assert len(charts) == 2  # one waterfall per domain
-    for svg in charts:
-        assert svg.count('class="mark"') == 5  # from, volume, mix, price, to
-    assert "Why net cost moves" in text and "<script" not in text
-
-
-def test_the_waterfalls_render_in_headless_chromium(runs, capsys, tmp_path):
-    import os
-
-    from tests.interface import cdp
-
-    if not cdp.available():
-        if os.environ.get("CI"):
-            pytest.fail("chromium is missing: `make chromium` installs it")
-        pytest.skip("chromium is not installed (make chromium)")
-    code, out, err = explain(capsys, runs, "base", "measure", "--name", "why-measure", "--quiet")
-    assert code == 0, err
-    html = tmp_path / "why-measure.html"
-    assert main(["report", str(runs / "why-measure"), "--out", str(html), "--quiet"]) == 0
-    with cdp.Page() as page:
-        page.open(html.resolve().as_uri())
-        assert page.errors() == []
-        charts = page.evaluate(cdp.CHARTS_JS)
-        assert len(charts) == 2 * 3  # a waterfall per domain and budget year (2024-2026)
-        for c in charts:
-            assert c["marks"] == 5 and c["drawn"] == 5 and c["width"] > 100 and c["height"] > 50, c

@@ -30,10 +30,14 @@ M04, M12, M15, M16, M17 = (
 def write_experiment(folder: Path, measures, months=24, replications=2, name="exp", **keys) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "base.toml").write_text(
-        f'[scenario]\nname = "base"\nprofile = "rotterdam"\nstart = "2024-01"\nmonths = {months}\nseed = 1\npopulation_seed = 1\nmeasures = []\n'
+        '[scenario]\nname = "base"\nprofile = "rotterdam"\nstart = "2024-01"\nmonths = '
+        f"{months}\nseed = 1\npopulation_seed = 1\nmeasures = []\n"
     )
     extra = "".join(f"{k} = {json.dumps(v)}\n" for k, v in keys.items())
-    body = f'[experiment]\nname = "{name}"\nbaseline = "base.toml"\nmeasures = {json.dumps(list(measures))}\n'
+    body = (
+        f'[experiment]\nname = "{name}"\nbaseline = "base.toml"\nmeasures = '
+        f"{json.dumps(list(measures))}\n"
+    )
     if "seeds" not in keys:
         body += f"replications = {replications}\n"
     path = folder / f"{name}.toml"
@@ -325,7 +329,8 @@ def test_zero_replications_and_bad_keys_are_clear_errors(tmp_path, capsys, keys,
     code, err = _cli(
         ["experiment", str(path), "--out", str(tmp_path / "out"), "--quiet", *flag], capsys
     )
-    assert code == 2 and message in err, err
+    assert code == 2, err
+    assert message in err, err
     assert not (tmp_path / "out").exists()
 
 
@@ -350,7 +355,8 @@ def test_a_ray_address_where_nothing_listens_is_answered_within_30_seconds(tmp_p
         capsys,
     )
     assert time.perf_counter() - t0 < 30
-    assert code == 2 and f"nothing answers at 127.0.0.1:{port}" in err, err
+    assert code == 2, err
+    assert f"nothing answers at 127.0.0.1:{port}" in err, err
     assert not (tmp_path / "out").exists()
 
 

@@ -14,14 +14,14 @@ import pytest
 from engine.cli import main
 from engine.simulation.run import RunSpec, simulate_scenario
 from engine.simulation.simulate import simulate
-from synthetic_population import extract as ex
-from synthetic_population.extract import (
-    PROBLEM_KINDS,
+from synthetic_population.extract import columns
+from synthetic_population.extract.convert import (
     population_from_extract,
     stock_to_extract,
-    validate_extract,
     write_extract,
 )
+from synthetic_population.extract.report import MAX_SHOWN, PROBLEM_KINDS
+from synthetic_population.extract.validate import validate_extract
 from synthetic_population.generator import generate
 from synthetic_population.profile import load_profile
 from tests.helpers import TOY_PROFILE
@@ -125,7 +125,7 @@ def test_run_with_a_broken_extract_prints_a_summary_and_rows_exits_2_and_writes_
     assert "  row 4, column birth_month: '1950-13' is not a month (expected" in err
     assert (
         len([x for x in lines[1:] if x.startswith("  row ") or x.startswith("  header")])
-        == ex.MAX_SHOWN
+        == MAX_SHOWN
     )
     assert lines[-1].startswith("  ... 7 more")
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
@@ -301,19 +301,19 @@ def test_youth_stock_turning_18_gets_the_generators_follow_up_slots(tmp_path):
 
 
 def test_numeric_ids_are_kept_and_text_ids_hashed_apart():
-    keys, collisions = ex.id_keys(["123", "C-123", "00123", "9223372036854775808"], "client")
+    keys, collisions = columns.id_keys(["123", "C-123", "00123", "9223372036854775808"], "client")
     assert keys["123"] == 123
     assert all(keys[t] >= 2**63 for t in ("C-123", "00123", "9223372036854775808"))
     assert len(set(keys.values())) == 4
     assert not collisions
-    assert keys["C-123"] == ex.hash_id("C-123", "client")  # stable across runs and extracts
+    assert keys["C-123"] == columns.hash_id("C-123", "client")  # stable across runs and extracts
 
 
 def test_ids_that_hash_to_the_same_number_are_refused(tmp_path, rotterdam, monkeypatch):
     flat = pl.read_csv(EXAMPLE, infer_schema=False)
     path = tmp_path / "e.csv"
     flat.write_csv(path)
-    monkeypatch.setattr(ex, "hash_id", lambda text, namespace: (1 << 63) | (len(text) % 3))
+    monkeypatch.setattr(columns, "hash_id", lambda text, namespace: (1 << 63) | (len(text) % 3))
     report = validate_extract(path, *rotterdam)
     kinds = {p.kind for p in report.problems}
     assert kinds == {"id_collision"}
@@ -415,12 +415,13 @@ def test_data_commands_have_help_with_examples():
         out = subprocess.run(
             [sys.executable, "-m", "engine.cli", *args], capture_output=True, text=True, cwd=ROOT
         )
-        assert out.returncode == 0 and "examples:" in out.stdout, args
+        assert out.returncode == 0, args
+        assert "examples:" in out.stdout, args
 
 
 def test_readme_documents_every_extract_column_and_problem_kind():
-    readme = (ROOT / "README.md").read_text()
-    for col in ex.EXTRACT_COLUMNS:
+    readme = (ROOT / "synthetic_population" / "README.md").read_text()
+    for col in columns.EXTRACT_COLUMNS:
         assert f"`{col.name}`" in readme, col.name
     for kind in PROBLEM_KINDS:
         assert f"`{kind}`" in readme, kind

@@ -49,7 +49,8 @@ def test_a_good_measure_runs(tmp_path, capsys):
         (
             'primitive = "weekly_cap"',
             'primitive = "weekly_limit"',
-            "key rules[0].primitive: unknown value 'weekly_limit' (expected one of: max_duration, remove_task, review, set_frequency, weekly_cap)",
+            "key rules[0].primitive: unknown value 'weekly_limit' (expected one of: max_duration, "
+            "remove_task, review, set_frequency, weekly_cap)",
         ),
         (
             "params = { cap_eur_w = 250.0 }",
@@ -59,7 +60,8 @@ def test_a_good_measure_runs(tmp_path, capsys):
         (
             'products = ["beg"]',
             'products = ["begeleiding"]',
-            "key rules[0].scope.products: unknown name 'begeleiding' (expected one of: ho, beg, bw)",
+            "key rules[0].scope.products: unknown name 'begeleiding' (expected one of: ho, beg, "
+            "bw)",
         ),
         (
             'steps = ["beg2", "beg3"]',
@@ -74,7 +76,8 @@ def test_a_good_measure_runs(tmp_path, capsys):
         (
             "approved_share = 0.1",
             "approved_share = 1.5",
-            "key rules[0].exceptions.approved_share: 1.5 is out of range (expected a value in [0.0, 1.0])",
+            "key rules[0].exceptions.approved_share: 1.5 is out of range (expected a value in "
+            "[0.0, 1.0])",
         ),
         (
             "cap_eur_w = 250.0",
@@ -124,7 +127,8 @@ def test_unknown_measure_name_lists_the_library(tmp_path, capsys):
 def test_unknown_rule_in_measure_overrides(tmp_path, capsys):
     sc = tmp_path / "sc.toml"
     sc.write_text(
-        '[scenario]\nname = "x"\nmeasures = ["m17_wmo_weekly_cap_800"]\nmonths = 12\n[measure_overrides]\n"no_such_rule.params.cap_eur_w" = 900.0\n'
+        '[scenario]\nname = "x"\nmeasures = ["m17_wmo_weekly_cap_800"]\nmonths = '
+        '12\n[measure_overrides]\n"no_such_rule.params.cap_eur_w" = 900.0\n'
     )
     code = main(["run", str(sc), "--out", str(tmp_path / "out"), "--quiet"])
     _, err = capsys.readouterr()

@@ -13,7 +13,7 @@ import pytest
 
 from engine.cli import main
 from engine.core.errors import InputError
-from engine.reports.workbook import read_xlsx_sheet
+from engine.reports.xlsx import read_xlsx_sheet
 from engine.simulation.run import write_run
 from rules.policy import load_policy
 from tests.helpers import write_experiment
@@ -56,10 +56,9 @@ def test_sheets_and_formatting(workbook):
         "Assumptions",
     ]
     for ws in wb.worksheets:
-        assert ws.freeze_panes is not None and ws.freeze_panes[1:] == "5", (
-            ws.title,
-            ws.freeze_panes,
-        )  # header row 4 frozen
+        # header row 4 frozen
+        assert ws.freeze_panes is not None, ws.title
+        assert ws.freeze_panes[1:] == "5", (ws.title, ws.freeze_panes)
         assert len(ws.tables) == 1, ws.title  # one table per sheet
         assert ws.column_dimensions["A"].width
         assert ws.column_dimensions["A"].width >= 8
@@ -284,7 +283,10 @@ def test_iv3_is_validated_per_domain(tmp_path):
     )
     with pytest.raises(
         InputError,
-        match=r"key products.jamb.iv3: '6.71' is not an IV3 task field for a jeugd product \(expected one of: 6.72, 6.82",
+        match=(
+            r"key products.jamb.iv3: '6.71' is not an IV3 task field for a jeugd product "
+            r"\(expected one of: 6.72, 6.82"
+        ),
     ):
         load_policy(bad)
     bad.write_text(

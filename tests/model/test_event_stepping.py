@@ -103,7 +103,8 @@ def test_stepping_only_event_months_gives_the_same_outputs_as_stepping_every_mon
     every = _sim(profile_name, months, measures, every_month=True, start=start)
     for name in ("arr", "cli", "served_half", "served_year", "events", "affected"):
         a, b = getattr(skip, name), getattr(every, name)
-        assert a.shape == b.shape and np.array_equal(a, b), name
+        assert a.shape == b.shape, name
+        assert np.array_equal(a, b), name
     for name in skip.state._fields:
         assert np.array_equal(getattr(skip.state, name), getattr(every.state, name)), (
             f"state.{name}"

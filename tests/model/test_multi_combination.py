@@ -1,6 +1,6 @@
-"""Several measure combinations in one kernel pass (engine.model.combinations, `Context.run_many`): exact,
-bit for bit the sub-runs one pass per combination gives, and wired into experiments on
-every backend.
+"""Several measure combinations in one kernel pass (engine.model.combinations,
+`Context.run_many`): exact, bit for bit the sub-runs one pass per combination gives, and wired
+into experiments on every backend.
 
 The toy measures (tests/data/toy/measures) cover every primitive the toy policy supports
 with overlapping scopes; the default profile runs the five BOZ measures (set_frequency too).
@@ -57,7 +57,8 @@ def _assert_same(masks, expected, got):
         assert np.array_equal(a.gross_y, b.gross_y), mask
         assert a.affected is not None
         assert b.affected is not None
-        assert a.affected.dtype == b.affected.dtype and np.array_equal(a.affected, b.affected), mask
+        assert a.affected.dtype == b.affected.dtype, mask
+        assert np.array_equal(a.affected, b.affected), mask
 
 
 def test_run_many_over_all_32_subsets_equals_32_separate_runs_on_the_toy_profile(toy_ctx):
@@ -164,7 +165,8 @@ def test_restoring_a_client_undoes_everything_the_kernel_wrote(toy_ctx):
 # ------------------------------------------------------------------------------ experiments
 def _toy_experiment(tmp_path, seeds=(1, 2)):
     (tmp_path / "base.toml").write_text(
-        f'[scenario]\nname = "toy-base"\nprofile = "{TOY_PROFILE}"\nstart = "2024-01"\nmonths = 24\nseed = 1\npopulation_seed = 5\n'
+        f'[scenario]\nname = "toy-base"\nprofile = "{TOY_PROFILE}"\nstart = "2024-01"\nmonths = '
+        "24\nseed = 1\npopulation_seed = 5\n"
     )
     (tmp_path / "exp.toml").write_text(
         '[experiment]\nname = "toy-exp"\nbaseline = "base.toml"\n'
@@ -201,7 +203,8 @@ def test_multi_combination_tasks_give_the_sub_runs_one_pass_each_gives(tmp_path,
     (got,), _ = run_jobs([(cspec, units)], backend="inprocess", contexts={cspec.key(): ctx})
     for u, r in zip(units, got, strict=True):
         ref = ctx.run(u)
-        assert np.array_equal(r.net_y, ref.net_y) and np.array_equal(r.gross_y, ref.gross_y), u
+        assert np.array_equal(r.net_y, ref.net_y), u
+        assert np.array_equal(r.gross_y, ref.gross_y), u
         assert (r.affected is None) == (ref.affected is None), u
         if ref.affected is not None:
             assert np.array_equal(r.affected, ref.affected), u

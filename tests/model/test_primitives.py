@@ -4,9 +4,9 @@ The multi-combination pass (engine.model.combinations) reuses a client's traject
 combination with more rules on only when none of the extra rules would have acted; a
 `would_act` that says False where its `act` changes the state would silently give a wrong
 sub-run (deciding a client's standing under the rule is not an action: a memo of keyed draws,
-read by that rule alone). Checked here for every module in the registry, over random clients, slots, rule
-standings and phases, months, moments and parameters (drawn from the primitive's declared
-ranges, so a new primitive is covered by adding it to the registry)."""
+read by that rule alone). Checked here for every module in the registry, over random clients,
+slots, rule standings and phases, months, moments and parameters (drawn from the primitive's
+declared ranges, so a new primitive is covered by adding it to the registry)."""
 
 from __future__ import annotations
 

@@ -151,7 +151,8 @@ def test_max_duration_no_medium_or_heavy_step_after_the_bound():
         for c in codes:
             steps_in[pi, policy.product(prod).step_index(c)] = True
     scoped &= np.isin(S.wmo_group[S.owner], groups) & ((S.flags[S.owner] & exempt_bits) == 0)
-    # the bound per arrangement: max(36 months of support, first reindication after the start) + phase-out
+    # the bound per arrangement: max(36 months of support, first reindication after the start)
+    # + phase-out
     from engine.model.state import build_state
 
     S0 = build_state(pop, policy, profile.group_codes)

@@ -14,7 +14,8 @@ from engine.core.errors import InputError
 from engine.simulation.run import RunSpec, simulate_scenario
 from synthetic_population.calibration import calibrate, measure, report_only
 from synthetic_population.generator import generate
-from synthetic_population.profile import Target, load_profile
+from synthetic_population.profile import load_profile
+from synthetic_population.targets import Target
 from tests.helpers import DATA
 
 # Targets for the toy profile's fitting mechanics, set away from what it does unfitted
@@ -22,10 +23,13 @@ from tests.helpers import DATA
 # overlapping scopes (oud is part of Wmo).
 TOY_TARGETS = """
 [targets]
-wmo_served_2024h1 = { value = 535, tolerance = 0.03, period = "2024H1", domain = "wmo", source = "test" }
-oud_served_2025 = { value = 395, tolerance = 0.03, period = "2025", domain = "wmo", group = "oud", source = "test" }
+wmo_served_2024h1 = { value = 535, tolerance = 0.03, period = "2024H1", domain = "wmo", \
+source = "test" }
+oud_served_2025 = { value = 395, tolerance = 0.03, period = "2025", domain = "wmo", group = "oud", \
+source = "test" }
 jeugd_served_2025 = { value = 290, period = "2025", domain = "jeugd", source = "test" }
-ho_gross_2024 = { min = 1, metric = "gross_eur", period = "2024", domain = "wmo", product = "ho", source = "test" }
+ho_gross_2024 = { min = 1, metric = "gross_eur", period = "2024", domain = "wmo", product = "ho", \
+source = "test" }
 """
 
 

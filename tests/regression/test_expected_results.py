@@ -22,7 +22,13 @@ from tests.helpers import ROOT
 MEASURES = ROOT / "rules" / "library" / "rotterdam" / "measures"
 PACKAGE = ROOT / "runs" / "scenarios" / "boz-2024.toml"
 SEED, POPULATION_SEED, MONTHS = 1, 1, 48
-COLUMNS = ["budget_year", "baseline_net_cents", "with_measure_net_cents", "saving_net_cents", "saving_gross_cents"]
+COLUMNS = [
+    "budget_year",
+    "baseline_net_cents",
+    "with_measure_net_cents",
+    "saving_net_cents",
+    "saving_gross_cents",
+]
 
 
 def expected_path(source: Path) -> Path:
@@ -47,7 +53,11 @@ def compute() -> dict[Path, list[dict]]:
     population, one multi-combination pass."""
     files = sorted(MEASURES.glob("*.toml"))
     package = load_scenario(PACKAGE)
-    assert (package.seed, package.population_seed, package.months) == (SEED, POPULATION_SEED, MONTHS)
+    assert (package.seed, package.population_seed, package.months) == (
+        SEED,
+        POPULATION_SEED,
+        MONTHS,
+    )
     names = [f.stem for f in files]
     ctx = Context.build(ContextSpec(months=MONTHS, population_seed=POPULATION_SEED, measures=names))
     package_mask = sum(1 << names.index(m) for m in package.measures)
@@ -78,7 +88,9 @@ def computed():
 def test_every_measure_file_and_the_package_have_expected_results(computed):
     assert len(computed) == len(list(MEASURES.glob("*.toml"))) + 1
     for path in computed:
-        assert path.exists(), f"{path.name} is missing: python -m tests.regression.test_expected_results"
+        assert path.exists(), (
+            f"{path.name} is missing: python -m tests.regression.test_expected_results"
+        )
 
 
 def test_savings_match_the_expected_results_files(computed):

@@ -156,13 +156,15 @@ def run_policy():
     ("product", "share_20_65"), [("begeleiding", 0.7745), ("dagbesteding", 0.3834)]
 )
 def test_age_structure_of_day_care_and_support_is_the_documents(first_year, product, share_20_65):
-    """doc:gooi-vechtstreek-2021 line 1930: 77% of begeleiding and 38% of dagbesteding clients are aged 20-65."""
+    """doc:gooi-vechtstreek-2021 line 1930: 77% of begeleiding and 38% of dagbesteding
+    clients are aged 20-65."""
     ages = _served_ages(first_year, product)
     assert abs(np.mean((ages >= 20) & (ages < 65)) - share_20_65) < 0.06
 
 
 def test_youth_costs_are_concentrated_as_in_the_region():
-    """doc:gooi-vechtstreek-2021 line 510: 72% of youth-care costs from 1,200 of 6,000 children (20%)."""
+    """doc:gooi-vechtstreek-2021 line 510: 72% of youth-care costs from 1,200 of 6,000
+    children (20%)."""
     from engine.simulation.simulate import simulate
     from synthetic_population.generator import generate
 

@@ -1,5 +1,5 @@
-"""Attribution arithmetic (engine.simulation.attribution): Shapley shares in whole cents that add up to
-the package saving exactly, for any savings."""
+"""Attribution arithmetic (engine.simulation.attribution): Shapley shares in whole cents that
+add up to the package saving exactly, for any savings."""
 
 from __future__ import annotations
 

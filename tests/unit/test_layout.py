@@ -75,7 +75,11 @@ def test_no_import_cycle_between_modules():
 @pytest.mark.parametrize("package", SUBPACKAGES)
 def test_each_package_imports_alone(package):
     done = subprocess.run(
-        [sys.executable, "-c", f"import {package}"], capture_output=True, text=True, cwd=ROOT, timeout=120
+        [sys.executable, "-c", f"import {package}"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr[-2000:]
 

@@ -47,7 +47,10 @@ def test_the_kernel_depends_on_every_compiled_module_it_calls_and_not_on_python_
         assert unrelated not in deps, unrelated
 
 
-_CALLER = "from engine.model.jit import jit\nfrom engine.model.callee import g\n\n\n@jit\ndef f():\n    return g() + 1\n"
+_CALLER = (
+    "from engine.model.jit import jit\nfrom engine.model.callee import g\n\n\n@jit\ndef f():\n    "
+    "return g() + 1\n"
+)
 _RUN = (
     "import sys; sys.path.insert(0, {root!r})\n"
     "from engine.model.caller import f\n"
@@ -96,7 +99,8 @@ def test_an_edit_to_a_callee_recompiles_its_caller_and_an_unrelated_edit_does_no
 
 
 def test_importing_the_engine_makes_no_folder_and_sets_no_environment(tmp_path):
-    code = (  # the libraries first: Polars sets its allocator's variable on import, which is not ours
+    # the libraries first: Polars sets its allocator's variable on import, which is not ours
+    code = (
         "import os, numba, numpy, polars, pyarrow, duckdb; before = dict(os.environ)\n"
         "import engine, engine.simulation.run, engine.model.kernel\n"
         "print(dict(os.environ) == before)\n"

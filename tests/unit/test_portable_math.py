@@ -95,12 +95,17 @@ from synthetic_population.generator import frame_digest
 out = {}
 for name, spec in [
     ("toy", RunSpec(profile=%(toy)r, months=24, seed=3, population_seed=4)),
-    ("default_small", RunSpec(months=18, seed=5, population_seed=2, overrides={"population.scale": 0.05})),
+    (
+        "default_small",
+        RunSpec(months=18, seed=5, population_seed=2, overrides={"population.scale": 0.05}),
+    ),
 ]:
     r = simulate_scenario(spec)
     out[name] = {
         "fingerprint": r.population.fingerprint(),
-        "pool_rate": hashlib.sha256(np.ascontiguousarray(r.population.pool_rate).tobytes()).hexdigest(),
+        "pool_rate": hashlib.sha256(
+            np.ascontiguousarray(r.population.pool_rate).tobytes()
+        ).hexdigest(),
         **{f"table:{k}": frame_digest(v) for k, v in sorted(r.tables.items())},
     }
 print(json.dumps(out))

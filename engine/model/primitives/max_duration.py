@@ -66,7 +66,10 @@ def pack(params: dict, ctx) -> Packed:
 
 SPEC = Primitive(
     name="max_duration",
-    doc="support runs at most max_months; then a share ends and the rest steps down (a phase-out for those already past it)",
+    doc=(
+        "support runs at most max_months; then a share ends and the rest steps down"
+        " (a phase-out for those already past it)"
+    ),
     moments=("intake", "reindication"),
     params=(
         Param(

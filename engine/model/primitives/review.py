@@ -27,7 +27,9 @@ def pack(params: dict, ctx) -> Packed:
 
 SPEC = Primitive(
     name="review",
-    doc="providers review current household-help clients within a window and drop tasks for a share",
+    doc=(
+        "providers review current household-help clients within a window and drop tasks for a share"
+    ),
     moments=("monthly",),
     params=(
         Param("tasks", "names", "the tasks dropped when not needed", choices="ho_tasks"),

@@ -47,7 +47,10 @@ def pack(params: dict, ctx) -> Packed:
 
 SPEC = Primitive(
     name="set_frequency",
-    doc="eligible household-help clients get cleaning at another frequency (e.g. once per two weeks)",
+    doc=(
+        "eligible household-help clients get cleaning at another frequency"
+        " (e.g. once per two weeks)"
+    ),
     moments=("intake", "reindication"),
     params=(
         Param("frequency", "choice", "the new frequency", choices="frequencies"),

@@ -48,7 +48,9 @@ class Param:
     def describe(self) -> str:
         """One line for --help and the rules README."""
         if self.kind == "number":
-            rng = f"[{self.lo if self.lo is not None else '-inf'}, {self.hi if self.hi is not None else 'inf'}]"
+            lo = self.lo if self.lo is not None else "-inf"
+            hi = self.hi if self.hi is not None else "inf"
+            rng = f"[{lo}, {hi}]"
             what = ("whole number " if self.integer else "number ") + rng
         elif self.kind == "share":
             what = "share [0, 1]"

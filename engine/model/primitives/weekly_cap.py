@@ -25,7 +25,10 @@ def pack(params: dict, ctx) -> Packed:
 
 SPEC = Primitive(
     name="weekly_cap",
-    doc="the sum of a client's in-scope weekly amounts is clipped to a ceiling, the highest-priced arrangement cut first",
+    doc=(
+        "the sum of a client's in-scope weekly amounts is clipped to a ceiling,"
+        " the highest-priced arrangement cut first"
+    ),
     moments=("intake", "reindication"),
     params=(
         Param("cap_eur_w", "number", "the weekly ceiling", unit="EUR/week", lo=0.0, hi=1e9),
