@@ -338,9 +338,7 @@ def crn_spread(seeds: int, override: dict = CRN_OVERRIDE) -> dict:
 def machine() -> dict:
     model = ""
     with contextlib.suppress(OSError, StopIteration), open("/proc/cpuinfo") as fh:
-        model = next(
-            line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")
-        )
+        model = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
     import numba
     import numpy
     import polars
