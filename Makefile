@@ -64,7 +64,7 @@ lint: $(STAMP)
 # Numba caches compiled kernels in .numba-cache/<hash of the engine's sources> (engine/__init__.py),
 # so an edit compiles afresh; this removes the caches of every version (and any left beside the sources).
 clean-cache:
-	rm -rf .numba-cache
+	rm -rf .numba-cache .population-cache
 	find engine rules synthetic_population -name '*.nbi' -delete -o -name '*.nbc' -delete
 
 clean: clean-cache

@@ -79,7 +79,8 @@ def cmd_compare(args) -> int:
 
 def cmd_population_generate(args) -> int:
     from engine.reports import terminal as report
-    from synthetic_population.generator import generate, write_population
+    from synthetic_population import cache
+    from synthetic_population.generator import write_population
     from synthetic_population.profile import load_profile
 
     profile, policy = load_profile(args.profile, parse_set(args.set))
@@ -88,17 +89,29 @@ def cmd_population_generate(args) -> int:
         raise InputError(
             "--months", f"{args.months} is not a horizon", "a whole number of months >= 1"
         )
-    out = Path(args.out)
-    if out.suffix != ".parquet":
+    out = Path(args.out) if args.out else None
+    if out is not None and out.suffix != ".parquet":
         raise InputError("--out", f"{args.out!r}", "a file name ending in .parquet")
-    with report.progress(args.quiet, "generating population"):
-        pop = generate(profile, policy, args.seed, args.months, start)
-        write_population(pop, out)
-    if not args.quiet:
-        print(
-            f"wrote {out}: {pop.n_clients:,} clients (start stock and inflow pool), "
-            f"{pop.n_arrangements:,} arrangement slots"
+    folder = cache.cache_dir()
+    if out is None and folder is None:
+        raise InputError(
+            "--out",
+            f"missing, and the population cache is off (${cache.ENV}=off)",
+            "a file name ending in .parquet, or the cache on",
         )
+    with report.progress(args.quiet, "generating population"):
+        pop = cache.generate_cached(profile, policy, args.seed, args.months, start)
+        if out is not None:
+            write_population(pop, out)
+    if not args.quiet:
+        what = f"{pop.n_clients:,} clients (start stock and inflow pool), "
+        what += f"{pop.n_arrangements:,} arrangement slots"
+        if out is not None:
+            print(f"wrote {out}: {what}")
+        if folder is not None:
+            key = cache.population_key(profile, policy, args.seed, args.months, start)
+            state = "was already" if pop.meta["population_cache"] == "hit" else "is now"
+            print(f"population cache: {what} {state} in {folder / key}")
     return 0
 
 
@@ -163,17 +176,26 @@ def register(sub) -> argparse._SubParsersAction:
     pop_sub.required = True
     g = pop_sub.add_parser(
         "generate",
-        help="draw a synthetic population and write it to Parquet",
+        help="draw a synthetic population into the population cache, or to Parquet",
         epilog=(
-            "example:\n  caseload population generate --profile rotterdam --out "
-            "runs/out/rotterdam-pop.parquet"
+            "examples:\n"
+            "  caseload population generate                 fill the population cache: later "
+            "runs with\n"
+            "                                               the same profile, seed, start and "
+            "horizon load it\n"
+            "  caseload population generate --set population.scale=14 --seed 2\n"
+            "  caseload population generate --profile rotterdam --out "
+            "runs/out/rotterdam-pop.parquet\n\n"
+            "The cache is .population-cache/ in the project ($CASELOAD_POPULATION_CACHE: "
+            "another folder,\nor 'off'); a changed profile, policy or generator is never "
+            "a stale hit."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     g.add_argument(
         "--profile", default="rotterdam", help="profile name or path (default rotterdam)"
     )
-    g.add_argument("--out", required=True, help="output file, .parquet")
+    g.add_argument("--out", default=None, help="also write the population to this file, .parquet")
     g.add_argument("--seed", type=int, default=1, help="population seed (default 1)")
     g.add_argument(
         "--months", type=int, default=48, help="horizon the inflow pool covers (default 48)"

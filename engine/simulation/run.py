@@ -27,7 +27,8 @@ from engine.core.scenario import RunSpec
 from engine.outputs import tables as aggregate
 from engine.outputs.folder import atomic_folder, write_json, write_parquet
 from engine.simulation.simulate import SimResult, simulate
-from synthetic_population.generator import Population, generate
+from synthetic_population.cache import generate_cached
+from synthetic_population.generator import Population
 from synthetic_population.profile import load_profile
 
 DEFAULT_OUT = Path("runs/out")
@@ -71,7 +72,7 @@ def simulate_scenario(
             if population.meta.get("source") == "extract":
                 start = population.start  # an extract's month is the run's start
         else:
-            population = generate(profile, policy, spec.population_seed, spec.months, start)
+            population = generate_cached(profile, policy, spec.population_seed, spec.months, start)
     timings["population_s"] = time.perf_counter() - t0
     if progress:
         progress("population", population)
@@ -151,6 +152,8 @@ def simulate_scenario(
             "file": spec.population_file,
             "clients": population.n_clients,
             "arrangement_slots": population.n_arrangements,
+            # the population cache: hit (loaded), miss (generated and kept), off; None: a file
+            "cache": population.meta.get("population_cache"),
         },
         "active_arrangement_months": sim.active_arrangement_months,
         "timings": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in timings.items()},

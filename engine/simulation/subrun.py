@@ -96,7 +96,7 @@ class Context:
         from engine.core.scenario import RunSpec
         from engine.model.state import build_state
         from engine.simulation.run import load_measures
-        from synthetic_population.generator import generate
+        from synthetic_population.cache import generate_cached
         from synthetic_population.profile import load_profile
 
         profile, policy = load_profile(spec.profile, spec.overrides)
@@ -115,7 +115,9 @@ class Context:
                 )
                 start = population.start
             else:
-                population = generate(profile, policy, spec.population_seed, spec.months, start)
+                population = generate_cached(
+                    profile, policy, spec.population_seed, spec.months, start
+                )
         rs = RunSpec(
             profile=spec.profile,
             measures=list(spec.measures),
