@@ -279,7 +279,8 @@ def crn_spread(seeds: int, override: dict = CRN_OVERRIDE) -> dict:
     measure run on seed + 10,000)."""
     from engine.model.layout import A_GROSS
     from engine.model.rng import MODE_KEYED, MODE_SEQUENTIAL
-    from engine.simulation.simulate import build_state, simulate
+    from engine.model.state import build_state
+    from engine.simulation.simulate import simulate
     from synthetic_population.generator import generate
     from synthetic_population.profile import load_profile
 

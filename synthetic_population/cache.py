@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from synthetic_population.generator import Population
 
@@ -123,11 +124,11 @@ def load(key: str, folder: Path | None = None) -> Population | None:
         meta = json.loads((entry / "meta.json").read_text())
         if meta.get("key") != key or meta.get("format") != FORMAT:
             raise ValueError("key or format mismatch")
-        clients = pl.read_ipc(entry / "clients.arrow")
-        arrangements = pl.read_ipc(entry / "arrangements.arrow")
+        clients = _read_frame(entry / "clients.arrow")
+        arrangements = _read_frame(entry / "arrangements.arrow")
     except FileNotFoundError:
         return None
-    except (OSError, ValueError, KeyError, pl.exceptions.PolarsError):
+    except (OSError, ValueError, KeyError, pa.ArrowException, pl.exceptions.PolarsError):
         shutil.rmtree(entry, ignore_errors=True)  # a broken entry: generate afresh
         return None
     with contextlib.suppress(OSError):
@@ -142,7 +143,15 @@ def load(key: str, folder: Path | None = None) -> Population | None:
         meta={**meta["meta"], "population_cache": "hit"},
     )
     pop.remember_fingerprint(meta["fingerprint"])
+    pop.remember_cache_key(key)
     return pop
+
+
+def _read_frame(path: Path) -> pl.DataFrame:
+    """A frame memory mapped from an Arrow IPC file: no copy, pages read when first used."""
+    with pa.memory_map(str(path)) as source:
+        table = pa.ipc.open_file(source).read_all()
+    return pl.from_arrow(table, rechunk=False)
 
 
 def save(pop: Population, key: str, folder: Path | None = None) -> Path | None:
@@ -157,8 +166,12 @@ def save(pop: Population, key: str, folder: Path | None = None) -> Path | None:
     tmp = folder / f".{key}.{os.getpid()}.partial"
     try:
         tmp.mkdir(parents=True, exist_ok=True)
-        pop.clients.write_ipc(tmp / "clients.arrow", compression="uncompressed")
-        pop.arrangements.write_ipc(tmp / "arrangements.arrow", compression="uncompressed")
+        for name, frame in (("clients", pop.clients), ("arrangements", pop.arrangements)):
+            frame.write_ipc(
+                tmp / f"{name}.arrow",
+                compression="uncompressed",  # memory mapped as it is
+                record_batch_size=max(frame.height, 1),
+            )
         meta = {
             "key": key,
             "format": FORMAT,
@@ -218,7 +231,79 @@ def generate_cached(
     if pop is not None:
         return pop
     pop = generate(profile, policy, seed, months, start)
-    if fill:
-        save(pop, key, folder)
+    if fill and save(pop, key, folder) is not None:
+        pop.remember_cache_key(key)
     pop.meta["population_cache"] = "miss"
     return pop
+
+
+# ------------------------------------------------------------------------- the state beside it
+def _state_name(policy, group_codes: list[str]) -> str:
+    """The folder of a cached population's state arrays: a hash of the state builder's code
+    (engine.model.state and what it imports: the record layouts) and of what it reads from the
+    policy and profile besides the population (product and step codes, group codes)."""
+    from engine.model.jit import source_stamp
+
+    reads = [
+        list(group_codes),
+        [[p.code, p.domain, p.ho_minutes, [st.code for st in p.steps]] for p in policy.products],
+    ]
+    h = hashlib.sha256(source_stamp(ROOT / "engine" / "model" / "state.py").encode())
+    h.update(json.dumps(reads).encode())
+    return "state-" + h.hexdigest()[:16]
+
+
+def state_of(pop: Population, policy, group_codes: list[str]):
+    """`engine.model.state.build_state(pop, policy, group_codes)`, from the population cache
+    when `pop` is a cached population whose state was built before (read into fresh memory,
+    the kernel's to change), else built and, for a cached population, kept beside it."""
+    from engine.model.state import build_state
+
+    key, folder = pop.cache_key, cache_dir()
+    if key is None or folder is None:
+        return build_state(pop, policy, group_codes)
+    where = folder / key / _state_name(policy, group_codes)
+    state = _load_state(where, pop)
+    if state is None:
+        state = build_state(pop, policy, group_codes)
+        _save_state(state, where)
+    return state
+
+
+def _load_state(where: Path, pop: Population):
+    from engine.model.layout import CLIENT, SLOT
+    from engine.model.state import State
+
+    try:
+        clients = np.load(where / "clients.npy")
+        slots = np.load(where / "slots.npy")
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        shutil.rmtree(where, ignore_errors=True)
+        return None
+    if (
+        clients.dtype != CLIENT
+        or slots.dtype != SLOT
+        or clients.shape != (pop.n_clients,)
+        or slots.shape != (pop.n_arrangements,)
+    ):
+        shutil.rmtree(where, ignore_errors=True)
+        return None
+    return State(
+        clients,
+        slots,
+        np.zeros((clients.shape[0], 0), dtype=np.int8),
+        np.zeros((slots.shape[0], 0), dtype=np.int8),
+    )
+
+
+def _save_state(state, where: Path) -> None:
+    tmp = where.with_name(f".{where.name}.{os.getpid()}.partial")
+    try:
+        tmp.mkdir(parents=True, exist_ok=True)
+        np.save(tmp / "clients.npy", state.clients)
+        np.save(tmp / "slots.npy", state.slots)
+        tmp.rename(where)
+    except OSError:  # another process saved it first, or the cache is not writable
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -93,6 +93,8 @@ class Population:
     meta: dict = field(default_factory=dict)
     # (clients, arrangements, fingerprint): known for these frames (a cached population)
     _fingerprint: tuple | None = field(default=None, repr=False, compare=False)
+    # (clients, arrangements, key): these frames are the population cache's entry `key`
+    _cache_key: tuple | None = field(default=None, repr=False, compare=False)
 
     @property
     def n_clients(self) -> int:
@@ -120,6 +122,18 @@ class Population:
     def remember_fingerprint(self, fingerprint: str) -> None:
         """Record the fingerprint of the current frames (the population cache stores it)."""
         self._fingerprint = (self.clients, self.arrangements, fingerprint)
+
+    def remember_cache_key(self, key: str) -> None:
+        """Record that the current frames are the population cache's entry `key`."""
+        self._cache_key = (self.clients, self.arrangements, key)
+
+    @property
+    def cache_key(self) -> str | None:
+        """The population cache's key of these frames (None: not from the cache)."""
+        known = self._cache_key
+        if known is not None and known[0] is self.clients and known[1] is self.arrangements:
+            return known[2]
+        return None
 
 
 def frame_digest(frame: pl.DataFrame) -> str:
