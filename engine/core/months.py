@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import calendar
 import re
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from engine.core.errors import InputError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 EPOCH_YEAR = 2000
 _MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
@@ -47,4 +49,6 @@ def days_in_month(m: int) -> int:
 
 def days_array(start: int, n: int) -> np.ndarray:
     """Days in each month of a horizon, int64, for cost accrual."""
+    import numpy as np  # here, not at the top: the command line's start-up does not need it
+
     return np.array([days_in_month(start + t) for t in range(n)], dtype=np.int64)

@@ -38,10 +38,8 @@ from pathlib import Path
 import duckdb
 
 from engine.core.errors import InputError
-from engine.outputs.catalog_entry import RUN_TABLES, Entry, read_folder
+from engine.outputs.catalog_entry import ENV, OFF, RUN_TABLES, Entry, read_folder
 
-ENV = "CASELOAD_CATALOG"
-OFF = {"off", "none", "0", "no", "false"}
 CATALOG_NAME = "catalog.duckdb"
 SCHEMA_VERSION = 1
 # Views that exist (empty) even before any folder provides them, so queries do not fail.
