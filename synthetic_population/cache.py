@@ -101,9 +101,12 @@ def population_key(profile, policy, seed: int, months: int, start: int) -> str:
             "format": FORMAT,
             "generator": generator_stamp(),
             "numpy": np.__version__,
-            # content, not location: the same profile copied elsewhere is the same population
-            "profile": _content(profile, ("path", "fitted_path", "sources", "description")),
-            "policy": _content(policy, ("path", "sources", "description")),
+            # every value the generator can read, not where it came from: not the files' paths,
+            # nor the register (the same values, with their sources: `--set` changes those)
+            "profile": _content(
+                profile, ("path", "fitted_path", "sources", "description", "register")
+            ),
+            "policy": _content(policy, ("path", "sources", "description", "register")),
             "seed": int(seed),
             "months": int(months),
             "start": int(start),
