@@ -62,7 +62,7 @@ def test_the_second_request_is_a_hit_identical_to_generating_afresh(folder):
     "change",
     [
         {"overrides": {"groups.oud.stock": 301}},  # a profile value
-        {"overrides": {"policy.own_contribution.monthly_eur": 21.0}},  # a policy value
+        {"overrides": {"policy.products.beg.indication_months": 7}},  # a policy value
         {"seed": 6},
         {"months": 13},
         {"start": 1},  # one month later
@@ -215,3 +215,12 @@ def test_population_generate_fills_the_cache_and_runs_then_hit_it(folder, tmp_pa
     profile, policy = _toy()
     assert runs["hit"]["hashes"]["population"] == generate(profile, policy, 5, 12).fingerprint()
     assert np.isfinite(runs["hit"]["timings"]["population_s"])
+
+
+def test_the_cached_state_depends_on_what_the_state_builder_reads_besides_the_population():
+    profile, policy = _toy()
+    codes = profile.group_codes
+    name = cache._state_name(policy, codes)
+    assert cache._state_name(policy, codes[::-1]) != name
+    other = type(policy)(**{**policy.__dict__, "products": policy.products[::-1]})
+    assert cache._state_name(other, codes) != name
