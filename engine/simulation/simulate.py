@@ -21,6 +21,7 @@ from engine.model.layout import ARR_FIELDS, EVENT_FIELDS, EVENT_KINDS
 from engine.model.params import Params, compile_params
 from engine.model.rng import MODE_KEYED
 from engine.model.state import State, copy_state, with_rule_state
+from engine.model.state import build_state as build_state  # re-exported (bench, callers)
 from rules.policy import Policy
 from synthetic_population.cache import state_of
 from synthetic_population.generator import Population
@@ -179,7 +180,9 @@ def simulate_many(
         {0, *wanted}, key=lambda x: (bin(x).count("1"), x)
     )  # baseline first, then by popcount
     combo_arr = np.array([x - (1 << 64) if x >= 1 << 63 else x for x in combos], dtype=np.int64)
+    t_state = time.perf_counter()
     S = _state(pop, policy, profile, base_state, len(rules))
+    timings["state_s"] = time.perf_counter() - t_state  # part of prepare_s
     P = compile_params(
         profile,
         policy,
@@ -253,7 +256,9 @@ def simulate(
     _check_window(pop, start, months)
     measures = measures or []
     rules = _rules_of(measures)
+    t_state = time.perf_counter()
     S = _state(pop, policy, profile, base_state, len(rules))
+    timings["state_s"] = time.perf_counter() - t_state  # part of prepare_s
     P = compile_params(
         profile,
         policy,
