@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +39,8 @@ from rules.policy import Policy
 from synthetic_population.draws import ARRANGEMENT_ARRAYS, CLIENT_ARRAYS, Codes, draw_part
 from synthetic_population.followup import followup_slots
 from synthetic_population.profile import Profile
+
+DRAW_THREADS = 2  # parts drawn side by side (the results do not depend on it)
 
 CLIENT_SCHEMA = {
     "client_id": (pl.UInt64, "stable client id"),
@@ -235,22 +238,37 @@ def generate(
             if arrival.size:
                 parts.append((gi, rng, arrival, in_stock, local0))
                 local0 += arrival.size
-    drawn = []
-    for gi, rng, arrival, in_stock, local0 in parts:
+
+    def draw(part) -> tuple:
+        gi, rng, arrival, in_stock, local0 = part
         cl_p = {k: [] for k in CLIENT_ARRAYS}
         ar_p = {k: [] for k in ARRANGEMENT_ARRAYS}
         g = profile.groups[gi]
         draw_part(cl_p, ar_p, rng, gi, g, arrival, in_stock, local0, start, profile, policy, codes)
         rows = _rows(gi, in_stock, arrival.size, n_stock, pool_counts)
-        cl_p = {k: v[0] for k, v in cl_p.items()}
-        drawn.append((cl_p, {k: v[0] for k, v in ar_p.items()}, rows, local0))
+        return (
+            {k: v[0] for k, v in cl_p.items()},
+            {k: v[0] for k, v in ar_p.items()},
+            rows,
+            local0,
+        )
+
+    # the parts draw from streams of their own, so they can be drawn side by side (NumPy
+    # lets go of the GIL while it fills an array); the results are taken in part order
+    with ThreadPoolExecutor(DRAW_THREADS) as pool:
+        drawn = list(pool.map(draw, parts))
+    del parts
     n = int(n_stock.sum() + pool_counts.sum())
     client_id = np.arange(1, n + 1, dtype=np.uint64)
     cl = _place([(c, rows) for c, _, rows, _ in drawn], n, CLIENT_ARRAYS)
     ar, arr_client = _place_slots(drawn, cl, client_id, profile, policy, seed, start, months, codes)
+    del drawn
+    clients = _client_frame(cl, client_id, codes)
+    del cl
+    arrangements = _arrangement_frame(ar, arr_client, codes)  # takes the arrays out of `ar`
     return Population(
-        clients=_client_frame(cl, client_id, codes),
-        arrangements=_arrangement_frame(ar, arr_client, codes),
+        clients=clients,
+        arrangements=arrangements,
         pool_rate=pool_exp,
         group_codes=codes.group_codes,
         start=start,
@@ -280,13 +298,15 @@ def _rows(
 
 
 def _place(parts: list[tuple[dict, np.ndarray]], n: int, keys) -> dict:
-    """Arrays of `n` rows from the parts' arrays, each part's values put at its rows."""
+    """Arrays of `n` rows from the parts' arrays, each part's values put at its rows. The
+    parts' arrays are taken out of their dicts as they are placed (freed as soon as they can
+    be: the population's peak memory)."""
     out = {}
     for k in keys:
         first = parts[0][0][k]
         dest = np.empty((n, *first.shape[1:]), dtype=first.dtype)
         for arrays, rows in parts:
-            dest[rows] = arrays[k]
+            dest[rows] = arrays.pop(k)
         out[k] = dest
     return out
 
@@ -330,7 +350,10 @@ def _place_slots(
         months,
     )
     # each initial slot's client row, and its rank among the client's initial slots
-    owners = [rows[ar_p["local"] - local0] for _, ar_p, rows, local0 in drawn]
+    owners = []
+    for _, ar_p, rows, local0 in drawn:
+        owners.append(rows[ar_p.pop("local") - local0])
+        del ar_p["gidx"]
     per_init = np.bincount(np.concatenate(owners), minlength=n) if owners else np.zeros(n, np.int64)
     per_fu = np.bincount(fu["owner"], minlength=n)
     per_client = per_init + per_fu
@@ -356,8 +379,8 @@ def _place_slots(
     parts = []
     for (_, ar_p, _, _), owner in zip(drawn, owners, strict=True):
         rank = _rank_in_runs(owner)
-        arrays = {**ar_p, "aid": (init0[owner] + rank + 1).astype(np.uint64)}
-        parts.append((arrays, slot0[owner] + rank))
+        ar_p["aid"] = (init0[owner] + rank + 1).astype(np.uint64)
+        parts.append((ar_p, slot0[owner] + rank))
     parts.append((follow, slot0[fu["owner"]] + per_init[fu["owner"]] + _rank_in_runs(fu["owner"])))
     return _place(parts, m, list(follow)), np.repeat(client_id, per_client)
 
@@ -380,23 +403,26 @@ def _client_frame(cl: dict, client_id: np.ndarray, codes: Codes) -> pl.DataFrame
 
 
 def _arrangement_frame(ar: dict, arr_client: np.ndarray, codes: Codes) -> pl.DataFrame:
-    """The arrangement slots as ARRANGEMENT_SCHEMA's frame (text columns by one gather)."""
+    """The arrangement slots as ARRANGEMENT_SCHEMA's frame (text columns by one gather). The
+    arrays are taken out of `ar` column by column, so each is freed once it is a column."""
     m = arr_client.size
+    pending = ~ar.pop("held")
+    minutes = ar.pop("minutes")
     return pl.DataFrame(
         {
-            "arrangement_id": ar["aid"],
+            "arrangement_id": ar.pop("aid"),
             "client_id": arr_client,
-            "slot_kind": _strings(SLOT_KINDS, ar["kind"]),
-            "product": _strings(codes.products, ar["prod"]),
-            "step": _strings(codes.step_vocab, ar["step"]),
-            "amount_factor": ar["factor"],
-            "start_month": _int16_or_null(ar["start"], ~ar["held"]),
-            "planned_end_month": _int16_or_null(ar["planned_end"], ~ar["held"]),
-            "indication_no": ar["ind_no"],
-            "support_since_month": _int16_or_null(ar["since"], ~ar["held"]),
-            "funding": _strings(FUNDING, ar["funding"]),
-            "subcontracted": ar["sub"],
-            **{f"{t}_w": ar["minutes"][:, ti] for ti, t in enumerate(HO_TASKS)},
+            "slot_kind": _strings(SLOT_KINDS, ar.pop("kind")),
+            "product": _strings(codes.products, ar.pop("prod")),
+            "step": _strings(codes.step_vocab, ar.pop("step")),
+            "amount_factor": ar.pop("factor"),
+            "start_month": _int16_or_null(ar.pop("start"), pending),
+            "planned_end_month": _int16_or_null(ar.pop("planned_end"), pending),
+            "indication_no": ar.pop("ind_no"),
+            "support_since_month": _int16_or_null(ar.pop("since"), pending),
+            "funding": _strings(FUNDING, ar.pop("funding")),
+            "subcontracted": ar.pop("sub"),
+            **{f"{t}_w": minutes[:, ti] for ti, t in enumerate(HO_TASKS)},
             "frequency": _strings(FREQUENCIES, np.zeros(m, dtype=np.int64)),
         }
     )
