@@ -9,9 +9,13 @@ Per size and checkout, each measurement in its own subprocess (so peak RSS is it
   kernel     `run_kernel` of the baseline and of the package, alternated, --repeats each
              (warm); best and median wall seconds, CPU seconds of all threads, active
              arrangement-months per second; the package's kernel over the baseline's;
-  end to end `caseload run` of the baseline and the package as a user runs them (generate,
-             build state, kernel, aggregate, write the folder) with a warm Numba cache, best
-             of --e2e-repeats, and the peak RSS;
+  generation `generate` and `build_state` in one process, best of 3 (wall and CPU);
+  end to end `caseload run` of the baseline and the package as a user runs them (population,
+             state, kernel, aggregate, write the folder) with a warm Numba cache: first with
+             an empty population cache (the baseline generates, the package finds what the
+             baseline kept), then --e2e-repeats more of each (cache hits; best wall); per
+             run the manifest's timings, what is left ("other": start-up, imports, loading
+             the kernel, measures, aggregation) and the peak RSS; `caseload --help`;
   compile    the package run with an empty Numba cache (a temporary NUMBA_CACHE_DIR):
              its whole-process wall time and the compile seconds its manifest reports.
 `--vs DIR` measures DIR the same way, with DIR's own virtual environment (DIR/.venv), and

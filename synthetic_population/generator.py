@@ -29,8 +29,6 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from engine.core.domain import FLAGS, FREQUENCIES, FUNDING, HO_TASKS, SLOT_KINDS
 from engine.core.errors import InputError
@@ -462,6 +460,8 @@ def inflow_pool(
 def write_population(pop: Population, path: Path) -> None:
     """One Parquet file, one row per arrangement slot with its client's columns, and the
     pool intensity and horizon in the file's key-value metadata. Written atomically."""
+    import pyarrow.parquet as pq  # here: a run that writes no population file never needs it
+
     flat = pop.arrangements.join(pop.clients, on="client_id", how="left", maintain_order="left")
     table = flat.to_arrow()
     meta = {
@@ -487,6 +487,9 @@ def write_population(pop: Population, path: Path) -> None:
 
 
 def read_population(path: Path) -> Population:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     path = Path(path)
     if not path.exists():
         raise InputError(str(path), "file not found")
