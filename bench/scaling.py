@@ -204,8 +204,8 @@ def _cli_run(
 ):
     cmd = [
         _python(checkout),
-        "-c",
-        "import sys; from engine.cli import main; sys.exit(main(sys.argv[1:]))",
+        "-m",
+        "engine.cli",  # as the console script runs it
         "run",
         scenario,
         "--set",

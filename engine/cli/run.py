@@ -169,7 +169,7 @@ def register(sub) -> argparse._SubParsersAction:
             "beside --out; 'off': none)"
         ),
     )
-    p.set_defaults(func=cmd_run)
+    p.set_defaults(func=cmd_run, leave_at_once=True)
 
     pop = sub.add_parser("population", help="synthetic populations and client extracts")
     pop_sub = pop.add_subparsers(dest="population_command", metavar="SUBCOMMAND")
@@ -207,7 +207,7 @@ def register(sub) -> argparse._SubParsersAction:
         "--set", action="append", metavar="NAME=VALUE", help="override a profile parameter"
     )
     g.add_argument("--quiet", action="store_true")
-    g.set_defaults(func=cmd_population_generate)
+    g.set_defaults(func=cmd_population_generate, leave_at_once=True)
 
     c = sub.add_parser(
         "compare",
