@@ -30,6 +30,7 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 import time
 from pathlib import Path
 
@@ -130,6 +131,8 @@ def load(key: str, folder: Path | None = None) -> Population | None:
         clients = _read_frame(entry / "clients.arrow")
         arrangements = _read_frame(entry / "arrangements.arrow")
     except FileNotFoundError:
+        if entry.exists():  # an entry folder without its files: not one we wrote whole
+            shutil.rmtree(entry, ignore_errors=True)
         return None
     except (OSError, ValueError, KeyError, pa.ArrowException, pl.exceptions.PolarsError):
         shutil.rmtree(entry, ignore_errors=True)  # a broken entry: generate afresh
@@ -157,45 +160,104 @@ def _read_frame(path: Path) -> pl.DataFrame:
     return pl.from_arrow(table, rechunk=False)
 
 
-def save(pop: Population, key: str, folder: Path | None = None) -> Path | None:
-    """Keep `pop` under `key` (atomically: a reader sees a whole entry or none). Returns the
-    entry's folder, or None when the cache is off or not writable."""
+def _write_entry(pop: Population, key: str, tmp: Path) -> None:
+    """The frames (Arrow IPC, uncompressed: memory mapped as they are) and meta.json."""
+    for name, frame in (("clients", pop.clients), ("arrangements", pop.arrangements)):
+        frame.write_ipc(
+            tmp / f"{name}.arrow",
+            compression="uncompressed",
+            record_batch_size=max(frame.height, 1),
+        )
+    meta = {
+        "key": key,
+        "format": FORMAT,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "fingerprint": pop.fingerprint(),
+        "pool_rate": pop.pool_rate.tolist(),
+        "group_codes": pop.group_codes,
+        "start": pop.start,
+        "months": pop.months,
+        "meta": {k: v for k, v in pop.meta.items() if k != "population_cache"},
+    }
+    (tmp / "meta.json").write_text(json.dumps(meta))
+
+
+class _Keeper:
+    """A population on its way into the cache: written to a temporary folder (in a thread of
+    its own when `background`, while the run goes on), anything kept beside it (the state)
+    added there, and the folder renamed into place by `settle`: a reader sees a whole entry
+    or none."""
+
+    def __init__(self, pop: Population, key: str, folder: Path, background: bool):
+        self.entry = folder / key
+        self.tmp = folder / f".{key}.{os.getpid()}.partial"
+        self.failed = False
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        self.thread = None
+        if background:
+            self.thread = threading.Thread(target=self._write, args=(pop, key), daemon=True)
+            self.thread.start()
+        else:
+            self._write(pop, key)
+
+    def _write(self, pop: Population, key: str) -> None:
+        try:
+            _write_entry(pop, key, self.tmp)
+        except (OSError, pl.exceptions.PolarsError):
+            self.failed = True
+
+    def settle(self) -> Path | None:
+        if self.thread is not None:
+            self.thread.join()
+        if not self.failed:
+            # fails when another process saved it first (or the folder went away)
+            with contextlib.suppress(OSError):
+                self.tmp.rename(self.entry)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        if not (self.entry / "meta.json").exists():
+            return None
+        prune(self.entry.parent)
+        return self.entry
+
+
+_pending: dict[str, _Keeper] = {}  # key -> a population being written (`settle`)
+
+
+def save(
+    pop: Population, key: str, folder: Path | None = None, *, background: bool = False
+) -> Path | None:
+    """Keep `pop` under `key`. Returns the entry's folder (with `background`, the folder it
+    will have once `settle(pop)` has run), or None when the cache is off or not writable."""
     folder = cache_dir() if folder is None else folder
     if folder is None:
         return None
     entry = folder / key
-    if (entry / "meta.json").exists():
+    if (entry / "meta.json").exists() or key in _pending:
         return entry
-    tmp = folder / f".{key}.{os.getpid()}.partial"
     try:
-        tmp.mkdir(parents=True, exist_ok=True)
-        for name, frame in (("clients", pop.clients), ("arrangements", pop.arrangements)):
-            frame.write_ipc(
-                tmp / f"{name}.arrow",
-                compression="uncompressed",  # memory mapped as it is
-                record_batch_size=max(frame.height, 1),
-            )
-        meta = {
-            "key": key,
-            "format": FORMAT,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            "fingerprint": pop.fingerprint(),
-            "pool_rate": pop.pool_rate.tolist(),
-            "group_codes": pop.group_codes,
-            "start": pop.start,
-            "months": pop.months,
-            "meta": {k: v for k, v in pop.meta.items() if k != "population_cache"},
-        }
-        (tmp / "meta.json").write_text(json.dumps(meta))
-        try:
-            tmp.rename(entry)
-        except OSError:  # another process saved it first
-            shutil.rmtree(tmp, ignore_errors=True)
+        keeper = _Keeper(pop, key, folder, background)
     except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)
         return None
-    prune(folder)
+    pop.remember_cache_key(key)
+    if background:
+        _pending[key] = keeper
+        return entry
+    return _settled(pop, keeper)
+
+
+def _settled(pop: Population, keeper: _Keeper) -> Path | None:
+    entry = keeper.settle()
+    if entry is None:
+        pop.forget_cache_key()
     return entry
+
+
+def settle(pop: Population) -> None:
+    """Wait until a population being written in the background is in the cache (a no-op for
+    any other population)."""
+    keeper = _pending.pop(pop.cache_key, None) if pop.cache_key else None
+    if keeper is not None:
+        _settled(pop, keeper)
 
 
 def prune(folder: Path, keep: int = KEEP) -> None:
@@ -217,11 +279,19 @@ def prune(folder: Path, keep: int = KEEP) -> None:
 
 
 def generate_cached(
-    profile, policy, seed: int, months: int, start: int, *, fill: bool = True
+    profile,
+    policy,
+    seed: int,
+    months: int,
+    start: int,
+    *,
+    fill: bool = True,
+    background: bool = False,
 ) -> Population:
     """`generate(...)`, from the cache when it holds this population; on a miss the
-    population is drawn and (with `fill`) kept. `meta["population_cache"]` says which:
-    `hit`, `miss` or `off`."""
+    population is drawn and (with `fill`) kept, written while the caller goes on with
+    `background` (the caller then calls `settle(pop)` before it is done).
+    `meta["population_cache"]` says which: `hit`, `miss` or `off`."""
     from synthetic_population.generator import generate
 
     folder = cache_dir()
@@ -234,8 +304,8 @@ def generate_cached(
     if pop is not None:
         return pop
     pop = generate(profile, policy, seed, months, start)
-    if fill and save(pop, key, folder) is not None:
-        pop.remember_cache_key(key)
+    if fill:
+        save(pop, key, folder, background=background)
     pop.meta["population_cache"] = "miss"
     return pop
 
@@ -265,7 +335,8 @@ def state_of(pop: Population, policy, group_codes: list[str]):
     key, folder = pop.cache_key, cache_dir()
     if key is None or folder is None:
         return build_state(pop, policy, group_codes)
-    where = folder / key / _state_name(policy, group_codes)
+    keeper = _pending.get(key)
+    where = (keeper.tmp if keeper else folder / key) / _state_name(policy, group_codes)
     state = _load_state(where, pop)
     if state is None:
         state = build_state(pop, policy, group_codes)
@@ -304,7 +375,7 @@ def _load_state(where: Path, pop: Population):
 def _save_state(state, where: Path) -> None:
     tmp = where.with_name(f".{where.name}.{os.getpid()}.partial")
     try:
-        tmp.mkdir(parents=True, exist_ok=True)
+        tmp.mkdir()  # in an entry (or a keeper's folder) that exists: never makes an entry
         np.save(tmp / "clients.npy", state.clients)
         np.save(tmp / "slots.npy", state.slots)
         tmp.rename(where)

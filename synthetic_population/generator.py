@@ -128,6 +128,9 @@ class Population:
         """Record that the current frames are the population cache's entry `key`."""
         self._cache_key = (self.clients, self.arrangements, key)
 
+    def forget_cache_key(self) -> None:
+        self._cache_key = None
+
     @property
     def cache_key(self) -> str | None:
         """The population cache's key of these frames (None: not from the cache)."""

@@ -27,7 +27,7 @@ from engine.core.scenario import RunSpec
 from engine.outputs import tables as aggregate
 from engine.outputs.folder import atomic_folder, write_json, write_parquet
 from engine.simulation.simulate import SimResult, simulate
-from synthetic_population.cache import generate_cached
+from synthetic_population.cache import generate_cached, settle
 from synthetic_population.generator import Population
 from synthetic_population.profile import load_profile
 
@@ -91,6 +91,9 @@ def simulate_scenario(
         on_compile=on_compile,
     )
     timings.update(sim.timings)
+    t0 = time.perf_counter()
+    settle(population)
+    timings["cache_wait_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     groups = profile.group_codes
     domains = [g.domain for g in profile.groups]

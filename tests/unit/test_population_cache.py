@@ -224,3 +224,34 @@ def test_the_cached_state_depends_on_what_the_state_builder_reads_besides_the_po
     assert cache._state_name(policy, codes[::-1]) != name
     other = type(policy)(**{**policy.__dict__, "products": policy.products[::-1]})
     assert cache._state_name(other, codes) != name
+
+
+def test_a_population_written_in_the_background_is_whole_once_settled(folder):
+    """A run's miss writes the population while the run goes on: its state is kept in the
+    same folder, which becomes the entry only when `settle` has seen everything written."""
+    profile, policy = _toy()
+    pop = cache.generate_cached(profile, policy, 5, 12, profile.start, background=True)
+    assert pop.meta["population_cache"] == "miss"
+    built = cache.state_of(pop, policy, profile.group_codes)
+    cache.settle(pop)
+    cache.settle(pop)  # a second settle is a no-op
+    assert not list(folder.glob(".*.partial"))
+    again = cache.generate_cached(profile, policy, 5, 12, profile.start)
+    assert again.meta["population_cache"] == "hit"
+    _same(again, generate(profile, policy, 5, 12, profile.start))
+    read = cache.state_of(again, policy, profile.group_codes)
+    assert read.slots.tobytes() == built.slots.tobytes()
+    assert read.clients.tobytes() == built.clients.tobytes()
+
+
+def test_an_entry_folder_without_its_files_is_a_miss_and_is_replaced(folder):
+    profile, policy = _toy()
+    key = cache.population_key(profile, policy, 5, 12, profile.start)
+    (folder / key / "state-x").mkdir(parents=True)  # e.g. left by an interrupted writer
+    pop = cache.generate_cached(profile, policy, 5, 12, profile.start)
+    assert pop.meta["population_cache"] == "miss"
+    assert (folder / key / "meta.json").exists()
+    assert (
+        cache.generate_cached(profile, policy, 5, 12, profile.start).meta["population_cache"]
+        == "hit"
+    )
