@@ -236,6 +236,13 @@ def test_a_population_written_in_the_background_is_whole_once_settled(folder):
     cache.settle(pop)
     cache.settle(pop)  # a second settle is a no-op
     assert not list(folder.glob(".*.partial"))
+    kept = [p.name for p in (folder / pop.cache_key).iterdir()]
+    assert sorted(n for n in kept if not n.startswith("state-")) == [
+        "arrangements.arrow",
+        "clients.arrow",
+        "meta.json",
+    ]
+    assert len([n for n in kept if n.startswith("state-")]) == 1  # written before settling
     again = cache.generate_cached(profile, policy, 5, 12, profile.start)
     assert again.meta["population_cache"] == "hit"
     _same(again, generate(profile, policy, 5, 12, profile.start))
