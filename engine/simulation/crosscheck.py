@@ -289,8 +289,9 @@ def spreadsheet(rule, stock: pl.DataFrame, policy, years: list[int], measure: st
     scope = in_scope(stock, rule, policy)
     starts = reached_month(scope, rule, policy)
     effect = ESTIMATORS.get(rule.primitive, _convention)(scope, rule, policy, starts)
-    w = effect.saving_w
-    hit = w > 0
+    # affected: a saving that starts within the budget years (later ones count nowhere)
+    hit = (effect.saving_w > 0) & (effect.starts <= month_index(years[-1], 12))
+    w = np.where(hit, effect.saving_w, 0.0)
     months, saving = {}, {}
     for y in years:
         m = months_in_year(effect.starts, y, rule.effective_until)

@@ -9,20 +9,23 @@ import shutil
 import polars as pl
 
 from engine.cli import main
+from engine.core.scenario import load_scenario
 from tests.helpers import DATA, ROOT
 
 MEASURES = ROOT / "rules" / "library" / "rotterdam" / "measures"
+SCENARIO = ROOT / "runs" / "scenarios" / "boz-2024.toml"
 
 
 def test_crosscheck_puts_each_measure_beside_its_recorded_saving(tmp_path, capsys):
     out = tmp_path / "cc.csv"
-    code = main(["crosscheck", str(ROOT / "runs/scenarios/boz-2024.toml"), "--csv", str(out)])
+    code = main(["crosscheck", str(SCENARIO), "--csv", str(out)])
     text = capsys.readouterr().out
     assert code == 0
     table = pl.read_csv(out)
     # the simulated column is each measure alone against the baseline: the savings recorded
     # beside the measure files (tests/regression/test_expected_results.py), another route
-    for f in sorted(MEASURES.glob("*.toml")):
+    for ref in load_scenario(SCENARIO).measures:
+        f = MEASURES / f"{ref}.toml"
         name = next(ln.split('"')[1] for ln in f.read_text().splitlines() if ln.startswith("name"))
         rows = table.filter(pl.col("measure") == name).sort("budget_year")
         with open(f.with_suffix(".expected.csv"), encoding="utf-8") as fh:
