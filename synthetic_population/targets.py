@@ -174,7 +174,8 @@ def _target_products(
         if not isinstance(codes, list) or not codes or any(c not in names for c in codes):
             expected = f"a list of products of domain {domain}: " + ", ".join(names)
             raise ts.error("products", f"{codes!r}", expected)
-        return tuple(codes), "+".join(codes)
+        label = "+".join(codes) if len(codes) <= 2 else f"{codes[0]} +{len(codes) - 1} products"
+        return tuple(codes), label
     if ts.has("iv3"):
         field = ts.raw("iv3")
         codes = tuple(p.code for p in own if p.iv3 == field)
