@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from engine.core.errors import InputError
 from engine.core.months import format_month, month_index, year_of
 
 WEEKS_PER_MONTH = 365.25 / 7 / 12
@@ -361,6 +362,10 @@ def crosscheck(path: str | Path, seed: int | None = None) -> CrossCheck:
     from engine.simulation.subrun import Context
 
     spec, first_seed = _read_spec(Path(path))
+    if not spec.measures:
+        raise InputError(
+            f"{path}: key measures", "names no measure", "a scenario or experiment with measures"
+        )
     seed = first_seed if seed is None else seed
     ctx = Context.build(spec)
     stock = stock_frame(ctx.population, ctx.policy)

@@ -35,11 +35,15 @@ def test_crosscheck_puts_each_measure_beside_its_recorded_saving(tmp_path, capsy
         assert name in text
 
 
-def test_crosscheck_of_a_missing_file_is_a_one_line_error(capsys):
+def test_crosscheck_of_a_missing_file_or_one_without_measures_is_a_one_line_error(capsys):
     assert main(["crosscheck", "no-such-scenario.toml"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert "no-such-scenario.toml" in err
+    assert main(["crosscheck", str(ROOT / "runs" / "scenarios" / "baseline.toml")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "key measures" in err
 
 
 def test_a_target_naming_an_unknown_task_field_is_a_one_line_error(tmp_path, capsys):
