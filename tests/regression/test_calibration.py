@@ -33,19 +33,35 @@ source = "test" }
 """
 
 
+# Spend checks whose gap the README explains ("Spend checks"): the rest must be within
+# their tolerance on the default run.
+EXPLAINED_GAPS = {"youth_gross_2024"}
+
+
 def test_default_profile_meets_its_targets(default_run):
     profile, policy = load_profile("rotterdam")
     targets = [t for t in profile.targets.values() if t.declarative]
-    assert {t.name for t in targets} == {
+    assert {t.name for t in targets if t.fit} == {
         "wmo_served_2024h1",
         "wmo_served_2026h1_min",
         "jeugd_served_2024",
         "ouderen_served_2024h1_min",
     }
+    spend = {t.name for t in targets if t.metric == "gross_eur"}
+    assert spend == {
+        "home_support_gross_2024",
+        "household_help_gross_2024",
+        "protected_living_gross_2024",
+        "youth_gross_2024",
+    }
+    assert all(not profile.targets[n].fit for n in spend)
     for t in targets:
         value = measure(
             t, default_run.sim, default_run.tables["served"], profile, policy, profile.start
         )
+        if t.name in EXPLAINED_GAPS:
+            assert not t.passes(value), f"{t.name} now passes: drop it from EXPLAINED_GAPS"
+            continue
         assert t.passes(value), (t.describe(), value)
 
 
