@@ -19,6 +19,11 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Run `caseload COMMAND --help` for a command's options and examples.",
     )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the full traceback of an unexpected error (to attach to a report)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     from engine.cli import data, experiments, explain, outputs, run
@@ -31,13 +36,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(text: str) -> str:
+    """A message as one printable line (a file name or value may hold anything)."""
+    line = " ".join(str(text).split())
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in line)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return args.func(args)
     except CaseloadError as exc:
-        print(f"caseload: error: {exc}", file=sys.stderr)
+        print(f"caseload: error: {_one_line(exc)}", file=sys.stderr)
         return exc.exit_code
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stderr.close()
@@ -45,6 +56,27 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("caseload: interrupted; nothing was registered as complete", file=sys.stderr)
         return 130
+    except MemoryError:
+        print(
+            "caseload: error: out of memory (expected a smaller population or horizon)",
+            file=sys.stderr,
+        )
+        return 2
+    except OSError as exc:  # a file the system refused: name it, no traceback
+        if args.debug:
+            raise
+        where = exc.filename or "a file"
+        print(f"caseload: error: {_one_line(f'{where}: {exc.strerror or exc}')}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - the edge of the program: one line, not a traceback
+        if args.debug:
+            raise
+        print(
+            f"caseload: internal error: {_one_line(f'{type(exc).__name__}: {exc}')[:300]}; "
+            "please report it with the command line (`caseload --debug ...` shows the traceback)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from engine.cli.common import add_run_options, parse_set, register_folder, spec_from_args
 from engine.core.errors import InputError
-from engine.core.months import parse_month
+from engine.core.months import check_run_start, parse_month
 
 EPILOG_RUN = """examples:
   caseload run                                  baseline, default profile, 2024-01 + 48 months
@@ -22,12 +22,16 @@ EPILOG_RUN = """examples:
 
 
 def cmd_run(args) -> int:
+    from engine.outputs.folder import check_out_dir, folder_path
     from engine.reports import terminal as report
     from engine.simulation.run import execute
 
     spec = spec_from_args(args)
-    if args.run_id and ("/" in args.run_id or args.run_id.startswith(".")):
-        raise InputError("--run-id", f"{args.run_id!r}", "a plain folder name")
+    # the output folder is checked before any work (a run can take minutes)
+    if args.run_id:
+        folder_path(Path(args.out), args.run_id, "--run-id")
+    else:
+        check_out_dir(Path(args.out))
     with report.progress(args.quiet, "run", RUN_STAGES) as prog:
         result, path = execute(spec, Path(args.out), args.run_id, progress=prog)
         prog("run")
@@ -51,9 +55,14 @@ RUN_STAGES = [
 
 
 def cmd_compare(args) -> int:
+    from engine.outputs.folder import check_out_dir, folder_path
     from engine.reports import terminal as report
     from engine.simulation.compare import compare_runs, resolve_run, write_comparison
 
+    if args.name:
+        folder_path(Path(args.out), args.name, "--name")
+    else:
+        check_out_dir(Path(args.out))
     base = resolve_run(args.baseline, Path(args.out))
     meas = resolve_run(args.measure, Path(args.out))
     result = compare_runs(base, meas)
@@ -84,10 +93,11 @@ def cmd_population_generate(args) -> int:
 
     profile, policy = load_profile(args.profile, parse_set(args.set))
     start = parse_month(args.start, "--start") if args.start else profile.start
-    if args.months < 1:
-        raise InputError(
-            "--months", f"{args.months} is not a horizon", "a whole number of months >= 1"
-        )
+    check_run_start(start, "--start")
+    if not 1 <= args.months <= 600:
+        raise InputError("--months", f"{args.months} is not a horizon", "1..600 months")
+    if not 0 <= args.seed < 2**63:
+        raise InputError("--seed", f"{args.seed}", "a seed in [0, 2^63)")
     out = Path(args.out)
     if out.suffix != ".parquet":
         raise InputError("--out", f"{args.out!r}", "a file name ending in .parquet")

@@ -17,6 +17,7 @@ from pathlib import Path
 import polars as pl
 
 from engine.core.errors import InputError
+from engine.core.limits import check_name
 
 PARTIAL_PREFIX = ".partial-"
 
@@ -37,16 +38,42 @@ def manifest_kind(manifest: dict) -> str:
     return manifest.get("kind", "run")
 
 
-@contextlib.contextmanager
-def atomic_folder(final: Path):
-    """Yield a temporary folder beside `final`; rename it to `final` on success."""
-    final = Path(final)
-    if final.exists():
+def folder_path(out_dir: Path | str, name: str, what: str = "--run-id") -> Path:
+    """The one place an output folder's path is made: `name` must be a plain folder name
+    (`engine.core.limits.check_name`), `out_dir` a folder (or not there yet) this process can
+    write to, and `out_dir/name` must not exist. Commands call it before any long work, and
+    `atomic_folder` again when it writes."""
+    check_name(name, what, "a folder name")
+    out = check_out_dir(out_dir)
+    final = out / name
+    if final.exists() or final.is_symlink():
         raise InputError(
             str(final),
             "a run folder with this id exists already",
             "another --run-id, or remove the folder",
         )
+    return final
+
+
+def check_out_dir(out_dir: Path | str) -> Path:
+    """`--out`: a folder, or one that can be made, that this process can write to."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}", "is a file", "a folder for output folders")
+    existing = out
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError(f"--out {out}", f"{existing} is a file", "a folder for output folders")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"--out {out}", f"{existing} is not writable", "a writable folder")
+    return out
+
+
+@contextlib.contextmanager
+def atomic_folder(out_dir: Path | str, name: str, what: str = "--run-id"):
+    """Yield a temporary folder beside `out_dir/name`; rename it to that on success."""
+    final = folder_path(out_dir, name, what)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.parent / f"{PARTIAL_PREFIX}{final.name}-{os.getpid()}"
     if tmp.exists():

@@ -134,6 +134,8 @@ def simulate_scenario(
             "start": format_month(start),
             "months": spec.months,
             "overrides": spec.overrides,
+            "scenario_overrides": spec.scenario_overrides,
+            "set_overrides": spec.set_overrides,
         },
         "seeds": {
             "simulation": spec.seed,
@@ -206,7 +208,7 @@ def write_run(result: RunResult, out_dir: Path, run_id: str | None = None) -> Pa
     run_id = run_id or run_id_for(result.spec)
     final = Path(out_dir) / run_id
     t0 = time.perf_counter()
-    with atomic_folder(final) as tmp:
+    with atomic_folder(out_dir, run_id) as tmp:
         for name, frame in result.tables.items():
             write_parquet(frame, tmp / f"{name}.parquet")
         result.manifest["run_id"] = run_id
