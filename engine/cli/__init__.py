@@ -36,10 +36,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _printable(text: str) -> str:
+    """A message with every control character escaped (a file name or value may hold
+    anything); line breaks are kept only where the message is a summary plus listed rows."""
+    return "\n".join(
+        "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in line)
+        for line in str(text).split("\n")
+    )
+
+
 def _one_line(text: str) -> str:
-    """A message as one printable line (a file name or value may hold anything)."""
-    line = " ".join(str(text).split())
-    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in line)
+    return _printable(" ".join(str(text).split()))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except CaseloadError as exc:
-        print(f"caseload: error: {_one_line(exc)}", file=sys.stderr)
+        print(f"caseload: error: {_printable(exc)}", file=sys.stderr)
         return exc.exit_code
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stderr.close()

@@ -62,16 +62,10 @@ def _unit(unit: str) -> str:
     return f" ({unit})" if unit else ""
 
 
-def _fmt(x: float) -> str:
-    if float(x).is_integer() and abs(x) >= 1e6:
-        return f"{x:.0e}".replace("e+0", "e").replace("e+", "e")
-    return f"{x:g}" if isinstance(x, float) else str(x)
-
-
 def _range(lo: float | None, hi: float | None, unit: str = "") -> str:
-    low = -MAX_MAGNITUDE if lo is None else lo
-    high = MAX_MAGNITUDE if hi is None else hi
-    return f"a finite number in [{_fmt(low)}, {_fmt(high)}]" + _unit(unit)
+    low = f"{-MAX_MAGNITUDE:g}" if lo is None else str(lo)
+    high = f"{MAX_MAGNITUDE:g}" if hi is None else str(hi)
+    return f"a value in [{low}, {high}]" + _unit(unit)
 
 
 def check_name(name: Any, where: str, what: str = "a plain name", max_len: int = MAX_NAME) -> str:
