@@ -230,21 +230,36 @@ def cmd_runs_show(args) -> int:
 
 
 def cmd_runs_sql(args) -> int:
+    import itertools
+    import json
+
     from engine.outputs import catalog
     from engine.reports.terminal import out
 
-    cols, rows = catalog.query(_catalog(args), args.query)
-    if args.json:
-        print_json([dict(zip(cols, r, strict=True)) for r in rows])
-        return 0
-    if args.csv:
-        w = csv.writer(sys.stdout)
-        w.writerow(cols)
-        w.writerows(rows)
-        return 0
-    if args.quiet:
-        return 0
-    shown = rows[: args.max_rows]
+    if args.max_rows < 0:
+        raise InputError("--max-rows", f"{args.max_rows}", "a number of rows >= 0")
+    with catalog.query_rows(_catalog(args), args.query) as (cols, rows):
+        if args.json:  # streamed: one row at a time
+            sys.stdout.write("[")
+            for i, r in enumerate(rows):
+                obj = json.dumps(dict(zip(cols, r, strict=True)), default=str)
+                sys.stdout.write(("," if i else "") + "\n  " + obj)
+            sys.stdout.write("\n]\n")
+            return 0
+        if args.csv:
+            w = csv.writer(sys.stdout)
+            w.writerow(cols)
+            w.writerows(rows)
+            return 0
+        if args.quiet:
+            return 0
+        shown = list(itertools.islice(rows, args.max_rows))
+        more = next(rows, None) is not None
+    _print_rows(out, cols, shown, more, args.max_rows)
+    return 0
+
+
+def _print_rows(out, cols: list, shown: list, more: bool, max_rows: int) -> None:
     numeric = {
         i
         for i, _ in enumerate(cols)
@@ -259,13 +274,10 @@ def cmd_runs_sql(args) -> int:
         return v
 
     out.print(rich_table(None, cols, [[cell(v) for v in r] for r in shown], numeric))
-    more = (
-        f" (first {args.max_rows} shown; --max-rows N, --csv or --json for all)"
-        if len(rows) > args.max_rows
-        else ""
-    )
-    out.print(f"{len(rows):,} rows{more}")
-    return 0
+    if more:
+        out.print(f"first {max_rows:,} rows shown; more follow (--max-rows N, --csv or --json)")
+    else:
+        out.print(f"{len(shown):,} rows")
 
 
 def cmd_runs_rebuild(args) -> int:
