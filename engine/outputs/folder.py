@@ -97,12 +97,54 @@ def write_json(obj, path: Path) -> None:
         fh.write("\n")
 
 
+# What every manifest of a kind holds (key -> type), checked when a folder is opened, so a
+# hand-edited or foreign manifest is one clear error, never a KeyError deep in a command.
+MANIFEST_KEYS = {
+    "run": {"scenario": dict, "seeds": dict, "hashes": dict},
+    "comparison": {"baseline": dict, "measure": dict},
+    "experiment": {"experiment": dict},
+    "sensitivity": {"experiment": dict},
+    "decomposition": {},
+}
+RUN_SCENARIO_KEYS = ("name", "profile", "start", "months")
+MAX_MANIFEST_BYTES = 64 * 2**20
+
+
+def parse_manifest(path: Path) -> dict:
+    """manifest.json as a dict with the keys its kind needs; anything else one InputError."""
+    path = Path(path)
+    try:
+        if path.stat().st_size > MAX_MANIFEST_BYTES:
+            raise InputError(str(path), "is too big", "a manifest.json as `caseload` writes it")
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise InputError(str(path), f"not valid JSON: {str(exc)[:120]}") from None
+    except OSError as exc:
+        raise InputError(str(path), f"cannot be read: {exc.strerror or exc}") from None
+    if not isinstance(manifest, dict):
+        raise InputError(
+            str(path), f"is a JSON {type(manifest).__name__}", "a JSON object (a manifest)"
+        )
+    kind = manifest.get("kind", "run")
+    if kind not in MANIFEST_KEYS:
+        raise InputError(str(path), f"unknown kind {kind!r}", "one of " + ", ".join(KINDS))
+    for key, typ in MANIFEST_KEYS[kind].items():
+        if not isinstance(manifest.get(key), typ):
+            raise InputError(
+                str(path), f"key {key!r} is missing or not a {typ.__name__}", f"a {kind} manifest"
+            )
+    if kind == "run":
+        for key in RUN_SCENARIO_KEYS:
+            if key not in manifest["scenario"]:
+                raise InputError(str(path), f"key 'scenario.{key}' is missing", "a run manifest")
+    return manifest
+
+
 def read_manifest(run_dir: Path) -> dict:
     path = Path(run_dir) / "manifest.json"
     if not path.exists():
         raise InputError(str(run_dir), "not a complete run folder: manifest.json is missing")
-    with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
+    return parse_manifest(path)
 
 
 @dataclass
@@ -194,10 +236,7 @@ def open_folder(
     mpath = path / "manifest.json"
     if not mpath.exists():
         raise InputError(str(path), "not a complete output folder: manifest.json is missing")
-    try:
-        manifest = json.loads(mpath.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(str(mpath), f"not valid JSON: {exc}") from None
+    manifest = parse_manifest(mpath)
     kind = manifest_kind(manifest)
     if kind not in kinds:
         raise InputError(str(path), f"a {kind} folder", "a folder of kind " + " or ".join(kinds))
