@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from engine.core.errors import InputError
@@ -72,6 +73,8 @@ def cmd_validate(args) -> int:
     )
     for note in report.notes:
         print(f"  note: {note}")
+    for warning in report.warnings:
+        print(f"caseload: warning: {warning}", file=sys.stderr)
     print(
         "  nothing written; run it with: caseload run --population "
         + str(args.file)

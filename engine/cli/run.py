@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from engine.cli.common import add_run_options, parse_set, register_folder, spec_from_args
@@ -35,6 +36,8 @@ def cmd_run(args) -> int:
     with report.progress(args.quiet, "run", RUN_STAGES) as prog:
         result, path = execute(spec, Path(args.out), args.run_id, progress=prog)
         prog("run")
+        for warning in result.manifest.get("warnings", []):
+            print(f"caseload: warning: {warning}", file=sys.stderr)
         cat = register_folder(path, args, prog)
     if args.json:
         print(

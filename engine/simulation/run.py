@@ -26,6 +26,7 @@ from engine.core.months import format_month
 from engine.core.scenario import RunSpec
 from engine.outputs import tables as aggregate
 from engine.outputs.folder import atomic_folder, write_json, write_parquet
+from engine.simulation.checks import run_warnings
 from engine.simulation.simulate import SimResult, simulate
 from synthetic_population.generator import Population, generate
 from synthetic_population.profile import load_profile
@@ -155,6 +156,7 @@ def simulate_scenario(
             "arrangement_slots": population.n_arrangements,
         },
         "active_arrangement_months": sim.active_arrangement_months,
+        "warnings": run_warnings(measures, start, spec.months, population),
         "timings": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in timings.items()},
         "versions": {
             "python": platform.python_version(),
