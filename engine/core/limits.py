@@ -58,6 +58,21 @@ def finite_number(
     return int(value) if integer else float(value)
 
 
+def nonneg_numbers(values: Any) -> bool:
+    """A non-empty list of finite numbers in [0, MAX_MAGNITUDE] (weights, minutes, hazards)."""
+    return (
+        isinstance(values, list)
+        and bool(values)
+        and all(
+            not isinstance(x, bool)
+            and isinstance(x, (int, float))
+            and math.isfinite(x)
+            and 0 <= x <= MAX_MAGNITUDE
+            for x in values
+        )
+    )
+
+
 def _unit(unit: str) -> str:
     return f" ({unit})" if unit else ""
 

@@ -149,6 +149,8 @@ def test_runs_sql_cannot_turn_the_sandbox_off(runs, capsys):
         "a read-only query",
     )
     assert "SET" in line or "VARIABLE_SET" in line
-    code = main(["runs", "sql", "SELECT count(*) AS n FROM summary", "--catalog", str(cat), "--json"])
+    code = main(
+        ["runs", "sql", "SELECT count(*) AS n FROM summary", "--catalog", str(cat), "--json"]
+    )
     assert code == 0
     assert '"n":' in capsys.readouterr().out
