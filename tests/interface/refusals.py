@@ -29,10 +29,8 @@ def refuses(capsys, root: Path, args: list[str], where: str, expected: str) -> s
     line = lines[0]
     assert line.startswith("caseload: error: "), line
     assert where in line, (where, line)
-    assert f"(expected {expected}" in line or expected in line.split("(expected", 1)[-1], (
-        expected,
-        line,
-    )
+    assert "(expected " in line, line
+    assert expected in line.split("(expected ", 1)[1], (expected, line)
     assert snapshot(root) == before, sorted(snapshot(root) - before)
     return line
 
