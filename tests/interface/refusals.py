@@ -51,13 +51,5 @@ def scenario(folder: Path, body: str = "", name: str = "s", months: int = 3, **k
 
 
 def toy_args(out: Path, *more) -> list[str]:
-    return [
-        "run",
-        "--profile",
-        str(TOY / "profile.toml"),
-        "--months",
-        "3",
-        "--out",
-        str(out),
-        *more,
-    ]
+    args = ["run", "--profile", TOY / "profile.toml", "--months", "3", "--out", out, *more]
+    return [str(a) for a in args]

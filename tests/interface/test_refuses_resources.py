@@ -1,0 +1,145 @@
+"""Resource blowups are refused before any work: a population the machine cannot hold (the
+message gives the estimated memory), inflow that grows without bound, endless files, absurd
+replication counts; `runs sql` streams a huge result instead of fetching it whole."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from engine.cli import main
+from tests.interface.refusals import TOY, refuses, scenario, toy_args
+
+MEMORY = "a smaller population.scale, group stock or inflow, or a shorter horizon"
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        "population.scale=1000000",
+        "groups.oud.stock=1000000000",
+        "groups.oud.inflow_per_year=1000000000",
+    ],
+)
+def test_a_population_the_machine_cannot_hold_is_refused_with_its_size(tmp_path, capsys, item):
+    line = refuses(
+        capsys,
+        tmp_path,
+        toy_args(tmp_path / "o", "--set", item),
+        "profile.toml: population size",
+        MEMORY,
+    )
+    assert "GiB of memory" in line
+    assert "GiB is available" in line
+
+
+def test_inflow_growing_without_bound_is_refused(tmp_path, capsys):
+    args = toy_args(
+        tmp_path / "o",
+        "--set",
+        "groups.oud.inflow_growth=1.0",
+        "--set",
+        "groups.oud.inflow_per_year=100000000",
+    )
+    args[args.index("--months") + 1] = "600"
+    line = refuses(capsys, tmp_path, args, "profile.toml: population size", MEMORY)
+    assert "GiB" in line or "without bound" in line
+
+
+def test_population_generate_refuses_a_population_too_big_to_hold(tmp_path, capsys):
+    args = [
+        "population",
+        "generate",
+        "--profile",
+        TOY / "profile.toml",
+        "--set",
+        "population.scale=10000000",
+        "--out",
+        tmp_path / "p.parquet",
+    ]
+    refuses(capsys, tmp_path, args, "profile.toml: population size", MEMORY)
+
+
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom"])
+def test_an_extract_that_is_a_link_to_a_device_is_refused_without_reading_it(
+    tmp_path, capsys, device
+):
+    link = tmp_path / "extract.csv"
+    os.symlink(device, link)
+    t0 = time.perf_counter()
+    refuses(
+        capsys,
+        tmp_path,
+        ["population", "validate", link],
+        str(link),
+        "a client extract (.csv or .parquet)",
+    )
+    assert time.perf_counter() - t0 < 5
+
+
+def test_a_profile_that_is_a_link_to_an_endless_device_is_refused(tmp_path, capsys):
+    link = tmp_path / "profile.toml"
+    os.symlink("/dev/zero", link)
+    refuses(capsys, tmp_path, toy_args(tmp_path / "o", "--profile", link), str(link), "")
+
+
+@pytest.mark.parametrize(
+    ("keys", "key"),
+    [
+        ("replications = 1000000000", "experiment.replications"),
+        ("seeds = [1, -2]", "experiment.seeds"),
+        (f"first_seed = {2**63 - 1}\nreplications = 5", "experiment.first_seed"),
+    ],
+)
+def test_an_experiment_with_absurd_replications_is_refused(tmp_path, capsys, keys, key):
+    base = scenario(tmp_path, name="base")
+    ex = tmp_path / "ex.toml"
+    ex.write_text(
+        f'[experiment]\nbaseline = "{base.name}"\n'
+        f'measures = ["{TOY / "measures" / "t3_no_ironing.toml"}"]\n{keys}\n'
+    )
+    refuses(capsys, tmp_path, ["experiment", ex, "--out", tmp_path / "o"], f"{ex}: key {key}", "")
+
+
+def test_experiment_workers_beyond_reason_are_refused(tmp_path, capsys):
+    base = scenario(tmp_path, name="base")
+    ex = tmp_path / "ex.toml"
+    ex.write_text(
+        f'[experiment]\nbaseline = "{base.name}"\n'
+        f'measures = ["{TOY / "measures" / "t3_no_ironing.toml"}"]\n'
+    )
+    refuses(
+        capsys,
+        tmp_path,
+        ["experiment", ex, "--workers", "100000", "--out", tmp_path / "o"],
+        "--workers",
+        "1..256 worker processes",
+    )
+
+
+def test_runs_sql_streams_a_huge_result_and_shows_the_first_rows(tmp_path, capsys):
+    """A query of 10^9 rows would take minutes and tens of GiB fetched whole; streamed, the
+    table shows its first rows at once."""
+    out = tmp_path / "out"
+    cat = tmp_path / "catalog.duckdb"
+    assert main([*toy_args(out, "--run-id", "r", "--quiet", "--catalog", str(cat))]) == 0
+    capsys.readouterr()
+    t0 = time.perf_counter()
+    code = main(
+        [
+            "runs",
+            "sql",
+            "SELECT range AS i FROM range(1000000000)",
+            "--catalog",
+            str(cat),
+            "--max-rows",
+            "5",
+        ]
+    )
+    elapsed = time.perf_counter() - t0
+    out_text, err = capsys.readouterr()
+    assert code == 0, err
+    assert "first 5 rows shown; more follow" in out_text
+    assert elapsed < 20, elapsed
