@@ -145,7 +145,7 @@ def load_policy(name_or_path: str | Path, overrides: dict | None = None) -> Poli
     path = policy_path(name_or_path)
     raw = load_toml(path)
     if overrides:
-        raw = apply_overrides(raw, overrides, f"{path} (override)")
+        raw = apply_overrides(raw, overrides, f"{path} (--set or [overrides])")
     tree, register = unwrap(raw)
     top = Section(tree, str(path))
     meta = top.section("meta")

@@ -195,7 +195,7 @@ def load_profile(
     path = profile_path(name_or_path)
     raw = load_toml(path)
     if prof_over:
-        raw = apply_overrides(raw, prof_over, f"{path} (--set)")
+        raw = apply_overrides(raw, prof_over, f"{path} (--set or [overrides])")
     tree, register = unwrap(raw)
     f = str(path)
     # sections in file order, so that of several mistakes the first is reported
