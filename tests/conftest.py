@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+from hypothesis import settings
 
 from engine.core.scenario import RunSpec
 from engine.simulation.run import simulate_scenario
 from tests.helpers import toy_spec
+
+# CI runs the property tests on a fixed sequence of examples (no run-to-run luck); a developer's
+# run explores new ones. `.ci/run` sets CI.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -132,10 +133,7 @@ def test_run_and_comparison_reports(reports):
 
 
 def _need_chromium():
-    if not cdp.available():
-        if os.environ.get("CI"):
-            pytest.fail("chromium is missing: `make chromium` installs it")
-        pytest.skip("chromium is not installed (make chromium)")
+    cdp.need_chromium()
 
 
 def test_reports_render_in_headless_chromium_with_every_chart_drawn(reports, tmp_path):
@@ -182,6 +180,50 @@ def test_the_browser_check_sees_errors_and_requests(tmp_path):
         assert any("boom" in e for e in errors), errors
         assert any(e.startswith("exception") for e in errors), errors
         assert any(u.startswith("http://127.0.0.1:9/") for u in page.requests())
+
+
+PROBE = (
+    '<img src="http://127.0.0.1:9/img.png"><link rel="stylesheet" href="http://127.0.0.1:9/s.css">'
+    '<script src="http://127.0.0.1:9/s.js"></script><iframe src="http://127.0.0.1:9/f"></iframe>'
+    '<script>window.inline_ran = true; fetch("http://127.0.0.1:9/fetch").catch(() => 0);</script>'
+)
+
+
+def test_the_report_csp_blocks_everything_a_page_tries_to_load(reports, tmp_path):
+    """The report's own Content-Security-Policy, exercised: the report with a probe that tries
+    to load an image, a style sheet, a script, a frame and to run an inline script and a fetch.
+    Under the report's CSP nothing is requested and no script runs; the same probe without
+    the CSP meta tag shows the check would see them."""
+    _need_chromium()
+    html = reports["run"].read_text(encoding="utf-8")
+    assert html.count('http-equiv="Content-Security-Policy"') == 1
+    with_csp = tmp_path / "probe.html"
+    with_csp.write_text(html.replace("</body>", PROBE + "</body>"), encoding="utf-8")
+    head, rest = html.split('<meta http-equiv="Content-Security-Policy"', 1)
+    without = tmp_path / "probe-no-csp.html"
+    without.write_text(head + rest.split(">", 1)[1].replace("</body>", PROBE + "</body>"))
+    probe = "http://127.0.0.1:9/"
+    with cdp.Page() as page:
+        page.open(with_csp.resolve().as_uri())
+        time.sleep(0.5)  # let the page try everything it can
+        page.evaluate("1")
+        tried = {u for u in page.requests() if u.startswith(probe)}
+        blocked = page.blocked()
+        ran = page.evaluate("window.inline_ran === true")
+        page.open(without.resolve().as_uri())
+        time.sleep(0.5)
+        page.evaluate("1")
+        control = {u for u in page.requests() if u.startswith(probe)}
+        control_blocked = page.blocked()
+        control_ran = page.evaluate("window.inline_ran === true")
+    # under the CSP every load the probe tried was stopped by the CSP, and no script ran
+    assert len(tried) >= 3, tried
+    assert all(blocked.get(u) == "csp" for u in tried), (tried, blocked)
+    assert ran is False
+    # without it the same probe goes out (refused by the closed port, not by a policy)
+    assert {probe + p for p in ("img.png", "s.css", "s.js", "f", "fetch")} <= control
+    assert not any(v == "csp" for v in control_blocked.values())
+    assert control_ran is True
 
 
 def test_report_json_summary(folders, tmp_path, capsys):
