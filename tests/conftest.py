@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import os
 
+# Thread-count tests run 1 and 2 kernel threads: give Numba two even on a 1-CPU runner (it
+# must be set before Numba is imported; results never depend on the thread count).
+if int(os.environ.get("NUMBA_NUM_THREADS") or os.cpu_count() or 1) < 2:
+    os.environ["NUMBA_NUM_THREADS"] = "2"
+
 import pytest
 from hypothesis import settings
 
