@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import os
 
-# Thread-count tests run 1 and 2 kernel threads: give Numba two even on a 1-CPU runner (it
-# must be set before Numba is imported; results never depend on the thread count).
+# Thread-count tests run 1 and 2 kernel threads: give Numba two even on a 1-CPU runner (before
+# its thread pool starts; a plugin may have imported Numba already, so its settings are read
+# again). Results never depend on the thread count.
 if int(os.environ.get("NUMBA_NUM_THREADS") or os.cpu_count() or 1) < 2:
     os.environ["NUMBA_NUM_THREADS"] = "2"
+    import numba
+    import numba.np.ufunc.parallel as numba_parallel
+
+    numba.config.reload_config()
+    numba_parallel.NUM_THREADS = numba_parallel.get_thread_count()
+    numba_parallel.snt_check = numba_parallel.gen_snt_check()
 
 import pytest
 from hypothesis import settings
