@@ -11,6 +11,7 @@ import shutil
 import time
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from engine.cli import main
@@ -224,6 +225,31 @@ def test_the_report_csp_blocks_everything_a_page_tries_to_load(reports, tmp_path
     assert {probe + p for p in ("img.png", "s.css", "s.js", "f", "fetch")} <= control
     assert not any(v == "csp" for v in control_blocked.values())
     assert control_ran is True
+
+
+def test_small_cells_draw_no_bar_in_the_people_affected_chart(reports, folders):
+    """Recomputed from the experiment's affected.parquet (mean over seeds, per measure, group
+    and kind): every cell of 10 clients or more is a bar carrying its value, no bar is under
+    10, and the cells under 10 (there are some) show as '<10' instead."""
+    html = reports["exp"].read_text(encoding="utf-8")
+    section = html.split("<h2>People affected per measure</h2>")[1].split("<h2>")[0]
+    marks = re.findall(r'class="mark"[^>]*>(?:<[^>]*>)*?<title>([^<]*)</title>', section)
+    drawn = set()
+    for title in marks:
+        name, rest = title.split(", ", 1)
+        part, value = rest.rsplit(": ", 1)
+        drawn.add((name, part, int(value.replace(",", ""))))
+    cells = (
+        pl.read_parquet(folders["exp"] / "affected.parquet")
+        .group_by("measure", "group", "kind")
+        .agg((pl.col("clients").sum() / pl.col("seed").n_unique()).alias("mean"))
+    )
+    big = {(g, k.replace("_", " "), round(m)) for _, g, k, m in cells.iter_rows() if round(m) >= 10}
+    small = [m for m in cells["mean"].to_list() if 0 < round(m) < 10]
+    assert small  # the toy experiment has cells to suppress
+    assert all(v >= 10 for _, _, v in drawn), drawn
+    assert drawn == big
+    assert section.count("&lt;10") >= 1
 
 
 def test_report_json_summary(folders, tmp_path, capsys):
