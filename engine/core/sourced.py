@@ -60,7 +60,7 @@ def load_toml(path: Path) -> dict:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise InputError(str(path), f"not valid TOML: {exc}") from None
+        raise InputError(str(path), f"not valid TOML: {exc}", "a TOML file") from None
 
 
 def _is_sourced(node: Any) -> bool:

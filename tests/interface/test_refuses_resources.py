@@ -82,7 +82,13 @@ def test_an_extract_that_is_a_link_to_a_device_is_refused_without_reading_it(
 def test_a_profile_that_is_a_link_to_an_endless_device_is_refused(tmp_path, capsys):
     link = tmp_path / "profile.toml"
     os.symlink("/dev/zero", link)
-    refuses(capsys, tmp_path, toy_args(tmp_path / "o", "--profile", link), str(link), "")
+    refuses(
+        capsys,
+        tmp_path,
+        toy_args(tmp_path / "o", "--profile", link),
+        str(link),
+        "a TOML file of at most 16,777,216 bytes",
+    )
 
 
 @pytest.mark.parametrize(
