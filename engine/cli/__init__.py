@@ -9,8 +9,16 @@ import sys
 from engine.core.errors import CaseloadError
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """A usage error is one line and exit code 2, like every other error (the subcommands'
+    parsers are of this class too)."""
+
+    def error(self, message: str):
+        self.exit(2, f"caseload: error: {self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="caseload",
         description=(
             "Client caseload microsimulation for Dutch municipal social care (Wmo maatwerk and "

@@ -35,6 +35,32 @@ def parse_set(values: list[str] | None) -> dict:
     return out
 
 
+def seed_arg(text: str) -> int:
+    """An option's seed: a whole number in [0, 2^63) (keyed draws take 63 bits)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a seed (expected 0..2^63-1)")
+    return value
+
+
+def count_arg(lo: int, hi: int, what: str):
+    """An option's whole number in [lo, hi]."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = lo - 1
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"{text!r} (expected {what}: {lo}..{hi})")
+        return value
+
+    return parse
+
+
 def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--profile",

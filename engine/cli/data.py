@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+from engine.cli.common import count_arg, seed_arg
 from engine.core.errors import InputError
 from engine.core.months import format_month, parse_month
 
@@ -181,7 +182,7 @@ def register(subparsers, population_subparsers) -> None:
         "--profile", default="rotterdam", help="profile name or path (default rotterdam)"
     )
     e.add_argument("--out", required=True, help="output file, .csv or .parquet")
-    e.add_argument("--seed", type=int, default=1, help="population seed (default 1)")
+    e.add_argument("--seed", type=seed_arg, default=1, help="population seed (default 1)")
     e.add_argument("--start", default=None, help="stock month YYYY-MM (default: the profile's)")
     e.add_argument(
         "--fake-ids",
@@ -202,14 +203,22 @@ def register(subparsers, population_subparsers) -> None:
     )
     c.add_argument("profile", help="profile name (synthetic_population/profiles/NAME.toml) or path")
     c.add_argument(
-        "--iterations", type=int, default=8, help="at most this many fitting steps (default 8)"
+        "--iterations",
+        type=count_arg(1, 100, "fitting steps"),
+        default=8,
+        help="at most this many fitting steps (default 8)",
     )
     c.add_argument(
-        "--months", type=int, default=None, help="horizon (default: through the last target period)"
+        "--months",
+        type=count_arg(1, 600, "months"),
+        default=None,
+        help="horizon (default: through the last target period)",
     )
     c.add_argument("--start", default=None, help="first month YYYY-MM (default: the profile's)")
-    c.add_argument("--seed", type=int, default=1, help="simulation seed (default 1)")
-    c.add_argument("--population-seed", type=int, default=1, help="population seed (default 1)")
+    c.add_argument("--seed", type=seed_arg, default=1, help="simulation seed (default 1)")
+    c.add_argument(
+        "--population-seed", type=seed_arg, default=1, help="population seed (default 1)"
+    )
     c.add_argument(
         "--report-only",
         action="store_true",

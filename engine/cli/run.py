@@ -7,7 +7,13 @@ import json
 import sys
 from pathlib import Path
 
-from engine.cli.common import add_run_options, parse_set, register_folder, spec_from_args
+from engine.cli.common import (
+    add_run_options,
+    parse_set,
+    register_folder,
+    seed_arg,
+    spec_from_args,
+)
 from engine.core.errors import InputError
 from engine.core.months import check_run_start, parse_month
 
@@ -187,7 +193,7 @@ def register(sub) -> argparse._SubParsersAction:
         "--profile", default="rotterdam", help="profile name or path (default rotterdam)"
     )
     g.add_argument("--out", required=True, help="output file, .parquet")
-    g.add_argument("--seed", type=int, default=1, help="population seed (default 1)")
+    g.add_argument("--seed", type=seed_arg, default=1, help="population seed (default 1)")
     g.add_argument(
         "--months", type=int, default=48, help="horizon the inflow pool covers (default 48)"
     )

@@ -135,3 +135,37 @@ def test_an_unexpected_error_is_one_line_asking_for_a_report(tmp_path, capsys, m
     ]
     with pytest.raises(RuntimeError, match="something broke"):
         main(["--debug", *toy_args(tmp_path / "o", "--quiet")])
+
+
+@pytest.mark.parametrize(
+    ("args", "where", "expected"),
+    [
+        (["run", "--months", "abc"], "caseload run: argument --months", "caseload run --help"),
+        (["nonsense"], "caseload: argument COMMAND: invalid choice", "caseload --help"),
+        (
+            ["population", "export-extract", "--seed", "-5", "--out", "x.csv"],
+            "argument --seed: '-5' is not a seed",
+            "0..2^63-1",
+        ),
+        (["calibrate", "rotterdam", "--iterations", "0"], "argument --iterations", "1..100"),
+        (
+            ["calibrate", "rotterdam", "--population-seed", str(2**64)],
+            "--population-seed",
+            "0..2^63-1",
+        ),
+    ],
+)
+def test_a_usage_error_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch, args, where, expected):
+    monkeypatch.chdir(tmp_path)
+    before = sorted(tmp_path.rglob("*"))
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    out, err = capsys.readouterr()
+    assert exit_.value.code == 2
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("caseload: error: ")
+    assert where in lines[0]
+    assert expected in lines[0]
+    assert sorted(tmp_path.rglob("*")) == before
