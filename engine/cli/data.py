@@ -91,9 +91,9 @@ def cmd_export_extract(args) -> int:
 
     profile, policy = load_profile(args.profile)
     start = parse_month(args.start, "--start") if args.start else profile.start
-    out = Path(args.out)
-    if out.suffix.lower() not in (".csv", ".parquet"):
-        raise InputError("--out", f"{args.out!r}", "a file name ending in .csv or .parquet")
+    from engine.outputs.folder import check_out_file
+
+    out = check_out_file(args.out, "--out", (".csv", ".parquet"))
     pop = generate(profile, policy, args.seed, 1, start)
     frame = stock_to_extract(pop, policy, "FAKE-{:06d}" if args.fake_ids else None)
     write_extract(frame, out)
@@ -106,8 +106,10 @@ def cmd_export_extract(args) -> int:
 
 
 def cmd_calibrate(args) -> int:
+    from engine.outputs.folder import check_out_dir
     from synthetic_population.calibration import calibrate, report_only
 
+    check_out_dir(args.out)  # before the fit, which can take minutes
     start = parse_month(args.start, "--start") if args.start else None
     if args.iterations < 0:
         raise InputError("--iterations", f"{args.iterations}", "a whole number >= 0")

@@ -328,8 +328,14 @@ def cmd_export(args) -> int:
 
     if not args.xlsx and not args.csv:
         raise InputError("export", "nothing to write", "--xlsx FILE.xlsx and/or --csv DIR")
-    if args.xlsx and Path(args.xlsx).suffix.lower() != ".xlsx":
-        raise InputError("--xlsx", f"{args.xlsx!r}", "a file name ending in .xlsx")
+    if args.xlsx:
+        from engine.outputs.folder import check_out_file
+
+        check_out_file(args.xlsx, "--xlsx", (".xlsx",))
+    if args.csv:
+        from engine.outputs.folder import check_out_dir
+
+        check_out_dir(args.csv)
     t0 = time.perf_counter()
     with report.progress(
         args.quiet or args.json,
@@ -404,12 +410,11 @@ def cmd_export(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from engine.outputs.folder import open_folder
+    from engine.outputs.folder import check_out_file, open_folder
     from engine.reports import terminal as report
     from engine.reports.html import build_report, write_report
 
-    if Path(args.out).suffix.lower() not in (".html", ".htm"):
-        raise InputError("--out", f"{args.out!r}", "a file name ending in .html")
+    check_out_file(args.out, "--out", (".html", ".htm"))
     t0 = time.perf_counter()
     with report.progress(
         args.quiet or args.json,

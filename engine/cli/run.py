@@ -107,9 +107,9 @@ def cmd_population_generate(args) -> int:
         raise InputError("--months", f"{args.months} is not a horizon", "1..600 months")
     if not 0 <= args.seed < 2**63:
         raise InputError("--seed", f"{args.seed}", "a seed in [0, 2^63)")
-    out = Path(args.out)
-    if out.suffix != ".parquet":
-        raise InputError("--out", f"{args.out!r}", "a file name ending in .parquet")
+    from engine.outputs.folder import check_out_file
+
+    out = check_out_file(args.out, "--out", (".parquet",))
     with report.progress(args.quiet, "generating population"):
         pop = generate(profile, policy, args.seed, args.months, start)
         write_population(pop, out)

@@ -70,6 +70,19 @@ def check_out_dir(out_dir: Path | str) -> Path:
     return out
 
 
+def check_out_file(path: Path | str, option: str, suffixes: tuple[str, ...]) -> Path:
+    """An output file (`--out FILE.html`, `--xlsx`, a population or extract file): the right
+    suffix, a plain file name, not an existing folder, in a folder that can be written."""
+    p = Path(path)
+    if p.suffix.lower() not in suffixes:
+        raise InputError(option, f"{str(p)!r}", "a file name ending in " + " or ".join(suffixes))
+    check_name(p.name, option, "a file name")
+    if p.is_dir():
+        raise InputError(option, f"{p} is a folder", "a file name")
+    check_out_dir(p.parent if str(p.parent) else Path("."))
+    return p
+
+
 @contextlib.contextmanager
 def atomic_folder(out_dir: Path | str, name: str, what: str = "--run-id"):
     """Yield a temporary folder beside `out_dir/name`; rename it to that on success."""
