@@ -206,7 +206,7 @@ def register(subparsers, population_subparsers) -> None:
     c.add_argument("profile", help="profile name (synthetic_population/profiles/NAME.toml) or path")
     c.add_argument(
         "--iterations",
-        type=count_arg(1, 100, "fitting steps"),
+        type=count_arg(0, 100, "fitting steps"),
         default=8,
         help="at most this many fitting steps (default 8)",
     )

@@ -147,7 +147,7 @@ def test_an_unexpected_error_is_one_line_asking_for_a_report(tmp_path, capsys, m
             "argument --seed: '-5' is not a seed",
             "0..2^63-1",
         ),
-        (["calibrate", "rotterdam", "--iterations", "0"], "argument --iterations", "1..100"),
+        (["calibrate", "rotterdam", "--iterations", "-1"], "argument --iterations", "0..100"),
         (
             ["calibrate", "rotterdam", "--population-seed", str(2**64)],
             "--population-seed",
