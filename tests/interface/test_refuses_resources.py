@@ -4,8 +4,8 @@ replication counts; `runs sql` streams a huge result instead of fetching it whol
 
 from __future__ import annotations
 
+import contextlib
 import os
-import time
 
 import pytest
 
@@ -68,15 +68,14 @@ def test_an_extract_that_is_a_link_to_a_device_is_refused_without_reading_it(
 ):
     link = tmp_path / "extract.csv"
     os.symlink(device, link)
-    t0 = time.perf_counter()
-    refuses(
+    line = refuses(
         capsys,
         tmp_path,
         ["population", "validate", link],
         str(link),
         "a client extract (.csv or .parquet)",
     )
-    assert time.perf_counter() - t0 < 5
+    assert "is not a regular file" in line  # refused on what the file is, not read
 
 
 def test_a_profile_that_is_a_link_to_an_endless_device_is_refused(tmp_path, capsys):
@@ -125,14 +124,30 @@ def test_experiment_workers_beyond_reason_are_refused(tmp_path, capsys):
     )
 
 
-def test_runs_sql_streams_a_huge_result_and_shows_the_first_rows(tmp_path, capsys):
-    """A query of 10^9 rows would take minutes and tens of GiB fetched whole; streamed, the
-    table shows its first rows at once."""
+def test_runs_sql_streams_a_huge_result_and_shows_the_first_rows(tmp_path, capsys, monkeypatch):
+    """A query of 10^9 rows would take minutes and tens of GiB fetched whole: the command
+    pulls only the rows it shows and one more (to say more follow); counted, not timed."""
+    from engine.outputs import catalog
+
     out = tmp_path / "out"
     cat = tmp_path / "catalog.duckdb"
     assert main([*toy_args(out, "--run-id", "r", "--quiet", "--catalog", str(cat))]) == 0
     capsys.readouterr()
-    t0 = time.perf_counter()
+    pulled = []
+    real = catalog.query_rows
+
+    @contextlib.contextmanager
+    def counting(*a, **k):
+        with real(*a, **k) as (cols, rows):
+
+            def counted():
+                for r in rows:
+                    pulled.append(1)
+                    yield r
+
+            yield cols, counted()
+
+    monkeypatch.setattr(catalog, "query_rows", counting)
     code = main(
         [
             "runs",
@@ -144,8 +159,7 @@ def test_runs_sql_streams_a_huge_result_and_shows_the_first_rows(tmp_path, capsy
             "5",
         ]
     )
-    elapsed = time.perf_counter() - t0
     out_text, err = capsys.readouterr()
     assert code == 0, err
     assert "first 5 rows shown; more follow" in out_text
-    assert elapsed < 20, elapsed
+    assert len(pulled) == 6
