@@ -4,7 +4,7 @@ under `warnings`."""
 
 from __future__ import annotations
 
-from engine.core.months import format_month
+from engine.core.months import format_month, year_of
 
 
 def rule_warnings(measures: list, start: int, months: int) -> list[str]:
@@ -28,5 +28,33 @@ def rule_warnings(measures: list, start: int, months: int) -> list[str]:
     return out
 
 
-def run_warnings(measures: list, start: int, months: int, population) -> list[str]:
-    return [*rule_warnings(measures, start, months), *population.meta.get("warnings", [])]
+FAR_YEARS = 10  # a start this many years from the profile's stock month is extrapolation
+
+
+def horizon_warnings(profile, policy, start: int, months: int) -> list[str]:
+    """A horizon far from the profile's stock month, or past the policy's price index."""
+    out = []
+    if abs(start - profile.start) > FAR_YEARS * 12:
+        out.append(
+            f"--start {format_month(start)} is more than {FAR_YEARS} years from the profile's "
+            f"stock month {format_month(profile.start)} ({profile.path}): stock, inflow growth "
+            "and ages are extrapolated (expected a start near the profile's month)"
+        )
+    years = sorted(policy.price_index)
+    first, last = year_of(start), year_of(start + months - 1)
+    if first < years[0] or last > years[-1]:
+        out.append(
+            f"{policy.path}: key prices.index covers {years[0]}-{years[-1]}, the run "
+            f"{first}-{last}: the nearest year's index is used outside it (expected an index "
+            "for every budget year of the run)"
+        )
+    return out
+
+
+def run_warnings(
+    measures: list, start: int, months: int, population, profile=None, policy=None
+) -> list[str]:
+    out = [*rule_warnings(measures, start, months), *population.meta.get("warnings", [])]
+    if profile is not None and policy is not None:
+        out += horizon_warnings(profile, policy, start, months)
+    return out

@@ -156,7 +156,7 @@ def simulate_scenario(
             "arrangement_slots": population.n_arrangements,
         },
         "active_arrangement_months": sim.active_arrangement_months,
-        "warnings": run_warnings(measures, start, spec.months, population),
+        "warnings": run_warnings(measures, start, spec.months, population, profile, policy),
         "timings": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in timings.items()},
         "versions": {
             "python": platform.python_version(),

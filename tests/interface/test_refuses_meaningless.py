@@ -108,3 +108,16 @@ def test_indications_since_1900_validate_with_a_warning(tmp_path, capsys):
         f"caseload: warning: {f}: column support_since: 2 rows begin more than 50 years before "
         "the extract month (earliest 1900-01; expected real dates, not placeholders)"
     ]
+
+
+def test_a_start_far_from_the_profile_runs_with_warnings_naming_the_profile_and_index(
+    tmp_path, capsys
+):
+    args = toy_args(tmp_path / "o", "--start", "2040-01", "--quiet", "--catalog", "off")
+    assert main(args) == 0
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("caseload: warning: --start 2040-01 is more than 10 years from")
+    assert "(expected a start near the profile's month)" in lines[0]
+    assert lines[1].startswith(f"caseload: warning: {TOY / 'baseline.toml'}: key prices.index")
+    assert "covers 2024-2027, the run 2040-2040" in lines[1]
