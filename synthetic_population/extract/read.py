@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 
 from engine.core.domain import FLAGS, FUNDING, HO_TASKS, SETTINGS
 from engine.core.errors import InputError
-from engine.core.limits import MAX_WEEKLY_EUR
+from engine.core.limits import MAX_WEEKLY_EUR, available_memory
 from rules.policy import Policy
 from synthetic_population.extract.columns import (
     COLUMNS_BY_NAME,
@@ -30,6 +30,8 @@ MAX_EXTRACT_BYTES = 4 * 2**30  # a CSV or Parquet extract (a city's caseload is 
 # Bounds of amounts in an extract (README "Validation"): a weekly amount or unit price in EUR,
 # and a volume of units in its period.
 MAX_UNITS = 1e7
+# Memory a read takes per byte of file: every column as text in Polars plus the parsed copy.
+READ_FACTOR = 6
 
 
 def _check_file(path: Path) -> None:
@@ -43,6 +45,14 @@ def _check_file(path: Path) -> None:
     if size > MAX_EXTRACT_BYTES:
         raise InputError(
             str(path), f"is {size:,} bytes", f"an extract of at most {MAX_EXTRACT_BYTES:,} bytes"
+        )
+    need, have = READ_FACTOR * size, available_memory()
+    if need > 0.8 * have:
+        raise InputError(
+            str(path),
+            f"reading its {size / 2**30:,.1f} GiB would need about {need / 2**30:,.1f} GiB of "
+            f"memory, {have / 2**30:,.1f} GiB is available",
+            "a smaller extract (only the columns of the schema, only current indications)",
         )
 
 

@@ -10,7 +10,10 @@ import os
 import pytest
 
 from engine.cli import main
+from tests.helpers import ROOT
 from tests.interface.refusals import TOY, refuses, scenario, toy_args
+
+DATA_EXAMPLE = ROOT / "synthetic_population" / "examples" / "example_extract.csv"
 
 MEMORY = "a smaller population.scale, group stock or inflow, or a shorter horizon"
 
@@ -163,3 +166,17 @@ def test_runs_sql_streams_a_huge_result_and_shows_the_first_rows(tmp_path, capsy
     assert code == 0, err
     assert "first 5 rows shown; more follow" in out_text
     assert len(pulled) == 6
+
+
+def test_an_extract_too_big_to_read_is_refused_with_the_memory_it_needs(
+    tmp_path, capsys, monkeypatch
+):
+    from engine.core import limits
+    from synthetic_population.extract import read
+
+    monkeypatch.setattr(read, "available_memory", lambda: 1000)  # bytes: a tiny machine
+    f = tmp_path / "extract.csv"
+    f.write_text((DATA_EXAMPLE).read_text())
+    line = refuses(capsys, tmp_path, ["population", "validate", f], str(f), "a smaller extract")
+    assert "GiB of memory" in line
+    assert limits.available_memory() > 1000  # only the reader's view was patched
