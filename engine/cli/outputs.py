@@ -233,12 +233,12 @@ def cmd_runs_sql(args) -> int:
     import itertools
     import json
 
-    from engine.outputs import catalog
+    from engine.outputs import sql
     from engine.reports.terminal import out
 
     if args.max_rows < 0:
         raise InputError("--max-rows", f"{args.max_rows}", "a number of rows >= 0")
-    with catalog.query_rows(_catalog(args), args.query) as (cols, rows):
+    with sql.query_rows(_catalog(args), args.query) as (cols, rows):
         if args.json:  # streamed: one row at a time
             sys.stdout.write("[")
             for i, r in enumerate(rows):

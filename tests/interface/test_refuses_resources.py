@@ -130,14 +130,14 @@ def test_experiment_workers_beyond_reason_are_refused(tmp_path, capsys):
 def test_runs_sql_streams_a_huge_result_and_shows_the_first_rows(tmp_path, capsys, monkeypatch):
     """A query of 10^9 rows would take minutes and tens of GiB fetched whole: the command
     pulls only the rows it shows and one more (to say more follow); counted, not timed."""
-    from engine.outputs import catalog
+    from engine.outputs import sql
 
     out = tmp_path / "out"
     cat = tmp_path / "catalog.duckdb"
     assert main([*toy_args(out, "--run-id", "r", "--quiet", "--catalog", str(cat))]) == 0
     capsys.readouterr()
     pulled = []
-    real = catalog.query_rows
+    real = sql.query_rows
 
     @contextlib.contextmanager
     def counting(*a, **k):
@@ -150,7 +150,7 @@ def test_runs_sql_streams_a_huge_result_and_shows_the_first_rows(tmp_path, capsy
 
             yield cols, counted()
 
-    monkeypatch.setattr(catalog, "query_rows", counting)
+    monkeypatch.setattr(sql, "query_rows", counting)
     code = main(
         [
             "runs",
