@@ -26,6 +26,7 @@ from engine.core.months import format_month
 from engine.core.scenario import RunSpec
 from engine.outputs import tables as aggregate
 from engine.outputs.folder import atomic_folder, write_json, write_parquet
+from engine.simulation.checks import run_warnings
 from engine.simulation.simulate import SimResult, simulate
 from synthetic_population.generator import Population, generate
 from synthetic_population.profile import load_profile
@@ -134,6 +135,8 @@ def simulate_scenario(
             "start": format_month(start),
             "months": spec.months,
             "overrides": spec.overrides,
+            "scenario_overrides": spec.scenario_overrides,
+            "set_overrides": spec.set_overrides,
         },
         "seeds": {
             "simulation": spec.seed,
@@ -153,6 +156,7 @@ def simulate_scenario(
             "arrangement_slots": population.n_arrangements,
         },
         "active_arrangement_months": sim.active_arrangement_months,
+        "warnings": run_warnings(measures, start, spec.months, population, profile, policy),
         "timings": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in timings.items()},
         "versions": {
             "python": platform.python_version(),
@@ -206,7 +210,7 @@ def write_run(result: RunResult, out_dir: Path, run_id: str | None = None) -> Pa
     run_id = run_id or run_id_for(result.spec)
     final = Path(out_dir) / run_id
     t0 = time.perf_counter()
-    with atomic_folder(final) as tmp:
+    with atomic_folder(out_dir, run_id) as tmp:
         for name, frame in result.tables.items():
             write_parquet(frame, tmp / f"{name}.parquet")
         result.manifest["run_id"] = run_id
