@@ -113,12 +113,22 @@ def measure_path(ref: str | Path, library_dir: Path, base: Path | None = None) -
     )
 
 
-def _list(sec: Section, key: str, choices: list[str] | None, default: Any = ...) -> list[str]:
+def _list(
+    sec: Section,
+    key: str,
+    choices: list[str] | None,
+    default: Any = ...,
+    nonempty: bool = False,
+) -> list[str]:
     value = sec.raw(key, default)
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or any(not isinstance(v, str) for v in value):
         raise sec.error(key, f"{value!r}", "a list of names")
+    if nonempty and not value:
+        raise sec.error(
+            key, "is an empty list: the rule could act on nobody", "at least one name (or no key)"
+        )
     if choices is not None:
         for v in value:
             if v not in choices:
@@ -197,26 +207,29 @@ def _load_rule(sec: Section, policy: Policy, group_domains: dict[str, str], meas
     scope = sec.section("scope")
     domain = scope.text("domain", choices=DOMAINS)
     groups_in = [g for g, d in group_domains.items() if d == domain]
-    groups = _list(scope, "groups", groups_in, groups_in)
+    groups = _list(scope, "groups", groups_in, groups_in, nonempty=True)
     products_in = [p.code for p in policy.products if p.domain == domain]
-    settings = _list(scope, "settings", SETTINGS, SETTINGS)
+    settings = _list(scope, "settings", SETTINGS, SETTINGS, nonempty=True)
     products = _list(
         scope,
         "products",
         products_in,
         [p for p in products_in if policy.product(p).setting in settings],
+        nonempty=True,
     )
     products = [p for p in products if policy.product(p).setting in settings]
     if not products:
         raise scope.error("products", "no product of the domain and settings is in scope")
     all_steps = sorted({s.code for p in products for s in policy.product(p).steps})
-    step_list = _list(scope, "steps", all_steps, None) if scope.has("steps") else None
+    step_list = (
+        _list(scope, "steps", all_steps, None, nonempty=True) if scope.has("steps") else None
+    )
     steps = {
         p: [s.code for s in policy.product(p).steps if step_list is None or s.code in step_list]
         for p in products
     }
     scope.done()
-    moments = _list(sec, "moments", MOMENTS)
+    moments = _list(sec, "moments", MOMENTS, nonempty=True)
     bad = [m for m in moments if m not in spec.moments]
     if bad:
         raise sec.error(

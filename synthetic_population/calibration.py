@@ -40,7 +40,12 @@ from engine.model.state import NO_MONTH, build_state
 from engine.outputs import tables as aggregate
 from engine.simulation.simulate import SimResult, simulate
 from rules.policy import Policy
-from synthetic_population.calibration_report import _fitted_toml, _table, _write_report
+from synthetic_population.calibration_report import (
+    _fitted_toml,
+    _table,
+    _write_report,
+    out_of_sample,
+)
 from synthetic_population.generator import Population, generate
 from synthetic_population.profile import (
     Profile,
@@ -48,7 +53,7 @@ from synthetic_population.profile import (
     fitted_path_for,
     load_profile,
 )
-from synthetic_population.targets import Target
+from synthetic_population.targets import Target, number
 
 INFLOW_BOUNDS = (0.2, None)  # upper bound: the profile's pool oversample factor
 EXIT_BOUNDS = (0.25, 4.0)
@@ -70,34 +75,41 @@ def period_months(period: str) -> tuple[int, int]:
 def horizon_for(targets: list[Target], start: int) -> int:
     """Months from `start` through the end of the last target period (at least 12)."""
     ends = [period_months(t.period)[1] for t in targets if t.declarative]
+    ends += [period_months(t.base_period)[1] for t in targets if t.base_period]
     return max(12, max(ends, default=start) - start + 1)
 
 
 def scope_groups(t: Target, profile: Profile) -> list[str]:
-    """The groups a target's figure is made of: its group, the groups that hold its
-    product, or every group of its domain."""
+    """The groups a target's figure is made of: its group, the groups that hold one of its
+    products, or every group of its domain."""
     if t.group:
         return [t.group]
     gs = [g for g in profile.groups if g.domain == t.domain]
-    if t.product:
-        return [g.code for g in gs if t.product in g.primary or t.product in g.extra]
+    if t.products:
+        return [g.code for g in gs if any(p in g.primary or p in g.extra for p in t.products)]
     return [g.code for g in gs]
 
 
 # --------------------------------------------------------------------------- measuring
-def product_served(
-    sim: SimResult, policy: Policy, start: int, first: int, last: int
-) -> dict[str, int]:
-    """Clients with an active arrangement of each product in months first..last, from the
-    final state: a slot is active from its activation (its first month of continuous
-    support, or the run's start for the stock) until it ended (or the horizon's end)."""
+def _active_in(sim: SimResult, start: int, first: int, last: int) -> np.ndarray:
+    """Per slot: active in some month of first..last, from the final state: a slot is
+    active from its activation (its first month of continuous support, or the run's start
+    for the stock) until it ended (or the horizon's end)."""
     S = sim.state
     T = sim.arr.shape[0]
     used = S.status != S_PENDING
     since = S.since.astype(np.int64)
     a0 = np.where(since == NO_MONTH, start, np.maximum(since, start))
     a1 = np.where(S.end_month.astype(np.int64) == NO_MONTH, start + T, S.end_month.astype(np.int64))
-    hit = used & (a0 < a1) & (a0 <= last) & (a1 > first)
+    return used & (a0 < a1) & (a0 <= last) & (a1 > first)
+
+
+def product_served(
+    sim: SimResult, policy: Policy, start: int, first: int, last: int
+) -> dict[str, int]:
+    """Clients with an active arrangement of each product in months first..last."""
+    S = sim.state
+    hit = _active_in(sim, start, first, last)
     out = {}
     for pi, p in enumerate(policy.products):
         sel = hit & (S.product == pi)
@@ -105,18 +117,46 @@ def product_served(
     return out
 
 
+def products_served(
+    sim: SimResult, policy: Policy, start: int, first: int, last: int, codes: tuple[str, ...]
+) -> int:
+    """Clients with an active arrangement of at least one of the products in months
+    first..last, each client once (as CBS counts a category of several provisions)."""
+    S = sim.state
+    idx = [policy.product_codes.index(c) for c in codes]
+    sel = _active_in(sim, start, first, last) & np.isin(S.product, idx)
+    return int(np.unique(S.owner[sel]).size)
+
+
 def measure(
     t: Target, sim: SimResult, served: pl.DataFrame, profile: Profile, policy: Policy, start: int
 ) -> float | None:
-    """The simulated figure for a target; None when the horizon does not cover its period."""
+    """The simulated figure for a target (for a growth figure, the ratio of its period to
+    its base period); None when the horizon does not cover its periods."""
+    level = _measure_level(t, t.period, sim, served, profile, policy, start)
+    if t.base_period is None or level is None:
+        return level
+    base = _measure_level(t, t.base_period, sim, served, profile, policy, start)
+    return None if not base else level / base
+
+
+def _measure_level(
+    t: Target,
+    period: str,
+    sim: SimResult,
+    served: pl.DataFrame,
+    profile: Profile,
+    policy: Policy,
+    start: int,
+) -> float | None:
     T = sim.arr.shape[0]
-    first, last = period_months(t.period)
+    first, last = period_months(period)
     if first < start or last > start + T - 1:
         return None
     if t.metric == "clients_served":
-        if t.product:
-            return float(product_served(sim, policy, start, first, last)[t.product])
-        s = served.filter((pl.col("period") == t.period) & (pl.col("domain") == t.domain))
+        if t.products:
+            return float(products_served(sim, policy, start, first, last, t.products))
+        s = served.filter((pl.col("period") == period) & (pl.col("domain") == t.domain))
         if t.group:
             s = s.filter(pl.col("group") == t.group)
         return float(s["clients_served"].sum())
@@ -124,7 +164,7 @@ def measure(
     prods = [
         i
         for i, p in enumerate(policy.products)
-        if p.domain == t.domain and (t.product is None or p.code == t.product)
+        if p.domain == t.domain and (t.products is None or p.code in t.products)
     ]
     groups = [profile.group_codes.index(t.group)] if t.group else list(range(len(profile.groups)))
     cube = sim.arr[first - start : last - start + 1][:, groups][:, :, prods][..., A_GROSS]
@@ -317,12 +357,20 @@ class CalibrationResult:
             + f" {'diff':>8s}  ok"
         )
         for r in self.table.iter_rows(named=True):
-            b = "" if r["before"] is None else f"{r['before']:,.0f}"
-            a = "" if r["simulated"] is None else f"{r['simulated']:,.0f}"
+            b = "" if r["before"] is None else number(r["before"])
+            a = "" if r["simulated"] is None else number(r["simulated"])
             d = "" if r["difference_pct"] is None else f"{r['difference_pct']:+.1f}%"
             ok = {True: "yes", False: "NO", None: "-"}[r["within_tolerance"]]
             figures = f"{b:>12s} {a:>12s}" if fitting else f"{a:>12s}"
             lines.append(f"{r['target']:34s} {r['figure']:>22s} {figures} {d:>8s}  {ok}")
+        oos = out_of_sample(self.table)
+        if oos:
+            lines.append("out of sample (figures no fit used): error = simulated / figure - 1")
+            lines += [
+                f"  {r['target']:32s} {number(r['value']):>14s} {number(r['simulated']):>14s} "
+                f"{r['difference_pct']:+7.1f}%"
+                for r in oos
+            ]
         if self.multipliers and self.mode == "fit":
             lines.append(
                 "multipliers (inflow, exit): "

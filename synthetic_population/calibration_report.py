@@ -16,7 +16,7 @@ from engine.outputs.folder import atomic_folder, write_json
 from synthetic_population.profile import (
     Profile,
 )
-from synthetic_population.targets import Target
+from synthetic_population.targets import Target, number
 
 
 def _table(targets: list[Target], before: dict, after: dict) -> pl.DataFrame:
@@ -32,7 +32,8 @@ def _table(targets: list[Target], before: dict, after: dict) -> pl.DataFrame:
                 "period": t.period,
                 "domain": t.domain,
                 "group": t.group,
-                "product": t.product,
+                "product": t.scope_label or None,
+                "base_period": t.base_period,
                 "figure": t.figure(" "),
                 "value": t.value,
                 "tolerance": t.tolerance if t.value is not None else None,
@@ -47,6 +48,7 @@ def _table(targets: list[Target], before: dict, after: dict) -> pl.DataFrame:
                 "difference_pct": None if a is None or not ref else 100.0 * (a / ref - 1),
                 "within_tolerance": None if a is None else bool(t.passes(a)),
                 "source": t.source,
+                "how": t.how or None,
             }
         )
     schema = {
@@ -56,6 +58,7 @@ def _table(targets: list[Target], before: dict, after: dict) -> pl.DataFrame:
         "domain": pl.Utf8,
         "group": pl.Utf8,
         "product": pl.Utf8,
+        "base_period": pl.Utf8,
         "figure": pl.Utf8,
         "value": pl.Float64,
         "tolerance": pl.Float64,
@@ -70,6 +73,7 @@ def _table(targets: list[Target], before: dict, after: dict) -> pl.DataFrame:
         "difference_pct": pl.Float64,
         "within_tolerance": pl.Boolean,
         "source": pl.Utf8,
+        "how": pl.Utf8,
     }
     return pl.DataFrame(rows, schema=schema, orient="row")
 
@@ -142,6 +146,7 @@ def _html(table: pl.DataFrame, title: str, multipliers: dict, meta: dict) -> str
         "simulated",
         "difference_pct",
         "within_tolerance",
+        "fitted",
         "source",
     ]
     cells = []
@@ -151,11 +156,13 @@ def _html(table: pl.DataFrame, title: str, multipliers: dict, meta: dict) -> str
             if v is None:
                 return ""
             if k in ("before", "simulated"):
-                return f"{v:,.0f}"
+                return number(v)
             if k == "difference_pct":
                 return f"{v:+.1f}%"
             if k == "within_tolerance":
                 return "yes" if v else "NO"
+            if k == "fitted":
+                return "fit" if v else "check"
             return html.escape(str(v))
 
         cells.append("<tr>" + "".join(f"<td>{fmt(k, r[k])}</td>" for k in head) + "</tr>")
@@ -175,12 +182,40 @@ hollow = before, filled = after
 (green within tolerance, red outside). Axis: difference from the target figure.</p>
 {_svg(table, title)}
 <table><tr>{"".join(f"<th>{h}</th>" for h in head)}</tr>{"".join(cells)}</table>
+{_out_of_sample_html(table)}
 <h2>Multipliers per group</h2>
 <table><tr><th>group</th><th>inflow</th><th>exit hazards</th></tr>\
 {mult or '<tr><td colspan="3">none (all 1)</td></tr>'}</table>
 <pre>{html.escape(json.dumps(meta, indent=2, default=str))}</pre>
 </body></html>
 """
+
+
+def out_of_sample(table: pl.DataFrame) -> list[dict]:
+    """The rows no fit used (`fit = false`) that the run measured: published or derived
+    figure, simulated value, error."""
+    return [
+        r
+        for r in table.iter_rows(named=True)
+        if not r["fitted"] and r["simulated"] is not None and r["value"] is not None
+    ]
+
+
+def _out_of_sample_html(table: pl.DataFrame) -> str:
+    rows = out_of_sample(table)
+    if not rows:
+        return ""
+    cells = "".join(
+        f"<tr><td>{html.escape(r['target'])}</td><td>{number(r['value'])}</td>"
+        f"<td>{number(r['simulated'])}</td><td>{r['difference_pct']:+.1f}%</td>"
+        f"<td>{html.escape(r['how'] or r['source'] or '')}</td></tr>"
+        for r in rows
+    )
+    return (
+        "<h2>Out of sample: figures no fit used</h2><p>Error = simulated / figure - 1.</p>"
+        "<table><tr><th>figure</th><th>published or derived</th><th>simulated</th>"
+        f"<th>error</th><th>source or arithmetic</th></tr>{cells}</table>"
+    )
 
 
 def _toml_value(v) -> str:
@@ -234,7 +269,7 @@ def _write_report(
     while final.exists():
         n += 1
         final = Path(out_dir) / f"calibration-{name}-{stamp}-{n}"
-    with atomic_folder(final) as tmp:
+    with atomic_folder(out_dir, final.name, "profile name") as tmp:
         table.write_parquet(tmp / "calibration.parquet")
         table.write_csv(tmp / "calibration.csv")
         (tmp / "calibration.html").write_text(_html(table, title, mult, meta), encoding="utf-8")

@@ -37,6 +37,7 @@ from rules.policy import Policy
 from synthetic_population.draws import ARRANGEMENT_ARRAYS, CLIENT_ARRAYS, Codes, draw_part
 from synthetic_population.followup import followup_slots
 from synthetic_population.profile import Profile
+from synthetic_population.size import check_population_size
 
 DRAW_THREADS = 2  # parts drawn side by side (the results do not depend on it)
 
@@ -215,6 +216,7 @@ def generate(
     if months < 1:
         raise InputError("--months", f"{months}", "at least 1 month")
     start = profile.start if start is None else start
+    check_population_size(profile, start, months)  # before anything is drawn
     codes = Codes.of(profile, policy)
     pool_exp = expected_inflow(profile, start, months) * profile.pool_oversample
     n_groups = len(profile.groups)

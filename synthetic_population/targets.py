@@ -40,6 +40,13 @@ class Target:
     fit: bool = True
     source: str = ""
     unit: str = ""
+    # the products the figure counts (one `product`, a list `products`, or the products of an
+    # IV3 task field `iv3`); None: every product of the domain
+    products: tuple[str, ...] | None = None
+    scope_label: str = ""  # how the report names a product scope: a product, "iv3 6.71", ...
+    # a growth figure: the metric in `period` divided by the metric in `base_period`
+    base_period: str | None = None
+    how: str = ""  # the arithmetic of a derived figure
 
     @property
     def declarative(self) -> bool:
@@ -62,19 +69,26 @@ class Target:
         return lo <= simulated <= hi
 
     def figure(self, joiner: str = " and ") -> str:
-        """The target as people read it: '37,000 +/- 5%', '>= 40,000'."""
+        """The target as people read it: '37,000 +/- 5%', '>= 40,000', '1.020 +/- 2%'."""
         parts = []
         if self.value is not None:
-            parts.append(f"{self.value:,.0f} +/- {self.tolerance:.0%}")
+            parts.append(f"{number(self.value)} +/- {self.tolerance:.0%}")
         if self.min is not None:
-            parts.append(f">= {self.min:,.0f}")
+            parts.append(f">= {number(self.min)}")
         if self.max is not None:
-            parts.append(f"<= {self.max:,.0f}")
+            parts.append(f"<= {number(self.max)}")
         return joiner.join(parts)
 
     def describe(self) -> str:
-        scope = "/".join(x for x in (self.domain, self.group, self.product) if x)
-        return f"{self.metric} {scope} {self.period}: {self.figure()}"
+        scope = "/".join(x for x in (self.domain, self.group, self.scope_label) if x)
+        per = f"{self.period}/{self.base_period}" if self.base_period else self.period
+        return f"{self.metric} {scope} {per}: {self.figure()}"
+
+
+def number(v: float) -> str:
+    """A figure as the report prints it: whole numbers with thousands separators; a ratio
+    (a growth figure, below 10) with three decimals."""
+    return f"{v:,.0f}" if abs(v) >= 10 or float(v).is_integer() else f"{v:.3f}"
 
 
 def parse_targets(top: Section, f: str, groups: list[Group], policy: Policy) -> dict[str, Target]:
@@ -108,11 +122,21 @@ def _parse_target(
     kw = _target_figure(ts)
     kw["metric"] = ts.text("metric", "clients_served", choices=TARGET_METRICS)
     period, domain, group, product = _target_scope(ts, group_domain, policy)
+    products, label = _target_products(ts, domain, group, product, policy)
     if kw["metric"] == "gross_eur" and period is not None and "H" in period:
         raise ts.error("period", f"{period!r}", "a budget year for gross_eur")
-    fit = ts.boolean("fit", period is not None and kw["metric"] == "clients_served")
-    if fit and period is None:
-        raise ts.error("fit", "a target without period and domain cannot be fitted")
+    base = ts.raw("base_period", None)
+    if base is not None and (
+        period is None or not isinstance(base, str) or not _PERIOD_RE.match(base) or base == period
+    ):
+        raise ts.error(
+            "base_period", f"{base!r}", "a year or half-year other than period (a growth figure)"
+        )
+    fit = ts.boolean(
+        "fit", period is not None and kw["metric"] == "clients_served" and base is None
+    )
+    if fit and (period is None or base is not None):
+        raise ts.error("fit", "only a level with period and domain can be fitted")
     for k in ("source", "unit", "how", "note", "line"):
         ts.raw(k, None)
     ts.done()
@@ -125,8 +149,42 @@ def _parse_target(
         fit=fit,
         source=str(tval.get("source", "")),
         unit=str(tval.get("unit", "")),
+        products=products,
+        scope_label=label,
+        base_period=base,
+        how=str(tval.get("how", "")),
         **kw,
     )
+
+
+def _target_products(
+    ts: Section, domain: str | None, group: str | None, product: str | None, policy: Policy
+) -> tuple[tuple[str, ...] | None, str]:
+    """The products a target counts: `product`, a list `products`, or `iv3` (every product
+    of the domain booked under that task field); at most one of the three."""
+    given = [k for k in ("product", "products", "iv3") if ts.has(k)]
+    if len(given) > 1:
+        raise ts.error(given[1], f"with {given[0]}", "one of product, products or iv3")
+    if product is not None:
+        return (product,), product
+    own = [p for p in policy.products if p.domain == domain]
+    if ts.has("products"):
+        codes = ts.raw("products")
+        names = [p.code for p in own]
+        if not isinstance(codes, list) or not codes or any(c not in names for c in codes):
+            expected = f"a list of products of domain {domain}: " + ", ".join(names)
+            raise ts.error("products", f"{codes!r}", expected)
+        label = "+".join(codes) if len(codes) <= 2 else f"{codes[0]} +{len(codes) - 1} products"
+        return tuple(codes), label
+    if ts.has("iv3"):
+        field = ts.raw("iv3")
+        codes = tuple(p.code for p in own if p.iv3 == field)
+        if not codes:
+            fields = sorted({p.iv3 for p in own})
+            expected = f"a task field of domain {domain}: " + ", ".join(fields)
+            raise ts.error("iv3", f"{field!r}", expected)
+        return codes, f"iv3 {field}"
+    return None, ""
 
 
 def _target_figure(ts: Section) -> dict:
@@ -172,14 +230,15 @@ def _target_scope(
             + ", ".join(c for c, d in group_domain.items() if d == domain),
         )
     product = ts.raw("product", None)
-    if product is not None:
-        if product not in policy.product_codes or policy.product(product).domain != domain:
-            raise ts.error(
-                "product",
-                f"{product!r}",
-                f"a product of domain {domain}: "
-                + ", ".join(p.code for p in policy.products if p.domain == domain),
-            )
-        if group is not None:
-            raise ts.error("product", "a target names a group or a product, not both")
+    if product is not None and (
+        product not in policy.product_codes or policy.product(product).domain != domain
+    ):
+        raise ts.error(
+            "product",
+            f"{product!r}",
+            f"a product of domain {domain}: "
+            + ", ".join(p.code for p in policy.products if p.domain == domain),
+        )
+    if group is not None and (product is not None or ts.has("products") or ts.has("iv3")):
+        raise ts.error("group", "a target names a group or products, not both")
     return period, domain, group, product

@@ -496,7 +496,9 @@ def find_sensitivity(folder: Folder) -> Folder | None:
             continue
         try:
             man = json.loads((child / "manifest.json").read_text())
-        except (OSError, json.JSONDecodeError):
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+            continue
+        if not isinstance(man, dict) or not isinstance(man.get("experiment", {}), dict):
             continue
         other = man.get("experiment", {})
         if (

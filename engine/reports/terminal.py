@@ -189,7 +189,7 @@ def print_run_summary(result, path) -> None:
         t.add_row(
             r["domain"],
             f"{r['budget_year']}{mark}",
-            f"{r['clients_served']:,}",
+            f"{r['clients_served'] or 0:,}",
             f"{r['gross_eur'] / 1e6:,.1f}",
             f"{r['own_contribution_eur'] / 1e6:,.1f}",
             f"{r['net_eur'] / 1e6:,.1f}",

@@ -26,6 +26,7 @@ from engine.core.months import format_month
 from engine.core.scenario import RunSpec
 from engine.outputs import tables as aggregate
 from engine.outputs.folder import atomic_folder, write_json, write_parquet
+from engine.simulation.checks import run_warnings
 from engine.simulation.simulate import SimResult, simulate
 from synthetic_population.cache import generate_cached, settle
 from synthetic_population.generator import Population
@@ -138,6 +139,8 @@ def simulate_scenario(
             "start": format_month(start),
             "months": spec.months,
             "overrides": spec.overrides,
+            "scenario_overrides": spec.scenario_overrides,
+            "set_overrides": spec.set_overrides,
         },
         "seeds": {
             "simulation": spec.seed,
@@ -159,6 +162,7 @@ def simulate_scenario(
             "cache": population.meta.get("population_cache"),
         },
         "active_arrangement_months": sim.active_arrangement_months,
+        "warnings": run_warnings(measures, start, spec.months, population, profile, policy),
         "timings": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in timings.items()},
         "versions": {
             "python": platform.python_version(),
@@ -212,7 +216,7 @@ def write_run(result: RunResult, out_dir: Path, run_id: str | None = None) -> Pa
     run_id = run_id or run_id_for(result.spec)
     final = Path(out_dir) / run_id
     t0 = time.perf_counter()
-    with atomic_folder(final) as tmp:
+    with atomic_folder(out_dir, run_id) as tmp:
         for name, frame in result.tables.items():
             write_parquet(frame, tmp / f"{name}.parquet")
         result.manifest["run_id"] = run_id

@@ -101,7 +101,7 @@ def test_a_good_measure_runs(tmp_path, capsys):
         ),
         (
             'moments = ["intake", "reindication"]',
-            "moments = []\nfoo = 1",
+            'moments = ["intake"]\nfoo = 1',
             "key rules[0].foo: unknown key 'foo'",
         ),
     ],
