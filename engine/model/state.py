@@ -51,6 +51,7 @@ COLUMNS = {
     "flags": ("clients", "bits", "client flags: " + ", ".join(FLAGS)),
     "household": ("clients", "persons", "household size"),
     "admitted": ("clients", "flag", "inflow: -1 undecided, 0 not admitted, 1 admitted (stock: 1)"),
+    "district": ("clients", "code", "district number (0: unknown); rules may scope by it"),
     # arrangement slots
     "aid": ("slots", "id", "stable arrangement id"),
     "owner": ("slots", "index", "client row"),
@@ -208,6 +209,8 @@ def build_state(pop, policy: Policy, group_codes: list[str]) -> State:
     clients["pool_group"] = _codes(cl["group"], group_codes, "clients.group").astype(np.int8)
     clients["flags"] = flags
     clients["household"] = cl["household"].to_numpy().astype(np.uint8)
+    if "district" in cl.columns:
+        clients["district"] = cl["district"].fill_null(0).to_numpy().astype(np.uint8)
     clients["admitted"] = np.where(arrival == NO_MONTH, 1, -1).astype(np.int8)
     slots = np.zeros(m, dtype=SLOT)
     slots["aid"] = ar["arrangement_id"].to_numpy().astype(np.uint64)
