@@ -7,8 +7,8 @@ the registry, engine.model.primitives). The kernel checks the gates `P.gates` in
 so a hook is called only where some rule's scope can touch the slot.
 
 Three hook points act where the kernel draws rather than at a moment, each gated so that a
-run without such rules pays one test: `reind_adjust` (the reindication outcome
-probabilities, before the outcome is drawn: engine.model.slots.reindicate), `goal_wait` and
+run without such rules pays one test: `reind_outcome` (the reindication outcome,
+adjusted where the kernel draws it: engine.model.slots.reindicate), `goal_wait` and
 `goal_factor_now` (the goal hazard, where its waiting time is drawn: slots.goal_month) and
 `admit` (the admission probability of an inflow pool client: slots.arrive).
 
@@ -241,37 +241,73 @@ def touch(w, r):
     w[W_TOUCHED] |= 1 << r
 
 
+INERT_REIND = (0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0)  # see `reind_outcome`
+
+
 @jit
-def _pre(prim, S, P, a, r, c0, c1, c2):
-    """The primitive's `adjust_reindication`; (c0, c1, c2, False) for one without."""
-    out = (c0, c1, c2, False)
+def _pre(prim, S, P, a, r, st):
+    """The primitive's `adjust_reindication` of the accumulated adjustment `st`; (st, False)
+    for one without."""
+    out = (st, False)
     for code_f in literal_unroll(PRE):
         if code_f[0] == prim:
-            n0, n1, n2 = code_f[1](S, P, a, r, c0, c1, c2)
-            out = (n0, n1, n2, True)
+            out = (code_f[1](S, P, a, r, st), True)
     return out
 
 
+@jit
+def adjusted_outcome(u, c0, c1, c2, st):
+    """The reindication outcome of uniform u under an adjustment st = (E, D, F, replace, q0,
+    q1, q2): the top E of the continue interval ends, the D below it steps down, and of the
+    step-up interval only the first share F steps up (the rest continues); `replace` first
+    swaps in the cumulative probabilities q. Each draw's care only falls as E, D grow or F
+    falls (monotone draw by draw); st = INERT_REIND gives the kernel's own outcome."""
+    if st[3] != 0.0:
+        c0, c1, c2 = st[4], st[5], st[6]
+    if u < c0:
+        if u >= c0 - st[0]:
+            return 3
+        if u >= c0 - st[0] - st[1]:
+            return 1
+        return 0
+    if u < c1:
+        return 1
+    if u < c2:
+        return 2 if u < c1 + (c2 - c1) * st[2] else 0
+    return 3
+
+
 @jit_call
-def reind_adjust(S, P, c, a, m, g, w, seq, c0, c1, c2):
-    """The reindication outcome probabilities (cumulative: continue, step down, step up) of
-    slot a after the rules that adjust them, in scenario order, and the last rule that changed
-    them (-1: none)."""
+def reind_outcome(S, P, c, a, m, g, w, seq, u, c0, c1, c2):
+    """The reindication outcome of slot a (uniform u, the product's cumulative outcome
+    probabilities) under the rules that adjust it, in scenario order, and the last rule that
+    did (-1: none). Rules off: all those that would apply are touched when together they
+    would change the outcome (care is monotone in each adjustment, so then no subset of them
+    changes it either)."""
+    on = INERT_REIND
+    off = INERT_REIND
     rr = -1
+    mask = 0
     for r in range(P.run[0].n_rules):
         if not rule_on(P, r, m, MO_REINDICATION) or not in_scope(S, P, r, a, g):
             continue
         prim = P.rules[r].prim
         if is_on(w, r):
-            n0, n1, n2, has = _pre(prim, S, P, a, r, c0, c1, c2)
-            if has and (n0 != c0 or n1 != c1 or n2 != c2) and applies(S, P, r, c, seq):
-                c0, c1, c2 = n0, n1, n2
+            st, has = _pre(prim, S, P, a, r, on)
+            if has and st != on and applies(S, P, r, c, seq):
+                on = st
                 rr = r
         else:
-            n0, n1, n2, has = _pre(prim, S, P, a, r, c0, c1, c2)
-            if has and (n0 != c0 or n1 != c1 or n2 != c2) and would_apply(S, P, r, c, seq):
-                touch(w, r)
-    return c0, c1, c2, rr
+            st, has = _pre(prim, S, P, a, r, off)
+            if has and st != off and would_apply(S, P, r, c, seq):
+                off = st
+                mask |= 1 << r
+    outcome = adjusted_outcome(u, c0, c1, c2, on)
+    if mask != 0:
+        both = (on[0] + off[0], on[1] + off[1], on[2] * off[2], max(on[3], off[3]), 0.0, 0.0, 0.0)
+        if off[3] != 0.0 or on[3] != 0.0 or adjusted_outcome(u, c0, c1, c2, both) != outcome:
+            w[W_TOUCHED] |= mask
+    return outcome, rr
 
 
 @jit

@@ -32,7 +32,7 @@ from engine.model.hooks import (
     goal_factor_now,
     goal_wait,
     next_dm_month,
-    reind_adjust,
+    reind_outcome,
     rules_at,
 )
 from engine.model.jit import jit, jit_call
@@ -247,18 +247,16 @@ def reindicate(S, P, B, ch, c, a, m, t, g, w, seq):
     p = s.product
     pr = P.products[p]
     R = P.run[0]
+    u = draw(R.rng_mode, seq, R.keys, D_REIND, s.aid, s.ind_no)
+    B.arr[ch, g, p, s.step, A_REIND, t] += 1
     c0 = pr.reind_cum[0]
     c1 = pr.reind_cum[1]
     c2 = pr.reind_cum[2]
-    rr = -1
-    if R.n_rules > 0 and bit(P.gates[t, p].pre, s.step):
-        c0, c1, c2, rr = reind_adjust(S, P, c, a, m, g, w, seq, c0, c1, c2)
-    u = draw(R.rng_mode, seq, R.keys, D_REIND, s.aid, s.ind_no)
-    B.arr[ch, g, p, s.step, A_REIND, t] += 1
     outcome = outcome_of(u, c0, c1, c2)
     base = outcome
-    if rr >= 0:
-        base = outcome_of(u, pr.reind_cum[0], pr.reind_cum[1], pr.reind_cum[2])
+    rr = -1
+    if R.n_rules > 0 and bit(P.gates[t, p].pre, s.step):
+        outcome, rr = reind_outcome(S, P, c, a, m, g, w, seq, u, c0, c1, c2)
     old = np.int64(s.weekly_cents)
     if outcome == 3:
         end_arrangement(S, P, B, ch, c, a, m, t, R_RULE_END if base != 3 else R_REIND_END, w)

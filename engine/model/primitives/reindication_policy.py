@@ -3,10 +3,11 @@ is good enough"): more ends and step-downs taken from `continue`, fewer step-ups
 mass to `continue`), or the four outcome probabilities replaced (`outcomes`); and new
 indications run shorter (`indication_factor`, at intake and reindication).
 
-The outcome probabilities are adjusted before the outcome is drawn (the kernel's hook in
-engine.model.slots.reindicate, `adjust_reindication` here), with the same keyed draw as the
-baseline's: an arrangement that ends or steps down under the rule is one whose draw fell in
-the mass the rule moved, so the rule never turns an end into a continuation."""
+The outcome is adjusted where the kernel draws it (engine.model.hooks.reind_outcome,
+`adjust_reindication` here), with the same keyed draw as the baseline's: the added ends and
+step-downs are the top of the draw's continue interval, the step-ups turned into
+continuations the top of its step-up interval, so draw by draw care only falls as the rule
+gets stronger, and the rule never turns an end into a continuation."""
 
 import numpy as np
 
@@ -108,36 +109,26 @@ SPEC = Primitive(
 
 
 @jit
-def inert_outcomes(P, r):
+def adjust_reindication(S, P, a, r, st):
+    """Rule r's adjustment added to the accumulated one st = (E, D, F, replace, q0, q1, q2)
+    (engine.model.hooks.adjusted_outcome: E more ends and D more step-downs taken from the
+    top of the continue interval, a factor F on step-ups, or the outcome probabilities q
+    replaced)."""
     f = P.rules[r].f
-    return (
-        P.rules[r].i[I_REPLACE] == 0
-        and f[F_END_ADD] == 0.0
-        and f[F_STEP_DOWN_ADD] == 0.0
-        and f[F_STEP_UP_FACTOR] == 1.0
-    )
-
-
-@jit
-def adjust_reindication(S, P, a, r, c0, c1, c2):
-    """The cumulative outcome probabilities (continue, step down, step up) under rule r."""
-    if inert_outcomes(P, r):
-        return c0, c1, c2
-    f = P.rules[r].f
+    rep = st[3]
+    q0, q1, q2 = st[4], st[5], st[6]
     if P.rules[r].i[I_REPLACE] == 1:
-        c0, c1, c2 = f[F_C0], f[F_C1], f[F_C2]
-    pc = c0
-    psd = c1 - c0
-    psu = c2 - c1
-    up = psu * f[F_STEP_UP_FACTOR]
-    pc += psu - up
-    psu = up
-    add = min(f[F_END_ADD], pc)
-    pc -= add
-    add = min(f[F_STEP_DOWN_ADD], pc)
-    pc -= add
-    psd += add
-    return pc, pc + psd, pc + psd + psu
+        rep = 1.0
+        q0, q1, q2 = f[F_C0], f[F_C1], f[F_C2]
+    return (
+        st[0] + f[F_END_ADD],
+        st[1] + f[F_STEP_DOWN_ADD],
+        st[2] * f[F_STEP_UP_FACTOR],
+        rep,
+        q0,
+        q1,
+        q2,
+    )
 
 
 @jit
