@@ -14,6 +14,7 @@ import pytest
 from engine.core.domain import FLAGS
 from engine.core.months import parse_month
 from engine.core.scenario import RunSpec
+from engine.model.layout import X_APPROVED
 from engine.simulation.run import load_measures
 from engine.simulation.simulate import simulate
 from synthetic_population.generator import generate
@@ -55,7 +56,8 @@ def _setup():
 @functools.lru_cache(maxsize=64)
 def sim(measures: tuple = (), overrides: tuple = ()):
     profile, policy, pop = _setup()
-    spec = RunSpec(profile=TOY_PROFILE, measures=list(measures), measure_overrides=dict(overrides))
+    over = {k: list(v) if isinstance(v, tuple) else v for k, v in overrides}
+    spec = RunSpec(profile=TOY_PROFILE, measures=list(measures), measure_overrides=over)
     loaded = load_measures(spec, profile, policy)
     return simulate(profile, policy, pop, profile.start, MONTHS, 3, measures=loaded, trace=True)
 
@@ -63,7 +65,8 @@ def sim(measures: tuple = (), overrides: tuple = ()):
 def run_with(measure: str, value, extra: dict | None = None):
     rule, key = CASES[measure][:2]
     over = {f"{rule}.params.{key}": value, **(extra or {})}
-    return sim((measure,), tuple(sorted(over.items())))
+    items = ((k, tuple(v) if isinstance(v, list) else v) for k, v in over.items())
+    return sim((measure,), tuple(sorted(items)))
 
 
 def net_cents(run) -> int:
@@ -135,9 +138,29 @@ def test_every_client_approved_case_by_case_keeps_the_baseline(measure):
 
 
 @pytest.mark.parametrize("measure", IDS)
+def test_clients_approved_case_by_case_keep_the_baseline_and_the_others_do_not(measure):
+    rule = CASES[measure][0]
+    extra = {f"{rule}.exceptions.approved_share": 0.5, **ALSO_INERT.get(measure, {})}
+    run = run_with(measure, CASES[measure][4], extra)
+    S = run.state
+    approved = (S.rule_c[:, 0] == X_APPROVED)[S.owner]
+    base = sim()
+    assert approved.sum() > 0
+    assert np.array_equal(base.trace_cost[approved], run.trace_cost[approved])
+    assert not np.array_equal(base.trace_cost[~approved], run.trace_cost[~approved])
+
+
+# the toy's youth groups hold no flags: the Wmo measures
+@pytest.mark.parametrize("measure", ["t7_substitute", "t9_hazard_factor", "t10_inflow_factor"])
 def test_clients_with_an_exempt_flag_keep_the_baseline(measure):
     rule = CASES[measure][0]
-    flag = "domestic_violence"
+    S0 = sim().state
+    flag = max(  # the flag most clients in scope hold
+        FLAGS,
+        key=lambda f: (
+            (S0.flags[S0.owner] & (1 << FLAGS.index(f)) != 0) & in_scope_slots(measure)
+        ).sum(),
+    )
     extra = {f"{rule}.exceptions.flags": [flag], **ALSO_INERT.get(measure, {})}
     run = run_with(measure, CASES[measure][4], extra)
     S = run.state
