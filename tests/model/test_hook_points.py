@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from engine.model import hooks
+from engine.model.arrangement import domain_group
 from engine.model.layout import W_RULES, W_TOUCHED, work_size
 from engine.model.primitives import ADMIT_CODES, BY_NAME, GOAL_CODES, MODULES, PRE_CODES
 from engine.model.primitives.spec import RuleContext
@@ -62,8 +63,8 @@ def _call(module, P, S, r, c, a, t, m, u, on: bool):
     S = State(*(x.copy() for x in S))
     code = [mm.SPEC.name for mm in MODULES].index(module.SPEC.name)
     if code in PRE_CODES:
-        g = int(S.clients[c]["wmo_group"]) if S.clients[c]["wmo_group"] >= 0 else 0
         pr = P.products[S.slots[a]["product"]]
+        g = domain_group(S, P, c, int(pr["domain"]), m)
         c0, c1, c2 = (float(x) for x in pr["reind_cum"])
         out = hooks.reind_outcome(S, P, c, a, m, g, w, seq, u, c0, c1, c2)[0]
     elif code in GOAL_CODES:

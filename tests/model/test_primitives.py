@@ -80,7 +80,10 @@ def _random_params(spec, rule, rng):
     """Parameters drawn from the primitive's declared ranges (tables kept as written)."""
     out = {}
     for p in spec.params:
-        if p.kind == "number":
+        if p.kind == "number" and p.hi is not None and p.hi <= 1.0:  # a factor below 1
+            lo = p.lo or 0.0
+            out[p.name] = float(rng.uniform(lo, p.hi)) if rng.random() < 0.8 else lo
+        elif p.kind == "number":
             lo = max(p.lo if p.lo is not None else 0.0, 1.0)
             hi = p.hi if p.hi is not None else 1e6
             v = math.exp(rng.uniform(math.log(lo), math.log(hi))) if rng.random() < 0.8 else lo
@@ -119,7 +122,7 @@ def _randomise_client(S, P, c, m, r, rng):
         s["minutes"] = rng.integers(0, 160, size=6) * (rng.random(6) < 0.6)
         s["frequency"] = rng.integers(0, 2)
         s["since"] = m - rng.integers(0, 80)
-        s["start"] = m - rng.integers(0, 24)
+        s["start"] = m - (rng.integers(0, 24) if rng.random() < 0.7 else 0)  # new indications too
         s["planned_end"] = m + rng.integers(-2, 40)
         S.rule_a[a, r] = rng.integers(0, 3)
     weekly_base_cents_all(S, P)
