@@ -455,6 +455,7 @@ def manifest_for(
                 "source": m.source,
                 "file": str(m.path),
                 "rules": [r.name for r in m.rules],
+                "domains": sorted({r.domain for r in m.rules}),
             }
             for m in ctx.measures
         ],
