@@ -232,8 +232,10 @@ def run_sensitivity(
     full = attribution.full_mask(n)
     variants, contexts = _variants(spec, varies, base_cspec, base_ctx)
 
-    def masks_of(name: str | None) -> list[int]:
-        if name is None or next(v for v in varies if v.name == name).kind != "rule":
+    kinds = {v.name: v.kind for v in varies}
+
+    def masks_of(name: str) -> list[int]:
+        if kinds.get(name) != "rule":  # the base, or a parameter (another population)
             return masks
         return sorted({0, 1 << _owner(name, base_ctx.measures), full})
 
