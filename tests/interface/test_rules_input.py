@@ -216,7 +216,8 @@ BEG = '{ domain = "wmo", products = ["beg"] }'
         ),
         (
             _rule("substitute", '["reindication"]', BEG, "{ share = 0.2, to = {} }"),
-            "key rules[0].params.to: no target for product 'beg' (expected a target for every product",
+            "key rules[0].params.to: no target for product 'beg' (expected a target for every "
+            "product",
         ),
         (
             _rule("reindication_policy", '["reindication"]', YOUTH, "{ end_add = 1.2 }"),

@@ -33,7 +33,7 @@ def check(params: dict, ctx, sec) -> None:
         raise sec.error("outcomes", f"{out!r}", "a share for each of " + ", ".join(REIND_OUTCOMES))
     if abs(sum(out.values()) - 1.0) > 1e-9:
         raise sec.error(
-            "outcomes", f"shares add up to {sum(out.values())}", "shares adding up to 1"
+            "outcomes", f"shares add up to {sum(out.values()):.6g}", "shares adding up to 1"
         )
 
 
