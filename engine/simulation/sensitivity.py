@@ -115,9 +115,17 @@ def resolve(varies: list[Vary], ctx: Context) -> list[Vary]:
             v.kind = "rule"
             r = rules[head]
             parts = rest.split(".")
-            v.base = (
-                _lookup(r.params, parts[1:]) if parts[0] == "params" else getattr(r, parts[0], None)
-            )
+            exceptions = {
+                "approved_share": r.approved_share,
+                "leaves_share": r.leaves_share,
+                "flags": r.exempt_flags,
+            }
+            if parts[0] == "params":
+                v.base = _lookup(r.params, parts[1:])
+            elif parts[0] == "exceptions":
+                v.base = exceptions.get(parts[1]) if len(parts) == 2 else None
+            else:
+                v.base = getattr(r, parts[0], None)
         else:
             v.kind = "parameter"
             key = v.name if v.name.startswith("policy.") else "profile." + v.name
