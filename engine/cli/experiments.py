@@ -26,6 +26,8 @@ EPILOG_SENSITIVITY = """examples:
       --vary groups.ouderen.inflow_per_year=4000:5600
   caseload sensitivity runs/scenarios/boz-2024-experiment.toml \
 --file runs/scenarios/boz-2024-sensitivity.toml
+  caseload sensitivity runs/scenarios/boz-2024-full-experiment.toml --from-measures
+      every assumption with a range in the measure files, at its low and high value
 Names: `caseload params` lists every profile and policy parameter; a measure's rule keys
 are <rule>.<key>, e.g. wmo_weekly_cap_800.params.cap_eur_w.
 """
@@ -148,6 +150,12 @@ def cmd_sensitivity(args) -> int:
 
     spec = load_experiment(args.file)
     varies = parse_vary(args.vary) + (load_vary_file(args.vary_file) if args.vary_file else [])
+    if not varies and not args.from_measures:
+        raise InputError(
+            "--vary",
+            "nothing to vary",
+            "one or more --vary NAME=LOW:HIGH, --file, or --from-measures",
+        )
     seeds = None
     if args.seeds:
         try:
@@ -166,6 +174,7 @@ def cmd_sensitivity(args) -> int:
             spec,
             varies,
             seeds,
+            measure_assumptions=args.from_measures,
             backend=args.backend,
             workers=args.workers,
             address=args.address,
@@ -264,6 +273,14 @@ def register(sub) -> None:
         default=None,
         metavar="VARY.toml",
         help="a file of [[vary]] tables (name, low, high)",
+    )
+    s.add_argument(
+        "--from-measures",
+        action="store_true",
+        help=(
+            "vary every assumption the measure files give a range ({ value, low, high, basis }),"
+            " each measure alone and the package"
+        ),
     )
     s.add_argument(
         "--seeds",

@@ -12,7 +12,7 @@ NO_MONTH = -32768  # int16 sentinel: no month (engine.model.state.NO_MONTH)
 
 @jit_call
 def fill_clients(
-    clients, cid, arr_lo, arr_hi, birth, arrival, wmo_group, pool_group, flags, household
+    clients, cid, arr_lo, arr_hi, birth, arrival, wmo_group, pool_group, flags, household, district
 ):
     """Every field of every client row; `admitted` is 1 for the stock (no arrival month)
     and -1 (undecided) for the inflow pool; `affected` 0."""
@@ -27,6 +27,7 @@ def fill_clients(
         clients[c].pool_group = pool_group[c]
         clients[c].flags = flags[c]
         clients[c].household = household[c]
+        clients[c].district = district[c]
         clients[c].admitted = 1 if arrival[c] == NO_MONTH else -1
 
 

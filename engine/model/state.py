@@ -51,6 +51,7 @@ COLUMNS = {
     "flags": ("clients", "bits", "client flags: " + ", ".join(FLAGS)),
     "household": ("clients", "persons", "household size"),
     "admitted": ("clients", "flag", "inflow: -1 undecided, 0 not admitted, 1 admitted (stock: 1)"),
+    "district": ("clients", "code", "district number (0: unknown); rules may scope by it"),
     # arrangement slots
     "aid": ("slots", "id", "stable arrangement id"),
     "owner": ("slots", "index", "client row"),
@@ -236,6 +237,9 @@ def build_state(pop, policy: Policy, group_codes: list[str]) -> State:
         _codes(cl["group"], group_codes, "clients.group").astype(np.int8),
         flags,
         _column(cl, "household", np.uint8),
+        _column(cl, "district", np.uint8, 0)
+        if "district" in cl.columns
+        else np.zeros(n, np.uint8),
     )
     slots = np.empty(m, dtype=SLOT)
     fill_slots(

@@ -62,7 +62,8 @@ from engine.simulation.subrun import (
 )
 
 MAX_REPLICATIONS = 10_000  # seeds an experiment runs (each runs every measure subset)
-MAX_MEASURES = 12  # 4,096 subsets for exact Shapley would be the ceiling; above max_exact we sample
+MAX_MEASURES = 24  # a whole package of measures; above max_exact the Shapley shares are sampled
+MAX_EXACT = 12  # 4,096 subsets: the ceiling of exact Shapley
 ATTRIBUTIONS = ("shapley", "standalone")
 
 
@@ -193,7 +194,7 @@ def load_experiment(path: str | Path) -> ExperimentSpec:
         measures=list(measures),
         seeds=[int(s) for s in seeds],
         attribution=attr,
-        max_exact=ex.number("max_exact", 6, lo=1, hi=MAX_MEASURES, integer=True),
+        max_exact=ex.number("max_exact", 6, lo=1, hi=MAX_EXACT, integer=True),
         permutations=ex.number("permutations", 200, lo=2, hi=100_000, integer=True),
         sampling_seed=ex.number("sampling_seed", 1, lo=0, hi=MAX_SEED, integer=True),
         description=description,
@@ -480,6 +481,7 @@ def manifest_for(
                 "source": m.source,
                 "file": str(m.path),
                 "rules": [r.name for r in m.rules],
+                "domains": sorted({r.domain for r in m.rules}),
             }
             for m in ctx.measures
         ],
