@@ -237,9 +237,7 @@ def build_state(pop, policy: Policy, group_codes: list[str]) -> State:
         _codes(cl["group"], group_codes, "clients.group").astype(np.int8),
         flags,
         _column(cl, "household", np.uint8),
-        _column(cl, "district", np.uint8, 0)
-        if "district" in cl.columns
-        else np.zeros(n, np.uint8),
+        _column(cl, "district", np.uint8, 0) if "district" in cl.columns else np.zeros(n, np.uint8),
     )
     slots = np.empty(m, dtype=SLOT)
     fill_slots(
