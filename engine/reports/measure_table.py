@@ -21,9 +21,20 @@ from engine.core.domain import S_ACTIVE
 
 
 def scope_facts(ctx) -> dict[str, tuple[int, float]]:
-    """Measure name -> (stock clients in scope at the start, their in-scope spend EUR/year)."""
-    S = ctx.state
+    """Measure name -> (stock clients in scope at the start, their in-scope spend EUR/year).
+    The state as built holds no amounts yet: the stock is priced here as a run prices it
+    (the kernel's own `weekly_base_cents_all`, baseline parameters), on a copy."""
+    from engine.model.kernel import weekly_base_cents_all
+    from engine.model.params import compile_params
+    from engine.model.state import copy_state
+
     policy, profile = ctx.policy, ctx.profile
+    S = copy_state(ctx.state)
+    pop = ctx.population
+    P = compile_params(
+        profile, policy, pop.pool_rate[:, : ctx.months], ctx.start, ctx.months, 1, events=False
+    )
+    weekly_base_cents_all(S, P)
     codes = policy.product_codes
     start = np.asarray(S.status) == S_ACTIVE
     owner = np.asarray(S.owner)
