@@ -130,7 +130,12 @@ def file_lock(catalog: Path, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
 
 
 def _is_lock_error(exc: Exception) -> bool:
+    """Busy, not broken: another process holds DuckDB's lock, or another connection of this
+    process holds the file open in the other mode (read-only against read-write; DuckDB
+    refuses the second rather than waiting): both pass when the other connection closes."""
     text = str(exc).lower()
+    if "different configuration than existing connections" in text:
+        return True
     return isinstance(exc, duckdb.IOException) and (
         "lock" in text or "resource temporarily unavailable" in text
     )
@@ -139,7 +144,8 @@ def _is_lock_error(exc: Exception) -> bool:
 def connect(
     catalog: Path, read_only: bool = False, timeout: float = LOCK_TIMEOUT_S, config=None
 ) -> duckdb.DuckDBPyConnection:
-    """Open the catalog, retrying with backoff while another process holds DuckDB's lock."""
+    """Open the catalog, retrying with backoff while another process (or another connection of
+    this one, in the other mode) holds it."""
     delay = 0.02
     deadline = time.monotonic() + timeout
     while True:

@@ -11,9 +11,11 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pytest
 
@@ -520,3 +522,15 @@ def test_a_corrupt_catalog_file_is_named(tmp_path, capsys):
     code, _, err = cli(capsys, "runs", "list", "--catalog", str(cat))
     assert code == 2
     assert "cannot open the catalog" in err
+
+
+def test_a_read_only_connection_in_this_process_delays_a_writer_in_it(tmp_path):
+    # DuckDB refuses a second connection to a file open in the other mode in the same process
+    # (a notebook reading the catalog while a run in it registers); the writer waits for it
+    cat = tmp_path / "c.duckdb"
+    duckdb.connect(str(cat)).close()
+    reader = duckdb.connect(str(cat), read_only=True)
+    threading.Timer(0.3, reader.close).start()
+    con = catalog.connect(cat, timeout=30)
+    con.execute("CREATE TABLE t AS SELECT 1 AS x")
+    con.close()
