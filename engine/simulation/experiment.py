@@ -103,6 +103,7 @@ class ExperimentSpec:
             measure_overrides={**self.measure_overrides, **(measure_overrides or {})},
             base_dir=b.base_dir,
             rng_mode=b.rng_mode,
+            capacity=b.capacity,
         )
 
 
@@ -442,6 +443,7 @@ def manifest_for(
             "overrides": spec.baseline.overrides,
             "measure_overrides": spec.measure_overrides,
             "rng_mode": "keyed" if spec.baseline.rng_mode == 0 else "sequential",
+            "capacity": spec.baseline.capacity,
             "backend": backend,
             "workers": workers,
             "subruns": n_subruns,

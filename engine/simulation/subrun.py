@@ -42,6 +42,7 @@ class ContextSpec:
     measure_overrides: dict = field(default_factory=dict)
     base_dir: str | None = None
     rng_mode: int = MODE_KEYED
+    capacity: bool = False  # the library's capacity holds (queues; one pass per sub-run)
 
     def key(self) -> str:
         return json.dumps(self.__dict__, sort_keys=True, default=str)
@@ -156,6 +157,7 @@ class Context:
             threads=threads,
             base_state=self.state,
             events=False,
+            capacity=self.spec.capacity,
         )
         arr = sim.arr  # [T, G, P, S, F]
         gross_tp = arr[..., A_GROSS].sum(axis=(1, 3))  # [T, P]
@@ -180,13 +182,14 @@ class Context:
         """The sub-runs (seed, mask) for every mask (bit i: measure i of the experiment), with
         yearly totals and clients affected: identical to `run(Unit(seed, mask, D_AFFECTED))`
         for each, from one multi-combination kernel pass (keyed draws; with sequential draws,
-        or more rules than a pass takes, one pass per mask)."""
+        capacity (queues couple clients), or more rules than a pass takes, one pass per
+        mask)."""
         from engine.simulation.simulate import multi_supported, simulate_many
 
         masks = list(masks)
         if not masks:
             return []
-        if not multi_supported(self.measures, self.spec.rng_mode):
+        if self.spec.capacity or not multi_supported(self.measures, self.spec.rng_mode):
             return [self.run(Unit(seed, m, D_AFFECTED), threads=threads) for m in masks]
         mr = simulate_many(
             self.profile,
