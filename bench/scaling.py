@@ -9,9 +9,13 @@ Per size and checkout, each measurement in its own subprocess (so peak RSS is it
   kernel     `run_kernel` of the baseline and of the package, alternated, --repeats each
              (warm); best and median wall seconds, CPU seconds of all threads, active
              arrangement-months per second; the package's kernel over the baseline's;
-  end to end `caseload run` of the baseline and the package as a user runs them (generate,
-             build state, kernel, aggregate, write the folder) with a warm Numba cache, best
-             of --e2e-repeats, and the peak RSS;
+  generation `generate` and `build_state` in one process, best of 3 (wall and CPU);
+  end to end `caseload run` of the baseline and the package as a user runs them (population,
+             state, kernel, aggregate, write the folder) with a warm Numba cache: first with
+             an empty population cache (the baseline generates, the package finds what the
+             baseline kept), then --e2e-repeats more of each (cache hits; best wall); per
+             run the manifest's timings, what is left ("other": start-up, imports, loading
+             the kernel, measures, aggregation) and the peak RSS; `caseload --help`;
   compile    the package run with an empty Numba cache (a temporary NUMBA_CACHE_DIR):
              its whole-process wall time and the compile seconds its manifest reports.
 `--vs DIR` measures DIR the same way, with DIR's own virtual environment (DIR/.venv), and
@@ -200,8 +204,8 @@ def _cli_run(
 ):
     cmd = [
         _python(checkout),
-        "-c",
-        "import sys; from engine.cli import main; sys.exit(main(sys.argv[1:]))",
+        "-m",
+        "engine.cli",  # as the console script runs it
         "run",
         scenario,
         "--set",
@@ -221,55 +225,112 @@ def _cli_run(
     return wall, rss, manifest
 
 
+def child_generate(scale: float, repeats: int) -> dict:
+    """Generation and the state build alone, in this process: best of `repeats` (the first
+    call also loads what generation compiles)."""
+    from synthetic_population.generator import generate
+    from synthetic_population.profile import load_profile
+
+    try:
+        from engine.model.state import build_state
+    except ImportError:
+        from engine.state import build_state
+    profile, policy = load_profile("rotterdam", {"population.scale": scale})
+    generate(profile, policy, 1, 2)
+    gen, state = [], []
+    for _ in range(repeats):
+        c0, t0 = time.process_time(), time.perf_counter()
+        pop = generate(profile, policy, 1, MONTHS)
+        c1, t1 = time.process_time(), time.perf_counter()
+        build_state(pop, policy, profile.group_codes)
+        gen.append((t1 - t0, c1 - c0))
+        state.append((time.perf_counter() - t1, time.process_time() - c1))
+        del pop
+    g, st = min(gen), min(state)
+    return {"generate_s": round(g[0], 3), "generate_cpu_s": round(g[1], 3),
+            "state_s": round(st[0], 3), "state_cpu_s": round(st[1], 3)}  # fmt: skip
+
+
+def _help_s(checkout: Path, repeats: int = 5) -> float:
+    """`caseload --help` as a user types it (the checkout's console script), best wall s."""
+    cmd = [str(checkout / ".venv" / "bin" / "caseload"), "--help"]
+    return round(min(_run(cmd, cwd=checkout)[0] for _ in range(repeats)), 3)
+
+
+def _e2e(wall: float, rss: int, manifest: dict) -> dict:
+    t = manifest["timings"]
+    work = sum(t.get(k, 0.0) for k in ("population_s", "prepare_s", "kernel_s", "write_s"))
+    return {
+        "wall_s": round(wall, 3),
+        "peak_rss_mib": round(rss / 1024),
+        "population_cache": manifest["population"].get("cache"),
+        # start-up, imports, loading the kernel from the Numba cache, measures, aggregation
+        "overhead_s": round(wall - work, 3),
+        "timings": t,
+    }
+
+
+def measure_e2e(checkout: Path, scale: float, repeats: int) -> dict:
+    """`caseload run` of the baseline and the package as a user runs them, each its own
+    process: first with an empty population cache (the baseline generates; the package
+    finds what the baseline kept), then --e2e-repeats more of each (best wall)."""
+    out = {"help_s": _help_s(checkout)}
+    with tempfile.TemporaryDirectory() as out_dir, tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "CASELOAD_POPULATION_CACHE": cache}
+        for label, scenario in (
+            ("baseline", "runs/scenarios/baseline.toml"),
+            ("package", "runs/scenarios/boz-2024.toml"),
+        ):
+            first = _cli_run(checkout, scenario, scale, out_dir, f"first-{label}", env)
+            out[f"{label}_first"] = _e2e(*first)
+        for label, scenario in (
+            ("baseline", "runs/scenarios/baseline.toml"),
+            ("package", "runs/scenarios/boz-2024.toml"),
+        ):
+            runs = [
+                _e2e(*_cli_run(checkout, scenario, scale, out_dir, f"{label}{i}", env))
+                for i in range(repeats)
+            ]
+            best = min(runs, key=lambda r: r["wall_s"])
+            best["peak_rss_mib"] = max(r["peak_rss_mib"] for r in runs)
+            out[f"{label}_hit"] = best
+    two = out["baseline_hit"]["wall_s"] + out["package_hit"]["wall_s"]
+    out["two_processes_hit_s"] = round(two, 3)
+    return out
+
+
 def measure_size(
     checkout: Path, name: str, scale: float, repeats: int, e2e_repeats: int, compile_time: bool
 ) -> dict:
     tag = "this checkout" if checkout == ROOT else str(checkout)
-    print(f"[{name} | {tag}] scale {scale}: kernel ...", flush=True)
     env = {**os.environ, "PYTHONPATH": str(checkout)}
-    cmd = [
-        _python(checkout),
-        str(Path(__file__).resolve()),
-        "--child-kernel",
-        str(scale),
-        "--repeats",
-        str(repeats),
-    ]
-    _, _, stdout = _run(cmd, env, cwd=checkout)
+    child = [_python(checkout), str(Path(__file__).resolve()), "--repeats", str(repeats)]
+    print(f"[{name} | {tag}] scale {scale}: kernel ...", flush=True)
+    _, _, stdout = _run([*child, "--child-kernel", str(scale)], env, cwd=checkout)
     row = {
         "size": name,
         "scale": scale,
         "checkout": tag,
         **json.loads(stdout.strip().splitlines()[-1]),
     }
+    print(f"[{name} | {tag}] generation and state ...", flush=True)
+    _, rss, stdout = _run([*child, "--child-generate", str(scale)], env, cwd=checkout)
+    row["generation"] = {**json.loads(stdout.strip().splitlines()[-1]), "peak_rss_mib": rss // 1024}
     print(f"[{name} | {tag}] end to end ...", flush=True)
-    with tempfile.TemporaryDirectory() as out_dir:
-        for label, scenario in (
-            ("baseline", "runs/scenarios/baseline.toml"),
-            ("package", "runs/scenarios/boz-2024.toml"),
-        ):
-            runs = [
-                _cli_run(checkout, scenario, scale, out_dir, f"{label}{i}")
-                for i in range(e2e_repeats + 1)
-            ][1:]
-            walls = [w for w, _, _ in runs]
-            best = min(range(len(runs)), key=lambda i: walls[i])
-            row[label]["e2e_s_best"] = round(walls[best], 3)
-            row[label]["e2e_timings"] = runs[best][2]["timings"]
-            row[label]["peak_rss_mib"] = round(max(r for _, r, _ in runs) / 1024)
-        if compile_time:
-            print(f"[{name} | {tag}] cold cache ...", flush=True)
-            with tempfile.TemporaryDirectory() as cache:
-                cold, _, manifest = _cli_run(
-                    checkout,
-                    "runs/scenarios/boz-2024.toml",
-                    scale,
-                    out_dir,
-                    "cold",
-                    {**os.environ, "NUMBA_CACHE_DIR": cache},
-                )
-            row["cold_package_run_s"] = round(cold, 1)
-            row["compile_s_reported"] = manifest["timings"].get("compile_s")
+    row["e2e"] = measure_e2e(checkout, scale, e2e_repeats)
+    if compile_time:
+        print(f"[{name} | {tag}] cold cache ...", flush=True)
+        with tempfile.TemporaryDirectory() as cache, tempfile.TemporaryDirectory() as out_dir:
+            cold, _, manifest = _cli_run(
+                checkout,
+                "runs/scenarios/boz-2024.toml",
+                scale,
+                out_dir,
+                "cold",
+                {**os.environ, "NUMBA_CACHE_DIR": cache},
+            )
+        row["cold_package_run_s"] = round(cold, 1)
+        row["compile_s_reported"] = manifest["timings"].get("compile_s")
     return row
 
 
@@ -279,7 +340,8 @@ def crn_spread(seeds: int, override: dict = CRN_OVERRIDE) -> dict:
     measure run on seed + 10,000)."""
     from engine.model.layout import A_GROSS
     from engine.model.rng import MODE_KEYED, MODE_SEQUENTIAL
-    from engine.simulation.simulate import build_state, simulate
+    from engine.model.state import build_state
+    from engine.simulation.simulate import simulate
     from synthetic_population.generator import generate
     from synthetic_population.profile import load_profile
 
@@ -354,24 +416,22 @@ def machine() -> dict:
     }
 
 
+def _print(table: list[list[str]]) -> None:
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for i, row in enumerate(table):
+        print("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+
+
 def print_table(result: dict) -> None:
-    head = [
-        "size",
-        "checkout",
-        "arr-months",
-        "base s",
-        "base M/s",
-        "pkg s",
-        "pkg/base",
-        "e2e base s",
-        "e2e pkg s",
-        "peak MiB",
-        "cold pkg s",
-    ]
-    table = [head]
+    kernel = [["size", "checkout", "arr-months", "base s", "base M/s", "pkg s", "pkg/base",
+               "gen s", "gen cpu", "state s", "cold pkg s"]]  # fmt: skip
+    e2e = [["size", "checkout", "help s", "run", "cache", "wall s", "pop s", "prep s",
+            "kernel s", "write s", "other s", "peak MiB"]]  # fmt: skip
     for r in result["sizes"]:
-        b, p = r["baseline"], r["package"]
-        table.append(
+        b, p, g = r["baseline"], r["package"], r["generation"]
+        kernel.append(
             [
                 r["size"],
                 r["checkout"][-24:],
@@ -380,17 +440,25 @@ def print_table(result: dict) -> None:
                 f"{b['arrangement_months_per_s'] / 1e6:.1f}",
                 f"{p['kernel_s_best']:.3f}",
                 f"{r['package_over_baseline_best']:.2f}",
-                f"{b['e2e_s_best']:.2f}",
-                f"{p['e2e_s_best']:.2f}",
-                f"{max(b['peak_rss_mib'], p['peak_rss_mib']):,}",
+                f"{g['generate_s']:.2f}",
+                f"{g['generate_cpu_s']:.2f}",
+                f"{g['state_s']:.2f}",
                 f"{r['cold_package_run_s']:.0f}" if "cold_package_run_s" in r else "-",
             ]
         )
-    widths = [max(len(row[i]) for row in table) for i in range(len(head))]
-    for i, row in enumerate(table):
-        print("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
-        if i == 0:
-            print("  ".join("-" * w for w in widths))
+        for key in ("baseline_first", "package_first", "baseline_hit", "package_hit"):
+            x = r["e2e"][key]
+            t = x["timings"]
+            e2e.append(
+                [r["size"], r["checkout"][-24:], f"{r['e2e']['help_s']:.2f}", key,
+                 str(x["population_cache"]), f"{x['wall_s']:.2f}", f"{t['population_s']:.2f}",
+                 f"{t['prepare_s']:.2f}", f"{t['kernel_s']:.2f}", f"{t.get('write_s', 0):.2f}",
+                 f"{x['overhead_s']:.2f}", f"{x['peak_rss_mib']:,}"]
+            )  # fmt: skip
+        e2e.append([""] * 5 + [f"{r['e2e']['two_processes_hit_s']:.2f}"] + [""] * 6)
+    _print(kernel)
+    print()
+    _print(e2e)
     crn = result.get("crn")
     if crn:
         print(f"\nCRN: measure {crn['measure']} (baseline {crn['baseline_values']}),")
@@ -401,8 +469,13 @@ def print_table(result: dict) -> None:
         print(f"  sd sequential / keyed {crn['sd_ratio_sequential_over_keyed']};")
         print(f"  sd independent / keyed {crn['sd_ratio_independent_over_keyed']}")
     print("\nkernel s: wall, best of the repeats (baseline and package alternated);")
-    print("pkg/base: the package's kernel over the baseline's; e2e: a whole `caseload run`")
-    print("process, warm cache; cold pkg s: the package run with an empty Numba cache")
+    print("pkg/base: the package's kernel over the baseline's; gen s / state s: generate()")
+    print("and build_state() in one process, best of 3; cold pkg s: the package run with an")
+    print("empty Numba cache. End to end: each `caseload run` its own process (warm Numba")
+    print("cache); *_first with an empty population cache, *_hit best of --e2e-repeats after;")
+    print("the line under each checkout: baseline_hit + package_hit; other s: wall minus")
+    print("population, prepare (state and parameters), kernel and write: start-up, imports,")
+    print("loading the kernel, measures, aggregation")
     m = result["machine"]
     print(
         f"\n{m['cores']} cores, {m['cpu']}; load average {m['load_average']} at the start,"
@@ -432,9 +505,13 @@ def main(argv=None) -> int:
         help=f"the CRN measure (default {CRN_OVERRIDE})",
     )
     ap.add_argument("--child-kernel", type=float, help=argparse.SUPPRESS)
+    ap.add_argument("--child-generate", type=float, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child_kernel is not None:
         print(json.dumps(child_kernel(args.child_kernel, args.repeats)))
+        return 0
+    if args.child_generate is not None:
+        print(json.dumps(child_generate(args.child_generate, min(args.repeats, 3))))
         return 0
     sys.path.insert(0, str(ROOT))
     result = {

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from engine.core.domain import DOMAINS, REIND_OUTCOMES, SETTINGS
 from engine.core.errors import InputError
+from engine.core.limits import MAX_WEEKLY_EUR, finite_number
 from engine.core.months import parse_month
 from engine.core.sourced import Param, Section, apply_overrides, load_toml, unwrap
 from rules.capacity import NORM_WEEKS, Capacity, read_capacity
@@ -38,6 +39,14 @@ def default_iv3(domain: str, setting: str) -> str:
     if domain == "wmo":
         return "6.81" if setting == "intramural" else "6.71"
     return "6.82" if setting == "intramural" else "6.72"
+
+
+# Bounds of the policy's figures (README "Validation"): EUR a month of own contribution, EUR an
+# hour of household help, a week's minutes, and the price index as a factor on base-year prices.
+MAX_MONTHLY_EUR = 10_000.0
+MAX_HOURLY_EUR = 1_000.0
+MINUTES_PER_WEEK = 7 * 24 * 60
+MIN_INDEX, MAX_INDEX = 0.01, 100.0
 
 
 @dataclass(frozen=True)
@@ -141,7 +150,7 @@ def load_policy(name_or_path: str | Path, overrides: dict | None = None) -> Poli
     path = policy_path(name_or_path)
     raw = load_toml(path)
     if overrides:
-        raw = apply_overrides(raw, overrides, f"{path} (override)")
+        raw = apply_overrides(raw, overrides, f"{path} (--set or [overrides])")
     tree, register = unwrap(raw)
     top = Section(tree, str(path))
     meta = top.section("meta")
@@ -154,13 +163,13 @@ def load_policy(name_or_path: str | Path, overrides: dict | None = None) -> Poli
     price_index = _read_price_index(top)
 
     oc = top.section("own_contribution")
-    oc_monthly = oc.number("monthly_eur", lo=0.0)
+    oc_monthly = oc.number("monthly_eur", lo=0.0, hi=MAX_MONTHLY_EUR)
     oc.done()
 
     ho = top.section("ho")
-    ho_hourly = ho.number("hourly_price_eur", lo=0.0)
-    ho_norm = ho.number("norm_minutes_w", lo=0.0)
-    ho_change = ho.number("step_change_minutes", lo=0, integer=True)
+    ho_hourly = ho.number("hourly_price_eur", lo=0.0, hi=MAX_HOURLY_EUR)
+    ho_norm = ho.number("norm_minutes_w", lo=0.0, hi=MINUTES_PER_WEEK)
+    ho_change = ho.number("step_change_minutes", lo=0, hi=MINUTES_PER_WEEK, integer=True)
     ho.done()
 
     products = _read_products(top, path)
@@ -192,10 +201,14 @@ def _read_price_index(top: Section) -> dict[int, float]:
         raise prices.error("index", "must be a table year = factor")
     price_index = {}
     for y, f in index_raw.items():
-        if not str(y).isdigit() or isinstance(f, bool) or not isinstance(f, (int, float)) or f <= 0:
-            raise prices.error(f"index.{y}", f"{y} = {f!r}", "a year = a positive factor")
-        price_index[int(y)] = float(f)
-    prices.number("index_2019_2024", 1.0, lo=0.0)
+        if not str(y).isdigit() or not 1900 <= int(y) <= 2200:
+            raise prices.error(
+                f"index.{y}", f"{y} = {f!r}", "a year 1900..2200 = a positive factor"
+            )
+        price_index[int(y)] = finite_number(
+            f, prices.where(f"index.{y}"), MIN_INDEX, MAX_INDEX, unit="factor on base-year prices"
+        )
+    prices.number("index_2019_2024", 1.0, lo=0.0, hi=MAX_INDEX)
     prices.done()
     return price_index
 
@@ -280,12 +293,14 @@ def _read_step(st: dict, code: str, i: int, path: Path, ho_min: bool) -> Step:
     step); a valid_from month for a step that opens later."""
     ss = Section(st, str(path), f"products.{code}.steps[{i}]")
     scode = ss.text("code")
-    price = ss.number("price_w", lo=0.0)
+    price = ss.number("price_w", lo=0.0, hi=MAX_WEEKLY_EUR)
     biweekly = ss.boolean("biweekly", False)
     if biweekly and not ho_min:
         raise ss.error("biweekly", "only household help (ho_minutes = true) has a biweekly step")
     mmax = (
-        ss.number("minutes_max", None if (not ho_min or biweekly) else ..., lo=0.0)
+        ss.number(
+            "minutes_max", None if (not ho_min or biweekly) else ..., lo=0.0, hi=1e6
+        )  # the top step's open end is written as a large number (100000)
         if (ho_min or ss.has("minutes_max"))
         else None
     )

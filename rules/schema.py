@@ -21,8 +21,19 @@ A measure file:
     params = { tasks = ["ironing"] }
     source = "doc:maatregelen-2024, measure 15"
 
+A figure the source does not give is an **assumption**, written where the figure goes as a
+table with its range and basis (unwrapped here: the rule sees `value`; `Measure.assumptions`
+keeps the rest, which `caseload sensitivity --from-measures` varies):
+
+    params = { end_share = { value = 0.35, low = 0.2, high = 0.5, source = "assumption",
+               basis = "expert range, no source" } }
+    exceptions = { leaves_share = { value = 0.3, low = 0.15, high = 0.5, basis = "..." } }
+
+`low` and `high` are the weaker and the stronger effect of the measure (not the smaller and
+larger number); both are checked like the value itself.
+
 `[[capacity]]` tables change the places of a capacity-bound product (rules.capacity); a
-measure may hold only those.
+measure may hold them beside or instead of `[[rules]]`.
 
 Unknown keys, names and out-of-range values are errors naming the file, the key and what
 was expected.
@@ -46,6 +57,23 @@ from rules.capacity import CapacityChange, read_capacity_change
 from rules.policy import Policy
 
 MOMENTS = ["intake", "reindication", "date", "monthly"]
+ASSUMPTION_KEYS = {"value", "low", "high", "basis", "source", "unit", "note"}
+MAX_DISTRICT = 63  # a rule's districts are a 64-bit mask
+
+
+@dataclass(frozen=True)
+class Assumption:
+    """A figure of a measure file that its source does not give: its value, the range
+    (low: the weaker effect, high: the stronger) and one line of basis."""
+
+    name: str  # "<rule>.params.<key>" or "<rule>.exceptions.<key>": a measure override key
+    value: Any
+    low: Any
+    high: Any
+    basis: str
+    source: str = "assumption"
+    unit: str = ""
+    measure: str = ""
 
 
 @dataclass
@@ -67,6 +95,7 @@ class Rule:
     params: dict[str, Any]
     source: str
     measure: str = ""
+    districts: list[int] = field(default_factory=list)  # empty: every district
 
     @property
     def key(self) -> int:
@@ -84,6 +113,7 @@ class Measure:
     path: Path
     rules: list[Rule] = field(default_factory=list)
     capacity: list[CapacityChange] = field(default_factory=list)  # rules.capacity
+    assumptions: list[Assumption] = field(default_factory=list)
 
 
 def measure_path(ref: str | Path, library_dir: Path, base: Path | None = None) -> Path:
@@ -118,12 +148,22 @@ def measure_path(ref: str | Path, library_dir: Path, base: Path | None = None) -
     )
 
 
-def _list(sec: Section, key: str, choices: list[str] | None, default: Any = ...) -> list[str]:
+def _list(
+    sec: Section,
+    key: str,
+    choices: list[str] | None,
+    default: Any = ...,
+    nonempty: bool = False,
+) -> list[str]:
     value = sec.raw(key, default)
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or any(not isinstance(v, str) for v in value):
         raise sec.error(key, f"{value!r}", "a list of names")
+    if nonempty and not value:
+        raise sec.error(
+            key, "is an empty list: the rule could act on nobody", "at least one name (or no key)"
+        )
     if choices is not None:
         for v in value:
             if v not in choices:
@@ -192,9 +232,27 @@ def load_measure(
     if not rules_raw and not capacity_raw:
         raise top.error("rules", "no rules", "one or more [[rules]] (or [[capacity]]) tables")
     for i, rr in enumerate(rules_raw):
+        where = f"rules[{i}]"
+        plain, found = unwrap_assumptions(rr, f, where, measure.name)
         measure.rules.append(
-            _load_rule(Section(rr, f, f"rules[{i}]"), policy, group_domains, measure.name)
+            _load_rule(Section(plain, f, where), policy, group_domains, measure.name)
         )
+        for a in found:  # the range is checked like the value: each end read as the value
+            for end in ("low", "high"):
+                try:
+                    _load_rule(
+                        Section(_with_value(plain, a.name, getattr(a, end)), f, where),
+                        policy,
+                        group_domains,
+                        measure.name,
+                    )
+                except InputError as exc:
+                    raise InputError(
+                        f"{f}: key {where}.{a.name.split('.', 1)[1]}.{end}",
+                        f"{getattr(a, end)!r} is not a valid value ({exc})",
+                        "a value the key accepts",
+                    ) from None
+        measure.assumptions.extend(found)
     for i, cr in enumerate(capacity_raw):
         measure.capacity.append(
             read_capacity_change(Section(cr, f, f"capacity[{i}]"), policy.capacity, measure.name)
@@ -206,6 +264,72 @@ def load_measure(
     return measure
 
 
+def _is_assumption(node: Any) -> bool:
+    return isinstance(node, dict) and "value" in node and set(node) <= ASSUMPTION_KEYS
+
+
+def unwrap_assumptions(rule: Any, file: str, where: str, measure: str) -> tuple[Any, list]:
+    """A rule table with every assumption under `params` and `exceptions` replaced by its
+    value, and the assumptions (named `<rule>.<table>.<key>`, as a measure override)."""
+    if not isinstance(rule, dict):
+        return rule, []
+    out = dict(rule)
+    found: list[Assumption] = []
+    for table in ("params", "exceptions"):
+        node = rule.get(table)
+        if not isinstance(node, dict):
+            continue
+        plain = dict(node)
+        for key, v in node.items():
+            if not _is_assumption(v):
+                continue
+            at = f"{file}: key {where}.{table}.{key}"
+            for end in ("low", "high", "basis"):
+                if end not in v:
+                    raise InputError(
+                        at,
+                        f"an assumption without {end!r}",
+                        "{ value, low, high, basis } (low: the weaker effect, high: the stronger)",
+                    )
+            if not isinstance(v["basis"], str) or not v["basis"].strip():
+                raise InputError(at + ".basis", f"{v['basis']!r}", "one line of basis (text)")
+            plain[key] = v["value"]
+            found.append(
+                Assumption(
+                    name=f"{rule.get('name')}.{table}.{key}",
+                    value=v["value"],
+                    low=v["low"],
+                    high=v["high"],
+                    basis=v["basis"],
+                    source=str(v.get("source", "assumption")),
+                    unit=str(v.get("unit", "")),
+                    measure=measure,
+                )
+            )
+        out[table] = plain
+    return out, found
+
+
+def _with_value(rule: dict, name: str, value: Any) -> dict:
+    _, table, key = name.split(".", 2)
+    out = dict(rule)
+    out[table] = {**rule[table], key: value}
+    return out
+
+
+def _districts(scope: Section) -> list[int]:
+    value = scope.raw("districts", [])
+    if (
+        not isinstance(value, list)
+        or any(isinstance(d, bool) or not isinstance(d, int) for d in value)
+        or any(not 0 <= d <= MAX_DISTRICT for d in value)
+    ):
+        raise scope.error(
+            "districts", f"{value!r}", f"a list of district numbers 0..{MAX_DISTRICT}"
+        )
+    return sorted(set(value))
+
+
 def _load_rule(sec: Section, policy: Policy, group_domains: dict[str, str], measure: str) -> Rule:
     name = sec.text("name")
     primitive = sec.text("primitive", choices=sorted(BY_NAME))
@@ -213,26 +337,30 @@ def _load_rule(sec: Section, policy: Policy, group_domains: dict[str, str], meas
     scope = sec.section("scope")
     domain = scope.text("domain", choices=DOMAINS)
     groups_in = [g for g, d in group_domains.items() if d == domain]
-    groups = _list(scope, "groups", groups_in, groups_in)
+    groups = _list(scope, "groups", groups_in, groups_in, nonempty=True)
     products_in = [p.code for p in policy.products if p.domain == domain]
-    settings = _list(scope, "settings", SETTINGS, SETTINGS)
+    settings = _list(scope, "settings", SETTINGS, SETTINGS, nonempty=True)
     products = _list(
         scope,
         "products",
         products_in,
         [p for p in products_in if policy.product(p).setting in settings],
+        nonempty=True,
     )
     products = [p for p in products if policy.product(p).setting in settings]
     if not products:
         raise scope.error("products", "no product of the domain and settings is in scope")
     all_steps = sorted({s.code for p in products for s in policy.product(p).steps})
-    step_list = _list(scope, "steps", all_steps, None) if scope.has("steps") else None
+    step_list = (
+        _list(scope, "steps", all_steps, None, nonempty=True) if scope.has("steps") else None
+    )
     steps = {
         p: [s.code for s in policy.product(p).steps if step_list is None or s.code in step_list]
         for p in products
     }
+    districts = _districts(scope)
     scope.done()
-    moments = _list(sec, "moments", MOMENTS)
+    moments = _list(sec, "moments", MOMENTS, nonempty=True)
     bad = [m for m in moments if m not in spec.moments]
     if bad:
         raise sec.error(
@@ -255,6 +383,12 @@ def _load_rule(sec: Section, policy: Policy, group_domains: dict[str, str], meas
     exempt = _list(exc, "flags", FLAGS, [])
     approved = exc.share("approved_share", 0.0)
     leaves = exc.share("leaves_share", 0.0)
+    if leaves > 0 and not spec.leaves:
+        raise exc.error(
+            "leaves_share",
+            f"{primitive} does not send clients to the Wlz",
+            "0 (use the primitive transfer_out for a share that leaves)",
+        )
     exc.text("leaves_to", "wlz", choices=["wlz"])
     exc.done()
     params = spec.read_params(
@@ -280,4 +414,5 @@ def _load_rule(sec: Section, policy: Policy, group_domains: dict[str, str], meas
         params,
         source,
         measure,
+        districts,
     )

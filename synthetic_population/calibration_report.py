@@ -269,7 +269,7 @@ def _write_report(
     while final.exists():
         n += 1
         final = Path(out_dir) / f"calibration-{name}-{stamp}-{n}"
-    with atomic_folder(final) as tmp:
+    with atomic_folder(out_dir, final.name, "profile name") as tmp:
         table.write_parquet(tmp / "calibration.parquet")
         table.write_csv(tmp / "calibration.csv")
         (tmp / "calibration.html").write_text(_html(table, title, mult, meta), encoding="utf-8")

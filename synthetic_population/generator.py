@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from engine.core.domain import FLAGS, FREQUENCIES, FUNDING, HO_TASKS, SLOT_KINDS
 from engine.core.errors import InputError
@@ -38,6 +37,9 @@ from rules.policy import Policy
 from synthetic_population.draws import ARRANGEMENT_ARRAYS, CLIENT_ARRAYS, Codes, draw_part
 from synthetic_population.followup import followup_slots
 from synthetic_population.profile import Profile
+from synthetic_population.size import check_population_size
+
+DRAW_THREADS = 2  # parts drawn side by side (the results do not depend on it)
 
 CLIENT_SCHEMA = {
     "client_id": (pl.UInt64, "stable client id"),
@@ -91,6 +93,10 @@ class Population:
     start: int
     months: int
     meta: dict = field(default_factory=dict)
+    # (clients, arrangements, fingerprint): known for these frames (a cached population)
+    _fingerprint: tuple | None = field(default=None, repr=False, compare=False)
+    # (clients, arrangements, key): these frames are the population cache's entry `key`
+    _cache_key: tuple | None = field(default=None, repr=False, compare=False)
 
     @property
     def n_clients(self) -> int:
@@ -103,13 +109,36 @@ class Population:
     def fingerprint(self) -> str:
         """Hash of the population content (ids, attributes, slots): runs compare on it. It
         hashes the values themselves (`frame_digest`), not a library's row hash, so it is the
-        same with every Polars version."""
+        same with every Polars version. Computed once for these frames."""
+        known = self._fingerprint
+        if known is not None and known[0] is self.clients and known[1] is self.arrangements:
+            return known[2]
         h = hashlib.sha256()
         for frame in (self.clients, self.arrangements):
             h.update(frame_digest(frame).encode())
         h.update(np.ascontiguousarray(self.pool_rate, dtype="<f8").tobytes())
         h.update(json.dumps([self.group_codes, self.start, self.months]).encode())
-        return h.hexdigest()[:16]
+        self.remember_fingerprint(h.hexdigest()[:16])
+        return self._fingerprint[2]
+
+    def remember_fingerprint(self, fingerprint: str) -> None:
+        """Record the fingerprint of the current frames (the population cache stores it)."""
+        self._fingerprint = (self.clients, self.arrangements, fingerprint)
+
+    def remember_cache_key(self, key: str) -> None:
+        """Record that the current frames are the population cache's entry `key`."""
+        self._cache_key = (self.clients, self.arrangements, key)
+
+    def forget_cache_key(self) -> None:
+        self._cache_key = None
+
+    @property
+    def cache_key(self) -> str | None:
+        """The population cache's key of these frames (None: not from the cache)."""
+        known = self._cache_key
+        if known is not None and known[0] is self.clients and known[1] is self.arrangements:
+            return known[2]
+        return None
 
 
 def frame_digest(frame: pl.DataFrame) -> str:
@@ -187,37 +216,62 @@ def generate(
     if months < 1:
         raise InputError("--months", f"{months}", "at least 1 month")
     start = profile.start if start is None else start
+    check_population_size(profile, start, months)  # before anything is drawn
     codes = Codes.of(profile, policy)
     pool_exp = expected_inflow(profile, start, months) * profile.pool_oversample
-    cl = {k: [] for k in CLIENT_ARRAYS}
-    ar = {k: [] for k in ARRANGEMENT_ARRAYS}
+    n_groups = len(profile.groups)
+    n_stock = np.zeros(n_groups, dtype=np.int64)
+    pool_counts = np.zeros((n_groups, months), dtype=np.int64)
+    parts = []  # (group, its stream, arrival months, stock or pool, first local position)
     for gi, g in enumerate(profile.groups):
         # two streams per group: the stock's, and the pool's (its size first)
         stock_rng, pool_rng = (
             np.random.Generator(np.random.Philox(np.random.SeedSequence([seed, 0xCA5E, gi, part])))
             for part in (0, 1)
         )
-        n_stock = int(round(g.stock * profile.scale))
-        pool_counts = pool_rng.poisson(pool_exp[gi])
-        parts = [
-            (stock_rng, np.full(n_stock, -1, dtype=np.int32), True),
-            (pool_rng, np.repeat(start + np.arange(months), pool_counts).astype(np.int32), False),
-        ]
+        n_stock[gi] = int(round(g.stock * profile.scale))
+        pool_counts[gi] = pool_rng.poisson(pool_exp[gi])
+        pool_arrival = np.repeat(start + np.arange(months), pool_counts[gi]).astype(np.int32)
+        arrivals = (
+            (stock_rng, np.full(n_stock[gi], -1, dtype=np.int32), True),
+            (pool_rng, pool_arrival, False),
+        )
         local0 = 0  # the part's first position among the group's clients
-        for rng, arrival, in_stock in parts:
-            if arrival.size == 0:
-                continue
-            draw_part(cl, ar, rng, gi, g, arrival, in_stock, local0, start, profile, policy, codes)
-            local0 += arrival.size
-    cl = {k: np.concatenate(v) for k, v in cl.items()}
-    ar = {k: np.concatenate(v) for k, v in ar.items()}
-    client_id, cl, ar, arr_client = _number(cl, ar, len(profile.groups))
-    ar, arr_client = _add_followups(
-        ar, arr_client, cl, client_id, profile, policy, seed, start, months, codes
-    )
+        for rng, arrival, in_stock in arrivals:
+            if arrival.size:
+                parts.append((gi, rng, arrival, in_stock, local0))
+                local0 += arrival.size
+
+    def draw(part) -> tuple:
+        gi, rng, arrival, in_stock, local0 = part
+        cl_p = {k: [] for k in CLIENT_ARRAYS}
+        ar_p = {k: [] for k in ARRANGEMENT_ARRAYS}
+        g = profile.groups[gi]
+        draw_part(cl_p, ar_p, rng, gi, g, arrival, in_stock, local0, start, profile, policy, codes)
+        rows = _rows(gi, in_stock, arrival.size, n_stock, pool_counts)
+        return (
+            {k: v[0] for k, v in cl_p.items()},
+            {k: v[0] for k, v in ar_p.items()},
+            rows,
+            local0,
+        )
+
+    # the parts draw from streams of their own, so they can be drawn side by side (NumPy
+    # lets go of the GIL while it fills an array); the results are taken in part order
+    with ThreadPoolExecutor(DRAW_THREADS) as pool:
+        drawn = list(pool.map(draw, parts))
+    del parts
+    n = int(n_stock.sum() + pool_counts.sum())
+    client_id = np.arange(1, n + 1, dtype=np.uint64)
+    cl = _place([(c, rows) for c, _, rows, _ in drawn], n, CLIENT_ARRAYS)
+    ar, arr_client = _place_slots(drawn, cl, client_id, profile, policy, seed, start, months, codes)
+    del drawn
+    clients = _client_frame(cl, client_id, codes)
+    del cl
+    arrangements = _arrangement_frame(ar, arr_client, codes)  # takes the arrays out of `ar`
     return Population(
-        clients=_client_frame(cl, client_id, codes),
-        arrangements=_arrangement_frame(ar, arr_client, codes),
+        clients=clients,
+        arrangements=arrangements,
         pool_rate=pool_exp,
         group_codes=codes.group_codes,
         start=start,
@@ -231,31 +285,46 @@ def generate(
     )
 
 
-def _number(cl: dict, ar: dict, n_groups: int) -> tuple[np.ndarray, dict, dict, np.ndarray]:
-    """Stable ids: clients numbered 1, 2, ... with the stock first (group order), then the
-    pool by arrival month; arrangements in client order, initial slots numbered 1, 2, ...
-    Returns client ids, the clients and arrangements in that order, and each arrangement's
-    client id."""
-    order = np.lexsort(
-        (cl["local"], cl["gidx"], np.where(cl["stock"], np.int16(-32768), cl["arrival"]))
-    )
-    cl = {k: v[order] for k, v in cl.items()}
-    n = order.size
-    client_id = np.arange(1, n + 1, dtype=np.uint64)
-    # each arrangement's client: the row of (group, local) among the sorted clients
-    group_base = np.concatenate([[0], np.cumsum(np.bincount(cl["gidx"], minlength=n_groups))])
-    row_of = np.empty(n, dtype=np.int64)
-    row_of[group_base[cl["gidx"]] + cl["local"]] = np.arange(n)
-    arr_client = client_id[row_of[group_base[ar["gidx"]] + ar["local"]]]
-    aorder = np.argsort(arr_client, kind="stable")
-    ar = {k: v[aorder] for k, v in ar.items()}
-    ar["aid"] = np.arange(1, aorder.size + 1, dtype=np.uint64)
-    return client_id, cl, ar, arr_client[aorder]
+def _rows(
+    gi: int, in_stock: bool, n: int, n_stock: np.ndarray, pool_counts: np.ndarray
+) -> np.ndarray:
+    """The rows (client id - 1) of a part's clients. Clients are numbered with the stock first
+    (group order), then the pool by arrival month and group; a part's clients are in that
+    order already (the pool's by arrival month), so each row is arithmetic: no sort."""
+    if in_stock:
+        return int(n_stock[:gi].sum()) + np.arange(n, dtype=np.int64)
+    months = pool_counts.shape[1]
+    per_month = pool_counts.T.ravel()  # month-major, group-minor: the numbering's order
+    first = (int(n_stock.sum()) + np.cumsum(per_month) - per_month).reshape(months, -1)[:, gi]
+    before = np.cumsum(pool_counts[gi]) - pool_counts[gi]  # the group's pool before the month
+    return np.repeat(first - before, pool_counts[gi]) + np.arange(n, dtype=np.int64)
 
 
-def _add_followups(
-    ar: dict,
-    arr_client: np.ndarray,
+def _place(parts: list[tuple[dict, np.ndarray]], n: int, keys) -> dict:
+    """Arrays of `n` rows from the parts' arrays, each part's values put at its rows. The
+    parts' arrays are taken out of their dicts as they are placed (freed as soon as they can
+    be: the population's peak memory)."""
+    out = {}
+    for k in keys:
+        first = parts[0][0][k]
+        dest = np.empty((n, *first.shape[1:]), dtype=first.dtype)
+        for arrays, rows in parts:
+            dest[rows] = arrays.pop(k)
+        out[k] = dest
+    return out
+
+
+def _rank_in_runs(owner: np.ndarray) -> np.ndarray:
+    """Position of each element within its run of equal values (`owner` grouped by value)."""
+    m = owner.size
+    if m == 0:
+        return np.zeros(0, dtype=np.int64)
+    starts = np.flatnonzero(np.concatenate([[True], owner[1:] != owner[:-1]]))
+    return np.arange(m, dtype=np.int64) - np.repeat(starts, np.diff(np.append(starts, m)))
+
+
+def _place_slots(
+    drawn: list,
     cl: dict,
     client_id: np.ndarray,
     profile: Profile,
@@ -265,8 +334,12 @@ def _add_followups(
     months: int,
     codes: Codes,
 ) -> tuple[dict, np.ndarray]:
-    """The reserved follow-up slots (keyed draws on the client id, `followup_slots`, shared
-    with the extract reader) after each client's initial slots, verlengd before handover."""
+    """The arrangement slots in client order: each client's initial slots (in the order drawn,
+    numbered 1, 2, ... across clients), then its reserved follow-up slots (keyed draws on the
+    client id, `followup_slots`, shared with the extract reader; verlengd before handover).
+    Positions are computed from per-client counts (no sort). Returns the slots' arrays and
+    each slot's client id."""
+    n = client_id.size
     fu = followup_slots(
         profile,
         policy,
@@ -279,6 +352,17 @@ def _add_followups(
         start,
         months,
     )
+    # each initial slot's client row, and its rank among the client's initial slots
+    owners = []
+    for _, ar_p, rows, local0 in drawn:
+        owners.append(rows[ar_p.pop("local") - local0])
+        del ar_p["gidx"]
+    per_init = np.bincount(np.concatenate(owners), minlength=n) if owners else np.zeros(n, np.int64)
+    per_fu = np.bincount(fu["owner"], minlength=n)
+    per_client = per_init + per_fu
+    slot0 = np.cumsum(per_client) - per_client  # each client's first slot
+    init0 = np.cumsum(per_init) - per_init  # initial slots of the clients before
+    m = int(per_client.sum())
     k = fu["owner"].size
     follow = {
         "kind": fu["kind"].astype(np.int8),
@@ -295,11 +379,13 @@ def _add_followups(
         "minutes": fu["minutes"],
         "aid": fu["arrangement_id"],
     }
-    ar = {key: np.concatenate([ar[key], follow[key]]) for key in follow}
-    arr_client = np.concatenate([arr_client, client_id[fu["owner"]]])
-    # stable: a client's initial slots keep their order
-    aorder = np.lexsort((ar["kind"], arr_client))
-    return {key: v[aorder] for key, v in ar.items()}, arr_client[aorder]
+    parts = []
+    for (_, ar_p, _, _), owner in zip(drawn, owners, strict=True):
+        rank = _rank_in_runs(owner)
+        ar_p["aid"] = (init0[owner] + rank + 1).astype(np.uint64)
+        parts.append((ar_p, slot0[owner] + rank))
+    parts.append((follow, slot0[fu["owner"]] + per_init[fu["owner"]] + _rank_in_runs(fu["owner"])))
+    return _place(parts, m, list(follow)), np.repeat(client_id, per_client)
 
 
 def _client_frame(cl: dict, client_id: np.ndarray, codes: Codes) -> pl.DataFrame:
@@ -320,23 +406,26 @@ def _client_frame(cl: dict, client_id: np.ndarray, codes: Codes) -> pl.DataFrame
 
 
 def _arrangement_frame(ar: dict, arr_client: np.ndarray, codes: Codes) -> pl.DataFrame:
-    """The arrangement slots as ARRANGEMENT_SCHEMA's frame (text columns by one gather)."""
+    """The arrangement slots as ARRANGEMENT_SCHEMA's frame (text columns by one gather). The
+    arrays are taken out of `ar` column by column, so each is freed once it is a column."""
     m = arr_client.size
+    pending = ~ar.pop("held")
+    minutes = ar.pop("minutes")
     return pl.DataFrame(
         {
-            "arrangement_id": ar["aid"],
+            "arrangement_id": ar.pop("aid"),
             "client_id": arr_client,
-            "slot_kind": _strings(SLOT_KINDS, ar["kind"]),
-            "product": _strings(codes.products, ar["prod"]),
-            "step": _strings(codes.step_vocab, ar["step"]),
-            "amount_factor": ar["factor"],
-            "start_month": _int16_or_null(ar["start"], ~ar["held"]),
-            "planned_end_month": _int16_or_null(ar["planned_end"], ~ar["held"]),
-            "indication_no": ar["ind_no"],
-            "support_since_month": _int16_or_null(ar["since"], ~ar["held"]),
-            "funding": _strings(FUNDING, ar["funding"]),
-            "subcontracted": ar["sub"],
-            **{f"{t}_w": ar["minutes"][:, ti] for ti, t in enumerate(HO_TASKS)},
+            "slot_kind": _strings(SLOT_KINDS, ar.pop("kind")),
+            "product": _strings(codes.products, ar.pop("prod")),
+            "step": _strings(codes.step_vocab, ar.pop("step")),
+            "amount_factor": ar.pop("factor"),
+            "start_month": _int16_or_null(ar.pop("start"), pending),
+            "planned_end_month": _int16_or_null(ar.pop("planned_end"), pending),
+            "indication_no": ar.pop("ind_no"),
+            "support_since_month": _int16_or_null(ar.pop("since"), pending),
+            "funding": _strings(FUNDING, ar.pop("funding")),
+            "subcontracted": ar.pop("sub"),
+            **{f"{t}_w": minutes[:, ti] for ti, t in enumerate(HO_TASKS)},
             "frequency": _strings(FREQUENCIES, np.zeros(m, dtype=np.int64)),
         }
     )
@@ -376,12 +465,14 @@ def inflow_pool(
 def write_population(pop: Population, path: Path) -> None:
     """One Parquet file, one row per arrangement slot with its client's columns, and the
     pool intensity and horizon in the file's key-value metadata. Written atomically."""
+    import pyarrow.parquet as pq  # here: a run that writes no population file never needs it
+
     flat = pop.arrangements.join(pop.clients, on="client_id", how="left", maintain_order="left")
     table = flat.to_arrow()
     meta = {
         "caseload.population": json.dumps(
             {
-                **pop.meta,
+                **{k: v for k, v in pop.meta.items() if k != "population_cache"},
                 "start": pop.start,
                 "months": pop.months,
                 "group_codes": pop.group_codes,
@@ -401,6 +492,9 @@ def write_population(pop: Population, path: Path) -> None:
 
 
 def read_population(path: Path) -> Population:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     path = Path(path)
     if not path.exists():
         raise InputError(str(path), "file not found")

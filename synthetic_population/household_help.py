@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.core.domain import HO_TASKS
+from engine.core.limits import nonneg_numbers
 from engine.core.sourced import Section
 from synthetic_population.profile import Profile
 
@@ -27,11 +28,7 @@ def ho_params(profile: Profile) -> dict:
         out[f"{t}_share"] = s.share(f"{t}_share", 0.0)
         out[f"{t}_w"] = s.number(f"{t}_w", 0, lo=0)
     iw = out["ironing_w_by_household"]
-    if (
-        not isinstance(iw, list)
-        or not iw
-        or any(not isinstance(x, (int, float)) or x < 0 for x in iw)
-    ):
+    if not nonneg_numbers(iw) or max(iw) > 7 * 24 * 60:
         raise s.error("ironing_w_by_household", f"{iw!r}", "minutes per household size 1, 2, 3, 4+")
     s.done()
     return out

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from engine.core.domain import DOMAINS, FLAGS, JEUGD
 from engine.core.errors import InputError
+from engine.core.limits import nonneg_numbers
 from engine.core.months import parse_month
 from engine.core.sourced import Param, Section, apply_overrides, load_toml, unwrap
 from rules.policy import Policy, load_policy
@@ -197,7 +198,7 @@ def load_profile(
     path = profile_path(name_or_path)
     raw = load_toml(path)
     if prof_over:
-        raw = apply_overrides(raw, prof_over, f"{path} (--set)")
+        raw = apply_overrides(raw, prof_over, f"{path} (--set or [overrides])")
     tree, register = unwrap(raw)
     f = str(path)
     # sections in file order, so that of several mistakes the first is reported
@@ -308,7 +309,7 @@ def _read_mortality(top: Section) -> tuple[list, list]:
         or not age_from
     ):
         raise mort.error("hazard_m", "age_from and hazard_m must be lists of equal length")
-    if age_from[0] != 0 or age_from != sorted(age_from):
+    if not nonneg_numbers(age_from) or age_from[0] != 0 or age_from != sorted(age_from):
         raise mort.error("age_from", f"{age_from!r}", "increasing ages starting at 0")
     for i, h in enumerate(hazard):
         if not isinstance(h, (int, float)) or not 0 <= h <= 1:
@@ -392,7 +393,12 @@ def _read_youth(top: Section, groups: list[Group], policy: Policy) -> dict:
     youth_codes = [g.code for g in groups if g.domain == "jeugd"]
     wmo_codes = [g.code for g in groups if g.domain == "wmo"]
     bands = youth.raw("age_bands", [0, 18])
-    if not isinstance(bands, list) or bands != sorted(bands) or len(bands) != len(youth_codes) + 1:
+    if (
+        not nonneg_numbers(bands)
+        or bands != sorted(bands)
+        or len(bands) != len(youth_codes) + 1
+        or bands[-1] > 130
+    ):
         raise youth.error(
             "age_bands",
             f"{bands!r}",
@@ -445,12 +451,7 @@ def _read_product_behaviour(top: Section, policy: Policy) -> dict[str, ProductBe
         pb = prod_sec.section(code, {})
         p = policy.product(code)
         sw = pb.raw("step_weights", None)
-        if sw is not None and (
-            not isinstance(sw, list)
-            or len(sw) != len(p.steps)
-            or any((not isinstance(x, (int, float))) or x < 0 for x in sw)
-            or sum(sw) <= 0
-        ):
+        if sw is not None and (not nonneg_numbers(sw) or len(sw) != len(p.steps) or sum(sw) <= 0):
             raise pb.error(
                 "step_weights",
                 f"{sw!r}",
@@ -483,10 +484,10 @@ def _check_followup_step_weights(f: str, youth: dict, policy: Policy) -> None:
     ):
         target = youth["handover_product"] if "handover" in name_ else youth["verlengd_product"]
         if target in products and (
-            not isinstance(w, list) or len(w) != len(policy.product(target).steps)
+            not nonneg_numbers(w) or len(w) != len(policy.product(target).steps) or sum(w) <= 0
         ):
             raise InputError(
                 f"{f}: key {name_}",
                 f"{w!r}",
-                f"{len(policy.product(target).steps)} weights, one per step of {target}",
+                f"{len(policy.product(target).steps)} weights >= 0, one per step of {target}",
             )

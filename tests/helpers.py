@@ -394,7 +394,7 @@ def write_experiment(
     tables = experiment_tables(toy_run, seeds, measures)
     years = sorted(tables["savings"]["budget_year"].unique().to_list())
     final = Path(out_dir) / run_id
-    with atomic_folder(final) as tmp:
+    with atomic_folder(out_dir, run_id) as tmp:
         for name, frame in tables.items():
             write_parquet(frame, tmp / f"{name}.parquet")
         write_json(
@@ -449,7 +449,7 @@ def write_sensitivity(out_dir: Path, run_id: str, toy_run, experiment: Path | No
     manifest["kind"] = "sensitivity"
     manifest["varied"] = [{"name": n, "base": b, "low": lo, "high": hi} for n, b, lo, hi in varied]
     final = Path(out_dir) / run_id
-    with atomic_folder(final) as tmp:
+    with atomic_folder(out_dir, run_id) as tmp:
         write_parquet(frame, tmp / "sensitivity.parquet")
         write_json(manifest, tmp / "manifest.json")
     return final

@@ -13,6 +13,10 @@ from engine.core.months import parse_month
 
 
 def parse_set(values: list[str] | None) -> dict:
+    """`--set NAME=VALUE` items: the value read as JSON (a number, list, table, true/false),
+    else as text; NaN and infinity are refused."""
+    from engine.core.scenario import check_finite_tree
+
     out = {}
     for item in values or []:
         if "=" not in item:
@@ -20,12 +24,41 @@ def parse_set(values: list[str] | None) -> dict:
                 "--set", f"{item!r} has no '='", "NAME=VALUE, e.g. groups.ouderen.stock=17000"
             )
         name, raw = item.split("=", 1)
+        if raw.strip().lower().lstrip("+-") in ("nan", "inf", "infinity"):
+            raise InputError(f"--set {name.strip()}", f"{raw!r} is not a finite number", "a number")
         try:
             value = json.loads(raw)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             value = raw
+        check_finite_tree(value, f"--set {name.strip()}")
         out[name.strip()] = value
     return out
+
+
+def seed_arg(text: str) -> int:
+    """An option's seed: a whole number in [0, 2^63) (keyed draws take 63 bits)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a seed (expected 0..2^63-1)")
+    return value
+
+
+def count_arg(lo: int, hi: int, what: str):
+    """An option's whole number in [lo, hi]."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = lo - 1
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"{text!r} (expected {what}: {lo}..{hi})")
+        return value
+
+    return parse
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
@@ -108,7 +141,7 @@ def spec_from_args(args):
         spec.population_seed = args.population_seed
     if args.population:
         spec.population_file = args.population
-    spec.overrides = parse_set(args.set)
+    spec.layer_overrides(parse_set(args.set))
     if getattr(args, "capacity", None) is not None:
         spec.capacity = args.capacity
     spec.threads = args.threads
@@ -122,6 +155,12 @@ def spec_from_args(args):
 def register_folder(path: Path, args, prog=None) -> str | None:
     """Register a complete folder in the run catalog; a failure is a warning (the folder is
     the source of truth and `caseload runs rebuild` picks it up)."""
+    from engine.outputs.catalog_entry import registration_off
+
+    if registration_off(getattr(args, "catalog", None)):
+        if prog:
+            prog("catalog")
+        return None
     from engine.outputs.catalog import try_register
 
     cat, why = try_register(path, getattr(args, "catalog", None))

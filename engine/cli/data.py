@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
+from engine.cli.common import count_arg, seed_arg
 from engine.core.errors import InputError
 from engine.core.months import format_month, parse_month
 
@@ -72,6 +74,8 @@ def cmd_validate(args) -> int:
     )
     for note in report.notes:
         print(f"  note: {note}")
+    for warning in report.warnings:
+        print(f"caseload: warning: {warning}", file=sys.stderr)
     print(
         "  nothing written; run it with: caseload run --population "
         + str(args.file)
@@ -87,9 +91,9 @@ def cmd_export_extract(args) -> int:
 
     profile, policy = load_profile(args.profile)
     start = parse_month(args.start, "--start") if args.start else profile.start
-    out = Path(args.out)
-    if out.suffix.lower() not in (".csv", ".parquet"):
-        raise InputError("--out", f"{args.out!r}", "a file name ending in .csv or .parquet")
+    from engine.outputs.folder import check_out_file
+
+    out = check_out_file(args.out, "--out", (".csv", ".parquet"))
     pop = generate(profile, policy, args.seed, 1, start)
     frame = stock_to_extract(pop, policy, "FAKE-{:06d}" if args.fake_ids else None)
     write_extract(frame, out)
@@ -102,8 +106,10 @@ def cmd_export_extract(args) -> int:
 
 
 def cmd_calibrate(args) -> int:
+    from engine.outputs.folder import check_out_dir
     from synthetic_population.calibration import calibrate, report_only
 
+    check_out_dir(args.out)  # before the fit, which can take minutes
     start = parse_month(args.start, "--start") if args.start else None
     if args.iterations < 0:
         raise InputError("--iterations", f"{args.iterations}", "a whole number >= 0")
@@ -178,7 +184,7 @@ def register(subparsers, population_subparsers) -> None:
         "--profile", default="rotterdam", help="profile name or path (default rotterdam)"
     )
     e.add_argument("--out", required=True, help="output file, .csv or .parquet")
-    e.add_argument("--seed", type=int, default=1, help="population seed (default 1)")
+    e.add_argument("--seed", type=seed_arg, default=1, help="population seed (default 1)")
     e.add_argument("--start", default=None, help="stock month YYYY-MM (default: the profile's)")
     e.add_argument(
         "--fake-ids",
@@ -199,14 +205,22 @@ def register(subparsers, population_subparsers) -> None:
     )
     c.add_argument("profile", help="profile name (synthetic_population/profiles/NAME.toml) or path")
     c.add_argument(
-        "--iterations", type=int, default=8, help="at most this many fitting steps (default 8)"
+        "--iterations",
+        type=count_arg(0, 100, "fitting steps"),
+        default=8,
+        help="at most this many fitting steps (default 8)",
     )
     c.add_argument(
-        "--months", type=int, default=None, help="horizon (default: through the last target period)"
+        "--months",
+        type=count_arg(1, 600, "months"),
+        default=None,
+        help="horizon (default: through the last target period)",
     )
     c.add_argument("--start", default=None, help="first month YYYY-MM (default: the profile's)")
-    c.add_argument("--seed", type=int, default=1, help="simulation seed (default 1)")
-    c.add_argument("--population-seed", type=int, default=1, help="population seed (default 1)")
+    c.add_argument("--seed", type=seed_arg, default=1, help="simulation seed (default 1)")
+    c.add_argument(
+        "--population-seed", type=seed_arg, default=1, help="population seed (default 1)"
+    )
     c.add_argument(
         "--report-only",
         action="store_true",

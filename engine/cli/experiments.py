@@ -26,6 +26,8 @@ EPILOG_SENSITIVITY = """examples:
       --vary groups.ouderen.inflow_per_year=4000:5600
   caseload sensitivity runs/scenarios/boz-2024-experiment.toml \
 --file runs/scenarios/boz-2024-sensitivity.toml
+  caseload sensitivity runs/scenarios/boz-2024-full-experiment.toml --from-measures
+      every assumption with a range in the measure files, at its low and high value
 Names: `caseload params` lists every profile and policy parameter; a measure's rule keys
 are <rule>.<key>, e.g. wmo_weekly_cap_800.params.cap_eur_w.
 """
@@ -76,15 +78,13 @@ def _backend_options(p: argparse.ArgumentParser) -> None:
 
 def _result_id(args, default: str) -> str:
     """The result folder's name; refused before any work if it is not a plain name or exists."""
-    if args.run_id and ("/" in args.run_id or args.run_id.startswith(".")):
-        raise InputError("--run-id", f"{args.run_id!r}", "a plain folder name")
+    from engine.core.limits import MAX_THREADS
+    from engine.outputs.folder import folder_path
+
+    if args.workers is not None and not 1 <= args.workers <= MAX_THREADS:
+        raise InputError("--workers", f"{args.workers}", f"1..{MAX_THREADS} worker processes")
     run_id = args.run_id or default
-    if (Path(args.out) / run_id).exists():
-        raise InputError(
-            str(Path(args.out) / run_id),
-            "a folder with this id exists already",
-            "another --run-id, or remove the folder",
-        )
+    folder_path(Path(args.out), run_id, "--run-id" if args.run_id else "experiment name")
     return run_id
 
 
@@ -119,8 +119,13 @@ def cmd_experiment(args) -> int:
 
     spec = load_experiment(args.file)
     if args.replications is not None:
-        if args.replications < 1:
-            raise InputError("--replications", f"{args.replications}", "at least 1")
+        from engine.core.limits import MAX_SEED
+        from engine.simulation.experiment import MAX_REPLICATIONS
+
+        if not 1 <= args.replications <= MAX_REPLICATIONS:
+            raise InputError("--replications", f"{args.replications}", f"1..{MAX_REPLICATIONS}")
+        if spec.seeds[0] + args.replications > MAX_SEED:
+            raise InputError("--replications", f"{args.replications}", "seeds below 2^63")
         spec.seeds = list(range(spec.seeds[0], spec.seeds[0] + args.replications))
     run_id = _result_id(args, experiment_id(spec))
     with report.Bar(args.quiet, f"{spec.name}: sub-runs") as bar:
@@ -145,10 +150,18 @@ def cmd_sensitivity(args) -> int:
 
     spec = load_experiment(args.file)
     varies = parse_vary(args.vary) + (load_vary_file(args.vary_file) if args.vary_file else [])
+    if not varies and not args.from_measures:
+        raise InputError(
+            "--vary",
+            "nothing to vary",
+            "one or more --vary NAME=LOW:HIGH, --file, or --from-measures",
+        )
     seeds = None
     if args.seeds:
         try:
             seeds = [int(s) for s in args.seeds.split(",")]
+            if not seeds or any(not 0 <= s < 2**63 for s in seeds) or len(seeds) > 10_000:
+                raise ValueError
         except ValueError:
             raise InputError(
                 "--seeds", f"{args.seeds!r}", "comma-separated whole numbers, e.g. 1,2,3"
@@ -161,6 +174,7 @@ def cmd_sensitivity(args) -> int:
             spec,
             varies,
             seeds,
+            measure_assumptions=args.from_measures,
             backend=args.backend,
             workers=args.workers,
             address=args.address,
@@ -259,6 +273,14 @@ def register(sub) -> None:
         default=None,
         metavar="VARY.toml",
         help="a file of [[vary]] tables (name, low, high)",
+    )
+    s.add_argument(
+        "--from-measures",
+        action="store_true",
+        help=(
+            "vary every assumption the measure files give a range ({ value, low, high, basis }),"
+            " each measure alone and the package"
+        ),
     )
     s.add_argument(
         "--seeds",

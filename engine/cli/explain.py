@@ -64,15 +64,19 @@ def cmd_explain(args) -> int:
             "is for two runs in the same budget year",
             "two runs (BASELINE MEASURE), or --from and --to for one run",
         )
+    from engine.outputs.folder import check_out_dir, folder_path
+
     out_dir = Path(args.out)
+    if args.name:
+        folder_path(out_dir, args.name, "--name")
+    else:
+        check_out_dir(out_dir)
     runs = [open_folder(r, out_dir, args.catalog, kinds=("run",)) for r in args.runs]
     if len(runs) == 1:
         frame, info = explain_years(runs[0], args.year_from, args.year_to)
     else:
         frame, info = explain_runs(runs[0], runs[1], args.year)
     name = args.name or default_name(info)
-    if "/" in name or name.startswith("."):
-        raise InputError("--name", f"{name!r}", "a plain folder name")
     path = write_decomposition(frame, info, out_dir, name)
     cat = register_folder(path, args)
     head = frame.filter(pl.col("level").is_in(["domain", "total"])).sort(

@@ -230,21 +230,36 @@ def cmd_runs_show(args) -> int:
 
 
 def cmd_runs_sql(args) -> int:
-    from engine.outputs import catalog
+    import itertools
+    import json
+
+    from engine.outputs import sql
     from engine.reports.terminal import out
 
-    cols, rows = catalog.query(_catalog(args), args.query)
-    if args.json:
-        print_json([dict(zip(cols, r, strict=True)) for r in rows])
-        return 0
-    if args.csv:
-        w = csv.writer(sys.stdout)
-        w.writerow(cols)
-        w.writerows(rows)
-        return 0
-    if args.quiet:
-        return 0
-    shown = rows[: args.max_rows]
+    if args.max_rows < 0:
+        raise InputError("--max-rows", f"{args.max_rows}", "a number of rows >= 0")
+    with sql.query_rows(_catalog(args), args.query) as (cols, rows):
+        if args.json:  # streamed: one row at a time
+            sys.stdout.write("[")
+            for i, r in enumerate(rows):
+                obj = json.dumps(dict(zip(cols, r, strict=True)), default=str)
+                sys.stdout.write(("," if i else "") + "\n  " + obj)
+            sys.stdout.write("\n]\n")
+            return 0
+        if args.csv:
+            w = csv.writer(sys.stdout)
+            w.writerow(cols)
+            w.writerows(rows)
+            return 0
+        if args.quiet:
+            return 0
+        shown = list(itertools.islice(rows, args.max_rows))
+        more = next(rows, None) is not None
+    _print_rows(out, cols, shown, more, args.max_rows)
+    return 0
+
+
+def _print_rows(out, cols: list, shown: list, more: bool, max_rows: int) -> None:
     numeric = {
         i
         for i, _ in enumerate(cols)
@@ -259,13 +274,10 @@ def cmd_runs_sql(args) -> int:
         return v
 
     out.print(rich_table(None, cols, [[cell(v) for v in r] for r in shown], numeric))
-    more = (
-        f" (first {args.max_rows} shown; --max-rows N, --csv or --json for all)"
-        if len(rows) > args.max_rows
-        else ""
-    )
-    out.print(f"{len(rows):,} rows{more}")
-    return 0
+    if more:
+        out.print(f"first {max_rows:,} rows shown; more follow (--max-rows N, --csv or --json)")
+    else:
+        out.print(f"{len(shown):,} rows")
 
 
 def cmd_runs_rebuild(args) -> int:
@@ -316,8 +328,14 @@ def cmd_export(args) -> int:
 
     if not args.xlsx and not args.csv:
         raise InputError("export", "nothing to write", "--xlsx FILE.xlsx and/or --csv DIR")
-    if args.xlsx and Path(args.xlsx).suffix.lower() != ".xlsx":
-        raise InputError("--xlsx", f"{args.xlsx!r}", "a file name ending in .xlsx")
+    if args.xlsx:
+        from engine.outputs.folder import check_out_file
+
+        check_out_file(args.xlsx, "--xlsx", (".xlsx",))
+    if args.csv:
+        from engine.outputs.folder import check_out_dir
+
+        check_out_dir(args.csv)
     t0 = time.perf_counter()
     with report.progress(
         args.quiet or args.json,
@@ -392,12 +410,11 @@ def cmd_export(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from engine.outputs.folder import open_folder
+    from engine.outputs.folder import check_out_file, open_folder
     from engine.reports import terminal as report
     from engine.reports.html import build_report, write_report
 
-    if Path(args.out).suffix.lower() not in (".html", ".htm"):
-        raise InputError("--out", f"{args.out!r}", "a file name ending in .html")
+    check_out_file(args.out, "--out", (".html", ".htm"))
     t0 = time.perf_counter()
     with report.progress(
         args.quiet or args.json,

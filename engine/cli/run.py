@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
-from engine.cli.common import add_run_options, parse_set, register_folder, spec_from_args
+from engine.cli.common import (
+    add_run_options,
+    parse_set,
+    register_folder,
+    seed_arg,
+    spec_from_args,
+)
 from engine.core.errors import InputError
-from engine.core.months import parse_month
+from engine.core.months import check_run_start, parse_month
 
 EPILOG_RUN = """examples:
   caseload run                                  baseline, default profile, 2024-01 + 48 months
@@ -22,15 +29,21 @@ EPILOG_RUN = """examples:
 
 
 def cmd_run(args) -> int:
+    from engine.outputs.folder import check_out_dir, folder_path
     from engine.reports import terminal as report
     from engine.simulation.run import execute
 
     spec = spec_from_args(args)
-    if args.run_id and ("/" in args.run_id or args.run_id.startswith(".")):
-        raise InputError("--run-id", f"{args.run_id!r}", "a plain folder name")
+    # the output folder is checked before any work (a run can take minutes)
+    if args.run_id:
+        folder_path(Path(args.out), args.run_id, "--run-id")
+    else:
+        check_out_dir(Path(args.out))
     with report.progress(args.quiet, "run", RUN_STAGES) as prog:
         result, path = execute(spec, Path(args.out), args.run_id, progress=prog)
         prog("run")
+        for warning in result.manifest.get("warnings", []):
+            print(f"caseload: warning: {warning}", file=sys.stderr)
         cat = register_folder(path, args, prog)
     if args.json:
         print(
@@ -51,9 +64,14 @@ RUN_STAGES = [
 
 
 def cmd_compare(args) -> int:
+    from engine.outputs.folder import check_out_dir, folder_path
     from engine.reports import terminal as report
     from engine.simulation.compare import compare_runs, resolve_run, write_comparison
 
+    if args.name:
+        folder_path(Path(args.out), args.name, "--name")
+    else:
+        check_out_dir(Path(args.out))
     base = resolve_run(args.baseline, Path(args.out))
     meas = resolve_run(args.measure, Path(args.out))
     result = compare_runs(base, meas)
@@ -79,26 +97,42 @@ def cmd_compare(args) -> int:
 
 def cmd_population_generate(args) -> int:
     from engine.reports import terminal as report
-    from synthetic_population.generator import generate, write_population
+    from synthetic_population import cache
+    from synthetic_population.generator import write_population
     from synthetic_population.profile import load_profile
 
     profile, policy = load_profile(args.profile, parse_set(args.set))
     start = parse_month(args.start, "--start") if args.start else profile.start
-    if args.months < 1:
+    check_run_start(start, "--start")
+    if not 1 <= args.months <= 600:
+        raise InputError("--months", f"{args.months} is not a horizon", "1..600 months")
+    if not 0 <= args.seed < 2**63:
+        raise InputError("--seed", f"{args.seed}", "a seed in [0, 2^63)")
+    out = None
+    if args.out is not None:
+        from engine.outputs.folder import check_out_file
+
+        out = check_out_file(args.out, "--out", (".parquet",))
+    folder = cache.cache_dir()
+    if out is None and folder is None:
         raise InputError(
-            "--months", f"{args.months} is not a horizon", "a whole number of months >= 1"
+            "--out",
+            f"missing, and the population cache is off (${cache.ENV}=off)",
+            "a file name ending in .parquet, or the cache on",
         )
-    out = Path(args.out)
-    if out.suffix != ".parquet":
-        raise InputError("--out", f"{args.out!r}", "a file name ending in .parquet")
     with report.progress(args.quiet, "generating population"):
-        pop = generate(profile, policy, args.seed, args.months, start)
-        write_population(pop, out)
+        pop = cache.generate_cached(profile, policy, args.seed, args.months, start)
+        if out is not None:
+            write_population(pop, out)
     if not args.quiet:
-        print(
-            f"wrote {out}: {pop.n_clients:,} clients (start stock and inflow pool), "
-            f"{pop.n_arrangements:,} arrangement slots"
-        )
+        what = f"{pop.n_clients:,} clients (start stock and inflow pool), "
+        what += f"{pop.n_arrangements:,} arrangement slots"
+        if out is not None:
+            print(f"wrote {out}: {what}")
+        if folder is not None:
+            key = cache.population_key(profile, policy, args.seed, args.months, start)
+            state = "was already" if pop.meta["population_cache"] == "hit" else "is now"
+            print(f"population cache: {what} {state} in {folder / key}")
     return 0
 
 
@@ -156,25 +190,34 @@ def register(sub) -> argparse._SubParsersAction:
             "beside --out; 'off': none)"
         ),
     )
-    p.set_defaults(func=cmd_run)
+    p.set_defaults(func=cmd_run, leave_at_once=True)
 
     pop = sub.add_parser("population", help="synthetic populations and client extracts")
     pop_sub = pop.add_subparsers(dest="population_command", metavar="SUBCOMMAND")
     pop_sub.required = True
     g = pop_sub.add_parser(
         "generate",
-        help="draw a synthetic population and write it to Parquet",
+        help="draw a synthetic population into the population cache, or to Parquet",
         epilog=(
-            "example:\n  caseload population generate --profile rotterdam --out "
-            "runs/out/rotterdam-pop.parquet"
+            "examples:\n"
+            "  caseload population generate                 fill the population cache: later "
+            "runs with\n"
+            "                                               the same profile, seed, start and "
+            "horizon load it\n"
+            "  caseload population generate --set population.scale=14 --seed 2\n"
+            "  caseload population generate --profile rotterdam --out "
+            "runs/out/rotterdam-pop.parquet\n\n"
+            "The cache is .population-cache/ in the project ($CASELOAD_POPULATION_CACHE: "
+            "another folder,\nor 'off'); a changed profile, policy or generator is never "
+            "a stale hit."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     g.add_argument(
         "--profile", default="rotterdam", help="profile name or path (default rotterdam)"
     )
-    g.add_argument("--out", required=True, help="output file, .parquet")
-    g.add_argument("--seed", type=int, default=1, help="population seed (default 1)")
+    g.add_argument("--out", default=None, help="also write the population to this file, .parquet")
+    g.add_argument("--seed", type=seed_arg, default=1, help="population seed (default 1)")
     g.add_argument(
         "--months", type=int, default=48, help="horizon the inflow pool covers (default 48)"
     )
@@ -185,7 +228,7 @@ def register(sub) -> argparse._SubParsersAction:
         "--set", action="append", metavar="NAME=VALUE", help="override a profile parameter"
     )
     g.add_argument("--quiet", action="store_true")
-    g.set_defaults(func=cmd_population_generate)
+    g.set_defaults(func=cmd_population_generate, leave_at_once=True)
 
     c = sub.add_parser(
         "compare",

@@ -8,12 +8,18 @@ from __future__ import annotations
 
 import calendar
 import re
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from engine.core.errors import InputError
 
+if TYPE_CHECKING:
+    import numpy as np
+
 EPOCH_YEAR = 2000
+# Months anything may name (birth months included); int16 month indices hold 2000 +- 2,700
+# years. A run's start is held to RUN_YEARS.
+FIRST_YEAR, LAST_YEAR = 1900, 2200
+RUN_YEARS = (1990, 2100)
 _MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
 
 
@@ -26,7 +32,20 @@ def parse_month(text: str, where: str = "month") -> int:
     m = _MONTH_RE.match(str(text).strip())
     if not m or not 1 <= int(m.group(2)) <= 12:
         raise InputError(where, f"{text!r} is not a month", "YYYY-MM, e.g. 2024-01")
+    if not FIRST_YEAR <= int(m.group(1)) <= LAST_YEAR:
+        raise InputError(
+            where, f"{text!r} is out of range", f"a month in {FIRST_YEAR}-01..{LAST_YEAR}-12"
+        )
     return month_index(int(m.group(1)), int(m.group(2)))
+
+
+def check_run_start(m: int, where: str) -> None:
+    """A run starts within RUN_YEARS (prices, growth and ages are extrapolated from there)."""
+    lo, hi = RUN_YEARS
+    if not month_index(lo, 1) <= m <= month_index(hi, 12):
+        raise InputError(
+            where, f"{format_month(m)} is out of range", f"a start month in {lo}-01..{hi}-12"
+        )
 
 
 def year_of(m: int) -> int:
@@ -47,4 +66,6 @@ def days_in_month(m: int) -> int:
 
 def days_array(start: int, n: int) -> np.ndarray:
     """Days in each month of a horizon, int64, for cost accrual."""
+    import numpy as np  # here, not at the top: the command line's start-up does not need it
+
     return np.array([days_in_month(start + t) for t in range(n)], dtype=np.int64)

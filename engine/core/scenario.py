@@ -19,12 +19,14 @@ capacity = false        # true: the library's capacity holds (waiting lists, rul
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.core.domain import MODE_KEYED
 from engine.core.errors import InputError
-from engine.core.months import parse_month
+from engine.core.limits import MAX_SCENARIO_NAME, MAX_SEED, check_name, max_threads
+from engine.core.months import check_run_start, parse_month
 from engine.core.sourced import Section, load_toml
 
 
@@ -38,7 +40,9 @@ class RunSpec:
     months: int = 48
     seed: int = 1
     population_seed: int = 1
-    overrides: dict = field(default_factory=dict)
+    overrides: dict = field(default_factory=dict)  # applied: the scenario's, then --set on top
+    scenario_overrides: dict = field(default_factory=dict)  # the scenario file's [overrides]
+    set_overrides: dict = field(default_factory=dict)  # --set NAME=VALUE
     population_file: str | None = None
     rng_mode: int = MODE_KEYED
     threads: int | None = None
@@ -51,6 +55,7 @@ class RunSpec:
     capacity: bool = False
 
     def validate(self) -> None:
+        check_name(self.name, "scenario name", "a scenario name", MAX_SCENARIO_NAME)
         if self.months < 1:
             raise InputError(
                 "--months", f"{self.months} is not a horizon", "a whole number of months >= 1"
@@ -59,8 +64,33 @@ class RunSpec:
             raise InputError("--months", f"{self.months} is too long", "at most 600 months")
         for name in ("seed", "population_seed"):
             v = getattr(self, name)
-            if v < 0 or v >= 2**63:
+            if v < 0 or v > MAX_SEED:
                 raise InputError(f"--{name.replace('_', '-')}", f"{v}", "a seed in [0, 2^63)")
+        if self.start is not None:
+            check_run_start(self.start, "--start")
+        if self.threads is not None and not 1 <= self.threads <= max_threads():
+            raise InputError(
+                "--threads",
+                f"{self.threads}",
+                f"1..{max_threads()} (the cores Numba can use here; NUMBA_NUM_THREADS)",
+            )
+
+    def layer_overrides(self, sets: dict) -> None:
+        """`--set` values on top of the scenario's `[overrides]` (both kept for the manifest)."""
+        self.set_overrides = dict(sets)
+        self.overrides = {**self.scenario_overrides, **self.set_overrides}
+
+
+def check_finite_tree(value, where: str) -> None:
+    """Refuse NaN and infinity anywhere in an override value (lists and tables included)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InputError(where, f"{value!r} is not a finite number", "a finite number")
+    if isinstance(value, list):
+        for i, v in enumerate(value):
+            check_finite_tree(v, f"{where}[{i}]")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            check_finite_tree(v, f"{where}.{k}")
 
 
 def load_scenario(path: str | Path) -> RunSpec:
@@ -72,7 +102,9 @@ def load_scenario(path: str | Path) -> RunSpec:
     top = Section(raw, f)
     sc = top.section("scenario")
     spec = RunSpec()
-    spec.name = sc.text("name", path.stem)
+    spec.name = check_name(
+        sc.text("name", path.stem), sc.where("name"), "a scenario name", MAX_SCENARIO_NAME
+    )
     spec.description = sc.text("description", "")
     profile = sc.text("profile", spec.profile)
     # a profile given as a relative path is relative to the scenario file
@@ -84,8 +116,10 @@ def load_scenario(path: str | Path) -> RunSpec:
     start = sc.raw("start", None)
     spec.start = parse_month(start, f"{f}: key scenario.start") if start is not None else None
     spec.months = sc.number("months", spec.months, lo=1, hi=600, integer=True)
-    spec.seed = sc.number("seed", spec.seed, lo=0, integer=True)
-    spec.population_seed = sc.number("population_seed", spec.population_seed, lo=0, integer=True)
+    spec.seed = sc.number("seed", spec.seed, lo=0, hi=MAX_SEED, integer=True)
+    spec.population_seed = sc.number(
+        "population_seed", spec.population_seed, lo=0, hi=MAX_SEED, integer=True
+    )
     measures = sc.raw("measures", [])
     if not isinstance(measures, list) or any(not isinstance(m, str) for m in measures):
         raise sc.error("measures", f"{measures!r}", "a list of measure names or paths")
@@ -97,6 +131,10 @@ def load_scenario(path: str | Path) -> RunSpec:
     for key, value in (("overrides", overrides), ("measure_overrides", measure_overrides)):
         if not isinstance(value, dict):
             raise top.error(key, f"{value!r}", "a table of NAME = VALUE")
+    for key, table in (("overrides", overrides), ("measure_overrides", measure_overrides)):
+        for name, value in table.items():
+            check_finite_tree(value, f"{f}: key {key}.{name}")
+    spec.scenario_overrides = dict(overrides)
     spec.overrides = dict(overrides)
     spec.measure_overrides = dict(measure_overrides)
     spec.base_dir = str(path.parent)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.core.errors import InputError
+from engine.core.limits import MAX_MAGNITUDE, finite_number
 
 _SOURCED_KEYS = {"value", "source", "unit", "note", "how", "line"}
 
@@ -31,14 +32,35 @@ class Param:
     note: str = ""
 
 
+MAX_TOML_BYTES = 16 * 2**20
+
+
 def load_toml(path: Path) -> dict:
+    """A TOML file as a dict; any failure (missing, not a file, too big, not UTF-8, not TOML)
+    is one InputError naming the file."""
     try:
         with open(path, "rb") as fh:
-            return tomllib.load(fh)
+            data = fh.read(MAX_TOML_BYTES + 1)
     except FileNotFoundError:
         raise InputError(str(path), "file not found") from None
+    except IsADirectoryError:
+        raise InputError(str(path), "is a folder", "a TOML file") from None
+    except OSError as exc:
+        raise InputError(str(path), f"cannot be read: {exc.strerror or exc}") from None
+    if len(data) > MAX_TOML_BYTES:
+        raise InputError(
+            str(path), "is too big", f"a TOML file of at most {MAX_TOML_BYTES:,} bytes"
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            str(path), f"is not UTF-8 text (byte {exc.start})", "a TOML file in UTF-8"
+        ) from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise InputError(str(path), f"not valid TOML: {exc}") from None
+        raise InputError(str(path), f"not valid TOML: {exc}", "a TOML file") from None
 
 
 def _is_sourced(node: Any) -> bool:
@@ -118,10 +140,11 @@ class Section:
     def key(self, k: str) -> str:
         return f"{self.path}.{k}" if self.path else k
 
+    def where(self, k: str | None) -> str:
+        return f"{self.file}: key {self.key(k) if k else self.path or '(top level)'}"
+
     def error(self, k: str | None, what: str, expected: str | None = None) -> InputError:
-        return InputError(
-            f"{self.file}: key {self.key(k) if k else self.path or '(top level)'}", what, expected
-        )
+        return InputError(self.where(k), what, expected)
 
     def has(self, k: str) -> bool:
         return k in self.data
@@ -151,18 +174,16 @@ class Section:
         value = self.raw(k, default)
         if value is None and default is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise self.error(k, f"{value!r} is not a number", "a number")
-        if integer and int(value) != value:
-            raise self.error(k, f"{value!r} is not a whole number", "an integer")
-        if lo is not None and value < lo or hi is not None and value > hi:
-            raise self.error(
-                k,
-                f"{value!r} is out of range",
-                f"a value in [{lo if lo is not None else '-inf'}, "
-                f"{hi if hi is not None else 'inf'}]",
-            )
-        return int(value) if integer else float(value)
+        return finite_number(value, self.where(k), lo, hi, integer)
+
+    def numbers(
+        self, k: str, default: Any = ..., lo: float | None = None, hi: float | None = None
+    ) -> list[float]:
+        """A non-empty list of finite numbers in [lo, hi]."""
+        value = self.raw(k, default)
+        if not isinstance(value, list) or not value:
+            raise self.error(k, f"{value!r} is not a list of numbers", "a non-empty list")
+        return [finite_number(v, self.where(f"{k}[{i}]"), lo, hi) for i, v in enumerate(value)]
 
     def share(self, k: str, default: Any = ...) -> float:
         return self.number(k, default, lo=0.0, hi=1.0)
@@ -194,11 +215,7 @@ class Section:
                 raise self.error(
                     f"{k}.{name}", f"unknown name {name!r}", "one of: " + ", ".join(choices)
                 )
-            if isinstance(w, bool) or not isinstance(w, (int, float)) or w < 0:
-                raise self.error(
-                    f"{k}.{name}", f"{w!r} is not a non-negative number", "a weight >= 0"
-                )
-            out[name] = float(w)
+            out[name] = finite_number(w, self.where(f"{k}.{name}"), 0.0, MAX_MAGNITUDE)
         if must_sum and value and abs(sum(out.values()) - 1.0) > 1e-6:
             raise self.error(k, f"shares sum to {sum(out.values()):.6f}", "shares that sum to 1")
         return out

@@ -37,5 +37,5 @@ compile cache), `rng` (keyed draws), `portable_math`, `arrangement` (what a slot
 goal, reindication, turning 18), `accrual` (step 5: costs, flows, clients served), `hooks`
 (where rules act), `primitives/` (one module per rule primitive and their registry),
 `combinations` (several measure subsets in one pass), `state` and `params` (building the arrays
-from a population, profile and policy).
+from a population, profile and policy), `fill` (writing the state's records in one compiled pass).
 """

@@ -6,20 +6,44 @@ scenario order and hands each in-scope slot to its primitive (`apply_rule` dispa
 the registry, engine.model.primitives). The kernel checks the gates `P.gates` inline first,
 so a hook is called only where some rule's scope can touch the slot.
 
+Three hook points act where the kernel draws rather than at a moment, each gated so that a
+run without such rules pays one test: `reind_outcome` (the reindication outcome,
+adjusted where the kernel draws it: engine.model.slots.reindicate), `goal_wait` and
+`goal_factor_now` (the goal hazard, where its waiting time is drawn: slots.goal_month) and
+`admit` (the admission probability of an inflow pool client: slots.arrive).
+
 In a multi-combination pass (engine.model.combinations) `w[W_RULES]` holds the rules on in
 this trajectory; a rule that is off is asked instead whether it would have acted (`touch`).
-An ordinary pass has every rule on (`w[W_RULES] == -1`, every bit set).
+An ordinary pass has every rule on (`w[W_RULES] == -1`, every bit set). At the three hook
+points a rule that is off is marked touched wherever it would have changed the probability
+or the hazard the kernel draws with (given the rules that are on): exact or conservative.
 """
 
+import numpy as np
 from numba import literal_unroll
 
-from engine.core.domain import S_ACTIVE
+from engine.core.domain import S_ACTIVE, SLOT_INITIAL
 from engine.model.arrangement import domain_group
 from engine.model.jit import jit, jit_call
-from engine.model.layout import MO_DATE, MO_MONTHLY, W_RULES, W_TOUCHED
-from engine.model.primitives import ACTS, DUE, NEXT_DUE, WOULD_ACT
-from engine.model.primitives.common import in_scope, product_in_scope, rule_on
-from engine.model.rng import MODE_KEYED
+from engine.model.layout import (
+    MO_DATE,
+    MO_INTAKE,
+    MO_MONTHLY,
+    MO_REINDICATION,
+    NO_END,
+    W_RULES,
+    W_TOUCHED,
+)
+from engine.model.portable_math import log1p
+from engine.model.primitives import ACTS, ADMIT, DUE, GOAL, NEXT_DUE, PRE, WOULD_ACT
+from engine.model.primitives.common import applies, in_scope, product_in_scope, rule_on, would_apply
+from engine.model.rng import (
+    D_GOAL,
+    MODE_KEYED,
+    entity_key,
+    months_from_log,
+    uniform_from_entity_key,
+)
 
 
 @jit_call
@@ -204,3 +228,213 @@ def _next_due(prim, S, P, a, r, lo, hi, seq):
         if code_f[0] == prim:
             out = code_f[1](S, P, a, r, lo, hi, seq)
     return out
+
+
+# ----------------------------------------------------------------------------- hook points
+@jit
+def is_on(w, r):
+    return (w[W_RULES] >> r) & 1 != 0
+
+
+@jit
+def touch(w, r):
+    w[W_TOUCHED] |= 1 << r
+
+
+INERT_REIND = (0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0)  # see `reind_outcome`
+
+
+@jit
+def _pre(prim, S, P, a, r, st):
+    """The primitive's `adjust_reindication` of the accumulated adjustment `st`; (st, False)
+    for one without."""
+    out = (st, False)
+    for code_f in literal_unroll(PRE):
+        if code_f[0] == prim:
+            out = (code_f[1](S, P, a, r, st), True)
+    return out
+
+
+@jit
+def adjusted_outcome(u, c0, c1, c2, st):
+    """The reindication outcome of uniform u under an adjustment st = (E, D, F, replace, q0,
+    q1, q2): the top E of the continue interval ends, the D below it steps down, and of the
+    step-up interval only the first share F steps up (the rest continues); `replace` first
+    swaps in the cumulative probabilities q. Each draw's care only falls as E, D grow or F
+    falls (monotone draw by draw); st = INERT_REIND gives the kernel's own outcome."""
+    if st[3] != 0.0:
+        c0, c1, c2 = st[4], st[5], st[6]
+    if u < c0:
+        if u >= c0 - st[0]:
+            return 3
+        if u >= c0 - st[0] - st[1]:
+            return 1
+        return 0
+    if u < c1:
+        return 1
+    if u < c2:
+        return 2 if u < c1 + (c2 - c1) * st[2] else 0
+    return 3
+
+
+@jit_call
+def reind_outcome(S, P, c, a, m, g, w, seq, u, c0, c1, c2):
+    """The reindication outcome of slot a (uniform u, the product's cumulative outcome
+    probabilities) under the rules that adjust it, in scenario order, and the last rule that
+    did (-1: none). Rules off: all those that would apply are touched when together they
+    would change the outcome (care is monotone in each adjustment, so then no subset of them
+    changes it either)."""
+    on = INERT_REIND
+    off = INERT_REIND
+    rr = -1
+    mask = 0
+    for r in range(P.run[0].n_rules):
+        if not rule_on(P, r, m, MO_REINDICATION) or not in_scope(S, P, r, a, g):
+            continue
+        prim = P.rules[r].prim
+        if is_on(w, r):
+            st, has = _pre(prim, S, P, a, r, on)
+            if has and st != on and applies(S, P, r, c, seq):
+                on = st
+                rr = r
+        else:
+            st, has = _pre(prim, S, P, a, r, off)
+            if has and st != off and would_apply(S, P, r, c, seq):
+                off = st
+                mask |= 1 << r
+    outcome = adjusted_outcome(u, c0, c1, c2, on)
+    if mask != 0:
+        both = (on[0] + off[0], on[1] + off[1], on[2] * off[2], max(on[3], off[3]), 0.0, 0.0, 0.0)
+        if off[3] != 0.0 or on[3] != 0.0 or adjusted_outcome(u, c0, c1, c2, both) != outcome:
+            w[W_TOUCHED] |= mask
+    return outcome, rr
+
+
+@jit
+def _goal(prim, S, P, a, r, m):
+    """The primitive's `goal_factor`: (factor at m, next change, ever differs from 1)."""
+    out = (1.0, np.int64(NO_END), False)
+    for code_f in literal_unroll(GOAL):
+        if code_f[0] == prim:
+            f, nxt, ever = code_f[1](S, P, a, r, m)
+            out = (np.float64(f), np.int64(nxt), ever)
+    return out
+
+
+@jit
+def goal_spell(S, P, c, a, m, w, seq):
+    """The goal hazard factor of slot a from month m (the rules on, in scope, applying to
+    the client) and the next month it changes (NO_END: never); rules off that would change
+    it are marked touched."""
+    s = S.slots[a]
+    g = domain_group(S, P, c, P.products[s.product].domain, m)
+    f = 1.0
+    nxt = np.int64(NO_END)
+    for r in range(P.run[0].n_rules):
+        if not in_scope(S, P, r, a, g):
+            continue
+        fr, nr, ever = _goal(P.rules[r].prim, S, P, a, r, m)
+        if not ever:
+            continue
+        if is_on(w, r):
+            if applies(S, P, r, c, seq):
+                f *= fr
+                nxt = min(nxt, nr)
+        elif would_apply(S, P, r, c, seq):
+            touch(w, r)
+    return f, nxt
+
+
+@jit
+def log_survival_of(h):
+    return log1p(-h) if h < 1.0 else -np.inf
+
+
+@jit_call
+def goal_wait(S, P, c, a, te, w, seq):
+    """Keyed draws: the month slot a reaches its goal, eligible from run month te, under the
+    goal hazard rules: spells of constant hazard from te and from each month the factor
+    changes, each drawn afresh from its first month (counter that month), as the kernel does
+    for a spell change; a spell whose event falls before the next change ends it."""
+    s = S.slots[a]
+    pr = P.products[s.product]
+    R = P.run[0]
+    ek = entity_key(R.keys[D_GOAL], s.aid)
+    tc = te
+    while True:
+        m = R.start + tc
+        f, nxt = goal_spell(S, P, c, a, m, w, seq)
+        lh = pr.goal_lh if f == 1.0 else log_survival_of(pr.goal * f)
+        n = tc - 1 + months_from_log(uniform_from_entity_key(ek, m), lh)
+        tn = nxt - R.start
+        if n < tn or tn >= R.T or tn <= tc:
+            return n
+        tc = tn
+
+
+@jit_call
+def goal_factor_now(S, P, c, a, m, w, seq):
+    """Sequential draws: the goal hazard factor of slot a in month m."""
+    f, _ = goal_spell(S, P, c, a, m, w, seq)
+    return f
+
+
+@jit
+def _admit(prim, S, P, c, r, m):
+    out = 1.0
+    for code_f in literal_unroll(ADMIT):
+        if code_f[0] == prim:
+            out = np.float64(code_f[1](S, P, c, r, m))
+    return out
+
+
+@jit
+def client_in_scope(S, P, c, r, m):
+    """Does one of the client's first arrangements fall in rule r's scope at month m?"""
+    cl = S.clients[c]
+    for a in range(cl.arr_lo, cl.arr_hi):
+        s = S.slots[a]
+        if s.kind == SLOT_INITIAL:
+            g = domain_group(S, P, c, P.products[s.product].domain, m)
+            if in_scope(S, P, r, a, g):
+                return True
+    return False
+
+
+@jit_call
+def admit(S, P, c, m, u, p, w, seq):
+    """Is inflow pool client c admitted in month m (keyed uniform u, admission probability
+    p) under the admission rules? Returns (admitted, the last rule that turned a baseline
+    admission away, or -1). Rules off: all those in scope are touched when some subset of
+    them could change the decision."""
+    f_on = 1.0
+    lo = 1.0
+    hi = 1.0
+    off = 0
+    for r in range(P.run[0].n_rules):
+        if not rule_on(P, r, m, MO_INTAKE) or not client_in_scope(S, P, c, r, m):
+            continue
+        fr = _admit(P.rules[r].prim, S, P, c, r, m)
+        if fr == 1.0:
+            continue
+        if is_on(w, r):
+            if applies(S, P, r, c, seq):
+                f_on *= fr
+        elif would_apply(S, P, r, c, seq):
+            lo *= min(1.0, fr)
+            hi *= max(1.0, fr)
+            off |= 1 << r
+    admitted = u < p * f_on
+    if off != 0 and (u < p * f_on * lo) != (u < p * f_on * hi):
+        w[W_TOUCHED] |= off
+    last = -1
+    if u < p and not admitted:
+        for r in range(P.run[0].n_rules):
+            if (
+                rule_on(P, r, m, MO_INTAKE)
+                and is_on(w, r)
+                and _admit(P.rules[r].prim, S, P, c, r, m) < 1.0
+                and client_in_scope(S, P, c, r, m)
+            ):
+                last = r
+    return admitted, last

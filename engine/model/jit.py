@@ -46,6 +46,20 @@ def _module_name(path: Path, root: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def _import_nodes(body: list, out: list) -> list:
+    """The import statements of a module, at any depth (functions, classes, branches): a
+    walk over statements only, not every expression node."""
+    for node in body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            out.append(node)
+            continue
+        for attr in ("body", "orelse", "finalbody", "handlers", "cases"):
+            sub = getattr(node, attr, None)
+            if isinstance(sub, list):
+                _import_nodes(sub, out)
+    return out
+
+
 @functools.cache
 def _direct_imports(path: Path, root: Path, stamp: tuple) -> tuple[Path, ...]:
     """First-party module files that `path` imports (stamp: its mtime and size, so an edit
@@ -55,10 +69,10 @@ def _direct_imports(path: Path, root: Path, stamp: tuple) -> tuple[Path, ...]:
     if path.name != "__init__.py":
         package = package[:-1]
     names: list[str] = []
-    for node in ast.walk(tree):
+    for node in _import_nodes(tree.body, []):
         if isinstance(node, ast.Import):
             names += [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom):
+        else:
             base = ".".join(package[: len(package) - node.level + 1]) if node.level else ""
             mod = ".".join(x for x in (base, node.module or "") if x)
             names.append(mod)
@@ -69,26 +83,42 @@ def _direct_imports(path: Path, root: Path, stamp: tuple) -> tuple[Path, ...]:
     return tuple(sorted(f for f in found if f is not None))
 
 
+def _stat(f: Path) -> tuple:
+    st = f.stat()
+    return (st.st_mtime_ns, st.st_size)
+
+
 def dependency_files(path: Path, root: Path = ROOT) -> list[Path]:
     """`path` and every first-party module it imports, directly or not."""
-    seen: set[Path] = set()
-    todo = [Path(path).resolve()]
+    return [f for f, _ in _dependencies(Path(path).resolve(), root)]
+
+
+def _dependencies(path: Path, root: Path) -> list[tuple[Path, tuple]]:
+    """`path` and every first-party module it imports, each with its (mtime, size)."""
+    seen: dict[Path, tuple] = {}
+    todo = [path]
     while todo:
         f = todo.pop()
         if f in seen:
             continue
-        seen.add(f)
-        st = f.stat()
-        todo += [g for g in _direct_imports(f, root, (st.st_mtime_ns, st.st_size)) if g not in seen]
-    return sorted(seen)
+        seen[f] = _stat(f)
+        todo += [g for g in _direct_imports(f, root, seen[f]) if g not in seen]
+    return sorted(seen.items())
+
+
+@functools.cache
+def _file_digest(f: Path, stamp: tuple) -> bytes:
+    return hashlib.sha256(f.read_bytes()).digest()
 
 
 def source_stamp(path: Path, root: Path = ROOT) -> str:
-    """Hash of the sources a compiled function in `path` can depend on."""
+    """Hash of the sources a compiled function in `path` can depend on. Numba asks for it
+    for every cached function as it is decorated: each file is parsed and hashed once per
+    process (again only after an edit: the cache keys hold its mtime and size)."""
     h = hashlib.sha256()
-    for f in dependency_files(path, root):
+    for f, stamp in _dependencies(Path(path).resolve(), root):
         h.update(str(f.relative_to(root)).encode() + b"\0")
-        h.update(f.read_bytes())
+        h.update(_file_digest(f, stamp))
     return h.hexdigest()
 
 

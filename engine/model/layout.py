@@ -37,6 +37,7 @@ CLIENT = np.dtype(
         ("flags", "u1"),
         ("household", "u1"),
         ("admitted", "i1"),
+        ("district", "u1"),
     ]
 )
 SLOT = np.dtype(
@@ -82,6 +83,8 @@ RUN = np.dtype(
         ("n_youth", "<i8"),
         ("n_ho_bands", "<i8"),
         ("n_rules", "<i8"),
+        ("goal_rules", "<i8"),
+        ("admit_rules", "<i8"),
         ("keys", "<u8", (MAX_DECISIONS,)),
         ("mort_from_m", "<f8", (MAX_BANDS,)),
         ("mort_h", "<f8", (MAX_BANDS,)),
@@ -139,6 +142,7 @@ RULE = np.dtype(
         ("key", "<i8"),
         ("measure", "<i8"),
         ("groups", "<u8"),
+        ("districts", "<u8"),
         ("exempt", "u1"),
         ("approved", "<f8"),
         ("leaves", "<f8"),
@@ -146,15 +150,19 @@ RULE = np.dtype(
         ("i", "<i8", (MAX_RULE_PARAMS,)),
     ]
 )
-# per rule and product: the steps in scope (bit s: step s; 0: the product is out of scope) and
-# a target step for the product (a primitive's own, e.g. max_duration's step down; -1 none)
-RULE_PRODUCT = np.dtype([("steps", "<u2"), ("step_to", "<i2")])
+# per rule and product: the steps in scope (bit s: step s; 0: the product is out of scope), a
+# target step for the product (a primitive's own, e.g. max_duration's step down; -1 none) and a
+# target product (shift_intake, substitute: -1 the same product)
+RULE_PRODUCT = np.dtype([("steps", "<u2"), ("step_to", "<i2"), ("prod_to", "<i2")])
 # per month and product (one month more: the end): the steps some rule of the moment intake /
-# reindication in force holds in scope, whether a date rule at its date or a monthly rule in
-# force holds the product (the kernel checks these inline before calling a hook), and the
+# reindication in force holds in scope, the steps a rule that adjusts the reindication outcome
+# before it is drawn holds in scope (`pre`), whether a date rule at its date or a monthly rule
+# in force holds the product (the kernel checks these inline before calling a hook), and the
 # first month from this one in which one does (a client holding none of the products is not
 # stepped for such rules)
-GATE = np.dtype([("intake", "<u2"), ("reind", "<u2"), ("dm", "u1"), ("next_dm", "<i8")])
+GATE = np.dtype(
+    [("intake", "<u2"), ("reind", "<u2"), ("pre", "<u2"), ("dm", "u1"), ("next_dm", "<i8")]
+)
 
 # ----------------------------------------------------------------------------- moments
 MO_INTAKE, MO_REINDICATION, MO_DATE, MO_MONTHLY = 1, 2, 4, 8
@@ -194,6 +202,11 @@ EVENT_KINDS = [
     "ended",
     "stepped_down",
     "reviewed",
+    "shifted",
+    "substituted",
+    "price_changed",
+    "not_admitted",
+    "hazard_changed",
 ]
 (
     EV_CAPPED,
@@ -206,7 +219,12 @@ EVENT_KINDS = [
     EV_ENDED,
     EV_STEPPED_DOWN,
     EV_REVIEWED,
-) = range(10)
+    EV_SHIFTED,
+    EV_SUBSTITUTED,
+    EV_PRICE,
+    EV_NOT_ADMITTED,
+    EV_HAZARD,
+) = range(15)
 EVENT_FIELDS = ["count", "weekly_cents_changed", "weekly_minutes_changed"]
 # clients affected: [chunk, measure (last = all measures), kind, group]
 AFF_REDUCED, AFF_ENDED = 0, 1

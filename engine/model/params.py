@@ -54,7 +54,7 @@ from engine.model.layout import (
 )
 from engine.model.places import no_capacity
 from engine.model.portable_math import log1p
-from engine.model.primitives import BY_NAME, CODES
+from engine.model.primitives import ADMIT_CODES, BY_NAME, CODES, GOAL_CODES, PRE_CODES
 from engine.model.primitives.spec import RuleContext
 from engine.model.rng import MODE_KEYED, decision_keys
 
@@ -213,6 +213,8 @@ def compile_params(
         rules or [], policy, profile.group_codes, measure_names or [], start, months
     )
     r0["n_rules"] = rule.shape[0]
+    r0["goal_rules"] = int(np.isin(rule["prim"], list(GOAL_CODES)).sum()) if rule.size else 0
+    r0["admit_rules"] = int(np.isin(rule["prim"], list(ADMIT_CODES)).sum()) if rule.size else 0
     month["dm_on"][:months] = gates["dm"][:months].any(axis=1)
     for p in range(len(prods)):
         gates["next_dm"][:, p] = next_rule_month(gates["dm"][:months, p].astype(bool))
@@ -255,6 +257,7 @@ def compile_rules(
     rule = np.zeros(R, dtype=RULE)
     rule_prod = np.zeros((R, NP), dtype=RULE_PRODUCT)
     rule_prod["step_to"] = -1
+    rule_prod["prod_to"] = -1
     gates = np.zeros((months + 1, NP), dtype=GATE)
     for r, rl in enumerate(rules):
         row = rule[r]
@@ -266,6 +269,11 @@ def compile_rules(
         row["key"] = rl.key
         row["measure"] = measure_names.index(rl.measure)
         row["groups"] = np.uint64(_bits(rl.groups, group_codes))
+        row["districts"] = (
+            np.uint64(sum(1 << d for d in rl.districts))
+            if rl.districts
+            else np.uint64(0xFFFFFFFFFFFFFFFF)
+        )
         row["exempt"] = _bits(rl.exempt_flags, FLAGS)
         row["approved"] = rl.approved_share
         row["leaves"] = rl.leaves_share
@@ -281,16 +289,22 @@ def compile_rules(
             row["i"][slot] = value
         for prod, step in packed.step_to.items():
             rule_prod[r, codes.index(prod)]["step_to"] = step
+        for prod, target in packed.prod_to.items():
+            rule_prod[r, codes.index(prod)]["prod_to"] = target
         assert max([*packed.f, *packed.i, -1]) < MAX_RULE_PARAMS
         until = rl.effective_until if rl.effective_until is not None else NO_END
         for t in range(months):
             m = start + t
             if not rl.effective_from <= m < until:
                 continue
+            if row["prim"] in GOAL_CODES or row["prim"] in ADMIT_CODES:
+                continue  # these act at their own hook points (engine.model.hooks), not moments
             if "monthly" in rl.moments or ("date" in rl.moments and m == row["date"]):
                 gates["dm"][t] |= rule_prod[r]["steps"] != 0
             if "intake" in rl.moments:
                 gates["intake"][t] |= rule_prod[r]["steps"]
             if "reindication" in rl.moments:
                 gates["reind"][t] |= rule_prod[r]["steps"]
+                if row["prim"] in PRE_CODES:
+                    gates["pre"][t] |= rule_prod[r]["steps"]
     return rule, rule_prod, gates

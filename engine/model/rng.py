@@ -50,6 +50,10 @@ DECISIONS = {
     "exit_moved_wait": 13,
     "exit_wlz_wait": 14,
     "goal_wait": 15,
+    # rules of the 2024 package: one decision each, keyed on the slot or client and the rule key
+    "shift_share": 16,  # shift_intake: is this new arrangement shifted (entity: slot)
+    "substitute_share": 17,  # substitute: is this arrangement replaced (entity: slot)
+    "transfer_share": 18,  # transfer_out: does the client leave at this reindication (slot)
     # capacity (engine.model.month_outer), keyed on the id of the slot that asks for a place,
     # counter 0 (the same luck whatever month it asks in): its place among the requests of
     # its month and urgency class, and its waiting time until it gives up (months_to_event).
@@ -93,6 +97,9 @@ D_EXC_APPROVED = DECISIONS["exception_approved"]
 D_EXC_LEAVES = DECISIONS["exception_leaves"]
 D_RULE_SHARE = DECISIONS["rule_share"]
 D_REVIEW_MONTH = DECISIONS["review_month"]
+D_SHIFT = DECISIONS["shift_share"]
+D_SUBSTITUTE = DECISIONS["substitute_share"]
+D_TRANSFER = DECISIONS["transfer_share"]
 D_QUEUE_ORDER = DECISIONS["queue_order"]
 D_GIVE_UP = DECISIONS["queue_give_up_wait"]
 

@@ -11,6 +11,7 @@ from engine.core.domain import (
     R_AGE,
     R_GOAL,
     R_REIND_END,
+    R_RULE_END,
     R_TRANSFER_OUT,
     S_ACTIVE,
     S_PENDING,
@@ -26,11 +27,23 @@ from engine.model.arrangement import (
     end_arrangement,
     weekly_base_cents,
 )
-from engine.model.hooks import next_dm_month, rules_at
+from engine.model.hooks import (
+    admit,
+    goal_factor_now,
+    goal_wait,
+    next_dm_month,
+    reind_outcome,
+    rules_at,
+)
 from engine.model.jit import jit, jit_call
 from engine.model.layout import (
     A_REIND,
     A_STARTS,
+    AFF_ENDED,
+    AFF_REDUCED,
+    EV_ENDED,
+    EV_NOT_ADMITTED,
+    EV_STEPPED_DOWN,
     GOAL_UNSET,
     H_DEATH,
     H_GOAL0,
@@ -43,6 +56,7 @@ from engine.model.layout import (
     W_SLOT_NEXT,
 )
 from engine.model.places import request_place
+from engine.model.primitives.common import book_event, mark_affected
 from engine.model.rng import (
     D_ADMIT,
     D_AGE18,
@@ -90,16 +104,20 @@ def client_keys(S, P, c, hk, mode):
 
 
 @jit
-def goal_month(S, P, a, k, te, hk):
+def goal_month(S, P, a, k, te, hk, w, seq):
     """Keyed draws: the month a slot reaches its goal, drawn once when it first becomes
     eligible (month te: the month after its start, or for a slot of the stock the run's
-    first month stepped): te - 1 + its waiting time, counter te."""
+    first month stepped): te - 1 + its waiting time, counter te; under rules that change the
+    goal hazard, per spell (engine.model.hooks.goal_wait)."""
     e = U(H_GOAL0) + U(k)
     if hk[e] == GOAL_UNSET:
         s = S.slots[a]
         R = P.run[0]
-        u = uniform_from_entity_key(entity_key(R.keys[D_GOAL], s.aid), R.start + te)
-        hk[e] = U(te - 1 + months_from_log(u, P.products[s.product].goal_lh))
+        if R.goal_rules > 0:
+            hk[e] = U(goal_wait(S, P, np.int64(s.owner), a, te, w, seq))
+        else:
+            u = uniform_from_entity_key(entity_key(R.keys[D_GOAL], s.aid), R.start + te)
+            hk[e] = U(te - 1 + months_from_log(u, P.products[s.product].goal_lh))
     return np.int64(hk[e])
 
 
@@ -136,13 +154,30 @@ def arrive(S, P, B, ch, c, t, m, w, seq):
     cl = S.clients[c]
     R = P.run[0]
     u = draw(R.rng_mode, seq, R.keys, D_ADMIT, cl.cid, 0)
-    admitted = u < P.admit_p[cl.pool_group, t]
+    p = P.admit_p[cl.pool_group, t]
+    if R.admit_rules > 0:
+        admitted, rr = admit(S, P, c, m, u, p, w, seq)
+        if rr >= 0:
+            book_not_admitted(S, P, B, ch, c, rr, m, t)
+    else:
+        admitted = u < p
     cl.admitted = 1 if admitted else 0
     if admitted:
         for a in range(cl.arr_lo, cl.arr_hi):
             if S.slots[a].kind == SLOT_INITIAL:
                 activate(S, P, B, ch, c, a, m, t, w, seq)
     return admitted
+
+
+@jit_call
+def book_not_admitted(S, P, B, ch, c, r, m, t):
+    """Rule r turned away an arrival the baseline admits: one event per first arrangement."""
+    cl = S.clients[c]
+    for a in range(cl.arr_lo, cl.arr_hi):
+        s = S.slots[a]
+        if s.kind == SLOT_INITIAL:
+            g = domain_group(S, P, c, P.products[s.product].domain, m)
+            book_event(P, B, ch, r, EV_NOT_ADMITTED, g, s.product, t, 0, 0)
 
 
 @jit
@@ -192,6 +227,24 @@ def turn_18(S, P, B, ch, c, m, t, w, seq):
             activate(S, P, B, ch, c, follow, m, t, w, seq)
 
 
+# care an outcome gives, to compare a rule's outcome with the baseline's: end < step down <
+# continue < step up (outcomes in the order continue, step down, step up, end)
+CARE_RANK = (2, 1, 3, 0)
+
+
+@jit
+def outcome_of(u, c0, c1, c2):
+    """The reindication outcome of uniform u under cumulative probabilities (continue, step
+    down, step up): 0 continue, 1 step down, 2 step up, 3 end."""
+    if u < c0:
+        return 0
+    if u < c1:
+        return 1
+    if u < c2:
+        return 2
+    return 3
+
+
 @jit
 def reindicate(S, P, B, ch, c, a, m, t, g, w, seq):
     """3. At the planned end of an indication: continue, step down, step up or end, drawn
@@ -202,11 +255,20 @@ def reindicate(S, P, B, ch, c, a, m, t, g, w, seq):
     R = P.run[0]
     u = draw(R.rng_mode, seq, R.keys, D_REIND, s.aid, s.ind_no)
     B.arr[ch, g, p, s.step, A_REIND, t] += 1
-    outcome = 0
-    while outcome < 3 and u >= pr.reind_cum[outcome]:
-        outcome += 1
+    c0 = pr.reind_cum[0]
+    c1 = pr.reind_cum[1]
+    c2 = pr.reind_cum[2]
+    outcome = outcome_of(u, c0, c1, c2)
+    base = outcome
+    rr = -1
+    if R.n_rules > 0 and bit(P.gates[t, p].pre, s.step):
+        outcome, rr = reind_outcome(S, P, c, a, m, g, w, seq, u, c0, c1, c2)
+    old = np.int64(s.weekly_cents)
     if outcome == 3:
-        end_arrangement(S, P, B, ch, c, a, m, t, R_REIND_END, w)
+        end_arrangement(S, P, B, ch, c, a, m, t, R_RULE_END if base != 3 else R_REIND_END, w)
+        if base != 3:
+            book_event(P, B, ch, rr, EV_ENDED, g, p, t, old, 0)
+            mark_affected(S, P, B, ch, c, rr, g, AFF_ENDED)
     else:
         if pr.ho:
             if outcome == 1:
@@ -221,6 +283,9 @@ def reindicate(S, P, B, ch, c, a, m, t, g, w, seq):
         s.start = m
         s.planned_end = m + pr.ind
         s.weekly_cents = weekly_base_cents(S, P, a)
+        if CARE_RANK[outcome] < CARE_RANK[base]:  # the rule gave less care than the draw would
+            book_event(P, B, ch, rr, EV_STEPPED_DOWN, g, p, t, old - s.weekly_cents, 0)
+            mark_affected(S, P, B, ch, c, rr, g, AFF_REDUCED)
         if R.n_rules > 0 and bit(P.gates[t, p].reind, s.step):
             rules_at(S, P, B, ch, c, a, m, t, w, seq, MO_REINDICATION)
 
@@ -243,15 +308,21 @@ def slot_events(S, P, B, ch, c, m, t, lo, hi, age_m, g_wmo, g_youth, w, seq, hk,
             acted = True
             continue
         if mode == MODE_KEYED:
-            goal = t >= goal_month(S, P, a, a - lo, t, hk)
+            goal = t >= goal_month(S, P, a, a - lo, t, hk, w, seq)
         else:
-            goal = draw_ek(mode, seq, R.keys, hk[U(H_GOAL0) + a - lo], m) < pr.goal
+            h = pr.goal
+            if R.goal_rules > 0:
+                h = h * goal_factor_now(S, P, c, np.int64(a), m, w, seq)
+            goal = draw_ek(mode, seq, R.keys, hk[U(H_GOAL0) + a - lo], m) < h
         if goal:
             end_arrangement(S, P, B, ch, c, np.int64(a), m, t, R_GOAL, w)
             acted = True
             continue
         if s.planned_end <= m:
+            p = s.product
             reindicate(S, P, B, ch, c, np.int64(a), m, t, g_youth if youth else g_wmo, w, seq)
+            if s.product != p and mode == MODE_KEYED:
+                hk[U(H_GOAL0) + a - lo] = GOAL_UNSET  # another product: a new goal spell
             acted = True
     return acted
 
@@ -268,7 +339,7 @@ def plan_slots(S, P, t, lo, hi, birth, w, hk, seq):
         s = S.slots[a]
         if s.status != S_ACTIVE:
             continue
-        ev = min(goal_month(S, P, a, a - lo, t + 1, hk), np.int64(s.planned_end) - R.start)
+        ev = min(goal_month(S, P, a, a - lo, t + 1, hk, w, seq), np.int64(s.planned_end) - R.start)
         if P.products[s.product].domain == JEUGD:
             ev = min(ev, birth + R.youth_end_m - R.start)
         ev = max(t + 1, ev)

@@ -51,6 +51,7 @@ COLUMNS = {
     "flags": ("clients", "bits", "client flags: " + ", ".join(FLAGS)),
     "household": ("clients", "persons", "household size"),
     "admitted": ("clients", "flag", "inflow: -1 undecided, 0 not admitted, 1 admitted (stock: 1)"),
+    "district": ("clients", "code", "district number (0: unknown); rules may scope by it"),
     # arrangement slots
     "aid": ("slots", "id", "stable arrangement id"),
     "owner": ("slots", "index", "client row"),
@@ -146,35 +147,61 @@ def _step_codes(
     return step.astype(np.int8)
 
 
-def build_state(pop, policy: Policy, group_codes: list[str]) -> State:
-    """Map the population frames to the flat arrays the kernel steps."""
-    cl = pop.clients
-    ar = pop.arrangements
-    n, m = cl.height, ar.height
-    products = policy.product_codes
-    cid = cl["client_id"].to_numpy().astype(np.uint64)
-    owner_ids = ar["client_id"].to_numpy().astype(np.uint64)
+def _owner_rows(cid: np.ndarray, owner_ids: np.ndarray) -> np.ndarray:
+    """Each arrangement's client row. Clients numbered 1..n in order (a generated population)
+    need no search."""
+    n, m = cid.size, owner_ids.size
+    if n and cid[0] == 1 and cid[-1] == n and (np.diff(cid) == 1).all():
+        owner = owner_ids.astype(np.int64) - 1
+        bad = (owner < 0) | (owner >= n) if m else np.zeros(0, dtype=bool)
+        if bad.any():
+            raise InputError(
+                "population", "an arrangement names a client id that is not in the clients table"
+            )
+        return owner.astype(np.int32)
     order = np.argsort(cid, kind="stable")
     pos = np.searchsorted(cid[order], owner_ids)
     if m and (pos.max() >= n or (cid[order][np.minimum(pos, n - 1)] != owner_ids).any()):
         raise InputError(
             "population", "an arrangement names a client id that is not in the clients table"
         )
-    owner = order[pos].astype(np.int32)
+    return order[pos].astype(np.int32)
+
+
+def _column(frame: pl.DataFrame, name: str, dtype, null=None) -> np.ndarray:
+    """A column as a contiguous NumPy array of `dtype` (nulls as `null`)."""
+    col = frame[name]
+    if null is not None and col.null_count():
+        col = col.fill_null(null)
+    return np.ascontiguousarray(col.to_numpy(), dtype=dtype)
+
+
+def build_state(pop, policy: Policy, group_codes: list[str]) -> State:
+    """Map the population frames to the flat arrays the kernel steps: codes checked and
+    mapped column by column (vectorised), then every record written in one compiled pass
+    (engine.model.fill)."""
+    from engine.model.fill import fill_clients, fill_slots
+
+    cl = pop.clients
+    ar = pop.arrangements
+    n, m = cl.height, ar.height
+    products = policy.product_codes
+    cid = _column(cl, "client_id", np.uint64)
+    owner = _owner_rows(cid, _column(ar, "client_id", np.uint64))
     if m and (np.diff(owner) < 0).any():
         raise InputError(
             "population", "arrangements must be ordered by client (contiguous per client)"
         )
     counts = np.bincount(owner, minlength=n)
-    arr_hi = np.cumsum(counts).astype(np.int32)
-    arr_lo = (arr_hi - counts).astype(np.int32)
+    arr_hi = np.cumsum(counts)
+    arr_lo = arr_hi - counts
 
     flags = np.zeros(n, dtype=np.uint8)
     for i, f in enumerate(FLAGS):
-        flags |= (cl[f].fill_null(False).to_numpy().astype(np.uint8) << i).astype(np.uint8)
+        flags |= _column(cl, f, np.uint8, False) << np.uint8(i)
     wmo_group = _codes(cl["wmo_group"].fill_null(""), [*group_codes, ""], "clients.wmo_group")
     wmo_group = np.where(wmo_group == len(group_codes), -1, wmo_group).astype(np.int8)
-    arrival = cl["arrival_month"].fill_null(NO_MONTH).to_numpy().astype(np.int16)
+    arrival = _column(cl, "arrival_month", np.int16, NO_MONTH)
 
     product = _codes(ar["product"], products, "arrangements.product").astype(np.int16)
     if (product < 0).any():
@@ -192,53 +219,57 @@ def build_state(pop, policy: Policy, group_codes: list[str]) -> State:
     kind = _codes(ar["slot_kind"], SLOT_KINDS, "arrangements.slot_kind").astype(np.int8)
     is_stock = arrival[owner] == NO_MONTH
     status = np.where((kind == 0) & is_stock, S_ACTIVE, S_PENDING).astype(np.int8)
-    i16 = lambda col: ar[col].fill_null(NO_MONTH).to_numpy().astype(np.int16)  # noqa: E731
-    minutes = (
-        np.stack([ar[f"{t}_w"].fill_null(0).to_numpy().astype(np.int16) for t in HO_TASKS], axis=1)
-        if m
-        else np.zeros((0, len(HO_TASKS)), np.int16)
+    minutes = np.empty((m, len(HO_TASKS)), np.int16)
+    for ti, t in enumerate(HO_TASKS):
+        minutes[:, ti] = _column(ar, f"{t}_w", np.int16, 0)
+    # np.empty, not np.zeros: NumPy asks the kernel for huge pages for it, so the first
+    # write of the records costs a few page faults instead of one per 4 KiB; every byte is
+    # written by the fill (the records have no padding)
+    clients = np.empty(n, dtype=CLIENT)
+    fill_clients(
+        clients,
+        cid,
+        arr_lo.astype(np.int64),
+        arr_hi.astype(np.int64),
+        _column(cl, "birth_month", np.int16),
+        arrival,
+        wmo_group,
+        _codes(cl["group"], group_codes, "clients.group").astype(np.int8),
+        flags,
+        _column(cl, "household", np.uint8),
+        _column(cl, "district", np.uint8, 0) if "district" in cl.columns else np.zeros(n, np.uint8),
     )
-    clients = np.zeros(n, dtype=CLIENT)
-    clients["cid"] = cid
-    clients["arr_lo"] = arr_lo
-    clients["arr_hi"] = arr_hi
-    clients["birth"] = cl["birth_month"].to_numpy().astype(np.int16)
-    clients["arrival"] = arrival
-    clients["wmo_group"] = wmo_group
-    clients["pool_group"] = _codes(cl["group"], group_codes, "clients.group").astype(np.int8)
-    clients["flags"] = flags
-    clients["household"] = cl["household"].to_numpy().astype(np.uint8)
-    clients["admitted"] = np.where(arrival == NO_MONTH, 1, -1).astype(np.int8)
-    slots = np.zeros(m, dtype=SLOT)
-    slots["aid"] = ar["arrangement_id"].to_numpy().astype(np.uint64)
-    slots["owner"] = owner
-    slots["factor"] = ar["amount_factor"].fill_null(1.0).to_numpy().astype(np.float32)
-    slots["product"] = product
-    slots["start"] = i16("start_month")
-    slots["planned_end"] = i16("planned_end_month")
-    slots["ind_no"] = ar["indication_no"].fill_null(0).to_numpy().astype(np.int16)
-    slots["since"] = i16("support_since_month")
-    slots["end_month"] = NO_MONTH
-    slots["minutes"] = minutes
-    slots["step"] = step
-    slots["status"] = status
-    slots["kind"] = kind
-    slots["funding"] = _codes(ar["funding"], FUNDING, "arrangements.funding").astype(np.uint8)
-    slots["subcontracted"] = ar["subcontracted"].fill_null(False).to_numpy().astype(np.uint8)
-    slots["frequency"] = _codes(ar["frequency"], FREQUENCIES, "arrangements.frequency").astype(
-        np.uint8
+    slots = np.empty(m, dtype=SLOT)
+    fill_slots(
+        slots,
+        _column(ar, "arrangement_id", np.uint64),
+        owner,
+        _column(ar, "amount_factor", np.float32, 1.0),
+        product,
+        _column(ar, "start_month", np.int16, NO_MONTH),
+        _column(ar, "planned_end_month", np.int16, NO_MONTH),
+        _column(ar, "indication_no", np.int16, 0),
+        _column(ar, "support_since_month", np.int16, NO_MONTH),
+        minutes,
+        step,
+        status,
+        kind,
+        _codes(ar["funding"], FUNDING, "arrangements.funding").astype(np.uint8),
+        _column(ar, "subcontracted", np.uint8, False),
+        _codes(ar["frequency"], FREQUENCIES, "arrangements.frequency").astype(np.uint8),
     )
     return State(clients, slots, np.zeros((n, 0), dtype=np.int8), np.zeros((m, 0), dtype=np.int8))
 
 
-def with_rule_state(s: State, n_rules: int) -> State:
+def with_rule_state(s: State, n_rules: int, copy: bool = True) -> State:
     """A fresh copy of the state with rule state for `n_rules` rules: every client's
-    standing undecided (-1), every slot's phase 0, nobody affected yet."""
-    clients = copy_records(s.clients)
+    standing undecided (-1), every slot's phase 0, nobody affected yet. `copy=False` takes
+    `s`'s record arrays as they are (a state built for this run alone: no second copy)."""
+    clients = copy_records(s.clients) if copy else s.clients
     clients["affected"] = 0
     return State(
         clients,
-        copy_records(s.slots),
+        copy_records(s.slots) if copy else s.slots,
         np.full((clients.shape[0], n_rules), -1, dtype=np.int8),
         np.zeros((s.slots.shape[0], n_rules), dtype=np.int8),
     )

@@ -38,10 +38,8 @@ from pathlib import Path
 import duckdb
 
 from engine.core.errors import InputError
-from engine.outputs.catalog_entry import RUN_TABLES, Entry, read_folder
+from engine.outputs.catalog_entry import ENV, OFF, RUN_TABLES, Entry, read_folder
 
-ENV = "CASELOAD_CATALOG"
-OFF = {"off", "none", "0", "no", "false"}
 CATALOG_NAME = "catalog.duckdb"
 SCHEMA_VERSION = 1
 # Views that exist (empty) even before any folder provides them, so queries do not fail.
@@ -139,14 +137,14 @@ def _is_lock_error(exc: Exception) -> bool:
 
 
 def connect(
-    catalog: Path, read_only: bool = False, timeout: float = LOCK_TIMEOUT_S
+    catalog: Path, read_only: bool = False, timeout: float = LOCK_TIMEOUT_S, config=None
 ) -> duckdb.DuckDBPyConnection:
     """Open the catalog, retrying with backoff while another process holds DuckDB's lock."""
     delay = 0.02
     deadline = time.monotonic() + timeout
     while True:
         try:
-            return duckdb.connect(str(catalog), read_only=read_only)
+            return duckdb.connect(str(catalog), read_only=read_only, config=config or {})
         except duckdb.Error as exc:
             if not _is_lock_error(exc):
                 raise InputError(
@@ -478,31 +476,12 @@ def show_run(catalog: Path, run_id: str) -> dict:
 
 
 def query(catalog: Path, sql: str) -> tuple[list[str], list[tuple]]:
-    """Run one read-only query against the catalog and its views."""
-    if not sql.strip():
-        raise InputError(
-            "runs sql", "an empty query", 'a query, e.g. "SELECT run_id, kind FROM runs"'
-        )
-    with reading(catalog) as con:
-        try:
-            cur = con.execute(sql)
-            if cur.description is None:
-                return [], []
-            cols = [d[0] for d in cur.description]
-            return cols, cur.fetchall()
-        except duckdb.Error as exc:
-            first = str(exc).strip().splitlines()[0]
-            hint = (
-                "a valid DuckDB SELECT over the tables runs, files, measures and the views (see "
-                "`caseload runs sql --help`)"
-            )
-            if isinstance(exc, duckdb.IOException) and (
-                "no files found" in first.lower() or "no such file" in first.lower()
-            ):
-                hint = "a registered folder was moved or deleted: run `caseload runs rebuild`"
-            elif "read-only" in first.lower():
-                hint = "a read-only query: the catalog is rebuilt from the folders, never edited"
-            raise InputError("runs sql", first, hint) from None
+    """Run one read-only query against the catalog and its views (every row, for tests and
+    small results; `caseload runs sql` streams with `engine.outputs.sql.query_rows`)."""
+    from engine.outputs.sql import query_rows
+
+    with query_rows(catalog, sql) as (cols, rows):
+        return cols, list(rows)
 
 
 def views(catalog: Path) -> list[str]:

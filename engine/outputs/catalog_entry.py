@@ -5,11 +5,24 @@ catalog (engine.outputs.catalog) writes the entry."""
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from engine.core.errors import InputError
-from engine.outputs.folder import KINDS, PARTIAL_PREFIX, REQUIRED, manifest_kind
+from engine.outputs.folder import KINDS, PARTIAL_PREFIX, REQUIRED, manifest_kind, parse_manifest
+
+ENV = "CASELOAD_CATALOG"  # the catalog file, or one of OFF
+OFF = {"off", "none", "0", "no", "false"}
+
+
+def registration_off(catalog: str | None) -> bool:
+    """Is registering turned off (`--catalog off`, else $CASELOAD_CATALOG=off)? Answered
+    without DuckDB, which a run that registers nothing never imports."""
+    if catalog is None:
+        catalog = os.environ.get(ENV) or None
+    return catalog is not None and str(catalog).strip().lower() in OFF
+
 
 # a run folder's tables; in other folders a table of the same name is viewed as <kind>_<name>
 RUN_TABLES = (
@@ -135,12 +148,7 @@ def read_folder(folder: Path) -> Entry:
     path = folder / "manifest.json"
     if not path.exists():
         raise InputError(str(folder), "not a complete output folder: manifest.json is missing")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(str(path), f"not valid JSON: {exc}") from None
-    if not isinstance(manifest, dict):
-        raise InputError(str(path), "not a manifest", "a JSON object")
+    manifest = parse_manifest(path)
     kind = manifest_kind(manifest)
     if kind not in KINDS:
         raise InputError(str(path), f"unknown kind {kind!r}", "one of: " + ", ".join(KINDS))

@@ -17,6 +17,7 @@ from pathlib import Path
 import polars as pl
 
 from engine.core.errors import InputError
+from engine.core.limits import check_name
 
 PARTIAL_PREFIX = ".partial-"
 
@@ -37,16 +38,55 @@ def manifest_kind(manifest: dict) -> str:
     return manifest.get("kind", "run")
 
 
-@contextlib.contextmanager
-def atomic_folder(final: Path):
-    """Yield a temporary folder beside `final`; rename it to `final` on success."""
-    final = Path(final)
-    if final.exists():
+def folder_path(out_dir: Path | str, name: str, what: str = "--run-id") -> Path:
+    """The one place an output folder's path is made: `name` must be a plain folder name
+    (`engine.core.limits.check_name`), `out_dir` a folder (or not there yet) this process can
+    write to, and `out_dir/name` must not exist. Commands call it before any long work, and
+    `atomic_folder` again when it writes."""
+    check_name(name, what, "a folder name")
+    out = check_out_dir(out_dir)
+    final = out / name
+    if final.exists() or final.is_symlink():
         raise InputError(
             str(final),
             "a run folder with this id exists already",
             "another --run-id, or remove the folder",
         )
+    return final
+
+
+def check_out_dir(out_dir: Path | str) -> Path:
+    """`--out`: a folder, or one that can be made, that this process can write to."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}", "is a file", "a folder for output folders")
+    existing = out
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError(f"--out {out}", f"{existing} is a file", "a folder for output folders")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"--out {out}", f"{existing} is not writable", "a writable folder")
+    return out
+
+
+def check_out_file(path: Path | str, option: str, suffixes: tuple[str, ...]) -> Path:
+    """An output file (`--out FILE.html`, `--xlsx`, a population or extract file): the right
+    suffix, a plain file name, not an existing folder, in a folder that can be written."""
+    p = Path(path)
+    if p.suffix.lower() not in suffixes:
+        raise InputError(option, f"{str(p)!r}", "a file name ending in " + " or ".join(suffixes))
+    check_name(p.name, option, "a file name")
+    if p.is_dir():
+        raise InputError(option, f"{p} is a folder", "a file name")
+    check_out_dir(p.parent if str(p.parent) else Path("."))
+    return p
+
+
+@contextlib.contextmanager
+def atomic_folder(out_dir: Path | str, name: str, what: str = "--run-id"):
+    """Yield a temporary folder beside `out_dir/name`; rename it to that on success."""
+    final = folder_path(out_dir, name, what)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.parent / f"{PARTIAL_PREFIX}{final.name}-{os.getpid()}"
     if tmp.exists():
@@ -70,12 +110,54 @@ def write_json(obj, path: Path) -> None:
         fh.write("\n")
 
 
+# What every manifest of a kind holds (key -> type), checked when a folder is opened, so a
+# hand-edited or foreign manifest is one clear error, never a KeyError deep in a command.
+MANIFEST_KEYS = {
+    "run": {"scenario": dict, "seeds": dict, "hashes": dict},
+    "comparison": {"baseline": dict, "measure": dict},
+    "experiment": {"experiment": dict},
+    "sensitivity": {"experiment": dict},
+    "decomposition": {},
+}
+RUN_SCENARIO_KEYS = ("name", "profile", "start", "months")
+MAX_MANIFEST_BYTES = 64 * 2**20
+
+
+def parse_manifest(path: Path) -> dict:
+    """manifest.json as a dict with the keys its kind needs; anything else one InputError."""
+    path = Path(path)
+    try:
+        if path.stat().st_size > MAX_MANIFEST_BYTES:
+            raise InputError(str(path), "is too big", "a manifest.json as `caseload` writes it")
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise InputError(str(path), f"not valid JSON: {str(exc)[:120]}") from None
+    except OSError as exc:
+        raise InputError(str(path), f"cannot be read: {exc.strerror or exc}") from None
+    if not isinstance(manifest, dict):
+        raise InputError(
+            str(path), f"is a JSON {type(manifest).__name__}", "a JSON object (a manifest)"
+        )
+    kind = manifest.get("kind", "run")
+    if kind not in MANIFEST_KEYS:
+        raise InputError(str(path), f"unknown kind {kind!r}", "one of " + ", ".join(KINDS))
+    for key, typ in MANIFEST_KEYS[kind].items():
+        if not isinstance(manifest.get(key), typ):
+            raise InputError(
+                str(path), f"key {key!r} is missing or not a {typ.__name__}", f"a {kind} manifest"
+            )
+    if kind == "run":
+        for key in RUN_SCENARIO_KEYS:
+            if key not in manifest["scenario"]:
+                raise InputError(str(path), f"key 'scenario.{key}' is missing", "a run manifest")
+    return manifest
+
+
 def read_manifest(run_dir: Path) -> dict:
     path = Path(run_dir) / "manifest.json"
     if not path.exists():
         raise InputError(str(run_dir), "not a complete run folder: manifest.json is missing")
-    with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
+    return parse_manifest(path)
 
 
 @dataclass
@@ -167,10 +249,7 @@ def open_folder(
     mpath = path / "manifest.json"
     if not mpath.exists():
         raise InputError(str(path), "not a complete output folder: manifest.json is missing")
-    try:
-        manifest = json.loads(mpath.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(str(mpath), f"not valid JSON: {exc}") from None
+    manifest = parse_manifest(mpath)
     kind = manifest_kind(manifest)
     if kind not in kinds:
         raise InputError(str(path), f"a {kind} folder", "a folder of kind " + " or ".join(kinds))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import polars as pl
 
 from engine.outputs.folder import Folder
+from engine.reports.package_view import driving_ranges, find_sensitivity, ordered
 from engine.reports.sheet import INT, MONEY, SMALL_CELL, SUPPRESSED, TEXT, Sheet, suppress
 
 
@@ -15,12 +16,35 @@ def _measure_order(folder: Folder) -> list[str]:
     return [m["name"] for m in folder.manifest.get("measures", [])] + ["package"]
 
 
+def _ranges(folder: Folder, wide: pl.DataFrame) -> tuple[pl.DataFrame, dict]:
+    """The driving assumption of each measure and its horizon saving at low and high, from a
+    sensitivity folder beside the experiment (none: the sheet goes without)."""
+    rng = driving_ranges(find_sensitivity(folder))
+    if not rng:
+        return wide, {}
+    names = wide["Name"].to_list()
+    wide = wide.with_columns(
+        pl.Series("Driving assumption", [rng.get(n, ("", 0, 0))[0] for n in names]),
+        pl.Series("Horizon saving at low EUR", [rng[n][1] if n in rng else None for n in names]),
+        pl.Series("Horizon saving at high EUR", [rng[n][2] if n in rng else None for n in names]),
+    )
+    return wide, {
+        "Driving assumption": TEXT,
+        "Horizon saving at low EUR": MONEY,
+        "Horizon saving at high EUR": MONEY,
+    }
+
+
 def savings_sheets(folder: Folder) -> list[Sheet]:
     sv = folder.table("savings")
     n_seeds = int(sv["n_seeds"].max()) if sv.height else 0
-    order = {m: i for i, m in enumerate(_measure_order(folder))}
+    measures = folder.manifest.get("measures", [])
+    groups = ordered(sv, measures)
+    order = {m: i for i, m in enumerate([n for _, names in groups for n in names] + ["package"])}
+    domain = {m["name"]: label for label, names in groups for m in measures if m["name"] in names}
     sv = sv.with_columns(
-        pl.col("measure").replace_strict(order, default=len(order)).alias("_o")
+        pl.col("measure").replace_strict(order, default=len(order)).alias("_o"),
+        pl.col("measure").replace_strict(domain, default="").alias("_domain"),
     ).sort(["_o", "budget_year"])
     label = (
         pl.when(pl.col("measure") == "package")
@@ -31,17 +55,26 @@ def savings_sheets(folder: Folder) -> list[Sheet]:
     years = sorted(sv["budget_year"].unique().to_list())
     wide = sv.pivot(
         on="budget_year",
-        index=["_o", "number", "measure", "title"],
+        index=["_o", "_domain", "number", "measure", "title"],
         values="shapley_net_eur_mean",
         aggregate_function="first",
     ).sort("_o")
     wide = wide.with_columns(pl.sum_horizontal([str(y) for y in years]).alias("Total"))
     wide = wide.select(
+        pl.col("_domain").alias("Domain"),
         pl.col("number").alias("Nr"),
         pl.col("measure").alias("Name"),
         label,
         *[pl.col(str(y)) for y in years],
         pl.col("Total"),
+    )
+    wide, range_fmts = _ranges(folder, wide)
+    range_note = (
+        " Driving assumption: the one whose low and high value move the measure's saving most"
+        " (caseload sensitivity, the measure alone, first seed); beside it the saving over the"
+        " horizon at each end."
+        if range_fmts
+        else ""
     )
     seeds_txt = (
         f"mean of {n_seeds} seeds; intervals on the next sheet"
@@ -54,10 +87,10 @@ def savings_sheets(folder: Folder) -> list[Sheet]:
         "Net saving per measure and budget year (EUR)",
         "Baseline net cost minus net cost with the measures; each measure's share of the package "
         f"saving ({attribution.replace('_', ' ')}), so the measures add up to the package. Nominal "
-        f"EUR, {seeds_txt}.",
+        f"EUR, {seeds_txt}. Grouped by domain, largest saving first." + range_note,
         wide,
-        {**{str(y): MONEY for y in years}, "Total": MONEY},
-        freeze_cols=3,
+        {"Domain": TEXT, **{str(y): MONEY for y in years}, "Total": MONEY, **range_fmts},
+        freeze_cols=4,
     )
     cols = [
         pl.col("number").alias("Nr"),

@@ -20,7 +20,6 @@ Client counts under 10 are suppressed everywhere ("<10", no bar); products with 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 
 import polars as pl
@@ -51,6 +50,7 @@ from engine.reports.html_sections import (
     _table,
     _tornado_section,
 )
+from engine.reports.package_view import driving_ranges, find_sensitivity
 from engine.reports.sheet import SMALL_CELL
 
 CSS = """
@@ -91,6 +91,7 @@ th{background:#eef1f5;font-weight:600;position:sticky;top:0}
 td.n,th.n{text-align:right;white-space:nowrap}
 td .ci{color:var(--muted);font-size:11.5px}
 tr.total td{font-weight:650;border-top:2px solid var(--ink)}
+tr.group th{text-align:left;padding-top:.8em;border-bottom:1px solid var(--ink)}
 details{margin:8px 0}
 summary{cursor:pointer;color:var(--accent);font-weight:600;font-size:14px}
 .note{color:var(--muted);font-size:13px}
@@ -155,7 +156,7 @@ def _experiment(folder: Folder, sens: Folder | None) -> tuple[str, str, str]:
         ),
         ("measures / seeds", f"{len(measures)} / {n_seeds}"),
     ]
-    body = [_kpis(kpis), _savings_section(sv, measures)]
+    body = [_kpis(kpis), _savings_section(sv, measures, driving_ranges(sens))]
     if folder.has("costs_monthly"):
         cm = folder.table("costs_monthly")
         scen = (
@@ -481,31 +482,6 @@ def _comparison(folder: Folder) -> tuple[str, str, str]:
         f"{m.get('seeds', {}).get('simulation')}",
         "".join(body),
     )
-
-
-def find_sensitivity(folder: Folder) -> Folder | None:
-    """A sensitivity folder beside an experiment that varied the same experiment (latest)."""
-    ex = folder.manifest.get("experiment", {})
-    best = None
-    for child in sorted(folder.path.parent.iterdir()):
-        if (
-            child.name.startswith(".")
-            or not (child / "manifest.json").exists()
-            or not (child / "sensitivity.parquet").exists()
-        ):
-            continue
-        try:
-            man = json.loads((child / "manifest.json").read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
-        other = man.get("experiment", {})
-        if (
-            man.get("kind") == "sensitivity"
-            and other.get("name") == ex.get("name")
-            and other.get("file") == ex.get("file")
-        ) and (best is None or str(man.get("created", "")) >= str(best[0])):
-            best = (man.get("created", ""), child)
-    return open_folder(str(best[1]), kinds=("sensitivity",)) if best else None
 
 
 def build_report(folder: Folder, sensitivity: Folder | None = None) -> str:

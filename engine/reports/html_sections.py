@@ -155,27 +155,43 @@ def _small_products(yearly: pl.DataFrame) -> set[str]:
     return {p for p, am in per.iter_rows() if am / months < SMALL_CELL}
 
 
-def _savings_section(sv: pl.DataFrame, measures: list[dict]) -> str:
+def _bar(sv, name, years, n_seeds):
+    """Per year: the mean Shapley share and its 5-95% range over seeds (None: one seed)."""
+    sub = sv.filter(pl.col("measure").is_in(name if isinstance(name, list) else [name]))
+    if isinstance(name, list):  # several measures as one bar: their sum, no interval
+        by = sub.group_by("budget_year").agg(pl.col("shapley_net_eur_mean").sum())
+        got = dict(by.iter_rows())
+        return [got.get(y) for y in years], None, None
+    by = {r["budget_year"]: r for r in sub.iter_rows(named=True)}
+    vals = [by[y]["shapley_net_eur_mean"] if y in by else None for y in years]
+    if n_seeds <= 1:
+        return vals, None, None
+    lo = [by[y]["shapley_net_eur_p5"] if y in by else None for y in years]
+    hi = [by[y]["shapley_net_eur_p95"] if y in by else None for y in years]
+    return vals, lo, hi
+
+
+def _savings_section(sv: pl.DataFrame, measures: list[dict], ranges: dict | None = None) -> str:
+    from engine.reports.package_view import SHOW_IN_CHART, ordered
+
+    ranges = ranges or {}
     years = sorted(sv["budget_year"].unique().to_list())
     n_seeds = int(sv["n_seeds"].max())
     titles = {m["name"]: m for m in measures}
-    names = [m["name"] for m in measures if m["name"] in set(sv["measure"])]
+    groups_by_domain = ordered(sv, measures)
+    names = [n for _, ns in groups_by_domain for n in ns]
+    total = dict(sv.group_by("measure").agg(pl.col("shapley_net_eur_mean").sum()).iter_rows())
+    charted = sorted(names, key=lambda n: -total[n])
+    rest = charted[SHOW_IN_CHART:] if len(charted) > SHOW_IN_CHART + 1 else []
+    charted = [n for n in charted if n not in rest]
     groups, legend = [], []
-    for i, name in enumerate(names):
-        sub = sv.filter(pl.col("measure") == name).sort("budget_year")
-        by = {r["budget_year"]: r for r in sub.iter_rows(named=True)}
-        vals = [by[y]["shapley_net_eur_mean"] if y in by else None for y in years]
-        lo = (
-            [by[y]["shapley_net_eur_p5"] if y in by else None for y in years]
-            if n_seeds > 1
-            else None
+    for i, name in enumerate([*charted, *([rest] if rest else [])]):
+        vals, lo, hi = _bar(sv, name, years, n_seeds)
+        label = (
+            f"{len(rest)} other measures"
+            if isinstance(name, list)
+            else f"{titles[name].get('number') or ''} {titles[name].get('title') or name}".strip()
         )
-        hi = (
-            [by[y]["shapley_net_eur_p95"] if y in by else None for y in years]
-            if n_seeds > 1
-            else None
-        )
-        label = f"{titles[name].get('number') or ''} {titles[name].get('title') or name}".strip()
         groups.append((label, PALETTE[i % len(PALETTE)], vals, lo, hi))
         legend.append((label, PALETTE[i % len(PALETTE)], True))
     svg = charts.bar_chart(
@@ -186,7 +202,12 @@ def _savings_section(sv: pl.DataFrame, measures: list[dict]) -> str:
         height=340,
     )
     body = []
+    domain_of = {n: d for d, ns in groups_by_domain for n in ns}
+    shown = None
     for name in [*names, "package"]:
+        if len(groups_by_domain) > 1 and name != "package" and domain_of[name] != shown:
+            shown = domain_of[name]
+            body.append(f'<tr class="group"><th colspan="{len(years) + 3}">{esc(shown)}</th></tr>')
         sub = sv.filter(pl.col("measure") == name)
         by = {r["budget_year"]: r for r in sub.iter_rows(named=True)}
         label = (
@@ -207,21 +228,42 @@ def _savings_section(sv: pl.DataFrame, measures: list[dict]) -> str:
                 )
             else:
                 cells.append(esc(fmt_eur(r["shapley_net_eur_mean"])))
-        total = sum(r["shapley_net_eur_mean"] for r in by.values())
+        total_m = sum(r["shapley_net_eur_mean"] for r in by.values())
         cls = ' class="total"' if name == "package" else ""
+        rng = ranges.get(name)
+        rng_cell = (
+            f'{esc(fmt_eur(rng[1]))} to {esc(fmt_eur(rng[2]))}<div class="ci">{esc(rng[0])}</div>'
+            if rng
+            else ""
+        )
         body.append(
             f"<tr{cls}><td>{esc(label)}</td>"
             + "".join(f'<td class="n">{c}</td>' for c in cells)
-            + f'<td class="n">{esc(fmt_eur(total))}</td></tr>'
+            + f'<td class="n">{esc(fmt_eur(total_m))}</td>'
+            + (f'<td class="n">{rng_cell}</td>' if ranges else "")
+            + "</tr>"
         )
     head = (
         "<tr><th>Measure</th>"
         + "".join(f'<th class="n">{y}</th>' for y in years)
-        + '<th class="n">Total</th></tr>'
+        + '<th class="n">Total</th>'
+        + ('<th class="n">Range (driving assumption)</th>' if ranges else "")
+        + "</tr>"
     )
     table = f"<table><thead>{head}</thead><tbody>{''.join(body)}</tbody></table>"
     if n_seeds > 1:
         table += '<p class="note">Below each mean: the 5-95% range over the seeds.</p>'
+    if ranges:
+        table += (
+            '<p class="note">Range: the saving over the horizon (the measure alone, first seed)'
+            " at the low and at the high value of the assumption that moves it most"
+            " (caseload sensitivity); no one figure is certain.</p>"
+        )
+    if rest:
+        table += (
+            f'<p class="note">The chart draws the {len(charted)} largest measures one by one'
+            f" and the other {len(rest)} as one bar; the table lists every measure.</p>"
+        )
     interval = (
         f"bars are the mean over {n_seeds} seeds, whiskers the 5-95% range over the seeds"
         if n_seeds > 1

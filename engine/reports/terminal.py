@@ -3,18 +3,39 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 
 import polars as pl
-from rich.console import Console
-from rich.table import Table
 
-console = Console(stderr=True)
 # what a user sees while Numba compiles the kernel (once per machine and engine version)
 COMPILING = "compiling the simulation kernel for this machine: first run only, about 1-2 minutes"
-out = (
-    Console() if sys.stdout.isatty() else Console(width=120)
-)  # piped or logged: wide enough for a year table
+
+
+# Rich is imported when something is first shown, not with this module: `caseload run
+# --quiet` or `--json` and a run into a log never need it.
+@functools.cache
+def _consoles() -> dict:
+    from rich.console import Console
+
+    return {
+        "console": Console(stderr=True),
+        # piped or logged: wide enough for a year table
+        "out": Console() if sys.stdout.isatty() else Console(width=120),
+    }
+
+
+def __getattr__(name: str):
+    """`console` (stderr) and `out` (stdout), made on first use."""
+    if name in ("console", "out"):
+        return _consoles()[name]
+    raise AttributeError(name)
+
+
+def _table(*args, **kwargs):
+    from rich.table import Table
+
+    return Table(*args, **kwargs)
 
 
 @contextlib.contextmanager
@@ -34,7 +55,7 @@ def progress(quiet: bool, what: str, stages: list[tuple[str, str]] | None = None
         yield log
         return
     if not stages:
-        with console.status(f"[bold]{what}[/]") as status:
+        with _consoles()["console"].status(f"[bold]{what}[/]") as status:
 
             def update(stage, obj=None):
                 if stage == "population" and obj is not None:
@@ -65,7 +86,7 @@ def progress(quiet: bool, what: str, stages: list[tuple[str, str]] | None = None
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=console,
+        console=_consoles()["console"],
     ) as bar:
         task = bar.add_task(f"{what}: {stages[0][1]}", total=len(stages))
 
@@ -112,7 +133,7 @@ class Bar:
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
                 TimeRemainingColumn(),
-                console=console,
+                console=_consoles()["console"],
                 transient=True,
             )
             self._p.__enter__()
@@ -148,7 +169,7 @@ def summary_json(result) -> dict:
 def print_run_summary(result, path) -> None:
     m = result.manifest
     summary: pl.DataFrame = result.tables["summary"]
-    t = Table(
+    t = _table(
         title=(
             f"{m['scenario']['name']}: {m['scenario']['profile']} {m['scenario']['start']} + "
             f"{m['scenario']['months']} months, seed {m['seeds']['simulation']}"
@@ -168,14 +189,14 @@ def print_run_summary(result, path) -> None:
         t.add_row(
             r["domain"],
             f"{r['budget_year']}{mark}",
-            f"{r['clients_served']:,}",
+            f"{r['clients_served'] or 0:,}",
             f"{r['gross_eur'] / 1e6:,.1f}",
             f"{r['own_contribution_eur'] / 1e6:,.1f}",
             f"{r['net_eur'] / 1e6:,.1f}",
         )
-    out.print(t)
+    _consoles()["out"].print(t)
     tm = m["timings"]
-    out.print(
+    _consoles()["out"].print(
         f"run folder: {path}\n"
         f"{m['population']['clients']:,} clients, {m['active_arrangement_months']:,} active "
         "arrangement-months; "
@@ -191,7 +212,7 @@ def print_run_summary(result, path) -> None:
 
 def print_comparison(result: dict, path) -> None:
     ma, mb = result["_manifests"]
-    t = Table(
+    t = _table(
         title=(
             f"{mb['scenario']['name']} versus {ma['scenario']['name']}: saving (baseline minus "
             "measure)"
@@ -215,8 +236,8 @@ def print_comparison(result: dict, path) -> None:
             f"{r['saving_net_cents'] / 1e8:,.2f}",
             f"{r['saving_gross_cents'] / 1e8:,.2f}",
         )
-    out.print(t)
-    g = Table(title="people affected and care lost, per client group (whole horizon)")
+    _consoles()["out"].print(t)
+    g = _table(title="people affected and care lost, per client group (whole horizon)")
     for col in (
         "domain",
         "group",
@@ -235,8 +256,8 @@ def print_comparison(result: dict, path) -> None:
             f"{r['gross_cents_lost'] / 100:,.0f}",
             f"{r['weekly_hours_lost']:,.0f}",
         )
-    out.print(g)
-    out.print(f"comparison folder: {path}")
+    _consoles()["out"].print(g)
+    _consoles()["out"].print(f"comparison folder: {path}")
 
 
 def _eur_m(cents_or_eur: float | None, eur: bool = True) -> str:
@@ -264,7 +285,7 @@ def print_experiment(savings: pl.DataFrame, manifest: dict, path) -> None:
         return name if r["number"] is None else f"{r['number']}. {name}"
 
     seeds = f"mean of {n_seeds} seeds" if n_seeds > 1 else "1 seed"
-    t = Table(
+    t = _table(
         title=f"{ex['name']}: saving per measure and budget year, EUR million net ({what}, {seeds})"
     )
     t.add_column("measure", justify="left")
@@ -297,9 +318,9 @@ def print_experiment(savings: pl.DataFrame, manifest: dict, path) -> None:
             _eur_m(sum(inter)),
             style="dim",
         )
-    out.print(t)
+    _consoles()["out"].print(t)
     if n_seeds > 1:
-        t = Table(
+        t = _table(
             title=f"P5 - P95 across {n_seeds} seeds (paired with the baseline), EUR million net"
         )
         t.add_column("measure", justify="left")
@@ -313,9 +334,9 @@ def print_experiment(savings: pl.DataFrame, manifest: dict, path) -> None:
                     for y in years
                 ],
             )
-        out.print(t)
+        _consoles()["out"].print(t)
     tm = manifest["timings"]
-    out.print(
+    _consoles()["out"].print(
         f"experiment folder: {path}\n{ex['subruns']} sub-runs on {ex['backend']} ({ex['workers']} "
         f"worker{'s' if ex['workers'] > 1 else ''}) in {tm.get('subruns_s', 0):.1f} s"
     )
@@ -323,7 +344,7 @@ def print_experiment(savings: pl.DataFrame, manifest: dict, path) -> None:
 
 def print_sensitivity(table: pl.DataFrame, manifest: dict, path) -> None:
     """Per measure and assumption: the saving over the horizon at the low and high value."""
-    t = Table(
+    t = _table(
         title=(
             f"{manifest['experiment']['name']}: saving over the horizon, EUR million net, per "
             "assumption (low / base / high)"
@@ -350,5 +371,5 @@ def print_sensitivity(table: pl.DataFrame, manifest: dict, path) -> None:
             _eur_m(r["saving_high_net_cents"], False),
             _eur_m(r["swing_net_cents"], False),
         )
-    out.print(t)
-    out.print(f"sensitivity folder: {path}")
+    _consoles()["out"].print(t)
+    _consoles()["out"].print(f"sensitivity folder: {path}")

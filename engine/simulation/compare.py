@@ -116,7 +116,7 @@ def write_comparison(
 ) -> Path:
     ma, mb = result["_manifests"]
     name = name or f"compare-{ma.get('run_id', baseline.name)}--{mb.get('run_id', measure.name)}"
-    with atomic_folder(Path(out_dir) / name) as tmp:
+    with atomic_folder(out_dir, name, "--name") as tmp:
         for key, frame in result.items():
             if not key.startswith("_"):
                 write_parquet(frame, tmp / f"{key}.parquet")

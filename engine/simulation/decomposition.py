@@ -517,7 +517,7 @@ def write_decomposition(frame: pl.DataFrame, info: dict, out_dir: Path, name: st
     from engine.outputs.folder import atomic_folder, write_json, write_parquet
 
     final = Path(out_dir) / name
-    with atomic_folder(final) as tmp:
+    with atomic_folder(out_dir, name, "--name") as tmp:
         write_parquet(frame, tmp / "decomposition.parquet")
         write_json(
             {

@@ -46,8 +46,9 @@ import polars as pl
 
 import engine
 from engine.core.errors import InputError
+from engine.core.limits import MAX_SCENARIO_NAME, MAX_SEED, check_name
 from engine.core.months import format_month
-from engine.core.scenario import RunSpec, load_scenario
+from engine.core.scenario import RunSpec, check_finite_tree, load_scenario
 from engine.core.sourced import Section, load_toml
 from engine.outputs.folder import atomic_folder, write_json, write_parquet
 from engine.simulation import attribution
@@ -60,7 +61,9 @@ from engine.simulation.subrun import (
     Unit,
 )
 
-MAX_MEASURES = 12  # 4,096 subsets for exact Shapley would be the ceiling; above max_exact we sample
+MAX_REPLICATIONS = 10_000  # seeds an experiment runs (each runs every measure subset)
+MAX_MEASURES = 24  # a whole package of measures; above max_exact the Shapley shares are sampled
+MAX_EXACT = 12  # 4,096 subsets: the ceiling of exact Shapley
 ATTRIBUTIONS = ("shapley", "standalone")
 
 
@@ -107,6 +110,41 @@ class ExperimentSpec:
         )
 
 
+def _read_seeds(ex: Section, default_first: int) -> list[int]:
+    """`seeds = [...]`, or `replications` seeds from `first_seed`."""
+    if ex.has("seeds") and ex.has("replications"):
+        raise ex.error("seeds", "both seeds and replications are given", "one of them")
+    if ex.has("seeds"):
+        seeds = ex.raw("seeds")
+        if (
+            not isinstance(seeds, list)
+            or not seeds
+            or len(seeds) > MAX_REPLICATIONS
+            or any(
+                not isinstance(s, int) or isinstance(s, bool) or not 0 <= s <= MAX_SEED
+                for s in seeds
+            )
+        ):
+            raise ex.error(
+                "seeds",
+                f"{seeds!r}"[:80],
+                f"a list of 1..{MAX_REPLICATIONS} whole numbers in [0, 2^63)",
+            )
+        if len(set(seeds)) != len(seeds):
+            raise ex.error("seeds", "a seed is listed twice", "distinct seeds")
+    else:
+        reps = ex.raw("replications", 1)
+        if not isinstance(reps, int) or isinstance(reps, bool) or not 1 <= reps <= MAX_REPLICATIONS:
+            raise ex.error(
+                "replications",
+                f"{reps!r}",
+                f"a whole number of replications in 1..{MAX_REPLICATIONS}",
+            )
+        first = ex.number("first_seed", default_first, lo=0, hi=MAX_SEED - reps, integer=True)
+        seeds = list(range(first, first + reps))
+    return [int(s) for s in seeds]
+
+
 def load_experiment(path: str | Path) -> ExperimentSpec:
     path = Path(path)
     if not path.is_file():
@@ -119,7 +157,9 @@ def load_experiment(path: str | Path) -> ExperimentSpec:
     f = str(path)
     top = Section(raw, f)
     ex = top.section("experiment")
-    name = ex.text("name", path.stem)
+    name = check_name(
+        ex.text("name", path.stem), ex.where("name"), "an experiment name", MAX_SCENARIO_NAME
+    )
     description = ex.text("description", "")
     base_ref = ex.text("baseline", "baseline.toml")
     base_path = Path(base_ref) if Path(base_ref).is_absolute() else path.parent / base_ref
@@ -147,24 +187,7 @@ def load_experiment(path: str | Path) -> ExperimentSpec:
         raise ex.error("measures", "a measure is listed twice", "each measure once")
     if len(measures) > MAX_MEASURES:
         raise ex.error("measures", f"{len(measures)} measures", f"at most {MAX_MEASURES}")
-    if ex.has("seeds") and ex.has("replications"):
-        raise ex.error("seeds", "both seeds and replications are given", "one of them")
-    if ex.has("seeds"):
-        seeds = ex.raw("seeds")
-        if (
-            not isinstance(seeds, list)
-            or not seeds
-            or any(not isinstance(s, int) or isinstance(s, bool) or s < 0 for s in seeds)
-        ):
-            raise ex.error("seeds", f"{seeds!r}", "a non-empty list of whole numbers >= 0")
-        if len(set(seeds)) != len(seeds):
-            raise ex.error("seeds", "a seed is listed twice", "distinct seeds")
-    else:
-        reps = ex.raw("replications", 1)
-        if not isinstance(reps, int) or isinstance(reps, bool) or reps < 1:
-            raise ex.error("replications", f"{reps!r}", "a whole number of replications >= 1")
-        first = ex.number("first_seed", baseline.seed, lo=0, integer=True)
-        seeds = list(range(first, first + reps))
+    seeds = _read_seeds(ex, baseline.seed)
     attr = ex.text("attribution", "shapley", choices=list(ATTRIBUTIONS))
     spec = ExperimentSpec(
         name=name,
@@ -172,9 +195,9 @@ def load_experiment(path: str | Path) -> ExperimentSpec:
         measures=list(measures),
         seeds=[int(s) for s in seeds],
         attribution=attr,
-        max_exact=ex.number("max_exact", 6, lo=1, hi=MAX_MEASURES, integer=True),
+        max_exact=ex.number("max_exact", 6, lo=1, hi=MAX_EXACT, integer=True),
         permutations=ex.number("permutations", 200, lo=2, hi=100_000, integer=True),
-        sampling_seed=ex.number("sampling_seed", 1, lo=0, integer=True),
+        sampling_seed=ex.number("sampling_seed", 1, lo=0, hi=MAX_SEED, integer=True),
         description=description,
         file=f,
     )
@@ -183,7 +206,11 @@ def load_experiment(path: str | Path) -> ExperimentSpec:
         value = top.raw(key, {})
         if not isinstance(value, dict):
             raise top.error(key, f"{value!r}", "a table of NAME = VALUE")
-    spec.baseline.overrides = {**spec.baseline.overrides, **top.raw("overrides", {})}
+    for key in ("overrides", "measure_overrides"):
+        for k, v in top.raw(key, {}).items():
+            check_finite_tree(v, f"{f}: key {key}.{k}")
+    spec.baseline.scenario_overrides = {**spec.baseline.overrides, **top.raw("overrides", {})}
+    spec.baseline.overrides = dict(spec.baseline.scenario_overrides)
     spec.baseline.base_dir = str(path.parent)  # measure paths are relative to the experiment file
     spec.measure_overrides = dict(top.raw("measure_overrides", {}))
     top.done()
@@ -456,6 +483,7 @@ def manifest_for(
                 "source": m.source,
                 "file": str(m.path),
                 "rules": [r.name for r in m.rules],
+                "domains": sorted({r.domain for r in m.rules}),
             }
             for m in ctx.measures
         ],
@@ -469,7 +497,7 @@ def write_experiment(
     tables: dict[str, pl.DataFrame], manifest: dict, out_dir: Path, run_id: str
 ) -> Path:
     final = Path(out_dir) / run_id
-    with atomic_folder(final) as tmp:
+    with atomic_folder(out_dir, run_id) as tmp:
         for name, frame in tables.items():
             write_parquet(frame, tmp / f"{name}.parquet")
         write_json(manifest, tmp / "manifest.json")

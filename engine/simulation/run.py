@@ -27,8 +27,10 @@ from engine.core.scenario import RunSpec
 from engine.outputs import tables as aggregate
 from engine.outputs.folder import atomic_folder, write_json, write_parquet
 from engine.outputs.waiting import waiting_frame, waiting_yearly
+from engine.simulation.checks import run_warnings
 from engine.simulation.simulate import SimResult, simulate
-from synthetic_population.generator import Population, generate
+from synthetic_population.cache import generate_cached, settle
+from synthetic_population.generator import Population
 from synthetic_population.profile import load_profile
 
 DEFAULT_OUT = Path("runs/out")
@@ -72,7 +74,7 @@ def simulate_scenario(
             if population.meta.get("source") == "extract":
                 start = population.start  # an extract's month is the run's start
         else:
-            population = generate(profile, policy, spec.population_seed, spec.months, start)
+            population = generate_cached(profile, policy, spec.population_seed, spec.months, start)
     timings["population_s"] = time.perf_counter() - t0
     if progress:
         progress("population", population)
@@ -92,6 +94,9 @@ def simulate_scenario(
         capacity=spec.capacity,
     )
     timings.update(sim.timings)
+    t0 = time.perf_counter()
+    settle(population)
+    timings["cache_wait_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     groups = profile.group_codes
     domains = [g.domain for g in profile.groups]
@@ -139,6 +144,8 @@ def simulate_scenario(
             "start": format_month(start),
             "months": spec.months,
             "overrides": spec.overrides,
+            "scenario_overrides": spec.scenario_overrides,
+            "set_overrides": spec.set_overrides,
         },
         "seeds": {
             "simulation": spec.seed,
@@ -157,8 +164,11 @@ def simulate_scenario(
             "file": spec.population_file,
             "clients": population.n_clients,
             "arrangement_slots": population.n_arrangements,
+            # the population cache: hit (loaded), miss (generated and kept), off; None: a file
+            "cache": population.meta.get("population_cache"),
         },
         "active_arrangement_months": sim.active_arrangement_months,
+        "warnings": run_warnings(measures, start, spec.months, population, profile, policy),
         "timings": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in timings.items()},
         "versions": {
             "python": platform.python_version(),
@@ -237,7 +247,7 @@ def write_run(result: RunResult, out_dir: Path, run_id: str | None = None) -> Pa
     run_id = run_id or run_id_for(result.spec)
     final = Path(out_dir) / run_id
     t0 = time.perf_counter()
-    with atomic_folder(final) as tmp:
+    with atomic_folder(out_dir, run_id) as tmp:
         for name, frame in result.tables.items():
             write_parquet(frame, tmp / f"{name}.parquet")
         result.manifest["run_id"] = run_id

@@ -16,6 +16,11 @@ population (stock, inflow, hazards) are varied too. A vary file (`--file`) holds
     name = "groups.ouderen.inflow_per_year"
     low = 4000
     high = 5600
+
+`--from-measures` varies every assumption the experiment's measure files mark with a range
+(`{ value, low, high, basis }`, rules.schema): low is the weaker effect, high the stronger.
+A rule key changes one measure only: its variants run that measure alone and the package
+(the other measures' savings are the base's, the same population and draws).
 """
 
 from __future__ import annotations
@@ -110,9 +115,17 @@ def resolve(varies: list[Vary], ctx: Context) -> list[Vary]:
             v.kind = "rule"
             r = rules[head]
             parts = rest.split(".")
-            v.base = (
-                _lookup(r.params, parts[1:]) if parts[0] == "params" else getattr(r, parts[0], None)
-            )
+            exceptions = {
+                "approved_share": r.approved_share,
+                "leaves_share": r.leaves_share,
+                "flags": r.exempt_flags,
+            }
+            if parts[0] == "params":
+                v.base = _lookup(r.params, parts[1:])
+            elif parts[0] == "exceptions":
+                v.base = exceptions.get(parts[1]) if len(parts) == 2 else None
+            else:
+                v.base = getattr(r, parts[0], None)
         else:
             v.kind = "parameter"
             key = v.name if v.name.startswith("policy.") else "profile." + v.name
@@ -128,31 +141,47 @@ def resolve(varies: list[Vary], ctx: Context) -> list[Vary]:
     return varies
 
 
-def run_sensitivity(
-    spec: ExperimentSpec,
-    varies: list[Vary],
-    seeds: list[int] | None = None,
-    backend: str = "process",
-    workers: int | None = None,
-    address: str | None = None,
-    progress=None,
-    on_plan=None,
-) -> tuple[dict, dict]:
-    """Standalone savings of every measure and the package's, at the base and at each
-    assumption's low and high value; the table and the manifest."""
-    import time
+def from_measures(measures: list) -> list[Vary]:
+    """Every assumption with a range in the measure files, in measure and rule order."""
+    return [Vary(a.name, a.low, a.high) for m in measures for a in m.assumptions]
 
-    from engine.simulation.backends import run_jobs
 
-    t0 = time.perf_counter()
-    if not varies:
-        raise InputError("--vary", "nothing to vary", "one or more --vary NAME=LOW:HIGH or --file")
-    seeds = seeds or spec.seeds[:1]
-    base_cspec = spec.context_spec()
-    base_ctx = Context.build(base_cspec)
-    resolve(varies, base_ctx)
-    n = len(base_ctx.measures)
-    masks = attribution.standalone_masks(n)
+def _owner(name: str, measures: list) -> int:
+    """The index of the measure holding the rule of a rule key."""
+    rule = name.split(".", 1)[0]
+    return next(i for i, m in enumerate(measures) if any(r.name == rule for r in m.rules))
+
+
+def _rows(varies, names, years, seeds, per_variant) -> list[dict]:
+    base_sav = per_variant[0]
+    rows = []
+    for vi, v in enumerate(varies):
+        lo, hi = per_variant[1 + 2 * vi], per_variant[2 + 2 * vi]
+        for name in [*names, "package"]:
+            for yi, year in enumerate(years):
+                b = sum(base_sav[(name, s, yi)] for s in seeds) // len(seeds)
+                low = sum(lo[(name, s, yi)] for s in seeds) // len(seeds)
+                high = sum(hi[(name, s, yi)] for s in seeds) // len(seeds)
+                rows.append(
+                    {
+                        "parameter": v.name,
+                        "value_base": json.dumps(v.base, default=str),
+                        "value_low": json.dumps(v.low),
+                        "value_high": json.dumps(v.high),
+                        "measure": name,
+                        "budget_year": year,
+                        "saving_base_net_cents": b,
+                        "saving_low_net_cents": low,
+                        "saving_high_net_cents": high,
+                        "swing_net_cents": abs(high - low),
+                    }
+                )
+    return rows
+
+
+def _variants(spec: ExperimentSpec, varies: list[Vary], base_cspec, base_ctx) -> tuple:
+    """(name, side, context spec) of the base and each assumption's low and high value, and
+    the contexts built here (rule keys: the same population)."""
     from synthetic_population.profile import load_profile
 
     variants = [("base", None, base_cspec)]
@@ -171,7 +200,57 @@ def run_sensitivity(
                 cs = spec.context_spec(measure_overrides={v.name: value})
                 contexts[cs.key()] = Context.build(cs, population=base_ctx.population)
             variants.append((v.name, side, cs))
-    jobs = [(cs, [Unit(seed=s, mask=m) for s in seeds for m in masks]) for _, _, cs in variants]
+
+    return variants, contexts
+
+
+def run_sensitivity(
+    spec: ExperimentSpec,
+    varies: list[Vary],
+    seeds: list[int] | None = None,
+    measure_assumptions: bool = False,
+    backend: str = "process",
+    workers: int | None = None,
+    address: str | None = None,
+    progress=None,
+    on_plan=None,
+) -> tuple[dict, dict]:
+    """Standalone savings of every measure and the package's, at the base and at each
+    assumption's low and high value; the table and the manifest."""
+    import time
+
+    from engine.simulation.backends import run_jobs
+
+    t0 = time.perf_counter()
+    seeds = seeds or spec.seeds[:1]
+    base_cspec = spec.context_spec()
+    base_ctx = Context.build(base_cspec)
+    if measure_assumptions:
+        known = {v.name for v in varies}
+        varies = varies + [v for v in from_measures(base_ctx.measures) if v.name not in known]
+    if not varies:
+        raise InputError(
+            "--vary",
+            "nothing to vary",
+            "one or more --vary NAME=LOW:HIGH, --file, or --from-measures with assumptions",
+        )
+    resolve(varies, base_ctx)
+    n = len(base_ctx.measures)
+    masks = attribution.standalone_masks(n)
+    full = attribution.full_mask(n)
+    variants, contexts = _variants(spec, varies, base_cspec, base_ctx)
+
+    kinds = {v.name: v.kind for v in varies}
+
+    def masks_of(name: str) -> list[int]:
+        if kinds.get(name) != "rule":  # the base, or a parameter (another population)
+            return masks
+        return sorted({0, 1 << _owner(name, base_ctx.measures), full})
+
+    jobs = [
+        (cs, [Unit(seed=s, mask=m) for s in seeds for m in masks_of(name)])
+        for name, _, cs in variants
+    ]
     if on_plan:
         on_plan(sum(len(u) for _, u in jobs))
     results, used = run_jobs(
@@ -183,11 +262,11 @@ def run_sensitivity(
         contexts=contexts,
     )
     names = [m.name for m in base_ctx.measures]
-    full = attribution.full_mask(n)
     label = {full: "package", **{1 << i: names[i] for i in range(n)}}
 
     def savings(k: int) -> dict:
-        """(measure, seed, year index) -> saving cents for variant k."""
+        """(measure, seed, year index) -> saving cents for variant k (the base's where the
+        variant did not run the measure: a rule key of another measure)."""
         units = jobs[k][1]
         res = {(u.seed, u.mask): r for u, r in zip(units, results[k], strict=True)}
         out = {}
@@ -195,33 +274,17 @@ def run_sensitivity(
             base = res[(s, 0)]
             for mask, name in label.items():
                 for yi in range(len(base_ctx.years)):
-                    out[(name, s, yi)] = int(base.net_y[yi] - res[(s, mask)].net_y[yi])
+                    if (s, mask) in res:
+                        out[(name, s, yi)] = int(base.net_y[yi] - res[(s, mask)].net_y[yi])
+                    else:
+                        out[(name, s, yi)] = per_variant[0][(name, s, yi)]
         return out
 
-    per_variant = [savings(k) for k in range(len(variants))]
-    base_sav = per_variant[0]
-    rows = []
-    for vi, v in enumerate(varies):
-        lo, hi = per_variant[1 + 2 * vi], per_variant[2 + 2 * vi]
-        for name in [*names, "package"]:
-            for yi, year in enumerate(base_ctx.years):
-                b = sum(base_sav[(name, s, yi)] for s in seeds) // len(seeds)
-                low = sum(lo[(name, s, yi)] for s in seeds) // len(seeds)
-                high = sum(hi[(name, s, yi)] for s in seeds) // len(seeds)
-                rows.append(
-                    {
-                        "parameter": v.name,
-                        "value_base": json.dumps(v.base, default=str),
-                        "value_low": json.dumps(v.low),
-                        "value_high": json.dumps(v.high),
-                        "measure": name,
-                        "budget_year": year,
-                        "saving_base_net_cents": b,
-                        "saving_low_net_cents": low,
-                        "saving_high_net_cents": high,
-                        "swing_net_cents": abs(high - low),
-                    }
-                )
+    per_variant: list[dict] = []
+
+    for k in range(len(variants)):
+        per_variant.append(savings(k))
+    rows = _rows(varies, names, base_ctx.years, seeds, per_variant)
     schema = {
         "parameter": pl.Utf8,
         "value_base": pl.Utf8,

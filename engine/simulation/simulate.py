@@ -22,8 +22,10 @@ from engine.model.layout import ARR_FIELDS, EVENT_FIELDS, EVENT_KINDS
 from engine.model.month_outer import QueueResult, run_coupled
 from engine.model.params import Params, compile_params
 from engine.model.rng import MODE_KEYED
-from engine.model.state import State, build_state, copy_state, with_rule_state
+from engine.model.state import State, copy_state, with_rule_state
+from engine.model.state import build_state as build_state  # re-exported (bench, callers)
 from rules.policy import Policy
+from synthetic_population.cache import state_of
 from synthetic_population.generator import Population
 from synthetic_population.profile import Profile
 
@@ -123,6 +125,15 @@ def _rules_of(measures: list) -> list:
     return rules
 
 
+def _state(pop: Population, policy: Policy, profile: Profile, base_state, n_rules: int) -> State:
+    """The run's own state: a copy of `base_state` (callers that reuse one), else the
+    population's state built (or read from the population cache) for this run alone and used
+    as it is, not copied a second time."""
+    if base_state is not None:
+        return with_rule_state(base_state, n_rules)
+    return with_rule_state(state_of(pop, policy, profile.group_codes), n_rules, copy=False)
+
+
 def _chunks(threads: int | None, n_clients: int) -> int:
     if threads:
         numba.set_num_threads(threads)
@@ -173,8 +184,9 @@ def simulate_many(
         {0, *wanted}, key=lambda x: (bin(x).count("1"), x)
     )  # baseline first, then by popcount
     combo_arr = np.array([x - (1 << 64) if x >= 1 << 63 else x for x in combos], dtype=np.int64)
-    S0 = base_state if base_state is not None else build_state(pop, policy, profile.group_codes)
-    S = with_rule_state(S0, len(rules))
+    t_state = time.perf_counter()
+    S = _state(pop, policy, profile, base_state, len(rules))
+    timings["state_s"] = time.perf_counter() - t_state  # part of prepare_s
     P = compile_params(
         profile,
         policy,
@@ -252,15 +264,15 @@ def simulate(
     _check_window(pop, start, months)
     measures = measures or []
     rules = _rules_of(measures)
-    S0 = base_state if base_state is not None else build_state(pop, policy, profile.group_codes)
+    t_state = time.perf_counter()
+    S = _state(pop, policy, profile, base_state, len(rules))
+    timings["state_s"] = time.perf_counter() - t_state  # part of prepare_s
     cr = None
     if capacity:
-        S0 = with_interim_slots(S0, policy)
-        districts = pop.clients["district"].to_numpy()
-        cr = compile_capacity(policy, profile, S0, districts, measures, start, months)
+        S = with_rule_state(with_interim_slots(S, policy), len(rules), copy=False)
+        cr = compile_capacity(policy, profile, S, S.clients["district"], measures, start, months)
     else:
         _no_capacity_measures(measures)
-    S = with_rule_state(S0, len(rules))
     P = compile_params(
         profile,
         policy,

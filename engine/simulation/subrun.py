@@ -95,9 +95,8 @@ class Context:
     @classmethod
     def build(cls, spec: ContextSpec, population=None) -> Context:
         from engine.core.scenario import RunSpec
-        from engine.model.state import build_state
         from engine.simulation.run import load_measures
-        from synthetic_population.generator import generate
+        from synthetic_population.cache import generate_cached, state_of
         from synthetic_population.profile import load_profile
 
         profile, policy = load_profile(spec.profile, spec.overrides)
@@ -116,7 +115,9 @@ class Context:
                 )
                 start = population.start
             else:
-                population = generate(profile, policy, spec.population_seed, spec.months, start)
+                population = generate_cached(
+                    profile, policy, spec.population_seed, spec.months, start
+                )
         rs = RunSpec(
             profile=spec.profile,
             measures=list(spec.measures),
@@ -124,7 +125,7 @@ class Context:
             base_dir=spec.base_dir,
         )
         measures = load_measures(rs, profile, policy)
-        state = build_state(population, policy, profile.group_codes)
+        state = state_of(population, policy, profile.group_codes)
         ys = [year_of(start + t) for t in range(spec.months)]
         years = sorted(set(ys))
         return cls(

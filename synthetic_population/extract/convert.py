@@ -188,6 +188,7 @@ def population_from_extract(
             "stock_arrangements": report.arrangements.height,
             "followup_slots": follow.height,
             "notes": report.notes,
+            "warnings": report.warnings,
         },
     )
 

@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 
 from engine.core.domain import FLAGS, FUNDING, HO_TASKS, SETTINGS
 from engine.core.errors import InputError
+from engine.core.limits import MAX_WEEKLY_EUR, available_memory
 from rules.policy import Policy
 from synthetic_population.extract.columns import (
     COLUMNS_BY_NAME,
@@ -25,35 +26,112 @@ from synthetic_population.extract.columns import (
 from synthetic_population.extract.report import Problem
 from synthetic_population.profile import Profile
 
+MAX_EXTRACT_BYTES = 4 * 2**30  # a CSV or Parquet extract (a city's caseload is ~100 MB)
+# Bounds of amounts in an extract (README "Validation"): a weekly amount or unit price in EUR,
+# and a volume of units in its period.
+MAX_UNITS = 1e7
+# Memory a read takes per byte of file: every column as text in Polars plus the parsed copy.
+READ_FACTOR = 6
+
+
+def _check_file(path: Path) -> None:
+    """A regular file of bounded size: no folder, device or pipe (an endless `/dev/zero`
+    link would otherwise be read whole)."""
+    if not path.exists():
+        raise InputError(str(path), "file not found")
+    if not path.is_file():
+        raise InputError(str(path), "is not a regular file", "a client extract (.csv or .parquet)")
+    size = path.stat().st_size
+    if size > MAX_EXTRACT_BYTES:
+        raise InputError(
+            str(path), f"is {size:,} bytes", f"an extract of at most {MAX_EXTRACT_BYTES:,} bytes"
+        )
+    need, have = READ_FACTOR * size, available_memory()
+    if need > 0.8 * have:
+        raise InputError(
+            str(path),
+            f"reading its {size / 2**30:,.1f} GiB would need about {need / 2**30:,.1f} GiB of "
+            f"memory, {have / 2**30:,.1f} GiB is available",
+            "a smaller extract (only the columns of the schema, only current indications)",
+        )
+
+
+def _check_utf8(path: Path) -> None:
+    """The whole CSV must be UTF-8: a lossy read would merge ids that differ in one byte."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line, done = 1, 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            try:
+                text = decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                bad_line = line + chunk[: exc.start].count(b"\n")
+                raise InputError(
+                    str(path),
+                    f"line {bad_line} is not UTF-8 text (byte {done + exc.start})",
+                    "a CSV file in UTF-8 (save it as 'CSV UTF-8')",
+                ) from None
+            line += text.count("\n")
+            done += len(chunk)
+
+
+def _check_names(path: Path, names: list[str]) -> None:
+    seen = set()
+    for n in names:
+        if n in seen:
+            raise InputError(str(path), f"column {n!r} occurs twice", "one column per name")
+        seen.add(n)
+
+
+def _read_parquet(path: Path) -> pl.DataFrame:
+    try:
+        schema = pq.read_schema(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputError(str(path), f"not a readable Parquet file: {exc}") from None
+    _check_names(path, [f.name.strip().lower() for f in schema])
+    for f in schema:
+        if pa.types.is_nested(f.type):
+            raise InputError(
+                str(path),
+                f"column {f.name!r} is nested ({f.type})",
+                "flat columns of text, numbers or dates",
+            )
+    try:
+        return pl.from_arrow(pq.read_table(path))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as exc:
+        raise InputError(str(path), f"not a readable Parquet file: {exc}") from None
+
 
 def read_table(path: Path) -> tuple[pl.DataFrame, int]:
     """Every column as text (stripped, empty -> null), names lower-case. Returns the frame
     and the offset from a 0-based record index to the row number users see."""
-    if not path.exists():
-        raise InputError(str(path), "file not found")
+    _check_file(path)
     suffix = path.suffix.lower()
     if suffix == ".parquet":
-        try:
-            df = pl.from_arrow(pq.read_table(path))
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise InputError(str(path), f"not a readable Parquet file: {exc}") from None
+        df = _read_parquet(path)
         offset = 1
     elif suffix in (".csv", ".txt"):
         try:
-            head = path.read_bytes()[:4096].decode("utf-8-sig", errors="replace").splitlines()
+            with open(path, "rb") as fh:
+                first = fh.read(4096)
         except OSError as exc:
             raise InputError(str(path), f"cannot read: {exc}") from None
+        head = first.decode("utf-8-sig", errors="replace").splitlines()
         if not head:
             raise InputError(
                 str(path), "the file is empty", "a header line and one row per arrangement"
             )
+        _check_utf8(path)
         sep = ";" if head[0].count(";") > head[0].count(",") else ","
+        _check_names(path, [c.strip().strip('"').lower() for c in head[0].split(sep)])
         try:
             df = pl.read_csv(
                 path,
                 separator=sep,
                 infer_schema=False,
-                encoding="utf8-lossy",
+                encoding="utf8",
                 truncate_ragged_lines=False,
             )
         except (pl.exceptions.ComputeError, pl.exceptions.NoDataError, OSError) as exc:
@@ -66,9 +144,7 @@ def read_table(path: Path) -> tuple[pl.DataFrame, int]:
             str(path), f"unknown file type {suffix!r}", "a client extract as .csv or .parquet"
         )
     names = [str(c).strip().lower().lstrip("\ufeff") for c in df.columns]
-    if len(set(names)) != len(names):
-        dup = next(n for n in names if names.count(n) > 1)
-        raise InputError(str(path), f"column {dup!r} occurs twice", "one column per name")
+    _check_names(path, names)
     df = df.rename(dict(zip(df.columns, names, strict=True)))
     df = df.select(
         [pl.col(c).cast(pl.Utf8).str.strip_chars().replace("", None).alias(c) for c in df.columns]
@@ -171,7 +247,7 @@ class Checker:
             )
         return v.alias(col)
 
-    def number(self, col: str) -> pl.Series:
+    def number(self, col: str, hi: float) -> pl.Series:
         s = self.raw(col)
         ok = s.str.contains(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)$")
         v = (
@@ -187,6 +263,7 @@ class Checker:
             COLUMNS_BY_NAME[col].expected,
         )
         self.add("negative_amount", v < 0, col, "is negative", "an amount >= 0")
+        self.add("out_of_range", v > hi, col, "is too large", f"at most {hi:,.0f}")
         return v.alias(col)
 
     def boolean(self, col: str) -> pl.Series:
@@ -271,11 +348,11 @@ def parse_columns(ck: Checker, profile: Profile, policy: Policy) -> Columns:
         ind_end=ck.month("indication_end"),
         since=ck.month("support_since"),
         ind_no=ck.integer("indication_no", 1, 10_000),
-        weekly=ck.number("weekly_amount_eur"),
-        units=ck.number("units"),
+        weekly=ck.number("weekly_amount_eur", MAX_WEEKLY_EUR),
+        units=ck.number("units", MAX_UNITS),
         unit=ck.code("unit", UNITS, COLUMNS_BY_NAME["unit"].expected),
         period=ck.code("period", PERIODS, COLUMNS_BY_NAME["period"].expected),
-        unit_price=ck.number("unit_price_eur"),
+        unit_price=ck.number("unit_price_eur", MAX_WEEKLY_EUR),
         setting=ck.code("setting", {s: s for s in SETTINGS}, COLUMNS_BY_NAME["setting"].expected),
         funding=ck.code("funding", {f: f for f in FUNDING}, COLUMNS_BY_NAME["funding"].expected),
         subcontracted=ck.boolean("subcontracted"),

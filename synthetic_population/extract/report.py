@@ -68,6 +68,7 @@ class ExtractReport:
     start: int
     problems: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # legal but suspicious (printed, kept)
     clients: pl.DataFrame | None = None  # stock clients (CLIENT_SCHEMA), when valid
     arrangements: pl.DataFrame | None = None  # stock arrangements (ARRANGEMENT_SCHEMA)
     numeric_max: dict = field(default_factory=dict)  # largest numeric client / arrangement id

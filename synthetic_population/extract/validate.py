@@ -55,6 +55,7 @@ def validate_extract(
     ckeys, akeys = _check_id_keys(ck, cols)
     problems = sorted(ck.problems, key=lambda p: (p.row or 0, list(PROBLEM_KINDS).index(p.kind)))
     report = ExtractReport(path=path, rows=df.height, start=start, problems=problems, notes=notes)
+    report.warnings = _old_dates(path, cols, start)
     if not report.ok:
         return report
     return build_stock(report, cols, ck.rows, ckeys, akeys, policy)
@@ -68,6 +69,24 @@ def read_extract(
     if not report.ok:
         raise ExtractError(report)
     return report
+
+
+OLD_YEARS = 50  # a date this many years before the extract month is legal but suspicious
+
+
+def _old_dates(path: Path, cols: Columns, start: int) -> list[str]:
+    """Warnings (not problems) for indication dates far before the extract month: legal, but
+    usually a placeholder such as 1900-01 that would make every client a long-term one."""
+    out = []
+    for col, s in (("indication_start", cols.ind_start), ("support_since", cols.since)):
+        old = s.filter(s < start - OLD_YEARS * 12)
+        if old.len():
+            out.append(
+                f"{path}: column {col}: {old.len():,} rows begin more than {OLD_YEARS} years "
+                f"before the extract month (earliest {format_month(int(old.min()))}; expected "
+                "real dates, not placeholders)"
+            )
+    return out
 
 
 # ------------------------------------------------------------------------------ the file

@@ -34,6 +34,20 @@ def available() -> bool:
     return Path(CHROMIUM).exists()
 
 
+def need_chromium() -> None:
+    """The browser tests run wherever the suite runs (`make test` installs chromium): a
+    missing browser fails them, unless CASELOAD_SKIP_BROWSER=1 says to skip on purpose."""
+    import os
+
+    import pytest
+
+    if available():
+        return
+    if os.environ.get("CASELOAD_SKIP_BROWSER") == "1":
+        pytest.skip("CASELOAD_SKIP_BROWSER=1: the browser tests are skipped on purpose")
+    pytest.fail("chromium is missing: `make chromium` installs it (or CASELOAD_SKIP_BROWSER=1)")
+
+
 class Page:
     def __init__(self, width: int = 1280, height: int = 900, timeout: float = 60.0):
         import websocket
@@ -143,6 +157,20 @@ class Page:
             for e in self.events
             if e["method"] == "Network.requestWillBeSent"
         ]
+
+    def blocked(self) -> dict[str, str]:
+        """url -> why the browser stopped it before it went out (`csp`, ...), for every
+        request that failed with a blocked reason."""
+        urls = {
+            e["params"]["requestId"]: e["params"]["request"]["url"]
+            for e in self.events
+            if e["method"] == "Network.requestWillBeSent"
+        }
+        return {
+            urls.get(e["params"]["requestId"], "?"): e["params"]["blockedReason"]
+            for e in self.events
+            if e["method"] == "Network.loadingFailed" and e["params"].get("blockedReason")
+        }
 
     def screenshot(self, path: Path, full_page: bool = True) -> Path:
         params = {"format": "png"}

@@ -14,7 +14,6 @@ import sys
 import time
 from pathlib import Path
 
-import duckdb
 import polars as pl
 import pytest
 
@@ -311,20 +310,43 @@ def test_many_registrations_at_once_all_land(tmp_path, toy_run):
 def test_a_reader_holding_the_catalog_only_delays_a_writer(out):
     cat = out.parent / "catalog.duckdb"
     catalog.register(out / "base-a")
+    """No timing assumed: the reader holds the catalog until told to let go; while it holds,
+    the writer cannot have finished; once it lets go, the writer lands."""
+    import threading
+
+    cat = out.parent / "catalog.duckdb"
+    catalog.register(out / "base-a")
     reader = subprocess.Popen(
         [
             sys.executable,
             "-c",
-            f"import duckdb, time; c = duckdb.connect({str(cat)!r}, read_only=True); print('open', "
-            "flush=True); time.sleep(1.5); c.close()",
+            f"import duckdb, sys; c = duckdb.connect({str(cat)!r}, read_only=True); print('open', "
+            "flush=True); sys.stdin.readline(); c.close(); print('closed', flush=True)",
         ],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
     assert reader.stdout.readline().strip() == "open"
-    t0 = time.monotonic()
-    catalog.register(out / "base-b")
-    assert time.monotonic() - t0 > 0.3  # it waited for the reader, then wrote
+    errors = []
+
+    def write():
+        try:
+            catalog.register(out / "base-b")
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    writer.join(timeout=1.0)
+    assert writer.is_alive()  # blocked while the reader holds the file
+    assert {r["run_id"] for r in catalog.list_runs(cat)} == {"base-a"}
+    reader.stdin.write("\n")
+    reader.stdin.close()
+    assert reader.stdout.readline().strip() == "closed"
+    writer.join(timeout=120)
+    assert not writer.is_alive()
+    assert errors == []
     reader.wait(timeout=30)
     reader.stdout.close()
     assert {r["run_id"] for r in catalog.list_runs(cat)} == {"base-a", "base-b"}
@@ -498,4 +520,3 @@ def test_a_corrupt_catalog_file_is_named(tmp_path, capsys):
     code, _, err = cli(capsys, "runs", "list", "--catalog", str(cat))
     assert code == 2
     assert "cannot open the catalog" in err
-    assert isinstance(duckdb.__version__, str)

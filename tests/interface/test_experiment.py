@@ -435,3 +435,41 @@ def test_sensitivity_of_an_unknown_assumption_is_a_clear_error(tmp_path, capsys)
     assert code == 2
     assert "NAME=LOW:HIGH" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_sensitivity_from_measures_varies_each_assumption_over_its_range(tmp_path, capsys):
+    path = write_experiment(tmp_path / "x", [M15, M17], months=12, replications=1)
+    code = main(
+        [
+            "sensitivity",
+            str(path),
+            "--from-measures",
+            "--backend",
+            "inprocess",
+            "--out",
+            str(tmp_path / "out"),
+            "--run-id",
+            "s2",
+            "--quiet",
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    manifest = json.loads((tmp_path / "out" / "s2" / "manifest.json").read_text())
+    # the one assumption with a range in the two files (m15 has none), its ends as written
+    assert manifest["varied"] == [
+        {
+            "name": "wmo_weekly_cap_800.exceptions.leaves_share",
+            "kind": "rule",
+            "base": 0.3,
+            "low": 0.15,
+            "high": 0.5,
+        }
+    ]
+    # base: baseline, each alone, package (4); each end: baseline, the measure, package (3)
+    assert manifest["experiment"]["subruns"] == 4 + 2 * 3
+    t = pl.read_parquet(tmp_path / "out" / "s2" / "sensitivity.parquet")
+    cap = t.filter(pl.col("measure") == "wmo_cap_800").sort("budget_year").row(-1, named=True)
+    assert cap["saving_high_net_cents"] > cap["saving_low_net_cents"]  # more leave: more saved
+    ironing = t.filter(pl.col("measure") == "no_ironing")
+    assert (ironing["swing_net_cents"] == 0).all()
+    assert (ironing["saving_low_net_cents"] == ironing["saving_base_net_cents"]).all()

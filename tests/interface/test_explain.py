@@ -189,14 +189,10 @@ def test_workbook_sheet_and_report_waterfalls(runs, capsys, tmp_path):
 
 
 def test_the_waterfalls_render_in_headless_chromium(runs, capsys, tmp_path):
-    import os
 
     from tests.interface import cdp
 
-    if not cdp.available():
-        if os.environ.get("CI"):
-            pytest.fail("chromium is missing: `make chromium` installs it")
-        pytest.skip("chromium is not installed (make chromium)")
+    cdp.need_chromium()
     code, out, err = explain(capsys, runs, "base", "measure", "--name", "why-measure", "--quiet")
     assert code == 0, err
     html = tmp_path / "why-measure.html"

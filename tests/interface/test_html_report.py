@@ -8,8 +8,10 @@ import json
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from engine.cli import main
@@ -132,10 +134,7 @@ def test_run_and_comparison_reports(reports):
 
 
 def _need_chromium():
-    if not cdp.available():
-        if os.environ.get("CI"):
-            pytest.fail("chromium is missing: `make chromium` installs it")
-        pytest.skip("chromium is not installed (make chromium)")
+    cdp.need_chromium()
 
 
 def test_reports_render_in_headless_chromium_with_every_chart_drawn(reports, tmp_path):
@@ -182,6 +181,75 @@ def test_the_browser_check_sees_errors_and_requests(tmp_path):
         assert any("boom" in e for e in errors), errors
         assert any(e.startswith("exception") for e in errors), errors
         assert any(u.startswith("http://127.0.0.1:9/") for u in page.requests())
+
+
+PROBE = (
+    '<img src="http://127.0.0.1:9/img.png"><link rel="stylesheet" href="http://127.0.0.1:9/s.css">'
+    '<script src="http://127.0.0.1:9/s.js"></script><iframe src="http://127.0.0.1:9/f"></iframe>'
+    '<script>window.inline_ran = true; fetch("http://127.0.0.1:9/fetch").catch(() => 0);</script>'
+)
+
+
+def test_the_report_csp_blocks_everything_a_page_tries_to_load(reports, tmp_path):
+    """The report's own Content-Security-Policy, exercised: the report with a probe that tries
+    to load an image, a style sheet, a script, a frame and to run an inline script and a fetch.
+    Under the report's CSP nothing is requested and no script runs; the same probe without
+    the CSP meta tag shows the check would see them."""
+    _need_chromium()
+    html = reports["run"].read_text(encoding="utf-8")
+    assert html.count('http-equiv="Content-Security-Policy"') == 1
+    with_csp = tmp_path / "probe.html"
+    with_csp.write_text(html.replace("</body>", PROBE + "</body>"), encoding="utf-8")
+    head, rest = html.split('<meta http-equiv="Content-Security-Policy"', 1)
+    without = tmp_path / "probe-no-csp.html"
+    without.write_text(head + rest.split(">", 1)[1].replace("</body>", PROBE + "</body>"))
+    probe = "http://127.0.0.1:9/"
+    with cdp.Page() as page:
+        page.open(with_csp.resolve().as_uri())
+        time.sleep(0.5)  # let the page try everything it can
+        page.evaluate("1")
+        tried = {u for u in page.requests() if u.startswith(probe)}
+        blocked = page.blocked()
+        ran = page.evaluate("window.inline_ran === true")
+        page.open(without.resolve().as_uri())
+        time.sleep(0.5)
+        page.evaluate("1")
+        control = {u for u in page.requests() if u.startswith(probe)}
+        control_blocked = page.blocked()
+        control_ran = page.evaluate("window.inline_ran === true")
+    # under the CSP every load the probe tried was stopped by the CSP, and no script ran
+    assert len(tried) >= 3, tried
+    assert all(blocked.get(u) == "csp" for u in tried), (tried, blocked)
+    assert ran is False
+    # without it the same probe goes out (refused by the closed port, not by a policy)
+    assert {probe + p for p in ("img.png", "s.css", "s.js", "f", "fetch")} <= control
+    assert not any(v == "csp" for v in control_blocked.values())
+    assert control_ran is True
+
+
+def test_small_cells_draw_no_bar_in_the_people_affected_chart(reports, folders):
+    """Recomputed from the experiment's affected.parquet (mean over seeds, per measure, group
+    and kind): every cell of 10 clients or more is a bar carrying its value, no bar is under
+    10, and the cells under 10 (there are some) show as '<10' instead."""
+    html = reports["exp"].read_text(encoding="utf-8")
+    section = html.split("<h2>People affected per measure</h2>")[1].split("<h2>")[0]
+    marks = re.findall(r'class="mark"[^>]*>(?:<[^>]*>)*?<title>([^<]*)</title>', section)
+    drawn = set()
+    for title in marks:
+        name, rest = title.split(", ", 1)
+        part, value = rest.rsplit(": ", 1)
+        drawn.add((name, part, int(value.replace(",", ""))))
+    cells = (
+        pl.read_parquet(folders["exp"] / "affected.parquet")
+        .group_by("measure", "group", "kind")
+        .agg((pl.col("clients").sum() / pl.col("seed").n_unique()).alias("mean"))
+    )
+    big = {(g, k.replace("_", " "), round(m)) for _, g, k, m in cells.iter_rows() if round(m) >= 10}
+    small = [m for m in cells["mean"].to_list() if 0 < round(m) < 10]
+    assert small  # the toy experiment has cells to suppress
+    assert all(v >= 10 for _, _, v in drawn), drawn
+    assert drawn == big
+    assert section.count("&lt;10") >= 1
 
 
 def test_report_json_summary(folders, tmp_path, capsys):

@@ -49,8 +49,9 @@ def test_a_good_measure_runs(tmp_path, capsys):
         (
             'primitive = "weekly_cap"',
             'primitive = "weekly_limit"',
-            "key rules[0].primitive: unknown value 'weekly_limit' (expected one of: max_duration, "
-            "remove_task, review, set_frequency, weekly_cap)",
+            "key rules[0].primitive: unknown value 'weekly_limit' (expected one of: hazard_factor, "
+            "inflow_factor, max_duration, price_factor, reindication_policy, remove_task, review, "
+            "set_frequency, shift_intake, substitute, transfer_out, weekly_cap)",
         ),
         (
             "params = { cap_eur_w = 250.0 }",
@@ -101,7 +102,7 @@ def test_a_good_measure_runs(tmp_path, capsys):
         ),
         (
             'moments = ["intake", "reindication"]',
-            "moments = []\nfoo = 1",
+            'moments = ["intake"]\nfoo = 1',
             "key rules[0].foo: unknown key 'foo'",
         ),
     ],
@@ -166,3 +167,138 @@ def test_compare_gives_savings_and_refuses_different_runs(tmp_path, capsys):
     _, err = capsys.readouterr()
     assert code == 2
     assert "no such run folder" in err
+
+
+def _rule(primitive: str, moments: str, scope: str, params: str, extra: str = "") -> str:
+    return f"""
+[measure]
+name = "test_measure"
+source = "test"
+
+[[rules]]
+name = "r"
+primitive = "{primitive}"
+moments = {moments}
+effective_from = "2024-07"
+scope = {scope}
+params = {params}
+{extra}
+source = "test"
+"""
+
+
+YOUTH = '{ domain = "jeugd", products = ["jamb"] }'
+BEG = '{ domain = "wmo", products = ["beg"] }'
+
+
+# per new primitive: a measure with one bad key, and the line that must name it
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            _rule("shift_intake", '["intake"]', YOUTH, '{ share = 0.5, to = { jamb = "jamb9" } }'),
+            "key rules[0].params.to.jamb.step: unknown step 'jamb9' (expected one of: jamb1, "
+            "jamb2)",
+        ),
+        (
+            _rule("shift_intake", '["intake"]', YOUTH, "{ share = 0.5, minutes_factor = 1.5 }"),
+            "key rules[0].params.minutes_factor: 1.5 is out of range (expected a value in "
+            "[0.0, 1.0])",
+        ),
+        (
+            _rule(
+                "substitute",
+                '["reindication"]',
+                BEG,
+                '{ share = 0.2, to = { beg = { product = "jamb", step = "jamb1" } } }',
+            ),
+            "key rules[0].params.to.beg.product: unknown product 'jamb' in this domain",
+        ),
+        (
+            _rule("substitute", '["reindication"]', BEG, "{ share = 0.2, to = {} }"),
+            "key rules[0].params.to: no target for product 'beg' (expected a target for every "
+            "product",
+        ),
+        (
+            _rule("reindication_policy", '["reindication"]', YOUTH, "{ end_add = 1.2 }"),
+            "key rules[0].params.end_add: 1.2 is out of range (expected a value in [0.0, 1.0])",
+        ),
+        (
+            _rule(
+                "reindication_policy",
+                '["reindication"]',
+                YOUTH,
+                "{ outcomes = { continue = 0.5, end = 0.2, step_up = 0.1, step_down = 0.1 } }",
+            ),
+            "key rules[0].params.outcomes: shares add up to 0.9 (expected shares adding up to 1)",
+        ),
+        (
+            _rule("hazard_factor", '["monthly"]', BEG, "{ factor = -1.0 }"),
+            "key rules[0].params.factor: -1.0 is out of range (expected a value in [0.0, 20.0])",
+        ),
+        (
+            _rule(
+                "hazard_factor", '["monthly"]', BEG, "{ factor = 1.5, min_months_in_care = 2.5 }"
+            ),
+            "key rules[0].params.min_months_in_care: 2.5 is not a whole number",
+        ),
+        (
+            _rule(
+                "inflow_factor",
+                '["intake"]',
+                '{ domain = "wmo", products = ["ho"], districts = [99] }',
+                "{ factor = 0.9 }",
+            ),
+            "key rules[0].scope.districts: [99] (expected a list of district numbers 0..63)",
+        ),
+        (
+            _rule("inflow_factor", '["reindication"]', BEG, "{ factor = 0.9 }"),
+            "inflow_factor does not act at 'reindication'",
+        ),
+        (
+            _rule("price_factor", '["intake"]', YOUTH, '{ factor = 0.9, funding = "cash" }'),
+            "key rules[0].params.funding: unknown value 'cash' (expected one of: any, zin, pgb)",
+        ),
+        (
+            _rule(
+                "price_factor",
+                '["intake"]',
+                YOUTH,
+                "{ factor = 0.9 }",
+                "exceptions = { leaves_share = 0.2 }",
+            ),
+            "key rules[0].exceptions.leaves_share: price_factor does not send clients to the Wlz",
+        ),
+        (
+            _rule(
+                "transfer_out",
+                '["reindication"]',
+                YOUTH,
+                '{ share = 0.2, require_flags = ["rich"] }',
+            ),
+            "key rules[0].params.require_flags: unknown name 'rich'",
+        ),
+        (
+            _rule(
+                "transfer_out", '["reindication"]', YOUTH, "{ share = { value = 0.2, low = 0.1 } }"
+            ),
+            "key rules[0].params.share: an assumption without 'high'",
+        ),
+        (
+            _rule(
+                "transfer_out",
+                '["reindication"]',
+                YOUTH,
+                '{ share = { value = 0.2, low = 0.1, high = 1.4, basis = "x" } }',
+            ),
+            "key rules[0].params.share.high: 1.4 is not a valid value",
+        ),
+    ],
+)
+def test_bad_input_to_each_package_primitive_is_one_line_exit_2(tmp_path, capsys, text, message):
+    code, err, out = run(tmp_path, capsys, text)
+    assert code == 2
+    assert message in err, err
+    assert "measure.toml" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not out.exists() or not any(out.iterdir())

@@ -96,22 +96,49 @@ def test_wmo_ceiling_changes_nothing_in_youth_care():
     ("measure", "cap_cents"),
     [("m17_wmo_weekly_cap_800", 80_000), ("m04_youth_weekly_cap_4000", 400_000)],
 )
-def test_after_a_ceiling_no_client_is_above_it_without_exception_or_wlz_exit(measure, cap_cents):
+def test_a_ceiling_holds_in_nominal_cents_in_every_month_it_decides(measure, cap_cents):
+    """The ceiling is nominal euros of the month it acts in. In every month a client's
+    in-scope indication started under the rule (intake or reindication: the ceiling is
+    applied then), the client's in-scope cost that month, read from the arrangement-month
+    trace and turned back into a weekly amount (x 7 / days), is at most the nominal ceiling,
+    unless the client is excepted. Checked against the trace's nominal cents, so a kernel
+    that compared base-year amounts with the nominal ceiling (the index is up to 1.11 here)
+    fails; and at least some clients in indexed years sit exactly at the ceiling."""
+    import calendar
+
+    from engine.core.months import month_of, year_of
+
     run, loaded = sim((measure,))
+    _, policy, _ = _setup()
+    profile = _setup()[0]
     rule = loaded[0].rules[0]
     S = run.state
-    in_scope = product_mask(rule.products)[S.product] & (S.status == S_ACTIVE)
-    totals = np.bincount(
-        S.owner[in_scope], weights=S.weekly_cents[in_scope], minlength=S.cid.shape[0]
-    )
-    # clients whose in-scope indications all started under the rule
-    old = np.zeros(S.cid.shape[0], bool)
-    old[S.owner[in_scope & (S.start < FROM)]] = True
+    scope = product_mask(rule.products)[S.product]
     standing = S.rule_c[:, 0]
     excepted = (standing == X_APPROVED) | (standing == X_EXEMPT_FLAG)
-    over = (totals > cap_cents) & ~old & ~excepted
-    assert over.sum() == 0
-    assert (totals > cap_cents).sum() > 0 or excepted.sum() > 0 or run.events.sum() > 0
+    decisions = {
+        (int(S.owner[a]), int(S.start[a])) for a in np.nonzero(scope & (S.start >= FROM))[0]
+    }
+    active = run.trace_step >= 0
+    by_owner: dict[int, list[int]] = {}
+    for a in np.nonzero(scope)[0]:
+        by_owner.setdefault(int(S.owner[a]), []).append(int(a))
+    checked = at_cap_indexed = 0
+    for c, m in sorted(decisions):
+        t = m - profile.start
+        if excepted[c] or not 0 <= t < MONTHS:
+            continue
+        slots = [a for a in by_owner[c] if active[a, t]]
+        if not slots:
+            continue  # left (Wlz) or ended in that month
+        days = calendar.monthrange(year_of(m), month_of(m))[1]
+        weekly_nominal = sum(int(run.trace_cost[a, t]) for a in slots) * 7 / days
+        assert weekly_nominal <= cap_cents + len(slots), (c, m, weekly_nominal)
+        checked += 1
+        if policy.index_for_year(year_of(m)) > 1.0 and weekly_nominal >= cap_cents - 50:
+            at_cap_indexed += 1
+    assert checked > 100
+    assert at_cap_indexed > 0
 
 
 def test_no_ho_arrangement_has_ironing_after_2025_07():
@@ -176,8 +203,16 @@ def test_max_duration_no_medium_or_heavy_step_after_the_bound():
         assert not bad.any(), (a, since[a], bound[a], steps)
         checked += 1
     assert checked > 1000
-    assert run.arr[..., 1].sum() < base_state.weekly_cents.sum() * 10**9  # the run is real
-    assert run.events.sum() > 0
+    # the rule bites: the medium and heavy steps in scope cost less in the last year than in
+    # the baseline (the bound above shows the steps go; this shows they went in numbers)
+    from engine.model.layout import A_GROSS
+
+    prods = [policy.product_codes.index(p) for p in rule.steps]
+    last = slice(MONTHS - 12, MONTHS)
+    with_rule = run.arr[last][:, :, prods][..., A_GROSS].sum()
+    without = sim()[0].arr[last][:, :, prods][..., A_GROSS].sum()
+    assert with_rule < 0.9 * without, (with_rule, without)
+    assert base_state.weekly_cents.sum() > 0
 
 
 def test_biweekly_help_only_for_eligible_clients():

@@ -1,6 +1,7 @@
 """Expected results as data: every shipped measure file has its savings per budget year
 beside it (`<measure>.expected.csv`), the default profile with fixed seeds, each measure
-alone; the package scenario `runs/scenarios/boz-2024.toml` has `boz-2024.expected.csv`.
+alone; the package scenarios `runs/scenarios/boz-2024.toml` (five measures) and
+`boz-2024-full.toml` (every modelled measure) have theirs (`boz-2024.expected.csv`, ...).
 One test checks them all. A deliberate change re-records every file:
 
     python -m tests.regression.test_expected_results
@@ -20,7 +21,7 @@ from engine.simulation.subrun import Context, ContextSpec
 from tests.helpers import ROOT
 
 MEASURES = ROOT / "rules" / "library" / "rotterdam" / "measures"
-PACKAGE = ROOT / "runs" / "scenarios" / "boz-2024.toml"
+PACKAGES = [ROOT / "runs" / "scenarios" / f for f in ("boz-2024.toml", "boz-2024-full.toml")]
 SEED, POPULATION_SEED, MONTHS = 1, 1, 48
 COLUMNS = [
     "budget_year",
@@ -52,19 +53,22 @@ def compute() -> dict[Path, list[dict]]:
     """Each shipped measure alone, and the package scenario, against the baseline: one
     population, one multi-combination pass."""
     files = sorted(MEASURES.glob("*.toml"))
-    package = load_scenario(PACKAGE)
-    assert (package.seed, package.population_seed, package.months) == (
-        SEED,
-        POPULATION_SEED,
-        MONTHS,
-    )
+    packages = [load_scenario(p) for p in PACKAGES]
+    for package in packages:
+        assert (package.seed, package.population_seed, package.months) == (
+            SEED,
+            POPULATION_SEED,
+            MONTHS,
+        )
     names = [f.stem for f in files]
     ctx = Context.build(ContextSpec(months=MONTHS, population_seed=POPULATION_SEED, measures=names))
-    package_mask = sum(1 << names.index(m) for m in package.measures)
-    masks = [0, *(1 << i for i in range(len(files))), package_mask]
-    base, *alone, pack = ctx.run_many(SEED, masks)
+    package_masks = [sum(1 << names.index(m) for m in p.measures) for p in packages]
+    masks = [0, *(1 << i for i in range(len(files))), *package_masks]
+    base, *results = ctx.run_many(SEED, masks)
+    alone, packs = results[: len(files)], results[len(files) :]
     out = {expected_path(f): _rows(ctx, base, r) for f, r in zip(files, alone, strict=True)}
-    out[expected_path(PACKAGE)] = _rows(ctx, base, pack)
+    for path, r in zip(PACKAGES, packs, strict=True):
+        out[expected_path(path)] = _rows(ctx, base, r)
     return out
 
 
@@ -86,7 +90,7 @@ def computed():
 
 
 def test_every_measure_file_and_the_package_have_expected_results(computed):
-    assert len(computed) == len(list(MEASURES.glob("*.toml"))) + 1
+    assert len(computed) == len(list(MEASURES.glob("*.toml"))) + len(PACKAGES)
     for path in computed:
         assert path.exists(), (
             f"{path.name} is missing: python -m tests.regression.test_expected_results"

@@ -75,9 +75,27 @@ def test_a_step_the_product_does_not_have_is_an_input_error(toy):
 
 
 def test_a_missing_ho_step_is_taken_from_the_minutes(toy):
+    """Blank the step of start-stock household-help rows in every band: the run prices each
+    at the step the generator drew from the same minutes (the step column is only a label
+    for household help; the kernel derives it from the minutes)."""
+    from engine.simulation.simulate import simulate
+
     profile, policy, pop = toy
-    row = pop.arrangements.with_row_index().filter(pl.col("product") == "ho")["index"][0]
-    build_state(_with(pop, "arrangements", "step", row, None), policy, profile.group_codes)
+    ho = pop.arrangements.with_row_index().filter(
+        (pl.col("product") == "ho") & (pl.col("start_month") <= profile.start)
+    )
+    rows = ho.unique("step", keep="first", maintain_order=True)["index"].to_list()
+    assert len(rows) >= 2  # more than one band is exercised
+    blanked = pop
+    for row in rows:
+        blanked = _with(blanked, "arrangements", "step", row, None)
+    build_state(blanked, policy, profile.group_codes)  # accepted
+    sim = simulate(profile, policy, blanked, profile.start, 1, 1, trace=True)
+    steps = policy.product("ho").steps
+    got = [steps[int(sim.trace_step[r, 0])].code for r in rows if sim.trace_step[r, 0] >= 0]
+    want = [pop.arrangements["step"][r] for r in rows if sim.trace_step[r, 0] >= 0]
+    assert len(got) >= 2
+    assert got == want
 
 
 def test_a_wmo_arrangement_needs_a_wmo_group(toy):

@@ -7,7 +7,11 @@ trajectory only when a rule that is off would not have acted), side by side, and
 `due` (for the moments date and monthly: False only where `act` would do nothing at all on a
 slot that month: no change, no event, no draw; the kernel then need not step the client)
 and `next_due` (the first run month in [lo, hi) in which it is due, when it can say so
-without looking at each month). Its parameters reach the
+without looking at each month). A primitive that acts where the kernel draws rather than at a
+moment has one of the kernel's hook points instead (engine.model.hooks):
+`adjust_reindication` (the outcome probabilities before the reindication outcome is drawn),
+`goal_factor` (the goal hazard where its waiting time is drawn), `admit_factor` (the
+admission probability of an inflow pool client). Its parameters reach the
 kernel through named slots (`P.rules[r].f[F_...]`, `.i[I_...]`) that the module itself
 defines and packs (`SPEC.pack`).
 
@@ -18,9 +22,35 @@ schema reads `SPEC`, the kernel dispatches over `MODULES` in order (the code is 
 """
 
 from engine.model.jit import jit
-from engine.model.primitives import max_duration, remove_task, review, set_frequency, weekly_cap
+from engine.model.primitives import (
+    hazard_factor,
+    inflow_factor,
+    max_duration,
+    price_factor,
+    reindication_policy,
+    remove_task,
+    review,
+    set_frequency,
+    shift_intake,
+    substitute,
+    transfer_out,
+    weekly_cap,
+)
 
-MODULES = (weekly_cap, max_duration, remove_task, set_frequency, review)
+MODULES = (
+    weekly_cap,
+    max_duration,
+    remove_task,
+    set_frequency,
+    review,
+    shift_intake,
+    substitute,
+    reindication_policy,
+    hazard_factor,
+    inflow_factor,
+    price_factor,
+    transfer_out,
+)
 BY_NAME = {m.SPEC.name: m for m in MODULES}
 CODES = {m.SPEC.name: code for code, m in enumerate(MODULES)}
 assert len(BY_NAME) == len(MODULES), "primitive names are unique"
@@ -36,3 +66,16 @@ ACTS = tuple((code, m.act) for code, m in enumerate(MODULES))
 WOULD_ACT = tuple((code, m.would_act) for code, m in enumerate(MODULES))
 DUE = tuple((code, getattr(m, "due", always_due)) for code, m in enumerate(MODULES))
 NEXT_DUE = tuple((code, m.next_due) for code, m in enumerate(MODULES) if hasattr(m, "next_due"))
+
+
+def _hook(name: str) -> tuple:
+    return tuple((code, getattr(m, name)) for code, m in enumerate(MODULES) if hasattr(m, name))
+
+
+# the kernel's hook points beside the moments (engine.model.hooks)
+PRE = _hook("adjust_reindication")
+GOAL = _hook("goal_factor")
+ADMIT = _hook("admit_factor")
+PRE_CODES = frozenset(code for code, _ in PRE)
+GOAL_CODES = frozenset(code for code, _ in GOAL)
+ADMIT_CODES = frozenset(code for code, _ in ADMIT)

@@ -41,9 +41,13 @@ def product_in_scope(P, r, p):
 
 @jit
 def in_scope(S, P, r, a, g):
-    """Is slot a (its product and step) and its client's group g in rule r's scope?"""
+    """Is slot a (its product and step), its client's group g and district in rule r's scope?"""
     s = S.slots[a]
-    return bit(P.rule_prod[r, s.product].steps, s.step) and bit(P.rules[r].groups, g)
+    return (
+        bit(P.rule_prod[r, s.product].steps, s.step)
+        and bit(P.rules[r].groups, g)
+        and bit(P.rules[r].districts, S.clients[s.owner].district)
+    )
 
 
 @jit
@@ -137,6 +141,36 @@ def standing(S, P, B, ch, c, a, r, m, t, g, w, seq):
     elif st != X_APPLIES:
         book_event(P, B, ch, r, EV_EXCEPTION, g, S.slots[a].product, t, 0, 0)
     return st == X_APPLIES
+
+
+@jit
+def applies(S, P, r, c, seq):
+    """The client's standing, decided once and kept, lets the rule act (no exception
+    events: for the hooks that adjust a probability or a hazard)."""
+    return client_exception(S, P, r, c, seq) == X_APPLIES
+
+
+@jit
+def would_apply(S, P, r, c, seq):
+    """`applies` without keeping the decision: for `would_act`."""
+    return standing_of(S, P, r, c, seq) == X_APPLIES
+
+
+@jit
+def retarget(S, P, a, r):
+    """The slot's product and step after a shift or substitution to rule r's target for its
+    product (`P.rule_prod[r, p]`: prod_to, step_to; -1 keeps it). Returns whether anything
+    changed."""
+    s = S.slots[a]
+    rp = P.rule_prod[r, s.product]
+    changed = False
+    if rp.prod_to >= 0 and rp.prod_to != s.product:
+        s.product = rp.prod_to
+        changed = True
+    if rp.step_to >= 0 and rp.step_to != s.step:
+        s.step = rp.step_to
+        changed = True
+    return changed
 
 
 @jit

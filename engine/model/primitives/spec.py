@@ -88,6 +88,7 @@ class Packed:
     f: dict[int, float] = field(default_factory=dict)
     i: dict[int, int] = field(default_factory=dict)
     step_to: dict[str, int] = field(default_factory=dict)
+    prod_to: dict[str, int] = field(default_factory=dict)  # product code -> target product index
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,7 @@ class Primitive:
         None  # cross-field checks; raises via the section
     )
     needs_ho: bool = False  # a household-help product must be in scope
+    leaves: bool = True  # may a share of clients leave to the Wlz (exceptions.leaves_share)?
 
     def read_params(self, sec, ctx: RuleContext) -> dict:
         """Read and check the `params` table of a rule (`sec`: an engine.core.sourced.Section)."""

@@ -1,0 +1,383 @@
+"""The population cache: a generated population kept on disk, so a run whose inputs match
+one generated before loads it (Arrow IPC, memory mapped) instead of drawing it again.
+
+Common random numbers mean a baseline and every measure run of a scenario use the identical
+population; with the cache only the first run draws it. `caseload population generate` (without
+`--out`) fills the cache explicitly; `caseload run` fills it on a miss, and its manifest says
+which (`population.cache`: `hit`, `miss` or `off`).
+
+The key (`population_key`) is a SHA-256 of everything the generator reads: the profile's
+content and its policy's (every value after overrides and the fitted file; not their paths),
+the population seed, start month and horizon, the generator's code (`generator_stamp`: its
+sources and every first-party module they import, as the compile cache stamps compiled code,
+engine.model.jit) and NumPy's version (its random streams). A changed profile, policy,
+generator or NumPy is a miss, never a stale hit.
+
+Where it lives: `$CASELOAD_POPULATION_CACHE` when set (`off` turns the cache off), else
+`.population-cache/` in the project when the project folder is writable, else the user's
+cache folder; folders are made on the first save, never on import. An entry is a folder
+`<key>/` holding `clients.arrow`, `arrangements.arrow` and `meta.json`, written under a
+temporary name and renamed when complete. At most `KEEP` entries are kept (the least
+recently used go first).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import hashlib
+import json
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from synthetic_population.generator import Population
+
+ENV = "CASELOAD_POPULATION_CACHE"
+FORMAT = 1  # bump when the entry layout changes
+KEEP = 8  # entries kept (national scale: about 150 MB each)
+ROOT = Path(__file__).resolve().parents[1]  # the folder holding synthetic_population/
+
+
+def cache_dir() -> Path | None:
+    """The cache folder (None: the cache is off)."""
+    env = os.environ.get(ENV, "").strip()
+    if env:
+        return None if env.lower() == "off" else Path(env)
+    if os.access(ROOT, os.W_OK):
+        return ROOT / ".population-cache"
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "caseload" / "population"
+
+
+@functools.cache
+def generator_stamp() -> str:
+    """Hash of the generator's code: its module and every first-party module it imports."""
+    from engine.model.jit import source_stamp
+
+    return source_stamp(Path(__file__).resolve().parent / "generator.py")
+
+
+def canonical(obj):
+    """Plain JSON values of a profile or policy (dataclasses, dicts, lists, numbers, text),
+    in one order whatever the process: sets sorted, paths and unknown types refused."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: canonical(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, dict):
+        items = sorted(obj.items(), key=lambda kv: str(kv[0]))
+        return [[canonical(k), canonical(v)] for k, v in items]
+    if isinstance(obj, list | tuple):
+        return [canonical(v) for v in obj]
+    if isinstance(obj, set | frozenset):
+        return sorted((canonical(v) for v in obj), key=json.dumps)
+    if isinstance(obj, np.ndarray):
+        return [obj.dtype.str, list(obj.shape), canonical(obj.tolist())]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if obj is None or isinstance(obj, bool | str):
+        return obj
+    if isinstance(obj, int | float):  # 14 and 14.0 (`--set population.scale=14`) alike
+        return repr(float(obj)) if abs(obj) < 2**53 else str(obj)  # every bit of it
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"population cache key: cannot hash a {type(obj).__name__}")
+
+
+def _content(obj, leave_out: tuple[str, ...]) -> dict:
+    fields = canonical(obj)
+    return {k: v for k, v in fields.items() if k not in leave_out}
+
+
+def population_key(profile, policy, seed: int, months: int, start: int) -> str:
+    """The cache key of `generate(profile, policy, seed, months, start)`."""
+    text = json.dumps(
+        {
+            "format": FORMAT,
+            "generator": generator_stamp(),
+            "numpy": np.__version__,
+            # every value the generator can read, not where it came from: not the files' paths,
+            # nor the register (the same values, with their sources: `--set` changes those)
+            "profile": _content(
+                profile, ("path", "fitted_path", "sources", "description", "register")
+            ),
+            "policy": _content(policy, ("path", "sources", "description", "register")),
+            "seed": int(seed),
+            "months": int(months),
+            "start": int(start),
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def load(key: str, folder: Path | None = None) -> Population | None:
+    """The cached population of `key`, its frames memory mapped; None when not cached (or the
+    entry is unreadable: it is then removed)."""
+    folder = cache_dir() if folder is None else folder
+    if folder is None:
+        return None
+    entry = folder / key
+    try:
+        meta = json.loads((entry / "meta.json").read_text())
+        if meta.get("key") != key or meta.get("format") != FORMAT:
+            raise ValueError("key or format mismatch")
+        clients = _read_frame(entry / "clients.arrow")
+        arrangements = _read_frame(entry / "arrangements.arrow")
+    except FileNotFoundError:
+        if entry.exists():  # an entry folder without its files: not one we wrote whole
+            shutil.rmtree(entry, ignore_errors=True)
+        return None
+    except (OSError, ValueError, KeyError, pa.ArrowException, pl.exceptions.PolarsError):
+        shutil.rmtree(entry, ignore_errors=True)  # a broken entry: generate afresh
+        return None
+    with contextlib.suppress(OSError):
+        os.utime(entry)  # least recently used goes first
+    pop = Population(
+        clients=clients,
+        arrangements=arrangements,
+        pool_rate=np.asarray(meta["pool_rate"], dtype=np.float64),
+        group_codes=meta["group_codes"],
+        start=int(meta["start"]),
+        months=int(meta["months"]),
+        meta={**meta["meta"], "population_cache": "hit"},
+    )
+    pop.remember_fingerprint(meta["fingerprint"])
+    pop.remember_cache_key(key)
+    return pop
+
+
+def _read_frame(path: Path) -> pl.DataFrame:
+    """A frame memory mapped from an Arrow IPC file: no copy, pages read when first used."""
+    with pa.memory_map(str(path)) as source:
+        table = pa.ipc.open_file(source).read_all()
+    return pl.from_arrow(table, rechunk=False)
+
+
+def _write_entry(pop: Population, key: str, tmp: Path) -> None:
+    """The frames (Arrow IPC, uncompressed: memory mapped as they are) and meta.json."""
+    for name, frame in (("clients", pop.clients), ("arrangements", pop.arrangements)):
+        frame.write_ipc(
+            tmp / f"{name}.arrow",
+            compression="uncompressed",
+            record_batch_size=max(frame.height, 1),
+        )
+    meta = {
+        "key": key,
+        "format": FORMAT,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "fingerprint": pop.fingerprint(),
+        "pool_rate": pop.pool_rate.tolist(),
+        "group_codes": pop.group_codes,
+        "start": pop.start,
+        "months": pop.months,
+        "meta": {k: v for k, v in pop.meta.items() if k != "population_cache"},
+    }
+    (tmp / "meta.json").write_text(json.dumps(meta))
+
+
+class _Keeper:
+    """A population on its way into the cache: written to a temporary folder (in a thread of
+    its own when `background`, while the run goes on), anything kept beside it (the state)
+    added there, and the folder renamed into place by `settle`: a reader sees a whole entry
+    or none."""
+
+    def __init__(self, pop: Population, key: str, folder: Path, background: bool):
+        self.entry = folder / key
+        self.tmp = folder / f".{key}.{os.getpid()}.partial"
+        self.failed = False
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        self.thread = None
+        if background:
+            self.thread = threading.Thread(target=self._write, args=(pop, key), daemon=True)
+            self.thread.start()
+        else:
+            self._write(pop, key)
+
+    def _write(self, pop: Population, key: str) -> None:
+        try:
+            _write_entry(pop, key, self.tmp)
+        except (OSError, pl.exceptions.PolarsError):
+            self.failed = True
+
+    def settle(self) -> Path | None:
+        if self.thread is not None:
+            self.thread.join()
+        if not self.failed:
+            # fails when another process saved it first (or the folder went away)
+            with contextlib.suppress(OSError):
+                self.tmp.rename(self.entry)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        if not (self.entry / "meta.json").exists():
+            return None
+        prune(self.entry.parent)
+        return self.entry
+
+
+_pending: dict[str, _Keeper] = {}  # key -> a population being written (`settle`)
+
+
+def save(
+    pop: Population, key: str, folder: Path | None = None, *, background: bool = False
+) -> Path | None:
+    """Keep `pop` under `key`. Returns the entry's folder (with `background`, the folder it
+    will have once `settle(pop)` has run), or None when the cache is off or not writable."""
+    folder = cache_dir() if folder is None else folder
+    if folder is None:
+        return None
+    entry = folder / key
+    if (entry / "meta.json").exists() or key in _pending:
+        return entry
+    try:
+        keeper = _Keeper(pop, key, folder, background)
+    except OSError:
+        return None
+    pop.remember_cache_key(key)
+    if background:
+        _pending[key] = keeper
+        return entry
+    return _settled(pop, keeper)
+
+
+def _settled(pop: Population, keeper: _Keeper) -> Path | None:
+    entry = keeper.settle()
+    if entry is None:
+        pop.forget_cache_key()
+    return entry
+
+
+def settle(pop: Population) -> None:
+    """Wait until a population being written in the background is in the cache (a no-op for
+    any other population)."""
+    keeper = _pending.pop(pop.cache_key, None) if pop.cache_key else None
+    if keeper is not None:
+        _settled(pop, keeper)
+
+
+def prune(folder: Path, keep: int = KEEP) -> None:
+    """Remove all but the `keep` most recently used entries (and partial ones over an hour old)."""
+    entries = []
+    now = time.time()
+    for p in folder.iterdir():
+        try:
+            mtime = p.stat().st_mtime
+        except OSError:
+            continue
+        if p.name.endswith(".partial"):
+            if now - mtime > 3600:
+                shutil.rmtree(p, ignore_errors=True)
+        elif p.is_dir():
+            entries.append((mtime, p))
+    for _, p in sorted(entries, reverse=True)[keep:]:
+        shutil.rmtree(p, ignore_errors=True)
+
+
+def generate_cached(
+    profile,
+    policy,
+    seed: int,
+    months: int,
+    start: int,
+    *,
+    fill: bool = True,
+    background: bool = False,
+) -> Population:
+    """`generate(...)`, from the cache when it holds this population; on a miss the
+    population is drawn and (with `fill`) kept, written while the caller goes on with
+    `background` (the caller then calls `settle(pop)` before it is done).
+    `meta["population_cache"]` says which: `hit`, `miss` or `off`."""
+    from synthetic_population.generator import generate
+
+    folder = cache_dir()
+    if folder is None:
+        pop = generate(profile, policy, seed, months, start)
+        pop.meta["population_cache"] = "off"
+        return pop
+    key = population_key(profile, policy, seed, months, start)
+    pop = load(key, folder)
+    if pop is not None:
+        return pop
+    pop = generate(profile, policy, seed, months, start)
+    if fill:
+        save(pop, key, folder, background=background)
+    pop.meta["population_cache"] = "miss"
+    return pop
+
+
+# ------------------------------------------------------------------------- the state beside it
+def _state_name(policy, group_codes: list[str]) -> str:
+    """The folder of a cached population's state arrays: a hash of the state builder's code
+    (engine.model.state and what it imports: the record layouts) and of what it reads from the
+    policy and profile besides the population (product and step codes, group codes)."""
+    from engine.model.jit import source_stamp
+
+    reads = [
+        list(group_codes),
+        [[p.code, p.domain, p.ho_minutes, [st.code for st in p.steps]] for p in policy.products],
+    ]
+    h = hashlib.sha256(source_stamp(ROOT / "engine" / "model" / "state.py").encode())
+    h.update(json.dumps(reads).encode())
+    return "state-" + h.hexdigest()[:16]
+
+
+def state_of(pop: Population, policy, group_codes: list[str]):
+    """`engine.model.state.build_state(pop, policy, group_codes)`, from the population cache
+    when `pop` is a cached population whose state was built before (read into fresh memory,
+    the kernel's to change), else built and, for a cached population, kept beside it."""
+    from engine.model.state import build_state
+
+    key, folder = pop.cache_key, cache_dir()
+    if key is None or folder is None:
+        return build_state(pop, policy, group_codes)
+    keeper = _pending.get(key)
+    where = (keeper.tmp if keeper else folder / key) / _state_name(policy, group_codes)
+    state = _load_state(where, pop)
+    if state is None:
+        state = build_state(pop, policy, group_codes)
+        _save_state(state, where)
+    return state
+
+
+def _load_state(where: Path, pop: Population):
+    from engine.model.layout import CLIENT, SLOT
+    from engine.model.state import State
+
+    try:
+        clients = np.load(where / "clients.npy")
+        slots = np.load(where / "slots.npy")
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        shutil.rmtree(where, ignore_errors=True)
+        return None
+    if (
+        clients.dtype != CLIENT
+        or slots.dtype != SLOT
+        or clients.shape != (pop.n_clients,)
+        or slots.shape != (pop.n_arrangements,)
+    ):
+        shutil.rmtree(where, ignore_errors=True)
+        return None
+    return State(
+        clients,
+        slots,
+        np.zeros((clients.shape[0], 0), dtype=np.int8),
+        np.zeros((slots.shape[0], 0), dtype=np.int8),
+    )
+
+
+def _save_state(state, where: Path) -> None:
+    tmp = where.with_name(f".{where.name}.{os.getpid()}.partial")
+    try:
+        tmp.mkdir()  # in an entry (or a keeper's folder) that exists: never makes an entry
+        np.save(tmp / "clients.npy", state.clients)
+        np.save(tmp / "slots.npy", state.slots)
+        tmp.rename(where)
+    except OSError:  # another process saved it first, or the cache is not writable
+        shutil.rmtree(tmp, ignore_errors=True)

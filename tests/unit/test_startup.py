@@ -1,0 +1,72 @@
+"""Start-up: a command imports only what it needs. `caseload --help` loads no numerical
+library; `caseload run` loads neither the catalog's (DuckDB), the terminal's (Rich) nor the
+workbook's libraries when it registers nothing and shows nothing, no Parquet reader for a
+population file it does not read, and one compiled specialisation of the kernel."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.helpers import ROOT, TOY_PROFILE
+
+_PROBE = """
+import json, sys
+from engine.cli import main
+try:
+    code = main(sys.argv[1:])
+except SystemExit as exc:  # --help
+    code = exc.code
+loaded = set(sys.modules)
+out = {"code": code, "modules": sorted(loaded)}
+if "engine.model.kernel" in loaded:
+    from engine.model import kernel
+    out["keyed"] = len(kernel.run_chunk_keyed.overloads)
+    out["sequential"] = len(kernel.run_chunk_sequential.overloads)
+print(json.dumps(out))
+"""
+
+
+def _probe(*args: str) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE, *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_help_imports_no_numerical_library():
+    out = _probe("--help")
+    assert out["code"] == 0
+    loaded = set(out["modules"])
+    for heavy in ("numpy", "polars", "numba", "pyarrow", "duckdb", "rich"):
+        assert heavy not in loaded, heavy
+
+
+def test_a_quiet_run_loads_neither_catalog_report_nor_workbook_libraries(tmp_path):
+    out = _probe(
+        "run",
+        "--profile",
+        TOY_PROFILE,
+        "--months",
+        "12",
+        "--out",
+        str(tmp_path),
+        "--run-id",
+        "r",
+        "--quiet",
+        "--catalog",
+        "off",
+    )
+    assert out["code"] == 0
+    assert (tmp_path / "r" / "manifest.json").exists()
+    loaded = set(out["modules"])
+    for unneeded in ("duckdb", "rich", "xlsxwriter", "openpyxl", "pyarrow.parquet", "ray"):
+        assert unneeded not in loaded, unneeded
+    assert "engine.reports.html" not in loaded
+    assert (out["keyed"], out["sequential"]) == (1, 0)  # the one specialisation the run uses
