@@ -1,0 +1,284 @@
+"""Capacity and waiting lists (rules.capacity, engine.model.capacity, engine.model.month_outer).
+
+What is proved here, each by a route other than the queue's own counters where there is one:
+- capacity that never binds gives the engine without capacity, bit for bit;
+- conservation: admitted <= free places, places held <= capacity (from the arrangements
+  table), and the queue identity month by month, rebuilt from the final state of every
+  request (when it joined, when and why it left);
+- first come, first served within an urgency class (from the final state);
+- fewer places lengthen waits and raise interim cost, shorter stays shorten waits, both
+  monotone in the parameter.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine.core.domain import R_ADMITTED, R_GAVE_UP, S_ENDED, S_WAITING, SLOT_INTERIM
+from engine.core.errors import InputError
+from engine.model.state import NO_MONTH
+from engine.simulation.run import simulate_scenario
+from tests.helpers import toy_spec
+
+MONTHS = 48
+SCALE = {"population.scale": 3.0}  # the toy population x 3: enough requests for a queue
+START = 24 * 12  # 2024-01
+
+
+def _measure(tmp, name: str, body: str) -> str:
+    path = tmp / f"{name}.toml"
+    path.write_text(f'[measure]\nname = "{name}"\nnumber = 90\nsource = "test"\n\n{body}')
+    return str(path)
+
+
+def _capacity_measure(tmp, name: str, **kw) -> str:
+    """A measure changing the toy's protected-living places (bw) from 2025-01."""
+    kw.setdefault("effective_from", "2025-01")
+    keys = "\n".join(f"{k} = {v!r}" if isinstance(v, str) else f"{k} = {v}" for k, v in kw.items())
+    body = f'[[capacity]]\nname = "{name}_bw"\nproduct = "bw"\n{keys}\nsource = "test"\n'
+    return _measure(tmp, name, body.replace("'", '"'))
+
+
+def _stay_measure(tmp, name: str, factor: float) -> str:
+    """A measure that shortens protected-living stays: the goal hazard times `factor`."""
+    body = f"""[[rules]]
+name = "{name}_bw_outflow"
+primitive = "hazard_factor"
+moments = ["monthly"]
+effective_from = "2025-01"
+scope = {{ domain = "wmo", products = ["bw"] }}
+params = {{ factor = {factor}, min_months_in_care = 0 }}
+source = "test"
+"""
+    return _measure(tmp, name, body)
+
+
+def _run(capacity=True, measures=(), seed=1, overrides=None):
+    spec = toy_spec(
+        months=MONTHS,
+        capacity=capacity,
+        measures=list(measures),
+        seed=seed,
+        overrides={**SCALE, **(overrides or {})},
+    )
+    return simulate_scenario(spec)
+
+
+@pytest.fixture(scope="module")
+def tmp(tmp_path_factory):
+    return tmp_path_factory.mktemp("capacity")
+
+
+@pytest.fixture(scope="module")
+def base():
+    return _run()
+
+
+# --------------------------------------------------------------------- infinite capacity
+
+
+@pytest.mark.parametrize("places", ['"unlimited"', "100000"])
+def test_capacity_that_never_binds_gives_the_engine_without_capacity_bit_for_bit(tmp, places):
+    off = _run(capacity=False)
+    unl = _measure(
+        tmp,
+        "never_binds",
+        f'[[capacity]]\nname = "bw_all"\nproduct = "bw"\nplaces = {places}\n'
+        'effective_from = "2020-01"\nsource = "test"\n',
+    )
+    on = _run(capacity=True, measures=[unl])
+    w = on.tables["waiting"]
+    assert on.sim.queue.coupled > 50  # the month-outer driver stepped clients ...
+    assert w["joined"].sum() > 20  # ... who asked for places, all given at once
+    assert w["admitted_at_once"].sum() == w["joined"].sum() - w["left"].sum()
+    assert w["waiting_end"].sum() == 0
+    for name, frame in off.tables.items():
+        if name == "affected":  # the run with the measure has its row, all zero
+            assert on.tables[name].select(pl.col(pl.Int64).sum()).sum_horizontal().item() == 0
+            continue
+        assert frame.equals(on.tables[name]), name
+
+
+def test_without_capacity_the_library_capacity_is_not_used(base):
+    off = _run(capacity=False)
+    assert off.sim.queue is None and "waiting" not in off.tables
+    assert not off.tables["arrangements"].equals(base.tables["arrangements"])  # it binds
+
+
+# --------------------------------------------------------------------- conservation
+
+
+def _requests(res) -> pl.DataFrame:
+    """Every request for a place, from the final state alone: the bound slot, its interim
+    slot (the slot after it), when it joined, when it left the queue and how."""
+    S = res.sim.state
+    slots = S.slots
+    interim = np.nonzero(slots["kind"] == SLOT_INTERIM)[0]
+    bound = interim - 1
+    b, i = slots[bound], slots[interim]
+    asked = (b["start"] != NO_MONTH) | (i["start"] != NO_MONTH)
+    b, i, bound = b[asked], i[asked], bound[asked]
+    waited = i["since"] != NO_MONTH
+    # joined: the interim's first month when it waited, else the place's first month
+    join = np.where(waited, i["since"], b["since"]).astype(np.int64) - START
+    never = 10**6
+    admitted = np.where(
+        ~waited,
+        join,
+        np.where(i["end_reason"] == R_ADMITTED, i["end_month"].astype(np.int64) - START, never),
+    )
+    gave_up = (b["status"] == S_ENDED) & (b["end_reason"] == R_GAVE_UP)
+    left_other = waited & (b["status"] == S_ENDED) & ~gave_up & (i["end_reason"] != R_ADMITTED)
+    left = np.where(gave_up | left_other, b["end_month"].astype(np.int64) - START, never)
+    still = b["status"] == S_WAITING
+    urgent = (S.clients["flags"][b["owner"]] & 1) != 0  # toy: urgent_flags = ["homeless"]
+    return pl.DataFrame(
+        {
+            "slot": bound,
+            "join": join,
+            "admitted": admitted,
+            "left": left,
+            "still": still,
+            "urgent": urgent,
+            "waited": waited,
+        }
+    )
+
+
+def _check_conservation(res) -> None:
+    w = res.tables["waiting"].sort("month")
+    # admitted <= free places, every month
+    assert (w["admitted"] <= w["free"]).all()
+    # nobody is moved out when places are cut: a month that admits ends within the capacity
+    adm = w.filter(pl.col("admitted") > 0)
+    assert (adm["occupied_end"] <= adm["capacity"]).all()
+    # the queue identity and its continuity
+    ident = w["waiting_start"] + w["joined"] - w["admitted"] - w["left"]
+    assert (ident == w["waiting_end"]).all()
+    assert (w["waiting_start"][1:] == w["waiting_end"][:-1]).all()
+    # places held, counted by the accrual bins: never above the capacity
+    arr = res.tables["arrangements"].filter(pl.col("product") == "bw")
+    held = arr.group_by("month").agg(pl.col("arrangements").sum()).sort("month")
+    cap = w.select("month", "capacity", "admitted").join(held, on="month", how="left")
+    cap = cap.fill_null(0).filter(pl.col("admitted") > 0)
+    assert (cap["arrangements"] <= cap["capacity"]).all()
+    # the waiting list month by month, rebuilt from each request's final state
+    rq = _requests(res)
+    t = np.arange(w.height)[:, None]
+    join = rq["join"].to_numpy()[None, :]
+    out = np.minimum(rq["admitted"].to_numpy(), rq["left"].to_numpy())[None, :]
+    waiting = ((join <= t) & (t < out)).sum(axis=1)
+    assert np.array_equal(waiting, w["waiting_end"].to_numpy())
+    joined = np.bincount(rq["join"].to_numpy(), minlength=w.height)[: w.height]
+    assert np.array_equal(joined, w["joined"].to_numpy())
+    adm = rq["admitted"].to_numpy()
+    admitted = np.bincount(adm[adm < w.height], minlength=w.height)
+    assert np.array_equal(admitted, w["admitted"].to_numpy())
+    assert rq["still"].sum() == w["waiting_end"][-1]
+
+
+def test_conservation_and_queue_identity_in_the_default_toy_run(base):
+    w = base.tables["waiting"]
+    assert w["waiting_end"].max() > 0 and w["admitted"].sum() > w["admitted_at_once"].sum()
+    _check_conservation(base)
+
+
+@settings(
+    max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(factor=st.sampled_from([0.5, 0.7, 0.85, 1.0, 1.3]), seed=st.integers(1, 50))
+def test_conservation_and_queue_identity_hold_for_any_places_and_seed(tmp, factor, seed):
+    m = _capacity_measure(tmp, f"f{int(factor * 100)}", factor=factor)
+    _check_conservation(_run(measures=[m], seed=seed))
+
+
+def test_first_come_first_served_within_an_urgency_class(tmp):
+    m = _capacity_measure(tmp, "tight", factor=0.6)
+    res = _run(
+        measures=[m], overrides={"groups.jong.flags": {"homeless": 0.3, "domestic_violence": 0.05}}
+    )
+    rq = _requests(res).filter(pl.col("waited"))
+    assert rq.height > 20 and rq["urgent"].sum() > 3
+    out = np.minimum(rq["admitted"].to_numpy(), rq["left"].to_numpy())
+    join, adm, urg = rq["join"].to_numpy(), rq["admitted"].to_numpy(), rq["urgent"].to_numpy()
+    n_checked = 0
+    for j in np.nonzero(adm < 10**6)[0]:
+        # nobody of the same class who joined earlier still waits when j gets its place
+        same = (urg == urg[j]) & (join < join[j])
+        assert not (same & (out > adm[j])).any(), (j, join[j], adm[j])
+        # and within the month j joined, no waiting urgent request is passed by a regular one
+        if not urg[j]:
+            assert not ((urg & (join == join[j])) & (out > adm[j])).any()
+        n_checked += int(same.sum())
+    assert n_checked > 50
+
+
+# --------------------------------------------------------------------- monotone effects
+
+
+def _totals(res) -> tuple[int, int, int]:
+    w = res.tables["waiting"]
+    return (
+        int(w["waiting_end"].sum()),  # client-months on the waiting list
+        int(w["interim_gross_cents"].sum()),
+        int(w["admitted_over_norm"].sum()),
+    )
+
+
+def test_fewer_places_lengthen_waits_and_raise_interim_cost_monotonically(tmp):
+    factors = [1.0, 0.9, 0.8, 0.7]
+    totals = [
+        _totals(_run(measures=[_capacity_measure(tmp, f"cut{int(f * 100)}", factor=f)]))
+        for f in factors
+    ]
+    waits = [t[0] for t in totals]
+    cost = [t[1] for t in totals]
+    assert waits == sorted(waits) and waits[-1] > 2 * waits[0], waits
+    assert cost == sorted(cost) and cost[-1] > cost[0], cost
+
+
+def test_shorter_stays_shorten_waits_monotonically(tmp):
+    factors = [1.0, 2.0, 4.0, 8.0]
+    totals = [_totals(_run(measures=[_stay_measure(tmp, f"stay{int(f)}", f)])) for f in factors]
+    waits = [t[0] for t in totals]
+    cost = [t[1] for t in totals]
+    assert waits == sorted(waits, reverse=True) and waits[-1] < waits[0], waits
+    assert cost == sorted(cost, reverse=True), cost
+
+
+def test_a_measure_that_frees_places_moves_the_same_clients_forward(tmp):
+    """Common random numbers: with more places, every request waits no longer than in the
+    base run, and no client asks in another month."""
+    more = _run(measures=[_capacity_measure(tmp, "more", change=10)])
+    base = _run()
+    a = _requests(base).select("slot", "join", "admitted")
+    b = _requests(more).select("slot", "join", "admitted")
+    both = a.join(b, on="slot", suffix="_more")
+    assert both.height == a.height == b.height
+    assert (both["join"] == both["join_more"]).all()
+    assert (both["admitted_more"] <= both["admitted"]).all()
+    assert (both["admitted_more"] < both["admitted"]).sum() > 20
+
+
+# --------------------------------------------------------------------- bad input
+
+
+def test_a_capacity_measure_without_capacity_is_a_one_line_error(tmp):
+    m = _capacity_measure(tmp, "nocap", factor=0.5)
+    with pytest.raises(InputError, match="capacity"):
+        _run(capacity=False, measures=[m])
+
+
+def test_a_capacity_change_of_an_unbound_product_names_the_key(tmp):
+    m = _measure(
+        tmp,
+        "badprod",
+        '[[capacity]]\nname = "x"\nproduct = "beg"\nplaces = 3\n'
+        'effective_from = "2025-01"\nsource = "test"\n',
+    )
+    with pytest.raises(InputError, match=r"capacity\[0\]\.product"):
+        _run(measures=[m])
