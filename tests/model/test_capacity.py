@@ -105,7 +105,8 @@ def test_capacity_that_never_binds_gives_the_engine_without_capacity_bit_for_bit
 
 def test_without_capacity_the_library_capacity_is_not_used(base):
     off = _run(capacity=False)
-    assert off.sim.queue is None and "waiting" not in off.tables
+    assert off.sim.queue is None
+    assert "waiting" not in off.tables
     assert not off.tables["arrangements"].equals(base.tables["arrangements"])  # it binds
 
 
@@ -183,7 +184,8 @@ def _check_conservation(res) -> None:
 
 def test_conservation_and_queue_identity_in_the_default_toy_run(base):
     w = base.tables["waiting"]
-    assert w["waiting_end"].max() > 0 and w["admitted"].sum() > w["admitted_at_once"].sum()
+    assert w["waiting_end"].max() > 0
+    assert w["admitted"].sum() > w["admitted_at_once"].sum()
     _check_conservation(base)
 
 
@@ -202,7 +204,8 @@ def test_first_come_first_served_within_an_urgency_class(tmp):
         measures=[m], overrides={"groups.jong.flags": {"homeless": 0.3, "domestic_violence": 0.05}}
     )
     rq = _requests(res).filter(pl.col("waited"))
-    assert rq.height > 20 and rq["urgent"].sum() > 3
+    assert rq.height > 20
+    assert rq["urgent"].sum() > 3
     out = np.minimum(rq["admitted"].to_numpy(), rq["left"].to_numpy())
     join, adm, urg = rq["join"].to_numpy(), rq["admitted"].to_numpy(), rq["urgent"].to_numpy()
     n_checked = 0
