@@ -240,8 +240,10 @@ def test_fewer_places_lengthen_waits_and_raise_interim_cost_monotonically(tmp):
     ]
     waits = [t[0] for t in totals]
     cost = [t[1] for t in totals]
-    assert waits == sorted(waits) and waits[-1] > 2 * waits[0], waits
-    assert cost == sorted(cost) and cost[-1] > cost[0], cost
+    assert waits == sorted(waits), waits
+    assert waits[-1] > 2 * waits[0], waits
+    assert cost == sorted(cost), cost
+    assert cost[-1] > cost[0], cost
 
 
 def test_shorter_stays_shorten_waits_monotonically(tmp):
@@ -249,7 +251,8 @@ def test_shorter_stays_shorten_waits_monotonically(tmp):
     totals = [_totals(_run(measures=[_stay_measure(tmp, f"stay{int(f)}", f)])) for f in factors]
     waits = [t[0] for t in totals]
     cost = [t[1] for t in totals]
-    assert waits == sorted(waits, reverse=True) and waits[-1] < waits[0], waits
+    assert waits == sorted(waits, reverse=True), waits
+    assert waits[-1] < waits[0], waits
     assert cost == sorted(cost, reverse=True), cost
 
 
