@@ -288,3 +288,35 @@ def test_a_capacity_change_of_an_unbound_product_names_the_key(tmp):
     )
     with pytest.raises(InputError, match=r"capacity\[0\]\.product"):
         _run(measures=[m])
+
+
+# --------------------------------------------------------------------- the README example
+
+
+def test_the_readme_example_fewer_protected_living_places_from_2025():
+    from engine.core.scenario import load_scenario
+    from tests.helpers import ROOT
+
+    scen = ROOT / "runs" / "scenarios"
+    base = simulate_scenario(load_scenario(scen / "capacity-baseline.toml"))
+    few = simulate_scenario(load_scenario(scen / "capacity-bw-fewer-places.toml"))
+
+    def year(res, table, product, col):
+        t = res.tables[table].filter(pl.col("product") == product)
+        return dict(zip(t["budget_year"].to_list(), t[col].to_list(), strict=False))
+
+    def cost(res, product):
+        t = res.tables["arrangements_yearly"].filter(pl.col("product") == product)
+        t = t.group_by("budget_year").agg(pl.col("gross_cents").sum())
+        return dict(zip(t["budget_year"].to_list(), t["gross_cents"].to_list(), strict=True))
+
+    wb = year(base, "waiting_yearly", "beschermd_wonen", "waiting_mean")
+    wf = year(few, "waiting_yearly", "beschermd_wonen", "waiting_mean")
+    assert wb[2024] == wf[2024]  # nothing changes before the cut
+    for y in (2025, 2026, 2027):
+        assert wb[y] < 5  # the baseline's queue is small
+        assert wf[y] > 20  # the cut's is not
+        bw_saved = cost(base, "beschermd_wonen")[y] - cost(few, "beschermd_wonen")[y]
+        interim = cost(few, "begeleiding")[y] - cost(base, "begeleiding")[y]
+        assert bw_saved > 0
+        assert 0 < interim < bw_saved  # interim care eats part of the saving
