@@ -10,6 +10,8 @@ folder. What it shows (where the folder has it):
 - caseload per domain and client group;
 - people affected per measure: care reduced or ended, by client group;
 - the sensitivity tornado (a sensitivity folder, given or found beside the experiment);
+- waiting lists (a run with capacity on): a chart per capacity-bound product and the yearly
+  table (engine.reports.waiting_report);
 - rule events (run), the register of assumptions and what ran;
 - why net cost moves (a `caseload explain` folder): a waterfall per domain from one total to
   the other through volume, mix and price, and the parts per product.
@@ -323,6 +325,10 @@ def _run(folder: Folder) -> tuple[str, str, str]:
                 "Clients whose care a measure reduced or ended.",
             )
         )
+    if folder.has("waiting"):  # a run with capacity on
+        from engine.reports.waiting_report import waiting_section
+
+        body.append(waiting_section(folder))
     if folder.has("events"):
         body.append(_events_section(folder.table("events")))
     body.append(_about_section(folder))

@@ -1,0 +1,159 @@
+"""Waiting lists in the workbook and the HTML report (a run with capacity on: the run folder's
+`waiting.parquet` and `waiting_yearly.parquet`, engine.outputs.waiting).
+
+- the workbook sheet "Waiting lists": per capacity-bound product and budget year, places,
+  occupation, the queue's flows, waits and the interim care's cost;
+- the report section: per capacity-bound product a chart of the waiting list per month (and
+  of those waiting longer than the norm), and the yearly table.
+
+Client counts under SMALL_CELL are suppressed in both ("<10"; left out of the chart).
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from engine.outputs.folder import Folder
+from engine.reports import charts
+from engine.reports.charts import PALETTE, Series, esc
+from engine.reports.sheet import FLOAT, INT, MONEY, SMALL_CELL, SUPPRESSED, TEXT, Sheet, suppress
+
+COUNTS = ["waiting_start", "joined", "admitted", "left", "waiting_end"]
+COUNT_NAMES = {
+    "waiting_start": "Waiting at start",
+    "joined": "Joined",
+    "admitted": "Given a place",
+    "left": "Left the queue",
+    "waiting_end": "Waiting at end",
+}
+
+
+def _norm_weeks(folder: Folder) -> float | None:
+    cap = folder.manifest.get("capacity") or {}
+    return cap.get("norm_weeks")
+
+
+def _yearly_rows(folder: Folder) -> pl.DataFrame:
+    """The yearly table in display order, money in EUR, counts suppressed under SMALL_CELL."""
+    y = folder.table("waiting_yearly").sort(["product", "district", "budget_year"])
+    cols = {
+        "Product": y["product"],
+        "District": y["district"].cast(pl.Utf8).replace("0", "all"),
+        "Budget year": y["budget_year"].cast(pl.Int64),
+        "Places (mean)": y["capacity_mean"].round(1),
+        "Occupied (mean)": y["occupied_mean"].round(1),
+    }
+    for c in COUNTS:
+        cols[COUNT_NAMES[c]] = [str(v) for v in suppress(y[c].to_list())]
+    cols["Waiting list (mean)"] = [str(v) for v in suppress(y["waiting_mean"].to_list())]
+    cols["Median wait (months)"] = y["wait_median_months"]
+    cols["P90 wait (months)"] = y["wait_p90_months"]
+    cols["Share over the norm"] = y["share_over_norm"].round(3)
+    cols["Interim care"] = y["interim_product"]
+    cols["Interim care EUR"] = (y["interim_gross_cents"] / 100).round(2)
+    return pl.DataFrame(cols)
+
+
+def waiting_sheet(folder: Folder) -> Sheet:
+    """The workbook sheet of a run folder with capacity on."""
+    frame = _yearly_rows(folder)
+    norm = _norm_weeks(folder)
+    formats = {c: INT for c in (*COUNT_NAMES.values(), "Waiting list (mean)")}
+    formats.update(
+        {
+            "Product": TEXT,
+            "District": TEXT,
+            "Budget year": INT,
+            "Places (mean)": FLOAT,
+            "Occupied (mean)": FLOAT,
+            "Median wait (months)": FLOAT,
+            "P90 wait (months)": FLOAT,
+            "Share over the norm": FLOAT,
+            "Interim care": TEXT,
+            "Interim care EUR": MONEY,
+        }
+    )
+    return Sheet(
+        "Waiting lists",
+        "Waiting lists of the capacity-bound products, per budget year",
+        f"Waits are whole months from the indication to the start of care, of those given a "
+        f"place in the year; over the norm: longer than {norm or 8:g} weeks. Interim care is "
+        f'what a waiting client gets instead (gross EUR). Counts under {SMALL_CELL} are shown as "'
+        f'{SUPPRESSED}".',
+        frame,
+        formats,
+        freeze_cols=3,
+    )
+
+
+def _month_labels(frame: pl.DataFrame) -> list[str]:
+    return frame["month"].dt.strftime("%Y-%m").to_list()
+
+
+def _shown(values: list) -> list:
+    return [v if v is not None and v >= SMALL_CELL else None for v in values]
+
+
+def waiting_section(folder: Folder) -> str:
+    """The report's section: a chart per capacity-bound product, and the yearly table."""
+    from engine.reports.html_sections import _figure, _legend, _table
+
+    w = folder.table("waiting").sort(["product", "district", "month"])
+    if w.height == 0:
+        return ""
+    norm = _norm_weeks(folder) or 8
+    out = [
+        "<section><h2>Waiting lists</h2>",
+        '<p class="lead">Clients waiting for a place at the end of each month, per '
+        f"capacity-bound product, and those of them waiting longer than the norm ({norm:g} "
+        "weeks); a waiting client gets interim care meanwhile.</p>",
+    ]
+    for (product, district), sub in w.group_by(["product", "district"], maintain_order=True):
+        name = product if district == 0 else f"{product}, district {district}"
+        series = [
+            Series("waiting", _shown(sub["waiting_end"].to_list()), PALETTE[0]),
+            Series(
+                "over the norm", _shown(sub["waiting_over_norm"].to_list()), PALETTE[1], dash="5 4"
+            ),
+        ]
+        cap = sub["capacity"].drop_nulls()
+        if cap.len() == 0:
+            places = "unlimited"
+        elif cap.min() == cap.max():
+            places = f"{cap.min():,.0f} places"
+        else:
+            places = f"{cap.min():,.0f}-{cap.max():,.0f} places"
+        svg = charts.line_chart(
+            series,
+            _month_labels(sub),
+            f"{name}: clients waiting per month",
+            fmt=charts.fmt_int,
+            width=1100,
+            height=240,
+        )
+        legend = _legend([("waiting", PALETTE[0], False), ("over the norm", PALETTE[1], False)])
+        if not svg or all(v is None for s in series for v in s.values):
+            out.append(
+                f'<p class="note">{esc(name)} ({esc(places)}): never {SMALL_CELL} or more '
+                "waiting at the end of a month.</p>"
+            )
+        else:
+            out.append(_figure(f"{name} ({places})", svg, legend))
+    y = _yearly_rows(folder)
+    heads = y.columns
+    eur = heads.index("Interim care EUR")
+    rows = [
+        ["" if v is None else (f"{v:,.0f}" if i == eur else v) for i, v in enumerate(r)]
+        for r in y.iter_rows()
+    ]
+    out.append(
+        "<details open><summary>Per budget year</summary>"
+        + _table(heads, rows, set(range(2, len(heads))) - {heads.index("Interim care")})
+        + "</details>"
+    )
+    out.append(
+        f'<p class="note">Counts under {SMALL_CELL} are suppressed ("{SUPPRESSED}") and left '
+        "out of the charts. Waits: whole months from the indication to the start of care, of "
+        "those given a place in the year.</p></section>"
+    )
+    return "".join(out)
