@@ -57,6 +57,16 @@ def bound_products(policy) -> np.ndarray:
     return np.array([c in policy.capacity for c in codes], dtype=bool)
 
 
+def _collides(ids: np.ndarray, others: np.ndarray) -> bool:
+    """Do the new ids repeat, or meet any of `others`? (Sorted new ids, searched: linear in
+    the slots, not a sort of all of them.)"""
+    srt = np.sort(ids)
+    if (srt[1:] == srt[:-1]).any():
+        return True
+    pos = np.minimum(np.searchsorted(srt, others), srt.size - 1)
+    return bool((srt[pos] == others).any())
+
+
 def with_interim_slots(s: State, policy) -> State:
     """The state with an interim slot reserved right after every pending slot of a bound
     product (see the module). Rule state is empty (sized later by `with_rule_state`)."""
@@ -68,12 +78,15 @@ def with_interim_slots(s: State, policy) -> State:
         return s
     before = np.cumsum(need) - need  # bound pending slots before each slot
     new_pos = np.arange(slots.shape[0]) + before
-    out = np.zeros(slots.shape[0] + n_new, dtype=SLOT)
-    out[new_pos] = slots
+    # copied as rows of bytes: NumPy copies a record type holding a sub-array field by field
+    size = SLOT.itemsize
+    raw = np.zeros((slots.shape[0] + n_new, size), dtype=np.uint8)
+    raw[new_pos] = np.ascontiguousarray(slots).view(np.uint8).reshape(-1, size)
+    out = raw.view(SLOT).reshape(-1)
     at = new_pos[need] + 1
     src = slots[need]
     ids = keyed_bits_np(0, P_INTERIM_SLOT_ID, src["aid"], 0) | np.uint64(1 << 63)
-    if np.intersect1d(ids, slots["aid"]).size or np.unique(ids).size != ids.size:
+    if _collides(ids, slots["aid"]):
         raise InputError("population", "an interim slot id collides with another slot id")
     codes = policy.product_codes
     ip = np.zeros(len(codes), dtype=np.int16)
@@ -140,19 +153,25 @@ def compile_capacity(
     prod = s.slots["product"]
     is_bound = bound[prod]
     owner = s.slots["owner"]
-    pool_of = {(codes.index(code), d): k for k, (code, d) in enumerate(pools)}
+    # pool of (product, district): a product's one pool (district 0) serves every district
+    lut = np.full((len(codes), 256), -1, dtype=np.int32)
+    for k, (code, d) in enumerate(pools):
+        if d == 0:
+            lut[codes.index(code), :] = k
+        else:
+            lut[codes.index(code), d] = k
     slot_pool = np.full(s.slots.shape[0], -1, dtype=np.int32)
     dist = np.asarray(districts, dtype=np.int64)
-    for a in np.nonzero(is_bound)[0]:
-        p = int(prod[a])
-        key = (p, 0) if (p, 0) in pool_of else (p, int(dist[owner[a]]))
-        if key not in pool_of:
-            raise InputError(
-                f"{policy.path}: key capacity.{codes[p]}.districts",
-                f"no pool for district {key[1]}, where a client of {codes[p]} lives",
-                "a capacity for every district with clients, or one for the whole product",
-            )
-        slot_pool[a] = pool_of[key]
+    at = np.nonzero(is_bound)[0]
+    slot_pool[at] = lut[prod[at], dist[owner[at]]]
+    missing = at[slot_pool[at] < 0]
+    if missing.size:
+        p, d = int(prod[missing[0]]), int(dist[owner[missing[0]]])
+        raise InputError(
+            f"{policy.path}: key capacity.{codes[p]}.districts",
+            f"no pool for district {d}, where a client of {codes[p]} lives",
+            "a capacity for every district with clients, or one for the whole product",
+        )
     coupled = np.zeros(s.clients.shape[0], dtype=np.uint8)
     coupled[owner[is_bound]] = 1
     n_slots = s.clients["arr_hi"].astype(np.int64) - s.clients["arr_lo"]

@@ -103,6 +103,35 @@ def test_capacity_that_never_binds_gives_the_engine_without_capacity_bit_for_bit
         assert frame.equals(on.tables[name]), name
 
 
+def test_the_month_outer_driver_stepping_every_client_gives_the_client_outer_kernel(
+    tmp, monkeypatch
+):
+    """Every client through the month-outer driver (not only those who may need a place):
+    the same outputs bit for bit as the client-outer kernel, with places that never bind."""
+    import engine.simulation.simulate as sim_mod
+
+    real = sim_mod.compile_capacity
+
+    def every_client(*args, **kw):
+        cr = real(*args, **kw)
+        cr.cap_params.coupled[:] = 1
+        return cr
+
+    off = _run(capacity=False)
+    unl = _measure(
+        tmp,
+        "never_binds_all",
+        '[[capacity]]\nname = "bw_all"\nproduct = "bw"\nplaces = "unlimited"\n'
+        'effective_from = "2020-01"\nsource = "test"\n',
+    )
+    monkeypatch.setattr(sim_mod, "compile_capacity", every_client)
+    on = _run(capacity=True, measures=[unl])
+    assert on.sim.queue.coupled == on.sim.state.n_clients
+    for name, frame in off.tables.items():
+        if name != "affected":
+            assert frame.equals(on.tables[name]), name
+
+
 def test_without_capacity_the_library_capacity_is_not_used(base):
     off = _run(capacity=False)
     assert off.sim.queue is None
