@@ -349,3 +349,39 @@ def test_the_readme_example_fewer_protected_living_places_from_2025():
         interim = cost(few, "begeleiding")[y] - cost(base, "begeleiding")[y]
         assert bw_saved > 0
         assert 0 < interim < bw_saved  # interim care eats part of the saving
+
+
+# --------------------------------------------------------------------- weekly hours
+
+
+def test_a_pool_of_weekly_hours_admits_by_minutes_within_its_hours(tmp):
+    """Household help bound by staff hours (unit hours_w: a request needs its weekly
+    minutes); interim: light begeleiding. Queue identity, and a month that admits ends
+    within the hours."""
+    from tests.helpers import DATA
+
+    toy = (DATA / "toy" / "baseline.toml").read_text()
+    head = toy.partition("[capacity.bw]")[0]
+    (tmp / "hours_policy.toml").write_text(
+        head
+        + """[capacity.ho]
+unit = "hours_w"
+hours_w = { value = { "2024-01" = 650, "2025-01" = 560 }, source = "test" }
+interim = { value = { product = "beg", step = "beg1" }, source = "test" }
+"""
+    )
+    prof = (DATA / "toy" / "profile.toml").read_text()
+    prof = prof.replace('policy = "baseline.toml"', f'policy = "{tmp / "hours_policy.toml"}"')
+    (tmp / "hours_profile.toml").write_text(prof)
+    res = simulate_scenario(
+        toy_spec(profile=str(tmp / "hours_profile.toml"), months=MONTHS, capacity=True)
+    )
+    w = res.tables["waiting"].sort("month")
+    assert set(w["unit"]) == {"hours_w"}
+    assert w["waiting_end"].max() > 5
+    assert w["admitted"].sum() > 20
+    ident = w["waiting_start"] + w["joined"] - w["admitted"] - w["left"]
+    assert (ident == w["waiting_end"]).all()
+    adm = w.filter(pl.col("admitted") > 0)
+    assert (adm["occupied_end"] <= adm["capacity"] + 1e-9).all()
+    assert (w["occupied_end"] > 0.8 * w["capacity"]).all()  # the hours are used
