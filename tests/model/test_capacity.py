@@ -385,3 +385,18 @@ interim = { value = { product = "beg", step = "beg1" }, source = "test" }
     adm = w.filter(pl.col("admitted") > 0)
     assert (adm["occupied_end"] <= adm["capacity"] + 1e-9).all()
     assert (w["occupied_end"] > 0.8 * w["capacity"]).all()  # the hours are used
+
+
+def test_a_capacity_run_is_the_same_whatever_the_thread_count_and_event_stepping():
+    from engine.model.rng import MODE_SEQUENTIAL
+
+    one = simulate_scenario(toy_spec(months=MONTHS, capacity=True, overrides=SCALE, threads=1))
+    two = simulate_scenario(toy_spec(months=MONTHS, capacity=True, overrides=SCALE, threads=2))
+    for name, frame in one.tables.items():
+        assert frame.equals(two.tables[name]), name
+    seq = simulate_scenario(
+        toy_spec(months=MONTHS, capacity=True, overrides=SCALE, rng_mode=MODE_SEQUENTIAL)
+    )
+    w = seq.tables["waiting"]
+    assert w["joined"].sum() > 20
+    assert (w["waiting_start"] + w["joined"] - w["admitted"] - w["left"] == w["waiting_end"]).all()
