@@ -102,6 +102,7 @@ Coupled = namedtuple(
         "sort_j",  # [nb] scratch: their bound slots
         "cap",  # [pool, month] capacity in units
         "unit",  # [pool] 0 places, 1 minutes a week
+        "pprod",  # [pool] its product (a slot a rule moved off it holds no place)
         "hourly",  # [pool] cents an hour of care (minutes of non-household-help products)
         "urgent",  # [pool] client flags that make a request urgent
         "give_up_lh",  # [pool] log(1 - give-up hazard)
@@ -268,9 +269,12 @@ def dry_pass(S, P, Bs, Q, t, mode):
             pool = Q.bpool[j]
             Q.cand[j] = 0
             if (req >> (a - lo)) & 1 and s.status == S_ACTIVE and s.start == m:
-                Q.cand[j] = 2
-                Q.demand[j] = slot_units(S, P, Q, a, pool)
-            elif s.status == S_ACTIVE:
+                if s.product != Q.pprod[pool]:
+                    Q.cand[j] = 3  # an intake rule moved it off the product: no place needed
+                else:
+                    Q.cand[j] = 2
+                    Q.demand[j] = slot_units(S, P, Q, a, pool)
+            elif s.status == S_ACTIVE and s.product == Q.pprod[pool]:
                 Q.occ[pool] += slot_units(S, P, Q, a, pool)
             elif (
                 s.status == S_WAITING
@@ -287,7 +291,7 @@ def resolve(S, P, Q, t):
     """2. Per pool, the standing requests in queue order get places while the next fits."""
     nb = Q.bslot.shape[0]
     for j in range(nb):
-        Q.admit[j] = 0
+        Q.admit[j] = 1 if Q.cand[j] == 3 else 0  # moved off the product at intake: starts
     for pool in range(Q.cap.shape[0]):
         cap = Q.cap[pool, t]
         held = Q.occ[pool]
@@ -297,7 +301,7 @@ def resolve(S, P, Q, t):
         Q.stats[pool, t, Q_FREE] = free
         n = 0
         for j in range(nb):
-            if Q.cand[j] != 0 and Q.bpool[j] == pool:
+            if (Q.cand[j] == 1 or Q.cand[j] == 2) and Q.bpool[j] == pool:
                 Q.sort_k[n] = queue_key(S, P, Q, j, t) if Q.cand[j] == 2 else Q.qkey[j]
                 Q.sort_j[n] = j
                 n += 1
@@ -329,6 +333,9 @@ def book_slot(S, P, Q, j, req, t, m, lo):
             leave_with_interim(S, Q, j, t, m)
         return
     if not (req >> k) & 1:
+        return
+    if Q.cand[j] == 3 and s.status != S_WAITING:  # moved off the product: not a request
+        Q.qstate[j] = QS_OUT
         return
     Q.stats[pool, t, Q_JOINED] += 1
     Q.join[j] = t
@@ -407,7 +414,7 @@ def month_end(S, P, Q, t):
             wc = np.float64(S.slots[a + 1].weekly_cents)
             Q.stats[pool, t, Q_INTERIM] += 1
             Q.stats[pool, t, Q_INTERIM_CENTS] += np.int64(np.floor(wc * scale[U(t)] + 0.5))
-        elif S.slots[a].status == S_ACTIVE:
+        elif S.slots[a].status == S_ACTIVE and S.slots[a].product == Q.pprod[pool]:
             Q.stats[pool, t, Q_HELD_END] += slot_units(S, P, Q, a, pool)
     if t + 1 < Q.stats.shape[1]:
         for pool in range(Q.stats.shape[0]):
@@ -496,6 +503,7 @@ def build_coupled(S, P, cr, n_years: int) -> Coupled:
         sort_j=z(nb, np.int64),
         cap=np.ascontiguousarray(cr.cap, dtype=np.int64),
         unit=np.array([1 if u == "hours_w" else 0 for u in cr.units], dtype=np.int64),
+        pprod=np.ascontiguousarray(cr.pool_product, dtype=np.int64),
         hourly=np.ascontiguousarray(cr.hourly_cents, dtype=np.int64),
         urgent=np.ascontiguousarray(cr.urgent, dtype=np.uint8),
         give_up_lh=np.ascontiguousarray(cr.give_up_lh, dtype=np.float64),

@@ -18,7 +18,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from engine.core.domain import S_WAITING
+from engine.core.domain import S_WAITING, SLOT_INTERIM
 from engine.model.jit import jit_call
 from engine.model.layout import Q_DRY, W_Q_ADMIT, W_Q_REQ, W_QUEUE
 
@@ -34,9 +34,12 @@ def no_capacity(n_products: int) -> Cap:
 @jit_call
 def request_place(S, c, a, m, w):
     """Slot a of client c (a capacity-bound product) would start at month m: record the
-    request (bit a - first slot of W_Q_REQ) and return the slot that starts: a itself when the
-    queue gave it a place this month (or in the dry pass), else its interim arrangement (the
-    next slot), while a waits."""
+        request (bit a - first slot of W_Q_REQ) and return the slot that starts: a itself when the
+        queue gave it a place this month (or in the dry pass), else its interim arrangement (the
+        next slot), while a waits. A slot without an interim slot after it (moved onto a bound
+    product by a rule, not reserved before the run) starts without asking."""
+    if a + 1 >= S.clients[c].arr_hi or S.slots[a + 1].kind != SLOT_INTERIM:
+        return a  # no interim reserved: a slot a rule moved onto the product starts as ever
     k = a - S.clients[c].arr_lo
     w[W_Q_REQ] |= np.int64(1) << k
     if w[W_QUEUE] == Q_DRY or (w[W_Q_ADMIT] >> k) & 1:

@@ -400,3 +400,32 @@ def test_a_capacity_run_is_the_same_whatever_the_thread_count_and_event_stepping
     w = seq.tables["waiting"]
     assert w["joined"].sum() > 20
     assert (w["waiting_start"] + w["joined"] - w["admitted"] - w["left"] == w["waiting_end"]).all()
+
+
+def test_clients_a_rule_moves_off_a_bound_product_neither_wait_nor_hold_a_place(tmp):
+    """Measure 8 at a share of 1: from 2025 every protected-living intake and reindication of
+    the GGZ groups (all protected-living clients of the default) becomes protected living at
+    home. With places cut at the same time, nobody joins the queue from 2025, and the places
+    held fall as the reindications move clients off."""
+    from engine.core.scenario import load_scenario
+    from tests.helpers import ROOT
+
+    cut = tmp / "bw_cut.toml"
+    cut.write_text(
+        '[measure]\nname = "bw_cut"\nnumber = 91\nsource = "test"\n\n[[capacity]]\n'
+        'name = "bw_half"\nproduct = "beschermd_wonen"\nfactor = 0.5\n'
+        'effective_from = "2025-01"\nsource = "test"\n'
+    )
+    spec = load_scenario(ROOT / "runs" / "scenarios" / "capacity-baseline.toml")
+    spec.measures = ["m08_protected_living_at_home_ggz", str(cut)]
+    spec.measure_overrides = {"bw_to_semimural_ggz.params.share": 1.0}
+    res = simulate_scenario(spec)
+    w = res.tables["waiting"].filter(pl.col("product") == "beschermd_wonen").sort("month")
+    later = w.filter(pl.col("month").dt.year() >= 2025)
+    assert later["joined"].sum() == 0
+    assert later["waiting_end"].sum() == 0
+    held = later["occupied_end"].to_list()
+    assert held[-1] < 0.5 * held[0]
+    bw = res.tables["arrangements"].filter(pl.col("product") == "beschermd_wonen")
+    last = bw.filter(pl.col("month") == bw["month"].max())["arrangements"].sum()
+    assert last == held[-1]  # places held are the protected-living arrangements
