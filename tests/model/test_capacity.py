@@ -429,3 +429,10 @@ def test_clients_a_rule_moves_off_a_bound_product_neither_wait_nor_hold_a_place(
     bw = res.tables["arrangements"].filter(pl.col("product") == "beschermd_wonen")
     last = bw.filter(pl.col("month") == bw["month"].max())["arrangements"].sum()
     assert last == held[-1]  # places held are the protected-living arrangements
+
+
+def test_places_can_be_set_by_a_scenario_override():
+    res = _run(overrides={"policy.capacity.bw.places": 80})
+    w = res.tables["waiting"]
+    assert set(w["capacity"].to_list()) == {80.0}
+    assert (w.filter(pl.col("admitted") > 0)["occupied_end"] <= 80).all()
