@@ -88,3 +88,14 @@ def test_the_report_of_a_capacity_run_has_a_waiting_list_chart_per_bound_product
     nocap = tmp_path / "nocap.html"
     assert main(["report", str(out / "out" / "nocap"), "--out", str(nocap), "--quiet"]) == 0
     assert "Waiting lists" not in nocap.read_text()
+
+
+def test_the_run_summary_of_a_capacity_run_shows_its_waiting_lists(out, capsys):
+    sc = str(out / "toy-capacity.toml")
+    args = ["--out", str(out / "out"), "--catalog", "off"]
+    assert main(["run", sc, "--run-id", "cap-shown", *args]) == 0
+    text = capsys.readouterr().out
+    assert "waiting lists" in text
+    assert re.search(r"│ bw\s+│ 2024 │\s+112 │", text)
+    assert main(["run", sc, "--no-capacity", "--run-id", "nocap-shown", *args]) == 0
+    assert "waiting lists" not in capsys.readouterr().out
