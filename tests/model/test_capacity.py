@@ -18,7 +18,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.core.domain import R_ADMITTED, R_GAVE_UP, S_ENDED, S_WAITING, SLOT_INTERIM
+from engine.core.domain import (
+    R_ADMITTED,
+    R_GAVE_UP,
+    S_ACTIVE,
+    S_ENDED,
+    S_WAITING,
+    SLOT_INTERIM,
+)
 from engine.core.errors import InputError
 from engine.model.state import NO_MONTH
 from engine.simulation.run import simulate_scenario
@@ -436,3 +443,45 @@ def test_places_can_be_set_by_a_scenario_override():
     w = res.tables["waiting"]
     assert set(w["capacity"].to_list()) == {80.0}
     assert (w.filter(pl.col("admitted") > 0)["occupied_end"] <= 80).all()
+
+
+def test_district_pools_each_keep_their_own_queue(tmp):
+    from tests.helpers import DATA
+
+    toy = (DATA / "toy" / "baseline.toml").read_text()
+    head = toy.partition("[capacity.bw]")[0]
+    (tmp / "district_policy.toml").write_text(
+        head
+        + """[capacity.bw]
+unit = "places"
+districts = { "1" = 36, "2" = 36, "3" = 36 }
+interim = { value = { product = "beg", step = "beg3" }, source = "test" }
+"""
+    )
+    prof = (DATA / "toy" / "profile.toml").read_text()
+    prof = prof.replace('policy = "baseline.toml"', f'policy = "{tmp / "district_policy.toml"}"')
+    (tmp / "district_profile.toml").write_text(prof)
+    res = simulate_scenario(
+        toy_spec(
+            profile=str(tmp / "district_profile.toml"),
+            months=MONTHS,
+            capacity=True,
+            overrides=SCALE,
+        )
+    )
+    w = res.tables["waiting"]
+    assert sorted(set(w["district"].to_list())) == [1, 2, 3]
+    for _, sub in w.group_by("district"):
+        sub = sub.sort("month")
+        assert (sub["admitted"] <= sub["free"]).all()
+        ident = sub["waiting_start"] + sub["joined"] - sub["admitted"] - sub["left"]
+        assert (ident == sub["waiting_end"]).all()
+    assert w["joined"].sum() > 20
+    assert w["waiting_end"].max() > 0
+    # each pool holds its own district's clients: places held per district from the state
+    S = res.sim.state
+    bw = int(res.sim.capacity.pool_product[0])
+    held = S.slots[(S.slots["product"] == bw) & (S.slots["status"] == S_ACTIVE)]
+    by_d = np.bincount(S.clients["district"][held["owner"]], minlength=4)[1:]
+    end = w.filter(pl.col("month") == w["month"].max()).sort("district")["occupied_end"]
+    assert by_d.tolist() == [int(v) for v in end.to_list()]
