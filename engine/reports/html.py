@@ -11,7 +11,8 @@ folder. What it shows (where the folder has it):
 - people affected per measure: care reduced or ended, by client group;
 - the sensitivity tornado (a sensitivity folder, given or found beside the experiment);
 - waiting lists (a run with capacity on): a chart per capacity-bound product and the yearly
-  table (engine.reports.waiting_report);
+  table; for a comparison of two such runs both waiting lists in one chart
+  (engine.reports.waiting_report);
 - rule events (run), the register of assumptions and what ran;
 - why net cost moves (a `caseload explain` folder): a waterfall per domain from one total to
   the other through volume, mix and price, and the parts per product.
@@ -445,6 +446,10 @@ def _comparison(folder: Folder) -> tuple[str, str, str]:
             '<section><h2>Cost per product over time</h2><p class="note">The two run folders are '
             "not there any more; monthly charts need them.</p></section>"
         )
+    if runs_there and b.has("waiting") and me.has("waiting"):  # both with capacity on
+        from engine.reports.waiting_report import waiting_comparison_section
+
+        body.append(waiting_comparison_section(b, me, (bname or "baseline", mname or "measure")))
     if runs_there and me.has("affected") and me.table("affected").height:
         sc = m["measure"]["scenario"]
         titles = [

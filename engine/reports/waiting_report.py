@@ -15,7 +15,7 @@ import polars as pl
 
 from engine.outputs.folder import Folder
 from engine.reports import charts
-from engine.reports.charts import PALETTE, Series, esc
+from engine.reports.charts import BASELINE, PALETTE, Series, esc
 from engine.reports.sheet import FLOAT, INT, MONEY, SMALL_CELL, SUPPRESSED, TEXT, Sheet, suppress
 
 COUNTS = ["waiting_start", "joined", "admitted", "left", "waiting_end"]
@@ -155,5 +155,82 @@ def waiting_section(folder: Folder) -> str:
         f'<p class="note">Counts under {SMALL_CELL} are suppressed ("{SUPPRESSED}") and left '
         "out of the charts. Waits: whole months from the indication to the start of care, of "
         "those given a place in the year.</p></section>"
+    )
+    return "".join(out)
+
+
+def waiting_comparison_section(base: Folder, meas: Folder, names: tuple[str, str]) -> str:
+    """A comparison of two runs with capacity on: per capacity-bound product, the waiting list
+    per month of both runs in one chart, and per budget year the waiting list, the waits and
+    the interim care's cost of both."""
+    from engine.reports.html_sections import _figure, _legend, _table
+
+    wb = base.table("waiting").sort(["product", "district", "month"])
+    wm = meas.table("waiting").sort(["product", "district", "month"])
+    out = [
+        "<section><h2>Waiting lists: baseline and measure</h2>",
+        '<p class="lead">Clients waiting for a place at the end of each month, per '
+        "capacity-bound product, in the baseline run (grey) and the measure run.</p>",
+    ]
+    keys = wb.select("product", "district").unique(maintain_order=True).rows()
+    for product, district in keys:
+        b = wb.filter((pl.col("product") == product) & (pl.col("district") == district))
+        m = wm.filter((pl.col("product") == product) & (pl.col("district") == district))
+        if m.height != b.height:
+            continue
+        name = product if district == 0 else f"{product}, district {district}"
+        series = [
+            Series(names[0], _shown(b["waiting_end"].to_list()), BASELINE),
+            Series(names[1], _shown(m["waiting_end"].to_list()), PALETTE[0]),
+        ]
+        svg = charts.line_chart(
+            series,
+            _month_labels(b),
+            f"{name}: clients waiting per month, baseline and measure",
+            fmt=charts.fmt_int,
+            width=1100,
+            height=240,
+        )
+        if svg and any(v is not None for s in series for v in s.values):
+            legend = _legend([(names[0], BASELINE, False), (names[1], PALETTE[0], False)])
+            out.append(_figure(name, svg, legend))
+        else:
+            out.append(
+                f'<p class="note">{esc(name)}: never {SMALL_CELL} or more waiting at the end '
+                "of a month in either run.</p>"
+            )
+    yb = base.table("waiting_yearly").sort(["product", "district", "budget_year"])
+    ym = meas.table("waiting_yearly").sort(["product", "district", "budget_year"])
+    rows = []
+    for rb, rm in zip(yb.iter_rows(named=True), ym.iter_rows(named=True), strict=False):
+        rows.append(
+            [
+                rb["product"],
+                rb["budget_year"],
+                *suppress([rb["waiting_end"], rm["waiting_end"]]),
+                "" if rm["wait_median_months"] is None else f"{rm['wait_median_months']:.0f}",
+                "" if rm["share_over_norm"] is None else f"{rm['share_over_norm']:.0%}",
+                f"{rb['interim_gross_cents'] / 100:,.0f}",
+                f"{rm['interim_gross_cents'] / 100:,.0f}",
+            ]
+        )
+    heads = [
+        "Product",
+        "Budget year",
+        "Waiting at end, baseline",
+        "Waiting at end, measure",
+        "Median wait, measure (months)",
+        "Over the norm, measure",
+        "Interim care EUR, baseline",
+        "Interim care EUR, measure",
+    ]
+    out.append(
+        "<details open><summary>Per budget year</summary>"
+        + _table(heads, rows, set(range(1, len(heads))))
+        + "</details>"
+    )
+    out.append(
+        f'<p class="note">Counts under {SMALL_CELL} are suppressed ("{SUPPRESSED}") and left '
+        "out of the charts.</p></section>"
     )
     return "".join(out)

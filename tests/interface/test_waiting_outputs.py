@@ -99,3 +99,28 @@ def test_the_run_summary_of_a_capacity_run_shows_its_waiting_lists(out, capsys):
     assert re.search(r"│ bw\s+│ 2024 │\s+112 │", text)
     assert main(["run", sc, "--no-capacity", "--run-id", "nocap-shown", *args]) == 0
     assert "waiting lists" not in capsys.readouterr().out
+
+
+def test_the_report_of_a_comparison_of_capacity_runs_draws_both_waiting_lists(out, tmp_path):
+    (out / "cut.toml").write_text(
+        '[measure]\nname = "cut"\nnumber = 1\nsource = "test"\n\n[[capacity]]\nname = "bw_cut"\n'
+        'product = "bw"\nfactor = 0.8\neffective_from = "2025-01"\nsource = "test"\n'
+    )
+    sc = out / "toy-capacity-cut.toml"
+    sc.write_text(
+        SCENARIO.replace("measures = []", 'measures = ["cut.toml"]').replace(
+            '"toy-capacity"', '"toy-capacity-cut"'
+        )
+    )
+    args = ["--out", str(out / "out"), "--catalog", "off", "--quiet"]
+    assert main(["run", str(sc), "--run-id", "cut", *args]) == 0
+    o = out / "out"
+    assert main(["compare", str(o / "cap"), str(o / "cut"), "--out", str(o), "--quiet"]) == 0
+    cmp = next(p for p in o.iterdir() if p.name.startswith("compare-"))
+    html = tmp_path / "cmp.html"
+    assert main(["report", str(cmp), "--out", str(html), "--quiet"]) == 0
+    text = html.read_text()
+    section = text[text.index("<h2>Waiting lists: baseline and measure</h2>") :]
+    section = section[: section.index("</section>")]
+    assert section.count("<svg") == 1
+    assert "toy-capacity-cut" in section
