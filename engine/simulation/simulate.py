@@ -339,7 +339,7 @@ def _no_capacity_measures(measures: list) -> None:
     for ms in measures:
         if ms.capacity:
             raise InputError(
-                f"measure {ms.name}",
+                f"{ms.path}: key capacity[0] (measure {ms.name})",
                 "changes capacity, but the run has none",
                 "a run with capacity (scenario `capacity = true`, `caseload run --capacity`)",
             )
