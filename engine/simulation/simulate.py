@@ -268,6 +268,13 @@ def simulate(
     S = _state(pop, policy, profile, base_state, len(rules))
     timings["state_s"] = time.perf_counter() - t_state  # part of prepare_s
     cr = None
+    if capacity and not policy.capacity:
+        raise InputError(
+            f"{policy.path}: key capacity",
+            "capacity is on (scenario `capacity = true` or --capacity), but the policy library "
+            "names no capacity-bound product",
+            "a [capacity.<product>] table (rules/README.md), or capacity off",
+        )
     if capacity:
         S = with_rule_state(with_interim_slots(S, policy), len(rules), copy=False)
         cr = compile_capacity(policy, profile, S, S.clients["district"], measures, start, months)

@@ -486,3 +486,15 @@ interim = { value = { product = "beg", step = "beg3" }, source = "test" }
     by_d = np.bincount(S.clients["district"][held["owner"]], minlength=4)[1:]
     end = w.filter(pl.col("month") == w["month"].max()).sort("district")["occupied_end"]
     assert by_d.tolist() == [int(v) for v in end.to_list()]
+
+
+def test_capacity_on_with_a_library_without_capacity_is_a_one_line_error(tmp):
+    from tests.helpers import DATA
+
+    toy = (DATA / "toy" / "baseline.toml").read_text()
+    (tmp / "nocap_policy.toml").write_text(toy.partition("# capacity (rules.capacity)")[0])
+    prof = (DATA / "toy" / "profile.toml").read_text()
+    prof = prof.replace('policy = "baseline.toml"', f'policy = "{tmp / "nocap_policy.toml"}"')
+    (tmp / "nocap_profile.toml").write_text(prof)
+    with pytest.raises(InputError, match=r"nocap_policy\.toml: key capacity.*no capacity-bound"):
+        simulate_scenario(toy_spec(profile=str(tmp / "nocap_profile.toml"), capacity=True))
