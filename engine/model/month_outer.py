@@ -9,7 +9,9 @@ stepped by the same month step (`kernel.step_month`) with the same event steppin
    with every request granted, into scratch bins, and put back as it was. It tells which
    requests stand at the end of the month (asked this month, or waiting and still there)
    and how much of each pool is held by the others at the end of the month (after their
-   exits, goals and ends: a place freed this month is filled this month);
+   exits, goals and ends: a place freed this month is filled this month); a slot a rule
+   moved off the pool's product (substitute at intake or reindication) holds no place, and
+   a request an intake rule moves off it needs none: it starts at once, outside the queue;
 2. **the queue**: per pool, the standing requests in order (month asked, urgency class,
    keyed draw `queue_order` on the request's slot id) get places while the next one fits
    in the free capacity (capacity - held; strict order: nobody passes the one who does not
