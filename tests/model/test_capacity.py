@@ -27,6 +27,7 @@ from engine.core.domain import (
     SLOT_INTERIM,
 )
 from engine.core.errors import InputError
+from engine.model.layout import Q_ADMITTED
 from engine.model.state import NO_MONTH
 from engine.simulation.run import simulate_scenario
 from tests.helpers import toy_spec
@@ -498,3 +499,35 @@ def test_capacity_on_with_a_library_without_capacity_is_a_one_line_error(tmp):
     (tmp / "nocap_profile.toml").write_text(prof)
     with pytest.raises(InputError, match=r"nocap_policy\.toml: key capacity.*no capacity-bound"):
         simulate_scenario(toy_spec(profile=str(tmp / "nocap_profile.toml"), capacity=True))
+
+
+def test_stepping_every_month_gives_the_event_stepped_capacity_run_bit_for_bit():
+    from engine.simulation.run import load_measures
+    from engine.simulation.simulate import simulate
+    from synthetic_population.generator import generate
+    from synthetic_population.profile import load_profile
+
+    spec = toy_spec(months=MONTHS, capacity=True, overrides=SCALE)
+    profile, policy = load_profile(spec.profile, spec.overrides)
+    pop = generate(profile, policy, 1, MONTHS)
+    ms = load_measures(spec, profile, policy)
+    runs = [
+        simulate(
+            profile,
+            policy,
+            pop,
+            profile.start,
+            MONTHS,
+            1,
+            measures=ms,
+            capacity=True,
+            every_month=every,
+        )  # fmt: skip
+        for every in (False, True)
+    ]
+    a, b = (r.queue for r in runs)
+    assert a.stats[..., Q_ADMITTED].sum() > 20
+    assert np.array_equal(a.stats, b.stats)
+    assert np.array_equal(a.wait_adm, b.wait_adm)
+    assert np.array_equal(runs[0].arr, runs[1].arr)
+    assert np.array_equal(runs[0].cli, runs[1].cli)
