@@ -27,8 +27,8 @@ from engine.core.errors import InputError
 from engine.model.layout import SLOT
 from engine.model.params import log_survival
 from engine.model.places import Cap
-from engine.model.rng import P_INTERIM_SLOT_ID, keyed_bits_np
-from engine.model.state import NO_MONTH, State, copy_records
+from engine.model.rng import P_INTERIM_SLOT_ID
+from engine.model.state import NO_MONTH, State
 
 UNLIMITED = 1 << 62  # units of capacity: no limit
 MAX_CLIENT_SLOTS = 62  # a coupled client's slots are bits of one int64 (layout.W_Q_*)
@@ -57,35 +57,67 @@ def bound_products(policy) -> np.ndarray:
     return np.array([c in policy.capacity for c in codes], dtype=bool)
 
 
+_M64 = (1 << 64) - 1
+
+
+def _splitmix64_int(x: int) -> int:
+    x = (x + 0x9E3779B97F4A7C15) & _M64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _M64
+    return x ^ (x >> 31)
+
+
+def _splitmix64_np(x: np.ndarray) -> np.ndarray:
+    """SplitMix64 on a uint64 array (wrapping arithmetic, as engine.model.rng.splitmix64)."""
+    x = x + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def interim_ids(aids: np.ndarray) -> np.ndarray:
+    """The interim slot ids of bound slots `aids`: `rng.keyed_bits_np(0, P_INTERIM_SLOT_ID,
+    aids, 0)` with the top bit set, in NumPy (a run that finds its population in the cache
+    need not load the compiled hash; tests/unit/test_capacity_rules.py checks they agree)."""
+    key = _splitmix64_int(0 ^ _splitmix64_int(P_INTERIM_SLOT_ID))
+    ek = _splitmix64_np(np.uint64(key) ^ np.asarray(aids, dtype=np.uint64))
+    return _splitmix64_np(ek) | np.uint64(1 << 63)
+
+
 def _collides(ids: np.ndarray, others: np.ndarray) -> bool:
     """Do the new ids repeat, or meet any of `others`? (Sorted new ids, searched: linear in
     the slots, not a sort of all of them.)"""
     srt = np.sort(ids)
     if (srt[1:] == srt[:-1]).any():
         return True
+    others = others[others >= np.uint64(1 << 63)]  # the new ids have the top bit set
     pos = np.minimum(np.searchsorted(srt, others), srt.size - 1)
     return bool((srt[pos] == others).any())
 
 
 def with_interim_slots(s: State, policy) -> State:
     """The state with an interim slot reserved right after every pending slot of a bound
-    product (see the module). Rule state is empty (sized later by `with_rule_state`)."""
+    product (see the module). Rule state is empty (sized later by `with_rule_state`). `s`
+    must be the run's own state: its clients' slot ranges are moved in place."""
     bound = bound_products(policy)
     slots = s.slots
     need = bound[slots["product"]] & (slots["status"] == S_PENDING)
     n_new = int(need.sum())
     if n_new == 0:
         return s
-    before = np.cumsum(need) - need  # bound pending slots before each slot
+    csum = np.cumsum(need, dtype=np.int64)
+    before = csum - need  # bound pending slots before each slot
     new_pos = np.arange(slots.shape[0]) + before
-    # copied as rows of bytes: NumPy copies a record type holding a sub-array field by field
-    size = SLOT.itemsize
-    raw = np.zeros((slots.shape[0] + n_new, size), dtype=np.uint8)
-    raw[new_pos] = np.ascontiguousarray(slots).view(np.uint8).reshape(-1, size)
-    out = raw.view(SLOT).reshape(-1)
+    # copied as opaque rows (NumPy copies a record type holding a sub-array field by field);
+    # every row is written once: the old ones here, the interim ones below
+    row = np.dtype((np.void, SLOT.itemsize))
+    raw = np.empty(slots.shape[0] + n_new, dtype=row)
+    raw[new_pos] = np.ascontiguousarray(slots).view(row)
     at = new_pos[need] + 1
+    raw[at] = np.zeros(1, dtype=row)[0]
+    out = raw.view(SLOT)
     src = slots[need]
-    ids = keyed_bits_np(0, P_INTERIM_SLOT_ID, src["aid"], 0) | np.uint64(1 << 63)
+    ids = interim_ids(src["aid"])
     if _collides(ids, slots["aid"]):
         raise InputError("population", "an interim slot id collides with another slot id")
     codes = policy.product_codes
@@ -108,8 +140,8 @@ def with_interim_slots(s: State, policy) -> State:
     rows["funding"] = src["funding"]
     rows["subcontracted"] = src["subcontracted"]
     out[at] = rows
-    clients = copy_records(s.clients)
-    cum = np.concatenate([[0], np.cumsum(need)])
+    clients = s.clients  # the run's own state (simulate's `_state`): changed in place
+    cum = np.concatenate([np.zeros(1, dtype=np.int64), csum])
     clients["arr_lo"] = clients["arr_lo"] + cum[clients["arr_lo"]]
     clients["arr_hi"] = clients["arr_hi"] + cum[clients["arr_hi"]]
     return State(

@@ -123,3 +123,12 @@ def test_bad_measure_capacity_is_one_error_naming_the_key(tmp_path, body, key, e
     assert "m.toml" in msg
     assert key in msg
     assert expected in msg
+
+
+def test_interim_slot_ids_are_the_keyed_hash_with_the_top_bit_set():
+    from engine.model.capacity import interim_ids
+    from engine.model.rng import P_INTERIM_SLOT_ID, keyed_bits_np
+
+    aids = np.array([0, 1, 7, 2**40 + 3, 2**63 + 5, 2**64 - 1], dtype=np.uint64)
+    expect = keyed_bits_np(0, P_INTERIM_SLOT_ID, aids, 0) | np.uint64(1 << 63)
+    assert np.array_equal(interim_ids(aids), expect)
