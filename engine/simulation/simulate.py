@@ -25,7 +25,7 @@ from engine.model.rng import MODE_KEYED
 from engine.model.state import State, copy_state, with_rule_state
 from engine.model.state import build_state as build_state  # re-exported (bench, callers)
 from rules.policy import Policy
-from synthetic_population.cache import state_of
+from synthetic_population.cache import capacity_state_of, state_of
 from synthetic_population.generator import Population
 from synthetic_population.profile import Profile
 
@@ -132,6 +132,17 @@ def _state(pop: Population, policy: Policy, profile: Profile, base_state, n_rule
     if base_state is not None:
         return with_rule_state(base_state, n_rules)
     return with_rule_state(state_of(pop, policy, profile.group_codes), n_rules, copy=False)
+
+
+def _capacity_state(pop, policy, profile, base_state, n_rules: int) -> State:
+    """The run's own state with interim slots (engine.model.capacity): from the population
+    cache beside the population's state (synthetic_population.cache.capacity_state_of), or
+    made from `base_state`'s copy."""
+    if base_state is not None:
+        return with_rule_state(with_interim_slots(_state(pop, policy, profile, base_state, 0),
+                                                  policy), n_rules, copy=False)  # fmt: skip
+    S = capacity_state_of(pop, policy, profile.group_codes, lambda s: with_interim_slots(s, policy))
+    return with_rule_state(S, n_rules, copy=False)
 
 
 def _chunks(threads: int | None, n_clients: int) -> int:
@@ -264,10 +275,6 @@ def simulate(
     _check_window(pop, start, months)
     measures = measures or []
     rules = _rules_of(measures)
-    t_state = time.perf_counter()
-    S = _state(pop, policy, profile, base_state, len(rules))
-    timings["state_s"] = time.perf_counter() - t_state  # part of prepare_s
-    cr = None
     if capacity and not policy.capacity:
         raise InputError(
             f"{policy.path}: key capacity",
@@ -275,8 +282,14 @@ def simulate(
             "names no capacity-bound product",
             "a [capacity.<product>] table (rules/README.md), or capacity off",
         )
+    t_state = time.perf_counter()
+    if capacity:  # the state with interim slots (engine.model.capacity)
+        S = _capacity_state(pop, policy, profile, base_state, len(rules))
+    else:
+        S = _state(pop, policy, profile, base_state, len(rules))
+    timings["state_s"] = time.perf_counter() - t_state  # part of prepare_s
+    cr = None
     if capacity:
-        S = with_rule_state(with_interim_slots(S, policy), len(rules), copy=False)
         cr = compile_capacity(policy, profile, S, S.clients["district"], measures, start, months)
     else:
         _no_capacity_measures(measures)

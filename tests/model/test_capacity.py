@@ -531,3 +531,20 @@ def test_stepping_every_month_gives_the_event_stepped_capacity_run_bit_for_bit()
     assert np.array_equal(a.wait_adm, b.wait_adm)
     assert np.array_equal(runs[0].arr, runs[1].arr)
     assert np.array_equal(runs[0].cli, runs[1].cli)
+
+
+def test_the_state_with_interim_slots_is_kept_in_the_population_cache_and_gives_the_same_run():
+    import os
+    from pathlib import Path
+
+    cache = Path(os.environ["CASELOAD_POPULATION_CACHE"])
+    first = _run(seed=3)
+    kept = sorted(cache.glob("*/state-*-capacity-*"))
+    assert kept  # kept beside the population's own state
+    for f in kept:  # a run that finds it loads it: the same outputs bit for bit
+        assert (f / "slots.npy").exists()
+    again = _run(seed=3)
+    for name, frame in first.tables.items():
+        assert frame.equals(again.tables[name]), name
+    n = again.sim.state.n_slots
+    assert n == again.sim.state.clients["arr_hi"].max()
