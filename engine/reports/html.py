@@ -234,6 +234,10 @@ def _experiment(folder: Folder, sens: Folder | None) -> tuple[str, str, str]:
                 f"package{f', mean of {n} seeds' if n > 1 else ''}.",
             )
         )
+    if folder.has("waiting"):  # capacity on
+        from engine.reports.waiting_report import waiting_experiment_section
+
+        body.append(waiting_experiment_section(folder, measures))
     if sens is not None:
         body.append(_tornado_section(sens, measures))
     if folder.has("assumptions"):

@@ -35,8 +35,17 @@ def _norm_weeks(folder: Folder) -> float | None:
 
 def _yearly_rows(folder: Folder) -> pl.DataFrame:
     """The yearly table in display order, money in EUR, counts suppressed under SMALL_CELL."""
-    y = folder.table("waiting_yearly").sort(["product", "district", "budget_year"])
-    cols = {
+    y = folder.table("waiting_yearly")
+    cols = {}
+    if "scenario" in y.columns:  # an experiment: the first seed's scenarios
+        rank = {"baseline": 0, "package": 2}
+        y = y.with_columns(
+            pl.col("scenario").replace_strict(rank, default=1, return_dtype=pl.Int8).alias("_r")
+        ).sort(["product", "district", "_r", "scenario", "budget_year"])
+        cols["Scenario"] = y["scenario"]
+    else:
+        y = y.sort(["product", "district", "budget_year"])
+    cols |= {
         "Product": y["product"],
         "District": y["district"].cast(pl.Utf8).replace("0", "all"),
         "Budget year": y["budget_year"].cast(pl.Int64),
@@ -61,6 +70,7 @@ def waiting_sheet(folder: Folder) -> Sheet:
     formats = {c: INT for c in (*COUNT_NAMES.values(), "Waiting list (mean)")}
     formats.update(
         {
+            "Scenario": TEXT,
             "Product": TEXT,
             "District": TEXT,
             "Budget year": INT,
@@ -79,10 +89,10 @@ def waiting_sheet(folder: Folder) -> Sheet:
         f"Waits are whole months from the indication to the start of care, of those given a "
         f"place in the year; over the norm: longer than {norm or 8:g} weeks. Interim care is "
         f'what a waiting client gets instead (gross EUR). Counts under {SMALL_CELL} are shown as "'
-        f'{SUPPRESSED}".',
+        f'{SUPPRESSED}".' + (" Experiment: the first seed." if "Scenario" in frame.columns else ""),
         frame,
-        formats,
-        freeze_cols=3,
+        {k: v for k, v in formats.items() if k in frame.columns},
+        freeze_cols=4 if "Scenario" in frame.columns else 3,
     )
 
 
@@ -227,6 +237,79 @@ def waiting_comparison_section(base: Folder, meas: Folder, names: tuple[str, str
     out.append(
         "<details open><summary>Per budget year</summary>"
         + _table(heads, rows, set(range(1, len(heads))))
+        + "</details>"
+    )
+    out.append(
+        f'<p class="note">Counts under {SMALL_CELL} are suppressed ("{SUPPRESSED}") and left '
+        "out of the charts.</p></section>"
+    )
+    return "".join(out)
+
+
+def waiting_experiment_section(folder: Folder, measures: list[dict]) -> str:
+    """An experiment with capacity on: per capacity-bound product, the waiting list per month
+    of the first seed's baseline (grey), each measure alone and the package (black), and per
+    scenario and budget year the waiting list and the interim care's cost."""
+    from engine.reports.charts import PACKAGE
+    from engine.reports.html_sections import _figure, _legend, _table
+
+    w = folder.table("waiting").sort(["scenario", "product", "district", "month"])
+    names = [m["name"] for m in measures]
+    order = ["baseline", *[n for n in names if n in set(w["scenario"])], "package"]
+    colour = {"baseline": BASELINE, "package": PACKAGE}
+    for i, n in enumerate(order[1:-1]):
+        colour[n] = PALETTE[i % len(PALETTE)]
+    out = [
+        "<section><h2>Waiting lists per scenario</h2>",
+        '<p class="lead">Clients waiting for a place at the end of each month, per '
+        "capacity-bound product: the baseline (grey), each measure alone and the package "
+        "(black), first seed.</p>",
+    ]
+    for (product, district), sub in w.group_by(["product", "district"], maintain_order=True):
+        name = product if district == 0 else f"{product}, district {district}"
+        series, labels = [], None
+        for sc in order:
+            part = sub.filter(pl.col("scenario") == sc).sort("month")
+            if part.height:
+                labels = labels or _month_labels(part)
+                series.append(Series(sc, _shown(part["waiting_end"].to_list()), colour[sc]))
+        svg = charts.line_chart(
+            series,
+            labels or [],
+            f"{name}: clients waiting per month per scenario",
+            fmt=charts.fmt_int,
+            width=1100,
+            height=240,
+        )
+        if svg and any(v is not None for s in series for v in s.values):
+            legend = _legend([(s.name, s.color, False) for s in series])
+            out.append(_figure(name, svg, legend))
+        else:
+            out.append(
+                f'<p class="note">{esc(name)}: never {SMALL_CELL} or more waiting at the end '
+                "of a month in any scenario.</p>"
+            )
+    y = folder.table("waiting_yearly")
+    rank = {sc: i for i, sc in enumerate(order)}
+    rows = [
+        [
+            r["scenario"],
+            r["product"],
+            r["budget_year"],
+            *suppress([r["waiting_end"]]),
+            "" if r["wait_median_months"] is None else f"{r['wait_median_months']:.0f}",
+            f"{r['interim_gross_cents'] / 100:,.0f}",
+        ]
+        for r in sorted(
+            y.iter_rows(named=True),
+            key=lambda r: (r["product"], rank.get(r["scenario"], 99), r["budget_year"]),
+        )
+    ]
+    heads = ["Scenario", "Product", "Budget year", "Waiting at end", "Median wait (months)",
+             "Interim care EUR"]  # fmt: skip
+    out.append(
+        "<details><summary>Per scenario and budget year</summary>"
+        + _table(heads, rows, {2, 3, 4, 5})
         + "</details>"
     )
     out.append(

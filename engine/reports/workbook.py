@@ -430,6 +430,10 @@ def _build_sheets(folder: Folder) -> list[Sheet]:
         ]
         if folder.has("affected"):
             sheets.append(affected_sheet(folder))
+        if folder.has("waiting_yearly"):  # capacity on
+            from engine.reports.waiting_report import waiting_sheet
+
+            sheets.append(waiting_sheet(folder))
         if folder.has("assumptions"):
             sheets.append(assumptions_sheet(folder.table("assumptions")))
         return sheets

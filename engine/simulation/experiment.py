@@ -409,7 +409,7 @@ def experiment_tables(
     }
     savings = summarise(by_seed, spec, names, years, sampling_se, meta)
     label = {0: "baseline", full: "package", **{1 << i: names[i] for i in range(n)}}
-    base_y, pack_y, affected, monthly, clients = [], [], [], [], []
+    base_y, pack_y, affected, monthly, clients, waiting = [], [], [], [], [], []
     for (seed, mask), r in sorted(results.items()):
         if r.arrangements is not None:
             frame = ctx.arrangements_yearly(r.arrangements).with_columns(
@@ -425,7 +425,16 @@ def experiment_tables(
             )
         if r.monthly is not None:
             monthly.append(ctx.monthly_frame(r.monthly, label[mask]))
+        if r.waiting is not None:  # capacity on: the queues of the first seed's scenarios
+            waiting.append(ctx.waiting_frames(r.waiting, label[mask]))
+    queues = {}
+    if waiting:
+        queues = {
+            "waiting": _stack([w for w, _ in waiting]),
+            "waiting_yearly": _stack([y for _, y in waiting]),
+        }
     return {
+        **queues,
         "savings": savings,
         "savings_by_seed": by_seed,
         "baseline_yearly": _stack(base_y),

@@ -74,6 +74,8 @@ class SubResult:
         None  # [month, domain, group, field] client bins (with arrangements)
     )
     kernel_s: float = 0.0
+    # a run with capacity (with D_MONTHLY): the queues, as engine.outputs.waiting reads them
+    waiting: object | None = None
 
 
 @dataclass
@@ -176,6 +178,8 @@ class Context:
             out.clients = sim.cli
         if unit.detail & D_MONTHLY:
             out.monthly = np.stack([gross_tp, gross_tp - oc_tp], axis=-1)
+            if sim.queue is not None:
+                out.waiting = _waiting_parts(sim)
         return out
 
     # ------------------------------------------------------------------ many sub-runs
@@ -306,6 +310,18 @@ class Context:
             },
         )
 
+    def waiting_frames(self, waiting, scenario: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """A sub-run's queues (`SubResult.waiting`) as a run's waiting tables, per scenario."""
+        from engine.outputs.waiting import waiting_frame, waiting_yearly
+
+        monthly = waiting_frame(waiting, self.start, self.policy)
+        yearly = waiting_yearly(waiting, self.start, monthly)
+        tag = pl.lit(scenario, dtype=pl.Utf8).alias("scenario")
+        return (
+            monthly.select(tag, pl.all()),
+            yearly.select(tag, pl.all()),
+        )
+
     def assumptions_frame(self) -> pl.DataFrame:
         rows = [
             {
@@ -336,3 +352,18 @@ class Context:
             "profile_file": _file_hash(self.profile.path),
             "policy_file": _file_hash(self.policy.path),
         }
+
+
+def _waiting_parts(sim):
+    """What engine.outputs.waiting reads of a run with capacity, small enough to send back
+    from a worker: the pools' names, units, interim care and norm, and the queue's counts."""
+    from types import SimpleNamespace
+
+    cr, q = sim.capacity, sim.queue
+    return SimpleNamespace(
+        capacity=SimpleNamespace(
+            pools=list(cr.pools), units=list(cr.units), interim=list(cr.interim),
+            norm_weeks=cr.norm_weeks,
+        ),
+        queue=SimpleNamespace(stats=q.stats, wait_adm=q.wait_adm, wait_cur=q.wait_cur),
+    )  # fmt: skip

@@ -124,3 +124,36 @@ def test_the_report_of_a_comparison_of_capacity_runs_draws_both_waiting_lists(ou
     section = section[: section.index("</section>")]
     assert section.count("<svg") == 1
     assert "toy-capacity-cut" in section
+
+
+def test_an_experiment_with_capacity_keeps_the_queues_of_its_first_seed(out, tmp_path):
+    cut = out / "cut2.toml"
+    cut.write_text(
+        '[measure]\nname = "cut2"\nnumber = 2\nsource = "test"\n\n[[capacity]]\nname = "c2"\n'
+        'product = "bw"\nfactor = 0.8\neffective_from = "2025-01"\nsource = "test"\n'
+    )
+    exp = out / "exp.toml"
+    exp.write_text(
+        '[experiment]\nname = "cap-exp"\nbaseline = "toy-capacity.toml"\n'
+        f'measures = ["{cut}"]\nreplications = 2\nfirst_seed = 1\nattribution = "shapley"\n'
+    )
+    cat = out / "exp-catalog.duckdb"
+    o = out / "out"
+    args = ["--out", str(o), "--run-id", "capexp", "--catalog", str(cat), "--quiet"]
+    assert main(["experiment", str(exp), *args]) == 0
+    y = pl.read_parquet(o / "capexp" / "waiting_yearly.parquet")
+    assert set(y["scenario"]) == {"baseline", "cut2"}  # one measure: it is the package
+    run = pl.read_parquet(o / "cap" / "waiting_yearly.parquet")  # the same baseline, run alone
+    base = y.filter(pl.col("scenario") == "baseline").drop("scenario")
+    assert base.equals(run.select(base.columns))
+    con = duckdb.connect(str(cat), read_only=True)
+    n = con.execute("SELECT count(*) FROM experiment_waiting_yearly").fetchone()[0]
+    con.close()
+    assert n == y.height
+    path = tmp_path / "exp.xlsx"
+    assert main(["export", str(o / "capexp"), "--xlsx", str(path), "--quiet"]) == 0
+    sheet = read_xlsx_sheet(path, "Waiting lists")
+    assert [r["Scenario"] for r in sheet][:3] == ["baseline"] * 3
+    html = tmp_path / "exp.html"
+    assert main(["report", str(o / "capexp"), "--out", str(html), "--quiet"]) == 0
+    assert "<h2>Waiting lists per scenario</h2>" in html.read_text()
