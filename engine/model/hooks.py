@@ -135,7 +135,7 @@ def rules_date_monthly(S, P, B, ch, c, m, t, w, seq):
                     and product_in_scope(P, r, s.product)
                     and due(S, P, a, r, m, seq)
                 ):
-                    act_or_touch(S, P, B, ch, c, a, r, m, t, w, seq, MO_DATE)
+                    act_or_touch(S, P, B, ch, c, a, r, m, t, w, seq, np.int64(MO_DATE))
         if rule_on(P, r, m, MO_MONTHLY):
             for a in range(cl.arr_lo, cl.arr_hi):
                 s = S.slots[a]
@@ -144,7 +144,7 @@ def rules_date_monthly(S, P, B, ch, c, m, t, w, seq):
                     and product_in_scope(P, r, s.product)
                     and due(S, P, a, r, m, seq)
                 ):
-                    act_or_touch(S, P, B, ch, c, a, r, m, t, w, seq, MO_MONTHLY)
+                    act_or_touch(S, P, B, ch, c, a, r, m, t, w, seq, np.int64(MO_MONTHLY))
 
 
 @jit

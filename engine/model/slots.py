@@ -114,7 +114,7 @@ def goal_month(S, P, a, k, te, hk, w, seq):
         s = S.slots[a]
         R = P.run[0]
         if R.goal_rules > 0:
-            hk[e] = U(goal_wait(S, P, np.int64(s.owner), a, te, w, seq))
+            hk[e] = U(goal_wait(S, P, np.int64(s.owner), np.int64(a), te, w, seq))
         else:
             u = uniform_from_entity_key(entity_key(R.keys[D_GOAL], s.aid), R.start + te)
             hk[e] = U(te - 1 + months_from_log(u, P.products[s.product].goal_lh))
@@ -143,7 +143,7 @@ def activate(S, P, B, ch, c, a, m, t, w, seq):
     s.since = m
     s.weekly_cents = weekly_base_cents(S, P, a)
     if P.run[0].n_rules > 0 and bit(P.gates[t, s.product].intake, s.step):
-        rules_at(S, P, B, ch, c, a, m, t, w, seq, MO_INTAKE)
+        rules_at(S, P, B, ch, c, a, m, t, w, seq, np.int64(MO_INTAKE))
     book_start(S, P, B, ch, c, a, m, t)
 
 
@@ -224,7 +224,7 @@ def turn_18(S, P, B, ch, c, m, t, w, seq):
             if ends_at_18(P, S.slots[a]):
                 end_arrangement(S, P, B, ch, c, a, m, t, why, w)
         if follow >= 0:
-            activate(S, P, B, ch, c, follow, m, t, w, seq)
+            activate(S, P, B, ch, c, np.int64(follow), m, t, w, seq)
 
 
 # care an outcome gives, to compare a rule's outcome with the baseline's: end < step down <
@@ -287,7 +287,7 @@ def reindicate(S, P, B, ch, c, a, m, t, g, w, seq):
             book_event(P, B, ch, rr, EV_STEPPED_DOWN, g, p, t, old - s.weekly_cents, 0)
             mark_affected(S, P, B, ch, c, rr, g, AFF_REDUCED)
         if R.n_rules > 0 and bit(P.gates[t, p].reind, s.step):
-            rules_at(S, P, B, ch, c, a, m, t, w, seq, MO_REINDICATION)
+            rules_at(S, P, B, ch, c, a, m, t, w, seq, np.int64(MO_REINDICATION))
 
 
 @jit
