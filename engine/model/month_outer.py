@@ -126,7 +126,8 @@ Coupled = namedtuple(
 @jit_call
 def step_client(S, P, B, c, t, w, seq, hk, mode, lo, hi, birth):
     """The kernel's month step for one coupled client (one compiled copy for both passes)."""
-    return step_month(S, P, B, 0, c, t, w, seq, hk, mode, lo, hi, birth)
+    ch = np.int64(c) * 0  # chunk 0, as an int64 (a literal 0 would compile the step again)
+    return step_month(S, P, B, ch, c, t, w, seq, hk, mode, lo, hi, birth)
 
 
 @jit
@@ -398,7 +399,7 @@ def real_pass(S, P, B, Q, t, mode):
             book_slot(S, P, Q, j, w[W_Q_REQ], t, m, lo)
         if not alive:
             Q.done[i] = 1
-            flush_segments(S, P, B, 0, t, U(lo), U(hi), w, Q.keys[i])
+            flush_segments(S, P, B, np.int64(i) * 0, t, U(lo), U(hi), w, Q.keys[i])
         else:
             Q.next[i] = w[W_NEXT] if mode == MODE_KEYED else t + 1
 
@@ -432,7 +433,7 @@ def run_coupled_jit(S, P, B, Bs, Q, mode):
     for i in range(Q.clients.shape[0]):
         c = Q.clients[i]
         w = Q.work[i]
-        init_client(S, P, B, 0, c, w, Q.seq[i], Q.keys[i], mode)
+        init_client(S, P, B, np.int64(i) * 0, c, w, Q.seq[i], Q.keys[i], mode)
         w[W_QUEUE] = Q_REAL
         w[W_RULES] = -1
         w[W_TOUCHED] = 0
@@ -453,8 +454,9 @@ def run_coupled_jit(S, P, B, Bs, Q, mode):
         c = Q.clients[i]
         w = Q.work[i]
         if mode == MODE_KEYED:
-            served_skipped(P, B, 0, T, w)
-        flush_segments(S, P, B, 0, T, U(S.clients[c].arr_lo), U(S.clients[c].arr_hi), w, Q.keys[i])
+            served_skipped(P, B, np.int64(i) * 0, T, w)
+        lo, hi = U(S.clients[c].arr_lo), U(S.clients[c].arr_hi)
+        flush_segments(S, P, B, np.int64(i) * 0, T, lo, hi, w, Q.keys[i])
 
 
 # ----------------------------------------------------------------------------- Python side
