@@ -1,5 +1,6 @@
 """The policy library: product catalogue with steps and weekly prices, indication lengths,
-reindication policy, price index and own contribution (DESIGN sections 2 and 4).
+reindication policy, price index and own contribution (DESIGN sections 2 and 4), and the
+capacity of capacity-bound products (rules.capacity).
 
 `load_policy(name_or_path)` reads `rules/library/<name>/baseline.toml`, validates every key
 and returns a `Policy`; the kernel sees it only as arrays (engine.model.params).
@@ -15,6 +16,7 @@ from engine.core.errors import InputError
 from engine.core.limits import MAX_WEEKLY_EUR, finite_number
 from engine.core.months import parse_month
 from engine.core.sourced import Param, Section, apply_overrides, load_toml, unwrap
+from rules.capacity import NORM_WEEKS, Capacity, read_capacity
 
 LIBRARY = Path(__file__).parent / "library"
 
@@ -99,6 +101,9 @@ class Policy:
     ho_step_change_minutes: int
     sources: dict[str, str]
     register: list[Param] = field(default_factory=list)
+    # capacity-bound products (rules.capacity) and the waiting-time norm in weeks
+    capacity: dict[str, Capacity] = field(default_factory=dict)
+    norm_weeks: float = NORM_WEEKS
 
     @property
     def product_codes(self) -> list[str]:
@@ -168,6 +173,7 @@ def load_policy(name_or_path: str | Path, overrides: dict | None = None) -> Poli
     ho.done()
 
     products = _read_products(top, path)
+    capacity, norm_weeks = read_capacity(top, {p.code: p for p in products})
     top.done()
     return Policy(
         name=name,
@@ -182,6 +188,8 @@ def load_policy(name_or_path: str | Path, overrides: dict | None = None) -> Poli
         ho_step_change_minutes=ho_change,
         sources=sources,
         register=[Param("policy." + p.name, p.value, p.source, p.unit, p.note) for p in register],
+        capacity=capacity,
+        norm_weeks=norm_weeks,
     )
 
 

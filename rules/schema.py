@@ -32,6 +32,9 @@ keeps the rest, which `caseload sensitivity --from-measures` varies):
 `low` and `high` are the weaker and the stronger effect of the measure (not the smaller and
 larger number); both are checked like the value itself.
 
+`[[capacity]]` tables change the places of a capacity-bound product (rules.capacity); a
+measure may hold them beside or instead of `[[rules]]`.
+
 Unknown keys, names and out-of-range values are errors naming the file, the key and what
 was expected.
 """
@@ -50,6 +53,7 @@ from engine.core.months import parse_month
 from engine.core.sourced import Section, load_toml
 from engine.model.primitives import BY_NAME
 from engine.model.primitives.spec import RuleContext
+from rules.capacity import CapacityChange, read_capacity_change
 from rules.policy import Policy
 
 MOMENTS = ["intake", "reindication", "date", "monthly"]
@@ -108,6 +112,7 @@ class Measure:
     source: str
     path: Path
     rules: list[Rule] = field(default_factory=list)
+    capacity: list[CapacityChange] = field(default_factory=list)  # rules.capacity
     assumptions: list[Assumption] = field(default_factory=list)
 
 
@@ -176,7 +181,11 @@ def _month(sec: Section, key: str, default: Any = ...) -> int | None:
 def apply_rule_overrides(raw: dict, overrides: dict[str, Any], where: str) -> dict:
     """Override rule keys by `<rule name>.<key>[.<key>]`, e.g. `cap_800.params.cap_eur_w`."""
     raw = copy.deepcopy(raw)
-    rules = {r.get("name"): r for r in raw.get("rules", []) if isinstance(r, dict)}
+    rules = {
+        r.get("name"): r
+        for r in [*raw.get("rules", []), *raw.get("capacity", [])]
+        if isinstance(r, dict)
+    }
     for name, value in overrides.items():
         parts = name.split(".")
         if parts[0] not in rules:
@@ -216,9 +225,12 @@ def load_measure(
         path=path,
     )
     meta.done()
-    rules_raw = top.raw("rules")
-    if not isinstance(rules_raw, list) or not rules_raw:
-        raise top.error("rules", "no rules", "one or more [[rules]] tables")
+    rules_raw = top.raw("rules", [])
+    capacity_raw = top.raw("capacity", [])
+    if not isinstance(rules_raw, list) or not isinstance(capacity_raw, list):
+        raise top.error("rules", "not a list of tables", "[[rules]] (and [[capacity]]) tables")
+    if not rules_raw and not capacity_raw:
+        raise top.error("rules", "no rules", "one or more [[rules]] (or [[capacity]]) tables")
     for i, rr in enumerate(rules_raw):
         where = f"rules[{i}]"
         plain, found = unwrap_assumptions(rr, f, where, measure.name)
@@ -241,8 +253,12 @@ def load_measure(
                         "a value the key accepts",
                     ) from None
         measure.assumptions.extend(found)
+    for i, cr in enumerate(capacity_raw):
+        measure.capacity.append(
+            read_capacity_change(Section(cr, f, f"capacity[{i}]"), policy.capacity, measure.name)
+        )
     top.done()
-    names = [r.name for r in measure.rules]
+    names = [r.name for r in [*measure.rules, *measure.capacity]]
     if len(set(names)) != len(names):
         raise top.error("rules", "rule names must be unique within a measure")
     return measure

@@ -344,7 +344,31 @@ def state_of(pop: Population, policy, group_codes: list[str]):
     return state
 
 
-def _load_state(where: Path, pop: Population):
+def capacity_state_of(pop: Population, policy, group_codes: list[str], make):
+    """The state of a run with capacity: `make(state_of(...))` (engine.model.capacity
+    .with_interim_slots, the interim slots reserved), kept beside the population's state in
+    the cache under a hash of that builder's code and of the policy's capacity-bound products
+    and interim arrangements, so that a run finding it loads it as it loads the state."""
+    from engine.model.jit import source_stamp
+
+    key, folder = pop.cache_key, cache_dir()
+    if key is None or folder is None:
+        return make(state_of(pop, policy, group_codes))
+    reads = [[c, v.interim_product, v.interim_step] for c, v in sorted(policy.capacity.items())]
+    h = hashlib.sha256(source_stamp(ROOT / "engine" / "model" / "capacity.py").encode())
+    h.update(json.dumps(reads).encode())
+    keeper = _pending.get(key)
+    where = (keeper.tmp if keeper else folder / key) / (
+        f"{_state_name(policy, group_codes)}-capacity-{h.hexdigest()[:16]}"
+    )
+    state = _load_state(where, pop, sized=False)
+    if state is None:
+        state = make(state_of(pop, policy, group_codes))
+        _save_state(state, where)
+    return state
+
+
+def _load_state(where: Path, pop: Population, sized: bool = True):
     from engine.model.layout import CLIENT, SLOT
     from engine.model.state import State
 
@@ -360,7 +384,8 @@ def _load_state(where: Path, pop: Population):
         clients.dtype != CLIENT
         or slots.dtype != SLOT
         or clients.shape != (pop.n_clients,)
-        or slots.shape != (pop.n_arrangements,)
+        or (sized and slots.shape != (pop.n_arrangements,))
+        or (not sized and int(clients["arr_hi"].max(initial=0)) != slots.shape[0])
     ):
         shutil.rmtree(where, ignore_errors=True)
         return None

@@ -50,6 +50,9 @@ class ProductBehaviour:
     goal_hazard_m: float
     step_weights: tuple[float, ...] | None
     amount_sigma: float
+    # a capacity-bound product (rules.capacity): the monthly hazard that a client waiting
+    # for a place gives up (keeps the interim arrangement, leaves the queue)
+    give_up_hazard_m: float = 0.0
 
 
 @dataclass
@@ -460,6 +463,7 @@ def _read_product_behaviour(top: Section, policy: Policy) -> dict[str, ProductBe
             goal_hazard_m=pb.share("goal_hazard_m", 0.0),
             step_weights=tuple(sw) if sw is not None else None,
             amount_sigma=pb.number("amount_sigma", 0.0, lo=0.0, hi=3.0),
+            give_up_hazard_m=pb.share("give_up_hazard_m", 0.0),
         )
         pb.done()
     unknown = sorted(set(prod_sec.data) - set(products))

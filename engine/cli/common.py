@@ -104,6 +104,15 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         help="kernel threads (default: all cores); results do not depend on it",
     )
     p.add_argument(
+        "--capacity",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=(
+            "the policy library's capacity holds: waiting lists for capacity-bound products "
+            "(default: the scenario's `capacity`, else off)"
+        ),
+    )
+    p.add_argument(
         "--rng",
         choices=["keyed", "sequential"],
         default="keyed",
@@ -133,6 +142,8 @@ def spec_from_args(args):
     if args.population:
         spec.population_file = args.population
     spec.layer_overrides(parse_set(args.set))
+    if getattr(args, "capacity", None) is not None:
+        spec.capacity = args.capacity
     spec.threads = args.threads
     spec.rng_mode = MODE_SEQUENTIAL if args.rng == "sequential" else MODE_KEYED
     if args.threads is not None and args.threads < 1:

@@ -8,6 +8,7 @@ months = 48
 seed = 1
 population_seed = 1
 measures = ["m15_no_ironing", "m17_wmo_weekly_cap_800"]   # policy library measures, or paths
+capacity = false        # true: the library's capacity holds (waiting lists, rules.capacity)
 
 [overrides]             # any profile parameter by dotted name; policy ones start with policy.
 "groups.ouderen.inflow_per_year" = 4800
@@ -50,6 +51,8 @@ class RunSpec:
     description: str = ""
     base_dir: str | None = None  # where relative measure paths are resolved (the scenario's folder)
     scenario_file: str | None = None
+    # the policy library's capacity holds: queues for capacity-bound products (rules.capacity)
+    capacity: bool = False
 
     def validate(self) -> None:
         check_name(self.name, "scenario name", "a scenario name", MAX_SCENARIO_NAME)
@@ -121,6 +124,7 @@ def load_scenario(path: str | Path) -> RunSpec:
     if not isinstance(measures, list) or any(not isinstance(m, str) for m in measures):
         raise sc.error("measures", f"{measures!r}", "a list of measure names or paths")
     spec.measures = list(measures)
+    spec.capacity = sc.boolean("capacity", False)
     sc.done()
     overrides = top.raw("overrides", {})
     measure_overrides = top.raw("measure_overrides", {})

@@ -38,4 +38,11 @@ goal, reindication, turning 18), `accrual` (step 5: costs, flows, clients served
 (where rules act), `primitives/` (one module per rule primitive and their registry),
 `combinations` (several measure subsets in one pass), `state` and `params` (building the arrays
 from a population, profile and policy), `fill` (writing the state's records in one compiled pass).
+
+Capacity (a run with capacity on; rules.capacity): `capacity` (the pools, places per month,
+interim slots reserved, which clients are coupled), `month_outer` (the coupled clients
+stepped month by month by the same `step_month`, each month's queue resolved between two
+passes), `places` (where `slots.activate` turns a capacity-bound start into a request),
+`queue` (step 0b: a waiting slot given a place starts, a client who gives up withdraws).
+Without capacity no client is coupled and none of it runs.
 """

@@ -89,6 +89,7 @@ from engine.model.layout import (
     W_YOUTH,
     work_size,
 )
+from engine.model.queue import queue_step
 from engine.model.rng import MODE_KEYED, MODE_SEQUENTIAL
 from engine.model.slots import (
     arrive,
@@ -165,6 +166,8 @@ def step_month(S, P, B, ch, c, t, w, seq, hk, mode, lo, hi, birth):
 
     0. arrival: a pool client is admitted in its arrival month when its keyed draw
        `u < admit_p[group, month]`; its first indications pass the intake rules;
+       0b. capacity (a coupled client, engine.model.month_outer): a waiting slot given a
+       place starts, a client giving up leaves the queue (engine.model.queue);
     1. client-level exits: death, moving away, Wlz (all of the client's arrangements end);
     2. per arrangement: youth turning 18 (end, verlengde jeugdhulp or hand-over to a Wmo
        follow-up slot; youth care ends at the last youth age bound), goal reached;
@@ -195,6 +198,7 @@ def step_month(S, P, B, ch, c, t, w, seq, hk, mode, lo, hi, birth):
         count_active(S, P, c, w)
         client_keys(S, P, c, hk, mode)
         dirty = True
+    dirty = queue_step(S, P, B, ch, c, m, t, w, seq) or dirty  # 0b. capacity
     if w[W_ACTIVE + WMO] == 0 and w[W_ACTIVE + JEUGD] == 0:
         return False
     in_wmo = w[W_ACTIVE + WMO] != 0
@@ -286,7 +290,10 @@ def run_clients(S, P, B, ch, n_chunks, w, seq, hk, M, init, mode):
     w[W_RULES] = -1  # every rule on
     w[W_TOUCHED] = 0
     w[W_YEARS] = 1 if multi else 0
+    coupled = P.cap.coupled
     for c in range(ch, S.clients.shape[0], n_chunks):
+        if coupled.shape[0] != 0 and coupled[c] != 0:
+            continue  # capacity: stepped month by month with the others (month_outer)
         if multi:
             begin_client(B.affected, M, ch, w)
         k = 0

@@ -258,9 +258,16 @@ W_EXIT_T, W_HKEY, W_S0, W_DIRTY, W_OCSLOT, W_NEXT, W_SLOT_NEXT, W_LAST = (
     24,
     25,
 )
-W_YEAR_TOT = 26
+# capacity (engine.model.queue, engine.model.month_outer; 0 outside the month-outer driver):
+# the pass (0: client-outer, no capacity; 1: the month-outer driver's real pass; 2: its dry
+# pass), and bits over the client's slots (offset from its first): the capacity-bound slots
+# that asked for a place this month, those given a place this month, those whose client
+# gives up waiting this month
+W_QUEUE, W_Q_REQ, W_Q_ADMIT, W_Q_LEAVE = 26, 27, 28, 29
+Q_OFF, Q_REAL, Q_DRY = 0, 1, 2
+W_YEAR_TOT = 30
 WORK_SIZE = (
-    26  # the fixed part; with the budget years, padded to separate cache lines between chunks
+    30  # the fixed part; with the budget years, padded to separate cache lines between chunks
 )
 
 
@@ -275,3 +282,39 @@ def work_size(n_years: int) -> int:
 H_DEATH, H_MOVED, H_WLZ, H_GOAL0 = 0, 1, 2, 3
 SEG = 4  # key-array entries per slot's cost segment
 GOAL_UNSET = np.uint64(1 << 63)
+
+# ----------------------------------------------------------------------------- queue bins
+# per capacity pool (a capacity-bound product, or a product and district) and run month
+# (engine.model.month_outer): capacity, places (or minutes a week) held at the start of the
+# month's queue (after its events) and free; waiting at the start, requests that joined, were
+# given a place (at once: in the month they asked), left the queue per reason
+# (engine.core.domain.QUEUE_LEFT), waiting at the end; held at the end; interim arrangements
+# active at the end and their gross cost in the month (cents)
+(
+    Q_CAPACITY,
+    Q_OCCUPIED,
+    Q_FREE,
+    Q_WAIT_START,
+    Q_JOINED,
+    Q_ADMITTED,
+    Q_AT_ONCE,
+    Q_WAIT_END,
+    Q_HELD_END,
+    Q_INTERIM,
+    Q_INTERIM_CENTS,
+    Q_LEFT0,
+) = range(12)
+QUEUE_FIELDS = [
+    "capacity",
+    "occupied",
+    "free",
+    "waiting_start",
+    "joined",
+    "admitted",
+    "admitted_at_once",
+    "waiting_end",
+    "occupied_end",
+    "interim_arrangements",
+    "interim_gross_cents",
+]
+MAX_WAIT = 61  # waiting-time histograms: months 0 .. 59, and 60 or more

@@ -21,6 +21,8 @@ slots its primitive defines (engine.model.primitives).
     P.rule_prod  [rule, product]: steps in scope, target step
     P.gates      [month, product]: the steps a rule of intake / reindication holds in scope,
                  whether a date or monthly rule can act on the product, the next such month
+    P.cap        capacity (engine.model.places.Cap): the products bound, the clients the
+                 month-outer driver steps; none without capacity (engine.model.capacity)
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from engine.model.layout import (
     RULE_PRODUCT,
     RUN,
 )
+from engine.model.places import no_capacity
 from engine.model.portable_math import log1p
 from engine.model.primitives import ADMIT_CODES, BY_NAME, CODES, GOAL_CODES, PRE_CODES
 from engine.model.primitives.spec import RuleContext
@@ -68,6 +71,7 @@ Params = namedtuple(
         "rules",
         "rule_prod",
         "gates",
+        "cap",
     ],
 )
 
@@ -225,6 +229,7 @@ def compile_params(
         rule,
         rule_prod,
         gates,
+        no_capacity(len(prods)),
     )
 
 

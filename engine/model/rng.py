@@ -54,6 +54,12 @@ DECISIONS = {
     "shift_share": 16,  # shift_intake: is this new arrangement shifted (entity: slot)
     "substitute_share": 17,  # substitute: is this arrangement replaced (entity: slot)
     "transfer_share": 18,  # transfer_out: does the client leave at this reindication (slot)
+    # capacity (engine.model.month_outer), keyed on the id of the slot that asks for a place,
+    # counter 0 (the same luck whatever month it asks in): its place among the requests of
+    # its month and urgency class, and its waiting time until it gives up (months_to_event).
+    # 22 and 23 (not 16, 17): left free for the rule primitives being added alongside
+    "queue_order": 22,
+    "queue_give_up_wait": 23,
 }
 
 # --- population-seed decisions (generator and extract reader), keyed on the client id -------
@@ -70,6 +76,9 @@ POPULATION_DECISIONS = {
     "followup_task": 111,  # household-help follow-up: has task i; counter: 8 x slot kind + i
     # not a draw: the follow-up slot id, hashed from (client id, slot kind), seed 0
     "followup_slot_id": 112,
+    # not a draw: the id of the interim slot reserved after a capacity-bound slot, hashed from
+    # that slot's id, seed 0 (engine.model.capacity)
+    "interim_slot_id": 120,
 }
 RETIRED_DECISIONS = {2, 3, 4, 5, 101, 102, 103, 104}
 _ids = list(DECISIONS.values()) + list(POPULATION_DECISIONS.values()) + sorted(RETIRED_DECISIONS)
@@ -91,6 +100,8 @@ D_REVIEW_MONTH = DECISIONS["review_month"]
 D_SHIFT = DECISIONS["shift_share"]
 D_SUBSTITUTE = DECISIONS["substitute_share"]
 D_TRANSFER = DECISIONS["transfer_share"]
+D_QUEUE_ORDER = DECISIONS["queue_order"]
+D_GIVE_UP = DECISIONS["queue_give_up_wait"]
 
 P_WMO_GROUP_AT_18 = POPULATION_DECISIONS["wmo_group_at_18"]
 P_FOLLOWUP_STEP = POPULATION_DECISIONS["followup_step"]
@@ -100,6 +111,7 @@ P_FOLLOWUP_SUBCONTRACTED = POPULATION_DECISIONS["followup_subcontracted"]
 P_FOLLOWUP_CLEANING = POPULATION_DECISIONS["followup_cleaning"]
 P_FOLLOWUP_TASK = POPULATION_DECISIONS["followup_task"]
 P_FOLLOWUP_SLOT_ID = POPULATION_DECISIONS["followup_slot_id"]
+P_INTERIM_SLOT_ID = POPULATION_DECISIONS["interim_slot_id"]
 
 
 _M64 = np.uint64(0xFFFFFFFFFFFFFFFF)

@@ -52,8 +52,10 @@ from engine.model.layout import (
     MO_INTAKE,
     MO_REINDICATION,
     W_ACTIVE,
+    W_QUEUE,
     W_SLOT_NEXT,
 )
+from engine.model.places import request_place
 from engine.model.primitives.common import book_event, mark_affected
 from engine.model.rng import (
     D_ADMIT,
@@ -128,7 +130,11 @@ def book_start(S, P, B, ch, c, a, m, t):
 
 @jit
 def activate(S, P, B, ch, c, a, m, t, w, seq):
-    """Start a slot's first indication at month m (intake): the planned end is set now."""
+    """Start a slot's first indication at month m (intake): the planned end is set now. In
+    the month-outer driver a capacity-bound slot asks for a place first (`request_place`):
+    without one it waits and its interim arrangement starts instead."""
+    if w[W_QUEUE] != 0 and P.cap.bound[S.slots[a].product] != 0:
+        a = request_place(S, c, a, m, w)
     s = S.slots[a]
     s.status = S_ACTIVE
     s.start = m

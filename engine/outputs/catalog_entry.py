@@ -34,6 +34,8 @@ RUN_TABLES = (
     "summary",
     "events",
     "affected",
+    "waiting",  # runs with capacity (engine.outputs.waiting)
+    "waiting_yearly",
 )
 
 

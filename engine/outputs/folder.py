@@ -23,7 +23,9 @@ PARTIAL_PREFIX = ".partial-"
 
 KINDS = ("run", "comparison", "experiment", "sensitivity", "decomposition")
 
-# The files a complete folder of each kind must hold (beside manifest.json).
+# The files a complete folder of each kind must hold (beside manifest.json). A run with
+# capacity on also holds `waiting` and `waiting_yearly` (engine.outputs.waiting); the
+# manifest's `capacity` says which run should (null: capacity off).
 REQUIRED = {
     "run": ("clients", "arrangements", "arrangements_yearly", "summary"),
     "comparison": ("comparison", "comparison_yearly"),

@@ -10,6 +10,9 @@ folder. What it shows (where the folder has it):
 - caseload per domain and client group;
 - people affected per measure: care reduced or ended, by client group;
 - the sensitivity tornado (a sensitivity folder, given or found beside the experiment);
+- waiting lists (a run with capacity on): a chart per capacity-bound product and the yearly
+  table; for a comparison of two such runs both waiting lists in one chart
+  (engine.reports.waiting_report);
 - rule events (run), the register of assumptions and what ran;
 - why net cost moves (a `caseload explain` folder): a waterfall per domain from one total to
   the other through volume, mix and price, and the parts per product.
@@ -231,6 +234,10 @@ def _experiment(folder: Folder, sens: Folder | None) -> tuple[str, str, str]:
                 f"package{f', mean of {n} seeds' if n > 1 else ''}.",
             )
         )
+    if folder.has("waiting"):  # capacity on
+        from engine.reports.waiting_report import waiting_experiment_section
+
+        body.append(waiting_experiment_section(folder, measures))
     if sens is not None:
         body.append(_tornado_section(sens, measures))
     if folder.has("assumptions"):
@@ -323,6 +330,10 @@ def _run(folder: Folder) -> tuple[str, str, str]:
                 "Clients whose care a measure reduced or ended.",
             )
         )
+    if folder.has("waiting"):  # a run with capacity on
+        from engine.reports.waiting_report import waiting_section
+
+        body.append(waiting_section(folder))
     if folder.has("events"):
         body.append(_events_section(folder.table("events")))
     body.append(_about_section(folder))
@@ -439,6 +450,10 @@ def _comparison(folder: Folder) -> tuple[str, str, str]:
             '<section><h2>Cost per product over time</h2><p class="note">The two run folders are '
             "not there any more; monthly charts need them.</p></section>"
         )
+    if runs_there and b.has("waiting") and me.has("waiting"):  # both with capacity on
+        from engine.reports.waiting_report import waiting_comparison_section
+
+        body.append(waiting_comparison_section(b, me, (bname or "baseline", mname or "measure")))
     if runs_there and me.has("affected") and me.table("affected").height:
         sc = m["measure"]["scenario"]
         titles = [

@@ -166,6 +166,43 @@ def summary_json(result) -> dict:
     }
 
 
+def _waiting_table(y: pl.DataFrame):
+    """Waiting lists per capacity-bound product and budget year (a run with capacity on)."""
+    t = _table(
+        title="waiting lists: joined, placed, waiting at the end of the year, median wait of "
+        "those placed (months) and share over the norm"
+    )
+    for col, just in (
+        ("product", "left"),
+        ("year", "right"),
+        ("places", "right"),
+        ("joined", "right"),
+        ("placed", "right"),
+        ("waiting", "right"),
+        ("wait mo", "right"),
+        ("> norm", "right"),
+        ("interim EUR m", "right"),
+    ):
+        t.add_column(col, justify=just, no_wrap=True)
+    for r in y.sort(["product", "district", "budget_year"]).iter_rows(named=True):
+        name = r["product"] if not r["district"] else f"{r['product']} ({r['district']})"
+        places = r["capacity_mean"]
+        share = r["share_over_norm"]
+        med = r["wait_median_months"]
+        t.add_row(
+            name,
+            str(r["budget_year"]),
+            "unlimited" if places is None else f"{places:,.0f}",
+            f"{r['joined']:,}",
+            f"{r['admitted']:,}",
+            f"{r['waiting_end']:,}",
+            "" if med is None else f"{med:.0f}",
+            "" if share is None else f"{share:.0%}",
+            f"{r['interim_gross_cents'] / 1e8:,.2f}",
+        )
+    return t
+
+
 def print_run_summary(result, path) -> None:
     m = result.manifest
     summary: pl.DataFrame = result.tables["summary"]
@@ -195,6 +232,8 @@ def print_run_summary(result, path) -> None:
             f"{r['net_eur'] / 1e6:,.1f}",
         )
     _consoles()["out"].print(t)
+    if "waiting_yearly" in result.tables:  # a run with capacity on
+        _consoles()["out"].print(_waiting_table(result.tables["waiting_yearly"]))
     tm = m["timings"]
     _consoles()["out"].print(
         f"run folder: {path}\n"

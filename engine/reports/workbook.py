@@ -12,6 +12,8 @@ Sheets (one table each; amounts in nominal EUR, the mean over the experiment's s
   per IV3 task field, one column per budget year (the mapping is the policy library's `iv3`)
 - Clients affected: clients whose care a measure reduced or ended, per domain and group;
   cells under 10 clients are shown as "<10"
+- Waiting lists (a run with capacity on): per capacity-bound product and budget year, places,
+  the queue's flows, waits and the interim care's cost (engine.reports.waiting_report)
 - Assumptions: the register of assumptions (every named parameter and its source)
 - Cost drivers (a `caseload explain` folder): the net cost change per line split into
   volume, mix and price (engine.simulation.decomposition)
@@ -428,6 +430,10 @@ def _build_sheets(folder: Folder) -> list[Sheet]:
         ]
         if folder.has("affected"):
             sheets.append(affected_sheet(folder))
+        if folder.has("waiting_yearly"):  # capacity on
+            from engine.reports.waiting_report import waiting_sheet
+
+            sheets.append(waiting_sheet(folder))
         if folder.has("assumptions"):
             sheets.append(assumptions_sheet(folder.table("assumptions")))
         return sheets
@@ -436,6 +442,10 @@ def _build_sheets(folder: Folder) -> list[Sheet]:
             about_sheet(folder),
             *baseline_sheets(folder, folder.table("arrangements_yearly"), None, 1),
         ]
+        if folder.has("waiting_yearly"):  # a run with capacity on
+            from engine.reports.waiting_report import waiting_sheet
+
+            sheets.append(waiting_sheet(folder))
         reg = _register_of(folder)
         if reg is not None:
             sheets.append(assumptions_sheet(reg))

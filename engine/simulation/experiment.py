@@ -106,6 +106,7 @@ class ExperimentSpec:
             measure_overrides={**self.measure_overrides, **(measure_overrides or {})},
             base_dir=b.base_dir,
             rng_mode=b.rng_mode,
+            capacity=b.capacity,
         )
 
 
@@ -408,7 +409,7 @@ def experiment_tables(
     }
     savings = summarise(by_seed, spec, names, years, sampling_se, meta)
     label = {0: "baseline", full: "package", **{1 << i: names[i] for i in range(n)}}
-    base_y, pack_y, affected, monthly, clients = [], [], [], [], []
+    base_y, pack_y, affected, monthly, clients, waiting = [], [], [], [], [], []
     for (seed, mask), r in sorted(results.items()):
         if r.arrangements is not None:
             frame = ctx.arrangements_yearly(r.arrangements).with_columns(
@@ -424,7 +425,16 @@ def experiment_tables(
             )
         if r.monthly is not None:
             monthly.append(ctx.monthly_frame(r.monthly, label[mask]))
+        if r.waiting is not None:  # capacity on: the queues of the first seed's scenarios
+            waiting.append(ctx.waiting_frames(r.waiting, label[mask]))
+    queues = {}
+    if waiting:
+        queues = {
+            "waiting": _stack([w for w, _ in waiting]),
+            "waiting_yearly": _stack([y for _, y in waiting]),
+        }
     return {
+        **queues,
         "savings": savings,
         "savings_by_seed": by_seed,
         "baseline_yearly": _stack(base_y),
@@ -469,6 +479,7 @@ def manifest_for(
             "overrides": spec.baseline.overrides,
             "measure_overrides": spec.measure_overrides,
             "rng_mode": "keyed" if spec.baseline.rng_mode == 0 else "sequential",
+            "capacity": spec.baseline.capacity,
             "backend": backend,
             "workers": workers,
             "subruns": n_subruns,

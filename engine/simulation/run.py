@@ -26,6 +26,7 @@ from engine.core.months import format_month
 from engine.core.scenario import RunSpec
 from engine.outputs import tables as aggregate
 from engine.outputs.folder import atomic_folder, write_json, write_parquet
+from engine.outputs.waiting import waiting_frame, waiting_yearly
 from engine.simulation.checks import run_warnings
 from engine.simulation.simulate import SimResult, simulate
 from synthetic_population.cache import generate_cached, settle
@@ -90,6 +91,7 @@ def simulate_scenario(
         rng_mode=spec.rng_mode,
         threads=spec.threads,
         on_compile=on_compile,
+        capacity=spec.capacity,
     )
     timings.update(sim.timings)
     t0 = time.perf_counter()
@@ -114,6 +116,9 @@ def simulate_scenario(
         ),
         "affected": aggregate.affected_frame(sim.affected, measures, groups, domains),
     }
+    if sim.queue is not None:
+        tables["waiting"] = waiting_frame(sim, start, policy)
+        tables["waiting_yearly"] = waiting_yearly(sim, start, tables["waiting"])
     timings["aggregate_s"] = time.perf_counter() - t0
     manifest = {
         "caseload_version": engine.__version__,
@@ -147,6 +152,7 @@ def simulate_scenario(
             "population": population.meta.get("population_seed", spec.population_seed),
         },
         "rng_mode": "keyed" if spec.rng_mode == MODE_KEYED else "sequential",
+        "capacity": capacity_manifest(sim, measures),
         "hashes": {
             "profile_file": _file_hash(profile.path),
             "policy_file": _file_hash(policy.path),
@@ -176,6 +182,31 @@ def simulate_scenario(
     return RunResult(spec=spec, sim=sim, population=population, tables=tables, manifest=manifest)
 
 
+def capacity_manifest(sim: SimResult, measures: list) -> dict | None:
+    """What a run with capacity held: pools, units, interim care, the norm, the measures'
+    changes and how many clients the month-outer driver stepped; None without capacity."""
+    cr = sim.capacity
+    if cr is None:
+        return None
+    return {
+        "pools": [
+            {
+                "product": p,
+                "district": d,
+                "unit": cr.units[k],
+                "interim": {"product": cr.interim[k][0], "step": cr.interim[k][1]},
+            }
+            for k, (p, d) in enumerate(cr.pools)
+        ],
+        "norm_weeks": cr.norm_weeks,
+        "changes": [
+            {"measure": ch.measure, "name": ch.name, "product": ch.product, "source": ch.source}
+            for ch in cr.changes
+        ],
+        "coupled_clients": sim.queue.coupled,
+    }
+
+
 def load_measures(spec: RunSpec, profile, policy) -> list:
     """The scenario's measures, validated against the policy catalogue and the profile's
     groups; `measure_overrides` are routed to the measure holding the rule."""
@@ -185,7 +216,7 @@ def load_measures(spec: RunSpec, profile, policy) -> list:
     base = Path(spec.base_dir) if spec.base_dir else None
     loaded = [load_measure(ref, policy, groups, base=base) for ref in spec.measures]
     if spec.measure_overrides:
-        by_rule = {r.name: i for i, ms in enumerate(loaded) for r in ms.rules}
+        by_rule = {r.name: i for i, ms in enumerate(loaded) for r in [*ms.rules, *ms.capacity]}
         per_measure: dict[int, dict] = {}
         for key, value in spec.measure_overrides.items():
             rule = key.split(".", 1)[0]

@@ -15,15 +15,17 @@ import numpy as np
 from engine.core.domain import END_REASONS
 from engine.core.errors import InputError
 from engine.core.months import format_month
+from engine.model.capacity import CapacityRun, compile_capacity, with_interim_slots
 from engine.model.combinations import MAX_RULES, allocate_multi
 from engine.model.kernel import Bins, run_kernel, weekly_base_cents_all
 from engine.model.layout import ARR_FIELDS, EVENT_FIELDS, EVENT_KINDS
+from engine.model.month_outer import QueueResult, run_coupled
 from engine.model.params import Params, compile_params
 from engine.model.rng import MODE_KEYED
 from engine.model.state import State, copy_state, with_rule_state
 from engine.model.state import build_state as build_state  # re-exported (bench, callers)
 from rules.policy import Policy
-from synthetic_population.cache import state_of
+from synthetic_population.cache import capacity_state_of, state_of
 from synthetic_population.generator import Population
 from synthetic_population.profile import Profile
 
@@ -42,6 +44,8 @@ class SimResult:
     trace_step: np.ndarray  # [arrangement, month] step, -1 inactive (only with trace=True)
     state: State
     timings: dict = field(default_factory=dict)
+    capacity: CapacityRun | None = None  # a run with capacity: its pools and places
+    queue: QueueResult | None = None  # and its queues (engine.model.month_outer)
 
     @property
     def active_arrangement_months(self) -> int:
@@ -128,6 +132,17 @@ def _state(pop: Population, policy: Policy, profile: Profile, base_state, n_rule
     if base_state is not None:
         return with_rule_state(base_state, n_rules)
     return with_rule_state(state_of(pop, policy, profile.group_codes), n_rules, copy=False)
+
+
+def _capacity_state(pop, policy, profile, base_state, n_rules: int) -> State:
+    """The run's own state with interim slots (engine.model.capacity): from the population
+    cache beside the population's state (synthetic_population.cache.capacity_state_of), or
+    made from `base_state`'s copy."""
+    if base_state is not None:
+        return with_rule_state(with_interim_slots(_state(pop, policy, profile, base_state, 0),
+                                                  policy), n_rules, copy=False)  # fmt: skip
+    S = capacity_state_of(pop, policy, profile.group_codes, lambda s: with_interim_slots(s, policy))
+    return with_rule_state(S, n_rules, copy=False)
 
 
 def _chunks(threads: int | None, n_clients: int) -> int:
@@ -245,20 +260,39 @@ def simulate(
     events: bool = True,
     every_month: bool = False,
     on_compile=None,
+    capacity: bool = False,
 ) -> SimResult:
     """Run the kernel once. `measures`: rules.schema.Measure objects applied in order.
     `base_state` lets callers build the state once and reuse it across runs; `events=False`
     books no rule events (experiment sub-runs: costs and clients affected only);
     `every_month` steps every client-month (engine.model.kernel.run_kernel; same outputs);
-    `on_compile()` is called when the kernel must be compiled for this machine first."""
+    `on_compile()` is called when the kernel must be compiled for this machine first;
+    `capacity`: the policy library's capacity holds (rules.capacity): the clients who hold or
+    may start a capacity-bound product are stepped month by month with their queues
+    (engine.model.month_outer), the others as ever."""
     timings = {}
     t0 = time.perf_counter()
     _check_window(pop, start, months)
     measures = measures or []
     rules = _rules_of(measures)
+    if capacity and not policy.capacity:
+        raise InputError(
+            f"{policy.path}: key capacity",
+            "capacity is on (scenario `capacity = true` or --capacity), but the policy library "
+            "names no capacity-bound product",
+            "a [capacity.<product>] table (rules/README.md), or capacity off",
+        )
     t_state = time.perf_counter()
-    S = _state(pop, policy, profile, base_state, len(rules))
+    if capacity:  # the state with interim slots (engine.model.capacity)
+        S = _capacity_state(pop, policy, profile, base_state, len(rules))
+    else:
+        S = _state(pop, policy, profile, base_state, len(rules))
     timings["state_s"] = time.perf_counter() - t_state  # part of prepare_s
+    cr = None
+    if capacity:
+        cr = compile_capacity(policy, profile, S, S.clients["district"], measures, start, months)
+    else:
+        _no_capacity_measures(measures)
     P = compile_params(
         profile,
         policy,
@@ -272,6 +306,8 @@ def simulate(
         measure_names=[ms.name for ms in measures],
         events=events,
     )
+    if cr is not None:
+        P = P._replace(cap=cr.cap_params)
     weekly_base_cents_all(S, P)
     timings["prepare_s"] = time.perf_counter() - t0
     n_chunks = _chunks(threads, S.n_clients)
@@ -285,6 +321,10 @@ def simulate(
     )
     timings["kernel_s"] = time.perf_counter() - t1 - timings["compile_s"]
     timings["threads"] = n_threads
+    queue = None
+    if cr is not None:  # the coupled clients, month by month, into bins of their own
+        queue = _run_coupled(S, P, B, cr, profile, policy, measures, every_month, on_compile)
+        timings.update(queue.timings)
     return SimResult(
         arr=B.arr.sum(axis=0).transpose(4, 0, 1, 2, 3),
         cli=B.cli.sum(axis=0).transpose(2, 0, 1, 3),
@@ -296,4 +336,30 @@ def simulate(
         trace_step=B.trace_step,
         state=S,
         timings=timings,
+        capacity=cr,
+        queue=queue,
     )
+
+
+def _run_coupled(S, P, B, cr, profile, policy, measures, every_month, on_compile):
+    """The month-outer driver's run (engine.model.month_outer.run_coupled) into bins of one
+    chunk, added to B's first chunk (bins are sums: the chunk does not matter)."""
+    run = P.run[0]
+    n_years = n_periods(int(run["start"]), int(run["T"]), 12)
+    args = (P, len(profile.groups), len(policy.products), 1, S.n_slots, len(measures))
+    B1 = allocate_bins(*args)._replace(trace_cost=B.trace_cost, trace_step=B.trace_step)
+    Bs = allocate_bins(*args)
+    queue = run_coupled(S, P, cr, B1, Bs, n_years, every_month, on_compile)
+    for name in ("arr", "cli", "served_half", "served_year", "events", "affected"):
+        getattr(B, name)[0] += getattr(B1, name)[0]
+    return queue
+
+
+def _no_capacity_measures(measures: list) -> None:
+    for ms in measures:
+        if ms.capacity:
+            raise InputError(
+                f"{ms.path}: key capacity[0] (measure {ms.name})",
+                "changes capacity, but the run has none",
+                "a run with capacity (scenario `capacity = true`, `caseload run --capacity`)",
+            )

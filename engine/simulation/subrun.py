@@ -42,6 +42,7 @@ class ContextSpec:
     measure_overrides: dict = field(default_factory=dict)
     base_dir: str | None = None
     rng_mode: int = MODE_KEYED
+    capacity: bool = False  # the library's capacity holds (queues; one pass per sub-run)
 
     def key(self) -> str:
         return json.dumps(self.__dict__, sort_keys=True, default=str)
@@ -73,6 +74,8 @@ class SubResult:
         None  # [month, domain, group, field] client bins (with arrangements)
     )
     kernel_s: float = 0.0
+    # a run with capacity (with D_MONTHLY): the queues, as engine.outputs.waiting reads them
+    waiting: object | None = None
 
 
 @dataclass
@@ -157,6 +160,7 @@ class Context:
             threads=threads,
             base_state=self.state,
             events=False,
+            capacity=self.spec.capacity,
         )
         arr = sim.arr  # [T, G, P, S, F]
         gross_tp = arr[..., A_GROSS].sum(axis=(1, 3))  # [T, P]
@@ -174,6 +178,8 @@ class Context:
             out.clients = sim.cli
         if unit.detail & D_MONTHLY:
             out.monthly = np.stack([gross_tp, gross_tp - oc_tp], axis=-1)
+            if sim.queue is not None:
+                out.waiting = _waiting_parts(sim)
         return out
 
     # ------------------------------------------------------------------ many sub-runs
@@ -181,13 +187,14 @@ class Context:
         """The sub-runs (seed, mask) for every mask (bit i: measure i of the experiment), with
         yearly totals and clients affected: identical to `run(Unit(seed, mask, D_AFFECTED))`
         for each, from one multi-combination kernel pass (keyed draws; with sequential draws,
-        or more rules than a pass takes, one pass per mask)."""
+        capacity (queues couple clients), or more rules than a pass takes, one pass per
+        mask)."""
         from engine.simulation.simulate import multi_supported, simulate_many
 
         masks = list(masks)
         if not masks:
             return []
-        if not multi_supported(self.measures, self.spec.rng_mode):
+        if self.spec.capacity or not multi_supported(self.measures, self.spec.rng_mode):
             return [self.run(Unit(seed, m, D_AFFECTED), threads=threads) for m in masks]
         mr = simulate_many(
             self.profile,
@@ -303,6 +310,18 @@ class Context:
             },
         )
 
+    def waiting_frames(self, waiting, scenario: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """A sub-run's queues (`SubResult.waiting`) as a run's waiting tables, per scenario."""
+        from engine.outputs.waiting import waiting_frame, waiting_yearly
+
+        monthly = waiting_frame(waiting, self.start, self.policy)
+        yearly = waiting_yearly(waiting, self.start, monthly)
+        tag = pl.lit(scenario, dtype=pl.Utf8).alias("scenario")
+        return (
+            monthly.select(tag, pl.all()),
+            yearly.select(tag, pl.all()),
+        )
+
     def assumptions_frame(self) -> pl.DataFrame:
         rows = [
             {
@@ -333,3 +352,18 @@ class Context:
             "profile_file": _file_hash(self.profile.path),
             "policy_file": _file_hash(self.policy.path),
         }
+
+
+def _waiting_parts(sim):
+    """What engine.outputs.waiting reads of a run with capacity, small enough to send back
+    from a worker: the pools' names, units, interim care and norm, and the queue's counts."""
+    from types import SimpleNamespace
+
+    cr, q = sim.capacity, sim.queue
+    return SimpleNamespace(
+        capacity=SimpleNamespace(
+            pools=list(cr.pools), units=list(cr.units), interim=list(cr.interim),
+            norm_weeks=cr.norm_weeks,
+        ),
+        queue=SimpleNamespace(stats=q.stats, wait_adm=q.wait_adm, wait_cur=q.wait_cur),
+    )  # fmt: skip
