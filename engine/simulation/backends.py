@@ -79,21 +79,46 @@ def _tasks(jobs: list[tuple[ContextSpec, list[Unit]]], workers: int) -> list[tup
 
 
 # ------------------------------------------------------------------------------ process pool
-_worker_pops: dict[str, bytes] = {}  # per worker process: populations shipped by the parent
+# per worker process: the populations shipped by the parent, each distinct one once (a
+# sensitivity's rule-key variants share one population: shipped and unpickled once, not once
+# per variant), and which context uses which
+_worker_pops: dict[str, int] = {}
+_worker_blobs: list[bytes] = []
+_worker_loaded: dict[int, object] = {}
 
 
-def _pool_init(populations: dict[str, bytes], threads: int) -> None:
+def distinct_populations(populations: dict) -> tuple[dict[str, int], list]:
+    """Context key -> index into the list of distinct population objects."""
+    index: dict[int, int] = {}
+    objs: list = []
+    keys = {}
+    for k, p in populations.items():
+        if id(p) not in index:
+            index[id(p)] = len(objs)
+            objs.append(p)
+        keys[k] = index[id(p)]
+    return keys, objs
+
+
+def _pool_init(keys: dict[str, int], blobs: list[bytes], threads: int) -> None:
     _set_threads(threads)
-    _worker_pops.update(populations)
+    _worker_pops.update(keys)
+    _worker_blobs[:] = blobs
+
+
+def _worker_population(key: str):
+    i = _worker_pops.get(key)
+    if i is None:
+        return None
+    if i not in _worker_loaded:
+        _worker_loaded[i] = pickle.loads(_worker_blobs[i])
+    return _worker_loaded[i]
 
 
 def _pool_batch(cspec: ContextSpec, units: list[Unit], threads: int) -> list[SubResult]:
-    blob = _worker_pops.get(cspec.key())
+    key = cspec.key()
     return _batch(
-        cspec,
-        pickle.loads(blob) if blob is not None and cspec.key() not in _worker_ctx else None,
-        units,
-        threads,
+        cspec, _worker_population(key) if key not in _worker_ctx else None, units, threads
     )
 
 
@@ -101,12 +126,13 @@ def _run_pool(jobs, populations, workers, progress) -> list[list[SubResult]]:
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     threads = _threads_per_worker(workers)
-    blobs = {k: pickle.dumps(p, protocol=pickle.HIGHEST_PROTOCOL) for k, p in populations.items()}
+    keys, objs = distinct_populations(populations)
+    blobs = [pickle.dumps(p, protocol=pickle.HIGHEST_PROTOCOL) for p in objs]
     out = [[None] * len(units) for _, units in jobs]
     # spawn, not fork: the parent may hold threads (Numba, Polars), which fork does not copy
     mp = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
-        max_workers=workers, mp_context=mp, initializer=_pool_init, initargs=(blobs, threads)
+        max_workers=workers, mp_context=mp, initializer=_pool_init, initargs=(keys, blobs, threads)
     ) as pool:
         futures = {}
         for j, idx in _tasks(jobs, workers):
@@ -166,7 +192,9 @@ def _run_ray(jobs, populations, workers, address, progress) -> tuple[list[list[S
         if not address:
             n_workers = min(workers, n_workers)
         remote = ray.remote(num_cpus=1)(_batch)
-        pop_refs = {k: ray.put(p) for k, p in populations.items()}
+        keys, objs = distinct_populations(populations)
+        refs = [ray.put(p) for p in objs]
+        pop_refs = {k: refs[i] for k, i in keys.items()}
         pending = {}
         for j, idx in _tasks(jobs, n_workers):
             cspec, units = jobs[j]
