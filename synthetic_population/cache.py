@@ -328,8 +328,9 @@ def _state_name(policy, group_codes: list[str]) -> str:
 
 def state_of(pop: Population, policy, group_codes: list[str]):
     """`engine.model.state.build_state(pop, policy, group_codes)`, from the population cache
-    when `pop` is a cached population whose state was built before (read into fresh memory,
-    the kernel's to change), else built and, for a cached population, kept beside it."""
+    when `pop` is a cached population whose state was built before (mapped copy-on-write:
+    the kernel's to change, the file untouched), else built and, for a cached population,
+    kept beside it."""
     from engine.model.state import build_state
 
     key, folder = pop.cache_key, cache_dir()
@@ -373,8 +374,11 @@ def _load_state(where: Path, pop: Population, sized: bool = True):
     from engine.model.state import State
 
     try:
-        clients = np.load(where / "clients.npy")
-        slots = np.load(where / "slots.npy")
+        # mapped copy-on-write, not read: the run's own memory, written by the kernel page by
+        # page as it changes a record, and nothing read that is never touched (the file is not
+        # changed; a base ndarray, not np.memmap, for the compiled code)
+        clients = np.asarray(np.load(where / "clients.npy", mmap_mode="c"))
+        slots = np.asarray(np.load(where / "slots.npy", mmap_mode="c"))
     except FileNotFoundError:
         return None
     except (OSError, ValueError):
