@@ -1,6 +1,7 @@
 """The package's kernel measure by measure: the baseline, each measure of the BOZ package
-alone, and the package, alternated, best of 5 (the kernel alone, as `bench/scaling.py`
-times it). Where a measure run's extra time goes, per measure.
+alone, the package, and the package with its rules loaded but never firing, alternated, best
+of 5 (the kernel alone, as `bench/scaling.py` times it). Where a measure run's extra time
+goes, per measure.
 
     python bench/per_measure.py [SCALE]      # default 14: national scale
 """
@@ -37,6 +38,15 @@ def main(scale: float) -> None:
         ms = [load_measure(r, policy, groups) for r in refs]
         rules = [r for m in ms for r in m.rules]
         prep[label] = (params(profile, policy, pop, rules, [m.name for m in ms]), len(rules), ms)
+    # the package with its rules loaded but never firing (every gate cleared): what having
+    # rules costs apart from what they do
+    P, n_rules, ms = prep["package"]
+    gates, months = P.gates.copy(), P.months.copy()
+    for field in ("intake", "reind", "pre", "dm"):
+        gates[field] = 0
+    gates["next_dm"] = 1 << 40
+    months["dm_on"] = 0
+    prep["package, rules never fire"] = (P._replace(gates=gates, months=months), n_rules, ms)
     times = {k: [] for k in prep}
     for i in range(REPEATS + 1):  # the first round compiles or loads the cache
         for label, (P, n_rules, ms) in prep.items():
