@@ -169,8 +169,9 @@ def connect(
 
 
 @contextlib.contextmanager
-def reading(catalog: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A short read-only connection to an existing catalog."""
+def reading(catalog: Path, config=None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A short read-only connection to an existing catalog (`config`: DuckDB settings, e.g.
+    the `runs sql` sandbox)."""
     catalog = Path(catalog)
     if not catalog.exists():
         raise InputError(
@@ -178,7 +179,7 @@ def reading(catalog: Path) -> Iterator[duckdb.DuckDBPyConnection]:
             "no run catalog here",
             "a catalog written by `caseload run` or `caseload runs rebuild` (or --catalog FILE)",
         )
-    con = connect(catalog, read_only=True)
+    con = connect(catalog, read_only=True, config=config)
     try:
         yield con
     finally:

@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 
 from engine.core.errors import InputError
-from engine.outputs.catalog import connect
+from engine.outputs.catalog import reading
 
 # `runs sql` runs exactly one statement of these kinds (a query; EXPLAIN of one)
 QUERY_STATEMENTS = ("SELECT", "EXPLAIN")
@@ -88,15 +88,7 @@ def query_rows(catalog: Path, sql: str, batch: int = 10_000) -> Iterator[tuple[l
         raise InputError(
             "runs sql", "an empty query", 'a query, e.g. "SELECT run_id, kind FROM runs"'
         )
-    catalog = Path(catalog)
-    if not catalog.exists():
-        raise InputError(
-            str(catalog),
-            "no run catalog here",
-            "a catalog written by `caseload run` or `caseload runs rebuild` (or --catalog FILE)",
-        )
-    con = connect(catalog, read_only=True, config=SANDBOX)
-    try:
+    with reading(catalog, config=SANDBOX) as con:
         _sandbox(con)
         _statement_kind(con, sql)
         try:
@@ -116,5 +108,3 @@ def query_rows(catalog: Path, sql: str, batch: int = 10_000) -> Iterator[tuple[l
                 yield from chunk
 
         yield cols, rows()
-    finally:
-        con.close()
