@@ -157,6 +157,24 @@ def would_apply(S, P, r, c, seq):
 
 
 @jit
+def slot_in_share(S, P, a, r, seq, decision, share):
+    """Does slot a's keyed draw for `decision` under rule r fall in `share`? The slot's own
+    luck, the same in every scenario that holds the rule."""
+    R = P.run[0]
+    return draw(R.rng_mode, seq, R.keys, decision, S.slots[a].aid, P.rules[r].key) < share
+
+
+@jit
+def moves_slot(S, P, a, r):
+    """Would `retarget` change slot a (a product or step target other than its own)?"""
+    s = S.slots[a]
+    rp = P.rule_prod[r, s.product]
+    return (rp.prod_to >= 0 and rp.prod_to != s.product) or (
+        rp.step_to >= 0 and rp.step_to != s.step
+    )
+
+
+@jit
 def retarget(S, P, a, r):
     """The slot's product and step after a shift or substitution to rule r's target for its
     product (`P.rule_prod[r, p]`: prod_to, step_to; -1 keeps it). Returns whether anything

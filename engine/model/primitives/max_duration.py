@@ -19,9 +19,16 @@ from engine.model.layout import (
     X_APPLIES,
     X_LEAVES,
 )
-from engine.model.primitives.common import book_event, mark_affected, reprice, standing, standing_of
+from engine.model.primitives.common import (
+    book_event,
+    mark_affected,
+    reprice,
+    slot_in_share,
+    standing,
+    standing_of,
+)
 from engine.model.primitives.spec import Packed, Param, Primitive
-from engine.model.rng import D_RULE_SHARE, draw
+from engine.model.rng import D_RULE_SHARE
 
 I_MAX_MONTHS = 0
 I_PHASE_OUT_MONTHS = 1
@@ -134,11 +141,7 @@ def final_decision(S, P, B, ch, c, a, r, m, t, g, w, seq):
     s = S.slots[a]
     p = s.product
     S.rule_a[a, r] = PHASE_DONE
-    R = P.run[0]
-    if (
-        draw(R.rng_mode, seq, R.keys, D_RULE_SHARE, s.aid, P.rules[r].key)
-        < P.rules[r].f[F_END_SHARE]
-    ):
+    if slot_in_share(S, P, a, r, seq, D_RULE_SHARE, P.rules[r].f[F_END_SHARE]):
         book_event(P, B, ch, r, EV_ENDED, g, p, t, s.weekly_cents, 0)
         end_arrangement(S, P, B, ch, c, a, m, t, R_RULE_END, w)
         mark_affected(S, P, B, ch, c, r, g, AFF_ENDED)

@@ -6,7 +6,14 @@ import numpy as np
 from engine.core.domain import HO_TASKS
 from engine.model.jit import jit
 from engine.model.layout import EV_REVIEWED
-from engine.model.primitives.common import book_event, has_tasks, remove_tasks, standing, stands
+from engine.model.primitives.common import (
+    book_event,
+    has_tasks,
+    remove_tasks,
+    slot_in_share,
+    standing,
+    stands,
+)
 from engine.model.primitives.spec import Packed, Param, Primitive
 from engine.model.rng import D_REVIEW_MONTH, D_RULE_SHARE, draw
 
@@ -78,11 +85,9 @@ def next_due(S, P, a, r, lo, hi, seq):
 @jit
 def drops(S, P, a, r, seq):
     """Does the review drop the slot's tasks (it has some, and its draw falls in the share)?"""
-    R = P.run[0]
     rule = P.rules[r]
-    return (
-        has_tasks(S, a, rule.i[I_TASKS])
-        and draw(R.rng_mode, seq, R.keys, D_RULE_SHARE, S.slots[a].aid, rule.key) < rule.f[F_SHARE]
+    return has_tasks(S, a, rule.i[I_TASKS]) and slot_in_share(
+        S, P, a, r, seq, D_RULE_SHARE, rule.f[F_SHARE]
     )
 
 

@@ -7,10 +7,17 @@ import numpy as np
 
 from engine.model.jit import jit
 from engine.model.layout import EV_SHIFTED
-from engine.model.primitives.common import reprice, retarget, standing, stands
+from engine.model.primitives.common import (
+    moves_slot,
+    reprice,
+    retarget,
+    slot_in_share,
+    standing,
+    stands,
+)
 from engine.model.primitives.spec import Packed, Param, Primitive
 from engine.model.primitives.targets import check_targets, pack_targets
-from engine.model.rng import D_SHIFT, draw
+from engine.model.rng import D_SHIFT
 
 F_SHARE = 0  # share of in-scope new arrangements shifted
 F_MINUTES = 1  # factor on a household-help arrangement's minutes when shifted
@@ -63,19 +70,14 @@ SPEC = Primitive(
 
 @jit
 def chosen(S, P, a, r, seq):
-    R = P.run[0]
-    return (
-        draw(R.rng_mode, seq, R.keys, D_SHIFT, S.slots[a].aid, P.rules[r].key)
-        < P.rules[r].f[F_SHARE]
-    )
+    return slot_in_share(S, P, a, r, seq, D_SHIFT, P.rules[r].f[F_SHARE])
 
 
 @jit
 def changes(S, P, a, r):
     """Would a shift change the slot (a target other than its own, or fewer minutes)?"""
     s = S.slots[a]
-    rp = P.rule_prod[r, s.product]
-    if (rp.prod_to >= 0 and rp.prod_to != s.product) or (rp.step_to >= 0 and rp.step_to != s.step):
+    if moves_slot(S, P, a, r):
         return True
     if P.products[s.product].ho and P.rules[r].f[F_MINUTES] < 1.0:
         for k in range(s.minutes.shape[0]):

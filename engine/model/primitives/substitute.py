@@ -7,10 +7,17 @@ again (a new spell, engine.model.slots.slot_events)."""
 
 from engine.model.jit import jit
 from engine.model.layout import EV_SUBSTITUTED
-from engine.model.primitives.common import reprice, retarget, standing, stands
+from engine.model.primitives.common import (
+    moves_slot,
+    reprice,
+    retarget,
+    slot_in_share,
+    standing,
+    stands,
+)
 from engine.model.primitives.spec import Packed, Param, Primitive
 from engine.model.primitives.targets import check_targets, pack_targets
-from engine.model.rng import D_SUBSTITUTE, draw
+from engine.model.rng import D_SUBSTITUTE
 
 F_SHARE = 0  # share of in-scope arrangements replaced
 
@@ -44,26 +51,13 @@ SPEC = Primitive(
 
 @jit
 def chosen(S, P, a, r, seq):
-    R = P.run[0]
-    return (
-        draw(R.rng_mode, seq, R.keys, D_SUBSTITUTE, S.slots[a].aid, P.rules[r].key)
-        < P.rules[r].f[F_SHARE]
-    )
-
-
-@jit
-def changes(S, P, a, r):
-    s = S.slots[a]
-    rp = P.rule_prod[r, s.product]
-    return (rp.prod_to >= 0 and rp.prod_to != s.product) or (
-        rp.step_to >= 0 and rp.step_to != s.step
-    )
+    return slot_in_share(S, P, a, r, seq, D_SUBSTITUTE, P.rules[r].f[F_SHARE])
 
 
 @jit
 def act(S, P, B, ch, c, a, r, m, t, g, w, seq, moment):
     if (
-        changes(S, P, a, r)
+        moves_slot(S, P, a, r)
         and chosen(S, P, a, r, seq)
         and standing(S, P, B, ch, c, a, r, m, t, g, w, seq)
     ):
@@ -75,4 +69,4 @@ def act(S, P, B, ch, c, a, r, m, t, g, w, seq, moment):
 
 @jit
 def would_act(S, P, c, a, r, m, t, g, seq, moment):
-    return changes(S, P, a, r) and chosen(S, P, a, r, seq) and stands(S, P, r, c, seq)
+    return moves_slot(S, P, a, r) and chosen(S, P, a, r, seq) and stands(S, P, r, c, seq)
