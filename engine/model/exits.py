@@ -21,6 +21,7 @@ from engine.model.arrangement import (
     end_arrangement,
     youth_band,
 )
+from engine.model.frame import unframe
 from engine.model.jit import jit, jit_call
 from engine.model.layout import (
     H_DEATH,
@@ -128,8 +129,9 @@ def client_exit(S, P, c, t, m, in_wmo, g_youth, w, seq, hk, mode):
 
 
 @jit_call
-def end_all(S, P, B, ch, c, m, t, reason, w):
+def end_all(F, ch, c, m, t, reason, w):
     """All of the client's arrangements end (a client-level exit)."""
+    S, P, B = unframe(F)
     cl = S.clients[c]
     for a in range(cl.arr_lo, cl.arr_hi):
         if S.slots[a].status == S_ACTIVE:

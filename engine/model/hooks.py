@@ -24,6 +24,7 @@ from numba import literal_unroll
 
 from engine.core.domain import S_ACTIVE, SLOT_INITIAL
 from engine.model.arrangement import domain_group
+from engine.model.frame import unframe
 from engine.model.jit import jit, jit_call
 from engine.model.layout import (
     MO_DATE,
@@ -47,9 +48,10 @@ from engine.model.rng import (
 
 
 @jit_call
-def apply_rule(S, P, B, ch, c, a, r, m, t, w, seq, moment):
+def apply_rule(F, ch, c, a, r, m, t, w, seq, moment):
     """Rule r on slot a of client c at month m, at `moment`: its primitive's `act`, if the
-    slot is active and in the rule's scope."""
+    slot is active and in the rule's scope. F: the pinned (S, P, B) (engine.model.frame)."""
+    S, P, B = unframe(F)
     s = S.slots[a]
     if s.status != S_ACTIVE:
         return
@@ -68,9 +70,10 @@ def _act(prim, S, P, B, ch, c, a, r, m, t, g, w, seq, moment):
 
 
 @jit_call
-def would_act(S, P, c, a, r, m, t, seq, moment):
+def would_act(F, c, a, r, m, t, seq, moment):
     """Might rule r, were it on, act on slot a here: change any state or take a draw? The
     gates of `apply_rule`, then the primitive's own `would_act`. Keyed draws only."""
+    S, P, _ = unframe(F)
     s = S.slots[a]
     if s.status != S_ACTIVE:
         return False
@@ -102,29 +105,31 @@ def due(S, P, a, r, m, seq):
 
 
 @jit
-def act_or_touch(S, P, B, ch, c, a, r, m, t, w, seq, moment):
+def act_or_touch(F, ch, c, a, r, m, t, w, seq, moment):
     """Apply rule r if it is on in this trajectory; else record in w[W_TOUCHED] whether it
     would have acted."""
     if (w[W_RULES] >> r) & 1:
-        apply_rule(S, P, B, ch, c, a, r, m, t, w, seq, moment)
+        apply_rule(F, ch, c, a, r, m, t, w, seq, moment)
     else:
         b = 1 << r
-        if (w[W_TOUCHED] & b) == 0 and would_act(S, P, c, a, r, m, t, seq, moment):
+        if (w[W_TOUCHED] & b) == 0 and would_act(F, c, a, r, m, t, seq, moment):
             w[W_TOUCHED] |= b
 
 
 @jit_call
-def rules_at(S, P, B, ch, c, a, m, t, w, seq, moment):
+def rules_at(F, ch, c, a, m, t, w, seq, moment):
     """The rules of the moment intake or reindication, in scenario order, on slot a."""
+    _, P, _ = unframe(F)
     for r in range(P.run[0].n_rules):
         if rule_on(P, r, m, moment):
-            act_or_touch(S, P, B, ch, c, a, r, m, t, w, seq, moment)
+            act_or_touch(F, ch, c, a, r, m, t, w, seq, moment)
 
 
 @jit_call
-def rules_date_monthly(S, P, B, ch, c, m, t, w, seq):
+def rules_date_monthly(F, ch, c, m, t, w, seq):
     """`date` rules act once, when the transition period of existing indications ends;
     `monthly` rules every month of their validity, on the slots they are due for."""
+    S, P, B = unframe(F)
     cl = S.clients[c]
     for r in range(P.run[0].n_rules):
         if rule_on(P, r, m, MO_DATE) and m == P.rules[r].date:
@@ -135,7 +140,7 @@ def rules_date_monthly(S, P, B, ch, c, m, t, w, seq):
                     and product_in_scope(P, r, s.product)
                     and due(S, P, a, r, m, seq)
                 ):
-                    act_or_touch(S, P, B, ch, c, a, r, m, t, w, seq, np.int64(MO_DATE))
+                    act_or_touch(F, ch, c, a, r, m, t, w, seq, np.int64(MO_DATE))
         if rule_on(P, r, m, MO_MONTHLY):
             for a in range(cl.arr_lo, cl.arr_hi):
                 s = S.slots[a]
@@ -144,7 +149,7 @@ def rules_date_monthly(S, P, B, ch, c, m, t, w, seq):
                     and product_in_scope(P, r, s.product)
                     and due(S, P, a, r, m, seq)
                 ):
-                    act_or_touch(S, P, B, ch, c, a, r, m, t, w, seq, np.int64(MO_MONTHLY))
+                    act_or_touch(F, ch, c, a, r, m, t, w, seq, np.int64(MO_MONTHLY))
 
 
 @jit
@@ -278,12 +283,13 @@ def adjusted_outcome(u, c0, c1, c2, st):
 
 
 @jit_call
-def reind_outcome(S, P, c, a, m, g, w, seq, u, c0, c1, c2):
+def reind_outcome(F, c, a, m, g, w, seq, u, c0, c1, c2):
     """The reindication outcome of slot a (uniform u, the product's cumulative outcome
     probabilities) under the rules that adjust it, in scenario order, and the last rule that
     did (-1: none). Rules off: all those that would apply are touched when together they
     would change the outcome (care is monotone in each adjustment, so then no subset of them
     changes it either)."""
+    S, P = unframe(F)
     on = INERT_REIND
     off = INERT_REIND
     rr = -1
@@ -351,11 +357,12 @@ def log_survival_of(h):
 
 
 @jit_call
-def goal_wait(S, P, c, a, te, w, seq):
+def goal_wait(F, c, a, te, w, seq):
     """Keyed draws: the month slot a reaches its goal, eligible from run month te, under the
     goal hazard rules: spells of constant hazard from te and from each month the factor
     changes, each drawn afresh from its first month (counter that month), as the kernel does
     for a spell change; a spell whose event falls before the next change ends it."""
+    S, P = unframe(F)
     s = S.slots[a]
     pr = P.products[s.product]
     R = P.run[0]
@@ -373,8 +380,9 @@ def goal_wait(S, P, c, a, te, w, seq):
 
 
 @jit_call
-def goal_factor_now(S, P, c, a, m, w, seq):
+def goal_factor_now(F, c, a, m, w, seq):
     """Sequential draws: the goal hazard factor of slot a in month m."""
+    S, P = unframe(F)
     f, _ = goal_spell(S, P, c, a, m, w, seq)
     return f
 
@@ -402,11 +410,12 @@ def client_in_scope(S, P, c, r, m):
 
 
 @jit_call
-def admit(S, P, c, m, u, p, w, seq):
+def admit(F, c, m, u, p, w, seq):
     """Is inflow pool client c admitted in month m (keyed uniform u, admission probability
     p) under the admission rules? Returns (admitted, the last rule that turned a baseline
     admission away, or -1). Rules off: all those in scope are touched when some subset of
     them could change the decision."""
+    S, P = unframe(F)
     f_on = 1.0
     lo = 1.0
     hi = 1.0

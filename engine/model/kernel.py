@@ -59,6 +59,7 @@ from engine.model.exits import (
     hazard_key,
     update_bands,
 )
+from engine.model.frame import frame, pin
 from engine.model.hooks import date_monthly_due, rules_date_monthly
 from engine.model.jit import jit, jit_call
 from engine.model.layout import (
@@ -73,6 +74,7 @@ from engine.model.layout import (
     W_BANDS_AT,
     W_DIRTY,
     W_EXIT_T,
+    W_FRAME,
     W_HALF,
     W_HKEY,
     W_LAST,
@@ -210,11 +212,11 @@ def step_month(S, P, B, ch, c, t, w, seq, hk, mode, lo, hi, birth):
     g_youth = P.run[0].youth_groups[w[W_YOUTH]]
     reason = client_exit(S, P, c, t, m, in_wmo, g_youth, w, seq, hk, mode)
     if reason != 0:
-        end_all(S, P, B, ch, c, m, t, reason, w)
+        end_all(frame(S, P, B, w), ch, c, m, t, reason, w)
         dirty = True
     else:
         if age_m == _AGE18_M:
-            turn_18(S, P, B, ch, c, m, t, w, seq)
+            turn_18(frame(S, P, B, w), ch, c, m, t, w, seq)
             dirty = True
         # keyed draws: only in a month in which a slot has an event (`plan_slots`); with
         # sequential draws every slot draws every month
@@ -223,7 +225,7 @@ def step_month(S, P, B, ch, c, t, w, seq, hk, mode, lo, hi, birth):
         ):
             dirty = True
         if P.months[t].dm_on and date_monthly_due(S, P, t, m, lo, hi, mode, seq):
-            rules_date_monthly(S, P, B, ch, c, m, t, w, seq)
+            rules_date_monthly(frame(S, P, B, w), ch, c, m, t, w, seq)
             dirty = True
     # 5. cost accrual: nothing to do while the client's segments stay open
     if dirty:
@@ -315,12 +317,16 @@ def run_clients(S, P, B, ch, n_chunks, w, seq, hk, M, init, mode):
 # compiled only when a run asks for sequential draws. nogil: run_kernel runs chunks on threads.
 @jit_call
 def run_chunk_keyed(S, P, B, ch, n_chunks, w, seq, hk, M, init):
+    w[W_FRAME] = pin((S, P, B))  # for the out-of-line calls (engine.model.frame)
     run_clients(S, P, B, ch, n_chunks, w, seq, hk, M, init, MODE_KEYED)
+    w[W_FRAME] = 0
 
 
 @jit_call
 def run_chunk_sequential(S, P, B, ch, n_chunks, w, seq, hk, M, init):
+    w[W_FRAME] = pin((S, P, B))
     run_clients(S, P, B, ch, n_chunks, w, seq, hk, M, init, MODE_SEQUENTIAL)
+    w[W_FRAME] = 0
 
 
 def entry_point(P):

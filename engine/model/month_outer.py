@@ -36,6 +36,7 @@ import numpy as np
 from engine.core.domain import END_REASONS, R_GAVE_UP, S_ACTIVE, S_ENDED, S_WAITING
 from engine.model.accrual import flush_segments, served_skipped
 from engine.model.arrangement import U, weekly_base_cents
+from engine.model.frame import pin
 from engine.model.jit import jit, jit_call
 from engine.model.kernel import init_client, step_month
 from engine.model.layout import (
@@ -54,6 +55,7 @@ from engine.model.layout import (
     Q_REAL,
     Q_WAIT_END,
     Q_WAIT_START,
+    W_FRAME,
     W_LAST,
     W_NEXT,
     W_Q_ADMIT,
@@ -127,7 +129,10 @@ Coupled = namedtuple(
 def step_client(S, P, B, c, t, w, seq, hk, mode, lo, hi, birth):
     """The kernel's month step for one coupled client (one compiled copy for both passes)."""
     ch = np.int64(c) * 0  # chunk 0, as an int64 (a literal 0 would compile the step again)
-    return step_month(S, P, B, ch, c, t, w, seq, hk, mode, lo, hi, birth)
+    w[W_FRAME] = pin((S, P, B))  # the pass's own bins (engine.model.frame)
+    alive = step_month(S, P, B, ch, c, t, w, seq, hk, mode, lo, hi, birth)
+    w[W_FRAME] = 0
+    return alive
 
 
 @jit

@@ -10,12 +10,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.model import hooks
 from engine.model.arrangement import domain_group
 from engine.model.layout import W_RULES, W_TOUCHED, work_size
 from engine.model.primitives import ADMIT_CODES, BY_NAME, GOAL_CODES, MODULES, PRE_CODES
 from engine.model.primitives.spec import RuleContext
 from engine.model.state import State
+from tests.model import framed as hooks
 from tests.model.test_primitives import _context, _random_params, _randomise_client
 
 CASES = 1500

@@ -27,6 +27,7 @@ from rules.schema import load_measure
 from synthetic_population.generator import generate
 from synthetic_population.profile import load_profile
 from tests.helpers import TOY_PROFILE
+from tests.model import framed
 
 CASES_PER_PRIMITIVE = 1500
 # where each primitive is exercised: a profile, the measures that use it, a population scale
@@ -179,9 +180,9 @@ def test_would_act_is_true_wherever_act_changes_the_state(contexts, module):
         B = allocate_bins(P, len(profile.groups), len(policy.products), 1, S.n_slots, len(measures))
         w = np.zeros(work_size(3), dtype=np.int64)
         before = State(*(x.copy() for x in S))
-        would = hooks.would_act(S, P, c, a, r, m, t, seq, moment)
+        would = framed.would_act(S, P, B, c, a, r, m, t, w, seq, moment)
         assert _same(before, S), "would_act changed the state"
-        hooks.apply_rule(S, P, B, 0, c, a, r, m, t, w, seq, moment)
+        framed.apply_rule(S, P, B, 0, c, a, r, m, t, w, seq, moment)
         if before.rule_c[c, r] == X_UNDECIDED:
             # deciding the client's standing is a memo of keyed draws, the same whenever it is
             # decided, and read by this rule alone: not an action

@@ -1,0 +1,91 @@
+"""One pointer for the state, parameters and bins across an out-of-line call.
+
+A compiled call passes every array of S, P and B field by field (data, shape, strides, ...):
+about 300 values for a rule hook, pushed on the stack at every call. At national scale that
+was 28% of the BOZ package's kernel time in `rules_at` alone, with the rule's work a small
+part of it. So an entry point pins (S, P, B) once, in its own stack frame, and keeps the
+address in the work array (`w[W_FRAME] = pin((S, P, B))`); an out-of-line function takes
+`frame(S, P, B, w)`, one typed pointer, and reads the three back with `unframe`.
+
+The rules: an entry point that steps clients pins before and clears (`w[W_FRAME] = 0`)
+after; a function that changes S, P or B for its callees pins its own. `frame` refuses an
+unpinned work array rather than follow a null pointer.
+"""
+
+from __future__ import annotations
+
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic, models, register_model
+
+from engine.model.jit import jit
+from engine.model.layout import W_FRAME
+
+
+class Frame(types.Type):
+    """A pointer to a pinned (S, P, B): the three types are part of the type."""
+
+    def __init__(self, tup):
+        self.tup = tup
+        super().__init__(name=f"Frame({tup})")
+
+
+@register_model(Frame)
+class FrameModel(models.PrimitiveModel):
+    def __init__(self, dmm, fe_type):
+        super().__init__(dmm, fe_type, dmm.lookup(fe_type.tup).get_data_type().as_pointer())
+
+
+@intrinsic
+def pin(typingctx, parts):
+    """Copy `parts`, (S, P, B), into this function's stack frame; its address, for
+    w[W_FRAME]."""
+
+    def codegen(context, builder, sig, args):
+        dm = context.data_model_manager[parts]
+        ptr = cgutils.alloca_once(builder, dm.get_data_type())
+        builder.store(dm.as_data(builder, args[0]), ptr)
+        return builder.ptrtoint(ptr, cgutils.intp_t)
+
+    return types.int64(parts), codegen
+
+
+@intrinsic
+def _frame_at(typingctx, parts, addr):
+    """The frame at addr, typed as `parts`: (S, P, B), or (S, P), its first two (a struct's
+    leading members sit where they sit in the pair)."""
+
+    def codegen(context, builder, sig, args):
+        return builder.inttoptr(args[1], context.get_value_type(sig.return_type))
+
+    return Frame(parts)(parts, addr), codegen
+
+
+@intrinsic
+def unframe(typingctx, F):
+    """(S, P, B), or (S, P), from a frame."""
+
+    def codegen(context, builder, sig, args):
+        return context.data_model_manager[F.tup].from_data(builder, builder.load(args[0]))
+
+    return F.tup(F), codegen
+
+
+@jit
+def _pinned(w):
+    addr = w[W_FRAME]
+    if addr == 0:
+        raise RuntimeError("no frame pinned: an entry point must set w[W_FRAME] = pin((S, P, B))")
+    return addr
+
+
+@jit
+def frame(S, P, B, w):
+    """The frame pinned for this work array (S, P, B: the caller's, for their types)."""
+    return _frame_at((S, P, B), _pinned(w))
+
+
+@jit
+def frame_sp(S, P, w):
+    """The same frame for a function that reads only S and P."""
+    return _frame_at((S, P), _pinned(w))
