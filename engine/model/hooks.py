@@ -36,7 +36,7 @@ from engine.model.layout import (
     W_TOUCHED,
 )
 from engine.model.portable_math import log1p
-from engine.model.primitives import ACTS, ADMIT, DUE, GOAL, NEXT_DUE, PRE, WOULD_ACT
+from engine.model.primitives import ACTS, ADMIT, DM_DUE, DUE, GOAL, NEXT_DUE, PRE, WOULD_ACT
 from engine.model.primitives.common import applies, in_scope, product_in_scope, rule_on, would_apply
 from engine.model.rng import (
     D_GOAL,
@@ -47,17 +47,23 @@ from engine.model.rng import (
 )
 
 
+@jit
+def touches(S, P, c, a, r, m):
+    """Is slot a active and in rule r's scope (its product, step, client group, district)?"""
+    s = S.slots[a]
+    if s.status != S_ACTIVE:
+        return False
+    return in_scope(S, P, r, a, domain_group(S, P, c, P.products[s.product].domain, m))
+
+
 @jit_call
 def apply_rule(F, ch, c, a, r, m, t, w, seq, moment):
     """Rule r on slot a of client c at month m, at `moment`: its primitive's `act`, if the
     slot is active and in the rule's scope. F: the pinned (S, P, B) (engine.model.frame)."""
     S, P, B = unframe(F)
-    s = S.slots[a]
-    if s.status != S_ACTIVE:
+    if not touches(S, P, c, a, r, m):
         return
-    g = domain_group(S, P, c, P.products[s.product].domain, m)
-    if not in_scope(S, P, r, a, g):
-        return
+    g = domain_group(S, P, c, P.products[S.slots[a].product].domain, m)
     _act(P.rules[r].prim, S, P, B, ch, c, a, r, m, t, g, w, seq, moment)
 
 
@@ -74,12 +80,9 @@ def would_act(F, c, a, r, m, t, seq, moment):
     """Might rule r, were it on, act on slot a here: change any state or take a draw? The
     gates of `apply_rule`, then the primitive's own `would_act`. Keyed draws only."""
     S, P, _ = unframe(F)
-    s = S.slots[a]
-    if s.status != S_ACTIVE:
+    if not touches(S, P, c, a, r, m):
         return False
-    g = domain_group(S, P, c, P.products[s.product].domain, m)
-    if not in_scope(S, P, r, a, g):
-        return False
+    g = domain_group(S, P, c, P.products[S.slots[a].product].domain, m)
     return _would_act(P.rules[r].prim, S, P, c, a, r, m, t, g, seq, moment)
 
 
@@ -94,11 +97,24 @@ def _would_act(prim, S, P, c, a, r, m, t, g, seq, moment):
 
 @jit
 def due(S, P, a, r, m, seq):
-    """May date or monthly rule r act on slot a this month (its primitive's `due`: False
-    only where `act` would do nothing at all)?"""
+    """May rule r act on slot a this month (its primitive's `due`: False only where `act`
+    would do nothing at all: no change, no event, no draw)? Asked before `act` is called."""
     prim = P.rules[r].prim
     out = True
     for code_f in literal_unroll(DUE):
+        if code_f[0] == prim:
+            out = code_f[1](S, P, a, r, m, seq)
+    return out
+
+
+@jit
+def dm_due(S, P, a, r, m, seq):
+    """`due` for a date or monthly rule, where the kernel plans the months it steps: a
+    dispatch over the primitives with those moments only (it is inlined in several places
+    of the kernel; every primitive's `due` there cost 20-30 s of compile: measured)."""
+    prim = P.rules[r].prim
+    out = True
+    for code_f in literal_unroll(DM_DUE):
         if code_f[0] == prim:
             out = code_f[1](S, P, a, r, m, seq)
     return out
@@ -118,10 +134,13 @@ def act_or_touch(F, ch, c, a, r, m, t, w, seq, moment):
 
 @jit_call
 def rules_at(F, ch, c, a, m, t, w, seq, moment):
-    """The rules of the moment intake or reindication, in scenario order, on slot a."""
-    _, P, _ = unframe(F)
+    """The rules of the moment intake or reindication, in scenario order, on slot a. The
+    scope and the primitive's `due` are asked here, so `act` is called only where a rule may
+    act. (Inlining this where the kernel calls it saves a call per gated slot but costs 22 s
+    of compile: measured.)"""
+    S, P, _ = unframe(F)
     for r in range(P.run[0].n_rules):
-        if rule_on(P, r, m, moment):
+        if rule_on(P, r, m, moment) and touches(S, P, c, a, r, m) and due(S, P, a, r, m, seq):
             act_or_touch(F, ch, c, a, r, m, t, w, seq, moment)
 
 
@@ -134,21 +153,11 @@ def rules_date_monthly(F, ch, c, m, t, w, seq):
     for r in range(P.run[0].n_rules):
         if rule_on(P, r, m, MO_DATE) and m == P.rules[r].date:
             for a in range(cl.arr_lo, cl.arr_hi):
-                s = S.slots[a]
-                if (
-                    s.status == S_ACTIVE
-                    and product_in_scope(P, r, s.product)
-                    and due(S, P, a, r, m, seq)
-                ):
+                if touches(S, P, c, a, r, m) and dm_due(S, P, a, r, m, seq):
                     act_or_touch(F, ch, c, a, r, m, t, w, seq, np.int64(MO_DATE))
         if rule_on(P, r, m, MO_MONTHLY):
             for a in range(cl.arr_lo, cl.arr_hi):
-                s = S.slots[a]
-                if (
-                    s.status == S_ACTIVE
-                    and product_in_scope(P, r, s.product)
-                    and due(S, P, a, r, m, seq)
-                ):
+                if touches(S, P, c, a, r, m) and dm_due(S, P, a, r, m, seq):
                     act_or_touch(F, ch, c, a, r, m, t, w, seq, np.int64(MO_MONTHLY))
 
 
@@ -163,7 +172,7 @@ def slot_dm_due(S, P, a, t, m, seq):
             continue
         if (
             (rule_on(P, r, m, MO_DATE) and m == P.rules[r].date) or rule_on(P, r, m, MO_MONTHLY)
-        ) and due(S, P, a, r, m, seq):
+        ) and dm_due(S, P, a, r, m, seq):
             return True
     return False
 
@@ -203,7 +212,7 @@ def next_dm_month(S, P, a, t, until, seq):
             if (
                 t <= d < until
                 and rule_on(P, r, rule.date, MO_DATE)
-                and due(S, P, a, r, rule.date, seq)
+                and dm_due(S, P, a, r, rule.date, seq)
             ):
                 until = d
         if rule.moments & MO_MONTHLY:
@@ -214,7 +223,7 @@ def next_dm_month(S, P, a, t, until, seq):
                 if found == NO_SHORTCUT:
                     found = hi
                     for tt in range(lo, hi):
-                        if due(S, P, a, r, R.start + tt, seq):
+                        if dm_due(S, P, a, r, R.start + tt, seq):
                             found = tt
                             break
                 until = min(until, found)

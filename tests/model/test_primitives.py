@@ -138,16 +138,17 @@ def _same(a: State, b: State) -> bool:
 AT_MOMENTS = [m for code, m in enumerate(MODULES) if code not in GOAL_CODES | ADMIT_CODES]
 
 
-@pytest.mark.parametrize("module", AT_MOMENTS, ids=[m.SPEC.name for m in AT_MOMENTS])
-def test_would_act_is_true_wherever_act_changes_the_state(contexts, module):
+def _cases(contexts, module, n, seed):
+    """n random situations for a rule of `module`: a random client of a test measure's run
+    with randomised slots, parameters and (half the time) scope, at a random month and one
+    of the primitive's moments. Yields (S, P, B, c, a, r, m, t, seq, moment)."""
     name = module.SPEC.name
     found = [
         (ctx, r) for ctx in contexts for r, rule in enumerate(ctx[3]) if rule.primitive == name
     ]
     assert found, f"no test measure uses primitive {name}: add one to WHERE"
-    rng = np.random.default_rng(12)
-    acted = quiet = 0
-    for k in range(CASES_PER_PRIMITIVE):
+    rng = np.random.default_rng(seed)
+    for k in range(n):
         (profile, policy, measures, rules, P0, S0), r = found[k % len(found)]
         rule = rules[r]
         params = _random_params(module.SPEC, rule, rng)
@@ -178,6 +179,16 @@ def test_would_act_is_true_wherever_act_changes_the_state(contexts, module):
                 t = int(rng.choice(due))
                 m = start + t
         B = allocate_bins(P, len(profile.groups), len(policy.products), 1, S.n_slots, len(measures))
+        yield S, P, B, c, a, r, m, t, seq, moment
+
+
+@pytest.mark.parametrize("module", AT_MOMENTS, ids=[m.SPEC.name for m in AT_MOMENTS])
+def test_would_act_is_true_wherever_act_changes_the_state(contexts, module):
+    name = module.SPEC.name
+    acted = quiet = 0
+    for k, (S, P, B, c, a, r, m, t, seq, moment) in enumerate(
+        _cases(contexts, module, CASES_PER_PRIMITIVE, 12)
+    ):
         w = np.zeros(work_size(3), dtype=np.int64)
         before = State(*(x.copy() for x in S))
         would = framed.would_act(S, P, B, c, a, r, m, t, w, seq, moment)
@@ -195,6 +206,31 @@ def test_would_act_is_true_wherever_act_changes_the_state(contexts, module):
         elif would:
             quiet += 1
     assert acted >= 10, f"{name} acted in only {acted} cases: the test has no teeth"
+
+
+WITH_DUE = [m for m in AT_MOMENTS if hasattr(m, "due")]
+
+
+@pytest.mark.parametrize("module", WITH_DUE, ids=[m.SPEC.name for m in WITH_DUE])
+def test_act_does_nothing_at_all_where_due_says_no(contexts, module):
+    # the kernel skips `act` where `due` is False: no state, no standing decided, no event
+    name = module.SPEC.name
+    skipped = 0
+    for k, (S, P, B, c, a, r, m, t, seq, moment) in enumerate(
+        _cases(contexts, module, CASES_PER_PRIMITIVE, 13)
+    ):
+        if hooks.due(S, P, a, r, m, seq):
+            continue
+        skipped += 1
+        w = np.zeros(work_size(3), dtype=np.int64)
+        before_s = State(*(x.copy() for x in S))
+        before_b = [x.copy() for x in B]
+        framed.apply_rule(S, P, B, 0, c, a, r, m, t, w, seq, moment)
+        assert _same(before_s, S), f"{name}: act changed the state where due said no (case {k})"
+        assert all(np.array_equal(x, y) for x, y in zip(before_b, B, strict=True)), (
+            f"{name}: act booked into the bins where due said no (case {k})"
+        )
+    assert skipped >= 10, f"{name}: due said no in only {skipped} cases: the test has no teeth"
 
 
 def test_every_registered_primitive_declares_moments_and_named_parameters():

@@ -4,24 +4,24 @@ A primitive module holds `SPEC` (its name, moments and parameters by name, with 
 and range: `spec.Primitive`), `act` (what it does to a slot in the kernel) and `would_act`
 (whether it might change anything or take a draw there: the multi-combination pass skips a
 trajectory only when a rule that is off would not have acted), side by side, and optionally
-`due` (for the moments date and monthly: False only where `act` would do nothing at all on a
-slot that month: no change, no event, no draw; the kernel then need not step the client)
-and `next_due` (the first run month in [lo, hi) in which it is due, when it can say so
-without looking at each month). A primitive that acts where the kernel draws rather than at a
-moment has one of the kernel's hook points instead (engine.model.hooks):
-`adjust_reindication` (the outcome probabilities before the reindication outcome is drawn),
-`goal_factor` (the goal hazard where its waiting time is drawn), `admit_factor` (the
-admission probability of an inflow pool client). Its parameters reach the
-kernel through named slots (`P.rules[r].f[F_...]`, `.i[I_...]`) that the module itself
-defines and packs (`SPEC.pack`).
+`due` (False only where `act` would do nothing at all on a slot that month: no change, no
+event, no draw; a cheap, exact test: the kernel then does not call `act`, and for the
+moments date and monthly need not step the client) and `next_due` (the first run month in
+[lo, hi) in which it is due, when it can say so without looking at each month). A primitive
+that acts where the kernel draws rather than at a moment has one of the kernel's hook points
+instead (engine.model.hooks): `adjust_reindication` (the outcome probabilities before the
+reindication outcome is drawn), `goal_factor` (the goal hazard where its waiting time is
+drawn), `admit_factor` (the admission probability of an inflow pool client). Its parameters
+reach the kernel through named slots (`P.rules[r].f[F_...]`, `.i[I_...]`) that the module
+itself defines and packs (`SPEC.pack`).
 
 To add a primitive: write its module beside these (`weekly_cap.py` is a short example), add
-it to `MODULES` below, and test it (tests of its semantics, and its `would_act` property
-test, which runs over every registered primitive). Nothing else names primitives: the rule
-schema reads `SPEC`, the kernel dispatches over `MODULES` in order (the code is the position).
+it to `MODULES` below, and test it (tests of its semantics; the property tests of
+`would_act` and `due` run over every registered primitive). Nothing else names primitives:
+the rule schema reads `SPEC`, the kernel dispatches over `MODULES` in order (the code is the
+position).
 """
 
-from engine.model.jit import jit
 from engine.model.primitives import (
     hazard_factor,
     inflow_factor,
@@ -56,15 +56,17 @@ CODES = {m.SPEC.name: code for code, m in enumerate(MODULES)}
 assert len(BY_NAME) == len(MODULES), "primitive names are unique"
 
 
-@jit
-def always_due(S, P, a, r, m, seq):
-    return True
-
-
 # (code, function) pairs the hooks dispatch over (numba.literal_unroll: one direct call per code)
 ACTS = tuple((code, m.act) for code, m in enumerate(MODULES))
 WOULD_ACT = tuple((code, m.would_act) for code, m in enumerate(MODULES))
-DUE = tuple((code, getattr(m, "due", always_due)) for code, m in enumerate(MODULES))
+DUE = tuple((code, m.due) for code, m in enumerate(MODULES) if hasattr(m, "due"))
+# the same for the primitives with the moments date or monthly only: the kernel plans the
+# months it steps with it (engine.model.hooks.dm_due)
+DM_DUE = tuple(
+    (code, m.due)
+    for code, m in enumerate(MODULES)
+    if hasattr(m, "due") and {"date", "monthly"} & set(m.SPEC.moments)
+)
 NEXT_DUE = tuple((code, m.next_due) for code, m in enumerate(MODULES) if hasattr(m, "next_due"))
 
 

@@ -98,6 +98,12 @@ def eligible(S, P, c, a, r):
 
 
 @jit
+def due(S, P, a, r, m, seq):
+    """Only an eligible slot is touched."""
+    return eligible(S, P, np.int64(S.slots[a].owner), a, r)
+
+
+@jit
 def act(S, P, B, ch, c, a, r, m, t, g, w, seq, moment):
     if eligible(S, P, c, a, r) and standing(S, P, B, ch, c, a, r, m, t, g, w, seq):
         s = S.slots[a]

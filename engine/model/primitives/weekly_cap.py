@@ -8,6 +8,7 @@ amounts, not to the ceiling) or in base-year euros (`indexed = true`)."""
 import numpy as np
 
 from engine.core.domain import S_ACTIVE
+from engine.model.arrangement import domain_group
 from engine.model.jit import jit
 from engine.model.layout import AFF_REDUCED, EV_CAPPED
 from engine.model.primitives.common import book_event, in_scope, mark_affected, standing, stands
@@ -61,6 +62,15 @@ def excess_cents(S, P, c, r, t, g):
             cap / P.months[t].price_index
         )  # the cap is in nominal euros; amounts in base-year cents
     return total - np.int64(np.floor(cap + 1e-9))
+
+
+@jit
+def due(S, P, a, r, m, seq):
+    """Only a client over the ceiling is touched: no call, no standing, no event otherwise."""
+    c = np.int64(S.slots[a].owner)
+    s = S.slots[a]
+    g = domain_group(S, P, c, P.products[s.product].domain, m)
+    return excess_cents(S, P, c, r, m - P.run[0].start, g) > 0
 
 
 @jit
