@@ -42,24 +42,27 @@ from synthetic_population.profile import Profile
 from synthetic_population.size import check_population_size
 
 DRAW_THREADS = 2  # parts drawn side by side (the results do not depend on it)
-MMAP_THRESHOLD = 128 * 1024  # glibc's malloc: blocks from this size are mapped (its default)
-_M_MMAP_THRESHOLD = -3  # mallopt's parameter number (malloc.h)
 
 
 @functools.cache
-def return_freed_arrays() -> bool:
-    """Have glibc's malloc give every block of MMAP_THRESHOLD bytes or more back to the system
-    when it is freed. By default it raises that threshold to the size of the largest block
-    freed (up to 32 MiB) and keeps freed blocks below it for reuse: generating a national
-    population left some 300 MB of freed temporaries in the process (Polars, whose memory
-    comes from another allocator, cannot reuse them), a third of a first run's peak memory.
-    Process-wide and once; False where the C library has no `mallopt` (not glibc)."""
+def _malloc_trim():
+    """glibc's `malloc_trim`, or None (another C library)."""
     try:
-        mallopt = ctypes.CDLL(None).mallopt
+        trim = ctypes.CDLL(None).malloc_trim
     except (OSError, AttributeError):
-        return False
-    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
-    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD))
+        return None
+    trim.argtypes = (ctypes.c_size_t,)
+    return trim
+
+
+def release_freed_memory() -> bool:
+    """Give the memory of freed arrays back to the system. glibc's malloc keeps freed blocks
+    below a threshold it raises itself (up to 32 MiB) for its own reuse; the generator's
+    draws leave some 250 MB of them at national scale, which Polars (whose memory comes from
+    another allocator) never reuses: returned before the frames are made, they are not part
+    of a first run's peak memory. A few milliseconds; False where the C library is not glibc."""
+    trim = _malloc_trim()
+    return trim is not None and bool(trim(0))
 
 
 CLIENT_SCHEMA = {
@@ -238,7 +241,6 @@ def generate(
         raise InputError("--months", f"{months}", "at least 1 month")
     start = profile.start if start is None else start
     check_population_size(profile, start, months)  # before anything is drawn
-    return_freed_arrays()
     codes = Codes.of(profile, policy)
     pool_exp = expected_inflow(profile, start, months) * profile.pool_oversample
     n_groups = len(profile.groups)
@@ -288,6 +290,7 @@ def generate(
     cl = _place([(c, rows) for c, _, rows, _ in drawn], n, CLIENT_ARRAYS)
     ar, arr_client = _place_slots(drawn, cl, client_id, profile, policy, seed, start, months, codes)
     del drawn
+    release_freed_memory()  # the draws' temporaries: the frames' memory comes from elsewhere
     clients = _client_frame(cl, client_id, codes)
     del cl
     arrangements = _arrangement_frame(ar, arr_client, codes)  # takes the arrays out of `ar`
