@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import importlib.metadata
 import json
 import platform
 import time
@@ -17,7 +18,6 @@ from pathlib import Path
 import numba
 import numpy as np
 import polars as pl
-import pyarrow
 
 import engine
 from engine.core.domain import MODE_KEYED
@@ -176,7 +176,7 @@ def simulate_scenario(
             "numpy": np.__version__,
             "numba": numba.__version__,
             "polars": pl.__version__,
-            "pyarrow": pyarrow.__version__,
+            "pyarrow": importlib.metadata.version("pyarrow"),  # not imported by a run
         },
         "spec": {k: v for k, v in asdict(spec).items() if k not in ("threads",)},
     }

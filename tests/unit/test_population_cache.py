@@ -262,3 +262,48 @@ def test_an_entry_folder_without_its_files_is_a_miss_and_is_replaced(folder):
         cache.generate_cached(profile, policy, 5, 12, profile.start).meta["population_cache"]
         == "hit"
     )
+
+
+def test_a_hits_frames_are_mapped_when_first_used(folder):
+    """A run that finds the population's state never reads its frames (nor imports PyArrow):
+    the sizes, fingerprint and cache key are known without them; first use maps them, and a
+    pickled population (a process pool's) carries them."""
+    import pickle
+
+    profile, policy = _toy()
+    first = cache.generate_cached(profile, policy, 5, 12, profile.start)
+    hit = cache.generate_cached(profile, policy, 5, 12, profile.start)
+    assert "clients" not in vars(hit)
+    assert "arrangements" not in vars(hit)
+    assert (hit.n_clients, hit.n_arrangements) == (first.n_clients, first.n_arrangements)
+    assert hit.fingerprint() == first.fingerprint()
+    assert hit.cache_key is not None
+    assert "clients" not in vars(hit)  # none of that mapped them
+    shipped = pickle.loads(pickle.dumps(hit))
+    _same(shipped, first)
+    assert shipped.cache_key == hit.cache_key  # the frames mapped are the entry's
+    assert shipped.fingerprint() == first.fingerprint()
+    _same(hit, first)
+
+
+def test_an_entry_written_without_sizes_is_mapped_at_once(folder):
+    profile, policy = _toy()
+    first = cache.generate_cached(profile, policy, 5, 12, profile.start)
+    (entry,) = [p for p in folder.iterdir() if not p.name.startswith(".")]
+    meta = json.loads((entry / "meta.json").read_text())
+    del meta["sizes"]
+    (entry / "meta.json").write_text(json.dumps(meta))
+    hit = cache.generate_cached(profile, policy, 5, 12, profile.start)
+    assert hit.meta["population_cache"] == "hit"
+    assert "clients" in vars(hit)
+    _same(hit, first)
+
+
+def test_a_hits_files_stay_readable_when_the_entry_is_removed_before_first_use(folder):
+    import shutil
+
+    profile, policy = _toy()
+    first = cache.generate_cached(profile, policy, 5, 12, profile.start)
+    hit = cache.generate_cached(profile, policy, 5, 12, profile.start)
+    shutil.rmtree(folder)  # another process pruned it
+    _same(hit, first)
