@@ -21,8 +21,6 @@ rate its own profile asks for (`admit when u < expected / pool intensity`).
 
 from __future__ import annotations
 
-import ctypes
-import functools
 import hashlib
 import json
 from concurrent.futures import ThreadPoolExecutor
@@ -38,31 +36,11 @@ from engine.model.portable_math import pow_array
 from rules.policy import Policy
 from synthetic_population.draws import ARRANGEMENT_ARRAYS, CLIENT_ARRAYS, Codes, draw_part
 from synthetic_population.followup import followup_slots
+from synthetic_population.memory import release_freed_memory
 from synthetic_population.profile import Profile
 from synthetic_population.size import check_population_size
 
 DRAW_THREADS = 2  # parts drawn side by side (the results do not depend on it)
-
-
-@functools.cache
-def _malloc_trim():
-    """glibc's `malloc_trim`, or None (another C library)."""
-    try:
-        trim = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):
-        return None
-    trim.argtypes = (ctypes.c_size_t,)
-    return trim
-
-
-def release_freed_memory() -> bool:
-    """Give the memory of freed arrays back to the system. glibc's malloc keeps freed blocks
-    below a threshold it raises itself (up to 32 MiB) for its own reuse; the generator's
-    draws leave some 250 MB of them at national scale, which Polars (whose memory comes from
-    another allocator) never reuses: returned before the frames are made, they are not part
-    of a first run's peak memory. A few milliseconds; False where the C library is not glibc."""
-    trim = _malloc_trim()
-    return trim is not None and bool(trim(0))
 
 
 CLIENT_SCHEMA = {

@@ -40,9 +40,9 @@ def test_a_start_before_2000_keeps_pool_arrivals_and_support_months():
 def test_generation_returns_the_draws_freed_memory_before_it_makes_the_frames(monkeypatch):
     """glibc keeps the draws' freed temporaries (some 250 MB at national scale), which the
     frames' allocator (Polars') never reuses: they go back to the system first."""
-    from synthetic_population import generator
+    from synthetic_population import generator, memory
 
-    assert generator.release_freed_memory()  # glibc's malloc_trim is found and runs
+    assert memory.release_freed_memory()  # glibc's malloc_trim is found and runs
     calls = []
     frame = generator._client_frame
     monkeypatch.setattr(generator, "release_freed_memory", lambda: calls.append("release"))
