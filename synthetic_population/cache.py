@@ -40,6 +40,7 @@ import numpy as np
 import polars as pl
 
 from synthetic_population.generator import Population
+from synthetic_population.memory import release_freed_memory
 
 ENV = "CASELOAD_POPULATION_CACHE"
 FORMAT = 1  # bump when the entry layout changes
@@ -364,6 +365,7 @@ def generate_cached(
     if pop is not None:
         return pop
     pop = generate(profile, policy, seed, months, start)
+    release_freed_memory()  # the draws' temporaries, before the state is built beside it
     if fill:
         save(pop, key, folder, background=background)
     pop.meta["population_cache"] = "miss"

@@ -36,7 +36,6 @@ from engine.model.portable_math import pow_array
 from rules.policy import Policy
 from synthetic_population.draws import ARRANGEMENT_ARRAYS, CLIENT_ARRAYS, Codes, draw_part
 from synthetic_population.followup import followup_slots
-from synthetic_population.memory import release_freed_memory
 from synthetic_population.profile import Profile
 from synthetic_population.size import check_population_size
 
@@ -323,7 +322,6 @@ def generate(
     cl = _place([(c, rows) for c, _, rows, _ in drawn], n, CLIENT_ARRAYS)
     ar, arr_client = _place_slots(drawn, cl, client_id, profile, policy, seed, start, months, codes)
     del drawn
-    release_freed_memory()  # the draws' temporaries: the frames' memory comes from elsewhere
     clients = _client_frame(cl, client_id, codes)
     del cl
     arrangements = _arrangement_frame(ar, arr_client, codes)  # takes the arrays out of `ar`

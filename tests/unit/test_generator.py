@@ -1,12 +1,8 @@
 """The synthetic population: stock and pool are told apart by who they are, not by the sign
 of a month (month indices before 2000 are negative)."""
 
-import platform
-import sys
-
 import numpy as np
 import polars as pl
-import pytest
 
 from engine.core.months import month_index
 from synthetic_population.generator import generate
@@ -31,22 +27,3 @@ def test_a_start_before_2000_keeps_pool_arrivals_and_support_months():
         assert held[col].null_count() == 0, col
     assert (held["support_since_month"] < 0).sum() > 0
     assert np.all(held["start_month"].to_numpy() <= start)
-
-
-@pytest.mark.skipif(
-    not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",
-    reason="glibc's malloc",
-)
-def test_generation_returns_the_draws_freed_memory_before_it_makes_the_frames(monkeypatch):
-    """glibc keeps the draws' freed temporaries (some 250 MB at national scale), which the
-    frames' allocator (Polars') never reuses: they go back to the system first."""
-    from synthetic_population import generator, memory
-
-    assert memory.release_freed_memory()  # glibc's malloc_trim is found and runs
-    calls = []
-    frame = generator._client_frame
-    monkeypatch.setattr(generator, "release_freed_memory", lambda: calls.append("release"))
-    monkeypatch.setattr(generator, "_client_frame", lambda *a: calls.append("frames") or frame(*a))
-    profile, policy = load_profile(TOY_PROFILE)
-    generate(profile, policy, 5, 12)
-    assert calls == ["release", "frames"]

@@ -5,6 +5,8 @@ value, the seed, start or horizon, the generator's code) is a miss, never a stal
 from __future__ import annotations
 
 import json
+import platform
+import sys
 
 import numpy as np
 import pytest
@@ -307,3 +309,26 @@ def test_a_hits_files_stay_readable_when_the_entry_is_removed_before_first_use(f
     hit = cache.generate_cached(profile, policy, 5, 12, profile.start)
     shutil.rmtree(folder)  # another process pruned it
     _same(hit, first)
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",
+    reason="glibc's malloc",
+)
+def test_a_miss_returns_the_draws_freed_memory_before_it_keeps_the_population(folder, monkeypatch):
+    """glibc keeps the draws' freed temporaries (some 250 MB at national scale), which the
+    frames' allocator (Polars') never reuses: a run that generates gives them back before it
+    writes the entry and builds the state."""
+    from synthetic_population import generator, memory
+
+    assert memory.release_freed_memory()  # glibc's malloc_trim is found and runs
+    calls = []
+    real_generate, real_save = generator.generate, cache.save
+    monkeypatch.setattr(cache, "release_freed_memory", lambda: calls.append("release"))
+    monkeypatch.setattr(
+        generator, "generate", lambda *a: calls.append("generate") or real_generate(*a)
+    )
+    monkeypatch.setattr(cache, "save", lambda *a, **k: calls.append("save") or real_save(*a, **k))
+    profile, policy = _toy()
+    cache.generate_cached(profile, policy, 5, 12, profile.start)
+    assert calls == ["generate", "release", "save"]
