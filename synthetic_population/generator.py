@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,17 +117,19 @@ class Population:
 
     def __getattr__(self, name: str):
         # only reached for a missing attribute: the frames of a population `mapped_later`
-        load = self.__dict__.get("_load_frames") if name in _FRAMES else None
-        if load is None:
+        if name not in _FRAMES or "_load_frames" not in self.__dict__:
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        clients, arrangements = load()
-        del self.__dict__["_load_frames"]
-        self.__dict__.setdefault("clients", clients)
-        self.__dict__.setdefault("arrangements", arrangements)
-        for attr in ("_fingerprint", "_cache_key"):  # known for the frames now mapped
-            known = self.__dict__.get(attr)
-            if known is not None and known[0] is _LATER:
-                self.__dict__[attr] = (clients, arrangements, known[2])
+        with _MAPPING:  # threads sharing the population map it once
+            load = self.__dict__.get("_load_frames")
+            if load is not None:
+                clients, arrangements = load()
+                self.__dict__.setdefault("clients", clients)
+                self.__dict__.setdefault("arrangements", arrangements)
+                for attr in ("_fingerprint", "_cache_key"):  # known for the frames now mapped
+                    known = self.__dict__.get(attr)
+                    if known is not None and known[0] is _LATER:
+                        self.__dict__[attr] = (clients, arrangements, known[2])
+                del self.__dict__["_load_frames"]
         return self.__dict__[name]
 
     def __getstate__(self) -> dict:
@@ -195,6 +198,7 @@ class Population:
 
 _FRAMES = ("clients", "arrangements")
 _LATER = object()  # in a known fingerprint or cache key: the frames still to be mapped
+_MAPPING = threading.Lock()
 
 
 def frame_digest(frame: pl.DataFrame) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import platform
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -281,6 +282,10 @@ def test_a_hits_frames_are_mapped_when_first_used(folder):
     assert hit.fingerprint() == first.fingerprint()
     assert hit.cache_key is not None
     assert "clients" not in vars(hit)  # none of that mapped them
+    other = cache.generate_cached(profile, policy, 5, 12, profile.start)
+    with ThreadPoolExecutor(4) as pool:  # threads sharing it map it once
+        frames = list(pool.map(lambda _: other.clients, range(8)))
+    assert all(f is frames[0] for f in frames)
     shipped = pickle.loads(pickle.dumps(hit))
     _same(shipped, first)
     assert shipped.cache_key == hit.cache_key  # the frames mapped are the entry's
