@@ -28,17 +28,19 @@ import dataclasses
 import functools
 import hashlib
 import json
+import mmap
 import os
 import shutil
 import threading
 import time
+import weakref
 from pathlib import Path
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
 
 from synthetic_population.generator import Population
+from synthetic_population.memory import release_freed_memory
 
 ENV = "CASELOAD_POPULATION_CACHE"
 FORMAT = 1  # bump when the entry layout changes
@@ -117,9 +119,11 @@ def population_key(profile, policy, seed: int, months: int, start: int) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def load(key: str, folder: Path | None = None) -> Population | None:
-    """The cached population of `key`, its frames memory mapped; None when not cached (or the
-    entry is unreadable: it is then removed)."""
+def load(key: str, folder: Path | None = None) -> Population:
+    """The cached population of `key`; None when not cached (or the entry is unreadable: it
+    is then removed). Its frames are memory mapped when first used (`Population.mapped_later`):
+    the files are opened here (a later removal of the entry does not take them away), and a
+    run that finds the population's state beside it never maps them."""
     folder = cache_dir() if folder is None else folder
     if folder is None:
         return None
@@ -128,35 +132,91 @@ def load(key: str, folder: Path | None = None) -> Population | None:
         meta = json.loads((entry / "meta.json").read_text())
         if meta.get("key") != key or meta.get("format") != FORMAT:
             raise ValueError("key or format mismatch")
-        clients = _read_frame(entry / "clients.arrow")
-        arrangements = _read_frame(entry / "arrangements.arrow")
+        files = _open_ipcs(entry / "clients.arrow", entry / "arrangements.arrow")
     except FileNotFoundError:
         if entry.exists():  # an entry folder without its files: not one we wrote whole
             shutil.rmtree(entry, ignore_errors=True)
         return None
-    except (OSError, ValueError, KeyError, pa.ArrowException, pl.exceptions.PolarsError):
+    except (OSError, ValueError, KeyError):
         shutil.rmtree(entry, ignore_errors=True)  # a broken entry: generate afresh
         return None
     with contextlib.suppress(OSError):
         os.utime(entry)  # least recently used goes first
-    pop = Population(
-        clients=clients,
-        arrangements=arrangements,
-        pool_rate=np.asarray(meta["pool_rate"], dtype=np.float64),
-        group_codes=meta["group_codes"],
-        start=int(meta["start"]),
-        months=int(meta["months"]),
-        meta={**meta["meta"], "population_cache": "hit"},
-    )
+    fields = {
+        "pool_rate": np.asarray(meta["pool_rate"], dtype=np.float64),
+        "group_codes": meta["group_codes"],
+        "start": int(meta["start"]),
+        "months": int(meta["months"]),
+        "meta": {**meta["meta"], "population_cache": "hit"},
+    }
+    sizes = meta.get("sizes")  # entries written before the sizes were kept: mapped at once
+    if sizes is None:
+        import pyarrow as pa
+
+        try:
+            clients, arrangements = (_read_frame(f) for f in files)
+        except (OSError, ValueError, pa.ArrowException, pl.exceptions.PolarsError):
+            shutil.rmtree(entry, ignore_errors=True)
+            return None
+        finally:
+            for f in files:
+                f.close()
+        pop = Population(clients=clients, arrangements=arrangements, **fields)
+    else:
+
+        def frames():
+            try:
+                return tuple(_read_frame(f) for f in files)
+            finally:
+                for f in files:
+                    f.close()
+
+        pop = Population.mapped_later(frames, *sizes, **fields)
+        for f in files:  # closed with the population if it never maps them
+            weakref.finalize(pop, f.close)
     pop.remember_fingerprint(meta["fingerprint"])
     pop.remember_cache_key(key)
     return pop
 
 
-def _read_frame(path: Path) -> pl.DataFrame:
-    """A frame memory mapped from an Arrow IPC file: no copy, pages read when first used."""
-    with pa.memory_map(str(path)) as source:
-        table = pa.ipc.open_file(source).read_all()
+_IPC_MAGIC = b"ARROW1"
+
+
+def _open_ipc(path: Path):
+    """An Arrow IPC file opened for reading, checked to begin and end as one does."""
+    fh = open(path, "rb")  # noqa: SIM115 - kept open until the frame is mapped
+    try:
+        head = fh.read(len(_IPC_MAGIC))
+        fh.seek(-len(_IPC_MAGIC), os.SEEK_END)
+        if head != _IPC_MAGIC or fh.read(len(_IPC_MAGIC)) != _IPC_MAGIC:
+            raise ValueError(f"{path}: not a whole Arrow IPC file")
+    except BaseException:
+        fh.close()
+        raise
+    return fh
+
+
+def _open_ipcs(*paths: Path) -> list:
+    """`_open_ipc` of each path; none left open if one fails."""
+    files = []
+    try:
+        for path in paths:
+            files.append(_open_ipc(path))
+    except BaseException:
+        for f in files:
+            f.close()
+        raise
+    return files
+
+
+def _read_frame(fh) -> pl.DataFrame:
+    """A frame memory mapped from an open Arrow IPC file: no copy, pages read when first
+    used."""
+    import pyarrow as pa  # here: a run that finds the population's state never maps it
+
+    # the mapping lives as long as the frame's buffers refer to it
+    mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    table = pa.ipc.open_file(pa.BufferReader(pa.py_buffer(mapped))).read_all()
     return pl.from_arrow(table, rechunk=False)
 
 
@@ -173,6 +233,7 @@ def _write_entry(pop: Population, key: str, tmp: Path) -> None:
         "format": FORMAT,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "fingerprint": pop.fingerprint(),
+        "sizes": [pop.n_clients, pop.n_arrangements],
         "pool_rate": pop.pool_rate.tolist(),
         "group_codes": pop.group_codes,
         "start": pop.start,
@@ -304,6 +365,7 @@ def generate_cached(
     if pop is not None:
         return pop
     pop = generate(profile, policy, seed, months, start)
+    release_freed_memory()  # the draws' temporaries, before the state is built beside it
     if fill:
         save(pop, key, folder, background=background)
     pop.meta["population_cache"] = "miss"

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,7 @@ from synthetic_population.profile import Profile
 from synthetic_population.size import check_population_size
 
 DRAW_THREADS = 2  # parts drawn side by side (the results do not depend on it)
+
 
 CLIENT_SCHEMA = {
     "client_id": (pl.UInt64, "stable client id"),
@@ -98,21 +100,77 @@ class Population:
     # (clients, arrangements, key): these frames are the population cache's entry `key`
     _cache_key: tuple | None = field(default=None, repr=False, compare=False)
 
+    # A cached population's frames can be mapped when first used (`mapped_later`): a run
+    # that finds the population's state in the cache never reads them (nor imports PyArrow).
+    # Until then `clients` and `arrangements` are missing from the instance, `__getattr__`
+    # maps them, and the sizes, fingerprint and cache key are known without them.
+
+    @classmethod
+    def mapped_later(cls, load, n_clients: int, n_arrangements: int, **fields) -> Population:
+        """A population whose frames `load()` returns (clients, arrangements) when first
+        used; `n_clients` and `n_arrangements` are their heights."""
+        pop = cls(clients=None, arrangements=None, **fields)
+        del pop.__dict__["clients"], pop.__dict__["arrangements"]
+        pop.__dict__["_load_frames"] = load
+        pop.__dict__["_sizes"] = (int(n_clients), int(n_arrangements))
+        return pop
+
+    def __getattr__(self, name: str):
+        # only reached for a missing attribute: the frames of a population `mapped_later`
+        if name not in _FRAMES or "_load_frames" not in self.__dict__:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        with _MAPPING:  # threads sharing the population map it once
+            load = self.__dict__.get("_load_frames")
+            if load is not None:
+                clients, arrangements = load()
+                self.__dict__.setdefault("clients", clients)
+                self.__dict__.setdefault("arrangements", arrangements)
+                for attr in ("_fingerprint", "_cache_key"):  # known for the frames now mapped
+                    known = self.__dict__.get(attr)
+                    if known is not None and known[0] is _LATER:
+                        self.__dict__[attr] = (clients, arrangements, known[2])
+                del self.__dict__["_load_frames"]
+        return self.__dict__[name]
+
+    def __getstate__(self) -> dict:
+        """Pickled with its frames (a process pool's worker maps nothing)."""
+        for name in _FRAMES:
+            getattr(self, name)
+        return dict(self.__dict__)
+
+    def _later(self) -> bool:
+        """Are the frames still to be mapped?"""
+        return "_load_frames" in self.__dict__
+
+    def _frames(self) -> tuple:
+        return (_LATER, _LATER) if self._later() else (self.clients, self.arrangements)
+
+    def _known(self, known: tuple | None):
+        """The value in `known` if it was recorded for the current frames, else None."""
+        if known is None:
+            return None
+        clients, arrangements = self._frames()
+        return known[2] if known[0] is clients and known[1] is arrangements else None
+
     @property
     def n_clients(self) -> int:
+        if self._later() and "clients" not in self.__dict__:
+            return self.__dict__["_sizes"][0]
         return self.clients.height
 
     @property
     def n_arrangements(self) -> int:
+        if self._later() and "arrangements" not in self.__dict__:
+            return self.__dict__["_sizes"][1]
         return self.arrangements.height
 
     def fingerprint(self) -> str:
         """Hash of the population content (ids, attributes, slots): runs compare on it. It
         hashes the values themselves (`frame_digest`), not a library's row hash, so it is the
         same with every Polars version. Computed once for these frames."""
-        known = self._fingerprint
-        if known is not None and known[0] is self.clients and known[1] is self.arrangements:
-            return known[2]
+        known = self._known(self._fingerprint)
+        if known is not None:
+            return known
         h = hashlib.sha256()
         for frame in (self.clients, self.arrangements):
             h.update(frame_digest(frame).encode())
@@ -123,11 +181,11 @@ class Population:
 
     def remember_fingerprint(self, fingerprint: str) -> None:
         """Record the fingerprint of the current frames (the population cache stores it)."""
-        self._fingerprint = (self.clients, self.arrangements, fingerprint)
+        self._fingerprint = (*self._frames(), fingerprint)
 
     def remember_cache_key(self, key: str) -> None:
         """Record that the current frames are the population cache's entry `key`."""
-        self._cache_key = (self.clients, self.arrangements, key)
+        self._cache_key = (*self._frames(), key)
 
     def forget_cache_key(self) -> None:
         self._cache_key = None
@@ -135,10 +193,12 @@ class Population:
     @property
     def cache_key(self) -> str | None:
         """The population cache's key of these frames (None: not from the cache)."""
-        known = self._cache_key
-        if known is not None and known[0] is self.clients and known[1] is self.arrangements:
-            return known[2]
-        return None
+        return self._known(self._cache_key)
+
+
+_FRAMES = ("clients", "arrangements")
+_LATER = object()  # in a known fingerprint or cache key: the frames still to be mapped
+_MAPPING = threading.Lock()
 
 
 def frame_digest(frame: pl.DataFrame) -> str:

@@ -20,8 +20,10 @@ import.
 from __future__ import annotations
 
 import ast
+import contextlib
 import functools
 import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -60,11 +62,10 @@ def _import_nodes(body: list, out: list) -> list:
     return out
 
 
-@functools.cache
-def _direct_imports(path: Path, root: Path, stamp: tuple) -> tuple[Path, ...]:
-    """First-party module files that `path` imports (stamp: its mtime and size, so an edit
-    during the process is seen)."""
-    tree = ast.parse(path.read_bytes(), filename=str(path))
+def _imported_names(source: bytes, path: Path, root: Path) -> list[str]:
+    """The absolute module names the source of `path` imports (relative imports resolved),
+    at any depth of the module."""
+    tree = ast.parse(source, filename=str(path))
     package = _module_name(path, root).split(".")
     if path.name != "__init__.py":
         package = package[:-1]
@@ -77,6 +78,73 @@ def _direct_imports(path: Path, root: Path, stamp: tuple) -> tuple[Path, ...]:
             mod = ".".join(x for x in (base, node.module or "") if x)
             names.append(mod)
             names += [f"{mod}.{a.name}" for a in node.names]  # `from package import module`
+    return names
+
+
+class _ImportNames:
+    """The module names each source file imports, kept on disk beside the compiled code
+    (`NAMES_FILE` in `cache_root`), keyed by the file's module name and a hash of its
+    content: a process that loads compiled code reads the names instead of parsing every
+    module the code depends on (most of a tenth of a second). An entry is a function of the
+    content alone, so an edited file is parsed again; the file is written only into a cache
+    folder that exists (importing makes no folder), whole (a temporary file renamed)."""
+
+    KEEP = 512  # entries kept: the project's modules a few times over
+
+    def __init__(self):
+        self._known: dict[Path, dict] = {}  # cache folder -> {key: names}
+        self._added: set[Path] = set()  # cache folders with entries not yet written
+
+    def _table(self, folder: Path) -> dict:
+        table = self._known.get(folder)
+        if table is None:
+            try:
+                table = json.loads((folder / NAMES_FILE).read_text())
+                if not isinstance(table, dict):
+                    table = {}
+            except (OSError, ValueError):
+                table = {}
+            self._known[folder] = table
+        return table
+
+    def names(self, path: Path, root: Path, digest: bytes) -> list[str]:
+        folder = cache_root(root)
+        table = self._table(folder)
+        key = f"{_module_name(path, root)}:{digest.hex()}"
+        names = table.get(key)
+        if not isinstance(names, list):
+            names = _imported_names(path.read_bytes(), path, root)
+            table.pop(key, None)
+            table[key] = names
+            self._added.add(folder)
+        return names
+
+    def save(self) -> None:
+        """Write the tables that have new entries (the newest KEEP of each)."""
+        for folder in list(self._added):
+            self._added.discard(folder)
+            if not folder.is_dir():
+                continue
+            table = self._table(folder)
+            kept = dict(list(table.items())[-self.KEEP :])
+            tmp = folder / f".{NAMES_FILE}.{os.getpid()}.tmp"
+            try:
+                tmp.write_text(json.dumps(kept))
+                os.replace(tmp, folder / NAMES_FILE)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+
+
+NAMES_FILE = "source-imports.json"
+_import_names = _ImportNames()
+
+
+@functools.cache
+def _direct_imports(path: Path, root: Path, stamp: tuple) -> tuple[Path, ...]:
+    """First-party module files that `path` imports (stamp: its mtime and size, so an edit
+    during the process is seen)."""
+    names = _import_names.names(path, root, _file_digest(path, stamp))
     # the modules named, not the packages on the way: a package's __init__ runs, but compiled
     # code reads only the names it imports from the module that defines them
     found = {_module_file(n, root) for n in names if n.split(".")[0] in FIRST_PARTY}
@@ -103,6 +171,7 @@ def _dependencies(path: Path, root: Path) -> list[tuple[Path, tuple]]:
             continue
         seen[f] = _stat(f)
         todo += [g for g in _direct_imports(f, root, seen[f]) if g not in seen]
+    _import_names.save()
     return sorted(seen.items())
 
 
@@ -132,6 +201,41 @@ def cache_root(root: Path = ROOT) -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "caseload" / "numba"
 
 
+class LazyStamp:
+    """`source_stamp(path, root)`, computed when first compared or saved. Numba asks every
+    cached function for its stamp as the function is decorated, but compares it only with
+    the index of a function it loads from the cache (or writes it when it saves one): a run
+    loads a handful of the model's 170-odd compiled functions, so most stamps are never
+    needed. Compares equal to the stamp's text, and is pickled as that text (the index
+    holds a plain string)."""
+
+    __slots__ = ("_path", "_root", "_value")
+
+    def __init__(self, path: Path, root: Path):
+        self._path, self._root, self._value = path, root, None
+
+    @property
+    def value(self) -> str:
+        if self._value is None:
+            self._value = source_stamp(self._path, self._root)
+        return self._value
+
+    def __eq__(self, other) -> bool:
+        return self.value == (other.value if isinstance(other, LazyStamp) else other)
+
+    def __ne__(self, other) -> bool:
+        return not self == other
+
+    def __hash__(self) -> int:
+        return hash(self.value)
+
+    def __reduce__(self):
+        return (str, (self.value,))
+
+    def __repr__(self) -> str:
+        return repr(self.value)
+
+
 class ModelCacheLocator(caching._CacheLocator):
     """Numba cache locator for first-party functions, stamped with their dependencies."""
 
@@ -147,7 +251,7 @@ class ModelCacheLocator(caching._CacheLocator):
         return self._cache_path
 
     def get_source_stamp(self):
-        return source_stamp(self._py_file, self.root)
+        return LazyStamp(self._py_file, self.root)
 
     def get_disambiguator(self):
         return str(self._lineno)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import importlib.metadata
 import json
 import platform
 import time
@@ -17,7 +18,6 @@ from pathlib import Path
 import numba
 import numpy as np
 import polars as pl
-import pyarrow
 
 import engine
 from engine.core.domain import MODE_KEYED
@@ -26,7 +26,6 @@ from engine.core.months import format_month
 from engine.core.scenario import RunSpec
 from engine.outputs import tables as aggregate
 from engine.outputs.folder import atomic_folder, write_json, write_parquet
-from engine.outputs.waiting import waiting_frame, waiting_yearly
 from engine.simulation.checks import run_warnings
 from engine.simulation.simulate import SimResult, simulate
 from synthetic_population.cache import generate_cached, settle
@@ -117,6 +116,8 @@ def simulate_scenario(
         "affected": aggregate.affected_frame(sim.affected, measures, groups, domains),
     }
     if sim.queue is not None:
+        from engine.outputs.waiting import waiting_frame, waiting_yearly
+
         tables["waiting"] = waiting_frame(sim, start, policy)
         tables["waiting_yearly"] = waiting_yearly(sim, start, tables["waiting"])
     timings["aggregate_s"] = time.perf_counter() - t0
@@ -175,7 +176,7 @@ def simulate_scenario(
             "numpy": np.__version__,
             "numba": numba.__version__,
             "polars": pl.__version__,
-            "pyarrow": pyarrow.__version__,
+            "pyarrow": importlib.metadata.version("pyarrow"),  # not imported by a run
         },
         "spec": {k: v for k, v in asdict(spec).items() if k not in ("threads",)},
     }

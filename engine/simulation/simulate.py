@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numba
 import numpy as np
@@ -15,11 +16,9 @@ import numpy as np
 from engine.core.domain import END_REASONS
 from engine.core.errors import InputError
 from engine.core.months import format_month
-from engine.model.capacity import CapacityRun, compile_capacity, with_interim_slots
 from engine.model.combinations import MAX_RULES, allocate_multi
 from engine.model.kernel import Bins, run_kernel, weekly_base_cents_all
 from engine.model.layout import ARR_FIELDS, EVENT_FIELDS, EVENT_KINDS
-from engine.model.month_outer import QueueResult, run_coupled
 from engine.model.params import Params, compile_params
 from engine.model.rng import MODE_KEYED
 from engine.model.state import State, copy_state, with_rule_state
@@ -28,6 +27,10 @@ from rules.policy import Policy
 from synthetic_population.cache import capacity_state_of, state_of
 from synthetic_population.generator import Population
 from synthetic_population.profile import Profile
+
+if TYPE_CHECKING:  # a run with capacity imports these when it needs them (start-up)
+    from engine.model.capacity import CapacityRun
+    from engine.model.month_outer import QueueResult
 
 CHUNKS_PER_THREAD = 2
 
@@ -138,6 +141,8 @@ def _capacity_state(pop, policy, profile, base_state, n_rules: int) -> State:
     """The run's own state with interim slots (engine.model.capacity): from the population
     cache beside the population's state (synthetic_population.cache.capacity_state_of), or
     made from `base_state`'s copy."""
+    from engine.model.capacity import with_interim_slots
+
     if base_state is not None:
         return with_rule_state(with_interim_slots(_state(pop, policy, profile, base_state, 0),
                                                   policy), n_rules, copy=False)  # fmt: skip
@@ -290,6 +295,8 @@ def simulate(
     timings["state_s"] = time.perf_counter() - t_state  # part of prepare_s
     cr = None
     if capacity:
+        from engine.model.capacity import compile_capacity
+
         cr = compile_capacity(policy, profile, S, S.clients["district"], measures, start, months)
     else:
         _no_capacity_measures(measures)
@@ -344,6 +351,8 @@ def simulate(
 def _run_coupled(S, P, B, cr, profile, policy, measures, every_month, on_compile):
     """The month-outer driver's run (engine.model.month_outer.run_coupled) into bins of one
     chunk, added to B's first chunk (bins are sums: the chunk does not matter)."""
+    from engine.model.month_outer import run_coupled
+
     run = P.run[0]
     n_years = n_periods(int(run["start"]), int(run["T"]), 12)
     args = (P, len(profile.groups), len(policy.products), 1, S.n_slots, len(measures))

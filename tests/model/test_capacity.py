@@ -116,9 +116,9 @@ def test_the_month_outer_driver_stepping_every_client_gives_the_client_outer_ker
 ):
     """Every client through the month-outer driver (not only those who may need a place):
     the same outputs bit for bit as the client-outer kernel, with places that never bind."""
-    import engine.simulation.simulate as sim_mod
+    import engine.model.capacity as cap_mod
 
-    real = sim_mod.compile_capacity
+    real = cap_mod.compile_capacity
 
     def every_client(*args, **kw):
         cr = real(*args, **kw)
@@ -132,7 +132,7 @@ def test_the_month_outer_driver_stepping_every_client_gives_the_client_outer_ker
         '[[capacity]]\nname = "bw_all"\nproduct = "bw"\nplaces = "unlimited"\n'
         'effective_from = "2020-01"\nsource = "test"\n',
     )
-    monkeypatch.setattr(sim_mod, "compile_capacity", every_client)
+    monkeypatch.setattr(cap_mod, "compile_capacity", every_client)
     on = _run(capacity=True, measures=[unl])
     assert on.sim.queue.coupled == on.sim.state.n_clients
     for name, frame in off.tables.items():

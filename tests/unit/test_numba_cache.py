@@ -6,6 +6,9 @@ first-party module it imports, directly or not."""
 
 from __future__ import annotations
 
+import json
+import operator
+import pickle
 import shutil
 import subprocess
 import sys
@@ -123,3 +126,67 @@ def test_importing_the_engine_makes_no_folder_and_sets_no_environment(tmp_path):
     assert done.stdout.strip() == "True"
     assert not (tmp_path / "cache").exists()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_stamp_is_computed_when_numba_compares_or_saves_it_and_saved_as_text():
+    from engine.model import rng
+    from engine.model.jit import LazyStamp, ModelCacheLocator, source_stamp
+
+    path = MODEL / "rng.py"
+    lazy = ModelCacheLocator(rng.splitmix64.py_func, rng.__file__).get_source_stamp()
+    assert isinstance(lazy, LazyStamp)
+    assert lazy._value is None  # nothing computed at decoration
+    text = source_stamp(path)
+    assert lazy == text
+    assert text == lazy  # the text first: Python asks the stamp's side
+    assert not operator.ne(text, lazy)  # Numba's check: `stamp != self._source_stamp`
+    assert operator.ne(lazy, "another stamp")
+    assert operator.ne("another stamp", lazy)
+    assert pickle.loads(pickle.dumps(lazy)) == text  # the index holds the text
+    assert type(pickle.loads(pickle.dumps(lazy))) is str
+
+
+_DEPS = (
+    "import sys; sys.path.insert(0, {root!r})\n"
+    "from pathlib import Path\n"
+    "from engine.model.jit import dependency_files\n"
+    "print(sorted(p.name for p in dependency_files(Path({root!r}) / 'engine/model/a.py', "
+    "Path({root!r}))))\n"
+)
+
+
+def test_import_names_are_read_from_beside_the_compiled_code_and_an_edit_is_parsed_again(
+    tmp_path,
+):
+    """Which modules a file imports is kept in the cache folder (no parsing in a process that
+    loads compiled code), keyed by the file's content: an edit is parsed afresh."""
+    pkg = tmp_path / "engine" / "model"
+    pkg.mkdir(parents=True)
+    (tmp_path / "engine" / "__init__.py").write_text("")
+    (pkg / "__init__.py").write_text("")
+    shutil.copy(Path(model_jit.__file__), pkg / "jit.py")
+    for name in ("b", "c"):
+        (pkg / f"{name}.py").write_text("X = 1\n")
+    (pkg / "a.py").write_text("from engine.model.b import X\n")
+
+    def deps() -> list[str]:
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+        code = _DEPS.format(root=str(tmp_path))
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        return eval(done.stdout)  # noqa: S307 - a list of names this test printed
+
+    assert deps() == ["a.py", "b.py"]
+    names = tmp_path / ".numba-cache" / model_jit.NAMES_FILE
+    assert not names.exists()  # no cache folder yet: none made
+    names.parent.mkdir()
+    assert deps() == ["a.py", "b.py"]
+    table = json.loads(names.read_text())
+    (key,) = [k for k in table if k.startswith("engine.model.a:")]
+    table[key] = ["engine.model.c"]  # what a later process reads instead of parsing
+    names.write_text(json.dumps(table))
+    assert deps() == ["a.py", "c.py"]
+    (pkg / "a.py").write_text("from engine.model.b import X  # edited\n")
+    assert deps() == ["a.py", "b.py"]  # new content: parsed again

@@ -5,6 +5,9 @@ value, the seed, start or horizon, the generator's code) is a miss, never a stal
 from __future__ import annotations
 
 import json
+import platform
+import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -262,3 +265,75 @@ def test_an_entry_folder_without_its_files_is_a_miss_and_is_replaced(folder):
         cache.generate_cached(profile, policy, 5, 12, profile.start).meta["population_cache"]
         == "hit"
     )
+
+
+def test_a_hits_frames_are_mapped_when_first_used(folder):
+    """A run that finds the population's state never reads its frames (nor imports PyArrow):
+    the sizes, fingerprint and cache key are known without them; first use maps them, and a
+    pickled population (a process pool's) carries them."""
+    import pickle
+
+    profile, policy = _toy()
+    first = cache.generate_cached(profile, policy, 5, 12, profile.start)
+    hit = cache.generate_cached(profile, policy, 5, 12, profile.start)
+    assert "clients" not in vars(hit)
+    assert "arrangements" not in vars(hit)
+    assert (hit.n_clients, hit.n_arrangements) == (first.n_clients, first.n_arrangements)
+    assert hit.fingerprint() == first.fingerprint()
+    assert hit.cache_key is not None
+    assert "clients" not in vars(hit)  # none of that mapped them
+    other = cache.generate_cached(profile, policy, 5, 12, profile.start)
+    with ThreadPoolExecutor(4) as pool:  # threads sharing it map it once
+        frames = list(pool.map(lambda _: other.clients, range(8)))
+    assert all(f is frames[0] for f in frames)
+    shipped = pickle.loads(pickle.dumps(hit))
+    _same(shipped, first)
+    assert shipped.cache_key == hit.cache_key  # the frames mapped are the entry's
+    assert shipped.fingerprint() == first.fingerprint()
+    _same(hit, first)
+
+
+def test_an_entry_written_without_sizes_is_mapped_at_once(folder):
+    profile, policy = _toy()
+    first = cache.generate_cached(profile, policy, 5, 12, profile.start)
+    (entry,) = [p for p in folder.iterdir() if not p.name.startswith(".")]
+    meta = json.loads((entry / "meta.json").read_text())
+    del meta["sizes"]
+    (entry / "meta.json").write_text(json.dumps(meta))
+    hit = cache.generate_cached(profile, policy, 5, 12, profile.start)
+    assert hit.meta["population_cache"] == "hit"
+    assert "clients" in vars(hit)
+    _same(hit, first)
+
+
+def test_a_hits_files_stay_readable_when_the_entry_is_removed_before_first_use(folder):
+    import shutil
+
+    profile, policy = _toy()
+    first = cache.generate_cached(profile, policy, 5, 12, profile.start)
+    hit = cache.generate_cached(profile, policy, 5, 12, profile.start)
+    shutil.rmtree(folder)  # another process pruned it
+    _same(hit, first)
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",
+    reason="glibc's malloc",
+)
+def test_a_miss_returns_the_draws_freed_memory_before_it_keeps_the_population(folder, monkeypatch):
+    """glibc keeps the draws' freed temporaries (some 250 MB at national scale), which the
+    frames' allocator (Polars') never reuses: a run that generates gives them back before it
+    writes the entry and builds the state."""
+    from synthetic_population import generator, memory
+
+    assert memory.release_freed_memory()  # glibc's malloc_trim is found and runs
+    calls = []
+    real_generate, real_save = generator.generate, cache.save
+    monkeypatch.setattr(cache, "release_freed_memory", lambda: calls.append("release"))
+    monkeypatch.setattr(
+        generator, "generate", lambda *a: calls.append("generate") or real_generate(*a)
+    )
+    monkeypatch.setattr(cache, "save", lambda *a, **k: calls.append("save") or real_save(*a, **k))
+    profile, policy = _toy()
+    cache.generate_cached(profile, policy, 5, 12, profile.start)
+    assert calls == ["generate", "release", "save"]

@@ -1,7 +1,9 @@
 """Start-up: a command imports only what it needs. `caseload --help` loads no numerical
 library; `caseload run` loads neither the catalog's (DuckDB), the terminal's (Rich) nor the
 workbook's libraries when it registers nothing and shows nothing, no Parquet reader for a
-population file it does not read, and one compiled specialisation of the kernel."""
+population file it does not read (nor PyArrow: the population cache maps its frames only when
+they are used), nothing of capacity when the run has none, and one compiled
+specialisation of the kernel."""
 
 from __future__ import annotations
 
@@ -66,7 +68,10 @@ def test_a_quiet_run_loads_neither_catalog_report_nor_workbook_libraries(tmp_pat
     assert out["code"] == 0
     assert (tmp_path / "r" / "manifest.json").exists()
     loaded = set(out["modules"])
-    for unneeded in ("duckdb", "rich", "xlsxwriter", "openpyxl", "pyarrow.parquet", "ray"):
+    for unneeded in ("duckdb", "rich", "xlsxwriter", "openpyxl", "pyarrow", "ray"):
         assert unneeded not in loaded, unneeded
     assert "engine.reports.html" not in loaded
+    # a run without capacity: neither the month-outer driver nor the waiting-list tables
+    for unneeded in ("engine.model.capacity", "engine.model.month_outer", "engine.outputs.waiting"):
+        assert unneeded not in loaded, unneeded
     assert (out["keyed"], out["sequential"]) == (1, 0)  # the one specialisation the run uses
