@@ -7,9 +7,12 @@ part of it. So an entry point pins (S, P, B) once, in its own stack frame, and k
 address in the work array (`w[W_FRAME] = pin((S, P, B))`); an out-of-line function takes
 `frame(S, P, B, w)`, one typed pointer, and reads the three back with `unframe`.
 
-The rules: an entry point that steps clients pins before and clears (`w[W_FRAME] = 0`)
-after; a function that changes S, P or B for its callees pins its own. `frame` refuses an
-unpinned work array rather than follow a null pointer.
+The rules: `pin` only in an out-of-line (`jit_call`) function, the entry point that steps
+clients, which clears the pin (`w[W_FRAME] = 0`) before it returns; a function that hands its
+callees other arrays (the capacity driver's dry pass books into scratch bins) pins its own;
+`frame(S, P, B, w)` with exactly the three the entry point pinned (the types are not checked
+at run time: `frame_sp` reads the (S, P) at the front of a pinned (S, P, B)). `frame`
+refuses an unpinned work array rather than follow a null pointer.
 """
 
 from __future__ import annotations

@@ -144,6 +144,15 @@ def rules_at(F, ch, c, a, m, t, w, seq, moment):
             act_or_touch(F, ch, c, a, r, m, t, w, seq, moment)
 
 
+@jit
+def in_product(S, P, a, r):
+    """Is slot a active with a product in rule r's scope? (Date and monthly rules ask their
+    `due` of every such slot, before the rest of the scope: a `due` that draws, as the
+    review's does, takes a sequential draw there, and the draws that follow depend on it.)"""
+    s = S.slots[a]
+    return s.status == S_ACTIVE and product_in_scope(P, r, s.product)
+
+
 @jit_call
 def rules_date_monthly(F, ch, c, m, t, w, seq):
     """`date` rules act once, when the transition period of existing indications ends;
@@ -153,11 +162,11 @@ def rules_date_monthly(F, ch, c, m, t, w, seq):
     for r in range(P.run[0].n_rules):
         if rule_on(P, r, m, MO_DATE) and m == P.rules[r].date:
             for a in range(cl.arr_lo, cl.arr_hi):
-                if touches(S, P, c, a, r, m) and dm_due(S, P, a, r, m, seq):
+                if in_product(S, P, a, r) and dm_due(S, P, a, r, m, seq):
                     act_or_touch(F, ch, c, a, r, m, t, w, seq, np.int64(MO_DATE))
         if rule_on(P, r, m, MO_MONTHLY):
             for a in range(cl.arr_lo, cl.arr_hi):
-                if touches(S, P, c, a, r, m) and dm_due(S, P, a, r, m, seq):
+                if in_product(S, P, a, r) and dm_due(S, P, a, r, m, seq):
                     act_or_touch(F, ch, c, a, r, m, t, w, seq, np.int64(MO_MONTHLY))
 
 

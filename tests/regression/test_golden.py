@@ -23,6 +23,9 @@ from tests.helpers import toy_spec
 CASES = {
     "toy_keyed": lambda: toy_spec(seed=11, population_seed=5),
     "toy_sequential": lambda: toy_spec(seed=12, population_seed=6, rng_mode=MODE_SEQUENTIAL),
+    "toy_sequential_scoped_review": lambda: toy_spec(
+        seed=12, population_seed=6, rng_mode=MODE_SEQUENTIAL, measures=["t13_review_scoped"]
+    ),  # a drawing `due` asked of slots outside the rest of the scope
     "toy_long": lambda: toy_spec(seed=3, population_seed=7, months=60),
     "default_24m": lambda: RunSpec(months=24, seed=5, population_seed=2),
     "toy_before_2000": lambda: toy_spec(

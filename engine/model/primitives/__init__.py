@@ -6,8 +6,10 @@ and range: `spec.Primitive`), `act` (what it does to a slot in the kernel) and `
 trajectory only when a rule that is off would not have acted), side by side, and optionally
 `due` (False only where `act` would do nothing at all on a slot that month: no change, no
 event, no draw; a cheap, exact test: the kernel then does not call `act`, and for the
-moments date and monthly need not step the client) and `next_due` (the first run month in
-[lo, hi) in which it is due, when it can say so without looking at each month). A primitive
+moments date and monthly need not step the client; a `due` may itself draw, as the review's
+month does, so date and monthly rules ask it of every active slot of their products) and
+`next_due` (the first run month in [lo, hi) in which it is due, when it can say so without
+looking at each month). A primitive
 that acts where the kernel draws rather than at a moment has one of the kernel's hook points
 instead (engine.model.hooks): `adjust_reindication` (the outcome probabilities before the
 reindication outcome is drawn), `goal_factor` (the goal hazard where its waiting time is
