@@ -23,7 +23,7 @@ import numpy as np
 from numba import literal_unroll
 
 from engine.core.domain import S_ACTIVE, SLOT_INITIAL
-from engine.model.arrangement import domain_group
+from engine.model.arrangement import bit, domain_group
 from engine.model.frame import unframe
 from engine.model.jit import jit, jit_call
 from engine.model.layout import (
@@ -140,8 +140,21 @@ def rules_at(F, ch, c, a, m, t, w, seq, moment):
     of compile: measured.)"""
     S, P, _ = unframe(F)
     for r in range(P.run[0].n_rules):
-        if rule_on(P, r, m, moment) and touches(S, P, c, a, r, m) and due(S, P, a, r, m, seq):
+        if (
+            bit(moment_rules(P, t, S.slots[a].product, moment), r)
+            and touches(S, P, c, a, r, m)
+            and due(S, P, a, r, m, seq)
+        ):
             act_or_touch(F, ch, c, a, r, m, t, w, seq, moment)
+
+
+@jit
+def moment_rules(P, t, p, moment):
+    """The rules of the moment intake or reindication in force in month t that hold product p
+    in scope, one bit each (`P.gates`). Asked again for every rule: a rule may change the
+    slot's product (substitute)."""
+    gate = P.gates[t, p]
+    return gate.intake_rules if moment == MO_INTAKE else gate.reind_rules
 
 
 @jit

@@ -91,6 +91,7 @@ from engine.model.layout import (
     W_YOUTH,
     work_size,
 )
+from engine.model.prefetch import prefetch_row
 from engine.model.queue import queue_step
 from engine.model.rng import MODE_KEYED, MODE_SEQUENTIAL
 from engine.model.slots import (
@@ -130,6 +131,9 @@ def init_client(S, P, B, ch, c, w, seq, hk, mode):
         hk[s0 + U(SEG) * k] = U(0)
     seq[0] = cl.cid
     seq[1] = 0
+    if S.rule_c.shape[1] > 0 and S.rule_a.shape[0] > 0:
+        prefetch_row(S.rule_c, c)  # read when a rule first looks at the client
+        prefetch_row(S.rule_a, min(U(cl.arr_lo), U(S.rule_a.shape[0] - 1)))
     count_active(S, P, c, w)
     if cl.admitted == 1:
         client_keys(S, P, c, hk, mode)

@@ -159,10 +159,20 @@ RULE_PRODUCT = np.dtype([("steps", "<u2"), ("step_to", "<i2"), ("prod_to", "<i2"
 # before it is drawn holds in scope (`pre`), whether a date rule at its date or a monthly rule
 # in force holds the product (the kernel checks these inline before calling a hook), and the
 # first month from this one in which one does (a client holding none of the products is not
-# stepped for such rules)
+# stepped for such rules); then which rules those are, one bit per rule (`intake_rules`,
+# `reind_rules`: the rule hook looks at these rules only)
 GATE = np.dtype(
-    [("intake", "<u2"), ("reind", "<u2"), ("pre", "<u2"), ("dm", "u1"), ("next_dm", "<i8")]
+    [
+        ("intake", "<u2"),
+        ("reind", "<u2"),
+        ("pre", "<u2"),
+        ("dm", "u1"),
+        ("next_dm", "<i8"),
+        ("intake_rules", "<u8"),
+        ("reind_rules", "<u8"),
+    ]
 )
+MAX_SCENARIO_RULES = 64  # one bit each in `GATE.intake_rules`, `reind_rules`
 
 # ----------------------------------------------------------------------------- moments
 MO_INTAKE, MO_REINDICATION, MO_DATE, MO_MONTHLY = 1, 2, 4, 8

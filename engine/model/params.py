@@ -43,6 +43,7 @@ from engine.model.layout import (
     MAX_GROUPS,
     MAX_MEASURES,
     MAX_RULE_PARAMS,
+    MAX_SCENARIO_RULES,
     MAX_STEPS,
     MOMENT_BITS,
     MONTH,
@@ -252,6 +253,7 @@ def compile_rules(
 ):
     """`P.rules`, `P.rule_prod` and `P.gates` for rules in scenario order."""
     _fits(len(measure_names), MAX_MEASURES, "measures in one scenario")
+    _fits(len(rules), MAX_SCENARIO_RULES, "rules in one scenario")
     R, NP = len(rules), len(policy.products)
     codes = policy.product_codes
     rule = np.zeros(R, dtype=RULE)
@@ -301,10 +303,13 @@ def compile_rules(
                 continue  # these act at their own hook points (engine.model.hooks), not moments
             if "monthly" in rl.moments or ("date" in rl.moments and m == row["date"]):
                 gates["dm"][t] |= rule_prod[r]["steps"] != 0
+            held = (rule_prod[r]["steps"] != 0).astype(np.uint64) << np.uint64(r)
             if "intake" in rl.moments:
                 gates["intake"][t] |= rule_prod[r]["steps"]
+                gates["intake_rules"][t] |= held
             if "reindication" in rl.moments:
                 gates["reind"][t] |= rule_prod[r]["steps"]
+                gates["reind_rules"][t] |= held
                 if row["prim"] in PRE_CODES:
                     gates["pre"][t] |= rule_prod[r]["steps"]
     return rule, rule_prod, gates

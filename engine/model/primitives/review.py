@@ -15,7 +15,7 @@ from engine.model.primitives.common import (
     stands,
 )
 from engine.model.primitives.spec import Packed, Param, Primitive
-from engine.model.rng import D_REVIEW_MONTH, D_RULE_SHARE, draw
+from engine.model.rng import D_REVIEW_MONTH, D_RULE_SHARE, MODE_KEYED, draw
 
 I_TASKS = 0  # bit mask of engine.core.domain.HO_TASKS
 I_WINDOW = 1  # months
@@ -70,15 +70,31 @@ def review_month(S, P, a, r, seq):
 
 
 @jit
+def in_window(P, r, m):
+    """Is month m in the review window? Outside it no slot is reviewed: with keyed draws
+    asked before the draw, which the kernel would otherwise take at every month it looks at
+    a slot of the product, long after the window."""
+    rule = P.rules[r]
+    return rule.eff_from <= m < rule.eff_from + rule.i[I_WINDOW]
+
+
+@jit
 def due(S, P, a, r, m, seq):
-    """A monthly rule acts on a slot only in its review month."""
+    """A monthly rule acts on a slot only in its review month. (Sequential draws draw here
+    every month, in the window or not: the draws that follow depend on it.)"""
+    if P.run[0].rng_mode == MODE_KEYED and not in_window(P, r, m):
+        return False
     return m == review_month(S, P, a, r, seq)
 
 
 @jit
 def next_due(S, P, a, r, lo, hi, seq):
     """The review month, if it falls in run months [lo, hi); else hi."""
-    rm = review_month(S, P, a, r, seq) - P.run[0].start
+    start = P.run[0].start
+    rule = P.rules[r]
+    if hi <= rule.eff_from - start or lo >= rule.eff_from + rule.i[I_WINDOW] - start:
+        return hi  # [lo, hi) misses the window
+    rm = review_month(S, P, a, r, seq) - start
     return rm if lo <= rm < hi else hi
 
 
@@ -101,4 +117,4 @@ def act(S, P, B, ch, c, a, r, m, t, g, w, seq, moment):
 
 @jit
 def would_act(S, P, c, a, r, m, t, g, seq, moment):
-    return m == review_month(S, P, a, r, seq) and drops(S, P, a, r, seq) and stands(S, P, r, c, seq)
+    return due(S, P, a, r, m, seq) and drops(S, P, a, r, seq) and stands(S, P, r, c, seq)

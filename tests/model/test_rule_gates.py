@@ -1,0 +1,76 @@
+"""The per-month, per-product rule masks the rule hook reads (`P.gates.intake_rules`,
+`reind_rules`): exactly the rules of that moment in force that month and holding the
+product, recomputed here from the rule files' own fields."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.core.errors import InputError
+from engine.model.layout import MAX_SCENARIO_RULES
+from engine.model.params import compile_params
+from engine.model.primitives import ADMIT_CODES, CODES, GOAL_CODES
+from rules.schema import load_measure
+from synthetic_population.generator import generate
+from synthetic_population.profile import load_profile
+from tests.helpers import TOY_PROFILE
+
+MEASURES = ["t1_youth_cap", "t2_max_duration", "t3_no_ironing", "t4_review", "t7_substitute"]
+MONTHS = 30
+
+
+def _params(rules, names, pop, profile, policy):
+    return compile_params(
+        profile,
+        policy,
+        pop.pool_rate,
+        profile.start,
+        MONTHS,
+        1,
+        rules=rules,
+        measure_names=names,
+    )
+
+
+@pytest.fixture(scope="module")
+def toy():
+    profile, policy = load_profile(TOY_PROFILE)
+    pop = generate(profile, policy, 1, MONTHS)
+    groups = {g.code: g.domain for g in profile.groups}
+    measures = [load_measure(ref, policy, groups) for ref in MEASURES]
+    return profile, policy, pop, measures
+
+
+def test_moment_masks_name_the_rules_in_force_that_hold_the_product(toy):
+    profile, policy, pop, measures = toy
+    rules = [r for ms in measures for r in ms.rules]
+    P = _params(rules, [ms.name for ms in measures], pop, profile, policy)
+    seen = 0
+    for t in range(MONTHS):
+        m = profile.start + t
+        for p, code in enumerate(policy.product_codes):
+            for moment, field in (("intake", "intake_rules"), ("reindication", "reind_rules")):
+                expected = {
+                    r
+                    for r, rl in enumerate(rules)
+                    if moment in rl.moments
+                    and rl.effective_from <= m
+                    and (rl.effective_until is None or m < rl.effective_until)
+                    and rl.steps.get(code)
+                    and CODES[rl.primitive] not in GOAL_CODES | ADMIT_CODES
+                }
+                mask = int(P.gates[t, p][field])
+                got = {r for r in range(len(rules)) if mask >> r & 1}
+                assert got == expected, f"month {t}, product {code}, {moment}"
+                seen += len(got)
+    assert seen > 0, "no rule held any product: the test has no teeth"
+
+
+def test_more_rules_than_the_masks_hold_are_refused_with_the_limit(toy):
+    profile, policy, pop, measures = toy
+    rules = [r for ms in measures for r in ms.rules]
+    many = rules * (MAX_SCENARIO_RULES // len(rules) + 1)
+    assert len(many) > MAX_SCENARIO_RULES
+    with pytest.raises(InputError, match="rules in one scenario") as err:
+        _params(many, [ms.name for ms in measures], pop, profile, policy)
+    assert str(MAX_SCENARIO_RULES) in str(err.value)
