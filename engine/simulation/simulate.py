@@ -23,6 +23,7 @@ from engine.model.params import Params, compile_params
 from engine.model.rng import MODE_KEYED
 from engine.model.state import State, copy_state, with_rule_state
 from engine.model.state import build_state as build_state  # re-exported (bench, callers)
+from engine.simulation.small_pages import small_pages
 from rules.policy import Policy
 from synthetic_population.cache import capacity_state_of, state_of
 from synthetic_population.generator import Population
@@ -69,27 +70,30 @@ def allocate_bins(
     n_rules = P.rules.shape[0]
     trace = bool(run["trace"])
     nf_cli = 4 + len(END_REASONS) - 1
-    return Bins(
-        arr=np.zeros((n_chunks, n_groups, n_products, n_steps, len(ARR_FIELDS), T), dtype=np.int64),
-        cli=np.zeros((n_chunks, 2, n_groups, T, nf_cli), dtype=np.int64),
-        served_half=np.zeros((n_chunks, n_periods(start, T, 6), 2, n_groups), dtype=np.int64),
-        served_year=np.zeros((n_chunks, n_periods(start, T, 12), 2, n_groups), dtype=np.int64),
-        events=np.zeros(
-            (
-                n_chunks,
-                n_rules,
-                len(EVENT_KINDS),
-                n_groups,
-                n_products,
-                T if run["events"] else 0,
-                len(EVENT_FIELDS),
+    with small_pages():  # written sparsely: engine.simulation.small_pages
+        return Bins(
+            arr=np.zeros(
+                (n_chunks, n_groups, n_products, n_steps, len(ARR_FIELDS), T), dtype=np.int64
             ),
-            dtype=np.int64,
-        ),
-        affected=np.zeros((n_chunks, n_measures + 1, 2, n_groups), dtype=np.int64),
-        trace_cost=np.zeros((n_arr, T) if trace else (0, T), dtype=np.int64),
-        trace_step=np.full((n_arr, T) if trace else (0, T), -1, dtype=np.int8),
-    )
+            cli=np.zeros((n_chunks, 2, n_groups, T, nf_cli), dtype=np.int64),
+            served_half=np.zeros((n_chunks, n_periods(start, T, 6), 2, n_groups), dtype=np.int64),
+            served_year=np.zeros((n_chunks, n_periods(start, T, 12), 2, n_groups), dtype=np.int64),
+            events=np.zeros(
+                (
+                    n_chunks,
+                    n_rules,
+                    len(EVENT_KINDS),
+                    n_groups,
+                    n_products,
+                    T if run["events"] else 0,
+                    len(EVENT_FIELDS),
+                ),
+                dtype=np.int64,
+            ),
+            affected=np.zeros((n_chunks, n_measures + 1, 2, n_groups), dtype=np.int64),
+            trace_cost=np.zeros((n_arr, T) if trace else (0, T), dtype=np.int64),
+            trace_step=np.full((n_arr, T) if trace else (0, T), -1, dtype=np.int8),
+        )
 
 
 @dataclass
