@@ -431,16 +431,32 @@ def capacity_state_of(pop: Population, policy, group_codes: list[str], make):
     return state
 
 
+MADV_POPULATE_WRITE = 23  # Linux 5.14
+
+
+def _writable(mapped: np.memmap) -> np.ndarray:
+    """The mapped state, its pages made the process's own in one pass, before the kernel's
+    threads run: faulted in one by one as the kernel first writes them, each copy-on-write
+    fault sent the other core a TLB shoot-down (perf of a warm national run: a third of its
+    samples in the copy, page-table locks and inter-processor calls). A base ndarray, not
+    np.memmap, for the compiled code. Where the advice is unknown (older Linux), the pages
+    are left to fault as before."""
+    mm = getattr(mapped, "_mmap", None)
+    if mm is not None:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            mm.madvise(MADV_POPULATE_WRITE)
+    return np.asarray(mapped)
+
+
 def _load_state(where: Path, pop: Population, sized: bool = True):
     from engine.model.layout import CLIENT, SLOT
     from engine.model.state import State
 
     try:
-        # mapped copy-on-write, not read: the run's own memory, written by the kernel page by
-        # page as it changes a record, and nothing read that is never touched (the file is not
-        # changed; a base ndarray, not np.memmap, for the compiled code)
-        clients = np.asarray(np.load(where / "clients.npy", mmap_mode="c"))
-        slots = np.asarray(np.load(where / "slots.npy", mmap_mode="c"))
+        # mapped copy-on-write, not read, and made the run's own in one pass (`_writable`):
+        # the file is never changed
+        clients = _writable(np.load(where / "clients.npy", mmap_mode="c"))
+        slots = _writable(np.load(where / "slots.npy", mmap_mode="c"))
     except FileNotFoundError:
         return None
     except (OSError, ValueError):
