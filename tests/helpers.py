@@ -463,3 +463,19 @@ def decomposition_row(frame: pl.DataFrame, level: str, **keys) -> dict:
         f = f.filter(pl.col(k) == keys[k]) if k in keys else f.filter(pl.col(k).is_null())
     assert f.height == 1, (level, keys, f)
     return f.row(0, named=True)
+
+
+def mapping_kib(arr: np.ndarray, field: str) -> int:
+    """A field of /proc/self/smaps (`AnonHugePages`, `Anonymous`, ...) summed over the
+    mappings that hold arr's data: the kernel's own account of its pages."""
+    lo = arr.__array_interface__["data"][0]
+    hi = lo + arr.nbytes
+    total, inside = 0, False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        head = line.split()[0]
+        if "-" in head and not head.endswith(":"):
+            a, b = (int(x, 16) for x in head.split("-"))
+            inside = a < hi and lo < b
+        elif inside and line.startswith(field + ":"):
+            total += int(line.split()[1])
+    return total

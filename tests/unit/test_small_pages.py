@@ -10,24 +10,14 @@ import numpy as np
 import pytest
 
 from engine.simulation.small_pages import small_pages
+from tests.helpers import mapping_kib
 
 THP = Path("/sys/kernel/mm/transparent_hugepage/enabled")
 SIZE = 64 << 20  # bytes: like the BOZ package's events bins
 
 
 def _huge_kib(arr: np.ndarray) -> int:
-    """AnonHugePages of the mappings that hold arr's data."""
-    lo = arr.__array_interface__["data"][0]
-    hi = lo + arr.nbytes
-    total, inside = 0, False
-    for line in Path("/proc/self/smaps").read_text().splitlines():
-        head = line.split()[0]
-        if "-" in head and not head.endswith(":"):
-            a, b = (int(x, 16) for x in head.split("-"))
-            inside = a < hi and lo < b
-        elif inside and line.startswith("AnonHugePages:"):
-            total += int(line.split()[1])
-    return total
+    return mapping_kib(arr, "AnonHugePages")
 
 
 def _sparse_write(arr: np.ndarray) -> None:

@@ -8,28 +8,18 @@ from __future__ import annotations
 
 import platform
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from synthetic_population.cache import _writable
+from tests.helpers import mapping_kib
 
 N = 4 << 20  # bytes
 
 
 def _anonymous_kib(arr: np.ndarray) -> int:
-    lo = arr.__array_interface__["data"][0]
-    hi = lo + arr.nbytes
-    total, inside = 0, False
-    for line in Path("/proc/self/smaps").read_text().splitlines():
-        head = line.split()[0]
-        if "-" in head and not head.endswith(":"):
-            a, b = (int(x, 16) for x in head.split("-"))
-            inside = a < hi and lo < b
-        elif inside and line.startswith("Anonymous:"):
-            total += int(line.split()[1])
-    return total
+    return mapping_kib(arr, "Anonymous")
 
 
 def _linux() -> tuple[int, int]:
