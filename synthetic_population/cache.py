@@ -4,7 +4,9 @@ one generated before loads it (Arrow IPC, memory mapped) instead of drawing it a
 Common random numbers mean a baseline and every measure run of a scenario use the identical
 population; with the cache only the first run draws it. `caseload population generate` (without
 `--out`) fills the cache explicitly; `caseload run` fills it on a miss, and its manifest says
-which (`population.cache`: `hit`, `miss` or `off`).
+which (`population.cache`: `hit`, `miss` or `off`). A miss generates into the entry a frame at
+a time and then uses the entry as a hit does (`_generate_into`), and a state is built from an
+entry's files a column at a time (`_columnwise`): a first run's peak memory.
 
 The key (`population_key`) is a SHA-256 of everything the generator reads: the profile's
 content and its policy's (every value after overrides and the fitted file; not their paths),
@@ -163,15 +165,7 @@ def load(key: str, folder: Path | None = None) -> Population:
                 f.close()
         pop = Population(clients=clients, arrangements=arrangements, **fields)
     else:
-
-        def frames():
-            try:
-                return tuple(_read_frame(f) for f in files)
-            finally:
-                for f in files:
-                    f.close()
-
-        pop = Population.mapped_later(frames, *sizes, **fields)
+        pop = Population.mapped_later(_EntryFrames(files), *sizes, **fields)
         for f in files:  # closed with the population if it never maps them
             weakref.finalize(pop, f.close)
     pop.remember_fingerprint(meta["fingerprint"])
@@ -209,36 +203,88 @@ def _open_ipcs(*paths: Path) -> list:
     return files
 
 
+class _EntryFrames:
+    """An entry's two open Arrow IPC files (clients, arrangements): mapped whole when the
+    population's frames are first used (called, then closed), or a column at a time
+    (`column`) while they are not."""
+
+    def __init__(self, files: list):
+        self.files = files
+        self.lock = threading.Lock()
+
+    def __call__(self) -> tuple[pl.DataFrame, pl.DataFrame]:
+        with self.lock:
+            try:
+                return tuple(_read_frame(f) for f in self.files)
+            finally:
+                for f in self.files:
+                    f.close()
+
+    def names(self, which: int) -> list[str] | None:
+        """The column names of frame `which` (0 clients, 1 arrangements); None once the
+        files are closed (the frames mapped whole)."""
+        with self.lock:
+            fh = self.files[which]
+            return None if fh.closed else _ipc_reader(fh).schema.names
+
+    def column(self, which: int, name: str) -> pl.Series | None:
+        """One column of frame `which`, in a mapping of its own: only its pages are read,
+        and they leave the process's memory when the caller lets go of the column (and of
+        any array that is a view of it). None once the files are closed."""
+        with self.lock:
+            fh = self.files[which]
+            if fh.closed:
+                return None
+            # the whole table's arrays (no copy: `included_fields` would copy the body)
+            table = _ipc_reader(fh).read_all().select([name])
+            return pl.from_arrow(table, rechunk=False).to_series()
+
+
+def _ipc_reader(fh):
+    """An Arrow IPC file reader over a fresh read-only mapping of `fh` (no copy: buffers
+    read from it keep the mapping, which goes when the last of them does)."""
+    import pyarrow as pa
+
+    mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    return pa.ipc.open_file(pa.BufferReader(pa.py_buffer(mapped)))
+
+
 def _read_frame(fh) -> pl.DataFrame:
     """A frame memory mapped from an open Arrow IPC file: no copy, pages read when first
     used."""
-    import pyarrow as pa  # here: a run that finds the population's state never maps it
-
-    # the mapping lives as long as the frame's buffers refer to it
-    mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-    table = pa.ipc.open_file(pa.BufferReader(pa.py_buffer(mapped))).read_all()
+    # PyArrow is imported there, not at the top: a run that finds the population's state
+    # never maps it. The mapping lives as long as the frame's buffers refer to it.
+    table = _ipc_reader(fh).read_all()
     return pl.from_arrow(table, rechunk=False)
 
 
 def _write_entry(pop: Population, key: str, tmp: Path) -> None:
     """The frames (Arrow IPC, uncompressed: memory mapped as they are) and meta.json."""
-    for name, frame in (("clients", pop.clients), ("arrangements", pop.arrangements)):
-        frame.write_ipc(
-            tmp / f"{name}.arrow",
-            compression="uncompressed",
-            record_batch_size=max(frame.height, 1),
-        )
+    for name, frame in zip(_FRAMES, (pop.clients, pop.arrangements), strict=True):
+        _write_frame(frame, tmp / f"{name}.arrow")
+    fields = {k: getattr(pop, k) for k in ("pool_rate", "group_codes", "start", "months", "meta")}
+    _write_meta(tmp, key, pop.fingerprint(), [pop.n_clients, pop.n_arrangements], fields)
+
+
+_FRAMES = ("clients", "arrangements")
+
+
+def _write_frame(frame: pl.DataFrame, path: Path) -> None:
+    frame.write_ipc(path, compression="uncompressed", record_batch_size=max(frame.height, 1))
+
+
+def _write_meta(tmp: Path, key: str, fingerprint: str, sizes: list[int], fields: dict) -> None:
     meta = {
         "key": key,
         "format": FORMAT,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "fingerprint": pop.fingerprint(),
-        "sizes": [pop.n_clients, pop.n_arrangements],
-        "pool_rate": pop.pool_rate.tolist(),
-        "group_codes": pop.group_codes,
-        "start": pop.start,
-        "months": pop.months,
-        "meta": {k: v for k, v in pop.meta.items() if k != "population_cache"},
+        "fingerprint": fingerprint,
+        "sizes": sizes,
+        "pool_rate": fields["pool_rate"].tolist(),
+        "group_codes": fields["group_codes"],
+        "start": fields["start"],
+        "months": fields["months"],
+        "meta": {k: v for k, v in fields["meta"].items() if k != "population_cache"},
     }
     (tmp / "meta.json").write_text(json.dumps(meta))
 
@@ -364,11 +410,59 @@ def generate_cached(
     pop = load(key, folder)
     if pop is not None:
         return pop
+    if fill and not background:
+        pop = _generate_into(profile, policy, seed, months, start, key, folder)
+        if pop is not None:
+            pop.meta["population_cache"] = "miss"
+            return pop
     pop = generate(profile, policy, seed, months, start)
     release_freed_memory()  # the draws' temporaries, before the state is built beside it
     if fill:
         save(pop, key, folder, background=background)
     pop.meta["population_cache"] = "miss"
+    return pop
+
+
+def _generate_into(profile, policy, seed, months, start, key, folder) -> Population | None:
+    """A miss: generate the population straight into the cache, a frame at a time (each
+    written, then let go of, before the next is made), and return the entry as a hit returns
+    it (its frames mapped when first used; `state_of` builds its state a column at a time).
+    A first run never holds both frames, nor the frames beside the state it builds from
+    them: its peak memory. None when the entry cannot be written (the caller generates in
+    memory)."""
+    from synthetic_population.generator import fingerprint_of, frame_digest, generate_parts
+
+    parts = generate_parts(profile, policy, seed, months, start, release_memory=True)
+    fields = next(parts)  # the inputs checked (before any folder is made)
+    tmp = folder / f".{key}.{os.getpid()}.{threading.get_ident()}.partial"
+    try:
+        tmp.mkdir(parents=True, exist_ok=True)
+        digests, sizes = [], []
+        for name in _FRAMES:
+            frame = next(parts)
+            digests.append(frame_digest(frame))
+            sizes.append(frame.height)
+            _write_frame(frame, tmp / f"{name}.arrow")
+            del frame  # before the next frame is made
+        parts.close()
+        release_freed_memory()  # the last frame's temporaries, before the state is built
+        fingerprint = fingerprint_of(
+            digests, fields["pool_rate"], fields["group_codes"], fields["start"], fields["months"]
+        )
+        _write_meta(tmp, key, fingerprint, sizes, fields)
+    except (OSError, pl.exceptions.PolarsError):
+        shutil.rmtree(tmp, ignore_errors=True)
+        return None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    entry = folder / key
+    with contextlib.suppress(OSError):  # fails when another process saved it first
+        tmp.rename(entry)
+    shutil.rmtree(tmp, ignore_errors=True)
+    pop = load(key, folder)
+    if pop is not None:
+        prune(folder)
     return pop
 
 
@@ -402,9 +496,64 @@ def state_of(pop: Population, policy, group_codes: list[str]):
     where = (keeper.tmp if keeper else folder / key) / _state_name(policy, group_codes)
     state = _load_state(where, pop)
     if state is None:
-        state = build_state(pop, policy, group_codes)
+        state = build_state(_columnwise(pop), policy, group_codes)
         _save_state(state, where)
     return state
+
+
+def _columnwise(pop: Population):
+    """`pop` for the state builder: a cached population whose frames are still to be mapped
+    gives its columns one at a time from the entry's files (`_Columns`), so the builder's
+    arrays and the records it fills are never beside the whole frames; any other population
+    as it is."""
+    load = pop.__dict__.get("_load_frames")
+    if not isinstance(load, _EntryFrames):
+        return pop
+    return _ColumnwisePopulation(pop, load)
+
+
+class _ColumnwisePopulation:
+    """A cached population whose `clients` and `arrangements` are `_Columns`; anything else
+    is the population's own."""
+
+    def __init__(self, pop: Population, load: _EntryFrames):
+        self._pop = pop
+        self.clients = _Columns(pop, load, 0, pop.n_clients)
+        self.arrangements = _Columns(pop, load, 1, pop.n_arrangements)
+
+    def __getattr__(self, name: str):
+        return getattr(self._pop, name)
+
+
+class _Columns:
+    """A cached population's frame read a column at a time: `frame[name]` is that column
+    alone, mapped from the entry's file when asked for and unmapped when let go of;
+    `height` and `columns` as a frame's. Anything else (and every column once the
+    population's frames are mapped whole) is the whole frame's."""
+
+    def __init__(self, pop: Population, load: _EntryFrames, which: int, height: int):
+        self._pop, self._load, self._which, self.height = pop, load, which, height
+
+    def _frame(self) -> pl.DataFrame:
+        return getattr(self._pop, _FRAMES[self._which])
+
+    @property
+    def columns(self) -> list[str]:
+        names = self._load.names(self._which)
+        return self._frame().columns if names is None else names
+
+    def __getitem__(self, item):
+        if isinstance(item, str):
+            col = self._load.column(self._which, item)
+            if col is not None:
+                return col
+        return self._frame()[item]
+
+    def __len__(self) -> int:
+        return self.height
+
+    def __getattr__(self, name: str):
+        return getattr(self._frame(), name)
 
 
 def capacity_state_of(pop: Population, policy, group_codes: list[str], make):

@@ -37,6 +37,7 @@ from engine.model.portable_math import pow_array
 from rules.policy import Policy
 from synthetic_population.draws import ARRANGEMENT_ARRAYS, CLIENT_ARRAYS, Codes, draw_part
 from synthetic_population.followup import followup_slots
+from synthetic_population.memory import release_freed_memory
 from synthetic_population.profile import Profile
 from synthetic_population.size import check_population_size
 
@@ -171,12 +172,10 @@ class Population:
         known = self._known(self._fingerprint)
         if known is not None:
             return known
-        h = hashlib.sha256()
-        for frame in (self.clients, self.arrangements):
-            h.update(frame_digest(frame).encode())
-        h.update(np.ascontiguousarray(self.pool_rate, dtype="<f8").tobytes())
-        h.update(json.dumps([self.group_codes, self.start, self.months]).encode())
-        self.remember_fingerprint(h.hexdigest()[:16])
+        digests = [frame_digest(frame) for frame in (self.clients, self.arrangements)]
+        self.remember_fingerprint(
+            fingerprint_of(digests, self.pool_rate, self.group_codes, self.start, self.months)
+        )
         return self._fingerprint[2]
 
     def remember_fingerprint(self, fingerprint: str) -> None:
@@ -199,6 +198,19 @@ class Population:
 _FRAMES = ("clients", "arrangements")
 _LATER = object()  # in a known fingerprint or cache key: the frames still to be mapped
 _MAPPING = threading.Lock()
+
+
+def fingerprint_of(
+    digests: list[str], pool_rate: np.ndarray, group_codes: list[str], start: int, months: int
+) -> str:
+    """`Population.fingerprint` from its frames' `frame_digest`s (clients, arrangements) and
+    its other fields."""
+    h = hashlib.sha256()
+    for digest in digests:
+        h.update(digest.encode())
+    h.update(np.ascontiguousarray(pool_rate, dtype="<f8").tobytes())
+    h.update(json.dumps([group_codes, start, months]).encode())
+    return h.hexdigest()[:16]
 
 
 def frame_digest(frame: pl.DataFrame) -> str:
@@ -273,6 +285,30 @@ def generate(
     the horizon, the inflow rates or the pool: `population export-extract` (which draws one
     month) writes the stock every horizon's run starts from. Rows are kept as integer codes
     and arrays and become Polars frames once at the end (text columns by one gather)."""
+    parts = generate_parts(profile, policy, seed, months, start)
+    fields = next(parts)
+    clients = next(parts)
+    arrangements = next(parts)
+    parts.close()
+    return Population(clients=clients, arrangements=arrangements, **fields)
+
+
+def generate_parts(
+    profile: Profile,
+    policy: Policy,
+    seed: int,
+    months: int = 48,
+    start: int | None = None,
+    *,
+    release_memory: bool = False,
+):
+    """`generate` a part at a time: yields the `Population`'s fields other than its frames
+    (a dict), then the clients frame, then the arrangements frame (close it after that). A
+    caller that writes each frame away and lets go of it before asking for the next (the
+    population cache's miss path) never holds both frames at once. `release_memory` gives
+    the draws' freed temporaries back to the system before each frame is made (glibc keeps
+    them; the frames' allocator, Polars', never reuses them): the peak memory of a process
+    that generates once; not for one that generates again (it faults them in again)."""
     if months < 1:
         raise InputError("--months", f"{months}", "at least 1 month")
     start = profile.start if start is None else start
@@ -316,6 +352,18 @@ def generate(
             local0,
         )
 
+    yield {
+        "pool_rate": pool_exp,
+        "group_codes": codes.group_codes,
+        "start": start,
+        "months": months,
+        "meta": {
+            "profile": profile.name,
+            "population_seed": seed,
+            "scale": profile.scale,
+            "source": "synthetic",
+        },
+    }
     # the parts draw from streams of their own, so they can be drawn side by side (NumPy
     # lets go of the GIL while it fills an array); the results are taken in part order
     with ThreadPoolExecutor(DRAW_THREADS) as pool:
@@ -326,23 +374,13 @@ def generate(
     cl = _place([(c, rows) for c, _, rows, _ in drawn], n, CLIENT_ARRAYS)
     ar, arr_client = _place_slots(drawn, cl, client_id, profile, policy, seed, start, months, codes)
     del drawn
-    clients = _client_frame(cl, client_id, codes)
-    del cl
-    arrangements = _arrangement_frame(ar, arr_client, codes)  # takes the arrays out of `ar`
-    return Population(
-        clients=clients,
-        arrangements=arrangements,
-        pool_rate=pool_exp,
-        group_codes=codes.group_codes,
-        start=start,
-        months=months,
-        meta={
-            "profile": profile.name,
-            "population_seed": seed,
-            "scale": profile.scale,
-            "source": "synthetic",
-        },
-    )
+    if release_memory:
+        release_freed_memory()
+    yield _client_frame(cl, client_id, codes)  # held here by no name: the caller's to free
+    del cl, client_id
+    if release_memory:
+        release_freed_memory()
+    yield _arrangement_frame(ar, arr_client, codes)  # takes the arrays out of `ar`
 
 
 def _rows(

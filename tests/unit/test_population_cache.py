@@ -320,20 +320,116 @@ def test_a_hits_files_stay_readable_when_the_entry_is_removed_before_first_use(f
     not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",
     reason="glibc's malloc",
 )
-def test_a_miss_returns_the_draws_freed_memory_before_it_keeps_the_population(folder, monkeypatch):
-    """glibc keeps the draws' freed temporaries (some 250 MB at national scale), which the
-    frames' allocator (Polars') never reuses: a run that generates gives them back before it
-    writes the entry and builds the state."""
+def test_a_miss_writes_a_frame_at_a_time_into_the_entry_and_returns_it_mapped(folder, monkeypatch):
+    """A first run's peak memory: the draws' freed temporaries are given back before each
+    frame is made (glibc keeps them; the frames' allocator, Polars', never reuses them), each
+    frame is written into the entry and let go of before the next is made, and the run gets
+    the entry as a hit gets it (frames mapped when first used), identical to generating it."""
+    import weakref
+
     from synthetic_population import generator, memory
 
     assert memory.release_freed_memory()  # glibc's malloc_trim is found and runs
-    calls = []
-    real_generate, real_save = generator.generate, cache.save
-    monkeypatch.setattr(cache, "release_freed_memory", lambda: calls.append("release"))
+    calls, made = [], {}
+    for module in (generator, cache):
+        monkeypatch.setattr(module, "release_freed_memory", lambda: calls.append("release"))
+    for name in ("clients", "arrangements"):
+        real = getattr(generator, f"_{name[:-1] if name == 'clients' else 'arrangement'}_frame")
+
+        def make(*a, name=name, real=real):
+            calls.append(name)
+            assert all(ref() is None for ref in made.values())  # the frame before is gone
+            frame = real(*a)
+            made[name] = weakref.ref(frame)
+            return frame
+
+        monkeypatch.setattr(generator, real.__name__, make)
+    real_write = cache._write_frame
     monkeypatch.setattr(
-        generator, "generate", lambda *a: calls.append("generate") or real_generate(*a)
+        cache, "_write_frame", lambda f, p: calls.append(f"write {p.stem}") or real_write(f, p)
     )
-    monkeypatch.setattr(cache, "save", lambda *a, **k: calls.append("save") or real_save(*a, **k))
     profile, policy = _toy()
-    cache.generate_cached(profile, policy, 5, 12, profile.start)
-    assert calls == ["generate", "release", "save"]
+    pop = cache.generate_cached(profile, policy, 5, 12, profile.start)
+    monkeypatch.undo()
+    assert calls == [
+        *("release", "clients", "write clients"),
+        *("release", "arrangements", "write arrangements"),
+        "release",
+    ]
+    assert pop.meta["population_cache"] == "miss"
+    assert pop.cache_key == cache.population_key(profile, policy, 5, 12, profile.start)
+    assert "clients" not in vars(pop)  # mapped when first used
+    assert "arrangements" not in vars(pop)
+    fresh = generate(profile, policy, 5, 12, profile.start)
+    assert pop.fingerprint() == fresh.fingerprint()
+    _same(pop, fresh)
+    assert pop.meta == {**fresh.meta, "population_cache": "miss"}
+    assert not list(folder.glob(".*.partial"))
+
+
+def test_a_miss_that_cannot_write_its_entry_generates_in_memory(folder, monkeypatch):
+    def fail(frame, path):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(cache, "_write_frame", fail)
+    profile, policy = _toy()
+    pop = cache.generate_cached(profile, policy, 5, 12, profile.start)
+    assert pop.meta["population_cache"] == "miss"
+    assert pop.cache_key is None
+    assert "clients" in vars(pop)
+    _same(pop, generate(profile, policy, 5, 12, profile.start))
+    assert not list(folder.iterdir())  # nothing left behind
+
+
+def _entry_mappings(entry) -> list[str]:
+    with open("/proc/self/maps") as maps:
+        return [line for line in maps if str(entry) in line]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/self/maps")
+def test_a_state_built_from_the_entry_reads_it_column_by_column_and_lets_go_of_it(folder):
+    """The state of a population whose frames are not mapped yet (a miss, or a hit without
+    this state) is built from the entry's columns, each mapped on its own: the whole frames
+    are never mapped, and once the state is built none of the entry is (the builder's arrays
+    and the records it fills are never beside the whole frames). Equal to building it from
+    the generated frames."""
+    import gc
+
+    profile, policy = _toy()
+    pop = cache.generate_cached(profile, policy, 5, 12, profile.start)
+    entry = folder / pop.cache_key
+    built = cache.state_of(pop, policy, profile.group_codes)
+    gc.collect()
+    assert "clients" not in vars(pop)
+    assert "arrangements" not in vars(pop)
+    assert _entry_mappings(entry) == []
+    direct = build_state(
+        generate(profile, policy, 5, 12, profile.start), policy, profile.group_codes
+    )
+    assert built.clients.tobytes() == direct.clients.tobytes()
+    assert built.slots.tobytes() == direct.slots.tobytes()
+    # a frame's column keeps only its own mapping, gone with it
+    columns = cache._columnwise(pop).arrangements
+    assert columns.height == pop.n_arrangements
+    assert "product" in columns.columns
+    product = columns["product"]
+    assert len(_entry_mappings(entry)) == 1
+    assert product.to_list() == generate(profile, policy, 5, 12).arrangements["product"].to_list()
+    del product
+    gc.collect()
+    assert _entry_mappings(entry) == []
+
+
+def test_a_columnwise_frame_is_the_whole_frame_for_anything_else(folder):
+    profile, policy = _toy()
+    pop = cache.generate_cached(profile, policy, 5, 12, profile.start)
+    assert cache._columnwise(pop) is not pop
+    columns = cache._columnwise(pop).clients
+    fresh = generate(profile, policy, 5, 12, profile.start)
+    # a frame method the columns do not have maps the whole frame
+    assert columns.select("group").to_series().to_list() == fresh.clients["group"].to_list()
+    assert "clients" in vars(pop)
+    # and once the frames are mapped whole, every column comes from them
+    assert columns["client_id"].to_list() == fresh.clients["client_id"].to_list()
+    assert cache._columnwise(pop) is pop
+    assert cache._columnwise(fresh) is fresh
