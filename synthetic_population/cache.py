@@ -6,7 +6,7 @@ population; with the cache only the first run draws it. `caseload population gen
 `--out`) fills the cache explicitly; `caseload run` fills it on a miss, and its manifest says
 which (`population.cache`: `hit`, `miss` or `off`). A miss generates into the entry a frame at
 a time and then uses the entry as a hit does (`_generate_into`), and a state is built from an
-entry's files a column at a time (`_columnwise`): a first run's peak memory.
+entry's files a column at a time (`columnwise`, entry_files): a first run's peak memory.
 
 The key (`population_key`) is a SHA-256 of everything the generator reads: the profile's
 content and its policy's (every value after overrides and the fitted file; not their paths),
@@ -30,7 +30,6 @@ import dataclasses
 import functools
 import hashlib
 import json
-import mmap
 import os
 import shutil
 import threading
@@ -41,6 +40,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from synthetic_population.entry_files import FRAMES as _FRAMES
+from synthetic_population.entry_files import EntryFrames, columnwise, open_ipcs, read_frame
 from synthetic_population.generator import Population
 from synthetic_population.memory import release_freed_memory
 
@@ -134,7 +135,7 @@ def load(key: str, folder: Path | None = None) -> Population:
         meta = json.loads((entry / "meta.json").read_text())
         if meta.get("key") != key or meta.get("format") != FORMAT:
             raise ValueError("key or format mismatch")
-        files = _open_ipcs(entry / "clients.arrow", entry / "arrangements.arrow")
+        files = open_ipcs(entry / "clients.arrow", entry / "arrangements.arrow")
     except FileNotFoundError:
         if entry.exists():  # an entry folder without its files: not one we wrote whole
             shutil.rmtree(entry, ignore_errors=True)
@@ -156,7 +157,7 @@ def load(key: str, folder: Path | None = None) -> Population:
         import pyarrow as pa
 
         try:
-            clients, arrangements = (_read_frame(f) for f in files)
+            clients, arrangements = (read_frame(f) for f in files)
         except (OSError, ValueError, pa.ArrowException, pl.exceptions.PolarsError):
             shutil.rmtree(entry, ignore_errors=True)
             return None
@@ -165,97 +166,12 @@ def load(key: str, folder: Path | None = None) -> Population:
                 f.close()
         pop = Population(clients=clients, arrangements=arrangements, **fields)
     else:
-        pop = Population.mapped_later(_EntryFrames(files), *sizes, **fields)
+        pop = Population.mapped_later(EntryFrames(files), *sizes, **fields)
         for f in files:  # closed with the population if it never maps them
             weakref.finalize(pop, f.close)
     pop.remember_fingerprint(meta["fingerprint"])
     pop.remember_cache_key(key)
     return pop
-
-
-_IPC_MAGIC = b"ARROW1"
-
-
-def _open_ipc(path: Path):
-    """An Arrow IPC file opened for reading, checked to begin and end as one does."""
-    fh = open(path, "rb")  # noqa: SIM115 - kept open until the frame is mapped
-    try:
-        head = fh.read(len(_IPC_MAGIC))
-        fh.seek(-len(_IPC_MAGIC), os.SEEK_END)
-        if head != _IPC_MAGIC or fh.read(len(_IPC_MAGIC)) != _IPC_MAGIC:
-            raise ValueError(f"{path}: not a whole Arrow IPC file")
-    except BaseException:
-        fh.close()
-        raise
-    return fh
-
-
-def _open_ipcs(*paths: Path) -> list:
-    """`_open_ipc` of each path; none left open if one fails."""
-    files = []
-    try:
-        for path in paths:
-            files.append(_open_ipc(path))
-    except BaseException:
-        for f in files:
-            f.close()
-        raise
-    return files
-
-
-class _EntryFrames:
-    """An entry's two open Arrow IPC files (clients, arrangements): mapped whole when the
-    population's frames are first used (called, then closed), or a column at a time
-    (`column`) while they are not."""
-
-    def __init__(self, files: list):
-        self.files = files
-        self.lock = threading.Lock()
-
-    def __call__(self) -> tuple[pl.DataFrame, pl.DataFrame]:
-        with self.lock:
-            try:
-                return tuple(_read_frame(f) for f in self.files)
-            finally:
-                for f in self.files:
-                    f.close()
-
-    def names(self, which: int) -> list[str] | None:
-        """The column names of frame `which` (0 clients, 1 arrangements); None once the
-        files are closed (the frames mapped whole)."""
-        with self.lock:
-            fh = self.files[which]
-            return None if fh.closed else _ipc_reader(fh).schema.names
-
-    def column(self, which: int, name: str) -> pl.Series | None:
-        """One column of frame `which`, in a mapping of its own: only its pages are read,
-        and they leave the process's memory when the caller lets go of the column (and of
-        any array that is a view of it). None once the files are closed."""
-        with self.lock:
-            fh = self.files[which]
-            if fh.closed:
-                return None
-            # the whole table's arrays (no copy: `included_fields` would copy the body)
-            table = _ipc_reader(fh).read_all().select([name])
-            return pl.from_arrow(table, rechunk=False).to_series()
-
-
-def _ipc_reader(fh):
-    """An Arrow IPC file reader over a fresh read-only mapping of `fh` (no copy: buffers
-    read from it keep the mapping, which goes when the last of them does)."""
-    import pyarrow as pa
-
-    mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-    return pa.ipc.open_file(pa.BufferReader(pa.py_buffer(mapped)))
-
-
-def _read_frame(fh) -> pl.DataFrame:
-    """A frame memory mapped from an open Arrow IPC file: no copy, pages read when first
-    used."""
-    # PyArrow is imported there, not at the top: a run that finds the population's state
-    # never maps it. The mapping lives as long as the frame's buffers refer to it.
-    table = _ipc_reader(fh).read_all()
-    return pl.from_arrow(table, rechunk=False)
 
 
 def _write_entry(pop: Population, key: str, tmp: Path) -> None:
@@ -264,9 +180,6 @@ def _write_entry(pop: Population, key: str, tmp: Path) -> None:
         _write_frame(frame, tmp / f"{name}.arrow")
     fields = {k: getattr(pop, k) for k in ("pool_rate", "group_codes", "start", "months", "meta")}
     _write_meta(tmp, key, pop.fingerprint(), [pop.n_clients, pop.n_arrangements], fields)
-
-
-_FRAMES = ("clients", "arrangements")
 
 
 def _write_frame(frame: pl.DataFrame, path: Path) -> None:
@@ -496,64 +409,9 @@ def state_of(pop: Population, policy, group_codes: list[str]):
     where = (keeper.tmp if keeper else folder / key) / _state_name(policy, group_codes)
     state = _load_state(where, pop)
     if state is None:
-        state = build_state(_columnwise(pop), policy, group_codes)
+        state = build_state(columnwise(pop), policy, group_codes)
         _save_state(state, where)
     return state
-
-
-def _columnwise(pop: Population):
-    """`pop` for the state builder: a cached population whose frames are still to be mapped
-    gives its columns one at a time from the entry's files (`_Columns`), so the builder's
-    arrays and the records it fills are never beside the whole frames; any other population
-    as it is."""
-    load = pop.__dict__.get("_load_frames")
-    if not isinstance(load, _EntryFrames):
-        return pop
-    return _ColumnwisePopulation(pop, load)
-
-
-class _ColumnwisePopulation:
-    """A cached population whose `clients` and `arrangements` are `_Columns`; anything else
-    is the population's own."""
-
-    def __init__(self, pop: Population, load: _EntryFrames):
-        self._pop = pop
-        self.clients = _Columns(pop, load, 0, pop.n_clients)
-        self.arrangements = _Columns(pop, load, 1, pop.n_arrangements)
-
-    def __getattr__(self, name: str):
-        return getattr(self._pop, name)
-
-
-class _Columns:
-    """A cached population's frame read a column at a time: `frame[name]` is that column
-    alone, mapped from the entry's file when asked for and unmapped when let go of;
-    `height` and `columns` as a frame's. Anything else (and every column once the
-    population's frames are mapped whole) is the whole frame's."""
-
-    def __init__(self, pop: Population, load: _EntryFrames, which: int, height: int):
-        self._pop, self._load, self._which, self.height = pop, load, which, height
-
-    def _frame(self) -> pl.DataFrame:
-        return getattr(self._pop, _FRAMES[self._which])
-
-    @property
-    def columns(self) -> list[str]:
-        names = self._load.names(self._which)
-        return self._frame().columns if names is None else names
-
-    def __getitem__(self, item):
-        if isinstance(item, str):
-            col = self._load.column(self._which, item)
-            if col is not None:
-                return col
-        return self._frame()[item]
-
-    def __len__(self) -> int:
-        return self.height
-
-    def __getattr__(self, name: str):
-        return getattr(self._frame(), name)
 
 
 def capacity_state_of(pop: Population, policy, group_codes: list[str], make):

@@ -15,7 +15,7 @@ import pytest
 from engine.cli import main
 from engine.model.jit import dependency_files
 from engine.model.state import build_state
-from synthetic_population import cache
+from synthetic_population import cache, entry_files
 from synthetic_population.generator import Population, frame_digest, generate
 from synthetic_population.profile import load_profile
 from tests.helpers import TOY_PROFILE
@@ -409,7 +409,7 @@ def test_a_state_built_from_the_entry_reads_it_column_by_column_and_lets_go_of_i
     assert built.clients.tobytes() == direct.clients.tobytes()
     assert built.slots.tobytes() == direct.slots.tobytes()
     # a frame's column keeps only its own mapping, gone with it
-    columns = cache._columnwise(pop).arrangements
+    columns = entry_files.columnwise(pop).arrangements
     assert columns.height == pop.n_arrangements
     assert "product" in columns.columns
     product = columns["product"]
@@ -423,13 +423,13 @@ def test_a_state_built_from_the_entry_reads_it_column_by_column_and_lets_go_of_i
 def test_a_columnwise_frame_is_the_whole_frame_for_anything_else(folder):
     profile, policy = _toy()
     pop = cache.generate_cached(profile, policy, 5, 12, profile.start)
-    assert cache._columnwise(pop) is not pop
-    columns = cache._columnwise(pop).clients
+    assert entry_files.columnwise(pop) is not pop
+    columns = entry_files.columnwise(pop).clients
     fresh = generate(profile, policy, 5, 12, profile.start)
     # a frame method the columns do not have maps the whole frame
     assert columns.select("group").to_series().to_list() == fresh.clients["group"].to_list()
     assert "clients" in vars(pop)
     # and once the frames are mapped whole, every column comes from them
     assert columns["client_id"].to_list() == fresh.clients["client_id"].to_list()
-    assert cache._columnwise(pop) is pop
-    assert cache._columnwise(fresh) is fresh
+    assert entry_files.columnwise(pop) is pop
+    assert entry_files.columnwise(fresh) is fresh

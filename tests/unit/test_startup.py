@@ -1,13 +1,15 @@
 """Start-up: a command imports only what it needs. `caseload --help` loads no numerical
 library; `caseload run` loads neither the catalog's (DuckDB), the terminal's (Rich) nor the
 workbook's libraries when it registers nothing and shows nothing, no Parquet reader for a
-population file it does not read (nor PyArrow: the population cache maps its frames only when
-they are used), nothing of capacity when the run has none, and one compiled
-specialisation of the kernel."""
+population file it does not read (nor PyArrow when the population cache holds the population's
+state: it maps the frames only when they are used; a first run reads the entry it has just
+written column by column through PyArrow), nothing of capacity when the run has none, and one
+compiled specialisation of the kernel."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -30,13 +32,14 @@ print(json.dumps(out))
 """
 
 
-def _probe(*args: str) -> dict:
+def _probe(*args: str, env: dict | None = None) -> dict:
     done = subprocess.run(
         [sys.executable, "-c", _PROBE, *args],
         capture_output=True,
         text=True,
         cwd=ROOT,
         timeout=600,
+        env=None if env is None else {**os.environ, **env},
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -51,20 +54,14 @@ def test_help_imports_no_numerical_library():
 
 
 def test_a_quiet_run_loads_neither_catalog_report_nor_workbook_libraries(tmp_path):
-    out = _probe(
-        "run",
-        "--profile",
-        TOY_PROFILE,
-        "--months",
-        "12",
-        "--out",
-        str(tmp_path),
-        "--run-id",
-        "r",
-        "--quiet",
-        "--catalog",
-        "off",
-    )
+    env = {"CASELOAD_POPULATION_CACHE": str(tmp_path / "cache")}
+    args = ["run", "--profile", TOY_PROFILE, "--months", "12", "--out", str(tmp_path)]
+    args += ["--quiet", "--catalog", "off"]
+    first = _probe(*args, "--run-id", "first", env=env)  # generates; reads the entry's columns
+    assert first["code"] == 0
+    for unneeded in ("duckdb", "rich", "xlsxwriter", "openpyxl", "ray"):
+        assert unneeded not in first["modules"], unneeded
+    out = _probe(*args, "--run-id", "r", env=env)  # finds the population and its state
     assert out["code"] == 0
     assert (tmp_path / "r" / "manifest.json").exists()
     loaded = set(out["modules"])
