@@ -295,6 +295,7 @@ def compile_rules(
             rule_prod[r, codes.index(prod)]["prod_to"] = target
         assert max([*packed.f, *packed.i, -1]) < MAX_RULE_PARAMS
         until = rl.effective_until if rl.effective_until is not None else NO_END
+        held = (rule_prod[r]["steps"] != 0).astype(np.uint64) << np.uint64(r)  # per product
         for t in range(months):
             m = start + t
             if not rl.effective_from <= m < until:
@@ -303,7 +304,6 @@ def compile_rules(
                 continue  # these act at their own hook points (engine.model.hooks), not moments
             if "monthly" in rl.moments or ("date" in rl.moments and m == row["date"]):
                 gates["dm"][t] |= rule_prod[r]["steps"] != 0
-            held = (rule_prod[r]["steps"] != 0).astype(np.uint64) << np.uint64(r)
             if "intake" in rl.moments:
                 gates["intake"][t] |= rule_prod[r]["steps"]
                 gates["intake_rules"][t] |= held
