@@ -229,15 +229,21 @@ class _Keeper:
     def settle(self) -> Path | None:
         if self.thread is not None:
             self.thread.join()
-        if not self.failed:
-            # fails when another process saved it first (or the folder went away)
-            with contextlib.suppress(OSError):
-                self.tmp.rename(self.entry)
-        shutil.rmtree(self.tmp, ignore_errors=True)
-        if not (self.entry / "meta.json").exists():
-            return None
-        prune(self.entry.parent)
-        return self.entry
+        return _into_place(self.tmp, self.entry, written=not self.failed)
+
+
+def _into_place(tmp: Path, entry: Path, written: bool = True) -> Path | None:
+    """A temporary entry folder renamed into place when `written` (the rename fails when
+    another process saved the entry first, or the folder went away), what is left of it
+    removed, the cache pruned: the entry, or None when there is none."""
+    if written:
+        with contextlib.suppress(OSError):
+            tmp.rename(entry)
+    shutil.rmtree(tmp, ignore_errors=True)
+    if not (entry / "meta.json").exists():
+        return None
+    prune(entry.parent)
+    return entry
 
 
 _pending: dict[str, _Keeper] = {}  # key -> a population being written (`settle`)
@@ -369,14 +375,9 @@ def _generate_into(profile, policy, seed, months, start, key, folder) -> Populat
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    entry = folder / key
-    with contextlib.suppress(OSError):  # fails when another process saved it first
-        tmp.rename(entry)
-    shutil.rmtree(tmp, ignore_errors=True)
-    pop = load(key, folder)
-    if pop is not None:
-        prune(folder)
-    return pop
+    if _into_place(tmp, folder / key) is None:
+        return None
+    return load(key, folder)
 
 
 # ------------------------------------------------------------------------- the state beside it
