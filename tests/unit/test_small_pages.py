@@ -55,8 +55,10 @@ def test_the_switch_is_set_back():
     setter = _setter()
     if setter is None:
         pytest.skip("this NumPy has no huge-page switch")
-    before = setter(True)
-    setter(before)
-    with small_pages():
-        pass
-    assert setter(before) == before
+    original = setter(True)  # a known value on entry, whatever ran before
+    try:
+        with small_pages():
+            assert setter(False) is False, "inside, NumPy gives no huge-page advice"
+        assert setter(True) is True, "the switch was left off"
+    finally:
+        setter(original)
