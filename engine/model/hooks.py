@@ -56,14 +56,26 @@ def touches(S, P, c, a, r, m):
     return in_scope(S, P, r, a, domain_group(S, P, c, P.products[s.product].domain, m))
 
 
-@jit_call
+@jit
+def slot_group(S, P, c, a, m):
+    """The client's group at month m in the domain of slot a's product."""
+    return domain_group(S, P, c, P.products[S.slots[a].product].domain, m)
+
+
+@jit
 def apply_rule(F, ch, c, a, r, m, t, w, seq, moment):
     """Rule r on slot a of client c at month m, at `moment`: its primitive's `act`, if the
     slot is active and in the rule's scope. F: the pinned (S, P, B) (engine.model.frame)."""
+    S, P, _ = unframe(F)
+    if touches(S, P, c, a, r, m):
+        act_rule(F, ch, c, a, r, m, t, slot_group(S, P, c, a, m), w, seq, moment)
+
+
+@jit_call
+def act_rule(F, ch, c, a, r, m, t, g, w, seq, moment):
+    """Rule r's primitive's `act` on slot a, active and in the rule's scope (the caller has
+    asked: `touches`), its client in group g."""
     S, P, B = unframe(F)
-    if not touches(S, P, c, a, r, m):
-        return
-    g = domain_group(S, P, c, P.products[S.slots[a].product].domain, m)
     _act(P.rules[r].prim, S, P, B, ch, c, a, r, m, t, g, w, seq, moment)
 
 
@@ -82,8 +94,7 @@ def would_act(F, c, a, r, m, t, seq, moment):
     S, P, _ = unframe(F)
     if not touches(S, P, c, a, r, m):
         return False
-    g = domain_group(S, P, c, P.products[S.slots[a].product].domain, m)
-    return _would_act(P.rules[r].prim, S, P, c, a, r, m, t, g, seq, moment)
+    return _would_act(P.rules[r].prim, S, P, c, a, r, m, t, slot_group(S, P, c, a, m), seq, moment)
 
 
 @jit
@@ -121,11 +132,11 @@ def dm_due(S, P, a, r, m, seq):
 
 
 @jit
-def act_or_touch(F, ch, c, a, r, m, t, w, seq, moment):
-    """Apply rule r if it is on in this trajectory; else record in w[W_TOUCHED] whether it
-    would have acted."""
+def act_or_touch(F, ch, c, a, r, m, t, g, w, seq, moment):
+    """Apply rule r to slot a (active, in the rule's scope, its client in group g) if the
+    rule is on in this trajectory; else record in w[W_TOUCHED] whether it would have acted."""
     if (w[W_RULES] >> r) & 1:
-        apply_rule(F, ch, c, a, r, m, t, w, seq, moment)
+        act_rule(F, ch, c, a, r, m, t, g, w, seq, moment)
     else:
         b = 1 << r
         if (w[W_TOUCHED] & b) == 0 and would_act(F, c, a, r, m, t, seq, moment):
@@ -134,25 +145,32 @@ def act_or_touch(F, ch, c, a, r, m, t, w, seq, moment):
 
 @jit_call
 def rules_at(F, ch, c, a, m, t, w, seq, moment):
-    """The rules of the moment intake or reindication, in scenario order, on slot a. The
-    scope and the primitive's `due` are asked here, so `act` is called only where a rule may
-    act. (Inlining this where the kernel calls it saves a call per gated slot but costs 22 s
-    of compile: measured.)"""
+    """The rules of the moment intake or reindication, in scenario order, on slot a: those
+    whose bit is set in the slot's gate (`moment_rules`), asked for the rest of their scope
+    and their primitive's `due`, so `act` is called only where a rule may act. The gate and
+    the client's group are read once, and again only after a rule changed the slot's product
+    (substitute). (Inlining this where the kernel calls it saves a call per gated slot but
+    costs 22 s of compile: measured.)"""
     S, P, _ = unframe(F)
+    s = S.slots[a]
+    p = s.product
+    rules = moment_rules(P, t, p, moment)
+    g = slot_group(S, P, c, a, m)
     for r in range(P.run[0].n_rules):
-        if (
-            bit(moment_rules(P, t, S.slots[a].product, moment), r)
-            and touches(S, P, c, a, r, m)
-            and due(S, P, a, r, m, seq)
-        ):
-            act_or_touch(F, ch, c, a, r, m, t, w, seq, moment)
+        if (rules >> np.uint64(r)) == 0 or s.status != S_ACTIVE:
+            break  # no later rule holds the product, or a rule ended the slot
+        if bit(rules, r) and in_scope(S, P, r, a, g) and due(S, P, a, r, m, seq):
+            act_or_touch(F, ch, c, a, r, m, t, g, w, seq, moment)
+            if s.product != p:
+                p = s.product
+                rules = moment_rules(P, t, p, moment)
+                g = slot_group(S, P, c, a, m)
 
 
 @jit
 def moment_rules(P, t, p, moment):
     """The rules of the moment intake or reindication in force in month t that hold product p
-    in scope, one bit each (`P.gates`). Asked again for every rule: a rule may change the
-    slot's product (substitute)."""
+    in scope, one bit each (`P.gates`)."""
     gate = P.gates[t, p]
     return gate.intake_rules if moment == MO_INTAKE else gate.reind_rules
 
@@ -176,11 +194,19 @@ def rules_date_monthly(F, ch, c, m, t, w, seq):
         if rule_on(P, r, m, MO_DATE) and m == P.rules[r].date:
             for a in range(cl.arr_lo, cl.arr_hi):
                 if in_product(S, P, a, r) and dm_due(S, P, a, r, m, seq):
-                    act_or_touch(F, ch, c, a, r, m, t, w, seq, np.int64(MO_DATE))
+                    act_in_scope(F, ch, c, a, r, m, t, w, seq, np.int64(MO_DATE))
         if rule_on(P, r, m, MO_MONTHLY):
             for a in range(cl.arr_lo, cl.arr_hi):
                 if in_product(S, P, a, r) and dm_due(S, P, a, r, m, seq):
-                    act_or_touch(F, ch, c, a, r, m, t, w, seq, np.int64(MO_MONTHLY))
+                    act_in_scope(F, ch, c, a, r, m, t, w, seq, np.int64(MO_MONTHLY))
+
+
+@jit
+def act_in_scope(F, ch, c, a, r, m, t, w, seq, moment):
+    """`act_or_touch` where slot a is active and in rule r's scope (`touches`)."""
+    S, P, _ = unframe(F)
+    if touches(S, P, c, a, r, m):
+        act_or_touch(F, ch, c, a, r, m, t, slot_group(S, P, c, a, m), w, seq, moment)
 
 
 @jit

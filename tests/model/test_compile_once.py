@@ -17,7 +17,7 @@ from engine.model.jit import cache_root, source_stamp
 from engine.simulation.run import simulate_scenario
 from tests.helpers import toy_spec
 
-HOOKS = ("apply_rule", "act_or_touch", "would_act", "_act", "rules_at")
+HOOKS = ("act_rule", "act_or_touch", "would_act", "_act", "rules_at")
 
 
 def _signatures(name: str) -> list[str]:
