@@ -2,7 +2,8 @@
 checkout (its own Python and virtual environment, its own Numba cache) holds the population,
 state and parameters; the driver asks them in turn to run the kernel of the baseline or the
 BOZ package, so both meet the same machine load, round after round. The shared machine is
-noisy: read the medians and the paired ratios.
+noisy: read the medians and the paired ratios, of wall and of CPU seconds (a busy neighbour
+stretches wall time more than CPU time).
 
     python bench/kernel_vs.py --vs /work/old-main [--scale 14] [--rounds 7]
 """
@@ -47,16 +48,16 @@ def once(label):
     s = with_rule_state(state, n_rules)
     base_cents(s, P)
     b = bins(P, profile, policy, n_chunks, s, n_measures)
-    t0 = time.perf_counter()
+    c0, t0 = time.process_time(), time.perf_counter()
     run_kernel(s, P, b, n_chunks)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - c0
 
 
 for label in setups:
     once(label)  # compile, or load from the cache
 print("ready", flush=True)
 for line in sys.stdin:
-    print(f"{once(line.strip()):.6f}", flush=True)
+    print("%.6f %.6f" % once(line.strip()), flush=True)
 """
 
 
@@ -76,10 +77,30 @@ def _worker(root: Path, scale: float) -> subprocess.Popen:
     return proc
 
 
-def _ask(proc: subprocess.Popen, label: str) -> float:
+def _ask(proc: subprocess.Popen, label: str) -> tuple[float, float]:
+    """Wall and CPU seconds (both threads) of one kernel run."""
     proc.stdin.write(label + "\n")
     proc.stdin.flush()
-    return float(proc.stdout.readline())
+    wall, cpu = proc.stdout.readline().split()
+    return float(wall), float(cpu)
+
+
+def _report(times: dict, col: int, what: str, a) -> None:
+    """Medians, bests and paired ratios of one column of the timings (wall or CPU)."""
+    t = {k: [x[col] for x in v] for k, v in times.items()}
+    print(f"scale {a.scale}, {a.rounds} rounds; kernel {what} seconds, median (best)")
+    print(f"{'checkout':10s} {'baseline':>16s} {'package':>16s} {'package/baseline':>17s}")
+    for k in ("before", "after"):
+        b, p = t[k, "baseline"], t[k, "package"]
+        ratio = statistics.median(x / y for x, y in zip(p, b, strict=True))
+        print(
+            f"{k:10s} {statistics.median(b):8.3f} ({min(b):.3f}) "
+            f"{statistics.median(p):8.3f} ({min(p):.3f}) {ratio:17.2f}"
+        )
+    for setup in ("baseline", "package"):
+        pairs = zip(t["after", setup], t["before", setup], strict=True)
+        r = statistics.median(x / y for x, y in pairs)
+        print(f"after / before, {setup}: {r:.2f} (median of paired ratios)")
 
 
 def main() -> None:
@@ -99,19 +120,8 @@ def main() -> None:
     for proc in workers.values():
         proc.stdin.close()
         proc.wait()
-    print(f"scale {a.scale}, {a.rounds} rounds; kernel seconds, median (best)")
-    print(f"{'checkout':10s} {'baseline':>16s} {'package':>16s} {'package/baseline':>17s}")
-    for k in workers:
-        b, p = times[k, "baseline"], times[k, "package"]
-        ratio = statistics.median(x / y for x, y in zip(p, b, strict=True))
-        print(
-            f"{k:10s} {statistics.median(b):8.3f} ({min(b):.3f}) "
-            f"{statistics.median(p):8.3f} ({min(p):.3f}) {ratio:17.2f}"
-        )
-    for setup in ("baseline", "package"):
-        pairs = zip(times["after", setup], times["before", setup], strict=True)
-        r = statistics.median(x / y for x, y in pairs)
-        print(f"after / before, {setup}: {r:.2f} (median of paired ratios)")
+    for col, what in ((0, "wall"), (1, "CPU (both threads)")):
+        _report(times, col, what, a)
     print(f"load average at the end: {os.getloadavg()[0]:.2f}")
 
 
