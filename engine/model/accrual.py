@@ -16,6 +16,8 @@ from engine.core.domain import (
 from engine.model.arrangement import (
     U,
 )
+from engine.model.frame import frame
+from engine.model.hooks import segment_events
 from engine.model.jit import jit
 from engine.model.layout import (
     A_ACTIVE,
@@ -146,7 +148,8 @@ def flush_segments(S, P, B, ch, t1, lo, hi, w, hk):
     weekly amount x price index x days / 7 (`P.month_scale[t]`), rounded once to cents; the
     own contribution (the month's amount, at most the gross) on the paying slot; in a
     multi-combination pass the totals per budget year (w[W_YEAR_TOT:]). The months lie side
-    by side in the bins, so the usual segment is one tight loop over neighbouring cells."""
+    by side in the bins, so the usual segment is one tight loop over neighbouring cells. Rules
+    with events in months the kernel did not step book them here (`hooks.segment_events`)."""
     s0 = U(w[W_S0])
     ocs = w[W_OCSLOT]
     uch = U(ch)
@@ -170,6 +173,8 @@ def flush_segments(S, P, B, ch, t1, lo, hi, w, hk):
             gross = np.int64(np.floor(wc * scale[U(t)] + 0.5))
             arr[uch, ug, up, us, A_ACTIVE, U(t)] += 1
             arr[uch, ug, up, us, A_GROSS, U(t)] += gross
+        if R.segment_rules > 0:
+            segment_events(frame(S, P, B, w), ch, a, t0, t1, np.int64(ug), np.int64(us), w)
         own = np.int64(k) == ocs
         if own:
             for t in range(t0, t1):

@@ -36,7 +36,17 @@ from engine.model.layout import (
     W_TOUCHED,
 )
 from engine.model.portable_math import log1p
-from engine.model.primitives import ACTS, ADMIT, DM_DUE, DUE, GOAL, NEXT_DUE, PRE, WOULD_ACT
+from engine.model.primitives import (
+    ACTS,
+    ADMIT,
+    DM_DUE,
+    DUE,
+    GOAL,
+    NEXT_DUE,
+    PRE,
+    SEGMENT,
+    WOULD_ACT,
+)
 from engine.model.primitives.common import applies, in_scope, product_in_scope, rule_on, would_apply
 from engine.model.rng import (
     D_GOAL,
@@ -504,3 +514,22 @@ def admit(F, c, m, u, p, w, seq):
             ):
                 last = r
     return admitted, last
+
+
+@jit
+def _segment(prim, S, P, B, ch, a, r, t0, t1, g, step):
+    for code_f in literal_unroll(SEGMENT):
+        if code_f[0] == prim:
+            code_f[1](S, P, B, ch, a, r, t0, t1, g, step)
+
+
+@jit_call
+def segment_events(F, ch, a, t0, t1, g, step, w):
+    """The events the rules on book for a cost segment of slot a, run months t0 .. t1 - 1,
+    in group g at `step` (their primitives' `segment_events`: events of months the kernel
+    did not step)."""
+    S, P, B = unframe(F)
+    p = S.slots[a].product
+    for r in range(P.run[0].n_rules):
+        if product_in_scope(P, r, p) and is_on(w, r):
+            _segment(P.rules[r].prim, S, P, B, ch, a, r, t0, t1, g, step)

@@ -85,6 +85,7 @@ RUN = np.dtype(
         ("n_rules", "<i8"),
         ("goal_rules", "<i8"),
         ("admit_rules", "<i8"),
+        ("segment_rules", "<i8"),
         ("keys", "<u8", (MAX_DECISIONS,)),
         ("mort_from_m", "<f8", (MAX_BANDS,)),
         ("mort_h", "<f8", (MAX_BANDS,)),

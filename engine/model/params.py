@@ -55,7 +55,14 @@ from engine.model.layout import (
 )
 from engine.model.places import no_capacity
 from engine.model.portable_math import log1p
-from engine.model.primitives import ADMIT_CODES, BY_NAME, CODES, GOAL_CODES, PRE_CODES
+from engine.model.primitives import (
+    ADMIT_CODES,
+    BY_NAME,
+    CODES,
+    GOAL_CODES,
+    PRE_CODES,
+    SEGMENT_CODES,
+)
 from engine.model.primitives.spec import RuleContext
 from engine.model.rng import MODE_KEYED, decision_keys
 
@@ -216,6 +223,7 @@ def compile_params(
     r0["n_rules"] = rule.shape[0]
     r0["goal_rules"] = int(np.isin(rule["prim"], list(GOAL_CODES)).sum()) if rule.size else 0
     r0["admit_rules"] = int(np.isin(rule["prim"], list(ADMIT_CODES)).sum()) if rule.size else 0
+    r0["segment_rules"] = int(np.isin(rule["prim"], list(SEGMENT_CODES)).sum()) if rule.size else 0
     month["dm_on"][:months] = gates["dm"][:months].any(axis=1)
     for p in range(len(prods)):
         gates["next_dm"][:, p] = next_rule_month(gates["dm"][:months, p].astype(bool))

@@ -250,16 +250,18 @@ WITH_NEXT_DUE = [m for m in AT_MOMENTS if hasattr(m, "next_due")]
 @pytest.mark.parametrize("module", WITH_NEXT_DUE, ids=[m.SPEC.name for m in WITH_NEXT_DUE])
 def test_next_due_names_the_month_a_scan_of_due_finds(contexts, module):
     # with keyed draws the kernel plans a monthly rule's next month with `next_due` instead of
-    # asking `due` month by month (hooks.next_dm_month): both must name the same month, for
-    # ranges before, across and long after the rule's window
+    # asking `due` (or, where the primitive has it, `needs_step`) month by month
+    # (hooks.next_dm_month): both must name the same month, for ranges before, across and long
+    # after the rule's window
     name = module.SPEC.name
+    steps = getattr(module, "needs_step", module.due)
     found = 0
     for k, case in enumerate(_cases(contexts, module, 150, 14)):
         S, P, a, r, seq = case[0], case[1], case[4], case[5], case[8]
         start = int(P.run[0]["start"])
         for lo in range(0, 48):
             hi = lo + (k + lo) % 19
-            scan = next((u for u in range(lo, hi) if module.due(S, P, a, r, start + u, seq)), hi)
+            scan = next((u for u in range(lo, hi) if steps(S, P, a, r, start + u, seq)), hi)
             assert module.next_due(S, P, a, r, lo, hi, seq) == scan, (
                 f"{name}: next_due over [{lo}, {hi}) disagrees with due (case {k})"
             )

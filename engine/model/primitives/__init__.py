@@ -9,7 +9,9 @@ event, no draw; a cheap, exact test: the kernel then does not call `act`, and fo
 moments date and monthly need not step the client; a `due` may itself draw, as the review's
 month does, so date and monthly rules ask it of every active slot of their products) and
 `next_due` (the first run month in [lo, hi) in which it is due, when it can say so without
-looking at each month). A primitive
+looking at each month; with `needs_step`, the first in which that is true: a month in which it
+is due but only books an event it books from `segment_events` instead, where the kernel books
+a cost segment of months it did not step). A primitive
 that acts where the kernel draws rather than at a moment has one of the kernel's hook points
 instead (engine.model.hooks): `adjust_reindication` (the outcome probabilities before the
 reindication outcome is drawn), `goal_factor` (the goal hazard where its waiting time is
@@ -80,6 +82,10 @@ def _hook(name: str) -> tuple:
 PRE = _hook("adjust_reindication")
 GOAL = _hook("goal_factor")
 ADMIT = _hook("admit_factor")
+# and where the kernel books a cost segment (accrual.flush_segments): events of months the
+# kernel did not step
+SEGMENT = _hook("segment_events")
 PRE_CODES = frozenset(code for code, _ in PRE)
 GOAL_CODES = frozenset(code for code, _ in GOAL)
 ADMIT_CODES = frozenset(code for code, _ in ADMIT)
+SEGMENT_CODES = frozenset(code for code, _ in SEGMENT)

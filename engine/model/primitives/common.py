@@ -42,9 +42,15 @@ def product_in_scope(P, r, p):
 @jit
 def in_scope(S, P, r, a, g):
     """Is slot a (its product and step), its client's group g and district in rule r's scope?"""
+    return in_scope_at(S, P, r, a, S.slots[a].step, g)
+
+
+@jit
+def in_scope_at(S, P, r, a, step, g):
+    """`in_scope` with the slot at `step` (a cost segment's step, where the slot has moved on)."""
     s = S.slots[a]
     return (
-        bit(P.rule_prod[r, s.product].steps, s.step)
+        bit(P.rule_prod[r, s.product].steps, step)
         and bit(P.rules[r].groups, g)
         and bit(P.rules[r].districts, S.clients[s.owner].district)
     )

@@ -1,21 +1,29 @@
 """review: providers review current household-help clients within a window (each slot in
-one month of the window, drawn ahead) and drop named tasks for a share of them."""
+one month of the window, drawn ahead) and drop named tasks for a share of them.
+
+With keyed draws a review that drops nothing only books its event: the kernel need not step
+the client for it (`needs_step`, `next_due`), and where it did not, the month's event is
+booked with the cost segment that holds the month (`segment_events`): the slot was active
+and unchanged throughout. A month the kernel steps for any reason runs the review there
+(`due`, `act`), as sequential draws always do."""
 
 import numpy as np
 
 from engine.core.domain import HO_TASKS
 from engine.model.jit import jit
-from engine.model.layout import EV_REVIEWED
+from engine.model.layout import EV_REVIEWED, MO_MONTHLY
 from engine.model.primitives.common import (
     book_event,
     has_tasks,
+    in_scope_at,
     remove_tasks,
+    rule_on,
     slot_in_share,
     standing,
     stands,
 )
 from engine.model.primitives.spec import Packed, Param, Primitive
-from engine.model.rng import D_REVIEW_MONTH, D_RULE_SHARE, MODE_KEYED, draw
+from engine.model.rng import D_REVIEW_MONTH, D_RULE_SHARE, MODE_KEYED, draw, uniform_from_key
 
 I_TASKS = 0  # bit mask of engine.core.domain.HO_TASKS
 I_WINDOW = 1  # months
@@ -60,12 +68,17 @@ SPEC = Primitive(
 def review_month(S, P, a, r, seq):
     """The month in the review window when the provider reviews slot a (keyed on the slot,
     so it is known in advance); -1 past the window."""
-    rule = P.rules[r]
     R = P.run[0]
+    u = draw(R.rng_mode, seq, R.keys, D_REVIEW_MONTH, S.slots[a].aid, P.rules[r].key)
+    return month_of(P, r, u)
+
+
+@jit
+def month_of(P, r, u):
+    """The review month a uniform u draws: the window's months in equal shares."""
+    rule = P.rules[r]
     window = rule.i[I_WINDOW]
-    rm = rule.eff_from + np.int64(
-        draw(R.rng_mode, seq, R.keys, D_REVIEW_MONTH, S.slots[a].aid, rule.key) * window
-    )
+    rm = rule.eff_from + np.int64(u * window)
     return rm if rm < rule.eff_from + window else -1
 
 
@@ -88,14 +101,42 @@ def due(S, P, a, r, m, seq):
 
 
 @jit
+def needs_step(S, P, a, r, m, seq):
+    """Keyed draws: must the kernel step the client in month m for this rule? Only in a
+    review month whose review drops tasks; one that drops nothing books its event only,
+    which `segment_events` books where the kernel does not step."""
+    return due(S, P, a, r, m, seq) and drops(S, P, a, r, seq)
+
+
+@jit
 def next_due(S, P, a, r, lo, hi, seq):
-    """The review month, if it falls in run months [lo, hi); else hi."""
+    """The review month, if it falls in run months [lo, hi) and `needs_step`; else hi."""
     start = P.run[0].start
     rule = P.rules[r]
     if hi <= rule.eff_from - start or lo >= rule.eff_from + rule.i[I_WINDOW] - start:
         return hi  # [lo, hi) misses the window
     rm = review_month(S, P, a, r, seq) - start
-    return rm if lo <= rm < hi else hi
+    return rm if lo <= rm < hi and drops(S, P, a, r, seq) else hi
+
+
+@jit
+def segment_events(S, P, B, ch, a, r, t0, t1, g, step):
+    """Keyed draws: the review event of slot a if its review month falls in run months
+    t0 + 1 .. t1 - 1 of a cost segment (t0, the month that opened it, was stepped, and so
+    was every month in which the review could run: those open a segment). The slot was
+    active through the segment, in group g at `step`."""
+    R = P.run[0]
+    rule = P.rules[r]
+    if R.rng_mode != MODE_KEYED:
+        return
+    m0 = R.start + t0 + 1
+    m1 = R.start + t1
+    if m1 <= rule.eff_from or m0 >= rule.eff_from + rule.i[I_WINDOW]:
+        return  # the segment misses the window
+    # review_month's keyed draw (no sequential stream here: the hook runs for keyed draws)
+    rm = month_of(P, r, uniform_from_key(R.keys[D_REVIEW_MONTH], S.slots[a].aid, rule.key))
+    if m0 <= rm < m1 and rule_on(P, r, rm, MO_MONTHLY) and in_scope_at(S, P, r, a, step, g):
+        book_event(P, B, ch, r, EV_REVIEWED, g, S.slots[a].product, rm - R.start, 0, 0)
 
 
 @jit
