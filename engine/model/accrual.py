@@ -173,7 +173,7 @@ def flush_segments(S, P, B, ch, t1, lo, hi, w, hk):
             gross = np.int64(np.floor(wc * scale[U(t)] + 0.5))
             arr[uch, ug, up, us, A_ACTIVE, U(t)] += 1
             arr[uch, ug, up, us, A_GROSS, U(t)] += gross
-        if R.segment_rules > 0:
+        if R.segment_rules > 0 and P.gates[U(t0 + 1), up].next_seg < t1:
             segment_events(frame(S, P, B, w), ch, a, t0, t1, np.int64(ug), np.int64(us), w)
         own = np.int64(k) == ocs
         if own:

@@ -161,7 +161,9 @@ RULE_PRODUCT = np.dtype([("steps", "<u2"), ("step_to", "<i2"), ("prod_to", "<i2"
 # in force holds the product (the kernel checks these inline before calling a hook), and the
 # first month from this one in which one does (a client holding none of the products is not
 # stepped for such rules); then which rules those are, one bit per rule (`intake_rules`,
-# `reind_rules`: the rule hook looks at these rules only)
+# `reind_rules`: the rule hook looks at these rules only); whether a rule with events of months
+# the kernel did not step (`segment_events`) holds the product, and the first month from this
+# one in which one does (`next_seg`: a cost segment that ends before it has no such events)
 GATE = np.dtype(
     [
         ("intake", "<u2"),
@@ -171,6 +173,8 @@ GATE = np.dtype(
         ("next_dm", "<i8"),
         ("intake_rules", "<u8"),
         ("reind_rules", "<u8"),
+        ("seg", "u1"),
+        ("next_seg", "<i8"),
     ]
 )
 MAX_SCENARIO_RULES = 64  # one bit each in `GATE.intake_rules`, `reind_rules`

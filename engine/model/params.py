@@ -227,6 +227,7 @@ def compile_params(
     month["dm_on"][:months] = gates["dm"][:months].any(axis=1)
     for p in range(len(prods)):
         gates["next_dm"][:, p] = next_rule_month(gates["dm"][:months, p].astype(bool))
+        gates["next_seg"][:, p] = next_rule_month(gates["seg"][:months, p].astype(bool))
     return Params(
         run,
         product,
@@ -243,8 +244,8 @@ def compile_params(
 
 
 def next_rule_month(dm_on: np.ndarray) -> np.ndarray:
-    """next[t]: the first month t' >= t with a date or monthly rule in force (T if none);
-    one entry more, so next[T] = T."""
+    """next[t]: the first month t' >= t flagged in `dm_on` (a date or monthly rule in force,
+    or one with segment events; T if none); one entry more, so next[T] = T."""
     T = dm_on.shape[0]
     out = np.full(T + 1, T, dtype=np.int64)
     for t in range(T - 1, -1, -1):
@@ -302,22 +303,30 @@ def compile_rules(
         for prod, target in packed.prod_to.items():
             rule_prod[r, codes.index(prod)]["prod_to"] = target
         assert max([*packed.f, *packed.i, -1]) < MAX_RULE_PARAMS
-        until = rl.effective_until if rl.effective_until is not None else NO_END
-        held = (rule_prod[r]["steps"] != 0).astype(np.uint64) << np.uint64(r)  # per product
-        for t in range(months):
-            m = start + t
-            if not rl.effective_from <= m < until:
-                continue
-            if row["prim"] in GOAL_CODES or row["prim"] in ADMIT_CODES:
-                continue  # these act at their own hook points (engine.model.hooks), not moments
-            if "monthly" in rl.moments or ("date" in rl.moments and m == row["date"]):
-                gates["dm"][t] |= rule_prod[r]["steps"] != 0
-            if "intake" in rl.moments:
-                gates["intake"][t] |= rule_prod[r]["steps"]
-                gates["intake_rules"][t] |= held
-            if "reindication" in rl.moments:
-                gates["reind"][t] |= rule_prod[r]["steps"]
-                gates["reind_rules"][t] |= held
-                if row["prim"] in PRE_CODES:
-                    gates["pre"][t] |= rule_prod[r]["steps"]
+        _gate(gates, rl, row, rule_prod[r]["steps"], r, start, months)
     return rule, rule_prod, gates
+
+
+def _gate(gates, rl, row, steps: np.ndarray, r: int, start: int, months: int) -> None:
+    """Rule r's part of the gates (`GATE`) in the months it is in force; `steps`: the steps it
+    holds in scope, per product."""
+    until = rl.effective_until if rl.effective_until is not None else NO_END
+    held = (steps != 0).astype(np.uint64) << np.uint64(r)  # per product
+    for t in range(months):
+        m = start + t
+        if not rl.effective_from <= m < until:
+            continue
+        if row["prim"] in SEGMENT_CODES:
+            gates["seg"][t] |= steps != 0
+        if row["prim"] in GOAL_CODES or row["prim"] in ADMIT_CODES:
+            continue  # these act at their own hook points (engine.model.hooks), not moments
+        if "monthly" in rl.moments or ("date" in rl.moments and m == row["date"]):
+            gates["dm"][t] |= steps != 0
+        if "intake" in rl.moments:
+            gates["intake"][t] |= steps
+            gates["intake_rules"][t] |= held
+        if "reindication" in rl.moments:
+            gates["reind"][t] |= steps
+            gates["reind_rules"][t] |= held
+            if row["prim"] in PRE_CODES:
+                gates["pre"][t] |= steps
