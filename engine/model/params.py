@@ -316,7 +316,7 @@ def _gate(gates, rl, row, steps: np.ndarray, r: int, start: int, months: int) ->
         m = start + t
         if not rl.effective_from <= m < until:
             continue
-        if row["prim"] in SEGMENT_CODES:
+        if row["prim"] in SEGMENT_CODES and BY_NAME[rl.primitive].segment_month(row, m):
             gates["seg"][t] |= steps != 0
         if row["prim"] in GOAL_CODES or row["prim"] in ADMIT_CODES:
             continue  # these act at their own hook points (engine.model.hooks), not moments

@@ -281,3 +281,5 @@ def test_every_registered_primitive_declares_moments_and_named_parameters():
         )
         assert callable(m.act)
         assert callable(m.would_act)
+        # events booked from cost segments need their months, for the gates (params._gate)
+        assert hasattr(m, "segment_month") == hasattr(m, "segment_events"), spec.name

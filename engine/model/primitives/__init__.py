@@ -83,7 +83,8 @@ PRE = _hook("adjust_reindication")
 GOAL = _hook("goal_factor")
 ADMIT = _hook("admit_factor")
 # and where the kernel books a cost segment (accrual.flush_segments): events of months the
-# kernel did not step
+# kernel did not step (a module with `segment_events` has `segment_month(rule_row, m)` too: the
+# months in which it can book one, for the gates)
 SEGMENT = _hook("segment_events")
 PRE_CODES = frozenset(code for code, _ in PRE)
 GOAL_CODES = frozenset(code for code, _ in GOAL)

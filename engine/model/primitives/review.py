@@ -119,6 +119,12 @@ def next_due(S, P, a, r, lo, hi, seq):
     return rm if lo <= rm < hi and drops(S, P, a, r, seq) else hi
 
 
+def segment_month(row, m: int) -> bool:
+    """Can `segment_events` book an event in month m (the review window; in Python, for the
+    gates: engine.model.params)?"""
+    return int(row["eff_from"]) <= m < int(row["eff_from"]) + int(row["i"][I_WINDOW])
+
+
 @jit
 def segment_events(S, P, B, ch, a, r, t0, t1, g, step):
     """Keyed draws: the review event of slot a if its review month falls in run months
