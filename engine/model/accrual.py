@@ -135,6 +135,7 @@ def open_segments(S, P, t, lo, hi, g_wmo, g_youth, w, hk):
             hk[e + U(1)] = U(g)
             hk[e + U(2)] = U(s.step)
             hk[e + U(3)] = U(np.int64(s.weekly_cents))
+            hk[e + U(4)] = U(s.product)
         else:
             hk[e] = U(0)
     w[W_ACTIVE + WMO] = d0
@@ -165,7 +166,7 @@ def flush_segments(S, P, B, ch, t1, lo, hi, w, hk):
             continue
         hk[e] = U(0)
         a = lo + k
-        up = U(S.slots[a].product)
+        up = hk[e + U(4)]  # the product in these months (a rule may have changed it since)
         ug = hk[e + U(1)]
         us = hk[e + U(2)]
         wc = np.float64(np.int64(hk[e + U(3)]))
@@ -173,8 +174,10 @@ def flush_segments(S, P, B, ch, t1, lo, hi, w, hk):
             gross = np.int64(np.floor(wc * scale[U(t)] + 0.5))
             arr[uch, ug, up, us, A_ACTIVE, U(t)] += 1
             arr[uch, ug, up, us, A_GROSS, U(t)] += gross
-        if R.segment_rules > 0 and P.gates[U(t0 + 1), up].next_seg < t1:
-            segment_events(frame(S, P, B, w), ch, a, t0, t1, np.int64(ug), np.int64(us), w)
+        if R.segment_rules > 0 and R.events and P.gates[U(t0 + 1), up].next_seg < t1:
+            segment_events(
+                frame(S, P, B, w), ch, a, np.int64(up), t0, t1, np.int64(ug), np.int64(us), w
+            )
         own = np.int64(k) == ocs
         if own:
             for t in range(t0, t1):

@@ -517,19 +517,18 @@ def admit(F, c, m, u, p, w, seq):
 
 
 @jit
-def _segment(prim, S, P, B, ch, a, r, t0, t1, g, step):
+def _segment(prim, S, P, B, ch, a, r, p, t0, t1, g, step):
     for code_f in literal_unroll(SEGMENT):
         if code_f[0] == prim:
-            code_f[1](S, P, B, ch, a, r, t0, t1, g, step)
+            code_f[1](S, P, B, ch, a, r, p, t0, t1, g, step)
 
 
 @jit_call
-def segment_events(F, ch, a, t0, t1, g, step, w):
+def segment_events(F, ch, a, p, t0, t1, g, step, w):
     """The events the rules on book for a cost segment of slot a, run months t0 .. t1 - 1,
-    in group g at `step` (their primitives' `segment_events`: events of months the kernel
-    did not step)."""
+    with product p in group g at `step` (their primitives' `segment_events`: events of
+    months the kernel did not step)."""
     S, P, B = unframe(F)
-    p = S.slots[a].product
     for r in range(P.run[0].n_rules):
         if product_in_scope(P, r, p) and is_on(w, r):
-            _segment(P.rules[r].prim, S, P, B, ch, a, r, t0, t1, g, step)
+            _segment(P.rules[r].prim, S, P, B, ch, a, r, p, t0, t1, g, step)

@@ -30,7 +30,7 @@ from engine.core.errors import InputError
 from engine.model.layout import Q_ADMITTED
 from engine.model.state import NO_MONTH
 from engine.simulation.run import simulate_scenario
-from tests.helpers import toy_spec
+from tests.helpers import DATA, toy_spec
 
 MONTHS = 48
 SCALE = {"population.scale": 3.0}  # the toy population x 3: enough requests for a queue
@@ -65,9 +65,9 @@ source = "test"
     return _measure(tmp, name, body)
 
 
-def _run(capacity=True, measures=(), seed=1, overrides=None):
+def _run(capacity=True, measures=(), seed=1, overrides=None, months=MONTHS):
     spec = toy_spec(
-        months=MONTHS,
+        months=months,
         capacity=capacity,
         measures=list(measures),
         seed=seed,
@@ -111,11 +111,18 @@ def test_capacity_that_never_binds_gives_the_engine_without_capacity_bit_for_bit
         assert frame.equals(on.tables[name]), name
 
 
+@pytest.mark.parametrize(
+    ("measures", "months"),
+    [((), MONTHS), (("t4_review",), 12)],
+    ids=["baseline", "review-ending-in-its-window"],
+)
 def test_the_month_outer_driver_stepping_every_client_gives_the_client_outer_kernel(
-    tmp, monkeypatch
+    tmp, monkeypatch, measures, months
 ):
     """Every client through the month-outer driver (not only those who may need a place):
-    the same outputs bit for bit as the client-outer kernel, with places that never bind."""
+    the same outputs bit for bit as the client-outer kernel, with places that never bind.
+    With the review (t4) and a run that ends in its window, the driver closes the clients'
+    cost segments at the run's end, where a review that dropped nothing books its event."""
     import engine.model.capacity as cap_mod
 
     real = cap_mod.compile_capacity
@@ -125,7 +132,8 @@ def test_the_month_outer_driver_stepping_every_client_gives_the_client_outer_ker
         cr.cap_params.coupled[:] = 1
         return cr
 
-    off = _run(capacity=False)
+    toy = [str(DATA / "toy" / "measures" / f"{m}.toml") for m in measures]
+    off = _run(capacity=False, measures=toy, months=months)
     unl = _measure(
         tmp,
         "never_binds_all",
@@ -133,8 +141,10 @@ def test_the_month_outer_driver_stepping_every_client_gives_the_client_outer_ker
         'effective_from = "2020-01"\nsource = "test"\n',
     )
     monkeypatch.setattr(cap_mod, "compile_capacity", every_client)
-    on = _run(capacity=True, measures=[unl])
+    on = _run(capacity=True, measures=[*toy, unl], months=months)
     assert on.sim.queue.coupled == on.sim.state.n_clients
+    if measures:
+        assert off.tables["events"].filter(pl.col("event") == "reviewed")["count"].sum() > 0
     for name, frame in off.tables.items():
         if name != "affected":
             assert frame.equals(on.tables[name]), name

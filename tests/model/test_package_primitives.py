@@ -127,6 +127,9 @@ def test_nothing_changes_before_the_rule_starts(measure):
     before = FROM - _setup()[0].start
     assert np.array_equal(base.trace_cost[:, :before], run.trace_cost[:, :before])
     assert not np.array_equal(base.trace_cost[:, before:], run.trace_cost[:, before:])
+    # and the months before are booked under the product and step they had (a rule that
+    # changes a slot's product later must not move them)
+    assert np.array_equal(base.arr[:before], run.arr[:before])
 
 
 @pytest.mark.parametrize("measure", IDS)

@@ -42,15 +42,17 @@ def product_in_scope(P, r, p):
 @jit
 def in_scope(S, P, r, a, g):
     """Is slot a (its product and step), its client's group g and district in rule r's scope?"""
-    return in_scope_at(S, P, r, a, S.slots[a].step, g)
+    s = S.slots[a]
+    return in_scope_at(S, P, r, a, s.product, s.step, g)
 
 
 @jit
-def in_scope_at(S, P, r, a, step, g):
-    """`in_scope` with the slot at `step` (a cost segment's step, where the slot has moved on)."""
+def in_scope_at(S, P, r, a, p, step, g):
+    """`in_scope` with slot a's product p at `step` (a cost segment's, where the slot has
+    moved on)."""
     s = S.slots[a]
     return (
-        bit(P.rule_prod[r, s.product].steps, step)
+        bit(P.rule_prod[r, p].steps, step)
         and bit(P.rules[r].groups, g)
         and bit(P.rules[r].districts, S.clients[s.owner].district)
     )

@@ -126,11 +126,11 @@ def segment_month(row, m: int) -> bool:
 
 
 @jit
-def segment_events(S, P, B, ch, a, r, t0, t1, g, step):
+def segment_events(S, P, B, ch, a, r, p, t0, t1, g, step):
     """Keyed draws: the review event of slot a if its review month falls in run months
     t0 + 1 .. t1 - 1 of a cost segment (t0, the month that opened it, was stepped, and so
     was every month in which the review could run: those open a segment). The slot was
-    active through the segment, in group g at `step`."""
+    active through the segment, with product p, in group g at `step`."""
     R = P.run[0]
     rule = P.rules[r]
     if R.rng_mode != MODE_KEYED:
@@ -141,8 +141,8 @@ def segment_events(S, P, B, ch, a, r, t0, t1, g, step):
         return  # the segment misses the window
     # review_month's keyed draw (no sequential stream here: the hook runs for keyed draws)
     rm = month_of(P, r, uniform_from_key(R.keys[D_REVIEW_MONTH], S.slots[a].aid, rule.key))
-    if m0 <= rm < m1 and rule_on(P, r, rm, MO_MONTHLY) and in_scope_at(S, P, r, a, step, g):
-        book_event(P, B, ch, r, EV_REVIEWED, g, S.slots[a].product, rm - R.start, 0, 0)
+    if m0 <= rm < m1 and rule_on(P, r, rm, MO_MONTHLY) and in_scope_at(S, P, r, a, p, step, g):
+        book_event(P, B, ch, r, EV_REVIEWED, g, p, rm - R.start, 0, 0)
 
 
 @jit
