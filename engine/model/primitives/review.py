@@ -87,8 +87,14 @@ def in_window(P, r, m):
     """Is month m in the review window? Outside it no slot is reviewed: with keyed draws
     asked before the draw, which the kernel would otherwise take at every month it looks at
     a slot of the product, long after the window."""
+    return meets_window(P, r, m, m + 1)
+
+
+@jit
+def meets_window(P, r, m0, m1):
+    """Do months m0 .. m1 - 1 meet the review window?"""
     rule = P.rules[r]
-    return rule.eff_from <= m < rule.eff_from + rule.i[I_WINDOW]
+    return m0 < rule.eff_from + rule.i[I_WINDOW] and rule.eff_from < m1
 
 
 @jit
@@ -112,16 +118,15 @@ def needs_step(S, P, a, r, m, seq):
 def next_due(S, P, a, r, lo, hi, seq):
     """The review month, if it falls in run months [lo, hi) and `needs_step`; else hi."""
     start = P.run[0].start
-    rule = P.rules[r]
-    if hi <= rule.eff_from - start or lo >= rule.eff_from + rule.i[I_WINDOW] - start:
-        return hi  # [lo, hi) misses the window
+    if not meets_window(P, r, start + lo, start + hi):
+        return hi
     rm = review_month(S, P, a, r, seq) - start
     return rm if lo <= rm < hi and drops(S, P, a, r, seq) else hi
 
 
 def segment_month(row, m: int) -> bool:
-    """Can `segment_events` book an event in month m (the review window; in Python, for the
-    gates: engine.model.params)?"""
+    """Can `segment_events` book an event in month m (the review window, as `in_window`
+    reads it; in Python, for the gates: engine.model.params)?"""
     return int(row["eff_from"]) <= m < int(row["eff_from"]) + int(row["i"][I_WINDOW])
 
 
@@ -137,8 +142,8 @@ def segment_events(S, P, B, ch, a, r, p, t0, t1, g, step):
         return
     m0 = R.start + t0 + 1
     m1 = R.start + t1
-    if m1 <= rule.eff_from or m0 >= rule.eff_from + rule.i[I_WINDOW]:
-        return  # the segment misses the window
+    if not meets_window(P, r, m0, m1):
+        return
     # review_month's keyed draw (no sequential stream here: the hook runs for keyed draws)
     rm = month_of(P, r, uniform_from_key(R.keys[D_REVIEW_MONTH], S.slots[a].aid, rule.key))
     if m0 <= rm < m1 and rule_on(P, r, rm, MO_MONTHLY) and in_scope_at(S, P, r, a, p, step, g):
