@@ -239,9 +239,7 @@ EVENT_KINDS = [
     EV_PRICE,
     EV_NOT_ADMITTED,
     EV_HAZARD,
-) = (np.int64(k) for k in range(15))  # int64, not int: a Python int passed to a compiled
-# function is a literal, and Numba compiles the callee once more per literal value
-# (book_event, reprice: engine.model.primitives.common.NO_AMOUNT)
+) = range(15)
 EVENT_FIELDS = ["count", "weekly_cents_changed", "weekly_minutes_changed"]
 # clients affected: [chunk, measure (last = all measures), kind, group]
 AFF_REDUCED, AFF_ENDED = 0, 1

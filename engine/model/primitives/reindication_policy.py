@@ -149,7 +149,7 @@ def act(S, P, B, ch, c, a, r, m, t, g, w, seq, moment):
         return
     if standing(S, P, B, ch, c, a, r, m, t, g, w, seq):
         s.planned_end = new_end(S, P, a, r, m)
-        book_event(P, B, ch, r, EV_SHORTENED, g, s.product, t, NO_AMOUNT, NO_AMOUNT)
+        book_event(P, B, ch, r, np.int64(EV_SHORTENED), g, s.product, t, NO_AMOUNT, NO_AMOUNT)
 
 
 @jit

@@ -99,7 +99,7 @@ def act(S, P, B, ch, c, a, r, m, t, g, w, seq, moment):
             cut = min(excess, np.int64(S.slots[top].weekly_cents))
             S.slots[top].weekly_cents -= cut
             excess -= cut
-            book_event(P, B, ch, r, EV_CAPPED, g, S.slots[top].product, t, cut, NO_AMOUNT)
+            book_event(P, B, ch, r, np.int64(EV_CAPPED), g, S.slots[top].product, t, cut, NO_AMOUNT)
         mark_affected(S, P, B, ch, c, r, g, AFF_REDUCED)
 
 
