@@ -57,7 +57,7 @@ from engine.model.layout import (
     W_SLOT_NEXT,
 )
 from engine.model.places import request_place
-from engine.model.primitives.common import NO_AMOUNT, book_event, mark_affected
+from engine.model.primitives.common import book_event, mark_affected
 from engine.model.rng import (
     D_ADMIT,
     D_AGE18,
@@ -179,9 +179,7 @@ def book_not_admitted(F, ch, c, r, m, t):
         s = S.slots[a]
         if s.kind == SLOT_INITIAL:
             g = domain_group(S, P, c, P.products[s.product].domain, m)
-            book_event(
-                P, B, ch, r, np.int64(EV_NOT_ADMITTED), g, s.product, t, NO_AMOUNT, NO_AMOUNT
-            )
+            book_event(P, B, ch, r, EV_NOT_ADMITTED, g, s.product, t, 0, 0)
 
 
 @jit
@@ -272,7 +270,7 @@ def reindicate(S, P, B, ch, c, a, m, t, g, w, seq):
     if outcome == 3:
         end_arrangement(S, P, B, ch, c, a, m, t, R_RULE_END if base != 3 else R_REIND_END, w)
         if base != 3:
-            book_event(P, B, ch, rr, np.int64(EV_ENDED), g, p, t, old, NO_AMOUNT)
+            book_event(P, B, ch, rr, EV_ENDED, g, p, t, old, 0)
             mark_affected(S, P, B, ch, c, rr, g, AFF_ENDED)
     else:
         if pr.ho:
@@ -289,9 +287,7 @@ def reindicate(S, P, B, ch, c, a, m, t, g, w, seq):
         s.planned_end = m + pr.ind
         s.weekly_cents = weekly_base_cents(S, P, a)
         if CARE_RANK[outcome] < CARE_RANK[base]:  # the rule gave less care than the draw would
-            book_event(
-                P, B, ch, rr, np.int64(EV_STEPPED_DOWN), g, p, t, old - s.weekly_cents, NO_AMOUNT
-            )
+            book_event(P, B, ch, rr, EV_STEPPED_DOWN, g, p, t, old - s.weekly_cents, 0)
             mark_affected(S, P, B, ch, c, rr, g, AFF_REDUCED)
         if R.n_rules > 0 and bit(P.gates[t, p].reind, s.step):
             rules_at(frame(S, P, B, w), ch, c, a, m, t, w, seq, np.int64(MO_REINDICATION))

@@ -58,12 +58,6 @@ def in_scope_at(S, P, r, a, p, step, g):
     )
 
 
-# an event's cents or minutes where it has none. Event kinds are passed as np.int64 and the
-# zero as this, not as literals: Numba compiles a function once more for every literal
-# argument value it is called with (14 copies of book_event: 7.9 s of a cold compile)
-NO_AMOUNT = np.int64(0)
-
-
 @jit
 def book_event(P, B, ch, r, kind, g, p, t, cents, minutes):
     if not P.run[0].events:
@@ -139,8 +133,9 @@ def leave_system(S, P, B, ch, c, r, m, t, g, w):
     cl = S.clients[c]
     for b in range(cl.arr_lo, cl.arr_hi):
         if S.slots[b].status == S_ACTIVE:
-            wc = S.slots[b].weekly_cents
-            book_event(P, B, ch, r, np.int64(EV_WLZ_EXIT), g, S.slots[b].product, t, wc, NO_AMOUNT)
+            book_event(
+                P, B, ch, r, EV_WLZ_EXIT, g, S.slots[b].product, t, S.slots[b].weekly_cents, 0
+            )
             end_arrangement(S, P, B, ch, c, b, m, t, R_WLZ, w)
     mark_affected(S, P, B, ch, c, r, g, AFF_ENDED)
 
@@ -152,9 +147,7 @@ def standing(S, P, B, ch, c, a, r, m, t, g, w, seq):
     if st == X_LEAVES:
         leave_system(S, P, B, ch, c, r, m, t, g, w)
     elif st != X_APPLIES:
-        book_event(
-            P, B, ch, r, np.int64(EV_EXCEPTION), g, S.slots[a].product, t, NO_AMOUNT, NO_AMOUNT
-        )
+        book_event(P, B, ch, r, EV_EXCEPTION, g, S.slots[a].product, t, 0, 0)
     return st == X_APPLIES
 
 

@@ -20,7 +20,6 @@ from engine.model.layout import (
     X_LEAVES,
 )
 from engine.model.primitives.common import (
-    NO_AMOUNT,
     book_event,
     mark_affected,
     reprice,
@@ -143,7 +142,7 @@ def final_decision(S, P, B, ch, c, a, r, m, t, g, w, seq):
     p = s.product
     S.rule_a[a, r] = PHASE_DONE
     if slot_in_share(S, P, a, r, seq, D_RULE_SHARE, P.rules[r].f[F_END_SHARE]):
-        book_event(P, B, ch, r, np.int64(EV_ENDED), g, p, t, s.weekly_cents, NO_AMOUNT)
+        book_event(P, B, ch, r, EV_ENDED, g, p, t, s.weekly_cents, 0)
         end_arrangement(S, P, B, ch, c, a, m, t, R_RULE_END, w)
         mark_affected(S, P, B, ch, c, r, g, AFF_ENDED)
     else:
@@ -162,10 +161,10 @@ def act(S, P, B, ch, c, a, r, m, t, g, w, seq, moment):
     elif what == START_PHASE_OUT:
         S.rule_a[a, r] = PHASE_OUT
         s.planned_end = m + P.rules[r].i[I_PHASE_OUT_MONTHS]
-        book_event(P, B, ch, r, np.int64(EV_PHASE_OUT), g, s.product, t, NO_AMOUNT, NO_AMOUNT)
+        book_event(P, B, ch, r, EV_PHASE_OUT, g, s.product, t, 0, 0)
     elif what == SHORTEN:
         s.planned_end = np.int64(s.since) + P.rules[r].i[I_MAX_MONTHS]
-        book_event(P, B, ch, r, np.int64(EV_SHORTENED), g, s.product, t, NO_AMOUNT, NO_AMOUNT)
+        book_event(P, B, ch, r, EV_SHORTENED, g, s.product, t, 0, 0)
 
 
 @jit

@@ -14,7 +14,7 @@ import numpy as np
 from engine.core.domain import REIND_OUTCOMES
 from engine.model.jit import jit
 from engine.model.layout import EV_SHORTENED
-from engine.model.primitives.common import NO_AMOUNT, book_event, standing, stands
+from engine.model.primitives.common import book_event, standing, stands
 from engine.model.primitives.spec import Packed, Param, Primitive
 
 F_END_ADD, F_STEP_DOWN_ADD, F_STEP_UP_FACTOR, F_IND_FACTOR = 0, 1, 2, 3
@@ -149,7 +149,7 @@ def act(S, P, B, ch, c, a, r, m, t, g, w, seq, moment):
         return
     if standing(S, P, B, ch, c, a, r, m, t, g, w, seq):
         s.planned_end = new_end(S, P, a, r, m)
-        book_event(P, B, ch, r, np.int64(EV_SHORTENED), g, s.product, t, NO_AMOUNT, NO_AMOUNT)
+        book_event(P, B, ch, r, EV_SHORTENED, g, s.product, t, 0, 0)
 
 
 @jit

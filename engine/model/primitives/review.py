@@ -13,7 +13,6 @@ from engine.core.domain import HO_TASKS
 from engine.model.jit import jit
 from engine.model.layout import EV_REVIEWED, MO_MONTHLY
 from engine.model.primitives.common import (
-    NO_AMOUNT,
     book_event,
     has_tasks,
     in_scope_at,
@@ -148,7 +147,7 @@ def segment_events(S, P, B, ch, a, r, p, t0, t1, g, step):
     # review_month's keyed draw (no sequential stream here: the hook runs for keyed draws)
     rm = month_of(P, r, uniform_from_key(R.keys[D_REVIEW_MONTH], S.slots[a].aid, rule.key))
     if m0 <= rm < m1 and rule_on(P, r, rm, MO_MONTHLY) and in_scope_at(S, P, r, a, p, step, g):
-        book_event(P, B, ch, r, np.int64(EV_REVIEWED), g, p, rm - R.start, NO_AMOUNT, NO_AMOUNT)
+        book_event(P, B, ch, r, EV_REVIEWED, g, p, rm - R.start, 0, 0)
 
 
 @jit
@@ -163,9 +162,7 @@ def drops(S, P, a, r, seq):
 @jit
 def act(S, P, B, ch, c, a, r, m, t, g, w, seq, moment):
     if m == review_month(S, P, a, r, seq):
-        book_event(
-            P, B, ch, r, np.int64(EV_REVIEWED), g, S.slots[a].product, t, NO_AMOUNT, NO_AMOUNT
-        )
+        book_event(P, B, ch, r, EV_REVIEWED, g, S.slots[a].product, t, 0, 0)
         if drops(S, P, a, r, seq) and standing(S, P, B, ch, c, a, r, m, t, g, w, seq):
             remove_tasks(S, P, B, ch, c, a, r, t, g, P.rules[r].i[I_TASKS])
 

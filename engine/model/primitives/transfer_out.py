@@ -3,13 +3,11 @@ leaves the domain to the Wlz: every arrangement of theirs in the domain ends (re
 Drawn per reindication (keyed on the arrangement and its indication number), so a client
 who stays meets the same chance at the next reindication."""
 
-import numpy as np
-
 from engine.core.domain import FLAGS, R_WLZ, S_ACTIVE
 from engine.model.arrangement import end_arrangement
 from engine.model.jit import jit
 from engine.model.layout import AFF_ENDED, EV_WLZ_EXIT
-from engine.model.primitives.common import NO_AMOUNT, book_event, mark_affected, standing, stands
+from engine.model.primitives.common import book_event, mark_affected, standing, stands
 from engine.model.primitives.spec import Packed, Param, Primitive
 from engine.model.rng import D_TRANSFER, draw
 
@@ -62,9 +60,7 @@ def act(S, P, B, ch, c, a, r, m, t, g, w, seq, moment):
         for b in range(cl.arr_lo, cl.arr_hi):
             sb = S.slots[b]
             if sb.status == S_ACTIVE and P.products[sb.product].domain == d:
-                book_event(
-                    P, B, ch, r, np.int64(EV_WLZ_EXIT), g, sb.product, t, sb.weekly_cents, NO_AMOUNT
-                )
+                book_event(P, B, ch, r, EV_WLZ_EXIT, g, sb.product, t, sb.weekly_cents, 0)
                 end_arrangement(S, P, B, ch, c, b, m, t, R_WLZ, w)
         mark_affected(S, P, B, ch, c, r, g, AFF_ENDED)
 

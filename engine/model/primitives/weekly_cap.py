@@ -11,14 +11,7 @@ from engine.core.domain import S_ACTIVE
 from engine.model.arrangement import domain_group
 from engine.model.jit import jit
 from engine.model.layout import AFF_REDUCED, EV_CAPPED
-from engine.model.primitives.common import (
-    NO_AMOUNT,
-    book_event,
-    in_scope,
-    mark_affected,
-    standing,
-    stands,
-)
+from engine.model.primitives.common import book_event, in_scope, mark_affected, standing, stands
 from engine.model.primitives.spec import Packed, Param, Primitive
 
 F_CAP_CENTS = 0  # the ceiling, cents a week
@@ -99,7 +92,7 @@ def act(S, P, B, ch, c, a, r, m, t, g, w, seq, moment):
             cut = min(excess, np.int64(S.slots[top].weekly_cents))
             S.slots[top].weekly_cents -= cut
             excess -= cut
-            book_event(P, B, ch, r, np.int64(EV_CAPPED), g, S.slots[top].product, t, cut, NO_AMOUNT)
+            book_event(P, B, ch, r, EV_CAPPED, g, S.slots[top].product, t, cut, 0)
         mark_affected(S, P, B, ch, c, r, g, AFF_REDUCED)
 
 
