@@ -28,7 +28,7 @@ import os
 from pathlib import Path
 
 from numba import njit
-from numba.core import caching, config
+from numba.core import caching, config, types
 
 # the folder holding engine/, rules/, synthetic_population/
 ROOT = Path(__file__).resolve().parents[2]
@@ -280,5 +280,48 @@ if ModelCacheLocator not in caching.CacheImpl._locator_classes:
 # types it again at every call site); for everything a usual month reaches and the small
 # helpers. `jit_call`: an ordinary call: for entry points and the rare paths (exits, turning
 # 18, the rule hooks), whose inlining would only grow the kernel.
-jit = njit(cache=True, nogil=True, _nrt=False, forceinline=True)
-jit_call = njit(cache=True, nogil=True, _nrt=False, forceinline=False)
+_jit = njit(cache=True, nogil=True, _nrt=False, forceinline=True)
+_jit_call = njit(cache=True, nogil=True, _nrt=False, forceinline=False)
+
+# Parameters whose literal value a callee is compiled for: the draw mode, so each entry
+# point holds one mode's code. Numba compiles a function once more for every literal value a
+# compiled caller passes (an event kind, a reason, a zero): `book_event` alone was 18
+# compilations for 17 call sites. Every other argument is typed by its plain type, so a
+# function is compiled once per distinct argument types; LLVM still sees the constants where
+# it inlines the callee.
+LITERAL_PARAMETERS = frozenset({"mode"})
+
+
+def _plain_call_template(dispatcher, args, kws):
+    """`Dispatcher.get_call_template` with literal argument types made plain, except for
+    `LITERAL_PARAMETERS`: what a compiled caller's call compiles and links."""
+    code = dispatcher.py_func.__code__
+    names = code.co_varnames[: code.co_argcount]
+    args = tuple(
+        a if i < len(names) and names[i] in LITERAL_PARAMETERS else types.unliteral(a)
+        for i, a in enumerate(args)
+    )
+    kws = {k: v if k in LITERAL_PARAMETERS else types.unliteral(v) for k, v in kws.items()}
+    return type(dispatcher).get_call_template(dispatcher, args, kws)
+
+
+def _plain_literals(dispatcher):
+    dispatcher.get_call_template = functools.partial(_plain_call_template, dispatcher)
+    return dispatcher
+
+
+# `jit_once`: for the kernel's loops over clients and months, each called from one place (an
+# entry point, or the loop around it). Numba types the body inside its caller (IR-level
+# inlining) and compiles no library for it: as its own library each would be the whole month
+# step optimised and compiled to machine code once more, a fifth of a cold compile for the
+# three of them. Only for functions with one call site: IR-level inlining types the body again
+# at every call site.
+jit_once = njit(cache=True, nogil=True, _nrt=False, inline="always")
+
+
+def jit(func):
+    return _plain_literals(_jit(func))
+
+
+def jit_call(func):
+    return _plain_literals(_jit_call(func))

@@ -61,7 +61,7 @@ from engine.model.exits import (
 )
 from engine.model.frame import frame, pin
 from engine.model.hooks import date_monthly_due, rules_date_monthly
-from engine.model.jit import jit, jit_call
+from engine.model.jit import jit, jit_call, jit_once
 from engine.model.layout import (
     C_END,
     C_IN_NEW,
@@ -166,7 +166,7 @@ def next_event(S, P, c, t, birth, g_youth, w):
     w[W_NEXT] = max(t + 1, nxt)
 
 
-@jit
+@jit_once
 def step_month(S, P, B, ch, c, t, w, seq, hk, mode, lo, hi, birth):
     """One client, one month m = start + t. In this order:
 
@@ -256,7 +256,7 @@ def step_month(S, P, B, ch, c, t, w, seq, hk, mode, lo, hi, birth):
     return active_d0 or active_d1
 
 
-@jit
+@jit_once
 def run_client(S, P, B, ch, c, w, seq, hk, mode):
     """Step client c from its first month on, booking into chunk ch's bins: every month with
     sequential draws, with keyed draws only the months in which something can happen."""
@@ -284,7 +284,7 @@ def run_client(S, P, B, ch, c, w, seq, hk, mode):
     flush_segments(S, P, B, ch, t1, lo, hi, w, hk)
 
 
-@jit
+@jit_once
 def run_clients(S, P, B, ch, n_chunks, w, seq, hk, M, init, mode):
     """Step clients ch, ch + n_chunks, ... through the run (`run_client`), booking into
     chunk ch's bins. Striding spreads stock clients and late arrivals evenly over the chunks.

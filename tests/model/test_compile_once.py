@@ -9,11 +9,12 @@ Numba itself wrote to the cache index after compiling: the signatures of the rul
 
 from __future__ import annotations
 
+import importlib
 import pickle
 from pathlib import Path
 
 from engine.model import hooks
-from engine.model.jit import cache_root, source_stamp
+from engine.model.jit import LITERAL_PARAMETERS, cache_root, source_stamp
 from engine.simulation.run import simulate_scenario
 from tests.helpers import toy_spec
 
@@ -44,3 +45,45 @@ def test_rule_hooks_are_compiled_once_not_once_per_moment():
         sigs = _signatures(name)
         assert not [s for s in sigs if "Literal" in s], (name, sigs)
         assert len(sigs) == 1, (name, sigs)
+
+
+def _model_signatures():
+    """(function name, its parameter names, one compiled signature's argument types) for every
+    model function Numba compiled for the current sources, read from the cache indexes."""
+    root = cache_root()
+    for index in sorted((root / "engine").rglob("*.nbi")):
+        stem = index.name.split(".py")[0]  # "<module>.<function>-<line>"
+        module_name, _, rest = stem.partition(".")
+        name = rest.rsplit("-", 1)[0]
+        parts = index.parent.relative_to(root).parts
+        module = importlib.import_module(".".join((*parts, module_name)))
+        func = getattr(module, name, None)
+        if func is None or not hasattr(func, "py_func"):
+            continue
+        with open(index, "rb") as fh:
+            pickle.load(fh)
+            stamp, overloads = pickle.loads(fh.read())
+        if stamp != source_stamp(Path(module.__file__).resolve()):
+            continue  # compiled for other sources
+        code = func.py_func.__code__
+        params = code.co_varnames[: code.co_argcount]
+        magic = func.targetctx.codegen().magic_tuple()
+        for key in overloads:
+            if key[1] == magic:
+                yield f"{module_name}.{name}", params, [str(x) for x in key[0]]
+
+
+def test_model_functions_are_compiled_once_per_argument_types_not_per_constant():
+    # the package's primitives book events of many kinds, end arrangements for many reasons
+    # and reprice for several kinds, each from a call site passing a constant: one compiled
+    # copy per call site before (book_event: 18), one per distinct argument types now
+    measures = ["t1_youth_cap", "t2_max_duration", "t3_no_ironing", "t4_review", "t12_transfer_out"]
+    simulate_scenario(toy_spec(seed=11, population_seed=5, measures=measures))
+    seen, literal = set(), []
+    for name, params, types in _model_signatures():
+        seen.add(name)
+        for param, t in zip(params, types, strict=False):
+            if "Literal" in t and param not in LITERAL_PARAMETERS:
+                literal.append((name, param, t))
+    assert {"common.book_event", "common.reprice", "arrangement.end_arrangement"} <= seen
+    assert not literal, literal
