@@ -19,12 +19,12 @@ import numpy as np
 
 from engine.core.domain import R_ADMITTED, R_GAVE_UP, S_ACTIVE, S_ENDED, S_WAITING
 from engine.model.arrangement import end_arrangement
-from engine.model.jit import jit, jit_call
+from engine.model.jit import jit, jit_call, jit_once
 from engine.model.layout import W_Q_ADMIT, W_Q_LEAVE, W_QUEUE, W_REASON
 from engine.model.slots import activate, count_active
 
 
-@jit
+@jit_once
 def queue_step(S, P, B, ch, c, m, t, w, seq):
     """0b in the month step: nothing outside the month-outer driver (W_QUEUE 0: one load);
     there, `queue_month`, and the client's domains again when a slot started or ended."""

@@ -36,7 +36,7 @@ from engine.model.hooks import (
     reind_outcome,
     rules_at,
 )
-from engine.model.jit import jit, jit_call
+from engine.model.jit import jit, jit_call, jit_once
 from engine.model.layout import (
     A_REIND,
     A_STARTS,
@@ -148,7 +148,7 @@ def activate(S, P, B, ch, c, a, m, t, w, seq):
     book_start(S, P, B, ch, c, a, m, t)
 
 
-@jit
+@jit_once
 def arrive(S, P, B, ch, c, t, m, w, seq):
     """0. A pool client's arrival month: admitted when u < admit_p[group, month]; its
     initial slots start their first indication and pass the intake rules."""
@@ -248,7 +248,7 @@ def outcome_of(u, c0, c1, c2):
     return 3
 
 
-@jit
+@jit_once
 def reindicate(S, P, B, ch, c, a, m, t, g, w, seq):
     """3. At the planned end of an indication: continue, step down, step up or end, drawn
     with the indication number as counter (a measure that moves the month keeps the luck)."""
@@ -293,7 +293,7 @@ def reindicate(S, P, B, ch, c, a, m, t, g, w, seq):
             rules_at(frame(S, P, B, w), ch, c, a, m, t, w, seq, np.int64(MO_REINDICATION))
 
 
-@jit
+@jit_once
 def slot_events(S, P, B, ch, c, m, t, lo, hi, age_m, g_wmo, g_youth, w, seq, hk, mode):
     """2b-3. Per arrangement: youth care ends at the last youth age bound, goal reached
     (keyed draws: in its goal month, `goal_month`), and at the planned end of an indication,
