@@ -31,7 +31,7 @@ Glossary of the short names the kernel uses everywhere:
         open cost segments
     seq the sequential-draw stream (used only with `--rng sequential`)
 
-Modules: `layout` (record types and index constants), `jit` (the one decorator and the
+Modules: `layout` (record types and index constants), `jit` (the decorators and the
 compile cache), `rng` (keyed draws), `portable_math`, `arrangement` (what a slot is worth),
 `kernel` (the month step and its driver), `exits` (step 1), `slots` (steps 0, 2, 3: intake,
 goal, reindication, turning 18), `accrual` (step 5: costs, flows, clients served), `hooks`

@@ -1,10 +1,18 @@
-"""The one decorator for compiled code, and where compiled code is cached.
+"""The decorators for compiled code, and where compiled code is cached.
 
-`jit` and `jit_call` compile a function with Numba: no reference counting (nothing in the
-model allocates; with it every call that passes an array would incref it), no GIL (chunks of
-clients run on threads), cached on disk. State, parameters and bins are a few record arrays,
-so a call passes a few pointers; `jit` functions are inlined by LLVM where they are called,
-`jit_call` functions are called.
+`jit`, `jit_call` and `jit_once` compile a function with Numba: no reference counting (nothing
+in the model allocates; with it every call that passes an array would incref it), no GIL
+(chunks of clients run on threads), cached on disk. State, parameters and bins are a few record
+arrays, so a call passes a few pointers; `jit` functions are inlined by LLVM where they are
+called, `jit_call` functions are called, `jit_once` functions (one call site each) are typed
+inside their caller. A function is compiled once per distinct argument types, not once per
+constant a caller passes (`LITERAL_PARAMETERS`).
+
+A cold compile is paid by a new user's first run, so the decorator is part of the product:
+each `jit`/`jit_call` function is a library of its own, optimised and compiled to machine code
+with everything LLVM inlined into it; its callers do the same again with it inside. Keep the
+chain of libraries holding the whole month step short (`jit_once`), and measure a cold compile
+(`NUMBA_CACHE_DIR=$(mktemp -d)`) after a change here.
 
 The cache. Numba checks a cached function against its own source file only, yet a compiled
 function carries the code of every function it calls: after an edit to a callee (or to a
