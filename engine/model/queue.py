@@ -19,7 +19,7 @@ import numpy as np
 
 from engine.core.domain import R_ADMITTED, R_GAVE_UP, S_ACTIVE, S_ENDED, S_WAITING
 from engine.model.arrangement import end_arrangement
-from engine.model.jit import jit, jit_call, jit_once
+from engine.model.jit import jit_call, jit_once
 from engine.model.layout import W_Q_ADMIT, W_Q_LEAVE, W_QUEUE, W_REASON
 from engine.model.slots import activate, count_active
 
