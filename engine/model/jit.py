@@ -4,9 +4,9 @@
 in the model allocates; with it every call that passes an array would incref it), no GIL
 (chunks of clients run on threads), cached on disk. State, parameters and bins are a few record
 arrays, so a call passes a few pointers; `jit` functions are inlined by LLVM where they are
-called, `jit_call` functions are called, `jit_once` functions (one call site each) are typed
-inside their caller. A function is compiled once per distinct argument types, not once per
-constant a caller passes (`LITERAL_PARAMETERS`).
+called, `jit_call` functions are called, `jit_once` functions (one call site each in what an
+entry point reaches) are typed inside their caller. A function is compiled once per distinct
+argument types, not once per constant a caller passes (`LITERAL_PARAMETERS`).
 
 A cold compile is paid by a new user's first run, so the decorator is part of the product:
 each `jit`/`jit_call` function is a library of its own, optimised and compiled to machine code
@@ -318,12 +318,15 @@ def _plain_literals(dispatcher):
     return dispatcher
 
 
-# `jit_once`: for the kernel's loops over clients and months, each called from one place (an
-# entry point, or the loop around it). Numba types the body inside its caller (IR-level
-# inlining) and compiles no library for it: as its own library each would be the whole month
-# step optimised and compiled to machine code once more, a fifth of a cold compile for the
-# three of them. Only for functions with one call site: IR-level inlining types the body again
-# at every call site.
+# `jit_once`: for the month step and the loops around it (`kernel.run_clients`, `run_client`,
+# `step_month`, and the step's parts that one place calls: `slots.slot_events`, `reindicate`,
+# `arrive`, `queue.queue_step`). Numba types the body inside its caller (IR-level inlining)
+# and compiles no library for it: as its own library each would be the whole month step, or a
+# large part of it, optimised and compiled to machine code once more. Cold compile of the
+# package run 163 -> 104 s with the literal rule above (bench/RESULTS.md). Only for a
+# function with one call site in what an entry point reaches: IR-level inlining types the
+# body again at every call site (step_month has two, in different entry points: the kernel's
+# and the capacity driver's).
 jit_once = njit(cache=True, nogil=True, _nrt=False, inline="always")
 
 
