@@ -5,12 +5,12 @@ so each function has one compiled specialisation."""
 
 from __future__ import annotations
 
-from engine.model.jit import jit_call
+from engine.model.jit import jit_entry
 
 NO_MONTH = -32768  # int16 sentinel: no month (engine.model.state.NO_MONTH)
 
 
-@jit_call
+@jit_entry
 def fill_clients(
     clients, cid, arr_lo, arr_hi, birth, arrival, wmo_group, pool_group, flags, household, district
 ):
@@ -31,7 +31,7 @@ def fill_clients(
         clients[c].admitted = 1 if arrival[c] == NO_MONTH else -1
 
 
-@jit_call
+@jit_entry
 def fill_slots(
     slots,
     aid,

@@ -34,9 +34,10 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from types import FunctionType
 
-from numba import njit
 from numba.core import caching, config, types
+from numba.core.registry import CPUDispatcher
 
 # the folder holding engine/, rules/, synthetic_population/
 ROOT = Path(__file__).resolve().parents[2]
@@ -283,14 +284,6 @@ class ModelCacheLocator(caching._CacheLocator):
 if ModelCacheLocator not in caching.CacheImpl._locator_classes:
     caching.CacheImpl._locator_classes.insert(0, ModelCacheLocator)
 
-# The model's compiled functions. `jit`: inlined by LLVM into every caller (LLVM's
-# alwaysinline: the callee is compiled and typed once, unlike Numba's IR-level inlining, which
-# types it again at every call site); for everything a usual month reaches and the small
-# helpers. `jit_call`: an ordinary call: for entry points and the rare paths (exits, turning
-# 18, the rule hooks), whose inlining would only grow the kernel.
-_jit = njit(cache=True, nogil=True, _nrt=False, forceinline=True)
-_jit_call = njit(cache=True, nogil=True, _nrt=False, forceinline=False)
-
 # Parameters whose literal value a callee is compiled for: the draw mode, so each entry
 # point holds one mode's code. Numba compiles a function once more for every literal value a
 # compiled caller passes (an event kind, a reason, a zero): `book_event` alone was 18
@@ -299,23 +292,64 @@ _jit_call = njit(cache=True, nogil=True, _nrt=False, forceinline=False)
 # it inlines the callee.
 LITERAL_PARAMETERS = frozenset({"mode"})
 
-
-def _plain_call_template(dispatcher, args, kws):
-    """`Dispatcher.get_call_template` with literal argument types made plain, except for
-    `LITERAL_PARAMETERS`: what a compiled caller's call compiles and links."""
-    code = dispatcher.py_func.__code__
-    names = code.co_varnames[: code.co_argcount]
-    args = tuple(
-        a if i < len(names) and names[i] in LITERAL_PARAMETERS else types.unliteral(a)
-        for i, a in enumerate(args)
-    )
-    kws = {k: v if k in LITERAL_PARAMETERS else types.unliteral(v) for k, v in kws.items()}
-    return type(dispatcher).get_call_template(dispatcher, args, kws)
+_OPTIONS = {"nopython": True, "nogil": True, "_nrt": False}
+_NO_WRAPPERS = {"no_cpython_wrapper": True, "no_cfunc_wrapper": True}
 
 
-def _plain_literals(dispatcher):
-    dispatcher.get_call_template = functools.partial(_plain_call_template, dispatcher)
-    return dispatcher
+class CompiledOnly(CPUDispatcher):
+    """A model function that compiled code calls: built without the two wrappers Numba adds to
+    every function for calls from Python and through C function pointers, which were about
+    two thirds of a small function's compile and most of a cold compile's 170-odd functions.
+    A call from Python (tests, set-up code) goes to a twin compiled with the wrappers, cached
+    under its own name (`<name>_python`): this code has none, and calling it from Python
+    would crash the process."""
+
+    def get_call_template(self, args, kws):
+        """Literal argument types made plain, except for `LITERAL_PARAMETERS`: what a
+        compiled caller's call compiles and links."""
+        code = self.py_func.__code__
+        names = code.co_varnames[: code.co_argcount]
+        args = tuple(
+            a if i < len(names) and names[i] in LITERAL_PARAMETERS else types.unliteral(a)
+            for i, a in enumerate(args)
+        )
+        kws = {k: v if k in LITERAL_PARAMETERS else types.unliteral(v) for k, v in kws.items()}
+        return super().get_call_template(args, kws)
+
+    def __call__(self, *args, **kws):
+        twin = self.__dict__.get("_python_twin")
+        if twin is None:
+            f = self.py_func
+            g = FunctionType(f.__code__, f.__globals__, f.__name__, f.__defaults__, f.__closure__)
+            g.__qualname__ = f"{f.__qualname__}_python"
+            g.__module__ = f.__module__
+            twin = _dispatcher(g, CPUDispatcher, forceinline=False)
+            self._python_twin = twin
+        return twin(*args, **kws)
+
+
+def _dispatcher(func, cls, **options):
+    d = cls(py_func=func, locals={}, targetoptions={**_OPTIONS, **options})
+    d.enable_caching()
+    return d
+
+
+# The model's compiled functions. `jit`: inlined by LLVM into every caller (LLVM's
+# alwaysinline: the callee is compiled and typed once, unlike Numba's IR-level inlining, which
+# types it again at every call site); for everything a usual month reaches and the small
+# helpers. `jit_call`: an ordinary call: for the rare paths (exits, turning 18, the rule
+# hooks), whose inlining would only grow the kernel. `jit_entry`: what Python calls (the
+# kernel's entry points, the state's fill), with the wrappers.
+def jit(func):
+    return _dispatcher(func, CompiledOnly, forceinline=True, **_NO_WRAPPERS)
+
+
+def jit_call(func):
+    return _dispatcher(func, CompiledOnly, forceinline=False, **_NO_WRAPPERS)
+
+
+def jit_entry(func):
+    return _dispatcher(func, CPUDispatcher, forceinline=False)
 
 
 # `jit_once`: for the month step and the loops around it (`kernel.run_clients`, `run_client`,
@@ -327,12 +361,5 @@ def _plain_literals(dispatcher):
 # function with one call site in what an entry point reaches: IR-level inlining types the
 # body again at every call site (step_month has two, in different entry points: the kernel's
 # and the capacity driver's).
-jit_once = njit(cache=True, nogil=True, _nrt=False, inline="always")
-
-
-def jit(func):
-    return _plain_literals(_jit(func))
-
-
-def jit_call(func):
-    return _plain_literals(_jit_call(func))
+def jit_once(func):
+    return _dispatcher(func, CompiledOnly, inline="always", **_NO_WRAPPERS)

@@ -61,7 +61,7 @@ from engine.model.exits import (
 )
 from engine.model.frame import frame, pin
 from engine.model.hooks import date_monthly_due, rules_date_monthly
-from engine.model.jit import jit, jit_call, jit_once
+from engine.model.jit import jit, jit_entry, jit_once
 from engine.model.layout import (
     C_END,
     C_IN_NEW,
@@ -319,14 +319,14 @@ def run_clients(S, P, B, ch, n_chunks, w, seq, hk, M, init, mode):
 # The two entry points, one per draw mode: the mode is a constant in each, so LLVM (which
 # inlines everything the month reaches) drops the other mode's code. The sequential one is
 # compiled only when a run asks for sequential draws. nogil: run_kernel runs chunks on threads.
-@jit_call
+@jit_entry
 def run_chunk_keyed(S, P, B, ch, n_chunks, w, seq, hk, M, init):
     w[W_FRAME] = pin((S, P, B))  # for the out-of-line calls (engine.model.frame)
     run_clients(S, P, B, ch, n_chunks, w, seq, hk, M, init, MODE_KEYED)
     w[W_FRAME] = 0
 
 
-@jit_call
+@jit_entry
 def run_chunk_sequential(S, P, B, ch, n_chunks, w, seq, hk, M, init):
     w[W_FRAME] = pin((S, P, B))
     run_clients(S, P, B, ch, n_chunks, w, seq, hk, M, init, MODE_SEQUENTIAL)
@@ -440,7 +440,7 @@ def stocks_from_flows(cli: np.ndarray) -> None:
     cli[..., 1:, C_START] = end[..., :-1]
 
 
-@jit_call
+@jit_entry
 def weekly_base_cents_all(S, P):
     """Weekly amounts of the arrangements active at the start (the stock's indications)."""
     for a in range(S.slots.shape[0]):

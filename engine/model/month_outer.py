@@ -37,7 +37,7 @@ from engine.core.domain import END_REASONS, R_GAVE_UP, S_ACTIVE, S_ENDED, S_WAIT
 from engine.model.accrual import flush_segments, served_skipped
 from engine.model.arrangement import U, weekly_base_cents
 from engine.model.frame import pin
-from engine.model.jit import jit, jit_call
+from engine.model.jit import jit, jit_call, jit_entry
 from engine.model.kernel import init_client, step_month
 from engine.model.layout import (
     MAX_WAIT,
@@ -438,7 +438,7 @@ def month_end(S, P, Q, t):
             Q.stats[pool, t + 1, Q_WAIT_START] = Q.stats[pool, t, Q_WAIT_END]
 
 
-@jit_call
+@jit_entry
 def run_coupled_jit(S, P, B, Bs, Q, mode):
     """Every coupled client from its first month to the run's end, month by month (see the
     module), booking into B (one chunk; Bs: the dry pass's scratch bins)."""

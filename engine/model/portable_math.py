@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-from engine.model.jit import jit, jit_call
+from engine.model.jit import jit, jit_entry
 
 _LN2_HI = 6.93147180369123816490e-01  # ln 2, upper 32 bits: k * _LN2_HI is exact for |k| < 2**20
 _LN2_LO = 1.90821492927058770002e-10
@@ -261,25 +261,25 @@ def normal_quantile(p):
 
 
 # ------------------------------------------------------------------------- array versions
-@jit_call
+@jit_entry
 def _exp_into(x, out):
     for i in range(x.shape[0]):
         out[i] = exp(x[i])
 
 
-@jit_call
+@jit_entry
 def _log1p_into(x, out):
     for i in range(x.shape[0]):
         out[i] = log1p(x[i])
 
 
-@jit_call
+@jit_entry
 def _pow_into(b, y, out):
     for i in range(b.shape[0]):
         out[i] = pow(b[i], y[i])
 
 
-@jit_call
+@jit_entry
 def _normal_quantile_into(p, out):
     for i in range(p.shape[0]):
         out[i] = normal_quantile(p[i])

@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.core.domain import MODE_KEYED, MODE_SEQUENTIAL  # noqa: F401 - re-exported for the model
-from engine.model.jit import jit, jit_call
+from engine.model.jit import jit, jit_entry
 from engine.model.portable_math import log1p
 
 # --- decision ids: explicit, unique, never reused -------------------------------------------
@@ -225,7 +225,7 @@ def decision_keys(seed: int) -> np.ndarray:
     return out
 
 
-@jit_call
+@jit_entry
 def _decision_keys(seed, out):
     for d in range(out.shape[0]):
         out[d] = decision_key(seed, d)
@@ -247,7 +247,7 @@ def keyed_uniform_np(seed: int, decision: int, entity: np.ndarray, counter) -> n
     return out
 
 
-@jit_call
+@jit_entry
 def _keyed_many(seed, decision, entity, counter, out):
     for i in range(entity.shape[0]):
         out[i] = keyed_uniform(seed, decision, entity[i], counter[i])
@@ -262,7 +262,7 @@ def keyed_bits_np(seed: int, decision: int, entity: np.ndarray, counter) -> np.n
     return out
 
 
-@jit_call
+@jit_entry
 def _bits_many(seed, decision, entity, counter, out):
     key = decision_key(seed, decision)
     for i in range(entity.shape[0]):

@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from engine.model import jit as model_jit
 from engine.model.jit import ROOT, dependency_files
 
@@ -51,8 +53,8 @@ def test_the_kernel_depends_on_every_compiled_module_it_calls_and_not_on_python_
 
 
 _CALLER = (
-    "from engine.model.jit import jit\nfrom engine.model.callee import g\n\n\n@jit\ndef f():\n    "
-    "return g() + 1\n"
+    "from engine.model.jit import jit_entry\nfrom engine.model.callee import g\n\n\n"
+    "@jit_entry\ndef f():\n    return g() + 1\n"
 )
 _RUN = (
     "import sys; sys.path.insert(0, {root!r})\n"
@@ -190,3 +192,18 @@ def test_import_names_are_read_from_beside_the_compiled_code_and_an_edit_is_pars
     assert deps() == ["a.py", "c.py"]
     (pkg / "a.py").write_text("from engine.model.b import X  # edited\n")
     assert deps() == ["a.py", "b.py"]  # new content: parsed again
+
+
+def test_a_function_only_compiled_code_calls_runs_from_python_through_a_twin_with_wrappers():
+    """`jit` and `jit_call` functions are built without Numba's wrappers for calls from Python
+    (most of a small function's compile); their own code called from Python would crash the
+    process. A Python call (tests, set-up code) compiles a twin with the wrappers, cached
+    under its own name."""
+    from engine.model import rng
+
+    f = rng.uniform_from_bits
+    assert f.targetoptions["no_cpython_wrapper"]
+    assert f(np.uint64(3)) == 3 / 2**53  # returned: the twin ran
+    twin = f._python_twin
+    assert not twin.targetoptions.get("no_cpython_wrapper")
+    assert "uniform_from_bits_python" in twin._cache._impl.filename_base
