@@ -9,7 +9,7 @@ import sys
 import polars as pl
 
 # what a user sees while Numba compiles the kernel (once per machine and engine version)
-COMPILING = "compiling the simulation kernel for this machine: first run only, about 1-2 minutes"
+COMPILING = "compiling the simulation kernel for this machine: first run only, about a minute"
 
 
 # Rich is imported when something is first shown, not with this module: `caseload run
