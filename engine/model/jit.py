@@ -302,7 +302,10 @@ class CompiledOnly(CPUDispatcher):
     two thirds of a small function's compile and most of a cold compile's 170-odd functions.
     A call from Python (tests, set-up code) goes to a twin compiled with the wrappers, cached
     under its own name (`<name>_python`): this code has none, and calling it from Python
-    would crash the process."""
+    would crash the process. For the same reason a compiled function is called, never used
+    as a value (one variable holding either of two functions, a function passed as an
+    argument): Numba calls such a value through a C function pointer. The primitives'
+    registry tuples are fine: `literal_unroll` types each element's call directly."""
 
     def get_call_template(self, args, kws):
         """Literal argument types made plain, except for `LITERAL_PARAMETERS`: what a
@@ -329,6 +332,8 @@ class CompiledOnly(CPUDispatcher):
 
 
 def _dispatcher(func, cls, **options):
+    if config.DISABLE_JIT:  # NUMBA_DISABLE_JIT=1: plain Python, as Numba's own decorators do
+        return func
     d = cls(py_func=func, locals={}, targetoptions={**_OPTIONS, **options})
     d.enable_caching()
     return d

@@ -54,7 +54,7 @@ from engine.model.layout import (
     RUN,
 )
 from engine.model.places import no_capacity
-from engine.model.portable_math import log1p
+from engine.model.portable_math import log1p_array
 from engine.model.primitives import (
     ADMIT_CODES,
     BY_NAME,
@@ -87,10 +87,9 @@ Params = namedtuple(
 def log_survival(h: np.ndarray) -> np.ndarray:
     """log(1 - h) per monthly hazard; -inf for h >= 1, by engine.model.portable_math (as the
     kernel's own): the same bits on every CPU, unlike NumPy's vectorised log1p."""
-    flat = np.asarray(h, dtype=np.float64).ravel().tolist()
-    return np.array([log1p(-x) if x < 1.0 else -math.inf for x in flat], dtype=np.float64).reshape(
-        np.shape(h)
-    )
+    h = np.asarray(h, dtype=np.float64)
+    below = h < 1.0
+    return np.where(below, log1p_array(-np.where(below, h, 0.0)), -math.inf)
 
 
 def _fits(n: int, limit: int, what: str) -> None:

@@ -13,8 +13,8 @@ import importlib
 import pickle
 from pathlib import Path
 
-from engine.model import hooks
-from engine.model.jit import LITERAL_PARAMETERS, cache_root, source_stamp
+from engine.model import hooks, kernel, queue, slots
+from engine.model.jit import LITERAL_PARAMETERS, CompiledOnly, cache_root, source_stamp
 from engine.simulation.run import simulate_scenario
 from tests.helpers import toy_spec
 
@@ -87,3 +87,13 @@ def test_model_functions_are_compiled_once_per_argument_types_not_per_constant()
                 literal.append((name, param, t))
     assert {"common.book_event", "common.reprice", "arrangement.end_arrangement"} <= seen
     assert not literal, literal
+    # the month step's layers are typed inside their caller, never compiled on their own (a
+    # call Numba cannot resolve statically, through an alias, would quietly compile one)
+    once = {
+        f"{f.py_func.__module__.rsplit('.', 1)[1]}.{f.py_func.__name__}"
+        for module in (kernel, slots, queue)
+        for f in vars(module).values()
+        if isinstance(f, CompiledOnly) and f.targetoptions.get("inline") == "always"
+    }
+    assert {"kernel.step_month", "slots.reindicate", "queue.queue_step"} <= once
+    assert not once & seen, once & seen

@@ -195,10 +195,10 @@ def test_import_names_are_read_from_beside_the_compiled_code_and_an_edit_is_pars
 
 
 def test_a_function_only_compiled_code_calls_runs_from_python_through_a_twin_with_wrappers():
-    """`jit` and `jit_call` functions are built without Numba's wrappers for calls from Python
-    (most of a small function's compile); their own code called from Python would crash the
-    process. A Python call (tests, set-up code) compiles a twin with the wrappers, cached
-    under its own name."""
+    """`jit`, `jit_call` and `jit_once` functions are built without Numba's wrappers for calls
+    from Python (most of a small function's compile); their own code called from Python would
+    crash the process. A Python call (tests, set-up code) compiles a twin with the wrappers,
+    cached under its own name."""
     from engine.model import rng
 
     f = rng.uniform_from_bits
