@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import collections
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -38,7 +39,10 @@ def main() -> None:
     from engine.cli import main as caseload
 
     t0 = time.perf_counter()
-    caseload(["run", args.scenario, "--out", str(Path(scratch) / "out"), "--quiet"])
+    try:
+        caseload(["run", args.scenario, "--out", str(Path(scratch) / "out"), "--quiet"])
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)  # the compiled code and the run: scratch
     total = time.perf_counter() - t0
 
     exclusive: collections.Counter = collections.Counter()
