@@ -33,6 +33,7 @@ import functools
 import hashlib
 import json
 import os
+import threading
 from pathlib import Path
 from types import FunctionType
 
@@ -322,13 +323,21 @@ class CompiledOnly(CPUDispatcher):
     def __call__(self, *args, **kws):
         twin = self.__dict__.get("_python_twin")
         if twin is None:
-            f = self.py_func
-            g = FunctionType(f.__code__, f.__globals__, f.__name__, f.__defaults__, f.__closure__)
-            g.__qualname__ = f"{f.__qualname__}_python"
-            g.__module__ = f.__module__
-            twin = _dispatcher(g, CPUDispatcher, forceinline=False)
-            self._python_twin = twin
+            with _TWINS:  # one twin per function, whichever thread asks first
+                twin = self.__dict__.get("_python_twin")
+                if twin is None:
+                    f = self.py_func
+                    g = FunctionType(
+                        f.__code__, f.__globals__, f.__name__, f.__defaults__, f.__closure__
+                    )
+                    g.__qualname__ = f"{f.__qualname__}_python"
+                    g.__module__ = f.__module__
+                    twin = _dispatcher(g, CPUDispatcher, forceinline=False)
+                    self._python_twin = twin
         return twin(*args, **kws)
+
+
+_TWINS = threading.Lock()
 
 
 def _dispatcher(func, cls, **options):
