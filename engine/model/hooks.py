@@ -204,11 +204,11 @@ def rules_date_monthly(F, ch, c, m, t, w, seq):
         if rule_on(P, r, m, MO_DATE) and m == P.rules[r].date:
             for a in range(cl.arr_lo, cl.arr_hi):
                 if in_product(S, P, a, r) and dm_due(S, P, a, r, m, seq):
-                    act_in_scope(F, ch, c, a, r, m, t, w, seq, np.int64(MO_DATE))
+                    act_in_scope(F, ch, c, a, r, m, t, w, seq, MO_DATE)
         if rule_on(P, r, m, MO_MONTHLY):
             for a in range(cl.arr_lo, cl.arr_hi):
                 if in_product(S, P, a, r) and dm_due(S, P, a, r, m, seq):
-                    act_in_scope(F, ch, c, a, r, m, t, w, seq, np.int64(MO_MONTHLY))
+                    act_in_scope(F, ch, c, a, r, m, t, w, seq, MO_MONTHLY)
 
 
 @jit

@@ -128,7 +128,7 @@ Coupled = namedtuple(
 @jit_call
 def step_client(S, P, B, c, t, w, seq, hk, mode, lo, hi, birth):
     """The kernel's month step for one coupled client (one compiled copy for both passes)."""
-    ch = np.int64(c) * 0  # chunk 0
+    ch = 0  # the one chunk
     w[W_FRAME] = pin((S, P, B))  # the pass's own bins (engine.model.frame)
     alive = step_month(S, P, B, ch, c, t, w, seq, hk, mode, lo, hi, birth)
     w[W_FRAME] = 0

@@ -144,7 +144,7 @@ def activate(S, P, B, ch, c, a, m, t, w, seq):
     s.since = m
     s.weekly_cents = weekly_base_cents(S, P, a)
     if P.run[0].n_rules > 0 and bit(P.gates[t, s.product].intake, s.step):
-        rules_at(frame(S, P, B, w), ch, c, a, m, t, w, seq, np.int64(MO_INTAKE))
+        rules_at(frame(S, P, B, w), ch, c, a, m, t, w, seq, MO_INTAKE)
     book_start(S, P, B, ch, c, a, m, t)
 
 
@@ -290,7 +290,7 @@ def reindicate(S, P, B, ch, c, a, m, t, g, w, seq):
             book_event(P, B, ch, rr, EV_STEPPED_DOWN, g, p, t, old - s.weekly_cents, 0)
             mark_affected(S, P, B, ch, c, rr, g, AFF_REDUCED)
         if R.n_rules > 0 and bit(P.gates[t, p].reind, s.step):
-            rules_at(frame(S, P, B, w), ch, c, a, m, t, w, seq, np.int64(MO_REINDICATION))
+            rules_at(frame(S, P, B, w), ch, c, a, m, t, w, seq, MO_REINDICATION)
 
 
 @jit_once

@@ -13,7 +13,7 @@ import importlib
 import pickle
 from pathlib import Path
 
-from engine.model import hooks, kernel, queue, slots
+from engine.model import kernel, queue, slots
 from engine.model.jit import LITERAL_PARAMETERS, CompiledOnly, cache_root, source_stamp
 from engine.simulation.run import simulate_scenario
 from tests.helpers import toy_spec
@@ -22,19 +22,10 @@ HOOKS = ("act_rule", "act_or_touch", "would_act", "_act", "rules_at")
 
 
 def _signatures(name: str) -> list[str]:
-    """Signatures in the cache index of hooks.`name` (written when it was compiled for the
-    current source: its stamp must match)."""
-    line = getattr(hooks, name).py_func.__code__.co_firstlineno
-    found = sorted((cache_root() / "engine" / "model").glob(f"hooks.{name}-{line}.*.nbi"))
-    assert found, f"no cache index for hooks.{name} under {cache_root()}"
-    with open(found[0], "rb") as fh:
-        pickle.load(fh)  # Numba's version
-        stamp, overloads = pickle.loads(fh.read())
-    assert stamp == source_stamp(Path(hooks.__file__).resolve())
-    # an index keeps the entries of every CPU it was compiled for (the portable-math test
-    # compiles for a generic CPU into the same cache): this machine's only
-    magic = getattr(hooks, name).targetctx.codegen().magic_tuple()
-    return [" ".join(str(x) for x in key[0]) for key in overloads if key[1] == magic]
+    """Signatures of hooks.`name` compiled for the current source (`_model_signatures`)."""
+    sigs = [" ".join(types) for n, _, types in _model_signatures() if n == f"hooks.{name}"]
+    assert sigs, f"no cache index for hooks.{name} under {cache_root()}"
+    return sigs
 
 
 def test_rule_hooks_are_compiled_once_not_once_per_moment():
