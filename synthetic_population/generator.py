@@ -358,16 +358,40 @@ def _rows(
     return np.repeat(first - before, pool_counts[gi]) + np.arange(n, dtype=np.int64)
 
 
+def _runs(rows: np.ndarray) -> list[tuple[int, int, int]] | None:
+    """`rows` as runs of consecutive rows, (first row, first position in `rows`, length),
+    where they are few (a part's clients: one run for a start stock, one per arrival month
+    for a pool), else None. A run is copied as a slice: about ten times faster than putting
+    each value at its row."""
+    if rows.size == 0:
+        return []
+    first = np.flatnonzero(np.diff(rows) != 1) + 1
+    if (first.size + 1) * RUN_MIN > rows.size:
+        return None
+    src = np.concatenate([[0], first])
+    length = np.diff(np.append(src, rows.size))
+    return list(zip(rows[src].tolist(), src.tolist(), length.tolist(), strict=True))
+
+
+RUN_MIN = 32  # rows per run, on average, for `_place` to copy runs
+
+
 def _place(parts: list[tuple[dict, np.ndarray]], n: int, keys) -> dict:
     """Arrays of `n` rows from the parts' arrays, each part's values put at its rows. The
     parts' arrays are taken out of their dicts as they are placed (freed as soon as they can
     be: the population's peak memory)."""
+    runs = [_runs(rows) for _, rows in parts]
     out = {}
     for k in keys:
         first = parts[0][0][k]
         dest = np.empty((n, *first.shape[1:]), dtype=first.dtype)
-        for arrays, rows in parts:
-            dest[rows] = arrays.pop(k)
+        for (arrays, rows), part_runs in zip(parts, runs, strict=True):
+            values = arrays.pop(k)
+            if part_runs is None:
+                dest[rows] = values
+                continue
+            for row, at, length in part_runs:
+                dest[row : row + length] = values[at : at + length]
         out[k] = dest
     return out
 

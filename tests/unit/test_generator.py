@@ -3,9 +3,11 @@ of a month (month indices before 2000 are negative)."""
 
 import numpy as np
 import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.core.months import month_index
-from synthetic_population.generator import generate
+from synthetic_population.generator import _place, _runs, generate
 from synthetic_population.profile import load_profile
 from tests.helpers import TOY_PROFILE
 
@@ -27,3 +29,37 @@ def test_a_start_before_2000_keeps_pool_arrivals_and_support_months():
         assert held[col].null_count() == 0, col
     assert (held["support_since_month"] < 0).sum() > 0
     assert np.all(held["start_month"].to_numpy() <= start)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(st.integers(1, 120), min_size=1, max_size=20),
+    st.integers(1, 5),
+    st.integers(0, 2**32 - 1),
+)
+def test_placing_parts_by_runs_puts_every_value_at_its_row(block_lengths, n_parts, seed):
+    """`_place` copies a part's values as slices where its rows form few runs (a stock, a
+    pool's months) and one by one otherwise: either way each value lands at its row, checked
+    against NumPy's own put-at-index. The rows: blocks of consecutive rows in a shuffled
+    order, cut into parts."""
+    rng = np.random.default_rng(seed)
+    starts = np.cumsum([0, *block_lengths[:-1]])
+    blocks = [np.arange(a, a + k) for a, k in zip(starts, block_lengths, strict=True)]
+    order = np.concatenate([blocks[i] for i in rng.permutation(len(blocks))])
+    n = order.size
+    cuts = np.sort(rng.choice(np.arange(1, n), size=min(n_parts - 1, n - 1), replace=False))
+    parts = np.split(order, cuts)
+    values = [rng.integers(-(2**40), 2**40, (rows.size, 2)) for rows in parts]
+    given_parts = [({"x": v.copy()}, rows) for v, rows in zip(values, parts, strict=True)]
+    placed = _place(given_parts, n, ["x"])
+    expected = np.empty((n, 2), dtype=np.int64)
+    for v, rows in zip(values, parts, strict=True):
+        expected[rows] = v
+    assert np.array_equal(placed["x"], expected)
+
+
+def test_a_part_of_few_runs_is_copied_as_slices_and_a_scattered_one_is_not():
+    assert _runs(np.arange(5, 5 + 100)) == [(5, 0, 100)]
+    two = np.concatenate([np.arange(0, 64), np.arange(200, 264)])
+    assert _runs(two) == [(0, 0, 64), (200, 64, 64)]
+    assert _runs(np.arange(0, 200, 2)) is None  # every row a run of its own
