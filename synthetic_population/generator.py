@@ -38,6 +38,7 @@ from synthetic_population.draws import ARRANGEMENT_ARRAYS, CLIENT_ARRAYS, Codes,
 from synthetic_population.fingerprint import fingerprint_of, frame_digest
 from synthetic_population.followup import followup_slots
 from synthetic_population.memory import release_freed_memory
+from synthetic_population.placement import part_rows, place, rank_in_runs
 from synthetic_population.profile import Profile
 from synthetic_population.size import check_population_size
 
@@ -306,7 +307,7 @@ def generate_parts(
         ar_p = {k: [] for k in ARRANGEMENT_ARRAYS}
         g = profile.groups[gi]
         draw_part(cl_p, ar_p, rng, gi, g, arrival, in_stock, local0, start, profile, policy, codes)
-        rows = _rows(gi, in_stock, arrival.size, n_stock, pool_counts)
+        rows = part_rows(gi, in_stock, arrival.size, n_stock, pool_counts)
         return (
             {k: v[0] for k, v in cl_p.items()},
             {k: v[0] for k, v in ar_p.items()},
@@ -333,7 +334,7 @@ def generate_parts(
     del parts
     n = int(n_stock.sum() + pool_counts.sum())
     client_id = np.arange(1, n + 1, dtype=np.uint64)
-    cl = _place([(c, rows) for c, _, rows, _ in drawn], n, CLIENT_ARRAYS)
+    cl = place([(c, rows) for c, _, rows, _ in drawn], n, CLIENT_ARRAYS)
     ar, arr_client = _place_slots(drawn, cl, client_id, profile, policy, seed, start, months, codes)
     del drawn
     if release_memory:
@@ -343,68 +344,6 @@ def generate_parts(
     if release_memory:
         release_freed_memory()
     yield _arrangement_frame(ar, arr_client, codes)  # takes the arrays out of `ar`
-
-
-def _rows(
-    gi: int, in_stock: bool, n: int, n_stock: np.ndarray, pool_counts: np.ndarray
-) -> np.ndarray:
-    """The rows (client id - 1) of a part's clients. Clients are numbered with the stock first
-    (group order), then the pool by arrival month and group; a part's clients are in that
-    order already (the pool's by arrival month), so each row is arithmetic: no sort."""
-    if in_stock:
-        return int(n_stock[:gi].sum()) + np.arange(n, dtype=np.int64)
-    months = pool_counts.shape[1]
-    per_month = pool_counts.T.ravel()  # month-major, group-minor: the numbering's order
-    first = (int(n_stock.sum()) + np.cumsum(per_month) - per_month).reshape(months, -1)[:, gi]
-    before = np.cumsum(pool_counts[gi]) - pool_counts[gi]  # the group's pool before the month
-    return np.repeat(first - before, pool_counts[gi]) + np.arange(n, dtype=np.int64)
-
-
-def _runs(rows: np.ndarray) -> list[tuple[int, int, int]] | None:
-    """`rows` as runs of consecutive rows, (first row, first position in `rows`, length),
-    where they are few (a part's clients: one run for a start stock, one per arrival month
-    for a pool), else None. A run is copied as a slice: about ten times faster than putting
-    each value at its row."""
-    if rows.size == 0:
-        return []
-    first = np.flatnonzero(np.diff(rows) != 1) + 1
-    if (first.size + 1) * RUN_MIN > rows.size:
-        return None
-    src = np.concatenate([[0], first])
-    length = np.diff(np.append(src, rows.size))
-    return list(zip(rows[src].tolist(), src.tolist(), length.tolist(), strict=True))
-
-
-RUN_MIN = 32  # rows per run, on average, for `_place` to copy runs
-
-
-def _place(parts: list[tuple[dict, np.ndarray]], n: int, keys) -> dict:
-    """Arrays of `n` rows from the parts' arrays, each part's values put at its rows. The
-    parts' arrays are taken out of their dicts as they are placed (freed as soon as they can
-    be: the population's peak memory)."""
-    runs = [_runs(rows) for _, rows in parts]
-    out = {}
-    for k in keys:
-        first = parts[0][0][k]
-        dest = np.empty((n, *first.shape[1:]), dtype=first.dtype)
-        for (arrays, rows), part_runs in zip(parts, runs, strict=True):
-            values = arrays.pop(k)
-            if part_runs is None:
-                dest[rows] = values
-                continue
-            for row, at, length in part_runs:
-                dest[row : row + length] = values[at : at + length]
-        out[k] = dest
-    return out
-
-
-def _rank_in_runs(owner: np.ndarray) -> np.ndarray:
-    """Position of each element within its run of equal values (`owner` grouped by value)."""
-    m = owner.size
-    if m == 0:
-        return np.zeros(0, dtype=np.int64)
-    starts = np.flatnonzero(np.concatenate([[True], owner[1:] != owner[:-1]]))
-    return np.arange(m, dtype=np.int64) - np.repeat(starts, np.diff(np.append(starts, m)))
 
 
 def _place_slots(
@@ -465,11 +404,11 @@ def _place_slots(
     }
     parts = []
     for (_, ar_p, _, _), owner in zip(drawn, owners, strict=True):
-        rank = _rank_in_runs(owner)
+        rank = rank_in_runs(owner)
         ar_p["aid"] = (init0[owner] + rank + 1).astype(np.uint64)
         parts.append((ar_p, slot0[owner] + rank))
-    parts.append((follow, slot0[fu["owner"]] + per_init[fu["owner"]] + _rank_in_runs(fu["owner"])))
-    return _place(parts, m, list(follow)), np.repeat(client_id, per_client)
+    parts.append((follow, slot0[fu["owner"]] + per_init[fu["owner"]] + rank_in_runs(fu["owner"])))
+    return place(parts, m, list(follow)), np.repeat(client_id, per_client)
 
 
 def _client_frame(cl: dict, client_id: np.ndarray, codes: Codes) -> pl.DataFrame:

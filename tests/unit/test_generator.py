@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.core.months import month_index
-from synthetic_population.generator import _place, _runs, generate
+from synthetic_population.generator import generate
+from synthetic_population.placement import place, runs_of
 from synthetic_population.profile import load_profile
 from tests.helpers import TOY_PROFILE
 
@@ -38,7 +39,7 @@ def test_a_start_before_2000_keeps_pool_arrivals_and_support_months():
     st.integers(0, 2**32 - 1),
 )
 def test_placing_parts_by_runs_puts_every_value_at_its_row(block_lengths, n_parts, seed):
-    """`_place` copies a part's values as slices where its rows form few runs (a stock, a
+    """`place` copies a part's values as slices where its rows form few runs (a stock, a
     pool's months) and one by one otherwise: either way each value lands at its row, checked
     against NumPy's own put-at-index. The rows: blocks of consecutive rows in a shuffled
     order, cut into parts."""
@@ -51,7 +52,7 @@ def test_placing_parts_by_runs_puts_every_value_at_its_row(block_lengths, n_part
     parts = np.split(order, cuts)
     values = [rng.integers(-(2**40), 2**40, (rows.size, 2)) for rows in parts]
     given_parts = [({"x": v.copy()}, rows) for v, rows in zip(values, parts, strict=True)]
-    placed = _place(given_parts, n, ["x"])
+    placed = place(given_parts, n, ["x"])
     expected = np.empty((n, 2), dtype=np.int64)
     for v, rows in zip(values, parts, strict=True):
         expected[rows] = v
@@ -59,7 +60,7 @@ def test_placing_parts_by_runs_puts_every_value_at_its_row(block_lengths, n_part
 
 
 def test_a_part_of_few_runs_is_copied_as_slices_and_a_scattered_one_is_not():
-    assert _runs(np.arange(5, 5 + 100)) == [(5, 0, 100)]
+    assert runs_of(np.arange(5, 5 + 100)) == [(5, 0, 100)]
     two = np.concatenate([np.arange(0, 64), np.arange(200, 264)])
-    assert _runs(two) == [(0, 0, 64), (200, 64, 64)]
-    assert _runs(np.arange(0, 200, 2)) is None  # every row a run of its own
+    assert runs_of(two) == [(0, 0, 64), (200, 64, 64)]
+    assert runs_of(np.arange(0, 200, 2)) is None  # every row a run of its own
