@@ -131,8 +131,10 @@ def view_name(kind: str, stem: str) -> str:
 
 
 def read_folder(folder: Path) -> Entry:
-    """Check that `folder` is a complete output folder and read what the catalog keeps."""
-    import pyarrow.parquet as pq
+    """Check that `folder` is a complete output folder and read what the catalog keeps. Row
+    counts come from each file's footer through Polars, which a run has loaded already
+    (PyArrow's Parquet module cost a run 0.15-0.23 s to import for them)."""
+    import polars as pl
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -163,7 +165,7 @@ def read_folder(folder: Path) -> Entry:
     resolved = folder.resolve()
     for p in sorted(resolved.glob("*.parquet")):
         try:
-            rows = pq.read_metadata(p).num_rows
+            rows = int(pl.scan_parquet(p).select(pl.len()).collect().item())
         except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's problem to see
             raise InputError(str(p), f"not a readable Parquet file: {exc}") from None
         files.append((p.stem, view_name(kind, p.stem), p, rows, p.stat().st_size))

@@ -173,6 +173,21 @@ def test_an_unfinished_folder_is_never_registered(out):
     assert not any("partial" in p for (p,) in rows(cat, "SELECT path FROM files"))
 
 
+def test_a_folder_with_a_broken_parquet_file_is_refused_and_the_file_named(out):
+    broken = out / "base-b" / "summary.parquet"
+    broken.write_bytes(b"not a parquet file")
+    with pytest.raises(InputError, match="not a readable Parquet file") as err:
+        catalog.register(out / "base-b")
+    assert "summary.parquet" in str(err.value)
+
+
+def test_the_catalog_keeps_each_file_s_row_count_as_read_back_from_the_file(out):
+    cat = out.parent / "catalog.duckdb"
+    catalog.register(out / "base-a")
+    for name, path, n in rows(cat, "SELECT name, path, rows FROM files WHERE run_id = 'base-a'"):
+        assert n == pl.read_parquet(path).height, name
+
+
 KILL_SCRIPT = """
 import os, signal, sys
 from pathlib import Path
