@@ -76,7 +76,7 @@ def test_a_quiet_run_loads_neither_catalog_report_nor_workbook_libraries(tmp_pat
 
 def test_a_run_that_registers_in_the_catalog_reads_row_counts_without_pyarrow(tmp_path):
     """Registering a run (the default) needs DuckDB, and Polars (which the run has loaded)
-    for the files' row counts: not PyArrow's Parquet module (0.15-0.23 s to import)."""
+    for the files' row counts: not PyArrow's Parquet module."""
     env = {"CASELOAD_POPULATION_CACHE": str(tmp_path / "cache")}
     args = ["run", "--profile", TOY_PROFILE, "--months", "12", "--out", str(tmp_path / "out")]
     args += ["--quiet", "--catalog", str(tmp_path / "catalog.duckdb")]
