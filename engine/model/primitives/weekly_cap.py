@@ -8,7 +8,7 @@ amounts, not to the ceiling) or in base-year euros (`indexed = true`)."""
 import numpy as np
 
 from engine.core.domain import S_ACTIVE
-from engine.model.arrangement import domain_group
+from engine.model.arrangement import bit, domain_group
 from engine.model.jit import jit
 from engine.model.layout import AFF_REDUCED, EV_CAPPED
 from engine.model.primitives.common import book_event, in_scope, mark_affected, standing, stands
@@ -49,13 +49,17 @@ SPEC = Primitive(
 
 @jit
 def excess_cents(S, P, c, r, t, g):
-    """How far the client's in-scope weekly amounts (base-year cents) exceed the ceiling."""
+    """How far the client's in-scope weekly amounts (base-year cents) exceed the ceiling. The
+    scope's client part (group g, district) is asked once, not for every slot (`in_scope`
+    asks it of each: the same client); each active slot for its product and step."""
     cl = S.clients[c]
-    total = 0
-    for b in range(cl.arr_lo, cl.arr_hi):
-        if S.slots[b].status == S_ACTIVE and in_scope(S, P, r, b, g):
-            total += S.slots[b].weekly_cents
     rule = P.rules[r]
+    total = 0
+    if bit(rule.groups, g) and bit(rule.districts, cl.district):
+        for b in range(cl.arr_lo, cl.arr_hi):
+            s = S.slots[b]
+            if s.status == S_ACTIVE and bit(P.rule_prod[r, s.product].steps, s.step):
+                total += s.weekly_cents
     cap = rule.f[F_CAP_CENTS]
     if rule.i[I_INDEXED] == 0:
         cap = (
