@@ -54,9 +54,10 @@ def place(parts: list[tuple[dict, np.ndarray]], n: int, keys) -> dict:
             values = arrays.pop(k)
             if part_runs is None:
                 dest[rows] = values
-                continue
-            for row, at, length in part_runs:
-                dest[row : row + length] = values[at : at + length]
+            else:
+                for row, at, length in part_runs:
+                    dest[row : row + length] = values[at : at + length]
+            del values  # freed now, not when the next part's is popped (the peak)
         out[k] = dest
     return out
 

@@ -356,7 +356,8 @@ class ModelCache(caching.FunctionCache):
     That was a fifth of a warm national run's wall time (0.17-0.2 s of about 1.6 s), paid by
     the first function loaded. A compile still refreshes them (Numba's compiler does so before
     it types anything), so a process that loads some functions and compiles others works as
-    before."""
+    before. (Rebuilding a loaded function's environment may still import the implementation
+    modules it was compiled with: the saving depends on what is loaded.)"""
 
     def load_overload(self, sig, target_context):
         rtsys.initialize(target_context)  # the runtime, as the refresh would have done

@@ -166,7 +166,7 @@ def read_folder(folder: Path) -> Entry:
     resolved = folder.resolve()
     for p in sorted(resolved.glob("*.parquet")):
         try:
-            rows = int(pl.scan_parquet(p).select(pl.len()).collect().item())
+            rows = int(pl.scan_parquet(p, glob=False).select(pl.len()).collect().item())
         except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's problem to see
             raise InputError(str(p), f"not a readable Parquet file: {exc}") from None
         files.append((p.stem, view_name(kind, p.stem), p, rows, p.stat().st_size))

@@ -188,6 +188,19 @@ def test_the_catalog_keeps_each_file_s_row_count_as_read_back_from_the_file(out)
         assert n == pl.read_parquet(path).height, name
 
 
+def test_row_counts_take_a_folder_name_with_glob_characters_literally(out):
+    """`[`, `*`, `?` in a folder's name are characters, not a pattern: `run[1]` is read
+    (a pattern matching nothing would fail it), `run*` counts its own rows (a pattern would
+    add its siblings')."""
+    from engine.outputs.catalog_entry import read_folder
+
+    for name in ("base[1]", "base*"):
+        shutil.copytree(out / "base-a", out / name)
+    own = {f[0]: f[3] for f in read_folder(out / "base-a").files}
+    for name in ("base[1]", "base*"):
+        assert {f[0]: f[3] for f in read_folder(out / name).files} == own, name
+
+
 KILL_SCRIPT = """
 import os, signal, sys
 from pathlib import Path
