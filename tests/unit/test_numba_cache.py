@@ -78,19 +78,26 @@ def _run(root: Path) -> tuple[int, int]:
     return int(value), int(hits)
 
 
-def test_an_edit_to_a_callee_recompiles_its_caller_and_an_unrelated_edit_does_not(tmp_path):
-    """In a copy of the cache machinery: f calls g in another module. After g changes, f
-    must give the new answer (the stale f would give the old one); after an edit to a
-    module f does not import, f still loads from the cache."""
-    pkg = tmp_path / "engine" / "model"
+def _project(root: Path) -> Path:
+    """A copy of the cache machinery in `root`: engine/model/jit.py, a callee g and its
+    caller f (`_CALLER`). Returns the engine/model folder."""
+    pkg = root / "engine" / "model"
     pkg.mkdir(parents=True)
-    (tmp_path / "engine" / "__init__.py").write_text("")
+    (root / "engine" / "__init__.py").write_text("")
     (pkg / "__init__.py").write_text("")
     shutil.copy(Path(model_jit.__file__), pkg / "jit.py")
     (pkg / "callee.py").write_text(
         "from engine.model.jit import jit\n\n\n@jit\ndef g():\n    return 1\n"
     )
     (pkg / "caller.py").write_text(_CALLER)
+    return pkg
+
+
+def test_an_edit_to_a_callee_recompiles_its_caller_and_an_unrelated_edit_does_not(tmp_path):
+    """In a copy of the cache machinery: f calls g in another module. After g changes, f
+    must give the new answer (the stale f would give the old one); after an edit to a
+    module f does not import, f still loads from the cache."""
+    pkg = _project(tmp_path)
     (pkg / "other.py").write_text("X = 1\n")
     assert _run(tmp_path) == (2, 0)  # compiled
     assert _run(tmp_path) == (2, 1)  # loaded from the cache
@@ -117,17 +124,9 @@ def test_a_cached_function_loads_without_numbas_compiler_registries_and_a_compil
     tmp_path,
 ):
     """Loading from the cache skips the refresh of Numba's contexts (importing and installing
-    all its typing and lowering code: 0.17-0.2 s of a warm run); a function compiled after it
-    in the same process still finds them (the compiler refreshes before typing)."""
-    pkg = tmp_path / "engine" / "model"
-    pkg.mkdir(parents=True)
-    (tmp_path / "engine" / "__init__.py").write_text("")
-    (pkg / "__init__.py").write_text("")
-    shutil.copy(Path(model_jit.__file__), pkg / "jit.py")
-    (pkg / "callee.py").write_text(
-        "from engine.model.jit import jit\n\n\n@jit\ndef g():\n    return 1\n"
-    )
-    (pkg / "caller.py").write_text(_CALLER)
+    all its typing and lowering code: 0.17-0.2 s of a warm package run); a function compiled
+    after it in the same process still finds them (the compiler refreshes before typing)."""
+    pkg = _project(tmp_path)
     (pkg / "later.py").write_text(
         "import math\n\nfrom engine.model.jit import jit_entry\n\n\n"
         "@jit_entry\ndef h(x):\n    return math.sqrt(x)\n"
