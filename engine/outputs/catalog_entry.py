@@ -4,6 +4,7 @@ catalog (engine.outputs.catalog) writes the entry."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -48,7 +49,7 @@ class Entry:
     kind: str
     path: Path
     manifest: dict
-    files: list[tuple[str, str, Path, int, int]]  # name, view, path, rows, bytes
+    files: list[tuple[str, str, Path, int, int, str]]  # name, view, path, rows, bytes, columns
     measures: list[dict]
 
     def row(self) -> dict:
@@ -130,6 +131,14 @@ def view_name(kind: str, stem: str) -> str:
     return f"{kind}_{stem}" if kind != "run" and stem in RUN_TABLES else stem
 
 
+def column_digest(schema) -> str:
+    """A file's columns, names and types in order, as a short digest: files of one view with
+    the same digest are read by position, no footer read to bind the view
+    (engine.outputs.catalog._refresh_views)."""
+    text = json.dumps([[name, str(dtype)] for name, dtype in schema.items()])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def read_folder(folder: Path) -> Entry:
     """Check that `folder` is a complete output folder and read what the catalog keeps. Row
     counts come from each file's footer through Polars, which a run has loaded already
@@ -166,10 +175,12 @@ def read_folder(folder: Path) -> Entry:
     resolved = folder.resolve()
     for p in sorted(resolved.glob("*.parquet")):
         try:
-            rows = int(pl.scan_parquet(p, glob=False).select(pl.len()).collect().item())
+            frame = pl.scan_parquet(p, glob=False)
+            rows = int(frame.select(pl.len()).collect().item())
+            columns = column_digest(frame.collect_schema())
         except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's problem to see
             raise InputError(str(p), f"not a readable Parquet file: {exc}") from None
-        files.append((p.stem, view_name(kind, p.stem), p, rows, p.stat().st_size))
+        files.append((p.stem, view_name(kind, p.stem), p, rows, p.stat().st_size, columns))
     if kind == "run":
         measures = manifest.get("scenario", {}).get("measures", [])
     elif kind == "comparison":

@@ -201,6 +201,39 @@ def test_row_counts_take_a_folder_name_with_glob_characters_literally(out):
         assert {f[0]: f[3] for f in read_folder(out / name).files} == own, name
 
 
+def test_a_view_over_files_whose_columns_differ_matches_them_by_name(out):
+    """Files of one view with the same columns are read by position (binding the view reads
+    one footer); where a file's columns differ (a run written before a column was added)
+    the view matches columns by name: the old run's rows are there, the new column null."""
+    cat = out.parent / "catalog.duckdb"
+    old = out / "base-b" / "summary.parquet"
+    frame = pl.read_parquet(old)
+    dropped = frame.columns[-1]
+    frame.drop(dropped).write_parquet(old)
+    for run in ("base-a", "base-b"):
+        catalog.register(out / run)
+    got = rows(cat, f'SELECT run_id, count(*), count("{dropped}") FROM summary GROUP BY ALL')
+    n = pl.read_parquet(out / "base-a" / "summary.parquet").height
+    assert sorted(got) == [("base-a", n, n), ("base-b", n, 0)]
+
+
+def test_a_catalog_from_before_the_column_digests_gains_them_and_its_views_still_read(out):
+    cat = out.parent / "catalog.duckdb"
+    catalog.register(out / "base-a")
+    con = duckdb.connect(str(cat))
+    con.execute("ALTER TABLE files DROP COLUMN schema_digest")  # as an older caseload wrote it
+    con.close()
+    catalog.register(out / "base-b")
+    digests = dict(rows(cat, "SELECT run_id, count(schema_digest) FROM files GROUP BY ALL"))
+    assert digests["base-a"] == 0  # kept as the older version wrote them
+    assert digests["base-b"] > 0
+    n = pl.read_parquet(out / "base-a" / "summary.parquet").height
+    assert sorted(rows(cat, "SELECT run_id, count(*) FROM summary GROUP BY ALL")) == [
+        ("base-a", n),
+        ("base-b", n),
+    ]
+
+
 KILL_SCRIPT = """
 import os, signal, sys
 from pathlib import Path
