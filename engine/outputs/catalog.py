@@ -15,11 +15,12 @@ beside the folder that holds the run folders (`runs/out/<id>` -> `runs/catalog.d
 `CASELOAD_CATALOG=off` turns registration off.
 
 Tables: `runs` (one row per folder, the manifest's headline fields and the whole manifest as
-JSON), `files` (every Parquet file with its row count), `measures` (the measures of each run
-or experiment). Views: one per kind of Parquet file (`arrangements`, `clients`, `served`,
-`events`, `arrangements_yearly`, `summary`, `savings`, `savings_by_seed`, ...), the union over
-every registered folder with `run_id` as the first column. A file name used by runs and by
-another kind gets the kind as prefix for the other kind (`experiment_affected`).
+JSON), `files` (every Parquet file with its row count; `file_columns`, a digest of each
+file's columns), `measures` (the measures of each run or experiment). Views: one per kind of
+Parquet file (`arrangements`, `clients`, `served`, `events`, `arrangements_yearly`,
+`summary`, `savings`, `savings_by_seed`, ...), the union over every registered folder with
+`run_id` as the first column. A file name used by runs and by another kind gets the kind as
+prefix for the other kind (`experiment_affected`).
 """
 
 from __future__ import annotations
@@ -72,8 +73,8 @@ CREATE TABLE IF NOT EXISTS runs (
     measures VARCHAR, n_measures INTEGER, description VARCHAR, manifest VARCHAR
 );
 CREATE TABLE IF NOT EXISTS files (run_id VARCHAR NOT NULL, name VARCHAR NOT NULL, \
-view VARCHAR NOT NULL, path VARCHAR NOT NULL, rows BIGINT, bytes BIGINT, schema_digest VARCHAR);
-ALTER TABLE files ADD COLUMN IF NOT EXISTS schema_digest VARCHAR;
+view VARCHAR NOT NULL, path VARCHAR NOT NULL, rows BIGINT, bytes BIGINT);
+CREATE TABLE IF NOT EXISTS file_columns (path VARCHAR NOT NULL, schema_digest VARCHAR);
 CREATE TABLE IF NOT EXISTS measures (run_id VARCHAR NOT NULL, position INTEGER, name VARCHAR, \
 number VARCHAR, title VARCHAR, source VARCHAR);
 """
@@ -206,9 +207,18 @@ def _insert(con: duckdb.DuckDBPyConnection, entry: Entry, now: dt.datetime) -> N
         [row[c] for c in cols],
     )
     if entry.files:
+        # columns named: a catalog shared with another caseload version may have more
         con.executemany(
-            "INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(entry.run_id, n, v, str(p), r, b, cols) for n, v, p, r, b, cols in entry.files],
+            "INSERT INTO files (run_id, name, view, path, rows, bytes) VALUES (?, ?, ?, ?, ?, ?)",
+            [(entry.run_id, n, v, str(p), r, b) for n, v, p, r, b, _ in entry.files],
+        )
+        # the files' column digests in a table of their own, so that `files` keeps the
+        # columns an older caseload inserts by position
+        paths = [(str(p),) for _, _, p, _, _, _ in entry.files]
+        con.executemany("DELETE FROM file_columns WHERE path = ?", paths)
+        con.executemany(
+            "INSERT INTO file_columns (path, schema_digest) VALUES (?, ?)",
+            [(str(p), cols) for _, _, p, _, _, cols in entry.files],
         )
     if entry.measures:
         con.executemany(
@@ -241,7 +251,8 @@ def _refresh_views(con: duckdb.DuckDBPyConnection) -> None:
     by_view: dict[str, list[str]] = {}
     digests: dict[str, set] = {}
     for view, path, digest in con.execute(
-        "SELECT view, path, schema_digest FROM files ORDER BY view, run_id, path"
+        "SELECT f.view, f.path, c.schema_digest FROM files AS f "
+        "LEFT JOIN file_columns AS c ON c.path = f.path ORDER BY f.view, f.run_id, f.path"
     ).fetchall():
         if Path(path).exists():
             by_view.setdefault(view, []).append(path)
@@ -253,9 +264,10 @@ def _refresh_views(con: duckdb.DuckDBPyConnection) -> None:
             con.execute(f'CREATE VIEW "{view}" AS SELECT NULL::VARCHAR AS run_id WHERE false')
             continue
         listing = ", ".join(_sql_text(p) for p in paths)
-        # files with the same columns in the same order are read by position, so binding the
-        # view reads one footer; files that differ (or not yet known: a catalog from before)
-        # are matched by name, which reads every footer (0.05 s a view at 300 runs)
+        # files with the same columns (names and types, in order) take the first file's
+        # columns: binding the view reads one footer; files that differ (or whose digest is
+        # not known: registered by an older caseload) are unioned by name, which reads every
+        # footer (0.05 s a view at 300 runs)
         by_name = "true" if len(digests[view]) > 1 or None in digests[view] else "false"
         con.execute(
             f'CREATE VIEW "{view}" AS SELECT f.run_id, p.* EXCLUDE (filename) '
