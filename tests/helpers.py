@@ -479,3 +479,16 @@ def mapping_kib(arr: np.ndarray, field: str) -> int:
         elif inside and line.startswith(field + ":"):
             total += int(line.split()[1])
     return total
+
+
+def catalog_folders(tmp_path: Path, toy_run) -> Path:
+    """runs/out with two runs, an experiment and a sensitivity folder (not registered): what
+    the catalog tests register."""
+    from engine.simulation.run import write_run
+
+    o = tmp_path / "runs" / "out"
+    write_run(toy_run, o, "base-a")
+    write_run(toy_run, o, "base-b")
+    write_experiment(o, "exp", toy_run, seeds=(1, 2))
+    write_sensitivity(o, "sens", toy_run)
+    return o

@@ -23,20 +23,14 @@ from engine.cli import main
 from engine.core.errors import InputError
 from engine.outputs import catalog
 from engine.simulation.run import write_run
-from tests.helpers import TOY_PROFILE, write_experiment, write_sensitivity
+from tests.helpers import TOY_PROFILE, catalog_folders
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def out(tmp_path, toy_run):
-    """runs/out with two runs, an experiment and a sensitivity folder (not registered)."""
-    o = tmp_path / "runs" / "out"
-    write_run(toy_run, o, "base-a")
-    write_run(toy_run, o, "base-b")
-    write_experiment(o, "exp", toy_run, seeds=(1, 2))
-    write_sensitivity(o, "sens", toy_run)
-    return o
+    return catalog_folders(tmp_path, toy_run)
 
 
 def rows(cat: Path, sql: str) -> list[tuple]:
@@ -171,71 +165,6 @@ def test_an_unfinished_folder_is_never_registered(out):
     ids = {r["run_id"] for r in catalog.list_runs(cat)}
     assert ids == {"base-a", "base-b", "exp", "sens"}
     assert not any("partial" in p for (p,) in rows(cat, "SELECT path FROM files"))
-
-
-def test_a_folder_with_a_broken_parquet_file_is_refused_and_the_file_named(out):
-    broken = out / "base-b" / "summary.parquet"
-    broken.write_bytes(b"not a parquet file")
-    with pytest.raises(InputError, match="not a readable Parquet file") as err:
-        catalog.register(out / "base-b")
-    assert "summary.parquet" in str(err.value)
-
-
-def test_the_catalog_keeps_each_file_s_row_count_as_read_back_from_the_file(out):
-    cat = out.parent / "catalog.duckdb"
-    catalog.register(out / "base-a")
-    for name, path, n in rows(cat, "SELECT name, path, rows FROM files WHERE run_id = 'base-a'"):
-        assert n == pl.read_parquet(path).height, name
-
-
-def test_row_counts_take_a_folder_name_with_glob_characters_literally(out):
-    """`[`, `*`, `?` in a folder's name are characters, not a pattern: `run[1]` is read
-    (a pattern matching nothing would fail it), `run*` counts its own rows (a pattern would
-    add its siblings')."""
-    from engine.outputs.catalog_entry import read_folder
-
-    for name in ("base[1]", "base*"):
-        shutil.copytree(out / "base-a", out / name)
-    own = {f[0]: f[3] for f in read_folder(out / "base-a").files}
-    for name in ("base[1]", "base*"):
-        assert {f[0]: f[3] for f in read_folder(out / name).files} == own, name
-
-
-def test_a_view_over_files_whose_columns_differ_matches_them_by_name(out):
-    """Files of one view with the same columns are read by position (binding the view reads
-    one footer); where a file's columns differ (a run written before a column was added)
-    the view matches columns by name: the old run's rows are there, the new column null."""
-    cat = out.parent / "catalog.duckdb"
-    old = out / "base-b" / "summary.parquet"
-    frame = pl.read_parquet(old)
-    dropped = frame.columns[-1]
-    frame.drop(dropped).write_parquet(old)
-    for run in ("base-a", "base-b"):
-        catalog.register(out / run)
-    got = rows(cat, f'SELECT run_id, count(*), count("{dropped}") FROM summary GROUP BY ALL')
-    n = pl.read_parquet(out / "base-a" / "summary.parquet").height
-    assert sorted(got) == [("base-a", n, n), ("base-b", n, 0)]
-
-
-def test_a_catalog_shared_with_an_older_caseload_stays_writable_and_readable_by_both(out):
-    """The column digests live in a table of their own: an older caseload, which inserts a
-    file's six fields by position, still registers into the catalog; the files it adds have
-    no digest, and the views union them by name."""
-    from engine.outputs.catalog_entry import read_folder
-
-    cat = out.parent / "catalog.duckdb"
-    catalog.register(out / "base-a")
-    con = duckdb.connect(str(cat))  # base-b, as an older caseload registers it
-    for name, view, path, n, size, _ in read_folder(out / "base-b").files:
-        row = ["base-b", name, view, str(path), n, size]
-        con.execute("INSERT INTO files VALUES (?, ?, ?, ?, ?, ?)", row)
-    con.close()
-    catalog.register(out / "base-a")  # the views recreated over both
-    n = pl.read_parquet(out / "base-a" / "summary.parquet").height
-    assert sorted(rows(cat, "SELECT run_id, count(*) FROM summary GROUP BY ALL")) == [
-        ("base-a", n),
-        ("base-b", n),
-    ]
 
 
 KILL_SCRIPT = """
