@@ -50,12 +50,14 @@ def in_scope(S, P, r, a, g):
 def in_scope_at(S, P, r, a, p, step, g):
     """`in_scope` with slot a's product p at `step` (a cost segment's, where the slot has
     moved on)."""
-    s = S.slots[a]
-    return (
-        bit(P.rule_prod[r, p].steps, step)
-        and bit(P.rules[r].groups, g)
-        and bit(P.rules[r].districts, S.clients[s.owner].district)
-    )
+    return bit(P.rule_prod[r, p].steps, step) and client_in_scope(S, P, r, S.slots[a].owner, g)
+
+
+@jit
+def client_in_scope(S, P, r, c, g):
+    """The client's part of rule r's scope: its group g and its district (the same for all
+    of its slots: a pass over them asks it once)."""
+    return bit(P.rules[r].groups, g) and bit(P.rules[r].districts, S.clients[c].district)
 
 
 @jit

@@ -11,7 +11,14 @@ from engine.core.domain import S_ACTIVE
 from engine.model.arrangement import bit, domain_group
 from engine.model.jit import jit
 from engine.model.layout import AFF_REDUCED, EV_CAPPED
-from engine.model.primitives.common import book_event, in_scope, mark_affected, standing, stands
+from engine.model.primitives.common import (
+    book_event,
+    client_in_scope,
+    in_scope,
+    mark_affected,
+    standing,
+    stands,
+)
 from engine.model.primitives.spec import Packed, Param, Primitive
 
 F_CAP_CENTS = 0  # the ceiling, cents a week
@@ -50,12 +57,12 @@ SPEC = Primitive(
 @jit
 def excess_cents(S, P, c, r, t, g):
     """How far the client's in-scope weekly amounts (base-year cents) exceed the ceiling. The
-    scope's client part (group g, district) is asked once, not for every slot (`in_scope`
-    asks it of each: the same client); each active slot for its product and step."""
+    scope's client part is asked once (`client_in_scope`), then each active slot for its
+    product and step."""
     cl = S.clients[c]
     rule = P.rules[r]
     total = 0
-    if bit(rule.groups, g) and bit(rule.districts, cl.district):
+    if client_in_scope(S, P, r, c, g):
         for b in range(cl.arr_lo, cl.arr_hi):
             s = S.slots[b]
             if s.status == S_ACTIVE and bit(P.rule_prod[r, s.product].steps, s.step):
