@@ -132,8 +132,8 @@ def view_name(kind: str, stem: str) -> str:
 
 
 def column_digest(schema) -> str:
-    """A file's columns, names and types in order, as a short digest: files of one view with
-    the same digest are read by position, no footer read to bind the view
+    """A file's columns, names and types in order, as a short digest: a view over files that
+    share one digest takes the first file's columns for all, and binding it reads one footer
     (engine.outputs.catalog._refresh_views)."""
     text = json.dumps([[name, str(dtype)] for name, dtype in schema.items()])
     return hashlib.sha256(text.encode()).hexdigest()[:16]

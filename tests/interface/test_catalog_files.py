@@ -53,9 +53,10 @@ def test_row_counts_take_a_folder_name_with_glob_characters_literally(out):
 
 
 def test_a_view_over_files_whose_columns_differ_matches_them_by_name(out):
-    """Files of one view with the same columns are read by position (binding the view reads
-    one footer); where a file's columns differ (a run written before a column was added)
-    the view matches columns by name: the old run's rows are there, the new column null."""
+    """Files of one view with the same columns take the first file's columns (binding the
+    view reads one footer); where a file's columns differ (a run written before a column was
+    added) the view matches columns by name: the old run's rows are there, the new column
+    null."""
     cat = out.parent / "catalog.duckdb"
     old = out / "base-b" / "summary.parquet"
     frame = pl.read_parquet(old)
