@@ -248,3 +248,49 @@ def test_a_function_only_compiled_code_calls_runs_from_python_through_a_twin_wit
     twin = f._python_twin
     assert not twin.targetoptions.get("no_cpython_wrapper")
     assert "uniform_from_bits_python" in twin._cache._impl.filename_base
+
+
+_TAKER = (
+    "from engine.model.jit import jit_entry\n\n\n@jit_entry\ndef k(t):\n    return t[0] + t[1]\n"
+)
+_TAKE = (
+    "import sys; sys.path[:0] = [{root!r}, {extra!r}]\n"
+    "from engine.model.taker import k\n"
+    "{make}\n"
+    "print(k(t), k.stats.cache_hits.get(k.signatures[0], 0))\n"
+)
+
+
+def test_a_cache_index_naming_a_class_this_process_cannot_import_is_a_miss_not_a_failure(
+    tmp_path,
+):
+    """A named tuple from another module (a test's) passed to a model function puts its class
+    in the function's cache index. A process that cannot import that module (a `caseload
+    run` after `make test`) compiles the function afresh instead of failing, and its own
+    entry is then served from the cache."""
+    pkg = _project(tmp_path)
+    (pkg / "taker.py").write_text(_TAKER)
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "visiting.py").write_text(
+        "from collections import namedtuple\n\nPair = namedtuple('Pair', ['a', 'b'])\n"
+    )
+    visiting = "from visiting import Pair; t = Pair(1, 2)"
+    assert _take(tmp_path, extra, visiting) == "3 0"  # compiled, its class in k's index
+    shutil.rmtree(extra)  # the visiting module is gone, its class still named in the index
+    plain = "t = (1, 2)"
+    assert _take(tmp_path, extra, plain) == "3 0"  # a miss, compiled: no ModuleNotFoundError
+    assert _take(tmp_path, extra, plain) == "3 1"  # and saved where the next process finds it
+
+
+def _take(root: Path, extra: Path, make: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", _TAKE.format(root=str(root), extra=str(extra), make=make)],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(root)},
+        cwd=root,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.strip()
