@@ -217,7 +217,13 @@ def compile_params(
         admit = np.where(pool_rate > 0, np.minimum(expected / pool_rate, 1.0), 0.0)
 
     rule, rule_prod, gates = compile_rules(
-        rules or [], policy, profile.group_codes, measure_names or [], start, months
+        rules or [],
+        policy,
+        profile.group_codes,
+        measure_names or [],
+        start,
+        months,
+        keyed=rng_mode == MODE_KEYED,
     )
     r0["n_rules"] = rule.shape[0]
     r0["goal_rules"] = int(np.isin(rule["prim"], list(GOAL_CODES)).sum()) if rule.size else 0
@@ -257,9 +263,16 @@ def _bits(names: list[str], vocabulary: list[str]) -> int:
 
 
 def compile_rules(
-    rules: list, policy, group_codes: list[str], measure_names: list[str], start: int, months: int
+    rules: list,
+    policy,
+    group_codes: list[str],
+    measure_names: list[str],
+    start: int,
+    months: int,
+    keyed: bool = True,
 ):
-    """`P.rules`, `P.rule_prod` and `P.gates` for rules in scenario order."""
+    """`P.rules`, `P.rule_prod` and `P.gates` for rules in scenario order (`keyed`: for keyed
+    draws, whose monthly rules gate only the months their primitive can be due in)."""
     _fits(len(measure_names), MAX_MEASURES, "measures in one scenario")
     _fits(len(rules), MAX_SCENARIO_RULES, "rules in one scenario")
     R, NP = len(rules), len(policy.products)
@@ -302,24 +315,31 @@ def compile_rules(
         for prod, target in packed.prod_to.items():
             rule_prod[r, codes.index(prod)]["prod_to"] = target
         assert max([*packed.f, *packed.i, -1]) < MAX_RULE_PARAMS
-        _gate(gates, rl, row, rule_prod[r]["steps"], r, start, months)
+        _gate(gates, rl, row, rule_prod[r]["steps"], r, start, months, keyed)
     return rule, rule_prod, gates
 
 
-def _gate(gates, rl, row, steps: np.ndarray, r: int, start: int, months: int) -> None:
+def _gate(gates, rl, row, steps: np.ndarray, r: int, start: int, months: int, keyed) -> None:
     """Rule r's part of the gates (`GATE`) in the months it is in force; `steps`: the steps it
-    holds in scope, per product."""
+    holds in scope, per product. With keyed draws a monthly rule whose primitive says in which
+    months it can be due (`due_month`: a review, in its window) gates only those: the kernel
+    then neither steps nor looks at a slot for it in the other months. (Sequential draws
+    take the primitive's draw every month: they keep every month.)"""
     until = rl.effective_until if rl.effective_until is not None else NO_END
     held = (steps != 0).astype(np.uint64) << np.uint64(r)  # per product
+    module = BY_NAME[rl.primitive]
     for t in range(months):
         m = start + t
         if not rl.effective_from <= m < until:
             continue
-        if row["prim"] in SEGMENT_CODES and BY_NAME[rl.primitive].segment_month(row, m):
+        if row["prim"] in SEGMENT_CODES and module.segment_month(row, m):
             gates["seg"][t] |= steps != 0
         if row["prim"] in GOAL_CODES or row["prim"] in ADMIT_CODES:
             continue  # these act at their own hook points (engine.model.hooks), not moments
-        if "monthly" in rl.moments or ("date" in rl.moments and m == row["date"]):
+        monthly = "monthly" in rl.moments and (
+            not keyed or not hasattr(module, "due_month") or module.due_month(row, m)
+        )
+        if monthly or ("date" in rl.moments and m == row["date"]):
             gates["dm"][t] |= steps != 0
         if "intake" in rl.moments:
             gates["intake"][t] |= steps

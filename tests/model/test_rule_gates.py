@@ -10,6 +10,7 @@ from engine.core.errors import InputError
 from engine.model.layout import MAX_SCENARIO_RULES
 from engine.model.params import compile_params
 from engine.model.primitives import ADMIT_CODES, CODES, GOAL_CODES
+from engine.model.rng import MODE_KEYED, MODE_SEQUENTIAL
 from rules.schema import load_measure
 from synthetic_population.generator import generate
 from synthetic_population.profile import load_profile
@@ -19,7 +20,7 @@ MEASURES = ["t1_youth_cap", "t2_max_duration", "t3_no_ironing", "t4_review", "t7
 MONTHS = 30
 
 
-def _params(rules, names, pop, profile, policy):
+def _params(rules, names, pop, profile, policy, rng_mode=MODE_KEYED):
     return compile_params(
         profile,
         policy,
@@ -27,6 +28,7 @@ def _params(rules, names, pop, profile, policy):
         profile.start,
         MONTHS,
         1,
+        rng_mode=rng_mode,
         rules=rules,
         measure_names=names,
     )
@@ -64,6 +66,26 @@ def test_moment_masks_name_the_rules_in_force_that_hold_the_product(toy):
                 assert got == expected, f"month {t}, product {code}, {moment}"
                 seen += len(got)
     assert seen > 0, "no rule held any product: the test has no teeth"
+
+
+def test_a_review_gates_only_its_window_with_keyed_draws_and_every_month_with_sequential(toy):
+    """With keyed draws a review can be due only in its window: the months after it are not
+    gated, so the kernel neither steps a client nor looks at its slots there for the rule.
+    Sequential draws take the review's draw every month the rule is in force: all gated."""
+    profile, policy, pop, measures = toy
+    (review,) = [ms for ms in measures if ms.name == "t4_review"]
+    (rule,) = [rl for rl in review.rules if rl.primitive == "review"]
+    ho = policy.product_codes.index("ho")
+    window = range(rule.effective_from, rule.effective_from + rule.params["window_months"])
+    in_force = range(rule.effective_from, profile.start + MONTHS)
+    assert len(in_force) > len(window)  # months after the window: the test has teeth
+    for mode, months in ((MODE_KEYED, window), (MODE_SEQUENTIAL, in_force)):
+        P = _params(review.rules, [review.name], pop, profile, policy, mode)
+        gated = [profile.start + t for t in range(MONTHS) if P.gates[t, ho]["dm"]]
+        assert gated == list(months), mode
+        assert [bool(P.months[t]["dm_on"]) for t in range(MONTHS)] == [
+            profile.start + t in months for t in range(MONTHS)
+        ]
 
 
 def test_more_rules_than_the_masks_hold_are_refused_with_the_limit(toy):

@@ -130,6 +130,12 @@ def segment_month(row, m: int) -> bool:
     return int(row["eff_from"]) <= m < int(row["eff_from"]) + int(row["i"][I_WINDOW])
 
 
+def due_month(row, m: int) -> bool:
+    """With keyed draws, can `due` be True in month m (for the gates: the kernel steps and
+    looks at slots for the rule in these months only)? In the review window."""
+    return segment_month(row, m)
+
+
 @jit
 def segment_events(S, P, B, ch, a, r, p, t0, t1, g, step):
     """Keyed draws: the review event of slot a if its review month falls in run months
