@@ -178,6 +178,31 @@ def rules_at(F, ch, c, a, m, t, w, seq, moment):
 
 
 @jit
+def may_act(S, P, c, a, t, moment):
+    """Might a rule of the moment intake or reindication act on slot a (active) in month t?
+    Some rule in force holds its step, and either one without a client floor does, or the
+    client's active weekly amounts total more than the lowest floor (`GATE`: a weekly cap
+    does nothing below its ceiling). Asked inline before `rules_at` is called: most intakes
+    and reindications meet only ceilings they are far below."""
+    s = S.slots[a]
+    gate = P.gates[t, s.product]
+    if moment == MO_INTAKE:
+        steps, open_steps, floor = gate.intake, gate.intake_open, gate.intake_floor
+    else:
+        steps, open_steps, floor = gate.reind, gate.reind_open, gate.reind_floor
+    if not bit(steps, s.step):
+        return False
+    if bit(open_steps, s.step):
+        return True
+    cl = S.clients[c]
+    total = 0
+    for b in range(cl.arr_lo, cl.arr_hi):
+        if S.slots[b].status == S_ACTIVE:
+            total += S.slots[b].weekly_cents
+    return total > floor
+
+
+@jit
 def moment_rules(P, t, p, moment):
     """The rules of the moment intake or reindication in force in month t that hold product p
     in scope, one bit each (`P.gates`)."""

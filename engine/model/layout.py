@@ -163,7 +163,11 @@ RULE_PRODUCT = np.dtype([("steps", "<u2"), ("step_to", "<i2"), ("prod_to", "<i2"
 # stepped for such rules); then which rules those are, one bit per rule (`intake_rules`,
 # `reind_rules`: the rule hook looks at these rules only); whether a rule with events of months
 # the kernel did not step (`segment_events`) holds the product, and the first month from this
-# one in which one does (`next_seg`: a cost segment that ends before it has no such events)
+# one in which one does (`next_seg`: a cost segment that ends before it has no such events);
+# last, per moment intake / reindication, the steps a rule without a client floor holds
+# (`*_open`) and the lowest client floor of the rules with one that hold the product
+# (`*_floor`, base-year cents a week; NO_FLOOR: none): such a rule cannot act on a client whose
+# active weekly amounts total no more (a weekly cap below its ceiling: `hooks.may_act`)
 GATE = np.dtype(
     [
         ("intake", "<u2"),
@@ -175,8 +179,13 @@ GATE = np.dtype(
         ("reind_rules", "<u8"),
         ("seg", "u1"),
         ("next_seg", "<i8"),
+        ("intake_open", "<u2"),
+        ("reind_open", "<u2"),
+        ("intake_floor", "<i8"),
+        ("reind_floor", "<i8"),
     ]
 )
+NO_FLOOR = 1 << 62
 MAX_SCENARIO_RULES = 64  # one bit each in `GATE.intake_rules`, `reind_rules`
 
 # ----------------------------------------------------------------------------- moments

@@ -48,6 +48,7 @@ from engine.model.layout import (
     MOMENT_BITS,
     MONTH,
     NO_END,
+    NO_FLOOR,
     PRODUCT,
     RULE,
     RULE_PRODUCT,
@@ -224,6 +225,7 @@ def compile_params(
         start,
         months,
         keyed=rng_mode == MODE_KEYED,
+        price_index=price_index,
     )
     r0["n_rules"] = rule.shape[0]
     r0["goal_rules"] = int(np.isin(rule["prim"], list(GOAL_CODES)).sum()) if rule.size else 0
@@ -270,9 +272,11 @@ def compile_rules(
     start: int,
     months: int,
     keyed: bool = True,
+    price_index: np.ndarray | None = None,
 ):
     """`P.rules`, `P.rule_prod` and `P.gates` for rules in scenario order (`keyed`: for keyed
-    draws, whose monthly rules gate only the months their primitive can be due in)."""
+    draws, whose monthly rules gate only the months their primitive can be due in;
+    `price_index`: per run month, for the client floors of the gates, 1 when not given)."""
     _fits(len(measure_names), MAX_MEASURES, "measures in one scenario")
     _fits(len(rules), MAX_SCENARIO_RULES, "rules in one scenario")
     R, NP = len(rules), len(policy.products)
@@ -282,6 +286,10 @@ def compile_rules(
     rule_prod["step_to"] = -1
     rule_prod["prod_to"] = -1
     gates = np.zeros((months + 1, NP), dtype=GATE)
+    gates["intake_floor"] = NO_FLOOR
+    gates["reind_floor"] = NO_FLOOR
+    if price_index is None:
+        price_index = np.ones(months)
     for r, rl in enumerate(rules):
         row = rule[r]
         row["prim"] = CODES[rl.primitive]
@@ -315,20 +323,22 @@ def compile_rules(
         for prod, target in packed.prod_to.items():
             rule_prod[r, codes.index(prod)]["prod_to"] = target
         assert max([*packed.f, *packed.i, -1]) < MAX_RULE_PARAMS
-        _gate(gates, rl, row, rule_prod[r]["steps"], r, start, months, keyed)
+        _gate(gates, rl, row, rule_prod[r]["steps"], r, start, price_index, keyed)
     return rule, rule_prod, gates
 
 
-def _gate(gates, rl, row, steps: np.ndarray, r: int, start: int, months: int, keyed) -> None:
+def _gate(gates, rl, row, steps: np.ndarray, r: int, start: int, price_index, keyed) -> None:
     """Rule r's part of the gates (`GATE`) in the months it is in force; `steps`: the steps it
     holds in scope, per product. With keyed draws a monthly rule whose primitive says in which
     months it can be due (`due_month`: a review, in its window) gates only those: the kernel
     then neither steps nor looks at a slot for it in the other months. (Sequential draws
-    take the primitive's draw every month: they keep every month.)"""
+    take the primitive's draw every month: they keep every month.) A rule of intake or
+    reindication whose primitive has a client floor (`client_floor`: a weekly cap) lowers the
+    month's floor of the products it holds; one without opens its steps."""
     until = rl.effective_until if rl.effective_until is not None else NO_END
     held = (steps != 0).astype(np.uint64) << np.uint64(r)  # per product
     module = BY_NAME[rl.primitive]
-    for t in range(months):
+    for t in range(len(price_index)):
         m = start + t
         if not rl.effective_from <= m < until:
             continue
@@ -341,11 +351,17 @@ def _gate(gates, rl, row, steps: np.ndarray, r: int, start: int, months: int, ke
         )
         if monthly or ("date" in rl.moments and m == row["date"]):
             gates["dm"][t] |= steps != 0
-        if "intake" in rl.moments:
-            gates["intake"][t] |= steps
-            gates["intake_rules"][t] |= held
-        if "reindication" in rl.moments:
-            gates["reind"][t] |= steps
-            gates["reind_rules"][t] |= held
-            if row["prim"] in PRE_CODES:
-                gates["pre"][t] |= steps
+        floor = getattr(module, "client_floor", None)
+        floor = floor(row, price_index[t]) if floor is not None else None
+        for moment, field in (("intake", "intake"), ("reindication", "reind")):
+            if moment not in rl.moments:
+                continue
+            gates[field][t] |= steps
+            gates[f"{field}_rules"][t] |= held
+            if floor is None:
+                gates[f"{field}_open"][t] |= steps
+            else:
+                low = gates[f"{field}_floor"][t]
+                gates[f"{field}_floor"][t] = np.where(steps != 0, np.minimum(low, floor), low)
+        if "reindication" in rl.moments and row["prim"] in PRE_CODES:
+            gates["pre"][t] |= steps

@@ -32,6 +32,7 @@ from engine.model.hooks import (
     admit,
     goal_factor_now,
     goal_wait,
+    may_act,
     next_dm_month,
     reind_outcome,
     rules_at,
@@ -143,7 +144,7 @@ def activate(S, P, B, ch, c, a, m, t, w, seq):
     s.ind_no = 1
     s.since = m
     s.weekly_cents = weekly_base_cents(S, P, a)
-    if P.run[0].n_rules > 0 and bit(P.gates[t, s.product].intake, s.step):
+    if P.run[0].n_rules > 0 and may_act(S, P, c, a, t, MO_INTAKE):
         rules_at(frame(S, P, B, w), ch, c, a, m, t, w, seq, MO_INTAKE)
     book_start(S, P, B, ch, c, a, m, t)
 
@@ -289,7 +290,7 @@ def reindicate(S, P, B, ch, c, a, m, t, g, w, seq):
         if CARE_RANK[outcome] < CARE_RANK[base]:  # the rule gave less care than the draw would
             book_event(P, B, ch, rr, EV_STEPPED_DOWN, g, p, t, old - s.weekly_cents, 0)
             mark_affected(S, P, B, ch, c, rr, g, AFF_REDUCED)
-        if R.n_rules > 0 and bit(P.gates[t, p].reind, s.step):
+        if R.n_rules > 0 and may_act(S, P, c, a, t, MO_REINDICATION):
             rules_at(frame(S, P, B, w), ch, c, a, m, t, w, seq, MO_REINDICATION)
 
 

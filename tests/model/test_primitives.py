@@ -15,6 +15,7 @@ import math
 import numpy as np
 import pytest
 
+from engine.core.domain import S_ACTIVE
 from engine.model import hooks
 from engine.model.kernel import weekly_base_cents_all
 from engine.model.layout import MOMENT_BITS, X_UNDECIDED, work_size
@@ -242,6 +243,41 @@ def test_act_does_nothing_at_all_where_due_says_no(contexts, module):
         )
         assert np.array_equal(before_seq, seq), f"{name}: act drew where due said no ({k})"
     assert skipped >= 10, f"{name}: due said no in only {skipped} cases: the test has no teeth"
+
+
+WITH_FLOOR = [m for m in AT_MOMENTS if hasattr(m, "client_floor")]
+
+
+@pytest.mark.parametrize("module", WITH_FLOOR, ids=[m.SPEC.name for m in WITH_FLOOR])
+def test_a_client_whose_weekly_total_is_at_most_the_floor_is_left_alone(contexts, module):
+    # the kernel calls no rule hook at intake or reindication where only rules with a client
+    # floor hold the slot and the client's active weekly amounts total no more than the
+    # lowest (hooks.may_act): there the rule must neither be due, nor act, nor would act.
+    # The total is recounted here in Python.
+    name = module.SPEC.name
+    below = 0
+    for k, (S, P, B, c, a, r, m, t, seq, moment) in enumerate(
+        _cases(contexts, module, CASES_PER_PRIMITIVE, 15)
+    ):
+        cl = S.clients[c]
+        slots = S.slots[int(cl["arr_lo"]) : int(cl["arr_hi"])]
+        total = sum(int(s["weekly_cents"]) for s in slots if s["status"] == S_ACTIVE)
+        if total > module.client_floor(P.rules[r], float(P.months[t]["price_index"])):
+            continue
+        below += 1
+        w = np.zeros(work_size(3), dtype=np.int64)
+        assert not hooks.due(S, P, a, r, m, seq), f"{name}: due below the floor (case {k})"
+        assert not framed.would_act(S, P, B, c, a, r, m, t, w, seq, moment), (
+            f"{name}: would_act below the floor (case {k})"
+        )
+        before_s = State(*(x.copy() for x in S))
+        before_b = [x.copy() for x in B]
+        framed.apply_rule(S, P, B, 0, c, a, r, m, t, w, seq, moment)
+        assert _same(before_s, S), f"{name}: act changed the state below the floor (case {k})"
+        assert all(np.array_equal(x, y) for x, y in zip(before_b, B, strict=True)), (
+            f"{name}: act booked into the bins below the floor (case {k})"
+        )
+    assert below >= 10, f"{name}: only {below} clients below the floor: the test has no teeth"
 
 
 WITH_NEXT_DUE = [m for m in AT_MOMENTS if hasattr(m, "next_due")]

@@ -4,10 +4,13 @@ product, recomputed here from the rule files' own fields."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from engine.core.errors import InputError
-from engine.model.layout import MAX_SCENARIO_RULES
+from engine.core.months import year_of
+from engine.model.layout import MAX_SCENARIO_RULES, NO_FLOOR
 from engine.model.params import compile_params
 from engine.model.primitives import ADMIT_CODES, CODES, GOAL_CODES
 from engine.model.rng import MODE_KEYED, MODE_SEQUENTIAL
@@ -16,7 +19,14 @@ from synthetic_population.generator import generate
 from synthetic_population.profile import load_profile
 from tests.helpers import TOY_PROFILE
 
-MEASURES = ["t1_youth_cap", "t2_max_duration", "t3_no_ironing", "t4_review", "t7_substitute"]
+MEASURES = [
+    "t1_youth_cap",
+    "t2_max_duration",
+    "t3_no_ironing",
+    "t4_review",
+    "t5_wmo_cap",
+    "t7_substitute",
+]
 MONTHS = 30
 
 
@@ -86,6 +96,46 @@ def test_a_review_gates_only_its_window_with_keyed_draws_and_every_month_with_se
         assert [bool(P.months[t]["dm_on"]) for t in range(MONTHS)] == [
             profile.start + t in months for t in range(MONTHS)
         ]
+
+
+def test_a_weekly_cap_sets_a_client_floor_and_every_other_rule_opens_its_steps(toy):
+    """The kernel calls the rule hook at intake or reindication only where a rule without a
+    client floor holds the slot's step, or the client's weekly total exceeds the lowest
+    floor (hooks.may_act). Recomputed from the rule files: a weekly cap's floor is its
+    ceiling in cents over the month's price index, a cent lower; other rules open steps."""
+    profile, policy, pop, measures = toy
+    rules = [r for ms in measures for r in ms.rules]
+    P = _params(rules, [ms.name for ms in measures], pop, profile, policy)
+    floors = 0
+    for t in range(MONTHS):
+        m = profile.start + t
+        index = policy.index_for_year(year_of(m))
+        for p, code in enumerate(policy.product_codes):
+            for moment, field in (("intake", "intake"), ("reindication", "reind")):
+                held = [
+                    rl
+                    for rl in rules
+                    if moment in rl.moments
+                    and rl.effective_from <= m
+                    and (rl.effective_until is None or m < rl.effective_until)
+                    and rl.steps.get(code)
+                    and CODES[rl.primitive] not in GOAL_CODES | ADMIT_CODES
+                ]
+                caps = [rl for rl in held if rl.primitive == "weekly_cap"]
+                want = min(
+                    (math.floor(rl.params["cap_eur_w"] * 100 / index + 1e-9) - 1 for rl in caps),
+                    default=NO_FLOOR,
+                )
+                assert P.gates[t, p][f"{field}_floor"] == want, (t, code, moment)
+                steps = [s.code for s in policy.product(code).steps]
+                opened = {
+                    steps[k]
+                    for k in range(len(steps))
+                    if int(P.gates[t, p][f"{field}_open"]) >> k & 1
+                }
+                assert opened == {s for rl in held if rl not in caps for s in rl.steps[code]}
+                floors += want != NO_FLOOR
+    assert floors > 0, "no weekly cap held a product: the test has no teeth"
 
 
 def test_more_rules_than_the_masks_hold_are_refused_with_the_limit(toy):

@@ -75,6 +75,16 @@ def excess_cents(S, P, c, r, t, g):
     return total - np.int64(np.floor(cap + 1e-9))
 
 
+def client_floor(row, price_index: float) -> int:
+    """For the gates (engine.model.params): a client whose active weekly amounts total no more
+    than this (base-year cents) in a month of this price index is not over the ceiling, so
+    the rule does nothing (`excess_cents`' ceiling, a cent lower against rounding)."""
+    cap = float(row["f"][F_CAP_CENTS])
+    if row["i"][I_INDEXED] == 0:
+        cap = cap / float(price_index)
+    return int(np.floor(cap + 1e-9)) - 1
+
+
 @jit
 def due(S, P, a, r, m, seq):
     """Only a client over the ceiling is touched: no call, no standing, no event otherwise."""
