@@ -227,8 +227,9 @@ def admitted_inflow(profile: Profile, start: int, months: int) -> np.ndarray:
 
 def _strings(vocab: list, codes: np.ndarray) -> pl.Series:
     """A text column from integer codes into `vocab` (a None entry gives nulls): one gather,
-    no Python object per row."""
-    return pl.Series(vocab, dtype=pl.Utf8).gather(pl.Series(codes, dtype=pl.UInt32))
+    no Python object per row. The index is made UInt32 by NumPy (Polars casting a small
+    integer Series took as long as the gather)."""
+    return pl.Series(vocab, dtype=pl.Utf8).gather(pl.Series(codes.astype(np.uint32)))
 
 
 def _int16_or_null(values: np.ndarray, null: np.ndarray) -> pl.Series:
@@ -375,12 +376,14 @@ def _place_slots(
         start,
         months,
     )
-    # each initial slot's client row, and its rank among the client's initial slots
-    owners = []
+    # each client's initial slots, counted per part: a part's slots come grouped by client in
+    # the part's client order (`draws.draw_part`), so a slot's place follows from the counts
+    counts = []
+    per_init = np.zeros(n, dtype=np.int64)
     for _, ar_p, rows, local0 in drawn:
-        owners.append(rows[ar_p.pop("local") - local0])
+        counts.append(np.bincount(ar_p.pop("local") - local0, minlength=rows.size))
+        per_init[rows] = counts[-1]
         del ar_p["gidx"]
-    per_init = np.bincount(np.concatenate(owners), minlength=n) if owners else np.zeros(n, np.int64)
     per_fu = np.bincount(fu["owner"], minlength=n)
     per_client = per_init + per_fu
     slot0 = np.cumsum(per_client) - per_client  # each client's first slot
@@ -403,10 +406,12 @@ def _place_slots(
         "aid": fu["arrangement_id"],
     }
     parts = []
-    for (_, ar_p, _, _), owner in zip(drawn, owners, strict=True):
-        rank = rank_in_runs(owner)
-        ar_p["aid"] = (init0[owner] + rank + 1).astype(np.uint64)
-        parts.append((ar_p, slot0[owner] + rank))
+    for (_, ar_p, rows, _), count in zip(drawn, counts, strict=True):
+        # slot j of the part, of its client i: rank j - first[i] among the client's slots
+        first = np.cumsum(count) - count
+        j = np.arange(int(count.sum()), dtype=np.int64)
+        ar_p["aid"] = (np.repeat(init0[rows] - first, count) + j + 1).astype(np.uint64)
+        parts.append((ar_p, np.repeat(slot0[rows] - first, count) + j))
     parts.append((follow, slot0[fu["owner"]] + per_init[fu["owner"]] + rank_in_runs(fu["owner"])))
     return place(parts, m, list(follow)), np.repeat(client_id, per_client)
 
