@@ -158,7 +158,8 @@ RULE_PRODUCT = np.dtype([("steps", "<u2"), ("step_to", "<i2"), ("prod_to", "<i2"
 # per month and product (one month more: the end): the steps some rule of the moment intake /
 # reindication in force holds in scope, the steps a rule that adjusts the reindication outcome
 # before it is drawn holds in scope (`pre`), whether a date rule at its date or a monthly rule
-# in force holds the product (the kernel checks these inline before calling a hook), and the
+# in force holds the product (with keyed draws only in the months its primitive can be due:
+# `due_month`; the kernel checks these inline before calling a hook), and the
 # first month from this one in which one does (a client holding none of the products is not
 # stepped for such rules); then which rules those are, one bit per rule (`intake_rules`,
 # `reind_rules`: the rule hook looks at these rules only); whether a rule with events of months

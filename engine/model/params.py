@@ -271,12 +271,15 @@ def compile_rules(
     measure_names: list[str],
     start: int,
     months: int,
-    keyed: bool = True,
-    price_index: np.ndarray | None = None,
+    *,
+    keyed: bool,
+    price_index: np.ndarray,
 ):
     """`P.rules`, `P.rule_prod` and `P.gates` for rules in scenario order (`keyed`: for keyed
     draws, whose monthly rules gate only the months their primitive can be due in;
-    `price_index`: per run month, for the client floors of the gates, 1 when not given)."""
+    `price_index`: per run month, for the client floors of the gates)."""
+    if len(price_index) != months:
+        raise ValueError(f"price_index has {len(price_index)} months, not {months}")
     _fits(len(measure_names), MAX_MEASURES, "measures in one scenario")
     _fits(len(rules), MAX_SCENARIO_RULES, "rules in one scenario")
     R, NP = len(rules), len(policy.products)
@@ -288,8 +291,6 @@ def compile_rules(
     gates = np.zeros((months + 1, NP), dtype=GATE)
     gates["intake_floor"] = NO_FLOOR
     gates["reind_floor"] = NO_FLOOR
-    if price_index is None:
-        price_index = np.ones(months)
     for r, rl in enumerate(rules):
         row = rule[r]
         row["prim"] = CODES[rl.primitive]

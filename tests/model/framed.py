@@ -46,3 +46,10 @@ def admit(S, P, c, m, u, p, w, seq):
     out = hooks.admit(frame_sp(S, P, w), c, m, u, p, w, seq)
     w[W_FRAME] = 0
     return out
+
+
+@njit(_nrt=False)
+def rules_at(S, P, B, ch, c, a, m, t, w, seq, moment):
+    w[W_FRAME] = pin((S, P, B))
+    hooks.rules_at(frame(S, P, B, w), ch, c, a, m, t, w, seq, moment)
+    w[W_FRAME] = 0

@@ -18,7 +18,7 @@ import pytest
 from engine.core.domain import S_ACTIVE
 from engine.model import hooks
 from engine.model.kernel import weekly_base_cents_all
-from engine.model.layout import MOMENT_BITS, X_UNDECIDED, work_size
+from engine.model.layout import MOMENT_BITS, NO_FLOOR, W_RULES, W_TOUCHED, X_UNDECIDED, work_size
 from engine.model.params import compile_params
 from engine.model.primitives import ADMIT_CODES, BY_NAME, GOAL_CODES, MODULES
 from engine.model.primitives.spec import REQUIRED, RuleContext
@@ -278,6 +278,57 @@ def test_a_client_whose_weekly_total_is_at_most_the_floor_is_left_alone(contexts
             f"{name}: act booked into the bins below the floor (case {k})"
         )
     assert below >= 10, f"{name}: only {below} clients below the floor: the test has no teeth"
+
+
+def test_the_kernel_skips_the_rule_hook_only_where_no_rule_would_do_anything(contexts):
+    # where `hooks.may_act` says no, the kernel does not call `rules_at` at intake or
+    # reindication: there, with every rule on, nothing may change (state, bins, draws), and
+    # with every rule off none may be marked touched. Over every test measure's rules, with
+    # a slot's weekly amount set so that the client's total lands within cents of the
+    # lowest floor (the weekly caps' ceilings) half the time.
+    rng = np.random.default_rng(17)
+    skipped = near = 0
+    for k in range(CASES_PER_PRIMITIVE):
+        profile, policy, measures, rules, P, S0 = contexts[k % len(contexts)]
+        S = State(*(x.copy() for x in S0))
+        with_slots = np.nonzero(S.clients["arr_hi"] > S.clients["arr_lo"])[0]
+        c = int(rng.choice(with_slots))
+        t = int(rng.integers(0, 24))
+        m = profile.start + t
+        _randomise_client(S, P, c, m, int(rng.integers(0, len(rules))), rng)
+        lo, hi = int(S.clients[c]["arr_lo"]), int(S.clients[c]["arr_hi"])
+        a = int(rng.integers(lo, hi))
+        S.slots[a]["status"] = S_ACTIVE
+        moment = MOMENT_BITS[str(rng.choice(["intake", "reindication"]))]
+        field = "intake" if moment == MOMENT_BITS["intake"] else "reind"
+        floor = int(P.gates[t, S.slots[a]["product"]][f"{field}_floor"])
+        if floor < NO_FLOOR and rng.random() < 0.5:
+            others = sum(
+                int(S.slots[b]["weekly_cents"])
+                for b in range(lo, hi)
+                if b != a and S.slots[b]["status"] == S_ACTIVE
+            )
+            S.slots[a]["weekly_cents"] = max(0, floor - others + int(rng.integers(-2, 4)))
+            near += 1
+        if hooks.may_act(S, P, c, a, t, moment):
+            continue
+        skipped += 1
+        B = allocate_bins(P, len(profile.groups), len(policy.products), 1, S.n_slots, len(measures))
+        for on in (-1, 0):
+            w = np.zeros(work_size(3), dtype=np.int64)
+            w[W_RULES] = on
+            seq = np.zeros(8, dtype=np.uint64)
+            before_s = State(*(x.copy() for x in S))
+            before_b = [x.copy() for x in B]
+            framed.rules_at(S, P, B, 0, c, a, m, t, w, seq, moment)
+            before_s.rule_c[c] = np.where(
+                before_s.rule_c[c] == X_UNDECIDED, S.rule_c[c], before_s.rule_c[c]
+            )  # deciding a standing: a memo of keyed draws, not an action
+            assert _same(before_s, S), f"rules_at changed the state where may_act said no ({k})"
+            assert all(np.array_equal(x, y) for x, y in zip(before_b, B, strict=True)), k
+            assert w[W_TOUCHED] == 0, f"a rule off was touched where may_act said no ({k})"
+    assert skipped >= 100, f"may_act said no in only {skipped} cases: no teeth"
+    assert near >= 100, f"only {near} clients were put near a floor: no teeth"
 
 
 WITH_NEXT_DUE = [m for m in AT_MOMENTS if hasattr(m, "next_due")]

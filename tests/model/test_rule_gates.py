@@ -123,7 +123,14 @@ def test_a_weekly_cap_sets_a_client_floor_and_every_other_rule_opens_its_steps(t
                 ]
                 caps = [rl for rl in held if rl.primitive == "weekly_cap"]
                 want = min(
-                    (math.floor(rl.params["cap_eur_w"] * 100 / index + 1e-9) - 1 for rl in caps),
+                    (
+                        math.floor(
+                            rl.params["cap_eur_w"] * 100 / (1 if rl.params["indexed"] else index)
+                            + 1e-9
+                        )
+                        - 1
+                        for rl in caps
+                    ),
                     default=NO_FLOOR,
                 )
                 assert P.gates[t, p][f"{field}_floor"] == want, (t, code, moment)

@@ -11,11 +11,12 @@ month does, so date and monthly rules ask it of every active slot of their produ
 `next_due` (the first run month in [lo, hi) in which it is due, when it can say so without
 looking at each month; with `needs_step`, the first in which that is true: a month in which it
 is due but only books an event it books from `segment_events` instead, where the kernel books
-a cost segment of months it did not step; and `due_month(rule_row, m)`, for a monthly rule
-with keyed draws: can it be due in month m at all (the gates leave the other months out);
-and `client_floor(rule_row, price_index)`, for a rule of intake or reindication: the weekly
-total (base-year cents) at or below which it leaves a client alone (`hooks.may_act`).
-A primitive
+a cost segment of months it did not step). Two more, for the gates (engine.model.params),
+plain Python: `due_month(rule_row, m)`, for a monthly rule with keyed draws: can it be due in
+month m at all (the gates leave the other months out); and `client_floor(rule_row,
+price_index)`, for a rule of intake or reindication: the client's total of active weekly
+amounts (base-year cents, every slot's, in scope or not: amounts are never negative) at or
+below which it leaves the client alone (`hooks.may_act`). A primitive
 that acts where the kernel draws rather than at a moment has one of the kernel's hook points
 instead (engine.model.hooks): `adjust_reindication` (the outcome probabilities before the
 reindication outcome is drawn), `goal_factor` (the goal hazard where its waiting time is
