@@ -135,6 +135,26 @@ def _same(a: State, b: State) -> bool:
     return all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
 
 
+def _changed(hook, args, memo_client=None) -> str | None:
+    """What `hook(*args)` changed (args: S, P, B first, the draws' `seq` second to last):
+    "the state", "the bins", "the draws" or None (nothing). A standing it decided for
+    `memo_client` is a memo of keyed draws, not a change."""
+    S, _, B = args[:3]
+    seq = args[-2]
+    before_s = State(*(x.copy() for x in S))
+    before_b = [x.copy() for x in B]
+    before_seq = seq.copy()
+    hook(*args)
+    if memo_client is not None:
+        row = before_s.rule_c[memo_client]
+        row[:] = np.where(row == X_UNDECIDED, S.rule_c[memo_client], row)
+    if not _same(before_s, S):
+        return "the state"
+    if not all(np.array_equal(x, y) for x, y in zip(before_b, B, strict=True)):
+        return "the bins"
+    return None if np.array_equal(before_seq, seq) else "the draws"
+
+
 # primitives that act only at a hook point of their own (their `act` is a no-op; their hook
 # points have the same property test: tests/model/test_hook_points.py)
 AT_MOMENTS = [m for code, m in enumerate(MODULES) if code not in GOAL_CODES | ADMIT_CODES]
@@ -233,15 +253,8 @@ def test_act_does_nothing_at_all_where_due_says_no(contexts, module):
             continue
         skipped += 1
         w = np.zeros(work_size(3), dtype=np.int64)
-        before_s = State(*(x.copy() for x in S))
-        before_b = [x.copy() for x in B]
-        before_seq = seq.copy()
-        framed.apply_rule(S, P, B, 0, c, a, r, m, t, w, seq, moment)
-        assert _same(before_s, S), f"{name}: act changed the state where due said no (case {k})"
-        assert all(np.array_equal(x, y) for x, y in zip(before_b, B, strict=True)), (
-            f"{name}: act booked into the bins where due said no (case {k})"
-        )
-        assert np.array_equal(before_seq, seq), f"{name}: act drew where due said no ({k})"
+        changed = _changed(framed.apply_rule, (S, P, B, 0, c, a, r, m, t, w, seq, moment))
+        assert changed is None, f"{name}: act changed {changed} where due said no (case {k})"
     assert skipped >= 10, f"{name}: due said no in only {skipped} cases: the test has no teeth"
 
 
@@ -270,13 +283,8 @@ def test_a_client_whose_weekly_total_is_at_most_the_floor_is_left_alone(contexts
         assert not framed.would_act(S, P, B, c, a, r, m, t, w, seq, moment), (
             f"{name}: would_act below the floor (case {k})"
         )
-        before_s = State(*(x.copy() for x in S))
-        before_b = [x.copy() for x in B]
-        framed.apply_rule(S, P, B, 0, c, a, r, m, t, w, seq, moment)
-        assert _same(before_s, S), f"{name}: act changed the state below the floor (case {k})"
-        assert all(np.array_equal(x, y) for x, y in zip(before_b, B, strict=True)), (
-            f"{name}: act booked into the bins below the floor (case {k})"
-        )
+        changed = _changed(framed.apply_rule, (S, P, B, 0, c, a, r, m, t, w, seq, moment))
+        assert changed is None, f"{name}: act changed {changed} below the floor (case {k})"
     assert below >= 10, f"{name}: only {below} clients below the floor: the test has no teeth"
 
 
@@ -318,14 +326,8 @@ def test_the_kernel_skips_the_rule_hook_only_where_no_rule_would_do_anything(con
             w = np.zeros(work_size(3), dtype=np.int64)
             w[W_RULES] = on
             seq = np.zeros(8, dtype=np.uint64)
-            before_s = State(*(x.copy() for x in S))
-            before_b = [x.copy() for x in B]
-            framed.rules_at(S, P, B, 0, c, a, m, t, w, seq, moment)
-            before_s.rule_c[c] = np.where(
-                before_s.rule_c[c] == X_UNDECIDED, S.rule_c[c], before_s.rule_c[c]
-            )  # deciding a standing: a memo of keyed draws, not an action
-            assert _same(before_s, S), f"rules_at changed the state where may_act said no ({k})"
-            assert all(np.array_equal(x, y) for x, y in zip(before_b, B, strict=True)), k
+            changed = _changed(framed.rules_at, (S, P, B, 0, c, a, m, t, w, seq, moment), c)
+            assert changed is None, f"rules_at changed {changed} where may_act said no ({k})"
             assert w[W_TOUCHED] == 0, f"a rule off was touched where may_act said no ({k})"
     assert skipped >= 100, f"may_act said no in only {skipped} cases: no teeth"
     assert near >= 100, f"only {near} clients were put near a floor: no teeth"

@@ -63,18 +63,22 @@ _RUN = (
 )
 
 
-def _run(root: Path) -> tuple[int, int]:
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(root)}
+def _python(code: str, root: Path) -> str:
+    """Run `code` in a fresh interpreter in `root` (no inherited environment); its stdout."""
     done = subprocess.run(
-        [sys.executable, "-c", _RUN.format(root=str(root))],
+        [sys.executable, "-c", code],
         capture_output=True,
         text=True,
-        env=env,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(root)},
         cwd=root,
         timeout=300,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    value, hits = done.stdout.split()
+    return done.stdout.strip()
+
+
+def _run(root: Path) -> tuple[int, int]:
+    value, hits = _python(_RUN.format(root=str(root)), root).split()
     return int(value), int(hits)
 
 
@@ -132,16 +136,8 @@ def test_a_cached_function_loads_without_numbas_compiler_registries_and_a_compil
         "@jit_entry\ndef h(x):\n    return math.sqrt(x)\n"
     )
     assert _run(tmp_path) == (2, 0)  # compiled and saved
-    done = subprocess.run(
-        [sys.executable, "-c", _LOAD_THEN_COMPILE.format(root=str(tmp_path))],
-        capture_output=True,
-        text=True,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
-        cwd=tmp_path,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split() == ["2", "1", "True", "4.0"]
+    out = _python(_LOAD_THEN_COMPILE.format(root=str(tmp_path)), tmp_path)
+    assert out.split() == ["2", "1", "True", "4.0"]
 
 
 def test_importing_the_engine_makes_no_folder_and_sets_no_environment(tmp_path):
@@ -284,13 +280,4 @@ def test_a_cache_index_naming_a_class_this_process_cannot_import_is_a_miss_not_a
 
 
 def _take(root: Path, extra: Path, make: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-c", _TAKE.format(root=str(root), extra=str(extra), make=make)],
-        capture_output=True,
-        text=True,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(root)},
-        cwd=root,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout.strip()
+    return _python(_TAKE.format(root=str(root), extra=str(extra), make=make), root)
