@@ -332,7 +332,8 @@ def _gate(gates, rl, row, steps: np.ndarray, r: int, start: int, price_index, ke
     """Rule r's part of the gates (`GATE`) in the months it is in force; `steps`: the steps it
     holds in scope, per product. With keyed draws a monthly rule whose primitive says in which
     months it can be due (`due_month`: a review, in its window) gates only those: the kernel
-    then neither steps nor looks at a slot for it in the other months. (Sequential draws
+    steps no client for it in the other months, and looks at no slot for it there unless
+    another date or monthly rule holds the product. (Sequential draws
     take the primitive's draw every month: they keep every month.) A rule of intake or
     reindication whose primitive has a client floor (`client_floor`: a weekly cap) lowers the
     month's floor of the products it holds; one without opens its steps."""

@@ -131,8 +131,8 @@ def segment_month(row, m: int) -> bool:
 
 
 def due_month(row, m: int) -> bool:
-    """With keyed draws, can `due` be True in month m (for the gates: the kernel steps and
-    looks at slots for the rule in these months only)? In the review window."""
+    """With keyed draws, can `due` be True in month m (for the gates: the kernel steps no
+    client for the rule in the other months)? In the review window."""
     return segment_month(row, m)
 
 
