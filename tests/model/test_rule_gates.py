@@ -53,18 +53,24 @@ def toy():
     return profile, policy, pop, measures
 
 
-def _held(rules, moment: str, m: int, code: str) -> list:
-    """The rules of `moment` in force at month m that hold product `code`, from the rule
-    files' own fields (rules of the kernel's own hook points are not at moments)."""
-    return [
-        rl
-        for rl in rules
-        if moment in rl.moments
-        and rl.effective_from <= m
-        and (rl.effective_until is None or m < rl.effective_until)
-        and rl.steps.get(code)
-        and CODES[rl.primitive] not in GOAL_CODES | ADMIT_CODES
-    ]
+def _held_each_month(rules, profile, policy):
+    """Per run month t (month m), product p (`code`) and moment (gate field prefix `field`):
+    the rules of the moment in force that hold the product, from the rule files' own fields
+    (rules of the kernel's own hook points are not at moments)."""
+    for t in range(MONTHS):
+        m = profile.start + t
+        for p, code in enumerate(policy.product_codes):
+            for moment, field in (("intake", "intake"), ("reindication", "reind")):
+                held = [
+                    rl
+                    for rl in rules
+                    if moment in rl.moments
+                    and rl.effective_from <= m
+                    and (rl.effective_until is None or m < rl.effective_until)
+                    and rl.steps.get(code)
+                    and CODES[rl.primitive] not in GOAL_CODES | ADMIT_CODES
+                ]
+                yield t, m, p, code, field, held
 
 
 def test_moment_masks_name_the_rules_in_force_that_hold_the_product(toy):
@@ -72,16 +78,12 @@ def test_moment_masks_name_the_rules_in_force_that_hold_the_product(toy):
     rules = [r for ms in measures for r in ms.rules]
     P = _params(rules, [ms.name for ms in measures], pop, profile, policy)
     seen = 0
-    for t in range(MONTHS):
-        m = profile.start + t
-        for p, code in enumerate(policy.product_codes):
-            for moment, field in (("intake", "intake_rules"), ("reindication", "reind_rules")):
-                held = _held(rules, moment, m, code)
-                expected = {r for r, rl in enumerate(rules) if rl in held}
-                mask = int(P.gates[t, p][field])
-                got = {r for r in range(len(rules)) if mask >> r & 1}
-                assert got == expected, f"month {t}, product {code}, {moment}"
-                seen += len(got)
+    for t, _, p, code, field, held in _held_each_month(rules, profile, policy):
+        expected = {r for r, rl in enumerate(rules) if rl in held}
+        mask = int(P.gates[t, p][f"{field}_rules"])
+        got = {r for r in range(len(rules)) if mask >> r & 1}
+        assert got == expected, f"month {t}, product {code}, {field}"
+        seen += len(got)
     assert seen > 0, "no rule held any product: the test has no teeth"
 
 
@@ -114,33 +116,25 @@ def test_a_weekly_cap_sets_a_client_floor_and_every_other_rule_opens_its_steps(t
     rules = [r for ms in measures for r in ms.rules]
     P = _params(rules, [ms.name for ms in measures], pop, profile, policy)
     floors = 0
-    for t in range(MONTHS):
-        m = profile.start + t
+    for t, m, p, code, field, held in _held_each_month(rules, profile, policy):
         index = policy.index_for_year(year_of(m))
-        for p, code in enumerate(policy.product_codes):
-            for moment, field in (("intake", "intake"), ("reindication", "reind")):
-                held = _held(rules, moment, m, code)
-                caps = [rl for rl in held if rl.primitive == "weekly_cap"]
-                want = min(
-                    (
-                        math.floor(
-                            rl.params["cap_eur_w"] * 100 / (1 if rl.params["indexed"] else index)
-                            + 1e-9
-                        )
-                        - 1
-                        for rl in caps
-                    ),
-                    default=NO_FLOOR,
+        caps = [rl for rl in held if rl.primitive == "weekly_cap"]
+        want = min(
+            (
+                math.floor(
+                    rl.params["cap_eur_w"] * 100 / (1 if rl.params["indexed"] else index) + 1e-9
                 )
-                assert P.gates[t, p][f"{field}_floor"] == want, (t, code, moment)
-                steps = [s.code for s in policy.product(code).steps]
-                opened = {
-                    steps[k]
-                    for k in range(len(steps))
-                    if int(P.gates[t, p][f"{field}_open"]) >> k & 1
-                }
-                assert opened == {s for rl in held if rl not in caps for s in rl.steps[code]}
-                floors += want != NO_FLOOR
+                - 1
+                for rl in caps
+            ),
+            default=NO_FLOOR,
+        )
+        assert P.gates[t, p][f"{field}_floor"] == want, (t, code, field)
+        steps = [s.code for s in policy.product(code).steps]
+        bits = int(P.gates[t, p][f"{field}_open"])
+        opened = {steps[k] for k in range(len(steps)) if bits >> k & 1}
+        assert opened == {s for rl in held if rl not in caps for s in rl.steps[code]}
+        floors += want != NO_FLOOR
     assert floors > 0, "no weekly cap held a product: the test has no teeth"
 
 
