@@ -265,6 +265,7 @@ def generate_parts(
     start: int | None = None,
     *,
     release_memory: bool = False,
+    text_codes: dict | None = None,
 ):
     """`generate` a part at a time: yields the `Population`'s fields other than its frames
     (a dict), then the clients frame, then the arrangements frame (close it after that). A
@@ -272,7 +273,10 @@ def generate_parts(
     population cache's miss path) never holds both frames at once. `release_memory` gives
     the draws' freed temporaries back to the system before each frame is made (glibc keeps
     them; the frames' allocator, Polars', never reuses them): the peak memory of a process
-    that generates once; not for one that generates again (it faults them in again)."""
+    that generates once; not for one that generates again (it faults them in again).
+    `text_codes` (a dict) gets, before each frame is yielded, its text columns' codes under
+    the frame's name (`{"clients": {column: (vocab, codes)}}`: `frame_digest`'s shortcut).
+    """
     if months < 1:
         raise InputError("--months", f"{months}", "at least 1 month")
     start = profile.start if start is None else start
@@ -340,11 +344,12 @@ def generate_parts(
     del drawn
     if release_memory:
         release_freed_memory()
-    yield _client_frame(cl, client_id, codes)  # held here by no name: the caller's to free
+    text = {} if text_codes is None else text_codes
+    yield _client_frame(cl, client_id, codes, text)  # held here by no name: the caller's to free
     del cl, client_id
     if release_memory:
         release_freed_memory()
-    yield _arrangement_frame(ar, arr_client, codes)  # takes the arrays out of `ar`
+    yield _arrangement_frame(ar, arr_client, codes, text)  # takes the arrays out of `ar`
 
 
 def _place_slots(
@@ -416,42 +421,58 @@ def _place_slots(
     return place(parts, m, list(follow)), np.repeat(client_id, per_client)
 
 
-def _client_frame(cl: dict, client_id: np.ndarray, codes: Codes) -> pl.DataFrame:
-    """The clients as CLIENT_SCHEMA's frame (text columns by one gather)."""
+def _client_frame(cl: dict, client_id: np.ndarray, codes: Codes, text: dict) -> pl.DataFrame:
+    """The clients as CLIENT_SCHEMA's frame (text columns by one gather; their codes in
+    text["clients"])."""
+    tc = text["clients"] = {
+        "group": (codes.group_codes, cl["gidx"]),
+        "domain": (codes.domains, cl["domain"]),
+        "wmo_group": (codes.wmo_vocab, cl["wmo"]),
+    }
     return pl.DataFrame(
         {
             "client_id": client_id,
-            "group": _strings(codes.group_codes, cl["gidx"]),
-            "domain": _strings(codes.domains, cl["domain"]),
+            "group": _strings(*tc["group"]),
+            "domain": _strings(*tc["domain"]),
             "birth_month": cl["birth"],
             "household": cl["household"],
             "district": cl["district"],
-            "wmo_group": _strings(codes.wmo_vocab, cl["wmo"]),
+            "wmo_group": _strings(*tc["wmo_group"]),
             **{f: cl[f] for f in FLAGS},
             "arrival_month": _int16_or_null(cl["arrival"], cl["stock"]),
         }
     )
 
 
-def _arrangement_frame(ar: dict, arr_client: np.ndarray, codes: Codes) -> pl.DataFrame:
-    """The arrangement slots as ARRANGEMENT_SCHEMA's frame (text columns by one gather). The
-    arrays are taken out of `ar` column by column, so each is freed once it is a column."""
+def _arrangement_frame(
+    ar: dict, arr_client: np.ndarray, codes: Codes, text: dict
+) -> pl.DataFrame:
+    """The arrangement slots as ARRANGEMENT_SCHEMA's frame (text columns by one gather; their
+    codes in text["arrangements"]). The other arrays are taken out of `ar` column by column,
+    so each is freed once it is a column."""
     m = arr_client.size
     pending = ~ar.pop("held")
     minutes = ar.pop("minutes")
+    tc = text["arrangements"] = {
+        "slot_kind": (SLOT_KINDS, ar.pop("kind")),
+        "product": (codes.products, ar.pop("prod")),
+        "step": (codes.step_vocab, ar.pop("step")),
+        "funding": (FUNDING, ar.pop("funding")),
+        "frequency": (FREQUENCIES[:1], np.zeros(m, dtype=np.uint8)),
+    }
     return pl.DataFrame(
         {
             "arrangement_id": ar.pop("aid"),
             "client_id": arr_client,
-            "slot_kind": _strings(SLOT_KINDS, ar.pop("kind")),
-            "product": _strings(codes.products, ar.pop("prod")),
-            "step": _strings(codes.step_vocab, ar.pop("step")),
+            "slot_kind": _strings(*tc["slot_kind"]),
+            "product": _strings(*tc["product"]),
+            "step": _strings(*tc["step"]),
             "amount_factor": ar.pop("factor"),
             "start_month": _int16_or_null(ar.pop("start"), pending),
             "planned_end_month": _int16_or_null(ar.pop("planned_end"), pending),
             "indication_no": ar.pop("ind_no"),
             "support_since_month": _int16_or_null(ar.pop("since"), pending),
-            "funding": _strings(FUNDING, ar.pop("funding")),
+            "funding": _strings(*tc["funding"]),
             "subcontracted": ar.pop("sub"),
             **{f"{t}_w": minutes[:, ti] for ti, t in enumerate(HO_TASKS)},
             "frequency": pl.repeat(FREQUENCIES[0], m, eager=True, dtype=pl.Utf8),
