@@ -444,9 +444,7 @@ def _client_frame(cl: dict, client_id: np.ndarray, codes: Codes, text: dict) -> 
     )
 
 
-def _arrangement_frame(
-    ar: dict, arr_client: np.ndarray, codes: Codes, text: dict
-) -> pl.DataFrame:
+def _arrangement_frame(ar: dict, arr_client: np.ndarray, codes: Codes, text: dict) -> pl.DataFrame:
     """The arrangement slots as ARRANGEMENT_SCHEMA's frame (text columns by one gather; their
     codes in text["arrangements"]). The other arrays are taken out of `ar` column by column,
     so each is freed once it is a column."""

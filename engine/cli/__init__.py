@@ -105,7 +105,12 @@ def entry() -> None:
     """The `caseload` console script. After a command that holds nothing to clean up (a run,
     a generated population: everything is written and flushed, no pool or service is left)
     the process leaves without tearing the interpreter down: freeing a national population's
-    arrays and unloading the compiled kernel take most of a second and change nothing."""
+    arrays and unloading the compiled kernel take most of a second and change nothing.
+    Polars' allocator is set up first, so a first run's freed frames go back to the system
+    (synthetic_population.memory)."""
+    from synthetic_population.memory import return_frames_memory_soon
+
+    return_frames_memory_soon()
     code = main()
     if _leave_at_once:
         sys.stdout.flush()
