@@ -49,8 +49,8 @@ def test_memory_polars_frees_goes_back_to_the_system_within_the_run():
 def test_the_console_script_sets_polars_allocator_up_unless_the_user_has():
     probe = (
         "import os, engine.cli as c\n"
-        "c.main = lambda: print(os.environ.get(%r)) or 0\n"
-        "c.entry()\n" % POLARS_ALLOCATOR_ENV
+        f"c.main = lambda: print(os.environ.get({POLARS_ALLOCATOR_ENV!r})) or 0\n"
+        "c.entry()\n"
     )
     base = {k: v for k, v in os.environ.items() if k != POLARS_ALLOCATOR_ENV}
     for env, expected in ((base, POLARS_ALLOCATOR), ({**base, POLARS_ALLOCATOR_ENV: "x:1"}, "x:1")):
