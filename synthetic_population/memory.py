@@ -41,7 +41,11 @@ def return_frames_memory_soon() -> bool:
     run frees its generated frames once they are written to the population cache and then
     builds the state and steps the kernel beside what was kept: peak 692 -> 643 MiB at
     national scale (median of 7; max 739 -> 672), no slower (paired 0.98; a cache hit 1.00).
-    Only before Polars is loaded, and never over a setting of the user's. True when set."""
+    Only on Linux (Polars' jemalloc there runs background threads; elsewhere it may use
+    another allocator or refuse the option), only before Polars is loaded, and never over a
+    setting of the user's. True when set."""
+    if not sys.platform.startswith("linux"):
+        return False
     if POLARS_ALLOCATOR_ENV in os.environ or "polars" in sys.modules:
         return False
     os.environ[POLARS_ALLOCATOR_ENV] = POLARS_ALLOCATOR

@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from synthetic_population.memory import POLARS_ALLOCATOR, POLARS_ALLOCATOR_ENV
 from tests.helpers import ROOT
 
@@ -38,6 +40,12 @@ def _freed_mib(env: dict) -> float:
     return float(done.stdout.split()[-1])
 
 
+linux_only = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="the setting is for Polars' jemalloc on Linux"
+)
+
+
+@linux_only
 def test_memory_polars_frees_goes_back_to_the_system_within_the_run():
     base = {k: v for k, v in os.environ.items() if k != POLARS_ALLOCATOR_ENV}
     # 8 columns x 4 million x 8 bytes: 244 MiB of frame
@@ -46,6 +54,7 @@ def test_memory_polars_frees_goes_back_to_the_system_within_the_run():
     assert _freed_mib({**base, POLARS_ALLOCATOR_ENV: "dirty_decay_ms:10000"}) < 100
 
 
+@linux_only
 def test_the_console_script_sets_polars_allocator_up_unless_the_user_has():
     probe = (
         "import os, engine.cli as c\n"
