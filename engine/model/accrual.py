@@ -27,6 +27,7 @@ from engine.model.layout import (
     C_IN_TRANSFER,
     C_OUT0,
     SEG,
+    SEG_NEXT,
     W_ACTIVE,
     W_HALF,
     W_LAST,
@@ -150,7 +151,9 @@ def flush_segments(S, P, B, ch, t1, lo, hi, w, hk):
     own contribution (the month's amount, at most the gross) on the paying slot; in a
     multi-combination pass the totals per budget year (w[W_YEAR_TOT:]). The months lie side
     by side in the bins, so the usual segment is one tight loop over neighbouring cells. Rules
-    with events in months the kernel did not step book them here (`hooks.segment_events`)."""
+    with events in months the kernel did not step book them here (`hooks.segment_events`),
+    asked only for a segment that reaches the first month in which one could fall for the
+    slot (kept in the key array from the slot's last segment that asked)."""
     s0 = U(w[W_S0])
     ocs = w[W_OCSLOT]
     uch = U(ch)
@@ -174,10 +177,16 @@ def flush_segments(S, P, B, ch, t1, lo, hi, w, hk):
             gross = np.int64(np.floor(wc * scale[U(t)] + 0.5))
             arr[uch, ug, up, us, A_ACTIVE, U(t)] += 1
             arr[uch, ug, up, us, A_GROSS, U(t)] += gross
-        if R.segment_rules > 0 and R.events and P.gates[U(t0 + 1), up].next_seg < t1:
-            segment_events(
+        if (
+            R.segment_rules > 0
+            and R.events
+            and P.gates[U(t0 + 1), up].next_seg < t1
+            and np.int64(hk[e + U(SEG_NEXT)]) - 1 < t1  # 0 (not asked yet) is -1
+        ):
+            nxt = segment_events(
                 frame(S, P, B, w), ch, a, np.int64(up), t0, t1, np.int64(ug), np.int64(us), w
             )
+            hk[e + U(SEG_NEXT)] = U(nxt + 1)
         own = np.int64(k) == ocs
         if own:
             for t in range(t0, t1):

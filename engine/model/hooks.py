@@ -51,6 +51,7 @@ from engine.model.primitives.common import applies, in_scope, product_in_scope, 
 from engine.model.rng import (
     D_GOAL,
     MODE_KEYED,
+    NEVER,
     entity_key,
     months_from_log,
     uniform_from_entity_key,
@@ -543,17 +544,24 @@ def admit(F, c, m, u, p, w, seq):
 
 @jit
 def _segment(prim, S, P, B, ch, a, r, p, t0, t1, g, step):
+    out = np.int64(NEVER)
     for code_f in literal_unroll(SEGMENT):
         if code_f[0] == prim:
-            code_f[1](S, P, B, ch, a, r, p, t0, t1, g, step)
+            out = code_f[1](S, P, B, ch, a, r, p, t0, t1, g, step)
+    return out
 
 
 @jit_call
 def segment_events(F, ch, a, p, t0, t1, g, step, w):
     """The events the rules on book for a cost segment of slot a, run months t0 .. t1 - 1,
     with product p in group g at `step` (their primitives' `segment_events`: events of
-    months the kernel did not step)."""
+    months the kernel did not step; each books only in its own scope). Returns the first run
+    month from t1 in which one of them could book an event for the slot, whatever its
+    product, step or group by then (NEVER: none): the caller asks again only for a segment
+    that reaches it. So every rule on is asked, in the product's scope or not."""
     S, P, B = unframe(F)
+    nxt = np.int64(NEVER)
     for r in range(P.run[0].n_rules):
-        if product_in_scope(P, r, p) and is_on(w, r):
-            _segment(P.rules[r].prim, S, P, B, ch, a, r, p, t0, t1, g, step)
+        if is_on(w, r):
+            nxt = min(nxt, _segment(P.rules[r].prim, S, P, B, ch, a, r, p, t0, t1, g, step))
+    return nxt

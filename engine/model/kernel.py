@@ -70,6 +70,7 @@ from engine.model.layout import (
     C_START,
     H_GOAL0,
     SEG,
+    SEG_NEXT,
     W_ACTIVE,
     W_BANDS_AT,
     W_DIRTY,
@@ -129,6 +130,7 @@ def init_client(S, P, B, ch, c, w, seq, hk, mode):
     s0 = U(w[W_S0])
     for k in range(U(cl.arr_hi) - U(cl.arr_lo)):
         hk[s0 + U(SEG) * k] = U(0)
+        hk[s0 + U(SEG) * k + U(SEG_NEXT)] = U(0)  # segment events: not asked yet
     seq[0] = cl.cid
     seq[1] = 0
     if S.rule_c.shape[1] > 0 and S.rule_a.shape[0] > 0:

@@ -53,3 +53,11 @@ def rules_at(S, P, B, ch, c, a, m, t, w, seq, moment):
     w[W_FRAME] = pin((S, P, B))
     hooks.rules_at(frame(S, P, B, w), ch, c, a, m, t, w, seq, moment)
     w[W_FRAME] = 0
+
+
+@njit(_nrt=False)
+def segment_events(S, P, B, ch, a, p, t0, t1, g, step, w):
+    w[W_FRAME] = pin((S, P, B))
+    out = hooks.segment_events(frame(S, P, B, w), ch, a, p, t0, t1, g, step, w)
+    w[W_FRAME] = 0
+    return out

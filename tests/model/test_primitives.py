@@ -358,6 +358,65 @@ def test_next_due_names_the_month_a_scan_of_due_finds(contexts, module):
     assert found >= 100, f"{name}: due was found in only {found} ranges: the test has no teeth"
 
 
+WITH_SEGMENT = [m for m in AT_MOMENTS if hasattr(m, "segment_events")]
+
+
+@pytest.mark.parametrize("module", WITH_SEGMENT, ids=[m.SPEC.name for m in WITH_SEGMENT])
+def test_segment_events_books_nothing_before_a_month_it_has_named(contexts, module):
+    # the kernel keeps the month a slot's `segment_events` returns and asks again only for a
+    # segment that reaches it (accrual.flush_segments): no later segment may book an event
+    # before it, whatever the slot's product, step or group by then. Each segment's events
+    # are read off the bins (the months whose count grew), not from the hook's own reasoning
+    name = module.SPEC.name
+    booked = 0
+    for k, case in enumerate(_cases(contexts, module, 600, 15)):
+        S, P, B, a, r = case[0], case[1], case[2], case[4], case[5]
+        T = int(P.run[0]["T"])
+        rng = np.random.default_rng(k)
+        cuts = rng.choice(np.arange(1, T), size=int(rng.integers(1, 9)), replace=False)
+        edges = [0, *sorted(int(x) for x in cuts), T]
+        named = 0  # the latest month a segment named: no event may be booked before it
+        for t0, t1 in zip(edges[:-1], edges[1:], strict=False):
+            own = rng.random() < 0.7  # mostly the slot's own product and step, else any
+            p = int(S.slots[a]["product"]) if own else int(rng.integers(0, B.events.shape[4]))
+            step = int(S.slots[a]["step"]) if own else int(rng.integers(0, 4))
+            g = int(rng.integers(0, B.events.shape[3]))
+            before = B.events[0, r, ..., 0].sum(axis=(0, 1, 2))
+            nxt = module.segment_events(S, P, B, 0, a, r, p, t0, t1, g, step)
+            grew = np.nonzero(B.events[0, r, ..., 0].sum(axis=(0, 1, 2)) > before)[0]
+            assert all(t0 < u < t1 for u in grew), f"{name}: booked outside its segment ({k})"
+            assert all(u >= named for u in grew), (
+                f"{name}: booked month {grew.tolist()} before the month {named} it named ({k})"
+            )
+            assert nxt >= t1, f"{name}: named month {nxt}, inside its own segment ({k})"
+            named = max(named, int(nxt))
+            booked += grew.size
+    assert booked >= 50, f"{name}: only {booked} events booked: the test has no teeth"
+
+
+def test_the_segment_hook_names_a_reviews_month_whatever_the_segments_product(contexts):
+    # hooks.segment_events asks every rule on, whether it holds the segment's product or not:
+    # the month it names is kept for the slot's later segments, and a slot may move to a
+    # product the review holds (substitute) before its review month
+    review = BY_NAME["review"]
+    named = 0
+    for k, case in enumerate(_cases(contexts, review, 300, 16)):
+        S, P, B, a, r, seq = case[0], case[1], case[2], case[4], case[5], case[8]
+        start, T = int(P.run[0]["start"]), int(P.run[0]["T"])
+        rng = np.random.default_rng(k)
+        t0 = int(rng.integers(0, T - 1))
+        t1 = int(rng.integers(t0 + 1, T + 1))
+        p = int(rng.integers(0, B.events.shape[4]))  # any product, most not the review's
+        w = np.zeros(work_size(3), dtype=np.int64)
+        w[W_RULES] = -1
+        nxt = framed.segment_events(S, P, B, 0, a, p, t0, t1, 0, 0, w)
+        rm = review.review_month(S, P, a, r, seq) - start  # the month the review's `due` draws
+        if rm >= t1:
+            assert nxt <= rm, f"case {k}: named {nxt}, after the review month {rm}"
+            named += 1
+    assert named >= 50, f"only {named} cases with a review month to come: no teeth"
+
+
 def test_every_registered_primitive_declares_moments_and_named_parameters():
     for m in MODULES:
         spec = m.SPEC

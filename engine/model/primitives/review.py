@@ -23,7 +23,14 @@ from engine.model.primitives.common import (
     stands,
 )
 from engine.model.primitives.spec import Packed, Param, Primitive
-from engine.model.rng import D_REVIEW_MONTH, D_RULE_SHARE, MODE_KEYED, draw, uniform_from_key
+from engine.model.rng import (
+    D_REVIEW_MONTH,
+    D_RULE_SHARE,
+    MODE_KEYED,
+    NEVER,
+    draw,
+    uniform_from_key,
+)
 
 I_TASKS = 0  # bit mask of engine.core.domain.HO_TASKS
 I_WINDOW = 1  # months
@@ -141,19 +148,21 @@ def segment_events(S, P, B, ch, a, r, p, t0, t1, g, step):
     """Keyed draws: the review event of slot a if its review month falls in run months
     t0 + 1 .. t1 - 1 of a cost segment (t0, the month that opened it, was stepped, and so
     was every month in which the review could run: those open a segment). The slot was
-    active through the segment, with product p, in group g at `step`."""
+    active through the segment, with product p, in group g at `step`. Returns its review
+    month if that is t1 or later (in the rule's scope by then or not), else NEVER."""
     R = P.run[0]
     rule = P.rules[r]
-    if R.rng_mode != MODE_KEYED:
-        return
     m0 = R.start + t0 + 1
     m1 = R.start + t1
-    if not meets_window(P, r, m0, m1):
-        return
+    if R.rng_mode != MODE_KEYED or rule.eff_from + rule.i[I_WINDOW] <= m0:
+        return np.int64(NEVER)  # no events from segments, or the window is over
+    if rule.eff_from >= m1:
+        return rule.eff_from - R.start  # the window is still to come: no month before it
     # review_month's keyed draw (no sequential stream here: the hook runs for keyed draws)
     rm = month_of(P, r, uniform_from_key(R.keys[D_REVIEW_MONTH], S.slots[a].aid, rule.key))
     if m0 <= rm < m1 and rule_on(P, r, rm, MO_MONTHLY) and in_scope_at(S, P, r, a, p, step, g):
         book_event(P, B, ch, r, EV_REVIEWED, g, p, rm - R.start, 0, 0)
+    return rm - R.start if rm >= m1 else np.int64(NEVER)
 
 
 @jit
