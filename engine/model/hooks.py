@@ -555,10 +555,10 @@ def _segment(prim, S, P, B, ch, a, r, p, t0, t1, g, step):
 def segment_events(F, ch, a, p, t0, t1, g, step, w):
     """The events the rules on book for a cost segment of slot a, run months t0 .. t1 - 1,
     with product p in group g at `step` (their primitives' `segment_events`: events of
-    months the kernel did not step; each books only in its own scope). Returns the first run
-    month from t1 in which one of them could book an event for the slot, whatever its
-    product, step or group by then (NEVER: none): the caller asks again only for a segment
-    that reaches it. So every rule on is asked, in the product's scope or not."""
+    months the kernel did not step; each books only in its own scope). Returns a run month
+    before which none of them books the slot an event from t1 on, whatever its product, step
+    or group by then (the earliest of theirs; NEVER: none will): the caller asks again only
+    for a segment that reaches it. So every rule on is asked, in the product's scope or not."""
     S, P, B = unframe(F)
     nxt = np.int64(NEVER)
     for r in range(P.run[0].n_rules):

@@ -306,11 +306,11 @@ def work_size(n_years: int) -> int:
 # exit decisions, then per slot the goal decision's key (sequential draws) or the slot's goal
 # month (keyed draws; GOAL_UNSET until the slot is eligible); from w[W_S0] the open cost
 # segment of each slot (first month + 1, or 0 if none; group; step; weekly cents; product) and,
-# kept from one segment of the slot to the next, the first run month + 1 in which a rule could
-# book it an event from a segment (0: not asked yet; `hooks.segment_events`)
+# kept from one segment of the slot to the next, a run month + 1 before which no rule books it
+# an event from a segment (0: not asked yet; `hooks.segment_events`)
 H_DEATH, H_MOVED, H_WLZ, H_GOAL0 = 0, 1, 2, 3
 SEG = 6  # key-array entries per slot's cost segment
-SEG_NEXT = 5  # of them, the first month a segment event can fall in
+SEG_NEXT = 5  # of them, the month before which no segment event falls
 GOAL_UNSET = np.uint64(1 << 63)
 
 # ----------------------------------------------------------------------------- queue bins

@@ -20,11 +20,13 @@ from engine.simulation.run import RunSpec, load_measures
 from engine.simulation.simulate import simulate
 from synthetic_population.generator import generate
 from synthetic_population.profile import load_profile
-from tests.helpers import TOY_PROFILE
+from tests.helpers import ROOT, TOY_PROFILE
 
 wait = months_to_event.py_func  # the same code, uncompiled (scalar)
 
 TOY_MEASURES = ["t1_youth_cap", "t2_max_duration", "t3_no_ironing", "t4_review", "t5_wmo_cap"]
+# several reviews at once, slots moving into and out of their products
+REVIEWS = [str(ROOT / "tests" / "data" / "measures" / "reviews_staggered.toml")]
 BOZ_MEASURES = [
     "m04_youth_weekly_cap_4000",
     "m12_max_three_years",
@@ -83,6 +85,7 @@ def _sim(profile_name, months, measures, every_month, start=None, seed=5, popula
     [
         ("rotterdam", 36, [], None),
         ("rotterdam", 24, BOZ_MEASURES, None),
+        ("rotterdam", 48, REVIEWS, None),
         (str(TOY_PROFILE), 60, TOY_MEASURES, None),
         (
             str(TOY_PROFILE),
@@ -91,7 +94,13 @@ def _sim(profile_name, months, measures, every_month, start=None, seed=5, popula
             month_index(1999, 4),
         ),  # month indices < 0, half-years and years not aligned with the start
     ],
-    ids=["default-baseline", "default-boz", "toy-measures", "toy-before-2000-april"],
+    ids=[
+        "default-baseline",
+        "default-boz",
+        "default-reviews",
+        "toy-measures",
+        "toy-before-2000-april",
+    ],
 )
 def test_stepping_only_event_months_gives_the_same_outputs_as_stepping_every_month(
     profile_name, months, measures, start

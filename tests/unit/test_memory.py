@@ -13,14 +13,14 @@ from synthetic_population.memory import POLARS_ALLOCATOR, POLARS_ALLOCATOR_ENV
 from tests.helpers import ROOT
 
 _FREE = """
-import time
+import os, time
 from synthetic_population.memory import return_frames_memory_soon
 return_frames_memory_soon()
 import numpy as np, polars as pl
 
 def rss_mib():
     with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * 4096 / 2**20
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 frame = pl.DataFrame({f"c{i}": np.arange(4_000_000, dtype=np.int64) + i for i in range(8)})
 frame = frame.with_columns(pl.all() * 2)  # Polars' own memory, not NumPy's

@@ -11,7 +11,9 @@ month does, so date and monthly rules ask it of every active slot of their produ
 `next_due` (the first run month in [lo, hi) in which it is due, when it can say so without
 looking at each month; with `needs_step`, the first in which that is true: a month in which it
 is due but only books an event it books from `segment_events` instead, where the kernel books
-a cost segment of months it did not step). Two more, for the gates (engine.model.params),
+a cost segment of months it did not step; `segment_events` returns a run month before which
+it books the slot nothing after that segment, whatever the slot's product by then: the
+kernel asks again only from it). Two more, for the gates (engine.model.params),
 plain Python: `due_month(rule_row, m)`, for a monthly rule with keyed draws: can it be due in
 month m at all (the gates leave the other months out); and `client_floor(rule_row,
 price_index)`, for a rule of intake or reindication: the client's total of active weekly

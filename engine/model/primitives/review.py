@@ -148,8 +148,10 @@ def segment_events(S, P, B, ch, a, r, p, t0, t1, g, step):
     """Keyed draws: the review event of slot a if its review month falls in run months
     t0 + 1 .. t1 - 1 of a cost segment (t0, the month that opened it, was stepped, and so
     was every month in which the review could run: those open a segment). The slot was
-    active through the segment, with product p, in group g at `step`. Returns its review
-    month if that is t1 or later (in the rule's scope by then or not), else NEVER."""
+    active through the segment, with product p, in group g at `step`. Returns a run month
+    before which it books the slot nothing from t1 on: its review month if that is t1 or
+    later (whether the rule is in force and the slot in scope then or not), the window's
+    first month while the window is still to come (no draw), else NEVER."""
     R = P.run[0]
     rule = P.rules[r]
     m0 = R.start + t0 + 1
