@@ -152,8 +152,8 @@ def flush_segments(S, P, B, ch, t1, lo, hi, w, hk):
     multi-combination pass the totals per budget year (w[W_YEAR_TOT:]). The months lie side
     by side in the bins, so the usual segment is one tight loop over neighbouring cells. Rules
     with events in months the kernel did not step book them here (`hooks.segment_events`),
-    asked only for a segment that reaches the first month in which one could fall for the
-    slot (kept in the key array from the slot's last segment that asked)."""
+    asked only for a segment that reaches the month the hook last named for the slot (none
+    falls before it; kept in the key array from the slot's last segment that asked)."""
     s0 = U(w[W_S0])
     ocs = w[W_OCSLOT]
     uch = U(ch)
