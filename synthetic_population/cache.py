@@ -351,10 +351,7 @@ def _generate_into(profile, policy, seed, months, start, key, folder) -> Populat
     memory)."""
     from synthetic_population.generator import fingerprint_of, frame_digest, generate_parts
 
-    text_codes: dict = {}  # each frame's text columns as codes (`frame_digest`'s shortcut)
-    parts = generate_parts(
-        profile, policy, seed, months, start, release_memory=True, text_codes=text_codes
-    )
+    parts = generate_parts(profile, policy, seed, months, start, release_memory=True)
     fields = next(parts)  # the inputs checked (before any folder is made)
     tmp = folder / f".{key}.{os.getpid()}.{threading.get_ident()}.partial"
     try:
@@ -362,7 +359,7 @@ def _generate_into(profile, policy, seed, months, start, key, folder) -> Populat
         digests, sizes = [], []
         for name in _FRAMES:
             frame = next(parts)
-            digests.append(frame_digest(frame, text_codes.pop(name)))
+            digests.append(frame_digest(frame))
             sizes.append(frame.height)
             _write_frame(frame, tmp / f"{name}.arrow")
             del frame  # before the next frame is made

@@ -23,26 +23,25 @@ def fingerprint_of(
     return h.hexdigest()[:16]
 
 
-def frame_digest(frame: pl.DataFrame, text_codes: dict | None = None) -> str:
+def frame_digest(frame: pl.DataFrame) -> str:
     """SHA-256 of a frame's column names and values, from the values alone: numbers and
     booleans as little-endian bytes of their NumPy type, dates as int64 days, text as a
     sorted vocabulary (UTF-8, length-prefixed) and a code per row, nulls as a bit mask.
-    Stable across library versions (unlike a library's row hash).
-
-    `text_codes`: for text columns made from integer codes (`{name: (vocab, codes)}`, the
-    column being `vocab[codes]`, a None entry a null), the same digest from the codes: no
-    pass over the text (the generator's, 0.05-0.1 s a column at national scale)."""
-    text_codes = text_codes or {}
+    Stable across library versions (unlike a library's row hash), and the same for a text
+    column whether it is plain or dictionary-encoded (an Enum: read from its codes, no pass
+    over the text)."""
     h = hashlib.sha256()
     for name in frame.columns:
         col = frame[name]
         n = col.len()
         h.update(f"{name}:{n}:".encode())
-        if name in text_codes:
-            nulls, vocab, values = _text_of_codes(*text_codes[name])
+        vocab = None
+        if isinstance(col.dtype, pl.Enum):
+            nulls, vocab, values = _text_of_enum(col)
         else:
             nulls = _null_bits(col)
-            vocab, values = _text_of_column(col) if col.dtype == pl.Utf8 else (None, None)
+            if col.dtype in (pl.Utf8, pl.Categorical):
+                vocab, values = _text_of_column(col.cast(pl.Utf8))
         h.update(nulls)
         if vocab is not None:
             h.update(
@@ -70,6 +69,13 @@ def _text_of_column(col: pl.Series) -> tuple[list[str], np.ndarray]:
     """A text column's sorted vocabulary and each row's code in it (nulls 0)."""
     vocab = col.drop_nulls().unique().sort().to_list()
     return vocab, col.cast(pl.Enum(vocab)).to_physical().fill_null(0).to_numpy().astype("<u4")
+
+
+def _text_of_enum(col: pl.Series) -> tuple[bytes, list[str], np.ndarray]:
+    """`_null_bits` and `_text_of_column` of an Enum column, from its codes."""
+    texts = col.dtype.categories.to_list()
+    codes = col.to_physical().fill_null(len(texts)).to_numpy()
+    return _text_of_codes([*texts, None], codes)
 
 
 def _text_of_codes(vocab: list, codes: np.ndarray) -> tuple[bytes, list[str], np.ndarray]:

@@ -98,7 +98,11 @@ class State(_State):
 
 def _codes(series: pl.Series, choices: list[str], what: str) -> np.ndarray:
     """Text codes -> their index in `choices` (null -> -1); an unknown code is an error.
-    Cast through an Enum: one vectorised pass, no Python object per row."""
+    Plain text is cast through an Enum (one vectorised pass, no Python object per row);
+    dictionary-encoded text (the generator's Enum) maps its dictionary, then each row's
+    code by one gather."""
+    if isinstance(series.dtype, pl.Enum):
+        return _enum_codes(series, choices, what)
     if series.dtype != pl.Utf8:
         raise InputError(what, f"expected text codes, got {series.dtype}")
     try:
@@ -107,6 +111,21 @@ def _codes(series: pl.Series, choices: list[str], what: str) -> np.ndarray:
         bad = series.filter(~series.is_in(choices)).drop_nulls().unique().to_list()[:5]
         raise InputError(what, f"unknown code(s) {bad}", "one of: " + ", ".join(choices)) from None
     return codes.cast(pl.Int32).fill_null(-1).to_numpy()
+
+
+def _enum_codes(series: pl.Series, choices: list[str], what: str) -> np.ndarray:
+    """`_codes` of an Enum column: its dictionary's texts looked up in `choices` (an entry
+    no row uses may be unknown)."""
+    texts = series.dtype.categories.to_list()
+    where = {c: i for i, c in enumerate(choices)}
+    unknown = -2
+    lut = np.array([where.get(t, unknown) for t in texts] + [-1], dtype=np.int32)
+    codes = lut[series.to_physical().fill_null(len(texts)).to_numpy()]
+    if (lut == unknown).any() and (codes == unknown).any():
+        used = np.unique(series.to_physical().drop_nulls().to_numpy())
+        bad = [texts[i] for i in used if lut[i] == unknown][:5]
+        raise InputError(what, f"unknown code(s) {bad}", "one of: " + ", ".join(choices))
+    return codes
 
 
 def _step_codes(
@@ -199,7 +218,8 @@ def build_state(pop, policy: Policy, group_codes: list[str]) -> State:
     flags = np.zeros(n, dtype=np.uint8)
     for i, f in enumerate(FLAGS):
         flags |= _column(cl, f, np.uint8, False) << np.uint8(i)
-    wmo_group = _codes(cl["wmo_group"].fill_null(""), [*group_codes, ""], "clients.wmo_group")
+    # no Wmo group: null or empty text
+    wmo_group = _codes(cl["wmo_group"], [*group_codes, ""], "clients.wmo_group")
     wmo_group = np.where(wmo_group == len(group_codes), -1, wmo_group).astype(np.int8)
     arrival = _column(cl, "arrival_month", np.int16, NO_MONTH)
 

@@ -70,6 +70,7 @@ def stock_frame(population, policy) -> pl.DataFrame:
         for p, s, f in zip(arr["product"], arr["step"], arr["amount_factor"], strict=True)
     ]
     return arr.with_columns(
+        pl.col(pl.Enum).cast(pl.Utf8),  # plain text: joined with the rules' tables
         pl.Series("weekly_eur", weekly, dtype=pl.Float64),
         pl.col("planned_end_month").cast(pl.Int32),
         pl.col("support_since_month").cast(pl.Int32),

@@ -154,11 +154,19 @@ def population_from_extract(
     new_aid[init] = (new_aid[init].astype(np.int64) + a_off).astype(np.uint64)
     new_aid[~init] = followup_slot_ids(pool_arr["client_id"].to_numpy()[~init], kind[~init])
     pool_arr = pool_arr.with_columns(pl.Series("arrangement_id", new_aid, dtype=pl.UInt64))
+    # the extract's text is plain, the generated pool's dictionary-encoded: one kind for both
+    plain = pl.col(pl.Enum).cast(pl.Utf8)
     all_clients = pl.concat(
-        [clients.select(list(CLIENT_SCHEMA)), pool_clients.select(list(CLIENT_SCHEMA))]
+        [
+            clients.select(list(CLIENT_SCHEMA)).with_columns(plain),
+            pool_clients.select(list(CLIENT_SCHEMA)).with_columns(plain),
+        ]
     )
     all_arr = pl.concat(
-        [stock_arr.select(list(ARRANGEMENT_SCHEMA)), pool_arr.select(list(ARRANGEMENT_SCHEMA))]
+        [
+            stock_arr.select(list(ARRANGEMENT_SCHEMA)).with_columns(plain),
+            pool_arr.select(list(ARRANGEMENT_SCHEMA)).with_columns(plain),
+        ]
     )
     for what, ids in (
         ("client", all_clients["client_id"]),
@@ -296,7 +304,7 @@ def stock_to_extract(
             .to_series()
             .alias("frequency"),
         }
-    )
+    ).with_columns(pl.col(pl.Enum).cast(pl.Utf8))  # an extract's text is plain text
 
 
 def write_extract(frame: pl.DataFrame, path: str | Path) -> Path:

@@ -1,6 +1,8 @@
 """build_state: a population's text codes become the kernel's integer codes; bad codes are
 input errors that name the column (the kernel indexes its bins with these codes unchecked)."""
 
+from dataclasses import replace
+
 import polars as pl
 import pytest
 
@@ -18,7 +20,10 @@ def toy():
 
 
 def _with(pop: Population, frame: str, col: str, row: int, value) -> Population:
+    """`pop` with one value changed; a text column becomes plain text (as an extract gives
+    it: the generator's dictionary-encoded text cannot hold a code it does not know)."""
     df = getattr(pop, frame)
+    df = df.with_columns(pl.col(pl.Enum).cast(pl.Utf8))
     df = df.with_columns(
         pl.when(pl.int_range(pl.len()) == row)
         .then(pl.lit(value, dtype=df[col].dtype))
@@ -63,6 +68,33 @@ def test_bad_arrangement_codes_are_input_errors(toy, col, value, message):
     with pytest.raises(InputError) as err:
         build_state(_with(pop, "arrangements", col, 3, value), policy, profile.group_codes)
     assert message in str(err.value)
+
+
+def test_dictionary_encoded_text_maps_as_plain_text_and_names_an_unknown_code(toy):
+    """The generator's text columns are Enums: the state maps their dictionary, the same
+    state as from plain text; a dictionary entry the policy does not know is an error only
+    where a row uses it."""
+    profile, policy, pop = toy
+    assert isinstance(pop.arrangements["product"].dtype, pl.Enum)
+    plain = {
+        f: getattr(pop, f).with_columns(pl.col(pl.Enum).cast(pl.Utf8))
+        for f in ("clients", "arrangements")
+    }
+    a = build_state(pop, policy, profile.group_codes)
+    b = build_state(replace(pop, **plain), policy, profile.group_codes)
+    assert a.clients.tobytes() == b.clients.tobytes()
+    assert a.slots.tobytes() == b.slots.tobytes()
+
+    def funding(values: list[str], dictionary: list[str]) -> Population:
+        column = pl.Series("funding", values, dtype=pl.Enum(dictionary))
+        return replace(pop, arrangements=pop.arrangements.with_columns(column))
+
+    as_drawn = plain["arrangements"]["funding"].to_list()
+    unused = funding(as_drawn, ["zin", "pgb", "unused"])
+    assert build_state(unused, policy, profile.group_codes).slots.tobytes() == a.slots.tobytes()
+    with pytest.raises(InputError, match=r"arrangements.funding: unknown code\(s\) \['x'\]"):
+        build_state(funding([*as_drawn[:3], "x", *as_drawn[4:]], ["x", "zin", "pgb"]), policy,
+                    profile.group_codes)  # fmt: skip
 
 
 def test_a_step_the_product_does_not_have_is_an_input_error(toy):
