@@ -1,5 +1,6 @@
 """The synthetic population: stock and pool are told apart by who they are, not by the sign
-of a month (month indices before 2000 are negative)."""
+of a month (month indices before 2000 are negative); its draws and placement give what
+NumPy's own routines give."""
 
 import numpy as np
 import polars as pl
@@ -7,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.core.months import month_index
+from synthetic_population.draws import _choice
 from synthetic_population.generator import generate
 from synthetic_population.placement import place, runs_of
 from synthetic_population.profile import load_profile
@@ -64,3 +66,22 @@ def test_a_part_of_few_runs_is_copied_as_slices_and_a_scattered_one_is_not():
     two = np.concatenate([np.arange(0, 64), np.arange(200, 264)])
     assert runs_of(two) == [(0, 0, 64), (200, 64, 64)]
     assert runs_of(np.arange(0, 200, 2)) is None  # every row a run of its own
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.one_of(st.just(0.0), st.floats(0.001, 50.0), st.integers(1, 9).map(float)),
+             min_size=1, max_size=12).filter(lambda w: sum(w) > 0),
+    st.integers(0, 3000),
+    st.integers(0, 2**63 - 1),
+)  # fmt: skip
+def test_a_weighted_choice_is_numpys_choice_index_for_index(weights, n, seed):
+    """The generator's weighted choice (counting the distribution's entries below each
+    uniform) draws what `Generator.choice(k, n, p=w / w.sum())` draws from the same stream,
+    and leaves the stream where NumPy leaves it; weights of zero and ties included."""
+    w = np.array(weights)
+    ours, numpys = (np.random.Generator(np.random.Philox(seed)) for _ in range(2))
+    drawn = _choice(ours, weights, n)
+    assert np.array_equal(drawn, numpys.choice(len(w), size=n, p=w / w.sum()))
+    assert ours.random() == numpys.random()
+    assert not n or w[drawn].min() > 0  # never an index of weight zero
