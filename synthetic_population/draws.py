@@ -19,7 +19,6 @@ from synthetic_population.profile import Group, Profile
 # the arrays `generate` collects per group and part before they become frames
 CLIENT_ARRAYS = (
     "gidx",
-    "local",
     "domain",
     "birth",
     "household",
@@ -124,7 +123,6 @@ def draw_part(
     birth, household, flags, district, wmo = _draw_clients(rng, g, n, ref, profile, codes)
     # compact dtypes: these arrays are concatenated and reordered once for all groups
     cl["gidx"].append(np.full(n, gi, dtype=np.int16))
-    cl["local"].append(local0 + np.arange(n, dtype=np.int32))
     cl["domain"].append(np.full(n, codes.domains.index(g.domain), dtype=np.int8))
     cl["birth"].append(birth.astype(np.int16))
     cl["household"].append(household.astype(np.uint8))
