@@ -303,6 +303,8 @@ def _choice(rng: np.random.Generator, weights, n: int) -> np.ndarray:
     index is the number of the cumulative distribution's entries at or below its uniform,
     counted by one comparison per entry instead of a binary search per draw."""
     w = np.asarray(weights, dtype=np.float64)
+    if not w.sum() > 0:  # NumPy's choice refuses these too (the profile is checked first)
+        raise ValueError(f"weights {list(weights)} do not sum above 0")
     cdf = (w / w.sum()).cumsum()
     cdf /= cdf[-1]
     u = rng.random(n)

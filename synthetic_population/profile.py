@@ -407,6 +407,8 @@ def _read_youth(top: Section, groups: list[Group], policy: Policy) -> dict:
         )
     age18 = youth.weights("age18", ["end", "verlengd", "handover"], {"end": 1.0}, must_sum=True)
     handover_groups = youth.weights("handover_groups", wmo_codes, {})
+    if handover_groups and sum(handover_groups.values()) <= 0:  # drawn for every youth client
+        raise youth.error("handover_groups", "weights summing to 0", "a Wmo group's weight above 0")
     handover_product = youth.text("handover_product", "", choices=None)
     if age18.get("handover", 0) > 0:
         if handover_product not in products or policy.product(handover_product).domain != "wmo":

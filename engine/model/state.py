@@ -103,6 +103,7 @@ def _codes(series: pl.Series, choices: list[str], what: str) -> np.ndarray:
     code by one gather."""
     if isinstance(series.dtype, pl.Enum):
         return _enum_codes(series, choices, what)
+    series = _plain_if_categorical(series)
     if series.dtype != pl.Utf8:
         raise InputError(what, f"expected text codes, got {series.dtype}")
     try:
@@ -111,6 +112,12 @@ def _codes(series: pl.Series, choices: list[str], what: str) -> np.ndarray:
         bad = series.filter(~series.is_in(choices)).drop_nulls().unique().to_list()[:5]
         raise InputError(what, f"unknown code(s) {bad}", "one of: " + ", ".join(choices)) from None
     return codes.cast(pl.Int32).fill_null(-1).to_numpy()
+
+
+def _plain_if_categorical(series: pl.Series) -> pl.Series:
+    """A Categorical column as plain text (a population file's Enum read back without its
+    tag by some tool, Polars reads as Categorical)."""
+    return series.cast(pl.Utf8) if isinstance(series.dtype, pl.Categorical) else series
 
 
 def _enum_codes(series: pl.Series, choices: list[str], what: str) -> np.ndarray:
@@ -135,6 +142,7 @@ def _step_codes(
     index, then a [product, text] table. HO steps may be missing (the minutes decide)."""
     names = sorted({st.code for p in products for st in policy.product(p).steps})
     unknown, missing = len(names), len(names) + 1
+    steps = _plain_if_categorical(steps)
     text = (
         steps.cast(pl.Enum(names), strict=False)
         .to_physical()

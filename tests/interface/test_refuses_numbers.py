@@ -90,6 +90,12 @@ PROFILE_CASES = [
         "products.beg.step_weights",
         "3 non-negative weights",
     ),
+    (
+        "handover_groups = { value = { jong = 1.0 }",
+        "handover_groups = { value = { jong = 0.0 }",
+        "youth.handover_groups",
+        "a Wmo group's weight above 0",
+    ),
 ]
 
 

@@ -85,3 +85,18 @@ def test_a_weighted_choice_is_numpys_choice_index_for_index(weights, n, seed):
     assert np.array_equal(drawn, numpys.choice(len(w), size=n, p=w / w.sum()))
     assert ours.random() == numpys.random()
     assert not n or w[drawn].min() > 0  # never an index of weight zero
+
+
+def test_text_columns_are_dictionary_encoded_and_sort_as_their_text():
+    """The generator's text columns are Enums (one byte a row) that sort, compare and read
+    as the same column of plain text does."""
+    profile, policy = load_profile(TOY_PROFILE)
+    pop = generate(profile, policy, 3, 12)
+    for frame in (pop.clients, pop.arrangements):
+        text = [c for c, t in frame.schema.items() if isinstance(t, pl.Enum)]
+        assert {"group", "product", "step", "slot_kind"} & set(text)
+        for col in text:
+            encoded, plain = frame[col], frame[col].cast(pl.Utf8)
+            assert encoded.sort().cast(pl.Utf8).to_list() == plain.sort().to_list(), col
+            first = plain.drop_nulls()[0]
+            assert (encoded == first).to_list() == (plain == first).to_list(), col
