@@ -1,9 +1,12 @@
 """The package's kernel measure by measure: the baseline, each measure of the BOZ package
-alone, the package, and the package with its rules loaded but never firing, alternated, best
-of 5 (the kernel alone, as `bench/scaling.py` times it). Where a measure run's extra time
-goes, per measure.
+alone, the package, and the package with its rules loaded but never firing, alternated in
+ROUNDS rounds (the kernel alone, as `bench/scaling.py` times it, one compiled kernel for
+all). Where a measure run's extra time goes, per measure. Beside best and median, the
+median of each round's own ratio to the baseline of that round (wall and CPU): on the shared
+machine the best-over-best ratio of one measure moved by 0.1-0.15 between runs, the paired
+one by a few hundredths.
 
-    python bench/per_measure.py [SCALE]      # default 14: national scale
+    python bench/per_measure.py [SCALE [ROUNDS]]     # default 14 (national scale), 11
 """
 
 from __future__ import annotations
@@ -14,10 +17,9 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-REPEATS = 5
 
 
-def main(scale: float) -> None:
+def main(scale: float, rounds: int = 11) -> None:
     sys.path[:0] = [str(HERE), str(HERE.parent)]
     import numba
     from scaling import PACKAGE, _kernel_api
@@ -47,21 +49,28 @@ def main(scale: float) -> None:
     gates["next_dm"] = 1 << 40
     months["dm_on"] = 0
     prep["package, rules never fire"] = (P._replace(gates=gates, months=months), n_rules, ms)
-    times = {k: [] for k in prep}
-    for i in range(REPEATS + 1):  # the first round compiles or loads the cache
+    times = {k: [] for k in prep}  # (wall, CPU of all threads) per round
+    for i in range(rounds + 1):  # the first round compiles or loads the cache
         for label, (P, n_rules, ms) in prep.items():
             s = with_rule_state(state, n_rules)
             base_cents(s, P)
             b = bins(P, profile, policy, n_chunks, s, len(ms))
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             run_kernel(s, P, b, n_chunks)
             if i:
-                times[label].append(time.perf_counter() - t0)
-    base = min(times["baseline"])
-    print(f"scale {scale}, {numba.get_num_threads()} threads; kernel s, best and median")
+                times[label].append((time.perf_counter() - t0, time.process_time() - c0))
+    base = times["baseline"]
+    print(f"scale {scale}, {numba.get_num_threads()} threads, {rounds} rounds; kernel wall s")
+    print(f"{'':32s}   best median  best/best  paired wall  paired cpu")
     for k, v in times.items():
-        print(f"{k:32s} {min(v):.4f} {statistics.median(v):.4f}  x{min(v) / base:.2f}")
+        wall = [w for w, _ in v]
+        paired = [
+            statistics.median(x[j] / y[j] for x, y in zip(v, base, strict=True)) for j in (0, 1)
+        ]
+        print(f"{k:32s} {min(wall):.4f} {statistics.median(wall):.4f}"
+              f"  x{min(wall) / min(w for w, _ in base):.2f}"
+              f"        {paired[0]:.3f}       {paired[1]:.3f}")  # fmt: skip
 
 
 if __name__ == "__main__":
-    main(float(sys.argv[1]) if len(sys.argv) > 1 else 14.0)
+    main(*(float(a) for a in sys.argv[1:2]), *(int(a) for a in sys.argv[2:3]))
