@@ -38,7 +38,7 @@ from synthetic_population.draws import ARRANGEMENT_ARRAYS, CLIENT_ARRAYS, Codes,
 from synthetic_population.fingerprint import fingerprint_of, frame_digest
 from synthetic_population.followup import followup_slots
 from synthetic_population.memory import release_freed_memory
-from synthetic_population.placement import part_rows, place, rank_in_runs
+from synthetic_population.placement import Placed, part_rows, rank_in_runs
 from synthetic_population.profile import Profile
 from synthetic_population.size import check_population_size
 
@@ -311,6 +311,9 @@ def generate_parts(
                 parts.append((gi, rng, arrival, in_stock, local0))
                 local0 += arrival.size
 
+    n = int(n_stock.sum() + pool_counts.sum())
+    clients = Placed(n)  # a part's clients are put at their rows as soon as they are drawn
+
     def draw(part) -> tuple:
         gi, rng, arrival, in_stock, local0 = part
         cl_p = {k: [] for k in CLIENT_ARRAYS}
@@ -318,12 +321,8 @@ def generate_parts(
         g = profile.groups[gi]
         draw_part(cl_p, ar_p, rng, gi, g, arrival, in_stock, local0, start, profile, policy, codes)
         rows = part_rows(gi, in_stock, arrival.size, n_stock, pool_counts)
-        return (
-            {k: v[0] for k, v in cl_p.items()},
-            {k: v[0] for k, v in ar_p.items()},
-            rows,
-            local0,
-        )
+        clients.put({k: v[0] for k, v in cl_p.items()}, rows, CLIENT_ARRAYS)
+        return {k: v[0] for k, v in ar_p.items()}, rows, local0
 
     yield {
         "pool_rate": pool_exp,
@@ -338,14 +337,16 @@ def generate_parts(
         },
     }
     # the parts draw from streams of their own, so they can be drawn side by side (NumPy
-    # lets go of the GIL while it fills an array); the results are taken in part order
+    # lets go of the GIL while it fills or copies an array); the results are taken in part
+    # order, and the slots are placed a part per thread too
+    client_id = np.arange(1, n + 1, dtype=np.uint64)
     with ThreadPoolExecutor(DRAW_THREADS) as pool:
         drawn = list(pool.map(draw, parts))
-    del parts
-    n = int(n_stock.sum() + pool_counts.sum())
-    client_id = np.arange(1, n + 1, dtype=np.uint64)
-    cl = place([(c, rows) for c, _, rows, _ in drawn], n, CLIENT_ARRAYS)
-    ar, arr_client = _place_slots(drawn, cl, client_id, profile, policy, seed, start, months, codes)
+        del parts
+        cl = clients.arrays
+        ar, arr_client = _place_slots(
+            drawn, cl, client_id, profile, policy, seed, start, months, codes, pool
+        )
     del drawn
     if release_memory:
         release_freed_memory()
@@ -366,12 +367,13 @@ def _place_slots(
     start: int,
     months: int,
     codes: Codes,
+    pool: ThreadPoolExecutor,
 ) -> tuple[dict, np.ndarray]:
     """The arrangement slots in client order: each client's initial slots (in the order drawn,
     numbered 1, 2, ... across clients), then its reserved follow-up slots (keyed draws on the
     client id, `followup_slots`, shared with the extract reader; verlengd before handover).
-    Positions are computed from per-client counts (no sort). Returns the slots' arrays and
-    each slot's client id."""
+    Positions are computed from per-client counts (no sort); each part is placed on one of
+    `pool`'s threads. Returns the slots' arrays and each slot's client id."""
     n = client_id.size
     fu = followup_slots(
         profile,
@@ -389,7 +391,7 @@ def _place_slots(
     # the part's client order (`draws.draw_part`), so a slot's place follows from the counts
     counts = []
     per_init = np.zeros(n, dtype=np.int64)
-    for _, ar_p, rows, local0 in drawn:
+    for ar_p, rows, local0 in drawn:
         counts.append(np.bincount(ar_p.pop("local") - local0, minlength=rows.size))
         per_init[rows] = counts[-1]
         del ar_p["gidx"]
@@ -414,15 +416,23 @@ def _place_slots(
         "minutes": fu["minutes"],
         "aid": fu["arrangement_id"],
     }
-    parts = []
-    for (_, ar_p, rows, _), count in zip(drawn, counts, strict=True):
+    slots = Placed(m)
+    keys = list(follow)
+
+    def put(part) -> None:
+        (ar_p, rows, _), count = part
         # slot j of the part, of its client i: rank j - first[i] among the client's slots
         first = np.cumsum(count) - count
         j = np.arange(int(count.sum()), dtype=np.int64)
         ar_p["aid"] = (np.repeat(init0[rows] - first, count) + j + 1).astype(np.uint64)
-        parts.append((ar_p, np.repeat(slot0[rows] - first, count) + j))
-    parts.append((follow, slot0[fu["owner"]] + per_init[fu["owner"]] + rank_in_runs(fu["owner"])))
-    return place(parts, m, list(follow)), np.repeat(client_id, per_client)
+        slots.put(ar_p, np.repeat(slot0[rows] - first, count) + j, keys)
+
+    at = slot0[fu["owner"]] + per_init[fu["owner"]] + rank_in_runs(fu["owner"])
+    placing = [pool.submit(slots.put, follow, at, keys)]
+    placing += [pool.submit(put, part) for part in zip(drawn, counts, strict=True)]
+    for job in placing:
+        job.result()  # (an error in a part is raised here)
+    return slots.arrays, np.repeat(client_id, per_client)
 
 
 def _client_frame(cl: dict, client_id: np.ndarray, codes: Codes) -> pl.DataFrame:

@@ -5,6 +5,8 @@ put each part's arrays at their rows, with no sort: the rows are arithmetic."""
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 
@@ -41,25 +43,40 @@ def runs_of(rows: np.ndarray) -> list[tuple[int, int, int]] | None:
 RUN_MIN = 32  # rows per run, on average, for `place` to copy runs
 
 
-def place(parts: list[tuple[dict, np.ndarray]], n: int, keys) -> dict:
-    """Arrays of `n` rows from the parts' arrays, each part's values put at its rows. The
-    parts' arrays are taken out of their dicts as they are placed (freed as soon as they can
-    be: the population's peak memory)."""
-    runs = [runs_of(rows) for _, rows in parts]
-    out = {}
-    for k in keys:
-        first = parts[0][0][k]
-        dest = np.empty((n, *first.shape[1:]), dtype=first.dtype)
-        for (arrays, rows), part_runs in zip(parts, runs, strict=True):
+class Placed:
+    """Arrays of `n` rows filled a part at a time, from any thread (`put`): each part's values
+    put at its rows, the parts' rows disjoint. An array is made (empty) when the first part
+    brings its key, with that part's dtype and row shape; every part's must be the same (the
+    first part is whichever thread comes first)."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self.arrays: dict[str, np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    def _dest(self, key: str, like: np.ndarray) -> np.ndarray:
+        with self._lock:
+            dest = self.arrays.get(key)
+            if dest is None:
+                dest = np.empty((self.n, *like.shape[1:]), dtype=like.dtype)
+                self.arrays[key] = dest
+        if (dest.dtype, dest.shape[1:]) != (like.dtype, like.shape[1:]):
+            raise TypeError(f"{key}: a part of {like.dtype} {like.shape[1:]}, not {dest.dtype}")
+        return dest
+
+    def put(self, arrays: dict, rows: np.ndarray, keys) -> None:
+        """Put `arrays[k]` at `rows` for each key, taking each array out of `arrays` as it is
+        placed (freed as soon as it can be: the population's peak memory)."""
+        part_runs = runs_of(rows)
+        for k in keys:
             values = arrays.pop(k)
+            dest = self._dest(k, values)
             if part_runs is None:
                 dest[rows] = values
             else:
                 for row, at, length in part_runs:
                     dest[row : row + length] = values[at : at + length]
-            del values  # freed now, not when the next part's is popped (the peak)
-        out[k] = dest
-    return out
+            del values
 
 
 def rank_in_runs(owner: np.ndarray) -> np.ndarray:

@@ -2,15 +2,18 @@
 of a month (month indices before 2000 are negative); its draws and placement give what
 NumPy's own routines give."""
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import polars as pl
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.core.months import month_index
 from synthetic_population.draws import _choice
 from synthetic_population.generator import generate
-from synthetic_population.placement import place, runs_of
+from synthetic_population.placement import Placed, runs_of
 from synthetic_population.profile import load_profile
 from tests.helpers import TOY_PROFILE
 
@@ -41,10 +44,10 @@ def test_a_start_before_2000_keeps_pool_arrivals_and_support_months():
     st.integers(0, 2**32 - 1),
 )
 def test_placing_parts_by_runs_puts_every_value_at_its_row(block_lengths, n_parts, seed):
-    """`place` copies a part's values as slices where its rows form few runs (a stock, a
-    pool's months) and one by one otherwise: either way each value lands at its row, checked
-    against NumPy's own put-at-index. The rows: blocks of consecutive rows in a shuffled
-    order, cut into parts."""
+    """`Placed` copies a part's values as slices where its rows form few runs (a stock, a
+    pool's months) and one by one otherwise, the parts put from two threads in any order:
+    each value lands at its row, checked against NumPy's own put-at-index. The rows: blocks
+    of consecutive rows in a shuffled order, cut into parts."""
     rng = np.random.default_rng(seed)
     starts = np.cumsum([0, *block_lengths[:-1]])
     blocks = [np.arange(a, a + k) for a, k in zip(starts, block_lengths, strict=True)]
@@ -53,12 +56,27 @@ def test_placing_parts_by_runs_puts_every_value_at_its_row(block_lengths, n_part
     cuts = np.sort(rng.choice(np.arange(1, n), size=min(n_parts - 1, n - 1), replace=False))
     parts = np.split(order, cuts)
     values = [rng.integers(-(2**40), 2**40, (rows.size, 2)) for rows in parts]
-    given_parts = [({"x": v.copy()}, rows) for v, rows in zip(values, parts, strict=True)]
-    placed = place(given_parts, n, ["x"])
+    placed = Placed(n)
+    with ThreadPoolExecutor(2) as pool:
+        jobs = [
+            pool.submit(placed.put, {"x": values[i].copy()}, parts[i], ["x"])
+            for i in rng.permutation(len(parts))
+        ]
+        for job in jobs:
+            job.result()
     expected = np.empty((n, 2), dtype=np.int64)
     for v, rows in zip(values, parts, strict=True):
         expected[rows] = v
-    assert np.array_equal(placed["x"], expected)
+    assert np.array_equal(placed.arrays["x"], expected)
+
+
+def test_parts_of_another_dtype_are_refused():
+    """Whichever part comes first makes an array: a part of another type is an error, not a
+    silent cast whose result would depend on the threads' order."""
+    placed = Placed(4)
+    placed.put({"x": np.zeros(2, dtype=np.int16)}, np.arange(2), ["x"])
+    with pytest.raises(TypeError, match="x: a part of int32"):
+        placed.put({"x": np.zeros(2, dtype=np.int32)}, np.arange(2, 4), ["x"])
 
 
 def test_a_part_of_few_runs_is_copied_as_slices_and_a_scattered_one_is_not():
