@@ -339,11 +339,11 @@ def generate_parts(
     # the parts draw from streams of their own, so they can be drawn side by side (NumPy
     # lets go of the GIL while it fills or copies an array); the results are taken in part
     # order, and the slots are placed a part per thread too
-    client_id = np.arange(1, n + 1, dtype=np.uint64)
     with ThreadPoolExecutor(DRAW_THREADS) as pool:
         drawn = list(pool.map(draw, parts))
         del parts
-        cl = clients.arrays
+        cl, clients.arrays = clients.arrays, {}  # `cl` alone holds them: freed below
+        client_id = np.arange(1, n + 1, dtype=np.uint64)
         ar, arr_client = _place_slots(
             drawn, cl, client_id, profile, policy, seed, start, months, codes, pool
         )
