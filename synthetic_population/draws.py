@@ -121,7 +121,7 @@ def draw_part(
     stock = np.full(n, in_stock)  # not `arrival < 0`: months before 2000 are < 0
     ref = np.where(stock, start, arrival)
     birth, household, flags, district, wmo = _draw_clients(rng, g, n, ref, profile, codes)
-    # compact dtypes: these arrays are concatenated and reordered once for all groups
+    # compact dtypes: these arrays are placed at their rows once (generator, `Placed`)
     cl["gidx"].append(np.full(n, gi, dtype=np.int16))
     cl["domain"].append(np.full(n, codes.domains.index(g.domain), dtype=np.int8))
     cl["birth"].append(birth.astype(np.int16))

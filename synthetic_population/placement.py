@@ -40,7 +40,7 @@ def runs_of(rows: np.ndarray) -> list[tuple[int, int, int]] | None:
     return list(zip(rows[src].tolist(), src.tolist(), length.tolist(), strict=True))
 
 
-RUN_MIN = 32  # rows per run, on average, for `place` to copy runs
+RUN_MIN = 32  # rows per run, on average, for `Placed.put` to copy runs
 
 
 class Placed:
