@@ -35,15 +35,11 @@ def frame_digest(frame: pl.DataFrame) -> str:
         col = frame[name]
         n = col.len()
         h.update(f"{name}:{n}:".encode())
-        vocab = None
+        if col.dtype in (pl.Utf8, pl.Categorical):
+            col = _dictionary_encoded(col.cast(pl.Utf8))
+        h.update(_null_bits(col))
         if isinstance(col.dtype, pl.Enum):
-            nulls, vocab, values = _text_of_enum(col)
-        else:
-            nulls = _null_bits(col)
-            if col.dtype in (pl.Utf8, pl.Categorical):
-                vocab, values = _text_of_column(col.cast(pl.Utf8))
-        h.update(nulls)
-        if vocab is not None:
+            vocab, values = _text_of_enum(col)
             h.update(
                 b"text"
                 + b"".join(len(v.encode()).to_bytes(8, "little") + v.encode() for v in vocab)
@@ -65,30 +61,19 @@ def _null_bits(col: pl.Series) -> bytes:
     return np.packbits(col.is_null().to_numpy()).tobytes()
 
 
-def _text_of_column(col: pl.Series) -> tuple[list[str], np.ndarray]:
-    """A text column's sorted vocabulary and each row's code in it (nulls 0)."""
-    vocab = col.drop_nulls().unique().sort().to_list()
-    return vocab, col.cast(pl.Enum(vocab)).to_physical().fill_null(0).to_numpy().astype("<u4")
+def _dictionary_encoded(text: pl.Series) -> pl.Series:
+    """Plain text as an Enum of the texts it holds."""
+    return text.cast(pl.Enum(text.drop_nulls().unique().sort().to_list()))
 
 
-def _text_of_enum(col: pl.Series) -> tuple[bytes, list[str], np.ndarray]:
-    """`_null_bits` and `_text_of_column` of an Enum column, from its codes."""
+def _text_of_enum(col: pl.Series) -> tuple[list[str], np.ndarray]:
+    """A text column's vocabulary (the texts its rows use, each once, sorted as Polars sorts
+    text: by UTF-8 bytes, which is Python's order of str) and each row's code in it (nulls
+    0), from the Enum's codes: no pass over the text."""
     texts = col.dtype.categories.to_list()
-    codes = col.to_physical().fill_null(len(texts)).to_numpy()
-    return _text_of_codes([*texts, None], codes)
-
-
-def _text_of_codes(vocab: list, codes: np.ndarray) -> tuple[bytes, list[str], np.ndarray]:
-    """`_null_bits` and `_text_of_column` of the column `vocab[codes]`, from the codes: the
-    vocabulary is the entries used (each text once, sorted as Polars sorts text: by UTF-8
-    bytes, which is Python's order of str), a None entry gives a null (code 0)."""
-    used = np.bincount(codes.astype(np.intp, copy=False), minlength=len(vocab)) > 0
-    texts = sorted({v for v, u in zip(vocab, used, strict=True) if u and v is not None})
-    rank = {v: i for i, v in enumerate(texts)}
-    lut = np.array([rank.get(v, 0) if v is not None else 0 for v in vocab], dtype="<u4")
-    is_null = np.array([v is None for v in vocab], dtype=bool)
-    if is_null[used].any():
-        nulls = np.packbits(is_null[codes]).tobytes()
-    else:
-        nulls = bytes((codes.size + 7) // 8)
-    return nulls, texts, lut[codes]
+    codes = col.to_physical().fill_null(len(texts)).to_numpy().astype(np.intp)
+    used = np.bincount(codes, minlength=len(texts) + 1)[: len(texts)] > 0
+    vocab = sorted(t for t, u in zip(texts, used, strict=True) if u)
+    rank = {t: i for i, t in enumerate(vocab)}
+    lut = np.array([rank.get(t, 0) for t in texts] + [0], dtype="<u4")
+    return vocab, lut[codes]
