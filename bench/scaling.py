@@ -330,7 +330,7 @@ def measure_size(
     repeats: int,
     e2e_repeats: int,
     compile_time: bool,
-    gen_processes: int = 5,
+    gen_processes: int,
 ) -> dict:
     tag = "this checkout" if checkout == ROOT else str(checkout)
     env = {**os.environ, "PYTHONPATH": str(checkout)}
