@@ -70,6 +70,14 @@ def eligible(S, P, a, r):
 
 
 @jit
+def due(S, P, a, r, m, seq):
+    """Only a slot of the rule's class that it has not repriced yet: the others are neither
+    called nor, at the `date` moment, stepped (a package prices most slots under one rule of
+    this kind or another, each rule a class of them, once)."""
+    return eligible(S, P, a, r)
+
+
+@jit
 def act(S, P, B, ch, c, a, r, m, t, g, w, seq, moment):
     if eligible(S, P, a, r) and standing(S, P, B, ch, c, a, r, m, t, g, w, seq):
         s = S.slots[a]
