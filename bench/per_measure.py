@@ -7,19 +7,25 @@ machine the best-over-best ratio of one measure moved by 0.1-0.15 between runs, 
 one by a few hundredths.
 
     python bench/per_measure.py [SCALE [ROUNDS]]     # default 14 (national scale), 11
+    python bench/per_measure.py 14 7 --scenario runs/scenarios/boz-2024-full.toml
+
+`--scenario`: the measures of that scenario file instead of the BOZ package (the whole 2024
+package: each of its measures alone, then all of them).
 """
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
 
-def main(scale: float, rounds: int = 11) -> None:
+def main(scale: float, rounds: int = 11, scenario: str | None = None) -> None:
     sys.path[:0] = [str(HERE), str(HERE.parent)]
     import numba
     from scaling import PACKAGE, _kernel_api
@@ -34,7 +40,12 @@ def main(scale: float, rounds: int = 11) -> None:
     state = build_state(pop, policy, profile.group_codes)
     groups = {g.code: g.domain for g in profile.groups}
     n_chunks = numba.get_num_threads() * per_thread
-    setups = {"baseline": [], **{m: [m] for m in PACKAGE}, "package": PACKAGE}
+    if scenario is None:
+        package = PACKAGE
+    else:
+        with open(scenario, "rb") as fh:
+            package = tomllib.load(fh)["scenario"]["measures"]
+    setups = {"baseline": [], **{m: [m] for m in package}, "package": package}
     prep = {}
     for label, refs in setups.items():
         ms = [load_measure(r, policy, groups) for r in refs]
@@ -73,4 +84,9 @@ def main(scale: float, rounds: int = 11) -> None:
 
 
 if __name__ == "__main__":
-    main(*(float(a) for a in sys.argv[1:2]), *(int(a) for a in sys.argv[2:3]))
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("scale", nargs="?", type=float, default=14.0, help="population.scale")
+    ap.add_argument("rounds", nargs="?", type=int, default=11, help="rounds, alternated")
+    ap.add_argument("--scenario", help="a scenario file whose measures to time (default: BOZ)")
+    args = ap.parse_args()
+    main(args.scale, args.rounds, args.scenario)
