@@ -429,8 +429,11 @@ def goal_spell(S, P, c, a, m, w, seq):
     g = domain_group(S, P, c, P.products[s.product].domain, m)
     f = 1.0
     nxt = np.int64(NO_END)
+    rules = P.run[0].goal_rules  # the others have no goal factor
     for r in range(P.run[0].n_rules):
-        if not in_scope(S, P, r, a, g):
+        if (rules >> np.uint64(r)) == 0:
+            break
+        if not bit(rules, r) or not in_scope(S, P, r, a, g):
             continue
         fr, nr, ever = _goal(P.rules[r].prim, S, P, a, r, m)
         if not ever:
@@ -513,8 +516,13 @@ def admit(F, c, m, u, p, w, seq):
     lo = 1.0
     hi = 1.0
     off = 0
+    rules = P.run[0].admit_rules  # the others have no admission factor
     for r in range(P.run[0].n_rules):
-        if not rule_on(P, r, m, MO_INTAKE) or not client_in_scope(S, P, c, r, m):
+        if (rules >> np.uint64(r)) == 0:
+            break
+        if not bit(rules, r) or not rule_on(P, r, m, MO_INTAKE):
+            continue
+        if not client_in_scope(S, P, c, r, m):
             continue
         fr = _admit(P.rules[r].prim, S, P, c, r, m)
         if fr == 1.0:
@@ -533,7 +541,8 @@ def admit(F, c, m, u, p, w, seq):
     if u < p and not admitted:
         for r in range(P.run[0].n_rules):
             if (
-                rule_on(P, r, m, MO_INTAKE)
+                bit(rules, r)
+                and rule_on(P, r, m, MO_INTAKE)
                 and is_on(w, r)
                 and _admit(P.rules[r].prim, S, P, c, r, m) < 1.0
                 and client_in_scope(S, P, c, r, m)

@@ -83,8 +83,9 @@ RUN = np.dtype(
         ("n_youth", "<i8"),
         ("n_ho_bands", "<i8"),
         ("n_rules", "<i8"),
-        ("goal_rules", "<i8"),
-        ("admit_rules", "<i8"),
+        # the rules at the kernel's own hook points, one bit each (hooks.goal_spell, admit)
+        ("goal_rules", "<u8"),
+        ("admit_rules", "<u8"),
         ("segment_rules", "<i8"),
         ("keys", "<u8", (MAX_DECISIONS,)),
         ("mort_from_m", "<f8", (MAX_BANDS,)),

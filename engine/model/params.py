@@ -228,8 +228,8 @@ def compile_params(
         price_index=price_index,
     )
     r0["n_rules"] = rule.shape[0]
-    r0["goal_rules"] = int(np.isin(rule["prim"], list(GOAL_CODES)).sum()) if rule.size else 0
-    r0["admit_rules"] = int(np.isin(rule["prim"], list(ADMIT_CODES)).sum()) if rule.size else 0
+    r0["goal_rules"] = _rule_bits(rule["prim"], GOAL_CODES)
+    r0["admit_rules"] = _rule_bits(rule["prim"], ADMIT_CODES)
     r0["segment_rules"] = int(np.isin(rule["prim"], list(SEGMENT_CODES)).sum()) if rule.size else 0
     month["dm_on"][:months] = gates["dm"][:months].any(axis=1)
     for p in range(len(prods)):
@@ -248,6 +248,11 @@ def compile_params(
         gates,
         no_capacity(len(prods)),
     )
+
+
+def _rule_bits(prims: np.ndarray, codes) -> int:
+    """One bit per rule whose primitive is one of `codes`."""
+    return sum(1 << r for r, prim in enumerate(prims.tolist()) if prim in codes)
 
 
 def next_rule_month(dm_on: np.ndarray) -> np.ndarray:

@@ -5,6 +5,7 @@ product, recomputed here from the rule files' own fields."""
 from __future__ import annotations
 
 import math
+import tomllib
 
 import pytest
 
@@ -17,7 +18,7 @@ from engine.model.rng import MODE_KEYED, MODE_SEQUENTIAL
 from rules.schema import load_measure
 from synthetic_population.generator import generate
 from synthetic_population.profile import load_profile
-from tests.helpers import TOY_PROFILE
+from tests.helpers import ROOT, TOY_PROFILE
 
 MEASURES = [
     "t1_youth_cap",
@@ -85,6 +86,24 @@ def test_moment_masks_name_the_rules_in_force_that_hold_the_product(toy):
         assert got == expected, f"month {t}, product {code}, {field}"
         seen += len(got)
     assert seen > 0, "no rule held any product: the test has no teeth"
+
+
+def test_the_goal_and_admission_masks_name_the_rules_with_those_factors():
+    """The goal hazard and the admission hooks ask only the rules of `goal_rules` and
+    `admit_rules`: in the whole 2024 package, the hazard factors and the inflow factors."""
+    profile, policy = load_profile("rotterdam", {"population.scale": 0.02})
+    pop = generate(profile, policy, 1, MONTHS)
+    groups = {g.code: g.domain for g in profile.groups}
+    with open(ROOT / "runs" / "scenarios" / "boz-2024-full.toml", "rb") as fh:
+        refs = tomllib.load(fh)["scenario"]["measures"]
+    measures = [load_measure(ref, policy, groups) for ref in refs]
+    rules = [r for ms in measures for r in ms.rules]
+    P = _params(rules, [ms.name for ms in measures], pop, profile, policy)
+    for field, primitive in (("goal_rules", "hazard_factor"), ("admit_rules", "inflow_factor")):
+        mask = int(P.run[0][field])
+        want = {r for r, rl in enumerate(rules) if rl.primitive == primitive}
+        assert len(want) >= 2, f"fewer than two {primitive} rules: the test has little teeth"
+        assert {r for r in range(len(rules)) if mask >> r & 1} == want, field
 
 
 def test_a_review_gates_only_its_window_with_keyed_draws_and_every_month_with_sequential(toy):
