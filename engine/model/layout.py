@@ -110,6 +110,7 @@ PRODUCT = np.dtype(
         ("goal_lh", "<f8"),
         ("reind_cum", "<f8", (3,)),
         ("price_cents", "<i8", (MAX_STEPS,)),
+        ("goal_rules", "<u8"),  # the goal hazard rules that hold the product, one bit each
     ]
 )
 GROUP = np.dtype(

@@ -229,6 +229,10 @@ def compile_params(
     )
     r0["n_rules"] = rule.shape[0]
     r0["goal_rules"] = _rule_bits(rule["prim"], GOAL_CODES)
+    for p in range(len(prods)):  # a slot of a product none holds draws its goal month inline
+        held = rule["prim"].copy()
+        held[rule_prod["steps"][:, p] == 0] = -1
+        product["goal_rules"][p] = _rule_bits(held, GOAL_CODES)
     r0["admit_rules"] = _rule_bits(rule["prim"], ADMIT_CODES)
     r0["segment_rules"] = int(np.isin(rule["prim"], list(SEGMENT_CODES)).sum()) if rule.size else 0
     month["dm_on"][:months] = gates["dm"][:months].any(axis=1)

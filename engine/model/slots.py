@@ -115,7 +115,7 @@ def goal_month(S, P, a, k, te, hk, w, seq):
     if hk[e] == GOAL_UNSET:
         s = S.slots[a]
         R = P.run[0]
-        if R.goal_rules > 0:
+        if P.products[s.product].goal_rules != 0:  # else no rule changes its goal hazard
             hk[e] = U(goal_wait(frame_sp(S, P, w), np.int64(s.owner), np.int64(a), te, w, seq))
         else:
             u = uniform_from_entity_key(entity_key(R.keys[D_GOAL], s.aid), R.start + te)
@@ -315,7 +315,7 @@ def slot_events(S, P, B, ch, c, m, t, lo, hi, age_m, g_wmo, g_youth, w, seq, hk,
             goal = t >= goal_month(S, P, a, a - lo, t, hk, w, seq)
         else:
             h = pr.goal
-            if R.goal_rules > 0:
+            if pr.goal_rules != 0:
                 h = h * goal_factor_now(frame_sp(S, P, w), c, np.int64(a), m, w, seq)
             goal = draw_ek(mode, seq, R.keys, hk[U(H_GOAL0) + a - lo], m) < h
         if goal:

@@ -104,6 +104,18 @@ def test_the_goal_and_admission_masks_name_the_rules_with_those_factors():
         want = {r for r, rl in enumerate(rules) if rl.primitive == primitive}
         assert len(want) >= 2, f"fewer than two {primitive} rules: the test has little teeth"
         assert {r for r in range(len(rules)) if mask >> r & 1} == want, field
+    # per product, the hazard factors that hold it: a slot of another draws its goal inline
+    held_somewhere = 0
+    for p, code in enumerate(policy.product_codes):
+        mask = int(P.products[p]["goal_rules"])
+        want = {
+            r
+            for r, rl in enumerate(rules)
+            if rl.primitive == "hazard_factor" and rl.steps.get(code)
+        }
+        assert {r for r in range(len(rules)) if mask >> r & 1} == want, code
+        held_somewhere += bool(want)
+    assert 0 < held_somewhere < len(policy.product_codes), "every product or none: no teeth"
 
 
 def test_a_review_gates_only_its_window_with_keyed_draws_and_every_month_with_sequential(toy):
