@@ -51,15 +51,20 @@ def main(scale: float, rounds: int = 11, scenario: str | None = None) -> None:
         ms = [load_measure(r, policy, groups) for r in refs]
         rules = [r for m in ms for r in m.rules]
         prep[label] = (params(profile, policy, pop, rules, [m.name for m in ms]), len(rules), ms)
-    # the package with its rules loaded but never firing (every gate cleared): what having
-    # rules costs apart from what they do
+    # the package with its rules loaded but never firing (every gate cleared, no rule at the
+    # goal, admission or segment-event hooks): what having rules costs apart from what they do
     P, n_rules, ms = prep["package"]
     gates, months = P.gates.copy(), P.months.copy()
-    for field in ("intake", "reind", "pre", "dm"):
+    run, products = P.run.copy(), P.products.copy()
+    for field in ("intake", "reind", "pre", "dm", "seg"):
         gates[field] = 0
-    gates["next_dm"] = 1 << 40
+    gates["next_dm"] = gates["next_seg"] = 1 << 40
     months["dm_on"] = 0
-    prep["package, rules never fire"] = (P._replace(gates=gates, months=months), n_rules, ms)
+    for field in ("goal_rules", "admit_rules", "segment_rules"):
+        run[field] = 0
+    products["goal_rules"] = 0
+    never = P._replace(gates=gates, months=months, run=run, products=products)
+    prep["package, rules never fire"] = (never, n_rules, ms)
     times = {k: [] for k in prep}  # (wall, CPU of all threads) per round
     for i in range(rounds + 1):  # the first round compiles or loads the cache
         for label, (P, n_rules, ms) in prep.items():

@@ -157,7 +157,7 @@ def arrive(S, P, B, ch, c, t, m, w, seq):
     R = P.run[0]
     u = draw(R.rng_mode, seq, R.keys, D_ADMIT, cl.cid, 0)
     p = P.admit_p[cl.pool_group, t]
-    if R.admit_rules > 0:
+    if R.admit_rules != 0:
         admitted, rr = admit(frame_sp(S, P, w), c, m, u, p, w, seq)
         if rr >= 0:
             book_not_admitted(frame(S, P, B, w), ch, c, rr, m, t)
