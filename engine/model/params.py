@@ -228,12 +228,11 @@ def compile_params(
         price_index=price_index,
     )
     r0["n_rules"] = rule.shape[0]
-    r0["goal_rules"] = _rule_bits(rule["prim"], GOAL_CODES)
+    goal = np.isin(rule["prim"], list(GOAL_CODES))
+    r0["goal_rules"] = _mask(goal)
+    r0["admit_rules"] = _mask(np.isin(rule["prim"], list(ADMIT_CODES)))
     for p in range(len(prods)):  # a slot of a product none holds draws its goal month inline
-        held = rule["prim"].copy()
-        held[rule_prod["steps"][:, p] == 0] = -1
-        product["goal_rules"][p] = _rule_bits(held, GOAL_CODES)
-    r0["admit_rules"] = _rule_bits(rule["prim"], ADMIT_CODES)
+        product["goal_rules"][p] = _mask(goal & (rule_prod["steps"][:, p] != 0))
     r0["segment_rules"] = int(np.isin(rule["prim"], list(SEGMENT_CODES)).sum()) if rule.size else 0
     month["dm_on"][:months] = gates["dm"][:months].any(axis=1)
     for p in range(len(prods)):
@@ -254,9 +253,9 @@ def compile_params(
     )
 
 
-def _rule_bits(prims: np.ndarray, codes) -> int:
-    """One bit per rule whose primitive is one of `codes`."""
-    return sum(1 << r for r, prim in enumerate(prims.tolist()) if prim in codes)
+def _mask(flags: np.ndarray) -> int:
+    """One bit per rule, set where `flags` (one per rule) is true."""
+    return sum(1 << r for r in np.flatnonzero(flags).tolist())
 
 
 def next_rule_month(dm_on: np.ndarray) -> np.ndarray:
