@@ -11,7 +11,15 @@ import pytest
 
 from engine.core.domain import FLAGS, HO_TASKS, S_ACTIVE
 from engine.core.months import parse_month
-from engine.model.layout import EV_TASK_REMOVED, X_APPROVED, X_EXEMPT_FLAG
+from engine.model.layout import (
+    EV_TASK_REMOVED,
+    X_APPLIES,
+    X_APPROVED,
+    X_EXEMPT_FLAG,
+    X_LEAVES,
+    X_UNDECIDED,
+)
+from engine.model.rng import DECISIONS
 from engine.simulation.run import RunSpec, load_measures
 from engine.simulation.simulate import simulate
 from synthetic_population.generator import generate
@@ -256,3 +264,53 @@ def test_events_and_affected_are_reported(tmp_path):
         == aff.filter(pl.col("measure") == "wmo_cap_800")["clients"].sum()
         > 0
     )
+
+
+def _splitmix64(x: int) -> int:
+    """SplitMix64's finaliser in plain Python integers (engine.model.rng's, recomputed)."""
+    m = (1 << 64) - 1
+    x = (x + 0x9E3779B97F4A7C15) & m
+    z = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & m
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & m
+    return z ^ (z >> 31)
+
+
+def _keyed_uniform(seed: int, decision: int, entity: int, counter: int) -> float:
+    key = _splitmix64(seed ^ _splitmix64(decision))
+    bits = _splitmix64(_splitmix64(key ^ entity) ^ (counter & 0x7FFFFFFFFFFFFFFF)) >> 11
+    return bits / float(1 << 53)
+
+
+def test_a_clients_standing_is_what_its_flags_and_both_draws_decide():
+    """Every standing the kernel decided (keyed draws, which it takes only where they decide
+    something) is the one both draws give, recomputed here in plain Python: exempt by a
+    flag, else approved under the approved share, else leaving under the leaving share,
+    else the rule applies. m12 has exempting flags, m04 an approved share, m17 a leaving
+    share: each kind of standing occurs."""
+    run, loaded = sim(
+        ("m12_max_three_years", "m04_youth_weekly_cap_4000", "m17_wmo_weekly_cap_800")
+    )
+    S = run.state
+    rules = [r for m in loaded for r in m.rules]
+    seen = set()
+    for r, rule in enumerate(rules):
+        exempt = sum(1 << FLAGS.index(f) for f in rule.exempt_flags)
+        decided = np.nonzero(S.rule_c[:, r] != X_UNDECIDED)[0]
+        assert decided.size > 50
+        for c in decided:
+            cid = int(S.cid[c])
+            if int(S.flags[c]) & exempt:
+                want = X_EXEMPT_FLAG
+            elif _keyed_uniform(1, DECISIONS["exception_approved"], cid, rule.key) < (
+                rule.approved_share
+            ):
+                want = X_APPROVED
+            elif _keyed_uniform(1, DECISIONS["exception_leaves"], cid, rule.key) < (
+                rule.leaves_share
+            ):
+                want = X_LEAVES
+            else:
+                want = X_APPLIES
+            assert S.rule_c[c, r] == want, (rule.name, int(c))
+            seen.add(want)
+    assert seen == {X_APPLIES, X_EXEMPT_FLAG, X_APPROVED, X_LEAVES}
