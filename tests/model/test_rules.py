@@ -26,6 +26,7 @@ from synthetic_population.generator import generate
 from synthetic_population.profile import load_profile
 
 MONTHS = 48
+SEED = 1
 FROM = parse_month("2024-07")
 
 
@@ -42,7 +43,7 @@ def sim(measures: tuple = (), overrides: tuple = ()):
     spec = RunSpec(measures=list(measures), measure_overrides=dict(overrides))
     loaded = load_measures(spec, profile, policy)
     return simulate(
-        profile, policy, pop, profile.start, MONTHS, 1, measures=loaded, trace=True
+        profile, policy, pop, profile.start, MONTHS, SEED, measures=loaded, trace=True
     ), loaded
 
 
@@ -282,11 +283,11 @@ def _keyed_uniform(seed: int, decision: int, entity: int, counter: int) -> float
 
 
 def test_a_clients_standing_is_what_its_flags_and_both_draws_decide():
-    """Every standing the kernel decided (keyed draws, which it takes only where they decide
-    something) is the one both draws give, recomputed here in plain Python: exempt by a
-    flag, else approved under the approved share, else leaving under the leaving share,
-    else the rule applies. m12 has exempting flags, m04 an approved share, m17 a leaving
-    share: each kind of standing occurs."""
+    """Every standing the kernel decided is the one the client's flags and both keyed draws
+    give, recomputed here in plain Python: exempt by a flag, else approved under the
+    approved share, else leaving under the leaving share, else the rule applies. m12 has
+    exempting flags, m04 an approved share, m17 a leaving share: each kind of standing
+    occurs."""
     run, loaded = sim(
         ("m12_max_three_years", "m04_youth_weekly_cap_4000", "m17_wmo_weekly_cap_800")
     )
@@ -301,11 +302,11 @@ def test_a_clients_standing_is_what_its_flags_and_both_draws_decide():
             cid = int(S.cid[c])
             if int(S.flags[c]) & exempt:
                 want = X_EXEMPT_FLAG
-            elif _keyed_uniform(1, DECISIONS["exception_approved"], cid, rule.key) < (
+            elif _keyed_uniform(SEED, DECISIONS["exception_approved"], cid, rule.key) < (
                 rule.approved_share
             ):
                 want = X_APPROVED
-            elif _keyed_uniform(1, DECISIONS["exception_leaves"], cid, rule.key) < (
+            elif _keyed_uniform(SEED, DECISIONS["exception_leaves"], cid, rule.key) < (
                 rule.leaves_share
             ):
                 want = X_LEAVES
