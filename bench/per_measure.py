@@ -10,7 +10,7 @@ one by a few hundredths.
     python bench/per_measure.py 14 7 --scenario runs/scenarios/boz-2024-full.toml
     python bench/per_measure.py 14 7 --threads 1
 
-`--threads 1`: the kernel on one thread. Its figures hold to about a hundredth from run to
+`--threads 1`: the kernel on one thread. Its package ratio held within about 0.015 from run to
 run on the shared machine (the two-thread paired ratio of the package moved between 1.29 and
 1.34 in one hour); the figure the issue's target names is the two-thread one.
 
