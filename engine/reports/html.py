@@ -29,7 +29,7 @@ import polars as pl
 
 from engine.core.errors import InputError
 from engine.outputs.folder import Folder, open_folder
-from engine.reports import charts
+from engine.reports import charts, html_parts
 from engine.reports.charts import PALETTE, esc, fmt_eur
 from engine.reports.html_decomposition import _decomposition
 from engine.reports.html_sections import (
@@ -39,18 +39,12 @@ from engine.reports.html_sections import (
     _assumptions_section,
     _caseload_section,
     _cost_section,
-    _count,
-    _eur,
     _events_section,
-    _figure,
-    _kpis,
-    _legend,
     _month_key,
     _run_caseload,
     _run_costs,
     _savings_section,
     _small_products,
-    _table,
     _tornado_section,
 )
 from engine.reports.package_view import driving_ranges, find_sensitivity
@@ -159,7 +153,7 @@ def _experiment(folder: Folder, sens: Folder | None) -> tuple[str, str, str]:
         ),
         ("measures / seeds", f"{len(measures)} / {n_seeds}"),
     ]
-    body = [_kpis(kpis), _savings_section(sv, measures, driving_ranges(sens))]
+    body = [html_parts.kpis(kpis), _savings_section(sv, measures, driving_ranges(sens))]
     if folder.has("costs_monthly"):
         cm = folder.table("costs_monthly")
         scen = (
@@ -267,17 +261,17 @@ def _run(folder: Folder) -> tuple[str, str, str]:
             kpis.append(
                 (
                     f"{'Wmo' if d == 'wmo' else 'youth'} clients served {years[0]}",
-                    _count(s["clients_served"][0]),
+                    html_parts.count(s["clients_served"][0]),
                 )
             )
     rows = [
         [
             r["domain"],
             f"{r['budget_year']}{'' if r['complete'] else ' (part)'}",
-            _count(r["clients_served"]),
-            _eur(r["gross_eur"]),
-            _eur(r["own_contribution_eur"]),
-            _eur(r["net_eur"]),
+            html_parts.count(r["clients_served"]),
+            html_parts.eur(r["gross_eur"]),
+            html_parts.eur(r["own_contribution_eur"]),
+            html_parts.eur(r["net_eur"]),
         ]
         for r in sorted(
             summ.iter_rows(named=True),
@@ -285,9 +279,9 @@ def _run(folder: Folder) -> tuple[str, str, str]:
         )
     ]
     body = [
-        _kpis(kpis),
+        html_parts.kpis(kpis),
         "<section><h2>Clients and cost per budget year</h2>"
-        + _table(
+        + html_parts.table(
             [
                 "Domain",
                 "Budget year",
@@ -393,20 +387,20 @@ def _comparison(folder: Folder) -> tuple[str, str, str]:
         rows.append(
             [
                 str(y),
-                _eur(s["net_cents_baseline"].sum() / 100),
-                _eur(s["net_cents_measure"].sum() / 100),
-                _eur(s["saving_net_cents"].sum() / 100),
-                _eur(s["saving_gross_cents"].sum() / 100),
+                html_parts.eur(s["net_cents_baseline"].sum() / 100),
+                html_parts.eur(s["net_cents_measure"].sum() / 100),
+                html_parts.eur(s["saving_net_cents"].sum() / 100),
+                html_parts.eur(s["saving_gross_cents"].sum() / 100),
             ]
         )
     body = [
-        _kpis(kpis),
+        html_parts.kpis(kpis),
         "<section><h2>Savings per budget year</h2>"
         f'<p class="lead">Baseline net cost minus net cost of {esc(mname)}, nominal euros, one '
         "seed.</p>"
-        + _legend([(g[0], g[1], True) for g in groups])
-        + _figure("Net saving per budget year", svg)
-        + _table(
+        + html_parts.legend([(g[0], g[1], True) for g in groups])
+        + html_parts.figure("Net saving per budget year", svg)
+        + html_parts.table(
             [
                 "Budget year",
                 "Baseline net EUR",

@@ -7,9 +7,9 @@ from __future__ import annotations
 import polars as pl
 
 from engine.outputs.folder import Folder
-from engine.reports import charts
+from engine.reports import charts, html_parts
 from engine.reports.charts import BASELINE, esc, fmt_eur
-from engine.reports.html_sections import _about_section, _eur, _figure, _kpis, _legend, _table
+from engine.reports.html_sections import _about_section
 from engine.reports.sheet import SMALL_CELL
 
 
@@ -54,7 +54,7 @@ def _decomposition(folder: Folder) -> tuple[str, str, str]:
         ("of which mix", fmt_eur(last["mix_cents"] / 100)),
         ("of which price", fmt_eur(last["price_cents"] / 100)),
     ]
-    body = [_kpis(kpis)]
+    body = [html_parts.kpis(kpis)]
     figs, rows, prod_rows = [], [], []
     for fy, ty in pairs:
         pair = d.filter((pl.col("from_year") == fy) & (pl.col("to_year") == ty))
@@ -77,7 +77,7 @@ def _decomposition(folder: Folder) -> tuple[str, str, str]:
                     else f"{dom(r['domain'])}, {ty}: {a.get('run_id')} -> {b.get('run_id')}"
                 )
                 figs.append(
-                    _figure(
+                    html_parts.figure(
                         title,
                         charts.waterfall(
                             start, parts, end, f"{title}: net cost change by volume, mix and price"
@@ -88,12 +88,12 @@ def _decomposition(folder: Folder) -> tuple[str, str, str]:
                 [
                     f"{fy} -> {ty}" if years_mode else str(ty),
                     dom(r["domain"]),
-                    _eur(r["net_cents_from"] / 100),
-                    _eur(r["net_cents_to"] / 100),
-                    _eur(r["net_cents_change"] / 100),
-                    _eur(r["volume_cents"] / 100),
-                    _eur(r["mix_cents"] / 100),
-                    _eur(r["price_cents"] / 100),
+                    html_parts.eur(r["net_cents_from"] / 100),
+                    html_parts.eur(r["net_cents_to"] / 100),
+                    html_parts.eur(r["net_cents_change"] / 100),
+                    html_parts.eur(r["volume_cents"] / 100),
+                    html_parts.eur(r["mix_cents"] / 100),
+                    html_parts.eur(r["price_cents"] / 100),
                 ]
             )
         n0 = max(len(months_of_year(m["start"], m["months"], fy)), 1) if m.get("start") else 12
@@ -113,10 +113,10 @@ def _decomposition(folder: Folder) -> tuple[str, str, str]:
                     f"{fy} -> {ty}" if years_mode else str(ty),
                     dom(r["domain"]),
                     r["product"],
-                    _eur(r["net_cents_change"] / 100),
-                    _eur(r["volume_cents"] / 100),
-                    _eur(r["mix_cents"] / 100),
-                    _eur(r["price_cents"] / 100),
+                    html_parts.eur(r["net_cents_change"] / 100),
+                    html_parts.eur(r["volume_cents"] / 100),
+                    html_parts.eur(r["mix_cents"] / 100),
+                    html_parts.eur(r["price_cents"] / 100),
                 ]
             )
     sign = (
@@ -131,7 +131,7 @@ def _decomposition(folder: Folder) -> tuple[str, str, str]:
         "per arrangement-month at constant tariffs) and price (step tariffs x the price index), in "
         "nominal euros. The three parts add up to the change to the cent "
         "(Shapley value over the three factors).</p>"
-        + _legend(
+        + html_parts.legend(
             [
                 ("total", BASELINE, True),
                 ("raises cost", charts.UP, True),
@@ -143,7 +143,7 @@ def _decomposition(folder: Folder) -> tuple[str, str, str]:
         + "</div>"
         + '<p class="note">Each chart\'s axis starts near its lowest level, not at zero, so '
         "that parts of a few percent show; the tick labels say where.</p>"
-        + _table(
+        + html_parts.table(
             [
                 "Years",
                 "Domain",
@@ -158,7 +158,7 @@ def _decomposition(folder: Folder) -> tuple[str, str, str]:
             set(range(2, 8)),
         )
         + "<details><summary>Per product</summary>"
-        + _table(
+        + html_parts.table(
             ["Years", "Domain", "Product", "Change EUR", "Volume EUR", "Mix EUR", "Price EUR"],
             prod_rows,
             {3, 4, 5, 6},

@@ -1,5 +1,5 @@
-"""Sections of the HTML report (engine.reports.html) and their building blocks: key figures,
-tables, figures with legends, costs over time, savings, caseload, people affected, the
+"""Sections of the HTML report (engine.reports.html), made of the building blocks in
+engine.reports.html_parts: costs over time, savings, caseload, people affected, the
 sensitivity tornado, assumptions, rule events and what ran. Each returns an HTML fragment;
 client counts under SMALL_CELL are suppressed here."""
 
@@ -10,59 +10,10 @@ import json
 import polars as pl
 
 from engine.outputs.folder import Folder
-from engine.reports import charts
+from engine.reports import charts, html_parts
 from engine.reports.charts import BASELINE, PACKAGE, PALETTE, Series, esc, fmt_eur
 from engine.reports.sheet import SMALL_CELL, SUPPRESSED
-
-
-def _eur(v) -> str:
-    return "" if v is None else f"{v:,.0f}"
-
-
-def _count(v) -> str:
-    if v is None:
-        return ""
-    n = int(round(v))
-    return SUPPRESSED if n < SMALL_CELL else f"{n:,}"
-
-
-def _legend(items: list[tuple[str, str, bool]]) -> str:
-    """(name, colour, box?)"""
-    return (
-        '<div class="legend">'
-        + "".join(
-            f'<span><i class="{"box" if box else ""}" style="background:{c}"></i>{esc(n)}</span>'
-            for n, c, box in items
-        )
-        + "</div>"
-    )
-
-
-def _table(
-    headers: list[str], rows: list[list], numeric: set[int] = frozenset(), total_last: bool = False
-) -> str:
-    out = ["<table><thead><tr>"]
-    out += [
-        f'<th class="{"n" if i in numeric else ""}">{esc(h)}</th>' for i, h in enumerate(headers)
-    ]
-    out.append("</tr></thead><tbody>")
-    for ri, r in enumerate(rows):
-        cls = ' class="total"' if total_last and ri == len(rows) - 1 else ""
-        out.append(
-            f"<tr{cls}>"
-            + "".join(
-                f'<td class="{"n" if i in numeric else ""}">{esc(v)}</td>' for i, v in enumerate(r)
-            )
-            + "</tr>"
-        )
-    out.append("</tbody></table>")
-    return "".join(out)
-
-
-def _figure(title: str, svg: str, legend: str = "") -> str:
-    if not svg:
-        return ""
-    return f"<figure><figcaption>{esc(title)}</figcaption>{legend}{svg}</figure>"
+from engine.reports.workbook import about_sheet
 
 
 def _month_key(col: pl.Expr) -> pl.Expr:
@@ -114,7 +65,7 @@ def _cost_section(
                     dash="6 4" if key == "package" else None,
                 )
             )
-        return _figure(
+        return html_parts.figure(
             title,
             charts.line_chart(
                 series,
@@ -138,7 +89,7 @@ def _cost_section(
     return (
         "<section><h2>Cost per product over time</h2>"
         f'<p class="lead">{esc(lead)}</p>'
-        + _legend(legend)
+        + html_parts.legend(legend)
         + total
         + '<div class="grid">'
         + "".join(panels)
@@ -275,8 +226,8 @@ def _savings_section(sv: pl.DataFrame, measures: list[dict], ranges: dict | None
         "budget year, in nominal euros. Each measure gets its "
         "share of the package saving (Shapley attribution), so the measures add up to the "
         f"package; {interval}.</p>"
-        + _legend(legend)
-        + _figure("Net saving per measure and budget year", svg)
+        + html_parts.legend(legend)
+        + html_parts.figure("Net saving per measure and budget year", svg)
         + table
         + "</section>"
     )
@@ -306,7 +257,7 @@ def _caseload_section(frame: pl.DataFrame, x_kind: str, lead: str) -> str:
                 legend.append((g, color, x_kind != "month"))
                 series.append(Series(g, shown, color))
                 bars.append((g, color, shown, None, None))
-            table_rows.append([domain, g, *[_count(v) for v in vals]])
+            table_rows.append([domain, g, *[html_parts.count(v) for v in vals]])
         title = f"{'Wmo' if domain == 'wmo' else 'Youth care' if domain == 'jeugd' else domain}"
         if x_kind == "month":
             svg = charts.line_chart(
@@ -326,7 +277,7 @@ def _caseload_section(frame: pl.DataFrame, x_kind: str, lead: str) -> str:
                 width=1100,
                 height=280,
             )
-        out.append(_figure(title, svg, _legend(legend)))
+        out.append(html_parts.figure(title, svg, html_parts.legend(legend)))
     if x_kind == "month":
         keep = [x for x in xs if str(x).endswith("-01") or str(x).endswith("-07")]
         idx = [xs.index(x) for x in keep]
@@ -336,7 +287,7 @@ def _caseload_section(frame: pl.DataFrame, x_kind: str, lead: str) -> str:
         heads = [str(x) for x in xs]
     out.append(
         "<details><summary>Table</summary>"
-        + _table(["Domain", "Group", *heads], table_rows, set(range(2, 2 + len(heads))))
+        + html_parts.table(["Domain", "Group", *heads], table_rows, set(range(2, 2 + len(heads))))
         + "</details>"
     )
     out.append(
@@ -369,7 +320,7 @@ def _affected_section(aff: pl.DataFrame, order: list[tuple[str, str]], lead: str
                 end if round(end) >= SMALL_CELL else None,
             ]
             data.append((f"{group}", vals))
-            rows.append([label, domain, group, _count(red), _count(end)])
+            rows.append([label, domain, group, html_parts.count(red), html_parts.count(end)])
         if not data:
             continue
         svg = charts.hbar_chart(data, parts, f"{label}: clients affected by group", width=540)
@@ -379,18 +330,20 @@ def _affected_section(aff: pl.DataFrame, order: list[tuple[str, str]], lead: str
                 f"{SMALL_CELL} clients: suppressed.</p></figure>"
             )
         else:
-            figs.append(_figure(label, svg))
+            figs.append(html_parts.figure(label, svg))
     if not rows:
         return ""
     return (
         "<section><h2>People affected per measure</h2>"
         f'<p class="lead">{esc(lead)}</p>'
-        + _legend([(n, c, True) for n, c in parts])
+        + html_parts.legend([(n, c, True) for n, c in parts])
         + '<div class="grid">'
         + "".join(figs)
         + "</div>"
         + "<details><summary>Table</summary>"
-        + _table(["Measure", "Domain", "Group", "Care reduced", "Care ended"], rows, {3, 4})
+        + html_parts.table(
+            ["Measure", "Domain", "Group", "Care reduced", "Care ended"], rows, {3, 4}
+        )
         + "</details>"
         + '<p class="note">Distinct clients over the horizon. Cells of fewer than '
         f'{SMALL_CELL} clients are suppressed ("{SUPPRESSED}").</p></section>'
@@ -437,7 +390,7 @@ def _tornado_section(sens: Folder, measures: list[dict]) -> str:
             for r in sub.iter_rows(named=True)
         ]
         figs.append(
-            _figure(
+            html_parts.figure(
                 titles.get(m, m),
                 charts.tornado(
                     rows, base, f"{titles.get(m, m)}: sensitivity of the saving", width=1100
@@ -452,7 +405,7 @@ def _tornado_section(sens: Folder, measures: list[dict]) -> str:
         f'<p class="lead">How the net saving over {years[0]}-{years[-1]} moves when one assumption '
         "at a time is set to its low or high value; "
         "parameters with the largest swing first. The line is the saving at the base values.</p>"
-        + _legend(
+        + html_parts.legend(
             [
                 ("saving at the low value", PALETTE[4], True),
                 ("saving at the high value", PALETTE[5], True),
@@ -481,30 +434,17 @@ def _assumptions_section(frame: pl.DataFrame) -> str:
         f'<p class="lead">{frame.height:,} named parameters; {n_ass:,} of them are marked '
         '"assumption" (a reasoned default where the documents are silent). '
         "Each can be replaced by name.</p><details><summary>The register</summary>"
-        + _table(["Parameter", "Value", "Unit", "Source"], rows)
+        + html_parts.table(["Parameter", "Value", "Unit", "Source"], rows)
         + "</details></section>"
     )
 
 
 def _about_section(folder: Folder) -> str:
-    from engine.reports.workbook import about_sheet
-
     rows = [list(r) for r in about_sheet(folder).frame.iter_rows()]
     return (
         "<section><h2>What ran</h2><details><summary>Run description</summary>"
-        + _table(["Item", "Value"], rows)
+        + html_parts.table(["Item", "Value"], rows)
         + "</details></section>"
-    )
-
-
-def _kpis(items: list[tuple[str, str]]) -> str:
-    return (
-        '<div class="kpis">'
-        + "".join(
-            f'<div class="kpi"><div class="v">{esc(v)}</div><div class="l">{esc(k)}</div></div>'
-            for k, v in items
-        )
-        + "</div>"
     )
 
 
@@ -544,11 +484,11 @@ def _events_section(ev: pl.DataFrame) -> str:
     rows = []
     for (measure, rule, event), g in t.group_by(["measure", "rule", "event"], maintain_order=True):
         by = dict(g.select("budget_year", "count").iter_rows())
-        rows.append([measure, rule, event, *[_count(by.get(y, 0)) for y in years]])
+        rows.append([measure, rule, event, *[html_parts.count(by.get(y, 0)) for y in years]])
     return (
         '<section><h2>Rule events</h2><p class="lead">What each rule did, per budget year '
         "(arrangements capped, tasks removed, ended, ...).</p>"
-        + _table(
+        + html_parts.table(
             ["Measure", "Rule", "Event", *[str(y) for y in years]],
             rows,
             set(range(3, 3 + len(years))),
@@ -576,6 +516,6 @@ def _about_section_comparison(folder: Folder) -> str:
     ]
     return (
         "<section><h2>What ran</h2><details><summary>Run description</summary>"
-        + _table(["Item", "Value"], rows)
+        + html_parts.table(["Item", "Value"], rows)
         + "</details></section>"
     )

@@ -14,7 +14,7 @@ from __future__ import annotations
 import polars as pl
 
 from engine.outputs.folder import Folder
-from engine.reports import charts
+from engine.reports import charts, html_parts
 from engine.reports.charts import BASELINE, PALETTE, Series, esc
 from engine.reports.sheet import FLOAT, INT, MONEY, SMALL_CELL, SUPPRESSED, TEXT, Sheet, suppress
 
@@ -106,7 +106,6 @@ def _shown(values: list) -> list:
 
 def waiting_section(folder: Folder) -> str:
     """The report's section: a chart per capacity-bound product, and the yearly table."""
-    from engine.reports.html_sections import _figure, _legend, _table
 
     w = folder.table("waiting").sort(["product", "district", "month"])
     if w.height == 0:
@@ -141,14 +140,16 @@ def waiting_section(folder: Folder) -> str:
             width=1100,
             height=240,
         )
-        legend = _legend([("waiting", PALETTE[0], False), ("over the norm", PALETTE[1], False)])
+        legend = html_parts.legend(
+            [("waiting", PALETTE[0], False), ("over the norm", PALETTE[1], False)]
+        )
         if not svg or all(v is None for s in series for v in s.values):
             out.append(
                 f'<p class="note">{esc(name)} ({esc(places)}): never {SMALL_CELL} or more '
                 "waiting at the end of a month.</p>"
             )
         else:
-            out.append(_figure(f"{name} ({places})", svg, legend))
+            out.append(html_parts.figure(f"{name} ({places})", svg, legend))
     y = _yearly_rows(folder)
     heads = y.columns
     eur = heads.index("Interim care EUR")
@@ -158,7 +159,7 @@ def waiting_section(folder: Folder) -> str:
     ]
     out.append(
         "<details open><summary>Per budget year</summary>"
-        + _table(heads, rows, set(range(2, len(heads))) - {heads.index("Interim care")})
+        + html_parts.table(heads, rows, set(range(2, len(heads))) - {heads.index("Interim care")})
         + "</details>"
     )
     out.append(
@@ -173,7 +174,6 @@ def waiting_comparison_section(base: Folder, meas: Folder, names: tuple[str, str
     """A comparison of two runs with capacity on: per capacity-bound product, the waiting list
     per month of both runs in one chart, and per budget year the waiting list, the waits and
     the interim care's cost of both."""
-    from engine.reports.html_sections import _figure, _legend, _table
 
     wb = base.table("waiting").sort(["product", "district", "month"])
     wm = meas.table("waiting").sort(["product", "district", "month"])
@@ -202,8 +202,8 @@ def waiting_comparison_section(base: Folder, meas: Folder, names: tuple[str, str
             height=240,
         )
         if svg and any(v is not None for s in series for v in s.values):
-            legend = _legend([(names[0], BASELINE, False), (names[1], PALETTE[0], False)])
-            out.append(_figure(name, svg, legend))
+            legend = html_parts.legend([(names[0], BASELINE, False), (names[1], PALETTE[0], False)])
+            out.append(html_parts.figure(name, svg, legend))
         else:
             out.append(
                 f'<p class="note">{esc(name)}: never {SMALL_CELL} or more waiting at the end '
@@ -236,7 +236,7 @@ def waiting_comparison_section(base: Folder, meas: Folder, names: tuple[str, str
     ]
     out.append(
         "<details open><summary>Per budget year</summary>"
-        + _table(heads, rows, set(range(1, len(heads))))
+        + html_parts.table(heads, rows, set(range(1, len(heads))))
         + "</details>"
     )
     out.append(
@@ -251,7 +251,6 @@ def waiting_experiment_section(folder: Folder, measures: list[dict]) -> str:
     of the first seed's baseline (grey), each measure alone and the package (black), and per
     scenario and budget year the waiting list and the interim care's cost."""
     from engine.reports.charts import PACKAGE
-    from engine.reports.html_sections import _figure, _legend, _table
 
     w = folder.table("waiting").sort(["scenario", "product", "district", "month"])
     names = [m["name"] for m in measures]
@@ -282,8 +281,8 @@ def waiting_experiment_section(folder: Folder, measures: list[dict]) -> str:
             height=240,
         )
         if svg and any(v is not None for s in series for v in s.values):
-            legend = _legend([(s.name, s.color, False) for s in series])
-            out.append(_figure(name, svg, legend))
+            legend = html_parts.legend([(s.name, s.color, False) for s in series])
+            out.append(html_parts.figure(name, svg, legend))
         else:
             out.append(
                 f'<p class="note">{esc(name)}: never {SMALL_CELL} or more waiting at the end '
@@ -309,7 +308,7 @@ def waiting_experiment_section(folder: Folder, measures: list[dict]) -> str:
              "Interim care EUR"]  # fmt: skip
     out.append(
         "<details><summary>Per scenario and budget year</summary>"
-        + _table(heads, rows, {2, 3, 4, 5})
+        + html_parts.table(heads, rows, {2, 3, 4, 5})
         + "</details>"
     )
     out.append(
