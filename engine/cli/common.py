@@ -155,7 +155,7 @@ def spec_from_args(args):
 def register_folder(path: Path, args, prog=None) -> str | None:
     """Register a complete folder in the run catalog; a failure is a warning (the folder is
     the source of truth and `caseload runs rebuild` picks it up)."""
-    from engine.outputs.catalog_entry import registration_off
+    from engine.outputs.catalog_file import registration_off
 
     if registration_off(getattr(args, "catalog", None)):
         if prog:

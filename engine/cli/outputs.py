@@ -87,7 +87,7 @@ suppressed.
 
 
 def _catalog(args) -> Path:
-    from engine.outputs.catalog import catalog_path
+    from engine.outputs.catalog_file import catalog_path
 
     cat = catalog_path(catalog=args.catalog, out_dir=Path(args.runs_dir))
     if cat is None:

@@ -12,7 +12,8 @@ time, so every open retries with backoff while another process holds the file.
 
 Where the catalog lives: `--catalog FILE`, else `$CASELOAD_CATALOG`, else `catalog.duckdb`
 beside the folder that holds the run folders (`runs/out/<id>` -> `runs/catalog.duckdb`).
-`CASELOAD_CATALOG=off` turns registration off.
+`CASELOAD_CATALOG=off` turns registration off (engine.outputs.catalog_file, with the lock and
+the connections).
 
 Tables: `runs` (one row per folder, the manifest's headline fields and the whole manifest as
 JSON), `files` (every Parquet file with its row count; `file_columns`, a digest of each
@@ -27,21 +28,20 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import json
 import os
-import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
 from engine.core.errors import InputError
-from engine.outputs.catalog_entry import ENV, OFF, RUN_TABLES, Entry, read_folder
+from engine.outputs.catalog_entry import RUN_TABLES, Entry, read_folder
+from engine.outputs.catalog_file import catalog_path, connect, file_lock, reading
+from engine.outputs.sql import query_rows
 
-CATALOG_NAME = "catalog.duckdb"
 SCHEMA_VERSION = 1
 # Views that exist (empty) even before any folder provides them, so queries do not fail.
 KNOWN_VIEWS = (
@@ -60,8 +60,6 @@ KNOWN_VIEWS = (
     "decomposition",
 )
 
-
-LOCK_TIMEOUT_S = 120.0
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR, value VARCHAR);
@@ -82,110 +80,6 @@ number VARCHAR, title VARCHAR, source VARCHAR);
 # Test hook: called inside the registration transaction, before the commit (a test kills
 # the process here to show a half-done registration is never seen).
 _before_commit: Callable[[], None] = lambda: None  # noqa: E731
-
-
-# ----------------------------------------------------------------------------- locations
-def catalog_path(
-    folder: Path | None = None, catalog: Path | str | None = None, out_dir: Path | None = None
-) -> Path | None:
-    """The catalog for a folder (or an out dir): explicit, else $CASELOAD_CATALOG, else
-    `<out_dir>/../catalog.duckdb`. None when registration is turned off."""
-    if catalog is None:
-        catalog = os.environ.get(ENV) or None
-    if catalog is not None:
-        if str(catalog).strip().lower() in OFF:
-            return None
-        return Path(catalog)
-    if folder is not None:
-        out_dir = Path(folder).resolve().parent
-    if out_dir is None:
-        out_dir = Path("runs/out")
-    return Path(out_dir).resolve().parent / CATALOG_NAME
-
-
-def lock_path(catalog: Path) -> Path:
-    return Path(str(catalog) + ".lock")
-
-
-@contextlib.contextmanager
-def file_lock(catalog: Path, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
-    """An exclusive flock on the catalog's sidecar lock file (released when the process dies)."""
-    catalog.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path(catalog), os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise InputError(
-                        str(lock_path(catalog)),
-                        f"the catalog is locked by another process for more than {timeout:.0f} s",
-                        "try again later",
-                    ) from None
-                time.sleep(0.02 + random.random() * 0.05)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
-
-
-def _is_lock_error(exc: Exception) -> bool:
-    """Busy, not broken: another process holds DuckDB's lock, or another connection of this
-    process holds the file open in the other mode (read-only against read-write; DuckDB
-    refuses the second rather than waiting): both pass when the other connection closes."""
-    text = str(exc).lower()
-    if "different configuration than existing connections" in text:
-        return True
-    return isinstance(exc, duckdb.IOException) and (
-        "lock" in text or "resource temporarily unavailable" in text
-    )
-
-
-def connect(
-    catalog: Path, read_only: bool = False, timeout: float = LOCK_TIMEOUT_S, config=None
-) -> duckdb.DuckDBPyConnection:
-    """Open the catalog, retrying with backoff while another process (or another connection of
-    this one, in the other mode) holds it."""
-    delay = 0.02
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return duckdb.connect(str(catalog), read_only=read_only, config=config or {})
-        except duckdb.Error as exc:
-            if not _is_lock_error(exc):
-                raise InputError(
-                    str(catalog),
-                    f"cannot open the catalog: {str(exc).splitlines()[0]}",
-                    "a DuckDB file written by `caseload runs rebuild`",
-                ) from None
-            if time.monotonic() > deadline:
-                raise InputError(
-                    str(catalog),
-                    f"the catalog is in use by another process for more than {timeout:.0f} s",
-                    "try again later",
-                ) from None
-            time.sleep(delay * (0.5 + random.random()))
-            delay = min(delay * 2, 1.0)
-
-
-@contextlib.contextmanager
-def reading(catalog: Path, config=None) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A short read-only connection to an existing catalog (`config`: DuckDB settings, e.g.
-    the `runs sql` sandbox)."""
-    catalog = Path(catalog)
-    if not catalog.exists():
-        raise InputError(
-            str(catalog),
-            "no run catalog here",
-            "a catalog written by `caseload run` or `caseload runs rebuild` (or --catalog FILE)",
-        )
-    con = connect(catalog, read_only=True, config=config)
-    try:
-        yield con
-    finally:
-        con.close()
 
 
 # ----------------------------------------------------------------------------- writing
@@ -504,8 +398,6 @@ def show_run(catalog: Path, run_id: str) -> dict:
 def query(catalog: Path, sql: str) -> tuple[list[str], list[tuple]]:
     """Run one read-only query against the catalog and its views (every row, for tests and
     small results; `caseload runs sql` streams with `engine.outputs.sql.query_rows`)."""
-    from engine.outputs.sql import query_rows
-
     with query_rows(catalog, sql) as (cols, rows):
         return cols, list(rows)
 

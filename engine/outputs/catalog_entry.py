@@ -6,24 +6,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from engine.core.errors import InputError
 from engine.outputs.folder import KINDS, PARTIAL_PREFIX, REQUIRED, manifest_kind, parse_manifest
-
-ENV = "CASELOAD_CATALOG"  # the catalog file, or one of OFF
-OFF = {"off", "none", "0", "no", "false"}
-
-
-def registration_off(catalog: str | None) -> bool:
-    """Is registering turned off (`--catalog off`, else $CASELOAD_CATALOG=off)? Answered
-    without DuckDB, which a run that registers nothing never imports."""
-    if catalog is None:
-        catalog = os.environ.get(ENV) or None
-    return catalog is not None and str(catalog).strip().lower() in OFF
-
 
 # a run folder's tables; in other folders a table of the same name is viewed as <kind>_<name>
 RUN_TABLES = (

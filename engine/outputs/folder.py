@@ -18,6 +18,7 @@ import polars as pl
 
 from engine.core.errors import InputError
 from engine.core.limits import check_name
+from engine.outputs.catalog_file import catalog_path, reading
 
 PARTIAL_PREFIX = ".partial-"
 
@@ -206,8 +207,6 @@ class Folder:
 
 
 def _lookup_catalog(ref: str, out_dir: Path, catalog: Path | None) -> Path | None:
-    from engine.outputs.catalog import catalog_path, reading
-
     cat = catalog_path(catalog=catalog, out_dir=out_dir)
     if cat is None or not cat.exists():
         return None

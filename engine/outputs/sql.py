@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 
 from engine.core.errors import InputError
-from engine.outputs.catalog import reading
+from engine.outputs.catalog_file import reading
 
 # `runs sql` runs exactly one statement of these kinds (a query; EXPLAIN of one)
 QUERY_STATEMENTS = ("SELECT", "EXPLAIN")

@@ -21,7 +21,7 @@ import pytest
 
 from engine.cli import main
 from engine.core.errors import InputError
-from engine.outputs import catalog
+from engine.outputs import catalog, catalog_file
 from engine.simulation.run import write_run
 from tests.helpers import TOY_PROFILE, catalog_folders
 
@@ -53,16 +53,18 @@ def stable_rows(cat: Path) -> dict:
 
 
 def test_default_catalog_is_beside_the_out_dir(tmp_path, monkeypatch):
-    monkeypatch.delenv(catalog.ENV, raising=False)
+    monkeypatch.delenv(catalog_file.ENV, raising=False)
     assert (
-        catalog.catalog_path(tmp_path / "runs" / "out" / "r1")
+        catalog_file.catalog_path(tmp_path / "runs" / "out" / "r1")
         == (tmp_path / "runs" / "catalog.duckdb").resolve()
     )
-    monkeypatch.setenv(catalog.ENV, str(tmp_path / "elsewhere.duckdb"))
-    assert catalog.catalog_path(tmp_path / "runs" / "out" / "r1") == tmp_path / "elsewhere.duckdb"
-    assert catalog.catalog_path(tmp_path / "x", catalog="given.duckdb") == Path("given.duckdb")
-    monkeypatch.setenv(catalog.ENV, "off")
-    assert catalog.catalog_path(tmp_path / "runs" / "out" / "r1") is None
+    monkeypatch.setenv(catalog_file.ENV, str(tmp_path / "elsewhere.duckdb"))
+    assert (
+        catalog_file.catalog_path(tmp_path / "runs" / "out" / "r1") == tmp_path / "elsewhere.duckdb"
+    )
+    assert catalog_file.catalog_path(tmp_path / "x", catalog="given.duckdb") == Path("given.duckdb")
+    monkeypatch.setenv(catalog_file.ENV, "off")
+    assert catalog_file.catalog_path(tmp_path / "runs" / "out" / "r1") is None
 
 
 def test_register_every_kind_once_and_query_across_runs(out, toy_run):
@@ -209,7 +211,7 @@ def _caseload(*args) -> list[str]:
 def test_a_killed_run_never_appears(tmp_path):
     o = tmp_path / "runs" / "out"
     cat = tmp_path / "runs" / "catalog.duckdb"
-    env = {k: v for k, v in os.environ.items() if k != catalog.ENV}
+    env = {k: v for k, v in os.environ.items() if k != catalog_file.ENV}
     proc = subprocess.Popen(
         _caseload(
             "run",
@@ -251,7 +253,7 @@ def test_a_killed_run_never_appears(tmp_path):
 
 def test_two_runs_started_at_once_both_land(tmp_path):
     o = tmp_path / "runs" / "out"
-    env = {k: v for k, v in os.environ.items() if k != catalog.ENV}
+    env = {k: v for k, v in os.environ.items() if k != catalog_file.ENV}
     procs = [
         subprocess.Popen(
             _caseload(
@@ -356,7 +358,7 @@ def cli(capsys, *args):
 
 
 def test_run_and_compare_register_themselves(tmp_path, capsys, monkeypatch):
-    monkeypatch.delenv(catalog.ENV, raising=False)
+    monkeypatch.delenv(catalog_file.ENV, raising=False)
     o = tmp_path / "runs" / "out"
     measure = tmp_path / "measure.toml"
     from tests.helpers import GOOD_MEASURE as GOOD
@@ -525,6 +527,6 @@ def test_a_read_only_connection_in_this_process_delays_a_writer_in_it(tmp_path):
     duckdb.connect(str(cat)).close()
     reader = duckdb.connect(str(cat), read_only=True)
     threading.Timer(0.3, reader.close).start()
-    con = catalog.connect(cat, timeout=30)
+    con = catalog_file.connect(cat, timeout=30)
     con.execute("CREATE TABLE t AS SELECT 1 AS x")
     con.close()
