@@ -32,11 +32,11 @@ import polars as pl
 
 from engine.core.domain import FLAGS, FREQUENCIES, FUNDING, HO_TASKS, SLOT_KINDS
 from engine.core.errors import InputError
-from engine.model.portable_math import pow_array
 from rules.policy import Policy
 from synthetic_population.draws import ARRANGEMENT_ARRAYS, CLIENT_ARRAYS, Codes, draw_part
 from synthetic_population.fingerprint import fingerprint_of, frame_digest
 from synthetic_population.followup import followup_slots
+from synthetic_population.inflow import expected_inflow
 from synthetic_population.memory import release_freed_memory
 from synthetic_population.placement import Placed, part_rows, rank_in_runs
 from synthetic_population.profile import Profile
@@ -202,30 +202,6 @@ class Population:
 _FRAMES = ("clients", "arrangements")
 _LATER = object()  # in a known fingerprint or cache key: the frames still to be mapped
 _MAPPING = threading.Lock()
-
-
-def expected_inflow(profile: Profile, start: int, months: int) -> np.ndarray:
-    """Expected new clients per group and horizon month (scaled), growth compounding yearly."""
-    out = np.zeros((len(profile.groups), months))
-    t = np.arange(months)
-    offset = (start - profile.start) / 12.0
-    for gi, g in enumerate(profile.groups):
-        out[gi] = (
-            g.inflow_per_year
-            / 12.0
-            * pow_array(1.0 + g.inflow_growth, offset + t / 12.0)
-            * profile.scale
-        )
-    return out
-
-
-def admitted_inflow(profile: Profile, start: int, months: int) -> np.ndarray:
-    """Expected admitted new clients per group and horizon month: the profile's inflow times
-    the fitted inflow multipliers. The pool is drawn from `expected_inflow` alone, so a fit
-    moves admission at the margin and never changes who is in the pool (at most the pool
-    oversample factor: admission cannot exceed the whole pool)."""
-    mult = np.array([g.inflow_multiplier for g in profile.groups], dtype=np.float64)
-    return expected_inflow(profile, start, months) * mult[:, None]
 
 
 def _text(vocab: list, codes: np.ndarray) -> pl.Series:

@@ -14,6 +14,7 @@ import numpy as np
 
 from engine.core.errors import InputError
 from engine.core.limits import check_memory
+from synthetic_population.inflow import expected_inflow
 
 # Arrangement slots per client a population holds (initial slots, extra products, reserved
 # follow-ups); the default profile has 1.3 (179,701 for 136,316 clients).
@@ -22,8 +23,6 @@ SLOTS_PER_CLIENT = 1.5
 
 def expected_clients(profile, start: int, months: int) -> tuple[float, float]:
     """(start stock, inflow pool) the generator will draw, in expectation."""
-    from synthetic_population.generator import expected_inflow
-
     stock = float(sum(round(g.stock * profile.scale) for g in profile.groups))
     with np.errstate(over="ignore", invalid="ignore"):
         pool = float(expected_inflow(profile, start, months).sum() * profile.pool_oversample)

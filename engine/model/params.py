@@ -115,7 +115,7 @@ def compile_params(
     objects in scenario order (None or []: the baseline); `measure_names`: the measures the
     rules belong to, in order. `events=False`: rule events are not booked (experiment
     sub-runs need only costs and the clients affected)."""
-    from synthetic_population.generator import admitted_inflow
+    from synthetic_population.inflow import admitted_inflow
 
     prods = policy.products
     groups = profile.groups
