@@ -31,21 +31,21 @@ from engine.core.errors import InputError
 from engine.outputs.folder import Folder, open_folder
 from engine.reports import charts, html_parts
 from engine.reports.charts import PALETTE, esc, fmt_eur
-from engine.reports.html_decomposition import _decomposition
+from engine.reports.html_decomposition import decomposition_page
 from engine.reports.html_sections import (
-    _about_section,
-    _about_section_comparison,
-    _affected_section,
-    _assumptions_section,
-    _caseload_section,
-    _cost_section,
-    _events_section,
-    _month_key,
-    _run_caseload,
-    _run_costs,
-    _savings_section,
-    _small_products,
-    _tornado_section,
+    about_section,
+    about_section_comparison,
+    affected_section,
+    assumptions_section,
+    caseload_section,
+    cost_section,
+    events_section,
+    month_key,
+    run_caseload,
+    run_costs,
+    savings_section,
+    small_products_in,
+    tornado_section,
 )
 from engine.reports.package_view import driving_ranges, find_sensitivity
 from engine.reports.sheet import SMALL_CELL
@@ -153,7 +153,7 @@ def _experiment(folder: Folder, sens: Folder | None) -> tuple[str, str, str]:
         ),
         ("measures / seeds", f"{len(measures)} / {n_seeds}"),
     ]
-    body = [html_parts.kpis(kpis), _savings_section(sv, measures, driving_ranges(sens))]
+    body = [html_parts.kpis(kpis), savings_section(sv, measures, driving_ranges(sens))]
     if folder.has("costs_monthly"):
         cm = folder.table("costs_monthly")
         scen = (
@@ -166,10 +166,10 @@ def _experiment(folder: Folder, sens: Folder | None) -> tuple[str, str, str]:
             + [("package", "package (all measures)")]
         )
         body.append(
-            _cost_section(
+            cost_section(
                 cm,
                 scen,
-                _small_products(base),
+                small_products_in(base),
                 "Net cost per month of the first seed: the baseline (grey), each measure on its "
                 "own and the package (dashed).",
             )
@@ -179,11 +179,11 @@ def _experiment(folder: Folder, sens: Folder | None) -> tuple[str, str, str]:
         if "seed" in cl.columns:
             cl = cl.filter(pl.col("seed") == cl["seed"].min())
         body.append(
-            _caseload_section(
+            caseload_section(
                 cl.select(
                     "domain",
                     "group",
-                    _month_key(pl.col("month")).alias("x"),
+                    month_key(pl.col("month")).alias("x"),
                     pl.col("active_end").cast(pl.Float64).alias("value"),
                 ),
                 "month",
@@ -201,7 +201,7 @@ def _experiment(folder: Folder, sens: Folder | None) -> tuple[str, str, str]:
             .agg((pl.col("arrangement_months") / pl.col("m")).mean().alias("value"))
         )
         body.append(
-            _caseload_section(
+            caseload_section(
                 cl.select(
                     "domain", "group", pl.col("budget_year").cast(pl.Utf8).alias("x"), "value"
                 ),
@@ -221,7 +221,7 @@ def _experiment(folder: Folder, sens: Folder | None) -> tuple[str, str, str]:
             for x in measures
         ] + [("package", "Package (all measures)")]
         body.append(
-            _affected_section(
+            affected_section(
                 aff,
                 order,
                 "Clients whose care a measure reduced or ended, each measure on its own and the "
@@ -233,10 +233,10 @@ def _experiment(folder: Folder, sens: Folder | None) -> tuple[str, str, str]:
 
         body.append(waiting_experiment_section(folder, measures))
     if sens is not None:
-        body.append(_tornado_section(sens, measures))
+        body.append(tornado_section(sens, measures))
     if folder.has("assumptions"):
-        body.append(_assumptions_section(folder.table("assumptions")))
-    body.append(_about_section(folder))
+        body.append(assumptions_section(folder.table("assumptions")))
+    body.append(about_section(folder))
     title = f"{ex.get('name') or folder.run_id}: savings of {len(measures)} measures"
     sub = (
         f"Experiment {folder.run_id} | profile {Path(str(ex.get('profile', ''))).stem} | "
@@ -296,16 +296,16 @@ def _run(folder: Folder) -> tuple[str, str, str]:
         + "</section>",
     ]
     body.append(
-        _cost_section(
-            _run_costs(folder, "run"),
+        cost_section(
+            run_costs(folder, "run"),
             [("run", sc.get("name") or "run")],
-            _small_products(folder.table("arrangements_yearly")),
+            small_products_in(folder.table("arrangements_yearly")),
             "Net cost per month, all products and per product.",
         )
     )
     body.append(
-        _caseload_section(
-            _run_caseload(folder),
+        caseload_section(
+            run_caseload(folder),
             "month",
             "Clients with an active arrangement at the end of each month.",
         )
@@ -318,7 +318,7 @@ def _run(folder: Folder) -> tuple[str, str, str]:
             for x in sc.get("measures", [])
         }
         body.append(
-            _affected_section(
+            affected_section(
                 aff,
                 [(n, titles[n]) for n in names] + [("all", "All measures together")],
                 "Clients whose care a measure reduced or ended.",
@@ -329,8 +329,8 @@ def _run(folder: Folder) -> tuple[str, str, str]:
 
         body.append(waiting_section(folder))
     if folder.has("events"):
-        body.append(_events_section(folder.table("events")))
-    body.append(_about_section(folder))
+        body.append(events_section(folder.table("events")))
+    body.append(about_section(folder))
     title = f"{sc.get('name') or folder.run_id}: clients and costs"
     sub = (
         f"Run {folder.run_id} | profile {sc.get('profile')} | {sc.get('start')} + "
@@ -420,21 +420,21 @@ def _comparison(folder: Folder) -> tuple[str, str, str]:
     runs_there = all((p / "arrangements.parquet").exists() for p in (base_dir, meas_dir))
     if runs_there:
         b, me = open_folder(str(base_dir)), open_folder(str(meas_dir))
-        costs = pl.concat([_run_costs(b, "baseline"), _run_costs(me, "measure")])
+        costs = pl.concat([run_costs(b, "baseline"), run_costs(me, "measure")])
         body.append(
-            _cost_section(
+            cost_section(
                 costs,
                 [
                     ("baseline", "baseline" if bname == "baseline" else f"baseline ({bname})"),
                     ("measure", mname),
                 ],
-                _small_products(b.table("arrangements_yearly")),
+                small_products_in(b.table("arrangements_yearly")),
                 "Net cost per month: the baseline (grey) against the measure run.",
             )
         )
         body.append(
-            _caseload_section(
-                _run_caseload(b),
+            caseload_section(
+                run_caseload(b),
                 "month",
                 "Clients with an active arrangement at the end of each month, baseline run.",
             )
@@ -455,7 +455,7 @@ def _comparison(folder: Folder) -> tuple[str, str, str]:
             for x in sc.get("measures", [])
         ]
         body.append(
-            _affected_section(
+            affected_section(
                 me.table("affected"),
                 [*titles, ("all", "All measures together")],
                 "Clients whose care each measure reduced or ended within the measure run, and all "
@@ -477,13 +477,13 @@ def _comparison(folder: Folder) -> tuple[str, str, str]:
             ]
         )
         body.append(
-            _affected_section(
+            affected_section(
                 aff,
                 [("all", mname)],
                 "Clients whose care the measures reduced or ended, per client group.",
             )
         )
-    body.append(_about_section_comparison(folder))
+    body.append(about_section_comparison(folder))
     return (
         f"{mname} versus {bname}",
         f"Comparison {folder.run_id} | {m['baseline']['scenario'].get('start')} + "
@@ -503,7 +503,7 @@ def build_report(folder: Folder, sensitivity: Folder | None = None) -> str:
     elif folder.kind == "comparison":
         title, sub, body = _comparison(folder)
     elif folder.kind == "decomposition":
-        title, sub, body = _decomposition(folder)
+        title, sub, body = decomposition_page(folder)
     elif folder.kind == "sensitivity":
         ex = folder.manifest.get("experiment", {})
         title, sub = (
@@ -511,9 +511,7 @@ def build_report(folder: Folder, sensitivity: Folder | None = None) -> str:
             f"Sensitivity {folder.run_id} | {len(folder.manifest.get('varied', []))} parameters "
             "varied",
         )
-        body = _tornado_section(folder, folder.manifest.get("measures", [])) + _about_section(
-            folder
-        )
+        body = tornado_section(folder, folder.manifest.get("measures", [])) + about_section(folder)
     else:
         raise InputError(
             str(folder.path),

@@ -9,11 +9,11 @@ import polars as pl
 from engine.outputs.folder import Folder
 from engine.reports import charts, html_parts
 from engine.reports.charts import BASELINE, esc, fmt_eur
-from engine.reports.html_sections import _about_section
+from engine.reports.html_sections import about_section
 from engine.reports.sheet import SMALL_CELL
 
 
-def _decomposition(folder: Folder) -> tuple[str, str, str]:
+def decomposition_page(folder: Folder) -> tuple[str, str, str]:
     """Why net cost moves: per pair of periods a waterfall per domain (from-total, volume, mix,
     price, to-total), the domain table and, folded, the parts per product."""
     from engine.simulation.decomposition import months_of_year
@@ -169,7 +169,7 @@ def _decomposition(folder: Folder) -> tuple[str, str, str]:
         "so the products' parts do not add up to the domain's (the domain's mix also holds the "
         "shifts between products).</p></details></section>"
     )
-    body.append(_about_section(folder))
+    body.append(about_section(folder))
     title = (
         f"Why costs move: {a.get('run_id')} {pairs[0][0]} -> {pairs[-1][1]}"
         if years_mode

@@ -1,6 +1,6 @@
 """The HTML report's building blocks: numbers as the report shows them, a table, a legend,
-a figure, a row of key figures. The sections (engine.reports.html_sections, waiting_report,
-html_decomposition) are made of these."""
+a figure, a row of key figures. The report's pages (engine.reports.html) and sections
+(html_sections, waiting_report, html_decomposition) are made of these."""
 
 from __future__ import annotations
 

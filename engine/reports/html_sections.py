@@ -16,12 +16,12 @@ from engine.reports.sheet import SMALL_CELL, SUPPRESSED
 from engine.reports.workbook import about_sheet
 
 
-def _month_key(col: pl.Expr) -> pl.Expr:
+def month_key(col: pl.Expr) -> pl.Expr:
     return col.dt.strftime("%Y-%m")
 
 
 # ----------------------------------------------------------------------------- sections
-def _cost_section(
+def cost_section(
     costs: pl.DataFrame, scenarios: list[tuple[str, str]], small_products: set[str], lead: str
 ) -> str:
     """Cost per product over time: one panel for the total and one per product; a line per
@@ -97,7 +97,7 @@ def _cost_section(
     )
 
 
-def _small_products(yearly: pl.DataFrame) -> set[str]:
+def small_products_in(yearly: pl.DataFrame) -> set[str]:
     """Products with fewer than 10 arrangements a month on average (of the first seed)."""
     if "seed" in yearly.columns:
         yearly = yearly.filter(pl.col("seed") == yearly["seed"].min())
@@ -122,7 +122,7 @@ def _bar(sv, name, years, n_seeds):
     return vals, lo, hi
 
 
-def _savings_section(sv: pl.DataFrame, measures: list[dict], ranges: dict | None = None) -> str:
+def savings_section(sv: pl.DataFrame, measures: list[dict], ranges: dict | None = None) -> str:
     from engine.reports.package_view import SHOW_IN_CHART, ordered
 
     ranges = ranges or {}
@@ -233,7 +233,7 @@ def _savings_section(sv: pl.DataFrame, measures: list[dict], ranges: dict | None
     )
 
 
-def _caseload_section(frame: pl.DataFrame, x_kind: str, lead: str) -> str:
+def caseload_section(frame: pl.DataFrame, x_kind: str, lead: str) -> str:
     """frame: domain, group, x (month 'YYYY-MM' or budget year), value. A line per group
     (months) or bars (years), one chart per domain; cells under 10 are left out."""
     if frame.height == 0:
@@ -297,7 +297,7 @@ def _caseload_section(frame: pl.DataFrame, x_kind: str, lead: str) -> str:
     return "".join(out)
 
 
-def _affected_section(aff: pl.DataFrame, order: list[tuple[str, str]], lead: str) -> str:
+def affected_section(aff: pl.DataFrame, order: list[tuple[str, str]], lead: str) -> str:
     """aff: measure, domain, group, kind, clients (mean over seeds)."""
     if aff.height == 0:
         return ""
@@ -350,7 +350,7 @@ def _affected_section(aff: pl.DataFrame, order: list[tuple[str, str]], lead: str
     )
 
 
-def _tornado_section(sens: Folder, measures: list[dict]) -> str:
+def tornado_section(sens: Folder, measures: list[dict]) -> str:
     s = sens.table("sensitivity")
     if s.height == 0:
         return ""
@@ -416,7 +416,7 @@ def _tornado_section(sens: Folder, measures: list[dict]) -> str:
     )
 
 
-def _assumptions_section(frame: pl.DataFrame) -> str:
+def assumptions_section(frame: pl.DataFrame) -> str:
     if frame is None or frame.height == 0:
         return ""
     n_ass = frame.filter(pl.col("source").str.starts_with("assumption")).height
@@ -439,7 +439,7 @@ def _assumptions_section(frame: pl.DataFrame) -> str:
     )
 
 
-def _about_section(folder: Folder) -> str:
+def about_section(folder: Folder) -> str:
     rows = [list(r) for r in about_sheet(folder).frame.iter_rows()]
     return (
         "<section><h2>What ran</h2><details><summary>Run description</summary>"
@@ -448,31 +448,31 @@ def _about_section(folder: Folder) -> str:
     )
 
 
-def _run_costs(folder: Folder, scenario: str) -> pl.DataFrame:
+def run_costs(folder: Folder, scenario: str) -> pl.DataFrame:
     arr = folder.table("arrangements")
     return (
         arr.group_by(["month", "product"])
         .agg(pl.col("net_cents").sum())
         .select(
             pl.lit(scenario).alias("scenario"),
-            _month_key(pl.col("month")).alias("month"),
+            month_key(pl.col("month")).alias("month"),
             "product",
             "net_cents",
         )
     )
 
 
-def _run_caseload(folder: Folder) -> pl.DataFrame:
+def run_caseload(folder: Folder) -> pl.DataFrame:
     cl = folder.table("clients")
     return cl.select(
         "domain",
         "group",
-        _month_key(pl.col("month")).alias("x"),
+        month_key(pl.col("month")).alias("x"),
         pl.col("active_end").cast(pl.Float64).alias("value"),
     )
 
 
-def _events_section(ev: pl.DataFrame) -> str:
+def events_section(ev: pl.DataFrame) -> str:
     if ev.height == 0:
         return ""
     t = (
@@ -497,7 +497,7 @@ def _events_section(ev: pl.DataFrame) -> str:
     )
 
 
-def _about_section_comparison(folder: Folder) -> str:
+def about_section_comparison(folder: Folder) -> str:
     m = folder.manifest
     rows = [
         ["Folder", str(folder.path)],

@@ -106,7 +106,6 @@ def _shown(values: list) -> list:
 
 def waiting_section(folder: Folder) -> str:
     """The report's section: a chart per capacity-bound product, and the yearly table."""
-
     w = folder.table("waiting").sort(["product", "district", "month"])
     if w.height == 0:
         return ""
@@ -174,7 +173,6 @@ def waiting_comparison_section(base: Folder, meas: Folder, names: tuple[str, str
     """A comparison of two runs with capacity on: per capacity-bound product, the waiting list
     per month of both runs in one chart, and per budget year the waiting list, the waits and
     the interim care's cost of both."""
-
     wb = base.table("waiting").sort(["product", "district", "month"])
     wm = meas.table("waiting").sort(["product", "district", "month"])
     out = [
