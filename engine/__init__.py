@@ -20,8 +20,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.core.errors import CaseloadError, InputError
+from engine.core.version import __version__
 
-__version__ = "0.1.0"
 __all__ = [
     "CaseloadError",
     "InputError",

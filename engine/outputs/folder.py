@@ -262,39 +262,3 @@ def open_folder(
                 f"a complete {kind} folder as `caseload` writes it",
             )
     return Folder(path, kind, manifest)
-
-
-def policy_for(folder: Folder):
-    """The policy library a folder ran under (for the IV3 mapping and product areas), loaded
-    from the profile the manifest names; None when it cannot be found any more."""
-    from rules.policy import load_policy
-    from synthetic_population.profile import load_profile
-
-    m = folder.manifest
-    if folder.kind == "run":
-        refs = [m.get("spec", {}).get("profile"), m.get("scenario", {}).get("profile")]
-        pol = [m.get("scenario", {}).get("policy")]
-    elif folder.kind == "comparison":
-        refs = [m.get("baseline", {}).get("scenario", {}).get("profile")]
-        base = Path(m.get("baseline", {}).get("run_dir", ""))
-        if (base / "manifest.json").exists():
-            refs.insert(
-                0, json.loads((base / "manifest.json").read_text()).get("spec", {}).get("profile")
-            )
-        pol = [m.get("baseline", {}).get("scenario", {}).get("policy")]
-    else:
-        refs = [m.get("experiment", {}).get("profile")]
-        pol = [m.get("experiment", {}).get("policy")]
-    for ref in refs:
-        if ref:
-            try:
-                return load_profile(ref)[1]
-            except Exception:  # noqa: BLE001
-                continue
-    for ref in pol:
-        if ref:
-            try:
-                return load_policy(ref)
-            except Exception:  # noqa: BLE001
-                continue
-    return None

@@ -22,17 +22,52 @@ Sheets (one table each; amounts in nominal EUR, the mean over the experiment's s
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import polars as pl
 
 from engine.core.errors import InputError
-from engine.outputs.folder import Folder, policy_for
+from engine.outputs.folder import Folder
 from engine.reports.experiment_sheets import affected_sheet, savings_sheets
 from engine.reports.sheet import INT, MONEY, SMALL_CELL, SUPPRESSED, Sheet
-from rules.policy import IV3_TASK_FIELDS, default_iv3
+from rules.policy import IV3_TASK_FIELDS, default_iv3, load_policy
+from synthetic_population.profile import load_profile
 
 
 # ----------------------------------------------------------------------------- product info
+def policy_for(folder: Folder):
+    """The policy library a folder ran under (for the IV3 mapping and product areas), loaded
+    from the profile the manifest names; None when it cannot be found any more."""
+    m = folder.manifest
+    if folder.kind == "run":
+        refs = [m.get("spec", {}).get("profile"), m.get("scenario", {}).get("profile")]
+        pol = [m.get("scenario", {}).get("policy")]
+    elif folder.kind == "comparison":
+        refs = [m.get("baseline", {}).get("scenario", {}).get("profile")]
+        base = Path(m.get("baseline", {}).get("run_dir", ""))
+        if (base / "manifest.json").exists():
+            refs.insert(
+                0, json.loads((base / "manifest.json").read_text()).get("spec", {}).get("profile")
+            )
+        pol = [m.get("baseline", {}).get("scenario", {}).get("policy")]
+    else:
+        refs = [m.get("experiment", {}).get("profile")]
+        pol = [m.get("experiment", {}).get("policy")]
+    for ref in refs:
+        if ref:
+            try:
+                return load_profile(ref)[1]
+            except Exception:  # noqa: BLE001
+                continue
+    for ref in pol:
+        if ref:
+            try:
+                return load_policy(ref)
+            except Exception:  # noqa: BLE001
+                continue
+    return None
+
+
 def product_info(
     folder: Folder, products: list[str], domains: dict[str, str] | None = None
 ) -> pl.DataFrame:

@@ -44,12 +44,12 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-import engine
 from engine.core.errors import InputError
 from engine.core.limits import MAX_SCENARIO_NAME, MAX_SEED, check_name
 from engine.core.months import format_month
 from engine.core.scenario import RunSpec, check_finite_tree, load_scenario
 from engine.core.sourced import Section, load_toml
+from engine.core.version import __version__
 from engine.outputs.folder import atomic_folder, write_json, write_parquet
 from engine.simulation import attribution
 from engine.simulation.subrun import (
@@ -459,7 +459,7 @@ def manifest_for(
         "kind": "experiment",
         "run_id": run_id,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "caseload_version": engine.__version__,
+        "caseload_version": __version__,
         "experiment": {
             "name": spec.name,
             "file": spec.file,

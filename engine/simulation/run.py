@@ -19,11 +19,11 @@ import numba
 import numpy as np
 import polars as pl
 
-import engine
 from engine.core.domain import MODE_KEYED
 from engine.core.errors import InputError
 from engine.core.months import format_month
 from engine.core.scenario import RunSpec
+from engine.core.version import __version__
 from engine.outputs import tables as aggregate
 from engine.outputs.folder import atomic_folder, write_json, write_parquet
 from engine.simulation.checks import run_warnings
@@ -122,7 +122,7 @@ def simulate_scenario(
         tables["waiting_yearly"] = waiting_yearly(sim, start, tables["waiting"])
     timings["aggregate_s"] = time.perf_counter() - t0
     manifest = {
-        "caseload_version": engine.__version__,
+        "caseload_version": __version__,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "scenario": {
             "name": spec.name,

@@ -33,10 +33,10 @@ from typing import Any
 
 import polars as pl
 
-import engine
 from engine.core.errors import InputError
 from engine.core.months import format_month
 from engine.core.sourced import Section, load_toml
+from engine.core.version import __version__
 from engine.simulation import attribution
 from engine.simulation.experiment import ExperimentSpec
 from engine.simulation.subrun import Context, Unit
@@ -301,7 +301,7 @@ def run_sensitivity(
     manifest = {
         "kind": "sensitivity",
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "caseload_version": engine.__version__,
+        "caseload_version": __version__,
         "experiment": {
             "name": spec.name,
             "file": spec.file,
