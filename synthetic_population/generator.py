@@ -32,11 +32,11 @@ import polars as pl
 
 from engine.core.domain import FLAGS, FREQUENCIES, FUNDING, HO_TASKS, SLOT_KINDS
 from engine.core.errors import InputError
+from engine.model.inflow import expected_inflow
 from rules.policy import Policy
 from synthetic_population.draws import ARRANGEMENT_ARRAYS, CLIENT_ARRAYS, Codes, draw_part
 from synthetic_population.fingerprint import fingerprint_of, frame_digest
 from synthetic_population.followup import followup_slots
-from synthetic_population.inflow import expected_inflow
 from synthetic_population.memory import release_freed_memory
 from synthetic_population.placement import Placed, part_rows, rank_in_runs
 from synthetic_population.profile import Profile

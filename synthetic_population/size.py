@@ -14,7 +14,7 @@ import numpy as np
 
 from engine.core.errors import InputError
 from engine.core.limits import check_memory
-from synthetic_population.inflow import expected_inflow
+from engine.model.inflow import expected_inflow
 
 # Arrangement slots per client a population holds (initial slots, extra products, reserved
 # follow-ups); the default profile has 1.3 (179,701 for 136,316 clients).

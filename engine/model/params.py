@@ -35,6 +35,7 @@ import numpy as np
 from engine.core.domain import DOMAINS, FLAGS, SETTINGS
 from engine.core.errors import InputError
 from engine.core.months import days_array, year_of
+from engine.model.inflow import admitted_inflow
 from engine.model.layout import (
     GATE,
     GROUP,
@@ -115,8 +116,6 @@ def compile_params(
     objects in scenario order (None or []: the baseline); `measure_names`: the measures the
     rules belong to, in order. `events=False`: rule events are not booked (experiment
     sub-runs need only costs and the clients affected)."""
-    from synthetic_population.inflow import admitted_inflow
-
     prods = policy.products
     groups = profile.groups
     _fits(max(len(p.steps) for p in prods), MAX_STEPS, "policy: steps of a product")
