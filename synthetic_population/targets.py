@@ -1,6 +1,6 @@
 """A profile's targets: figures a baseline must reproduce (clients served or gross cost in a
 period, for a domain, a group or a product), read from the profile's [targets] and checked
-and fitted by `caseload calibrate` (synthetic_population.calibration)."""
+and fitted by `caseload calibrate` (engine.simulation.calibration)."""
 
 from __future__ import annotations
 

@@ -107,7 +107,7 @@ def cmd_export_extract(args) -> int:
 
 def cmd_calibrate(args) -> int:
     from engine.outputs.folder import check_out_dir
-    from synthetic_population.calibration import calibrate, report_only
+    from engine.simulation.calibration import calibrate, report_only
 
     check_out_dir(args.out)  # before the fit, which can take minutes
     start = parse_month(args.start, "--start") if args.start else None

@@ -8,8 +8,8 @@ import polars as pl
 import pytest
 
 from engine.core.sourced import load_toml
+from engine.simulation.calibration import report_only
 from engine.simulation.run import RunSpec, simulate_scenario
-from synthetic_population.calibration import report_only
 from synthetic_population.profile import PROFILES, load_profile
 
 

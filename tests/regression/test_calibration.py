@@ -11,8 +11,8 @@ import polars as pl
 import pytest
 
 from engine.core.errors import InputError
+from engine.simulation.calibration import calibrate, measure, report_only
 from engine.simulation.run import RunSpec, simulate_scenario
-from synthetic_population.calibration import calibrate, measure, report_only
 from synthetic_population.generator import generate
 from synthetic_population.profile import load_profile
 from synthetic_population.targets import Target

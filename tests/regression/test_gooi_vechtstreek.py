@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from engine.simulation.calibration import measure
 from engine.simulation.run import RunSpec, simulate_scenario
-from synthetic_population.calibration import measure
 from synthetic_population.profile import load_profile
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,9 +1,9 @@
 """Calibration: fit a profile's inflow and exit hazards to its `[targets]`, and report how
 well any population (synthetic, or a real extract) meets them.
 
-A target (`targets.Target`) names a metric (`clients_served`, as the municipality counts
-them, or `gross_eur`), a period (`2024H1` or `2024`), a domain and optionally one group or
-one product, with a value and tolerance and/or a min or max.
+A target (`synthetic_population.targets.Target`) names a metric (`clients_served`, as the
+municipality counts them, or `gross_eur`), a period (`2024H1` or `2024`), a domain and
+optionally one group or one product, with a value and tolerance and/or a min or max.
 
 The levers are two multipliers per client group: on inflow (admission from the inflow pool,
 so the pool and every arrival's identity stay the same; at most the pool's oversample
@@ -38,14 +38,14 @@ from engine.model.layout import A_GROSS
 from engine.model.rng import MODE_KEYED
 from engine.model.state import NO_MONTH, build_state
 from engine.outputs import tables as aggregate
-from engine.simulation.simulate import SimResult, simulate
-from rules.policy import Policy
-from synthetic_population.calibration_report import (
+from engine.simulation.calibration_report import (
     _fitted_toml,
     _table,
     _write_report,
     out_of_sample,
 )
+from engine.simulation.simulate import SimResult, simulate
+from rules.policy import Policy
 from synthetic_population.generator import Population, generate
 from synthetic_population.profile import (
     Profile,

@@ -1,4 +1,4 @@
-"""The calibration's report (synthetic_population.calibration): the table of targets before
+"""The calibration's report (engine.simulation.calibration): the table of targets before
 and after, a self-contained HTML chart, the fitted parameters as TOML, all written to a
 fresh report folder."""
 
