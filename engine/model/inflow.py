@@ -1,21 +1,17 @@
 """The inflow a profile expects: new clients per group and horizon month, growth
 compounding yearly. The inflow pool is drawn from it (synthetic_population.generator), the
 population's size is checked against it before anything is drawn (synthetic_population.size),
-and admission aims at it times the fitted multipliers (engine.model.params)."""
+and admission aims at it times the fitted multipliers (engine.model.params). `profile`: a
+synthetic_population.profile.Profile, read as the parameters are."""
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from engine.model.portable_math import pow_array
 
-if TYPE_CHECKING:
-    from synthetic_population.profile import Profile
 
-
-def expected_inflow(profile: Profile, start: int, months: int) -> np.ndarray:
+def expected_inflow(profile, start: int, months: int) -> np.ndarray:
     """Expected new clients per group and horizon month (scaled), growth compounding yearly."""
     out = np.zeros((len(profile.groups), months))
     t = np.arange(months)
@@ -30,7 +26,7 @@ def expected_inflow(profile: Profile, start: int, months: int) -> np.ndarray:
     return out
 
 
-def admitted_inflow(profile: Profile, start: int, months: int) -> np.ndarray:
+def admitted_inflow(profile, start: int, months: int) -> np.ndarray:
     """Expected admitted new clients per group and horizon month: the profile's inflow times
     the fitted inflow multipliers. The pool is drawn from `expected_inflow` alone, so a fit
     moves admission at the margin and never changes who is in the pool (at most the pool
