@@ -7,7 +7,7 @@ each chunk adds into its own int64 bins, so totals are exact and independent of 
 and order. The month is a step function driven by a loop (`run_client`), so a month-outer
 driver can be added for what couples clients (capacity, waiting lists).
 
-What makes it fast (outputs are bit-identical either way: tests/test_event_stepping.py):
+What makes it fast (outputs are bit-identical either way: tests/model/test_event_stepping.py):
 - Keyed draws give waiting times (engine.model.rng.months_to_event): the month of each
   client exit is drawn at the start of its hazard spell (`plan_exits`), the month of each
   slot's goal when the slot becomes eligible (`goal_month`); with the planned ends, age bounds
@@ -346,7 +346,7 @@ def run_kernel(
     """Step every client through the run (`run_client`): chunks of clients on
     `numba.get_num_threads()` threads, each chunk into its own bins. `every_month`: with keyed
     draws, step every month of every client instead of only the months in which something
-    can happen (the same outputs, slower: tests/test_event_stepping.py proves it). Plain
+    can happen (the same outputs, slower: tests/model/test_event_stepping.py proves it). Plain
     threads over compiled nogil code rather than a Numba parfor, which would compile the
     kernel a second time. `multi`, `init`: a multi-combination pass
     (engine.model.combinations; keyed draws) and a copy of the state before it.

@@ -15,7 +15,7 @@ factors, never used for money); the normal quantile is Wichura's AS241 (PPND16, 
 1e-16), the algorithm of Python's `statistics.NormalDist.inv_cdf`.
 
 Anything that feeds a draw, a count or a cent uses these, never NumPy's transcendental ufuncs
-(tests/test_portable_math.py runs a population with NumPy's CPU features reduced).
+(tests/unit/test_portable_math.py runs a population with NumPy's CPU features reduced).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ gives the geometric number of months to the event, P(event in the n-th month) =
 age band, another group) draws again from its own first month, which memorylessness makes
 exact: a client's three exits are drawn again together when its mortality band or its
 hazard group changes. A client whose hazards a measure leaves alone keeps its exit and
-goal months, and the kernel need not visit the months in between (engine.kernel).
+goal months, and the kernel need not visit the months in between (engine.model.kernel).
 
 `DECISIONS` are the simulation's (keyed on the simulation seed, read by the kernel);
 `POPULATION_DECISIONS` are the population side's (keyed on the population seed): what the
@@ -164,8 +164,8 @@ def months_to_event(u, h):
 @jit
 def months_from_log(u, lh):
     """`months_to_event(u, h)` given lh = log(1 - h), precomputed per hazard
-    (engine.compile.log_survival; both logs by engine.portable_math, the same bits on every
-    CPU): lh >= 0 (h <= 0) never, lh = -inf (h >= 1) at once."""
+    (engine.model.params.log_survival; both logs by engine.model.portable_math, the same
+    bits on every CPU): lh >= 0 (h <= 0) never, lh = -inf (h >= 1) at once."""
     if lh >= 0.0:
         return np.int64(NEVER)
     if not lh > -np.inf:

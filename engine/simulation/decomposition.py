@@ -79,7 +79,7 @@ written out as a check: it is zero by construction.
 
 This module holds pure functions over Polars frames (`decompose`, `Period`), plus the
 reading of run folders (`period_of_run`, `explain_years`, `explain_runs`) and the writing of
-the output folder (`write_decomposition`); the command line is in `engine.cli_outputs`.
+the output folder (`write_decomposition`); the command line is in `engine.cli.explain`.
 """
 
 from __future__ import annotations

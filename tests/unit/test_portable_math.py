@@ -1,4 +1,4 @@
-"""The same answer on every CPU: engine.portable_math against the C library, and a whole
+"""The same answer on every CPU: engine.model.portable_math against the C library, and a whole
 population and run with NumPy's SIMD paths switched off must give the same bits."""
 
 from __future__ import annotations
