@@ -15,14 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+from scaling import _cli_run  # noqa: E402 - one way to time a `caseload run` for both scripts
 
 MEASURE = """[measure]
 name = "places_scaled"
@@ -57,32 +56,11 @@ capacity = true
 
 
 def _run(scenario: str, scale: float, out_dir: str, run_id: str, env: dict) -> dict:
-    cmd = [
-        sys.executable,
-        "-m",
-        "engine.cli",
-        "run",
-        scenario,
-        "--set",
-        f"population.scale={scale}",
-        "--out",
-        out_dir,
-        "--run-id",
-        run_id,
-        "--json",
-        "--catalog",
-        "off",
-    ]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, check=True)
-    wall = time.perf_counter() - t0
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    run_dir = Path(json.loads(proc.stdout)["run_dir"])
-    manifest = json.loads((run_dir / "manifest.json").read_text())
+    """One `caseload run` in its own process (`scaling._cli_run`): wall, peak RSS, timings."""
+    wall, rss, manifest = _cli_run(ROOT, scenario, scale, out_dir, run_id, env)
     out = {
         "wall_s": round(wall, 3),
-        "peak_rss_mib_max_so_far": round(max(rss, before) / 1024),
+        "peak_rss_mib": round(rss / 1024),
         "timings": manifest["timings"],
         "population_cache": manifest["population"].get("cache"),
     }
@@ -91,7 +69,7 @@ def _run(scenario: str, scale: float, out_dir: str, run_id: str, env: dict) -> d
         out["coupled_clients"] = cap["coupled_clients"]
         import polars as pl
 
-        w = pl.read_parquet(run_dir / "waiting.parquet")
+        w = pl.read_parquet(Path(out_dir) / run_id / "waiting.parquet")
         out["waiting_client_months"] = int(w["waiting_end"].sum())
         out["joined"] = int(w["joined"].sum())
     return out
