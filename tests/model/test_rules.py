@@ -12,6 +12,7 @@ import pytest
 from engine.core.domain import FLAGS, HO_TASKS, S_ACTIVE
 from engine.core.months import parse_month
 from engine.model.layout import (
+    EV_EXCEPTION,
     EV_TASK_REMOVED,
     X_APPLIES,
     X_APPROVED,
@@ -20,6 +21,7 @@ from engine.model.layout import (
     X_UNDECIDED,
 )
 from engine.model.rng import DECISIONS
+from engine.model.state import NO_MONTH
 from engine.simulation.run import RunSpec, load_measures
 from engine.simulation.simulate import simulate
 from synthetic_population.generator import generate
@@ -222,6 +224,33 @@ def test_max_duration_no_medium_or_heavy_step_after_the_bound():
     without = sim()[0].arr[last][:, :, prods][..., A_GROSS].sum()
     assert with_rule < 0.9 * without, (with_rule, without)
     assert base_state.weekly_cents.sum() > 0
+
+
+def test_the_three_year_maximum_books_an_exception_only_where_it_would_change_an_indication():
+    """A client is recorded as an exception, and its standing decided, only at a moment the
+    maximum would change its indication, as every primitive asks it only where it acts. At
+    a maximum of 600 months, with every client approved case by case, only clients whose
+    support in scope reaches 600 months by the run's end can be decided (counted here from
+    the state, not by the rule's code); at its own 36 months the same approvals book
+    exceptions for many. Neither changes a cost."""
+    profile, policy, _ = _setup()
+    base, _ = sim()
+    approved = ("max_3_years_support.exceptions.approved_share", 1.0)
+    long_max = ("max_3_years_support.params.max_months", 600)
+    run, loaded = sim(("m12_max_three_years",), (long_max, approved))
+    rule = loaded[0].rules[0]
+    S = run.state
+    in_scope = np.isin(S.product, [policy.product_codes.index(p) for p in rule.steps]) & np.isin(
+        S.wmo_group[S.owner], [profile.group_codes.index(g) for g in rule.groups]
+    )
+    reaches = in_scope & (S.since != NO_MONTH) & (S.since <= profile.start + MONTHS - 600)
+    decided = set(np.nonzero(S.rule_c[:, 0] != X_UNDECIDED)[0].tolist())
+    assert decided <= set(S.owner[reaches].tolist()), len(decided)
+    assert np.array_equal(base.trace_cost, run.trace_cost)
+    own, _ = sim(("m12_max_three_years",), (approved,))
+    assert own.events[0, EV_EXCEPTION, ..., 0].sum() > 100
+    assert (own.state.rule_c[:, 0] == X_APPROVED).sum() > 100
+    assert np.array_equal(base.trace_cost, own.trace_cost)
 
 
 def test_biweekly_help_only_for_eligible_clients():

@@ -1,6 +1,6 @@
 """Golden outputs: the aggregates, final state and population of a few fixed runs hash to
 values recorded in tests/data/golden.json. Performance work must keep every output bit for
-bit; a deliberate change of semantics re-records them: `python -m tests.test_golden`.
+bit; a deliberate change of semantics re-records them: `python -m tests.regression.test_golden`.
 """
 
 from __future__ import annotations

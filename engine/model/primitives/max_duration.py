@@ -16,8 +16,6 @@ from engine.model.layout import (
     EV_SHORTENED,
     EV_STEPPED_DOWN,
     MO_REINDICATION,
-    X_APPLIES,
-    X_LEAVES,
 )
 from engine.model.primitives.common import (
     book_event,
@@ -25,7 +23,7 @@ from engine.model.primitives.common import (
     reprice,
     slot_in_share,
     standing,
-    standing_of,
+    stands,
 )
 from engine.model.primitives.spec import Packed, Param, Primitive
 from engine.model.rng import D_RULE_SHARE
@@ -151,10 +149,23 @@ def final_decision(S, P, B, ch, c, a, r, m, t, g, w, seq):
 
 
 @jit
+def due(S, P, a, r, m, seq):
+    """Only a slot the rule may change at one of its moments: one in a phase under the rule,
+    one at or past the maximum, or one whose indication runs past it (`change`, at either
+    moment): the others are not called, no standing is decided, no exception is booked."""
+    s = S.slots[a]
+    since = np.int64(s.since)
+    max_m = P.rules[r].i[I_MAX_MONTHS]
+    return S.rule_a[a, r] != PHASE_NONE or m - since >= max_m or s.planned_end - since > max_m
+
+
+@jit
 def act(S, P, B, ch, c, a, r, m, t, g, w, seq, moment):
+    what = change(S, P, a, r, m, moment)
+    if what == NOTHING:
+        return  # no standing asked, no exception booked where the rule changes nothing
     if not standing(S, P, B, ch, c, a, r, m, t, g, w, seq) or S.slots[a].status != S_ACTIVE:
         return
-    what = change(S, P, a, r, m, moment)
     s = S.slots[a]
     if what == DECIDE:
         final_decision(S, P, B, ch, c, a, r, m, t, g, w, seq)
@@ -169,9 +180,4 @@ def act(S, P, B, ch, c, a, r, m, t, g, w, seq, moment):
 
 @jit
 def would_act(S, P, c, a, r, m, t, g, seq, moment):
-    st = standing_of(S, P, r, c, seq)
-    if st == X_LEAVES:
-        return True
-    if st != X_APPLIES:
-        return False
-    return change(S, P, a, r, m, moment) != NOTHING
+    return change(S, P, a, r, m, moment) != NOTHING and stands(S, P, r, c, seq)
