@@ -38,10 +38,10 @@ def catalog_path(
 ) -> Path | None:
     """The catalog for a folder (or an out dir): explicit, else $CASELOAD_CATALOG, else
     `<out_dir>/../catalog.duckdb`. None when registration is turned off."""
-    if registration_off(catalog):
-        return None
     if catalog is None:
         catalog = os.environ.get(ENV) or None
+    if registration_off(catalog):
+        return None
     if catalog is not None:
         return Path(catalog)
     if folder is not None:

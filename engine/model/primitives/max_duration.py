@@ -150,13 +150,10 @@ def final_decision(S, P, B, ch, c, a, r, m, t, g, w, seq):
 
 @jit
 def due(S, P, a, r, m, seq):
-    """Only a slot the rule may change at one of its moments: one in a phase under the rule,
-    one at or past the maximum, or one whose indication runs past it (`change`, at either
-    moment): the others are not called, no standing is decided, no exception is booked."""
-    s = S.slots[a]
-    since = np.int64(s.since)
-    max_m = P.rules[r].i[I_MAX_MONTHS]
-    return S.rule_a[a, r] != PHASE_NONE or m - since >= max_m or s.planned_end - since > max_m
+    """Only a slot the rule may change at one of its moments (`change` at reindication, which
+    asks all that it asks at intake and more): the others are not called, no standing is
+    decided, no exception is booked."""
+    return change(S, P, a, r, m, MO_REINDICATION) != NOTHING
 
 
 @jit
