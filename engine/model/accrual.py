@@ -145,7 +145,7 @@ def open_segments(S, P, t, lo, hi, g_wmo, g_youth, w, hk):
 
 
 @jit
-def flush_segments(S, P, B, ch, t1, lo, hi, w, hk):
+def flush_segments(S, P, B, ch, t1, lo, hi, w, seq, hk):
     """5b. Book the open cost segments' months, t0 .. t1 - 1, and close them: per month the
     weekly amount x price index x days / 7 (`P.month_scale[t]`), rounded once to cents; the
     own contribution (the month's amount, at most the gross) on the paying slot; in a
@@ -184,7 +184,7 @@ def flush_segments(S, P, B, ch, t1, lo, hi, w, hk):
             and np.int64(hk[e + U(SEG_NEXT)]) - 1 < t1  # 0 (not asked yet) is -1
         ):
             nxt = segment_events(
-                frame(S, P, B, w), ch, a, np.int64(up), t0, t1, np.int64(ug), np.int64(us), w
+                frame(S, P, B, w, seq), ch, a, np.int64(up), t0, t1, np.int64(ug), np.int64(us)
             )
             hk[e + U(SEG_NEXT)] = U(nxt + 1)
         own = np.int64(k) == ocs

@@ -129,9 +129,9 @@ def client_exit(S, P, c, t, m, in_wmo, g_youth, w, seq, hk, mode):
 
 
 @jit_call
-def end_all(F, ch, c, m, t, reason, w):
+def end_all(F, ch, c, m, t, reason):
     """All of the client's arrangements end (a client-level exit)."""
-    S, P, B = unframe(F)
+    S, P, w, _, B = unframe(F)
     cl = S.clients[c]
     for a in range(cl.arr_lo, cl.arr_hi):
         if S.slots[a].status == S_ACTIVE:

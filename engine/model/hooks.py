@@ -74,19 +74,20 @@ def slot_group(S, P, c, a, m):
 
 
 @jit
-def apply_rule(F, ch, c, a, r, m, t, w, seq, moment):
+def apply_rule(F, ch, c, a, r, m, t, moment):
     """Rule r on slot a of client c at month m, at `moment`: its primitive's `act`, if the
-    slot is active and in the rule's scope. F: the pinned (S, P, B) (engine.model.frame)."""
-    S, P, _ = unframe(F)
+    slot is active and in the rule's scope. F: the pinned (S, P, w, seq, B)
+    (engine.model.frame)."""
+    S, P, _, _, _ = unframe(F)
     if touches(S, P, c, a, r, m):
-        act_rule(F, ch, c, a, r, m, t, slot_group(S, P, c, a, m), w, seq, moment)
+        act_rule(F, ch, c, a, r, m, t, slot_group(S, P, c, a, m), moment)
 
 
 @jit_call
-def act_rule(F, ch, c, a, r, m, t, g, w, seq, moment):
+def act_rule(F, ch, c, a, r, m, t, g, moment):
     """Rule r's primitive's `act` on slot a, active and in the rule's scope (the caller has
     asked: `touches`), its client in group g."""
-    S, P, B = unframe(F)
+    S, P, w, seq, B = unframe(F)
     _act(P.rules[r].prim, S, P, B, ch, c, a, r, m, t, g, w, seq, moment)
 
 
@@ -99,10 +100,10 @@ def _act(prim, S, P, B, ch, c, a, r, m, t, g, w, seq, moment):
 
 
 @jit_call
-def would_act(F, c, a, r, m, t, seq, moment):
+def would_act(F, c, a, r, m, t, moment):
     """Might rule r, were it on, act on slot a here: change any state or take a draw? The
     gates of `apply_rule`, then the primitive's own `would_act`. Keyed draws only."""
-    S, P, _ = unframe(F)
+    S, P, _, seq, _ = unframe(F)
     if not touches(S, P, c, a, r, m):
         return False
     return _would_act(P.rules[r].prim, S, P, c, a, r, m, t, slot_group(S, P, c, a, m), seq, moment)
@@ -143,26 +144,27 @@ def dm_due(S, P, a, r, m, seq):
 
 
 @jit
-def act_or_touch(F, ch, c, a, r, m, t, g, w, seq, moment):
+def act_or_touch(F, ch, c, a, r, m, t, g, moment):
     """Apply rule r to slot a (active, in the rule's scope, its client in group g) if the
     rule is on in this trajectory; else record in w[W_TOUCHED] whether it would have acted."""
+    _, _, w, _, _ = unframe(F)
     if (w[W_RULES] >> r) & 1:
-        act_rule(F, ch, c, a, r, m, t, g, w, seq, moment)
+        act_rule(F, ch, c, a, r, m, t, g, moment)
     else:
         b = 1 << r
-        if (w[W_TOUCHED] & b) == 0 and would_act(F, c, a, r, m, t, seq, moment):
+        if (w[W_TOUCHED] & b) == 0 and would_act(F, c, a, r, m, t, moment):
             w[W_TOUCHED] |= b
 
 
 @jit_call
-def rules_at(F, ch, c, a, m, t, w, seq, moment):
+def rules_at(F, ch, c, a, m, t, moment):
     """The rules of the moment intake or reindication, in scenario order, on slot a: those
     whose bit is set in the slot's gate (`moment_rules`), asked for the rest of their scope
     and their primitive's `due`, so `act` is called only where a rule may act. The gate and
     the client's group are read once, and again only after a rule changed the slot's product
     (substitute). (Inlining this where the kernel calls it saves a call per gated slot but
     costs 22 s of compile: measured.)"""
-    S, P, _ = unframe(F)
+    S, P, _, seq, _ = unframe(F)
     s = S.slots[a]
     p = s.product
     rules = moment_rules(P, t, p, moment)
@@ -171,7 +173,7 @@ def rules_at(F, ch, c, a, m, t, w, seq, moment):
         if (rules >> np.uint64(r)) == 0 or s.status != S_ACTIVE:
             break  # no later rule holds the product, or a rule ended the slot
         if bit(rules, r) and in_scope(S, P, r, a, g) and due(S, P, a, r, m, seq):
-            act_or_touch(F, ch, c, a, r, m, t, g, w, seq, moment)
+            act_or_touch(F, ch, c, a, r, m, t, g, moment)
             if s.product != p:
                 p = s.product
                 rules = moment_rules(P, t, p, moment)
@@ -221,28 +223,28 @@ def in_product(S, P, a, r):
 
 
 @jit_call
-def rules_date_monthly(F, ch, c, m, t, w, seq):
+def rules_date_monthly(F, ch, c, m, t):
     """`date` rules act once, when the transition period of existing indications ends;
     `monthly` rules every month of their validity, on the slots they are due for."""
-    S, P, B = unframe(F)
+    S, P, _, seq, _ = unframe(F)
     cl = S.clients[c]
     for r in range(P.run[0].n_rules):
         if rule_on(P, r, m, MO_DATE) and m == P.rules[r].date:
             for a in range(cl.arr_lo, cl.arr_hi):
                 if in_product(S, P, a, r) and dm_due(S, P, a, r, m, seq):
-                    act_in_scope(F, ch, c, a, r, m, t, w, seq, MO_DATE)
+                    act_in_scope(F, ch, c, a, r, m, t, MO_DATE)
         if rule_on(P, r, m, MO_MONTHLY):
             for a in range(cl.arr_lo, cl.arr_hi):
                 if in_product(S, P, a, r) and dm_due(S, P, a, r, m, seq):
-                    act_in_scope(F, ch, c, a, r, m, t, w, seq, MO_MONTHLY)
+                    act_in_scope(F, ch, c, a, r, m, t, MO_MONTHLY)
 
 
 @jit
-def act_in_scope(F, ch, c, a, r, m, t, w, seq, moment):
+def act_in_scope(F, ch, c, a, r, m, t, moment):
     """`act_or_touch` where slot a is active and in rule r's scope (`touches`)."""
-    S, P, _ = unframe(F)
+    S, P, _, _, _ = unframe(F)
     if touches(S, P, c, a, r, m):
-        act_or_touch(F, ch, c, a, r, m, t, slot_group(S, P, c, a, m), w, seq, moment)
+        act_or_touch(F, ch, c, a, r, m, t, slot_group(S, P, c, a, m), moment)
 
 
 @jit
@@ -376,13 +378,13 @@ def adjusted_outcome(u, c0, c1, c2, st):
 
 
 @jit_call
-def reind_outcome(F, c, a, m, g, w, seq, u, c0, c1, c2):
+def reind_outcome(F, c, a, m, g, u, c0, c1, c2):
     """The reindication outcome of slot a (uniform u, the product's cumulative outcome
     probabilities) under the rules that adjust it, in scenario order, and the last rule that
     did (-1: none). Rules off: all those that would apply are touched when together they
     would change the outcome (care is monotone in each adjustment, so then no subset of them
     changes it either)."""
-    S, P = unframe(F)
+    S, P, w, seq = unframe(F)
     on = INERT_REIND
     off = INERT_REIND
     rr = -1
@@ -453,12 +455,12 @@ def log_survival_of(h):
 
 
 @jit_call
-def goal_wait(F, c, a, te, w, seq):
+def goal_wait(F, c, a, te):
     """Keyed draws: the month slot a reaches its goal, eligible from run month te, under the
     goal hazard rules: spells of constant hazard from te and from each month the factor
     changes, each drawn afresh from its first month (counter that month), as the kernel does
     for a spell change; a spell whose event falls before the next change ends it."""
-    S, P = unframe(F)
+    S, P, w, seq = unframe(F)
     s = S.slots[a]
     pr = P.products[s.product]
     R = P.run[0]
@@ -476,9 +478,9 @@ def goal_wait(F, c, a, te, w, seq):
 
 
 @jit_call
-def goal_factor_now(F, c, a, m, w, seq):
+def goal_factor_now(F, c, a, m):
     """Sequential draws: the goal hazard factor of slot a in month m."""
-    S, P = unframe(F)
+    S, P, w, seq = unframe(F)
     f, _ = goal_spell(S, P, c, a, m, w, seq)
     return f
 
@@ -506,12 +508,12 @@ def client_in_scope(S, P, c, r, m):
 
 
 @jit_call
-def admit(F, c, m, u, p, w, seq):
+def admit(F, c, m, u, p):
     """Is inflow pool client c admitted in month m (keyed uniform u, admission probability
     p) under the admission rules? Returns (admitted, the last rule that turned a baseline
     admission away, or -1). Rules off: all those in scope are touched when some subset of
     them could change the decision."""
-    S, P = unframe(F)
+    S, P, w, seq = unframe(F)
     f_on = 1.0
     lo = 1.0
     hi = 1.0
@@ -561,14 +563,14 @@ def _segment(prim, S, P, B, ch, a, r, p, t0, t1, g, step):
 
 
 @jit_call
-def segment_events(F, ch, a, p, t0, t1, g, step, w):
+def segment_events(F, ch, a, p, t0, t1, g, step):
     """The events the rules on book for a cost segment of slot a, run months t0 .. t1 - 1,
     with product p in group g at `step` (their primitives' `segment_events`: events of
     months the kernel did not step; each books only in its own scope). Returns a run month
     before which none of them books the slot an event from t1 on, whatever its product, step
     or group by then (the earliest of theirs; NEVER: none will): the caller asks again only
     for a segment that reaches it. So every rule on is asked, in the product's scope or not."""
-    S, P, B = unframe(F)
+    S, P, w, _, B = unframe(F)
     nxt = np.int64(NEVER)
     for r in range(P.run[0].n_rules):
         if is_on(w, r):

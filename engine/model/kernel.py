@@ -218,11 +218,11 @@ def step_month(S, P, B, ch, c, t, w, seq, hk, mode, lo, hi, birth):
     g_youth = P.run[0].youth_groups[w[W_YOUTH]]
     reason = client_exit(S, P, c, t, m, in_wmo, g_youth, w, seq, hk, mode)
     if reason != 0:
-        end_all(frame(S, P, B, w), ch, c, m, t, reason, w)
+        end_all(frame(S, P, B, w, seq), ch, c, m, t, reason)
         dirty = True
     else:
         if age_m == _AGE18_M:
-            turn_18(frame(S, P, B, w), ch, c, m, t, w, seq)
+            turn_18(frame(S, P, B, w, seq), ch, c, m, t)
             dirty = True
         # keyed draws: only in a month in which a slot has an event (`plan_slots`); with
         # sequential draws every slot draws every month
@@ -231,11 +231,11 @@ def step_month(S, P, B, ch, c, t, w, seq, hk, mode, lo, hi, birth):
         ):
             dirty = True
         if P.months[t].dm_on and date_monthly_due(S, P, t, m, lo, hi, mode, seq):
-            rules_date_monthly(frame(S, P, B, w), ch, c, m, t, w, seq)
+            rules_date_monthly(frame(S, P, B, w, seq), ch, c, m, t)
             dirty = True
     # 5. cost accrual: nothing to do while the client's segments stay open
     if dirty:
-        flush_segments(S, P, B, ch, t, lo, hi, w, hk)
+        flush_segments(S, P, B, ch, t, lo, hi, w, seq, hk)
         open_segments(S, P, t, lo, hi, g_wmo, g_youth, w, hk)
         w[W_DIRTY] = 0
         if mode == MODE_KEYED:
@@ -283,7 +283,7 @@ def run_client(S, P, B, ch, c, w, seq, hk, mode):
         served_skipped(
             P, B, ch, T, w
         )  # still here at the end: the periods since the last month stepped
-    flush_segments(S, P, B, ch, t1, lo, hi, w, hk)
+    flush_segments(S, P, B, ch, t1, lo, hi, w, seq, hk)
 
 
 @jit_once
@@ -323,14 +323,14 @@ def run_clients(S, P, B, ch, n_chunks, w, seq, hk, M, init, mode):
 # compiled only when a run asks for sequential draws. nogil: run_kernel runs chunks on threads.
 @jit_entry
 def run_chunk_keyed(S, P, B, ch, n_chunks, w, seq, hk, M, init):
-    w[W_FRAME] = pin((S, P, B))  # for the out-of-line calls (engine.model.frame)
+    w[W_FRAME] = pin((S, P, w, seq, B))  # for the out-of-line calls (engine.model.frame)
     run_clients(S, P, B, ch, n_chunks, w, seq, hk, M, init, MODE_KEYED)
     w[W_FRAME] = 0
 
 
 @jit_entry
 def run_chunk_sequential(S, P, B, ch, n_chunks, w, seq, hk, M, init):
-    w[W_FRAME] = pin((S, P, B))
+    w[W_FRAME] = pin((S, P, w, seq, B))
     run_clients(S, P, B, ch, n_chunks, w, seq, hk, M, init, MODE_SEQUENTIAL)
     w[W_FRAME] = 0
 

@@ -292,7 +292,8 @@ W_EXIT_T, W_HKEY, W_S0, W_DIRTY, W_OCSLOT, W_NEXT, W_SLOT_NEXT, W_LAST = (
 # gives up waiting this month
 W_QUEUE, W_Q_REQ, W_Q_ADMIT, W_Q_LEAVE = 26, 27, 28, 29
 Q_OFF, Q_REAL, Q_DRY = 0, 1, 2
-# the address of the (S, P, B) pinned by the entry point stepping the client (engine.model.frame)
+# the address of the (S, P, w, seq, B) pinned by the entry point stepping the client
+# (engine.model.frame)
 W_FRAME = 30
 W_YEAR_TOT = 31
 WORK_SIZE = (

@@ -129,18 +129,18 @@ Coupled = namedtuple(
 def step_client(S, P, B, c, t, w, seq, hk, mode, lo, hi, birth):
     """The kernel's month step for one coupled client (one compiled copy for both passes)."""
     ch = 0  # the one chunk
-    w[W_FRAME] = pin((S, P, B))  # the pass's own bins (engine.model.frame)
+    w[W_FRAME] = pin((S, P, w, seq, B))  # the pass's own bins (engine.model.frame)
     alive = step_month(S, P, B, ch, c, t, w, seq, hk, mode, lo, hi, birth)
     w[W_FRAME] = 0
     return alive
 
 
 @jit_call
-def close_client(S, P, B, t, lo, hi, w, hk):
+def close_client(S, P, B, t, lo, hi, w, seq, hk):
     """Book a coupled client's open cost segments up to month t, outside its month step: with
     the frame pinned, for the rules that book events from a segment (hooks.segment_events)."""
-    w[W_FRAME] = pin((S, P, B))
-    flush_segments(S, P, B, np.int64(t) * 0, t, lo, hi, w, hk)
+    w[W_FRAME] = pin((S, P, w, seq, B))
+    flush_segments(S, P, B, np.int64(t) * 0, t, lo, hi, w, seq, hk)
     w[W_FRAME] = 0
 
 
@@ -413,7 +413,7 @@ def real_pass(S, P, B, Q, t, mode):
             book_slot(S, P, Q, j, w[W_Q_REQ], t, m, lo)
         if not alive:
             Q.done[i] = 1
-            close_client(S, P, B, t, U(lo), U(hi), w, Q.keys[i])
+            close_client(S, P, B, t, U(lo), U(hi), w, Q.seq[i], Q.keys[i])
         else:
             Q.next[i] = w[W_NEXT] if mode == MODE_KEYED else t + 1
 
@@ -470,7 +470,7 @@ def run_coupled_jit(S, P, B, Bs, Q, mode):
         if mode == MODE_KEYED:
             served_skipped(P, B, np.int64(i) * 0, T, w)
         lo, hi = U(S.clients[c].arr_lo), U(S.clients[c].arr_hi)
-        close_client(S, P, B, T, lo, hi, w, Q.keys[i])
+        close_client(S, P, B, T, lo, hi, w, Q.seq[i], Q.keys[i])
 
 
 # ----------------------------------------------------------------------------- Python side

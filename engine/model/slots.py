@@ -116,7 +116,7 @@ def goal_month(S, P, a, k, te, hk, w, seq):
         s = S.slots[a]
         R = P.run[0]
         if P.products[s.product].goal_rules != 0:  # else no rule changes its goal hazard
-            hk[e] = U(goal_wait(frame_sp(S, P, w), np.int64(s.owner), np.int64(a), te, w, seq))
+            hk[e] = U(goal_wait(frame_sp(S, P, w, seq), np.int64(s.owner), np.int64(a), te))
         else:
             u = uniform_from_entity_key(entity_key(R.keys[D_GOAL], s.aid), R.start + te)
             hk[e] = U(te - 1 + months_from_log(u, P.products[s.product].goal_lh))
@@ -145,7 +145,7 @@ def activate(S, P, B, ch, c, a, m, t, w, seq):
     s.since = m
     s.weekly_cents = weekly_base_cents(S, P, a)
     if P.run[0].n_rules > 0 and may_act(S, P, c, a, t, MO_INTAKE):
-        rules_at(frame(S, P, B, w), ch, c, a, m, t, w, seq, MO_INTAKE)
+        rules_at(frame(S, P, B, w, seq), ch, c, a, m, t, MO_INTAKE)
     book_start(S, P, B, ch, c, a, m, t)
 
 
@@ -158,9 +158,9 @@ def arrive(S, P, B, ch, c, t, m, w, seq):
     u = draw(R.rng_mode, seq, R.keys, D_ADMIT, cl.cid, 0)
     p = P.admit_p[cl.pool_group, t]
     if R.admit_rules != 0:
-        admitted, rr = admit(frame_sp(S, P, w), c, m, u, p, w, seq)
+        admitted, rr = admit(frame_sp(S, P, w, seq), c, m, u, p)
         if rr >= 0:
-            book_not_admitted(frame(S, P, B, w), ch, c, rr, m, t)
+            book_not_admitted(frame(S, P, B, w, seq), ch, c, rr, m, t)
     else:
         admitted = u < p
     cl.admitted = 1 if admitted else 0
@@ -174,7 +174,7 @@ def arrive(S, P, B, ch, c, t, m, w, seq):
 @jit_call
 def book_not_admitted(F, ch, c, r, m, t):
     """Rule r turned away an arrival the baseline admits: one event per first arrangement."""
-    S, P, B = unframe(F)
+    S, P, _, _, B = unframe(F)
     cl = S.clients[c]
     for a in range(cl.arr_lo, cl.arr_hi):
         s = S.slots[a]
@@ -194,10 +194,10 @@ def ends_at_18(P, s):
 
 
 @jit_call
-def turn_18(F, ch, c, m, t, w, seq):
+def turn_18(F, ch, c, m, t):
     """2a. A youth client turning 18: youth arrangements end; one draw decides between
     end, verlengde jeugdhulp and a hand-over to the Wmo (reserved follow-up slots)."""
-    S, P, B = unframe(F)
+    S, P, w, seq, B = unframe(F)
     cl = S.clients[c]
     lo = cl.arr_lo
     hi = cl.arr_hi
@@ -266,7 +266,7 @@ def reindicate(S, P, B, ch, c, a, m, t, g, w, seq):
     base = outcome
     rr = -1
     if R.n_rules > 0 and bit(P.gates[t, p].pre, s.step):
-        outcome, rr = reind_outcome(frame_sp(S, P, w), c, a, m, g, w, seq, u, c0, c1, c2)
+        outcome, rr = reind_outcome(frame_sp(S, P, w, seq), c, a, m, g, u, c0, c1, c2)
     old = np.int64(s.weekly_cents)
     if outcome == 3:
         end_arrangement(S, P, B, ch, c, a, m, t, R_RULE_END if base != 3 else R_REIND_END, w)
@@ -291,7 +291,7 @@ def reindicate(S, P, B, ch, c, a, m, t, g, w, seq):
             book_event(P, B, ch, rr, EV_STEPPED_DOWN, g, p, t, old - s.weekly_cents, 0)
             mark_affected(S, P, B, ch, c, rr, g, AFF_REDUCED)
         if R.n_rules > 0 and may_act(S, P, c, a, t, MO_REINDICATION):
-            rules_at(frame(S, P, B, w), ch, c, a, m, t, w, seq, MO_REINDICATION)
+            rules_at(frame(S, P, B, w, seq), ch, c, a, m, t, MO_REINDICATION)
 
 
 @jit_once
@@ -316,7 +316,7 @@ def slot_events(S, P, B, ch, c, m, t, lo, hi, age_m, g_wmo, g_youth, w, seq, hk,
         else:
             h = pr.goal
             if pr.goal_rules != 0:
-                h = h * goal_factor_now(frame_sp(S, P, w), c, np.int64(a), m, w, seq)
+                h = h * goal_factor_now(frame_sp(S, P, w, seq), c, np.int64(a), m)
             goal = draw_ek(mode, seq, R.keys, hk[U(H_GOAL0) + a - lo], m) < h
         if goal:
             end_arrangement(S, P, B, ch, c, np.int64(a), m, t, R_GOAL, w)

@@ -15,30 +15,31 @@ Bins = namedtuple("Bins", ["arr", "cli"])
 
 @njit(_nrt=False)
 def _callee(F, i):
-    S, P, B = unframe(F)
+    S, P, w, _, B = unframe(F)
+    w[1] += 1
     B.arr[i, 1] += S[i] * P[0]["x"]
     B.cli[0, 0, i] = i
 
 
 @njit(_nrt=False)
 def _callee_sp(F, i):
-    S, P = unframe(F)
-    return S[i] + P[0]["x"]
+    S, P, _, seq = unframe(F)
+    return S[i] + P[0]["x"] + seq[0]
 
 
 @njit(_nrt=False)
-def _entry(S, P, B, w):
-    w[W_FRAME] = pin((S, P, B))
+def _entry(S, P, B, w, seq):
+    w[W_FRAME] = pin((S, P, w, seq, B))
     for i in range(S.shape[0]):
-        _callee(frame(S, P, B, w), i)
-    out = _callee_sp(frame_sp(S, P, w), 2)
+        _callee(frame(S, P, B, w, seq), i)
+    out = _callee_sp(frame_sp(S, P, w, seq), 2)
     w[W_FRAME] = 0
     return out
 
 
 @njit(_nrt=False)
-def _unpinned(S, P, B, w):
-    _callee(frame(S, P, B, w), 0)
+def _unpinned(S, P, B, w, seq):
+    _callee(frame(S, P, B, w, seq), 0)
 
 
 def _arrays():
@@ -52,11 +53,13 @@ def _arrays():
 def test_a_pinned_frame_reaches_the_callers_own_arrays():
     S, P, B = _arrays()
     w = np.zeros(work_size(1), dtype=np.int64)
-    out = _entry(S, P, B, w)
+    seq = np.full(2, 5, dtype=np.uint64)
+    out = _entry(S, P, B, w, seq)
     # recomputed here in Python: the callee wrote into the caller's bins, not a copy
     assert B.arr[:, 1].tolist() == [0, 3, 6, 9]
     assert B.cli[0, 0].tolist() == [0, 1, 2, 3]
-    assert out == 2 + 3  # (S, P) read through the same pin
+    assert w[1] == 4  # the work array too: each call added one
+    assert out == 2 + 3 + 5  # (S, P, w, seq) read through the same pin
     assert w[W_FRAME] == 0  # cleared after: no dangling address left behind
 
 
@@ -64,4 +67,4 @@ def test_a_call_without_a_pinned_frame_is_refused_not_followed():
     S, P, B = _arrays()
     w = np.zeros(work_size(1), dtype=np.int64)
     with pytest.raises(RuntimeError, match="no frame pinned"):
-        _unpinned(S, P, B, w)
+        _unpinned(S, P, B, w, np.zeros(2, dtype=np.uint64))

@@ -409,7 +409,7 @@ def test_the_segment_hook_names_a_reviews_month_whatever_the_segments_product(co
         p = int(rng.integers(0, B.events.shape[4]))  # any product, most not the review's
         w = np.zeros(work_size(3), dtype=np.int64)
         w[W_RULES] = -1
-        nxt = framed.segment_events(S, P, B, 0, a, p, t0, t1, 0, 0, w)
+        nxt = framed.segment_events(S, P, B, 0, a, p, t0, t1, 0, 0, w, seq)
         rm = review.review_month(S, P, a, r, seq) - start  # the month the review's `due` draws
         if rm >= t1:
             assert nxt <= rm, f"case {k}: named {nxt}, after the review month {rm}"
