@@ -9,7 +9,7 @@ the address in the work array (`w[W_FRAME] = pin((S, P, w, seq, B))`); an out-of
 function takes `frame(S, P, B, w, seq)`, one typed pointer, and reads the five back with
 `unframe`. The work array and the draw stream ride along too (7 values each as arguments):
 with them a hook's call passes the pointer and a few scalars, and the kernel around its call
-sites runs faster as well (both kernels about 3% at national scale: bench/RESULTS.md).
+sites runs faster as well (both kernels 1-3% at national scale: bench/RESULTS.md).
 
 The rules: `pin` only in an out-of-line (`jit_call`) function, the entry point that steps
 clients, which clears the pin (`w[W_FRAME] = 0`) before it returns; a function that hands its
