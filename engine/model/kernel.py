@@ -353,8 +353,7 @@ def run_kernel(
     `on_compile()` is called before compiling, when the kernel is neither compiled nor
     cached for these argument types. Returns the seconds spent compiling or loading it."""
     run = P.run[0]
-    slots = S.clients["arr_hi"].astype(np.int64) - S.clients["arr_lo"]
-    max_slots = int(slots.max()) if slots.size else 0
+    max_slots = most_slots(S.clients)
     n_years = (int(run["start"]) + int(run["T"]) - 1) // 12 - int(run["start"]) // 12 + 1
     work = np.zeros((n_chunks, work_size(n_years)), dtype=np.int64)
     seqs = np.zeros((n_chunks, 8), dtype=np.uint64)
@@ -440,6 +439,17 @@ def stocks_from_flows(cli: np.ndarray) -> None:
     end = cli[..., :1, C_START] + np.cumsum(flows, axis=-1)
     cli[..., C_END] = end
     cli[..., 1:, C_START] = end[..., :-1]
+
+
+@jit_entry
+def most_slots(clients):
+    """The most arrangement slots a client has (the key arrays are sized for it): one
+    compiled pass over the records. NumPy copies the two strided fields first: 8-11 ms at
+    national scale, inside every kernel call."""
+    most = 0
+    for c in range(clients.shape[0]):
+        most = max(most, clients[c].arr_hi - clients[c].arr_lo)
+    return most
 
 
 @jit_entry

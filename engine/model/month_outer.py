@@ -38,7 +38,7 @@ from engine.model.accrual import flush_segments, served_skipped
 from engine.model.arrangement import U, weekly_base_cents
 from engine.model.frame import pin
 from engine.model.jit import jit, jit_call, jit_entry
-from engine.model.kernel import init_client, step_month
+from engine.model.kernel import init_client, most_slots, step_month
 from engine.model.layout import (
     MAX_WAIT,
     Q_ADMITTED,
@@ -487,8 +487,7 @@ def build_coupled(S, P, cr, n_years: int) -> Coupled:
 
     T = int(P.run[0]["T"])
     clients = np.nonzero(cr.cap_params.coupled)[0].astype(np.int64)
-    n_slots = S.clients["arr_hi"].astype(np.int64) - S.clients["arr_lo"]
-    max_slots = int(n_slots.max()) if n_slots.size else 0
+    max_slots = most_slots(S.clients)
     s0 = H_GOAL0 + max_slots
     n = clients.size
     work = np.zeros((n, work_size(n_years)), dtype=np.int64)
