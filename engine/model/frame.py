@@ -72,7 +72,7 @@ def _frame_at(typingctx, parts, addr):
 
 @intrinsic
 def unframe(typingctx, F):
-    """(S, P, B), or (S, P), from a frame."""
+    """(S, P, w, seq, B), or (S, P, w, seq), from a frame."""
 
     def codegen(context, builder, sig, args):
         return context.data_model_manager[F.tup].from_data(builder, builder.load(args[0]))

@@ -1,6 +1,6 @@
-"""The rule hooks as a test calls them: an out-of-line hook takes the pinned (S, P, w, seq, B)
-(engine.model.frame), so each function here pins it, as the kernel's entry points do, calls
-the hook and clears the pin."""
+"""The rule hooks as a test calls them: an out-of-line hook takes the pinned (S, P, w, seq, B),
+or its leading (S, P, w, seq) for a hook that books nothing (engine.model.frame), so each
+function here pins it, as the kernel's entry points do, calls the hook and clears the pin."""
 
 from numba import njit
 

@@ -1,5 +1,5 @@
-"""The frame (engine.model.frame): out-of-line calls read the state, parameters and bins
-through one pointer to what the entry point pinned."""
+"""The frame (engine.model.frame): out-of-line calls read the state, parameters, work array,
+draw stream and bins through one pointer to what the entry point pinned."""
 
 from collections import namedtuple
 
