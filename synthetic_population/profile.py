@@ -212,7 +212,7 @@ def load_profile(
     ho_tasks = top.raw("ho_tasks", {})
     behaviour = _read_product_behaviour(top, policy)
     _check_followup_step_weights(f, youth, policy)
-    targets = parse_targets(top, f, groups, policy)
+    targets = parse_targets(top, f, {g.code: g.domain for g in groups}, policy)
     top.done()
     fit_file = fitted_path_for(path)
     fit_register, fit_meta = [], {}

@@ -6,15 +6,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from engine.core.domain import DOMAINS
 from engine.core.errors import InputError
 from engine.core.sourced import Section
 from rules.policy import Policy
-
-if TYPE_CHECKING:
-    from synthetic_population.profile import Group
 
 TARGET_METRICS = ["clients_served", "gross_eur"]
 _PERIOD_RE = re.compile(r"^(\d{4})(H[12])?$")
@@ -91,13 +87,14 @@ def number(v: float) -> str:
     return f"{v:,.0f}" if abs(v) >= 10 or float(v).is_integer() else f"{v:.3f}"
 
 
-def parse_targets(top: Section, f: str, groups: list[Group], policy: Policy) -> dict[str, Target]:
+def parse_targets(
+    top: Section, f: str, group_domain: dict[str, str], policy: Policy
+) -> dict[str, Target]:
     """The profile's [targets]: a plain number is a reference figure; a table is a target
-    the calibration can check and fit."""
+    the calibration can check and fit. `group_domain`: each client group's domain, by code."""
     raw_targets = top.raw("targets", {})
     if not isinstance(raw_targets, dict):
         raise top.error("targets", f"is {type(raw_targets).__name__}", "a table of targets")
-    group_domain = {g.code: g.domain for g in groups}
     targets = {}
     for tname, tval in raw_targets.items():
         if isinstance(tval, bool) or not isinstance(tval, (int, float, dict)):
