@@ -90,9 +90,11 @@ def run_experiment(
     run_id: str | None = None,
     backend: str = "process",
     workers: int | None = None,
+    population: str | Path | None = None,
 ) -> Path:
     """Run an experiment file (measures x seeds: savings per measure and budget year,
-    Shapley shares, percentiles) and write its folder under `out`; returns its path."""
+    Shapley shares, percentiles) and write its folder under `out`; returns its path.
+    `population`: a client extract or population file as every sub-run's start stock."""
     from engine.simulation.experiment import (
         experiment_id,
         load_experiment,
@@ -102,6 +104,8 @@ def run_experiment(
     from engine.simulation.experiment import run_experiment as _run
 
     spec = load_experiment(path)
+    if population is not None:
+        spec.baseline.population_file = str(population)
     run_id = run_id or experiment_id(spec)
     tables, info, ctx = _run(spec, backend=backend, workers=workers)
     manifest = manifest_for(

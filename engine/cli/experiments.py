@@ -18,6 +18,8 @@ EPILOG_EXPERIMENT = """examples:
   caseload experiment FILE --backend inprocess            one process, all cores
   caseload experiment FILE --backend ray                  a local Ray instance
   caseload experiment FILE --backend ray --address 10.0.0.5:6379   an existing Ray cluster
+  caseload experiment FILE --population extract.csv       the team's own client extract as
+        every sub-run's start stock (the run starts in its extract month)
 """
 
 EPILOG_SENSITIVITY = """examples:
@@ -76,6 +78,25 @@ def _backend_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print a machine-readable summary")
 
 
+def _population_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--population",
+        default=None,
+        metavar="FILE",
+        help=(
+            "the start stock for every sub-run instead of the baseline's synthetic population: "
+            "a client extract (.csv/.parquet; see `caseload population validate`) or a file from "
+            "`caseload population generate --out`"
+        ),
+    )
+
+
+def _with_population(spec, args) -> None:
+    """`--population FILE`: the experiment's baseline (and so every sub-run) reads it."""
+    if args.population:
+        spec.baseline.population_file = args.population
+
+
 def _result_id(args, default: str) -> str:
     """The result folder's name; refused before any work if it is not a plain name or exists."""
     from engine.core.limits import MAX_THREADS
@@ -118,6 +139,7 @@ def cmd_experiment(args) -> int:
     )
 
     spec = load_experiment(args.file)
+    _with_population(spec, args)
     if args.replications is not None:
         from engine.core.limits import MAX_SEED
         from engine.simulation.experiment import MAX_REPLICATIONS
@@ -149,6 +171,7 @@ def cmd_sensitivity(args) -> int:
     from engine.simulation.sensitivity import load_vary_file, parse_vary, run_sensitivity
 
     spec = load_experiment(args.file)
+    _with_population(spec, args)
     varies = parse_vary(args.vary) + (load_vary_file(args.vary_file) if args.vary_file else [])
     if not varies and not args.from_measures:
         raise InputError(
@@ -248,6 +271,7 @@ def register(sub) -> None:
         default=None,
         help="override the file's number of simulation seeds (from its first seed)",
     )
+    _population_option(e)
     _backend_options(e)
     e.set_defaults(func=cmd_experiment)
 
@@ -290,5 +314,6 @@ def register(sub) -> None:
             "seed)"
         ),
     )
+    _population_option(s)
     _backend_options(s)
     s.set_defaults(func=cmd_sensitivity)

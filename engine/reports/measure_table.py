@@ -86,6 +86,7 @@ def table(exp: Path, sens: Path | None = None) -> str:
 
     manifest = json.loads((exp / "manifest.json").read_text())
     spec = load_experiment(manifest["experiment"]["file"])
+    spec.baseline.population_file = manifest.get("population", {}).get("file")
     ctx = Context.build(spec.context_spec())
     facts = scope_facts(ctx)
     sav = pl.read_parquet(exp / "savings.parquet")

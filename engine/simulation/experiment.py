@@ -496,6 +496,12 @@ def manifest_for(
             }
             for m in ctx.measures
         ],
+        "population": {
+            "source": ctx.population.meta.get("source", "synthetic"),
+            "file": spec.baseline.population_file,
+            "clients": ctx.population.n_clients,
+            "arrangement_slots": ctx.population.n_arrangements,
+        },
         "budget_years": ctx.years,
         "hashes": ctx.hashes(),
         "timings": {k: round(v, 3) if isinstance(v, float) else v for k, v in timings.items()},

@@ -59,21 +59,8 @@ def simulate_scenario(
     timings["load_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     if population is None:
-        if spec.population_file:
-            from synthetic_population.extract.convert import load_population_file
-
-            population = load_population_file(
-                Path(spec.population_file),
-                profile,
-                policy,
-                spec.population_seed,
-                spec.months,
-                spec.start,
-            )
-            if population.meta.get("source") == "extract":
-                start = population.start  # an extract's month is the run's start
-        else:
-            population = generate_cached(profile, policy, spec.population_seed, spec.months, start)
+        population = load_population(spec, profile, policy, start)
+    start = start_of(population, start)
     timings["population_s"] = time.perf_counter() - t0
     if progress:
         progress("population", population)
@@ -206,6 +193,26 @@ def capacity_manifest(sim: SimResult, measures: list) -> dict | None:
         ],
         "coupled_clients": sim.queue.coupled,
     }
+
+
+def load_population(spec, profile, policy, start: int) -> Population:
+    """The population a run or an experiment steps: the spec's population file or client
+    extract, else the synthetic population of its seed, start and horizon (from the
+    population cache when it holds it). `spec`: a RunSpec or an experiment's ContextSpec."""
+    if not spec.population_file:
+        return generate_cached(profile, policy, spec.population_seed, spec.months, start)
+    from synthetic_population.extract.convert import load_population_file
+
+    return load_population_file(
+        Path(spec.population_file), profile, policy, spec.population_seed, spec.months, spec.start
+    )
+
+
+def start_of(population: Population, start: int) -> int:
+    """The run's first month: a client extract's month (`extract_month`, or the `start` it
+    was read for), else `start`; a population file made for another month is refused later
+    (engine.simulation.simulate) with what it covers."""
+    return population.start if population.meta.get("source") == "extract" else start
 
 
 def load_measures(spec: RunSpec, profile, policy) -> list:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -97,29 +96,15 @@ class Context:
     @classmethod
     def build(cls, spec: ContextSpec, population=None) -> Context:
         from engine.core.scenario import RunSpec
-        from engine.simulation.run import load_measures
-        from synthetic_population.cache import generate_cached, state_of
+        from engine.simulation.run import load_measures, load_population, start_of
+        from synthetic_population.cache import state_of
         from synthetic_population.profile import load_profile
 
         profile, policy = load_profile(spec.profile, spec.overrides)
         start = profile.start if spec.start is None else spec.start
         if population is None:
-            if spec.population_file:
-                from synthetic_population.extract.convert import load_population_file
-
-                population = load_population_file(
-                    Path(spec.population_file),
-                    profile,
-                    policy,
-                    spec.population_seed,
-                    spec.months,
-                    spec.start,
-                )
-                start = population.start
-            else:
-                population = generate_cached(
-                    profile, policy, spec.population_seed, spec.months, start
-                )
+            population = load_population(spec, profile, policy, start)
+        start = start_of(population, start)
         rs = RunSpec(
             profile=spec.profile,
             measures=list(spec.measures),

@@ -144,10 +144,10 @@ def _run_start(ck: Checker, path: Path, profile: Profile, start: int | None) -> 
     if em_values:
         if start is not None and start != em.drop_nulls()[0]:
             raise InputError(
-                "--start",
+                "--start or scenario.start",
                 f"{format_month(start)}, but {path} describes "
                 f"{format_month(em.drop_nulls()[0])} (extract_month)",
-                "no --start, or the extract month",
+                "no start, or the extract month",
             )
         start = int(em.drop_nulls()[0])
     if start is None:

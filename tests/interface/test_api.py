@@ -51,6 +51,25 @@ def test_an_experiment_runs_from_python(tmp_path):
     path = engine.run_experiment(tmp_path / "exp.toml", out=tmp_path / "out", backend="inprocess")
     savings = engine.open_run(path).table("savings")
     assert {"measure", "budget_year"} <= set(savings.columns)
+    # the same on the toy stock written as a client extract: the same savings
+    from synthetic_population.extract.convert import stock_to_extract, write_extract
+    from synthetic_population.generator import generate
+    from synthetic_population.profile import load_profile
+
+    profile, policy = load_profile(TOY_PROFILE)
+    extract = write_extract(
+        stock_to_extract(generate(profile, policy, 5, 18), policy), tmp_path / "stock.csv"
+    )
+    on_extract = engine.run_experiment(
+        tmp_path / "exp.toml",
+        out=tmp_path / "out",
+        run_id="on-extract",
+        backend="inprocess",
+        population=extract,
+    )
+    folder = engine.open_run(on_extract)
+    assert folder.manifest["population"]["source"] == "extract"
+    assert folder.table("savings").equals(savings)
 
 
 def test_bad_input_raises_the_engine_error(tmp_path):

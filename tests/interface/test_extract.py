@@ -355,7 +355,7 @@ def test_extract_month_is_the_run_start_and_a_different_start_is_refused(tmp_pat
         capsys,
     )
     assert code == 2
-    assert "--start: 2025-01, but" in err
+    assert "--start or scenario.start: 2025-01, but" in err
     assert "(extract_month)" in err
     assert len(err.strip().splitlines()) == 1
     flat = pl.read_csv(EXAMPLE, infer_schema=False).drop("extract_month")
@@ -425,3 +425,127 @@ def test_readme_documents_every_extract_column_and_problem_kind():
         assert f"`{col.name}`" in readme, col.name
     for kind in PROBLEM_KINDS:
         assert f"`{kind}`" in readme, kind
+
+
+def write_toy_experiment(folder: Path, start: str | None = None, months: int = 24) -> Path:
+    """An experiment on the toy profile: no ironing and the Wmo ceiling, one seed."""
+    start_key = f'start = "{start}"\n' if start else ""
+    (folder / "base.toml").write_text(
+        f'[scenario]\nname = "base"\nprofile = "{TOY_PROFILE}"\n{start_key}months = {months}\n'
+        "seed = 3\npopulation_seed = 5\n"
+    )
+    path = folder / "exp.toml"
+    path.write_text(
+        '[experiment]\nname = "exp"\nbaseline = "base.toml"\n'
+        'measures = ["t3_no_ironing", "t5_wmo_cap"]\nreplications = 1\n'
+    )
+    return path
+
+
+def run_experiment_cli(capsys, exp: Path, out: Path, run_id: str, *extra: str):
+    return run_cli(
+        ["experiment", str(exp), "--out", str(out), "--run-id", run_id, "--quiet", *extra],
+        capsys,
+    )
+
+
+def test_an_experiment_runs_every_sub_run_on_the_extract_it_is_given(tmp_path, capsys):
+    """`experiment --population FILE`: a synthetic stock written as an extract gives the
+    synthetic experiment's savings to the cent (in process and on a worker process, which
+    reads the file itself); half of its clients give other savings, so the file is what the
+    sub-runs step."""
+    profile, policy = load_profile(TOY_PROFILE)
+    pop = generate(profile, policy, 5, 24)
+    stock = stock_to_extract(pop, policy)
+    full = write_extract(stock, tmp_path / "stock.csv")
+    ids = stock["client_id"].unique().sort()
+    half = write_extract(
+        stock.filter(pl.col("client_id").is_in(ids.head(ids.len() // 2).implode())),
+        tmp_path / "half.csv",
+    )
+    exp = write_toy_experiment(tmp_path)
+    out = tmp_path / "out"
+    runs = [
+        ("synthetic", ()),
+        ("extract", ("--population", str(full), "--backend", "inprocess")),
+        ("worker", ("--population", str(full), "--backend", "process", "--workers", "1")),
+        ("half", ("--population", str(half), "--backend", "inprocess")),
+    ]
+    savings, manifests = {}, {}
+    for run_id, extra in runs:
+        code, _, err = run_experiment_cli(capsys, exp, out, run_id, *extra)
+        assert code == 0, err
+        savings[run_id] = pl.read_parquet(out / run_id / "savings_by_seed.parquet")
+        manifests[run_id] = json.loads((out / run_id / "manifest.json").read_text())
+    package = savings["synthetic"].filter(pl.col("measure") == "package")
+    assert (package["standalone_net_cents"] > 0).all()  # the package saves: the test can fail
+    assert savings["extract"].equals(savings["synthetic"])
+    assert savings["worker"].equals(savings["synthetic"])
+    assert not savings["half"].equals(savings["synthetic"])
+    assert manifests["synthetic"]["population"]["source"] == "synthetic"
+    for run_id in ("extract", "worker", "half"):
+        assert manifests[run_id]["population"]["source"] == "extract"
+    assert manifests["extract"]["population"]["file"] == str(full)
+    assert (
+        manifests["half"]["population"]["clients"]
+        < manifests["extract"]["population"]["clients"]
+        == manifests["synthetic"]["population"]["clients"]
+    )
+
+
+def test_an_experiment_starts_in_the_extract_month(tmp_path, capsys):
+    """An extract without `extract_month` read for the baseline's start; one with it sets the
+    start, and a baseline naming another start is refused with both months."""
+    profile, policy = load_profile("rotterdam")
+    flat = pl.read_csv(EXAMPLE, infer_schema=False).drop("extract_month")
+    no_month = tmp_path / "no_month.csv"
+    flat.write_csv(no_month)
+    exp = write_experiment_for(tmp_path / "a", start="2024-03")
+    code, _, err = run_experiment_cli(
+        capsys, exp, tmp_path / "out", "a", "--population", str(no_month), "--backend", "inprocess"
+    )
+    assert code == 0, err
+    manifest = json.loads((tmp_path / "out" / "a" / "manifest.json").read_text())
+    assert manifest["experiment"]["start"] == "2024-03"
+    assert manifest["budget_years"] == [2024, 2025]
+    exp = write_experiment_for(tmp_path / "b", start="2025-01")
+    code, _, err = run_experiment_cli(
+        capsys, exp, tmp_path / "out", "b", "--population", str(EXAMPLE), "--backend", "inprocess"
+    )
+    assert code == 2
+    assert "scenario.start: 2025-01, but" in err
+    assert "2024-01 (extract_month)" in err
+    assert not (tmp_path / "out" / "b").exists()
+
+
+def write_experiment_for(folder: Path, start: str) -> Path:
+    """A one-seed experiment of the default profile's Wmo ceiling over 12 months."""
+    folder.mkdir(parents=True)
+    (folder / "base.toml").write_text(
+        f'[scenario]\nname = "base"\nstart = "{start}"\nmonths = 12\nseed = 1\n'
+    )
+    path = folder / "exp.toml"
+    path.write_text(
+        '[experiment]\nname = "exp"\nbaseline = "base.toml"\n'
+        'measures = ["m17_wmo_weekly_cap_800"]\nreplications = 1\n'
+    )
+    return path
+
+
+def test_an_experiment_refuses_a_population_file_made_for_another_start(tmp_path, capsys):
+    """A population file is stepped from the month it was made for: an experiment whose
+    baseline starts elsewhere is refused with what the file covers, as a run is."""
+    pop_file = tmp_path / "pop2023.parquet"
+    code, _, err = run_cli(
+        ["population", "generate", "--profile", TOY_PROFILE, "--start", "2023-01"]
+        + ["--months", "36", "--out", str(pop_file), "--quiet"],
+        capsys,
+    )
+    assert code == 0, err
+    exp = write_toy_experiment(tmp_path, start="2024-01", months=12)
+    code, _, err = run_experiment_cli(
+        capsys, exp, tmp_path / "out", "x", "--population", str(pop_file), "--backend", "inprocess"
+    )
+    assert code == 2
+    assert "covers 2023-01 for 36 months; the run asks 2024-01 for 12" in err
+    assert not (tmp_path / "out" / "x").exists()
