@@ -491,6 +491,19 @@ def test_an_experiment_runs_every_sub_run_on_the_extract_it_is_given(tmp_path, c
         < manifests["extract"]["population"]["clients"]
         == manifests["synthetic"]["population"]["clients"]
     )
+    # `sensitivity --population FILE` reads it too
+    swings = {}
+    for run_id, extra in [("s-synthetic", ()), ("s-full", (full,)), ("s-half", (half,))]:
+        code, _, err = run_cli(
+            ["sensitivity", str(exp), "--vary", "t5_wmo_cap_500.params.cap_eur_w=300:700"]
+            + [a for f in extra for a in ("--population", str(f))]
+            + ["--backend", "inprocess", "--out", str(out), "--run-id", run_id, "--quiet"],
+            capsys,
+        )
+        assert code == 0, err
+        swings[run_id] = pl.read_parquet(out / run_id / "sensitivity.parquet")
+    assert swings["s-full"].equals(swings["s-synthetic"])
+    assert not swings["s-half"].equals(swings["s-synthetic"])
 
 
 def test_an_experiment_starts_in_the_extract_month(tmp_path, capsys):
