@@ -84,7 +84,7 @@ def _population_option(p: argparse.ArgumentParser) -> None:
         default=None,
         metavar="FILE",
         help=(
-            "the start stock for every sub-run instead of the baseline's synthetic population: "
+            "the start stock of every sub-run instead of the synthetic population: "
             "a client extract (.csv/.parquet; see `caseload population validate`) or a file from "
             "`caseload population generate --out`"
         ),
@@ -212,6 +212,7 @@ EPILOG_CROSSCHECK = """examples:
   caseload crosscheck runs/scenarios/boz-2024.toml
   caseload crosscheck runs/scenarios/boz-2024-experiment.toml --markdown   the rules README table
   caseload crosscheck runs/scenarios/boz-2024.toml --csv crosscheck.csv
+  caseload crosscheck runs/scenarios/boz-2024.toml --population extract.csv   the team's stock
 
 Per measure of the file: the spreadsheet estimate from the start stock (clients and weekly
 amount in scope, share affected, months in force per budget year, saving) beside the
@@ -228,7 +229,7 @@ def cmd_crosscheck(args) -> int:
         raise InputError(
             str(path), "file not found", "a scenario or experiment file (runs/scenarios/*.toml)"
         )
-    cc = crosscheck(path, seed=args.seed)
+    cc = crosscheck(path, seed=args.seed, population=args.population)
     if args.csv:
         out = Path(args.csv)
         tmp = out.with_name(out.name + ".partial")
@@ -250,6 +251,7 @@ def register(sub) -> None:
     )
     c.add_argument("file", help="a scenario or experiment file naming measures")
     c.add_argument("--seed", type=int, default=None, help="simulation seed (default: the file's)")
+    _population_option(c)
     c.add_argument("--markdown", action="store_true", help="print the rules README's table")
     c.add_argument("--csv", default=None, metavar="FILE", help="also write the long table as CSV")
     c.add_argument("--json", action="store_true", help="print the long table as JSON")

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -357,12 +357,17 @@ class CrossCheck:
         return to_markdown(self) if markdown else to_text(self)
 
 
-def crosscheck(path: str | Path, seed: int | None = None) -> CrossCheck:
+def crosscheck(
+    path: str | Path, seed: int | None = None, population: str | Path | None = None
+) -> CrossCheck:
     """The spreadsheet estimate and the simulated gross saving (each measure alone against
-    the baseline, first seed) for every measure of a scenario or experiment file."""
+    the baseline, first seed) for every measure of a scenario or experiment file;
+    `population`: a client extract or population file as the start stock."""
     from engine.simulation.subrun import Context
 
     spec, first_seed = _read_spec(Path(path))
+    if population is not None:
+        spec = replace(spec, population_file=str(population))
     if not spec.measures:
         raise InputError(
             f"{path}: key measures", "names no measure", "a scenario or experiment with measures"

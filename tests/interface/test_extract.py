@@ -504,6 +504,19 @@ def test_an_experiment_runs_every_sub_run_on_the_extract_it_is_given(tmp_path, c
         swings[run_id] = pl.read_parquet(out / run_id / "sensitivity.parquet")
     assert swings["s-full"].equals(swings["s-synthetic"])
     assert not swings["s-half"].equals(swings["s-synthetic"])
+    # and `crosscheck --population FILE`: the spreadsheet estimate from the extract's stock
+    checks = {}
+    for run_id, extra in [("synthetic", ()), ("full", (full,)), ("half", (half,))]:
+        csv_out = tmp_path / f"cc-{run_id}.csv"
+        code, _, err = run_cli(
+            ["crosscheck", str(exp), "--csv", str(csv_out)]
+            + [a for f in extra for a in ("--population", str(f))],
+            capsys,
+        )
+        assert code == 0, err
+        checks[run_id] = pl.read_csv(csv_out)
+    assert checks["full"].equals(checks["synthetic"])
+    assert not checks["half"].equals(checks["synthetic"])
 
 
 def test_an_experiment_starts_in_the_extract_month(tmp_path, capsys):
