@@ -328,6 +328,17 @@ def _register_of(folder: Folder) -> pl.DataFrame | None:
     )
 
 
+def _population_text(m: dict) -> str:
+    """The manifest's population in words: synthetic, or the extract (or file) it read."""
+    p = m.get("population") or {}
+    text = p.get("source", "synthetic")
+    if p.get("file"):
+        text += f" from {p['file']}"
+    if p.get("clients") is not None:
+        text += f", {p['clients']:,} clients"
+    return text
+
+
 def about_sheet(folder: Folder, extra: list[tuple[str, str]] = ()) -> Sheet:
     m = folder.manifest
     rows: list[tuple[str, str]] = [
@@ -373,6 +384,7 @@ def about_sheet(folder: Folder, extra: list[tuple[str, str]] = ()) -> Sheet:
             ("Budget years", ", ".join(str(y) for y in m.get("budget_years", []))),
             ("Simulation seeds", ", ".join(str(s) for s in ex.get("seeds", []))),
             ("Population seed", str(ex.get("population_seed", ""))),
+            ("Population", _population_text(m)),
             (
                 "Attribution",
                 str(ex.get("attribution", ""))
@@ -399,6 +411,7 @@ def about_sheet(folder: Folder, extra: list[tuple[str, str]] = ()) -> Sheet:
             ("Months", str(sc.get("months", ""))),
             ("Simulation seed", str(m.get("seeds", {}).get("simulation", ""))),
             ("Population seed", str(m.get("seeds", {}).get("population", ""))),
+            ("Population", _population_text(m)),
             ("Random streams", m.get("rng_mode", "")),
         ]
         for ms in sc.get("measures", []):

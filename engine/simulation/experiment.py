@@ -455,6 +455,8 @@ def manifest_for(
     timings: dict,
     n_subruns: int,
 ) -> dict:
+    from engine.simulation.run import population_manifest
+
     return {
         "kind": "experiment",
         "run_id": run_id,
@@ -496,12 +498,7 @@ def manifest_for(
             }
             for m in ctx.measures
         ],
-        "population": {
-            "source": ctx.population.meta.get("source", "synthetic"),
-            "file": spec.baseline.population_file,
-            "clients": ctx.population.n_clients,
-            "arrangement_slots": ctx.population.n_arrangements,
-        },
+        "population": population_manifest(ctx.population, spec.baseline.population_file),
         "budget_years": ctx.years,
         "hashes": ctx.hashes(),
         "timings": {k: round(v, 3) if isinstance(v, float) else v for k, v in timings.items()},

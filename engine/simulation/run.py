@@ -148,10 +148,7 @@ def simulate_scenario(
             "population": population.fingerprint(),
         },
         "population": {
-            "source": population.meta.get("source", "synthetic"),
-            "file": spec.population_file,
-            "clients": population.n_clients,
-            "arrangement_slots": population.n_arrangements,
+            **population_manifest(population, spec.population_file),
             # the population cache: hit (loaded), miss (generated and kept), off; None: a file
             "cache": population.meta.get("population_cache"),
         },
@@ -206,6 +203,17 @@ def load_population(spec, profile, policy, start: int) -> Population:
     return load_population_file(
         Path(spec.population_file), profile, policy, spec.population_seed, spec.months, spec.start
     )
+
+
+def population_manifest(population: Population, file: str | None) -> dict:
+    """What a manifest says of the population stepped: synthetic or a client extract, the
+    file it was read from (None: generated), its clients and arrangement slots."""
+    return {
+        "source": population.meta.get("source", "synthetic"),
+        "file": file,
+        "clients": population.n_clients,
+        "arrangement_slots": population.n_arrangements,
+    }
 
 
 def start_of(population: Population, start: int) -> int:

@@ -298,6 +298,8 @@ def run_sensitivity(
         "swing_net_cents": pl.Int64,
     }
     table = pl.DataFrame(rows, schema=schema, orient="row")
+    from engine.simulation.run import population_manifest
+
     manifest = {
         "kind": "sensitivity",
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -331,6 +333,7 @@ def run_sensitivity(
             }
             for m in base_ctx.measures
         ],
+        "population": population_manifest(base_ctx.population, spec.baseline.population_file),
         "budget_years": base_ctx.years,
         "hashes": base_ctx.hashes(),
         "timings": {"total_s": round(time.perf_counter() - t0, 3)},

@@ -491,6 +491,16 @@ def test_an_experiment_runs_every_sub_run_on_the_extract_it_is_given(tmp_path, c
         < manifests["extract"]["population"]["clients"]
         == manifests["synthetic"]["population"]["clients"]
     )
+    # the finance workbook says which stock the savings are of
+    code, _, err = run_cli(
+        ["export", str(out / "extract"), "--csv", str(tmp_path / "wb"), "--quiet"], capsys
+    )
+    assert code == 0, err
+    about = dict(pl.read_csv(tmp_path / "wb" / "about.csv").iter_rows())
+    assert (
+        about["Population"]
+        == f"extract from {full}, {manifests['extract']['population']['clients']:,} clients"
+    )
     # `sensitivity --population FILE` reads it too
     swings = {}
     for run_id, extra in [("s-synthetic", ()), ("s-full", (full,)), ("s-half", (half,))]:
