@@ -104,8 +104,7 @@ def run_experiment(
     from engine.simulation.experiment import run_experiment as _run
 
     spec = load_experiment(path)
-    if population is not None:
-        spec.baseline.population_file = str(population)
+    spec.on_stock(population)
     run_id = run_id or experiment_id(spec)
     tables, info, ctx = _run(spec, backend=backend, workers=workers)
     manifest = manifest_for(

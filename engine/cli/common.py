@@ -61,17 +61,29 @@ def count_arg(lo: int, hi: int, what: str):
     return parse
 
 
+def add_start_option(p: argparse.ArgumentParser, default: str) -> None:
+    p.add_argument("--start", default=None, help=f"first month, YYYY-MM (default: {default})")
+
+
+def add_population_option(p: argparse.ArgumentParser, whose: str) -> None:
+    p.add_argument(
+        "--population",
+        default=None,
+        metavar="FILE",
+        help=(
+            f"{whose} start stock: a client extract (.csv/.parquet; see `caseload population "
+            "validate`) or a population file from `caseload population generate --out`"
+        ),
+    )
+
+
 def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--profile",
         default=None,
         help="profile name (synthetic_population/profiles/NAME.toml) or path; default: rotterdam",
     )
-    p.add_argument(
-        "--start",
-        default=None,
-        help="first month, YYYY-MM (default: the profile's stock month, 2024-01)",
-    )
+    add_start_option(p, "the profile's stock month, 2024-01; a client extract's month")
     p.add_argument("--months", type=int, default=None, help="horizon in months (default 48)")
     p.add_argument(
         "--seed", type=int, default=None, help="simulation seed: what happens to people (default 1)"
@@ -82,15 +94,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         default=None,
         help="population seed: who exists, incl. the inflow pool (default 1)",
     )
-    p.add_argument(
-        "--population",
-        default=None,
-        metavar="FILE",
-        help=(
-            "a population file from `caseload population generate`, or a client extract "
-            "(.csv/.parquet; see `caseload population validate`) as the start stock"
-        ),
-    )
+    add_population_option(p, "the run's")
     p.add_argument(
         "--set",
         action="append",

@@ -9,7 +9,9 @@ import datetime as dt
 import json
 from pathlib import Path
 
+from engine.cli.common import add_population_option, add_start_option
 from engine.core.errors import InputError
+from engine.core.months import check_run_start, parse_month
 
 EPILOG_EXPERIMENT = """examples:
   caseload experiment runs/scenarios/boz-2024-experiment.toml
@@ -18,18 +20,22 @@ EPILOG_EXPERIMENT = """examples:
   caseload experiment FILE --backend inprocess            one process, all cores
   caseload experiment FILE --backend ray                  a local Ray instance
   caseload experiment FILE --backend ray --address 10.0.0.5:6379   an existing Ray cluster
-  caseload experiment FILE --population extract.csv       the team's own client extract as
-        every sub-run's start stock (the run starts in its extract month)
+  caseload experiment FILE --population extract.csv --start 2024-06
+        the team's own client extract as every sub-run's start stock; --start: its extract
+        month, where the baseline scenario names another start
 """
 
 EPILOG_SENSITIVITY = """examples:
   caseload sensitivity runs/scenarios/boz-2024-experiment.toml \\
       --vary ho_provider_review.params.share=0.1:0.5 \\
       --vary groups.ouderen.inflow_per_year=4000:5600
-  caseload sensitivity runs/scenarios/boz-2024-experiment.toml \
---file runs/scenarios/boz-2024-sensitivity.toml
+  caseload sensitivity runs/scenarios/boz-2024-experiment.toml --file VARY.toml
+      VARY.toml: [[vary]] tables of name, low, high
   caseload sensitivity runs/scenarios/boz-2024-full-experiment.toml --from-measures
       every assumption with a range in the measure files, at its low and high value
+  caseload sensitivity FILE --from-measures --population extract.csv --start 2024-06
+      on the team's own client extract (its clients' stock sizes are the file's: the groups'
+      `stock` assumptions cannot be varied there)
 Names: `caseload params` lists every profile and policy parameter; a measure's rule keys
 are <rule>.<key>, e.g. wmo_weekly_cap_800.params.cap_eur_w.
 """
@@ -78,23 +84,22 @@ def _backend_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print a machine-readable summary")
 
 
-def _population_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--population",
-        default=None,
-        metavar="FILE",
-        help=(
-            "the start stock of every sub-run instead of the synthetic population: "
-            "a client extract (.csv/.parquet; see `caseload population validate`) or a file from "
-            "`caseload population generate --out`"
-        ),
-    )
+def _stock_options(p: argparse.ArgumentParser) -> None:
+    add_population_option(p, "every sub-run's")
+    add_start_option(p, "the baseline scenario's; a client extract's month")
 
 
-def _with_population(spec, args) -> None:
-    """`--population FILE`: the experiment's baseline (and so every sub-run) reads it."""
-    if args.population:
-        spec.baseline.population_file = args.population
+def _start(args) -> int | None:
+    if args.start is None:
+        return None
+    start = parse_month(args.start, "--start")
+    check_run_start(start, "--start")
+    return start
+
+
+def _on_stock(spec, args) -> None:
+    """`--population FILE`, `--start`: the experiment's baseline, and so every sub-run."""
+    spec.on_stock(args.population, _start(args))
 
 
 def _result_id(args, default: str) -> str:
@@ -139,7 +144,7 @@ def cmd_experiment(args) -> int:
     )
 
     spec = load_experiment(args.file)
-    _with_population(spec, args)
+    _on_stock(spec, args)
     if args.replications is not None:
         from engine.core.limits import MAX_SEED
         from engine.simulation.experiment import MAX_REPLICATIONS
@@ -171,7 +176,7 @@ def cmd_sensitivity(args) -> int:
     from engine.simulation.sensitivity import load_vary_file, parse_vary, run_sensitivity
 
     spec = load_experiment(args.file)
-    _with_population(spec, args)
+    _on_stock(spec, args)
     varies = parse_vary(args.vary) + (load_vary_file(args.vary_file) if args.vary_file else [])
     if not varies and not args.from_measures:
         raise InputError(
@@ -229,7 +234,7 @@ def cmd_crosscheck(args) -> int:
         raise InputError(
             str(path), "file not found", "a scenario or experiment file (runs/scenarios/*.toml)"
         )
-    cc = crosscheck(path, seed=args.seed, population=args.population)
+    cc = crosscheck(path, seed=args.seed, population=args.population, start=_start(args))
     if args.csv:
         out = Path(args.csv)
         tmp = out.with_name(out.name + ".partial")
@@ -251,7 +256,7 @@ def register(sub) -> None:
     )
     c.add_argument("file", help="a scenario or experiment file naming measures")
     c.add_argument("--seed", type=int, default=None, help="simulation seed (default: the file's)")
-    _population_option(c)
+    _stock_options(c)
     c.add_argument("--markdown", action="store_true", help="print the rules README's table")
     c.add_argument("--csv", default=None, metavar="FILE", help="also write the long table as CSV")
     c.add_argument("--json", action="store_true", help="print the long table as JSON")
@@ -273,7 +278,7 @@ def register(sub) -> None:
         default=None,
         help="override the file's number of simulation seeds (from its first seed)",
     )
-    _population_option(e)
+    _stock_options(e)
     _backend_options(e)
     e.set_defaults(func=cmd_experiment)
 
@@ -316,6 +321,6 @@ def register(sub) -> None:
             "seed)"
         ),
     )
-    _population_option(s)
+    _stock_options(s)
     _backend_options(s)
     s.set_defaults(func=cmd_sensitivity)

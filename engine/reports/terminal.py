@@ -324,8 +324,11 @@ def print_experiment(savings: pl.DataFrame, manifest: dict, path) -> None:
         return name if r["number"] is None else f"{r['number']}. {name}"
 
     seeds = f"mean of {n_seeds} seeds" if n_seeds > 1 else "1 seed"
+    stock = manifest.get("population") or {}
+    on = f", on {stock['file']}" if stock.get("file") else ""
     t = _table(
-        title=f"{ex['name']}: saving per measure and budget year, EUR million net ({what}, {seeds})"
+        title=f"{ex['name']}: saving per measure and budget year, EUR million net ({what}, "
+        f"{seeds}{on})"
     )
     t.add_column("measure", justify="left")
     for y in years:

@@ -352,22 +352,29 @@ class CrossCheck:
     population_seed: int
     years: list[int]
     table: pl.DataFrame  # one row per measure and budget year
+    population_file: str | None = None  # the stock's file, if not the synthetic population
 
     def text(self, markdown: bool = False) -> str:
         return to_markdown(self) if markdown else to_text(self)
 
 
 def crosscheck(
-    path: str | Path, seed: int | None = None, population: str | Path | None = None
+    path: str | Path,
+    seed: int | None = None,
+    population: str | Path | None = None,
+    start: int | None = None,
 ) -> CrossCheck:
     """The spreadsheet estimate and the simulated gross saving (each measure alone against
     the baseline, first seed) for every measure of a scenario or experiment file;
-    `population`: a client extract or population file as the start stock."""
+    `population`: a client extract or population file as the start stock; `start`: another
+    first month."""
     from engine.simulation.subrun import Context
 
     spec, first_seed = _read_spec(Path(path))
     if population is not None:
         spec = replace(spec, population_file=str(population))
+    if start is not None:
+        spec = replace(spec, start=start)
     if not spec.measures:
         raise InputError(
             f"{path}: key measures", "names no measure", "a scenario or experiment with measures"
@@ -402,7 +409,13 @@ def crosscheck(
                 }
             )
     return CrossCheck(
-        str(path), ctx.start, seed, spec.population_seed, ctx.years, pl.DataFrame(rows)
+        str(path),
+        ctx.start,
+        seed,
+        spec.population_seed,
+        ctx.years,
+        pl.DataFrame(rows),
+        spec.population_file,
     )
 
 
@@ -464,7 +477,12 @@ def flagged(r: dict, year: int) -> bool:
 def to_text(cc: CrossCheck) -> str:
     lines = [
         f"spreadsheet cross-check: {cc.source}, stock {format_month(cc.start)}, seed {cc.seed}, "
-        f"population seed {cc.population_seed}; EUR million gross, each measure alone",
+        + (
+            f"stock of {cc.population_file}"
+            if cc.population_file
+            else f"population seed {cc.population_seed}"
+        )
+        + "; EUR million gross, each measure alone",
     ]
     for r in _wide(cc):
         lines.append(

@@ -81,6 +81,15 @@ class ExperimentSpec:
     file: str | None = None
     measure_overrides: dict = field(default_factory=dict)
 
+    def on_stock(self, population: str | Path | None = None, start: int | None = None) -> None:
+        """Every sub-run on `population` (a client extract or population file) instead of
+        the synthetic population, and/or from month `start`."""
+        if population is not None:
+            self.baseline.population_file = str(population)
+        if start is not None:
+            self.baseline.start = start
+        self.baseline.validate()
+
     @property
     def exact(self) -> bool:
         return self.attribution == "shapley" and len(self.measures) <= self.max_exact

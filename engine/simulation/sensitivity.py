@@ -10,7 +10,10 @@ lists it (with or without the leading `profile.`), or a rule key of one of the m
 `<rule>.<key>[.<key>]`. For the base and for each assumption at its low and at its high
 value, every measure runs alone and the package runs (on the first seed of the experiment,
 or `--seeds`); the population is regenerated under each variant, so assumptions about the
-population (stock, inflow, hazards) are varied too. A vary file (`--file`) holds
+population (stock, inflow, hazards) are varied too. On a client extract or population file
+(`--population`) the file's clients are fixed: a group's `stock` cannot be varied, and the
+assumptions that shape generated clients act only on the inflow pool an extract is run
+with (a population file holds its pool too). A vary file (`--file`) holds
 
     [[vary]]
     name = "groups.ouderen.inflow_per_year"
@@ -138,7 +141,20 @@ def resolve(varies: list[Vary], ctx: Context) -> list[Vary]:
                     + ")",
                 )
             v.base = register[key]
+            if ctx.spec.population_file and _stock_size(v.name):
+                raise InputError(
+                    "--vary",
+                    f"{v.name}: the start stock is {ctx.spec.population_file}'s, not drawn, so "
+                    "its size cannot vary",
+                    "another assumption, or no --population",
+                )
     return varies
+
+
+def _stock_size(name: str) -> bool:
+    """A group's start stock size (`groups.<group>.stock`): the generator's alone."""
+    parts = name.split(".")
+    return len(parts) == 3 and parts[0] == "groups" and parts[2] == "stock"
 
 
 def from_measures(measures: list) -> list[Vary]:
