@@ -18,6 +18,7 @@ import numpy as np
 import polars as pl
 
 from engine.core.domain import S_ACTIVE
+from engine.core.months import parse_month
 
 
 def scope_facts(ctx) -> dict[str, tuple[int, float]]:
@@ -86,7 +87,9 @@ def table(exp: Path, sens: Path | None = None) -> str:
 
     manifest = json.loads((exp / "manifest.json").read_text())
     spec = load_experiment(manifest["experiment"]["file"])
-    spec.baseline.population_file = manifest.get("population", {}).get("file")
+    spec.on_stock(  # the stock and start the experiment ran on (`--population`, `--start`)
+        manifest.get("population", {}).get("file"), parse_month(manifest["experiment"]["start"])
+    )
     ctx = Context.build(spec.context_spec())
     facts = scope_facts(ctx)
     sav = pl.read_parquet(exp / "savings.parquet")
