@@ -52,6 +52,7 @@ from engine.core.sourced import Section, load_toml
 from engine.core.version import __version__
 from engine.outputs.folder import atomic_folder, write_json, write_parquet
 from engine.simulation import attribution
+from engine.simulation.population_source import population_manifest
 from engine.simulation.subrun import (
     D_AFFECTED,
     D_ARRANGEMENTS,
@@ -464,8 +465,6 @@ def manifest_for(
     timings: dict,
     n_subruns: int,
 ) -> dict:
-    from engine.simulation.run import population_manifest
-
     return {
         "kind": "experiment",
         "run_id": run_id,

@@ -42,6 +42,7 @@ from engine.core.sourced import Section, load_toml
 from engine.core.version import __version__
 from engine.simulation import attribution
 from engine.simulation.experiment import ExperimentSpec
+from engine.simulation.population_source import population_manifest
 from engine.simulation.subrun import Context, Unit
 
 
@@ -314,8 +315,6 @@ def run_sensitivity(
         "swing_net_cents": pl.Int64,
     }
     table = pl.DataFrame(rows, schema=schema, orient="row")
-    from engine.simulation.run import population_manifest
-
     manifest = {
         "kind": "sensitivity",
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

@@ -96,7 +96,8 @@ class Context:
     @classmethod
     def build(cls, spec: ContextSpec, population=None) -> Context:
         from engine.core.scenario import RunSpec
-        from engine.simulation.run import load_measures, load_population, start_of
+        from engine.simulation.population_source import load_population, start_of
+        from engine.simulation.run import load_measures
         from synthetic_population.cache import state_of
         from synthetic_population.profile import load_profile
 
