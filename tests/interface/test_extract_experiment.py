@@ -130,7 +130,6 @@ def test_an_extract_without_a_month_is_read_for_the_baseline_start_and_a_month_i
 ):
     """An extract without `extract_month` is read for the baseline's start; one with it and
     a baseline naming another start is refused with both months."""
-    profile, policy = load_profile("rotterdam")
     flat = pl.read_csv(EXAMPLE, infer_schema=False).drop("extract_month")
     no_month = tmp_path / "no_month.csv"
     flat.write_csv(no_month)
